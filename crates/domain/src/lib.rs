@@ -1,0 +1,10 @@
+//! The pure lending domain. Everything here is deterministic: no I/O, no async, no clock of its
+//! own (callers pass `now`), no randomness of its own (callers pass the jitter sample).
+
+pub mod jobs;
+pub mod money;
+pub mod product;
+pub mod validation;
+
+/// Wall-clock instants are UTC everywhere; business dates come later with their own type.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
