@@ -66,13 +66,19 @@ impl Money {
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self.minor.checked_sub(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 
@@ -108,15 +114,24 @@ mod tests {
 
     #[test]
     fn display_is_exact() {
-        assert_eq!(Money::new(123_456, Currency::Cny).to_string(), "1234.56 CNY");
+        assert_eq!(
+            Money::new(123_456, Currency::Cny).to_string(),
+            "1234.56 CNY"
+        );
         assert_eq!(Money::new(-5, Currency::Usd).to_string(), "-0.05 USD");
-        assert_eq!(Money::new(i64::MIN, Currency::Usd).to_string(), "-92233720368547758.08 USD");
+        assert_eq!(
+            Money::new(i64::MIN, Currency::Usd).to_string(),
+            "-92233720368547758.08 USD"
+        );
     }
 
     #[test]
     fn arithmetic_refuses_overflow_and_mixed_currencies() {
         let max = Money::new(i64::MAX, Currency::Cny);
-        assert_eq!(max.checked_add(Money::new(1, Currency::Cny)), Err(MoneyError::Overflow));
+        assert_eq!(
+            max.checked_add(Money::new(1, Currency::Cny)),
+            Err(MoneyError::Overflow)
+        );
         assert_eq!(
             Money::new(1, Currency::Cny).checked_add(Money::new(1, Currency::Usd)),
             Err(MoneyError::CurrencyMismatch(Currency::Cny, Currency::Usd))

@@ -40,7 +40,11 @@ impl Violations {
         self
     }
 
-    pub fn single(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn single(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self(vec![Violation {
             field: field.into(),
             code,
@@ -56,7 +60,12 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
+    pub fn add(
+        &mut self,
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         self.found.push(Violation {
             field: field.into(),
             code,

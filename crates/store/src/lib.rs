@@ -1,1 +1,144 @@
+//! Persistence behind one trait. A [`UnitOfWork`] is exactly one database transaction: a use case
+//! begins one, reads and writes through the repositories it implements, and commits once.
+//! Two stores implement [`Store`]: SQLite (embedded, one writer) and PostgreSQL (many processes).
+//! They share the unit-of-work code, which branches on the backend only where SQL differs.
 
+mod error;
+pub mod idempotency;
+pub mod jobs;
+mod migrations;
+pub mod outbox;
+mod postgres;
+pub mod products;
+mod sqlite;
+mod time;
+mod unit_of_work;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
+pub use jobs::{Job, JobRepository, JobStatus, Lease, NewJob};
+pub use outbox::{OutboxEvent, OutboxRepository};
+pub use postgres::PgStore;
+pub use products::ProductRepository;
+pub use sqlite::SqliteStore;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Migrations applied by one [`Store::migrate`] call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied_before: usize,
+    pub applied_now: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// A read-write unit of work. On SQLite it holds the single writer until it ends.
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
+
+    /// A read-only unit of work: one consistent snapshot, never blocking writers.
+    async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
+
+    /// Applies the migrations this build carries that the database has not seen.
+    async fn migrate(&self) -> Result<MigrationReport, StoreError>;
+
+    /// `Ok` when the database answers and its schema is exactly the one this build expects.
+    async fn readiness(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection, waiting for those in use to be returned.
+    async fn close(&self);
+}
+
+/// One database transaction with every repository on it. Dropping it without `commit` rolls
+/// back, so a request that dies half-way leaves nothing behind.
+#[async_trait]
+pub trait UnitOfWork:
+    ProductRepository + JobRepository + IdempotencyRepository + OutboxRepository + Send
+{
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Connects to the database a URL names: `sqlite://path` or `postgres://…`.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, options).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {}: use sqlite://path or postgres://…",
+            redact_url(url)
+        )))
+    }
+}
+
+/// Pool settings; defaults suit a 2-core machine.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// PostgreSQL connections, and SQLite reader connections (SQLite always has one writer).
+    pub max_connections: u32,
+    /// How long a caller waits for a connection before the store reports itself unavailable.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// The URL with any password replaced, fit for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redact_url("postgres://app:s3cr:et@db:5432/lend"),
+            "postgres://app:***@db:5432/lend"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/lend"),
+            "postgres://app@db/lend"
+        );
+        assert_eq!(redact_url("sqlite://data/lend.db"), "sqlite://data/lend.db");
+    }
+}

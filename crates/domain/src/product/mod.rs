@@ -125,9 +125,11 @@ pub enum ProductStatus {
 pub struct ProductVersion {
     /// 1 for the first version, then counting up.
     pub version: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub effective_from: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = ProductTermsInput))]
     pub terms: ProductTerms,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub created_at: Timestamp,
 }
 
@@ -141,9 +143,12 @@ pub struct Product {
     pub kind: ProductKind,
     pub currency: Currency,
     /// From this instant on the product takes no new business.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<chrono::DateTime<chrono::Utc>>))]
     pub ends_at: Option<Timestamp>,
     pub revision: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub updated_at: Timestamp,
     /// Ascending by `version`, and so by `effective_from`.
     pub versions: Vec<ProductVersion>,
@@ -158,6 +163,7 @@ pub struct ProductView {
     pub status: ProductStatus,
     /// The version in effect at `as_of`, if any.
     pub current_version: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub as_of: Timestamp,
 }
 
@@ -197,7 +203,11 @@ pub struct NewProductInput {
 
 impl Product {
     /// A product with its first version. `id` is chosen by the caller.
-    pub fn create(id: String, input: NewProductInput, now: Timestamp) -> Result<Self, ProductError> {
+    pub fn create(
+        id: String,
+        input: NewProductInput,
+        now: Timestamp,
+    ) -> Result<Self, ProductError> {
         let mut found = Collector::default();
         let code = found.take(ProductCode::parse(&input.code));
         let name = found.take(parse_name(&input.name));
@@ -306,7 +316,9 @@ impl Product {
         }
         let terms = parse_terms_for(self.kind, terms)?;
         let effective_from = effective_from.unwrap_or(self.versions[index].effective_from);
-        let previous = index.checked_sub(1).map(|i| self.versions[i].effective_from);
+        let previous = index
+            .checked_sub(1)
+            .map(|i| self.versions[i].effective_from);
         let next = self.versions.get(index + 1).map(|v| v.effective_from);
         self.check_effective_from(effective_from, previous, next, now)?;
         let slot = &mut self.versions[index];
@@ -414,7 +426,10 @@ fn parse_name(name: &str) -> Result<String, Violations> {
     Ok(trimmed.to_owned())
 }
 
-fn parse_terms_for(kind: ProductKind, input: ProductTermsInput) -> Result<ProductTerms, Violations> {
+fn parse_terms_for(
+    kind: ProductKind,
+    input: ProductTermsInput,
+) -> Result<ProductTerms, Violations> {
     let method = input.repayment_method;
     let mut found = Collector::default();
     if !kind.allows(method) {

@@ -343,7 +343,10 @@ impl From<ProductTerms> for ProductTermsInput {
 
 fn parse_amount_range(input: AmountRangeInput) -> Result<AmountRange, Violations> {
     let mut found = Collector::default();
-    for (field, value) in [("amount.min_minor", input.min_minor), ("amount.max_minor", input.max_minor)] {
+    for (field, value) in [
+        ("amount.min_minor", input.min_minor),
+        ("amount.max_minor", input.max_minor),
+    ] {
         if !(1..=MAX_AMOUNT_MINOR).contains(&value) {
             found.add(
                 field,

@@ -172,7 +172,10 @@ fn versions_take_effect_in_order_and_freeze_once_effective() {
     product
         .replace_scheduled_version(2, cheaper.clone(), None, now())
         .unwrap();
-    assert_eq!(product.versions[1].terms.rate().value(), Decimal::new(12, 2));
+    assert_eq!(
+        product.versions[1].terms.rate().value(),
+        Decimal::new(12, 2)
+    );
     let err = product
         .replace_scheduled_version(1, cheaper.clone(), None, now())
         .unwrap_err();
@@ -194,14 +197,20 @@ fn retiring_sets_an_end_after_which_nothing_changes() {
     let mut product = Product::create("p1".into(), input(), now()).unwrap();
     let end = now() + Duration::days(30);
     assert_eq!(
-        product.retire(now() - Duration::days(1), now()).unwrap_err().code(),
+        product
+            .retire(now() - Duration::days(1), now())
+            .unwrap_err()
+            .code(),
         "validation.ends_at_in_past"
     );
     product.retire(end, now()).unwrap();
     assert_eq!(product.status(now()), ProductStatus::Retiring);
     assert_eq!(product.status(end), ProductStatus::Retired);
     assert_eq!(
-        product.add_version(terms(), Some(end + Duration::days(1)), now()).unwrap_err().code(),
+        product
+            .add_version(terms(), Some(end + Duration::days(1)), now())
+            .unwrap_err()
+            .code(),
         "validation.effective_from_after_end"
     );
     assert_eq!(
@@ -209,7 +218,10 @@ fn retiring_sets_an_end_after_which_nothing_changes() {
         ProductError::Retired(product.code.clone())
     );
     assert_eq!(
-        product.retire(end + Duration::days(1), end).unwrap_err().code(),
+        product
+            .retire(end + Duration::days(1), end)
+            .unwrap_err()
+            .code(),
         "conflict.product_retired"
     );
 }

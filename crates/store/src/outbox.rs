@@ -1,0 +1,124 @@
+//! The outbox: events written in the same transaction as the change they report, delivered
+//! afterwards by whoever publishes them (notifiers and webhooks, issue #5), so a change and its
+//! announcement can never disagree.
+
+use async_trait::async_trait;
+use lendcore_domain::Timestamp;
+
+use crate::StoreError;
+use crate::time::{from_ms, from_opt_ms, to_ms};
+use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    pub id: String,
+    /// What happened, e.g. `product.version_added`.
+    pub topic: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub payload: serde_json::Value,
+    pub created_at: Timestamp,
+    pub published_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait OutboxRepository {
+    async fn append_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError>;
+
+    /// Unpublished events, oldest first.
+    async fn unpublished_outbox(&mut self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    async fn mark_outbox_published(&mut self, id: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Every event about one aggregate, oldest first: the raw material of timelines.
+    async fn outbox_for(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: String,
+    topic: String,
+    aggregate_type: String,
+    aggregate_id: String,
+    payload: String,
+    created_at_ms: i64,
+    published_at_ms: Option<i64>,
+}
+
+const SELECT: &str = "SELECT id, topic, aggregate_type, aggregate_id, payload, created_at_ms, \
+     published_at_ms FROM outbox";
+
+#[async_trait]
+impl OutboxRepository for SqlUnitOfWork {
+    async fn append_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO outbox (id, topic, aggregate_type, aggregate_id, payload, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&event.id)
+        .bind(&event.topic)
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.payload.to_string())
+        .bind(to_ms(event.created_at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn unpublished_outbox(&mut self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+        let sql =
+            format!("{SELECT} WHERE published_at_ms IS NULL ORDER BY created_at_ms, id LIMIT $1");
+        let rows: Vec<OutboxRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+
+    async fn mark_outbox_published(&mut self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND published_at_ms IS NULL",
+        )
+        .bind(to_ms(now))
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn outbox_for(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let sql = format!(
+            "{SELECT} WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY created_at_ms, id"
+        );
+        let rows: Vec<OutboxRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+}
+
+fn event_from_row(row: OutboxRow) -> Result<OutboxEvent, StoreError> {
+    const T: &str = "outbox";
+    Ok(OutboxEvent {
+        payload: serde_json::from_str(&row.payload).map_err(|e| StoreError::corrupt(T, e))?,
+        created_at: from_ms(T, row.created_at_ms)?,
+        published_at: from_opt_ms(T, row.published_at_ms)?,
+        id: row.id,
+        topic: row.topic,
+        aggregate_type: row.aggregate_type,
+        aggregate_id: row.aggregate_id,
+    })
+}

@@ -1,0 +1,100 @@
+//! SQLite: WAL, foreign keys on, a busy timeout, synchronous=FULL (a commit survives power
+//! loss), one writer connection so transactions never fight over the lock, and a few read-only
+//! connections for snapshots.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::migrations;
+use crate::unit_of_work::{SqlUnitOfWork, Tx};
+use crate::{Backend, ConnectOptions, MigrationReport, Store, StoreError, UnitOfWork};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file a `sqlite://path` URL names.
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad SQLite URL {url}: {e}")))?
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full),
+            )
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.clamp(1, 8))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
+        // cannot fail half-way when another process (a CLI run) holds the lock.
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqlUnitOfWork { tx: Tx::Sqlite(tx) }))
+    }
+
+    async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
+        let tx = self.reader.begin().await?;
+        Ok(Box::new(SqlUnitOfWork { tx: Tx::Sqlite(tx) }))
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let before = self.applied().await?.len();
+        migrations::SQLITE
+            .run(&self.writer)
+            .await
+            .map_err(sqlx::Error::from)?;
+        let after = self.applied().await?.len();
+        Ok(MigrationReport {
+            applied_before: before,
+            applied_now: after - before,
+        })
+    }
+
+    async fn readiness(&self) -> Result<(), StoreError> {
+        let applied = self.applied().await?;
+        migrations::check_current(&migrations::SQLITE, &applied)
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+impl SqliteStore {
+    async fn applied(&self) -> Result<Vec<i64>, StoreError> {
+        migrations::applied_or_empty(
+            sqlx::query_scalar(migrations::APPLIED_VERSIONS)
+                .fetch_all(&self.reader)
+                .await,
+        )
+    }
+}

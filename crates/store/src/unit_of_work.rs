@@ -1,0 +1,62 @@
+//! The one implementation of [`UnitOfWork`]: a transaction on either backend. Repository code is
+//! written once against it; `on_tx!` runs the same statement on whichever connection it holds.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::{Backend, StoreError, UnitOfWork};
+
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+pub(crate) struct SqlUnitOfWork {
+    pub(crate) tx: Tx,
+}
+
+impl SqlUnitOfWork {
+    pub(crate) fn backend(&self) -> Backend {
+        match self.tx {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Evaluates `$body` with `$conn` bound to the transaction's connection, whichever backend it is.
+/// The SQL inside must be valid on both (`$1`-style parameters are).
+macro_rules! on_tx {
+    ($uow:expr, $conn:ident => $body:expr) => {
+        match &mut $uow.tx {
+            $crate::unit_of_work::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::unit_of_work::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+#[async_trait]
+impl UnitOfWork for SqlUnitOfWork {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
