@@ -1,1 +1,40 @@
+//! Use cases. Each is one function that loads what it needs, lets the pure domain decide, writes
+//! every consequence (state, jobs, outbox, idempotency record) in one unit of work and commits.
+//! Also here: the durable job runner and the ports for the clock and, later, channels and
+//! notifiers.
 
+pub mod clock;
+mod error;
+pub mod idempotency;
+pub mod jobs;
+pub mod products;
+
+use std::sync::Arc;
+
+use lendcore_store::Store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::EngineError;
+pub use idempotency::{IdempotencyKey, IdempotentRequest, Outcome};
+
+/// What every use case runs against: the store, the clock and the read caches.
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    products: products::ProductCache,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            products: products::ProductCache::default(),
+        }
+    }
+}
+
+/// Identifiers are UUIDv7: unique without coordination, and sorted by creation time.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,99 @@
+use lendcore_domain::product::ProductError;
+use lendcore_domain::validation::{Violation, Violations};
+use lendcore_store::StoreError;
+use thiserror::Error;
+
+/// Every way a use case can fail, each with a stable code. The server maps these to HTTP in one
+/// place; nothing else decides a status.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Invalid(#[from] Violations),
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInProgress,
+    /// The database is unreachable or busy; the request may be retried as it is.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or corrupt data. The details go to the log, not to the caller.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Invalid(v) => v.first().code,
+            EngineError::NotFound { code, .. } | EngineError::Conflict { code, .. } => code,
+            EngineError::IdempotencyKeyReused => "idempotency.key_reused",
+            EngineError::IdempotencyInProgress => "idempotency.request_in_progress",
+            EngineError::Unavailable(_) => "system.unavailable",
+            EngineError::Internal(_) => "system.internal",
+        }
+    }
+
+    /// Field-level problems, when there are any.
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            EngineError::Invalid(v) => v.all(),
+            EngineError::NotFound { .. }
+            | EngineError::Conflict { .. }
+            | EngineError::IdempotencyKeyReused
+            | EngineError::IdempotencyInProgress
+            | EngineError::Unavailable(_)
+            | EngineError::Internal(_) => &[],
+        }
+    }
+
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        EngineError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        EngineError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for EngineError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) | StoreError::Busy(_) => {
+                EngineError::Unavailable(err.to_string())
+            }
+            StoreError::SchemaNotCurrent(_) => EngineError::Unavailable(err.to_string()),
+            StoreError::Stale(what) => EngineError::conflict(
+                "conflict.concurrent_update",
+                format!("the {what} was changed by another request; read it again and retry"),
+            ),
+            StoreError::Duplicate(_)
+            | StoreError::LeaseLost(_)
+            | StoreError::Config(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Database(_) => EngineError::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<ProductError> for EngineError {
+    fn from(err: ProductError) -> Self {
+        let code = err.code();
+        match err {
+            ProductError::Invalid(v) => EngineError::Invalid(v),
+            ProductError::Retired(_) | ProductError::VersionEffective(_) => {
+                EngineError::conflict(code, err.to_string())
+            }
+            ProductError::VersionNotFound(_) => EngineError::not_found(code, err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! When a scheduled version takes effect, lenders' systems (and later borrowers with offers
+//! under the old terms) must hear of it. A delayed job, written with the version, announces it.
+
+use async_trait::async_trait;
+use lendcore_domain::product::{Product, ProductCode, ProductVersion};
+use lendcore_store::{Job, NewJob, OutboxEvent, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::{JobContext, JobFailure, JobHandler};
+
+pub const VERSION_EFFECTIVE_JOB: &str = "product.version_effective";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    code: ProductCode,
+    version: u32,
+    /// The time the job was scheduled for; a replaced version that moved schedules a new job.
+    effective_from: lendcore_domain::Timestamp,
+}
+
+pub(super) fn job(product: &Product, version: &ProductVersion) -> NewJob {
+    let payload = Payload {
+        code: product.code.clone(),
+        version: version.version,
+        effective_from: version.effective_from,
+    };
+    super::new_job(
+        VERSION_EFFECTIVE_JOB,
+        serde_json::to_value(payload).unwrap_or_default(),
+        version.effective_from,
+    )
+}
+
+/// Appends `product.version_effective` to the outbox once, when the version it was scheduled
+/// for is still scheduled for that time. Safe to run more than once: the event id is derived
+/// from what it announces.
+pub struct VersionEffectiveHandler;
+
+#[async_trait]
+impl JobHandler for VersionEffectiveHandler {
+    fn kind(&self) -> &'static str {
+        VERSION_EFFECTIVE_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<(), JobFailure> {
+        let payload: Payload = serde_json::from_value(job.payload.clone())
+            .map_err(|e| JobFailure::permanent(format!("bad payload: {e}")))?;
+        let mut uow = ctx.store.begin().await.map_err(JobFailure::from)?;
+        let Some(product) = uow
+            .find_product(&payload.code)
+            .await
+            .map_err(JobFailure::from)?
+        else {
+            return Err(JobFailure::permanent(format!(
+                "product {} is gone",
+                payload.code
+            )));
+        };
+        let still_scheduled = product
+            .versions
+            .iter()
+            .any(|v| v.version == payload.version && v.effective_from == payload.effective_from);
+        if !still_scheduled {
+            // The version was replaced with another time; its own job announces it.
+            return Ok(());
+        }
+        let event = OutboxEvent {
+            id: format!(
+                "{}:{}:{}:{}",
+                VERSION_EFFECTIVE_JOB,
+                product.id,
+                payload.version,
+                payload.effective_from.timestamp_millis()
+            ),
+            topic: VERSION_EFFECTIVE_JOB.to_owned(),
+            aggregate_type: "product".to_owned(),
+            aggregate_id: product.id.clone(),
+            payload: serde_json::json!({
+                "code": product.code,
+                "version": payload.version,
+                "effective_from": payload.effective_from,
+            }),
+            created_at: ctx.clock.now(),
+            published_at: None,
+        };
+        match uow.append_outbox(&event).await {
+            // Announced by an earlier attempt whose completion was lost: nothing to do.
+            Err(StoreError::Duplicate(_)) => return Ok(()),
+            other => other.map_err(JobFailure::from)?,
+        }
+        uow.commit().await.map_err(JobFailure::from)?;
+        Ok(())
+    }
+}
