@@ -235,12 +235,12 @@ store_test! {
         assert_eq!(dead[0].last_error.as_deref(), Some("the dependency is down"));
         assert_eq!(runner.poll_once().await.unwrap().ran(), 0, "dead jobs stay put");
 
-        let redriven = jobs::redrive_job(&engine, "doomed").await.unwrap();
-        assert_eq!((redriven.status, redriven.attempts), (JobStatus::Pending, 0));
+        let redriven = jobs::redrive_job(&engine, "doomed", None).await.unwrap().into_inner();
+        assert_eq!((redriven.status.as_str(), redriven.attempts), ("pending", 0));
         assert_eq!(runner.poll_once().await.unwrap().retried, 1);
-        let err = jobs::redrive_job(&engine, "doomed").await.unwrap_err();
+        let err = jobs::redrive_job(&engine, "doomed", None).await.unwrap_err();
         assert_eq!(err.code(), "conflict.job_not_dead");
-        let err = jobs::redrive_job(&engine, "nope").await.unwrap_err();
+        let err = jobs::redrive_job(&engine, "nope", None).await.unwrap_err();
         assert_eq!(err.code(), "not_found.job");
     }
 

@@ -1,1 +1,150 @@
+//! HTTP: the JSON API under `/v1`, its OpenAPI document and reference page, health, readiness
+//! and metrics. Thin by design: parse, call the engine, render. Errors become HTTP in
+//! [`error`] and nowhere else.
 
+pub mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod openapi;
+mod reference;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post, put};
+use lendcore_engine::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, ErrorBody};
+pub use openapi::openapi;
+pub use routes::REPLAYED_HEADER;
+
+use crate::middleware::Admission;
+
+/// Limits that protect the server; defaults suit a 2-core machine.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_in_flight: usize,
+    pub max_queued: usize,
+    pub queue_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+            max_in_flight: 256,
+            max_queued: 1024,
+            queue_timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Rendered once at start-up: the documents never change while the process runs.
+pub(crate) struct Docs {
+    openapi_json: String,
+    reference_html: String,
+    index_html: String,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    engine: Arc<Engine>,
+    metrics: PrometheusHandle,
+    docs: Arc<Docs>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
+    let doc = openapi();
+    let doc_value = serde_json::to_value(&doc).unwrap_or_default();
+    let render = |result: Result<String, askama::Error>| {
+        result.unwrap_or_else(|e| format!("page failed to render: {e}"))
+    };
+    let docs = Docs {
+        openapi_json: doc.to_pretty_json().unwrap_or_default(),
+        reference_html: render(reference::ReferencePage::from_openapi(&doc_value).render()),
+        index_html: render(
+            reference::IndexPage {
+                version: env!("CARGO_PKG_VERSION"),
+            }
+            .render(),
+        ),
+    };
+    let state = AppState {
+        engine,
+        metrics: metrics::handle(),
+        docs: Arc::new(docs),
+    };
+    let admission = Arc::new(Admission::new(
+        limits.max_in_flight,
+        limits.max_queued,
+        limits.queue_timeout,
+    ));
+
+    Router::new()
+        .route("/", get(routes::docs::index))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .route("/openapi.json", get(routes::docs::openapi_json))
+        .route("/docs/api", get(routes::docs::reference))
+        .route("/v1/products", get(routes::products::list).post(routes::products::create))
+        .route("/v1/products/{code}", get(routes::products::get))
+        .route("/v1/products/{code}/versions", post(routes::products::add_version))
+        .route(
+            "/v1/products/{code}/versions/{version}",
+            put(routes::products::replace_version),
+        )
+        .route("/v1/products/{code}/retire", post(routes::products::retire))
+        .route("/v1/jobs", get(routes::jobs::list))
+        .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.request_timeout,
+            middleware::time_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(admission, middleware::admit))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.max_body_bytes,
+            middleware::note_body_limit,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let request_id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", request_id = %request_id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

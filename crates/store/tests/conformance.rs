@@ -353,3 +353,13 @@ store_test! {
         uow.commit().await.unwrap();
     }
 }
+
+store_test! {
+    async fn readiness_reports_a_schema_that_is_not_current(db: &TestDb) {
+        db.execute("UPDATE _sqlx_migrations SET version = version + 1000").await;
+        let err = db.store.readiness().await.unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::SchemaNotCurrent(_)), "{err:?}");
+        assert!(message.contains("lendcore migrate"), "{message}");
+    }
+}

@@ -99,6 +99,32 @@ impl TestDb {
         }
     }
 
+    /// Runs raw SQL on the test database, outside the store: for tests that tamper with it.
+    pub async fn execute(&self, sql: &str) {
+        match &self.cleanup {
+            Cleanup::Sqlite(_) => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open SQLite");
+                sqlx::raw_sql(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("raw SQL on SQLite");
+                conn.close().await.ok();
+            }
+            Cleanup::Postgres { base_url, schema } => {
+                let mut conn = PgConnection::connect_with(&Self::pg_options(base_url, schema))
+                    .await
+                    .expect("open PostgreSQL");
+                sqlx::raw_sql(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("raw SQL on PostgreSQL");
+                conn.close().await.ok();
+            }
+        }
+    }
+
     fn pg_options(base_url: &str, schema: &str) -> PgConnectOptions {
         PgConnectOptions::from_str(base_url)
             .expect("LENDCORE_TEST_PG is a PostgreSQL URL")

@@ -14,7 +14,7 @@ use lendcore_domain::jobs::{AfterFailure, RetryPolicy};
 use lendcore_store::{Job, Store, StoreError};
 use tokio::sync::watch;
 
-pub use admin::{list_jobs, redrive_job};
+pub use admin::{JobView, list_jobs, redrive_job};
 
 use crate::{Clock, EngineError};
 

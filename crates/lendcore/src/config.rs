@@ -1,0 +1,233 @@
+//! Configuration: defaults, then a TOML file, then `LENDCORE_…` environment variables
+//! (sections split by `__`, e.g. `LENDCORE_DATABASE__URL`), then command-line flags.
+//! Secrets (the database URL may carry a password) are never printed or logged in clear.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub jobs: JobsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://user:password@host/db`.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub max_body_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub max_in_flight: usize,
+    pub max_queued: usize,
+    pub queue_timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the job runner in this process.
+    pub enabled: bool,
+    pub batch: u32,
+    pub lease_secs: i64,
+    pub idle_poll_ms: u64,
+    pub base_delay_ms: i64,
+    pub max_delay_ms: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `lendcore=debug,sqlx=warn`.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// The defaults, as the shape a TOML file has.
+#[derive(Serialize)]
+struct Defaults {
+    database: DefaultDatabase,
+    server: ServerConfig,
+    jobs: JobsConfig,
+    log: LogConfig,
+}
+
+#[derive(Serialize)]
+struct DefaultDatabase {
+    url: &'static str,
+    max_connections: u32,
+    acquire_timeout_ms: u64,
+}
+
+fn defaults() -> Defaults {
+    Defaults {
+        database: DefaultDatabase {
+            url: "sqlite://lendcore.sqlite3",
+            max_connections: 16,
+            acquire_timeout_ms: 10_000,
+        },
+        server: ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            max_in_flight: 256,
+            max_queued: 1024,
+            queue_timeout_ms: 500,
+        },
+        jobs: JobsConfig {
+            enabled: true,
+            batch: 8,
+            lease_secs: 60,
+            idle_poll_ms: 500,
+            base_delay_ms: 2_000,
+            max_delay_ms: 600_000,
+        },
+        log: LogConfig {
+            filter: "info,sqlx=warn".into(),
+            format: "text".into(),
+        },
+    }
+}
+
+/// Flags that override everything else.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub db: Option<String>,
+    pub bind: Option<String>,
+}
+
+impl Config {
+    /// Loads `file` (if given; `lendcore.toml` if present otherwise), then the environment,
+    /// then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(defaults()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.exists(),
+                    "config file {} does not exist",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("lendcore.toml")),
+        }
+        figment = figment.merge(
+            Env::prefixed("LENDCORE_")
+                .split("__")
+                .filter(|key| key.as_str().contains('.') || !key.as_str().starts_with("test")),
+        );
+        if let Some(db) = overrides.db {
+            figment = figment.merge(("database.url", db));
+        }
+        if let Some(bind) = overrides.bind {
+            figment = figment.merge(("server.bind", bind));
+        }
+        figment.extract().context("invalid configuration")
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database.url.expose_secret()
+    }
+
+    pub fn connect_options(&self) -> lendcore_store::ConnectOptions {
+        lendcore_store::ConnectOptions {
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+        }
+    }
+
+    pub fn http_limits(&self) -> lendcore_server::HttpLimits {
+        lendcore_server::HttpLimits {
+            max_body_bytes: self.server.max_body_bytes,
+            request_timeout: Duration::from_millis(self.server.request_timeout_ms),
+            max_in_flight: self.server.max_in_flight,
+            max_queued: self.server.max_queued,
+            queue_timeout: Duration::from_millis(self.server.queue_timeout_ms),
+        }
+    }
+
+    /// The effective configuration as TOML, with the database password masked.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut out = String::new();
+        out.push_str("[database]\n");
+        out.push_str(&format!(
+            "url = {:?}\nmax_connections = {}\nacquire_timeout_ms = {}\n\n",
+            lendcore_store::redact_url(self.database_url()),
+            self.database.max_connections,
+            self.database.acquire_timeout_ms
+        ));
+        let rest = serde_json::json!({
+            "server": self.server,
+            "jobs": self.jobs,
+            "log": self.log,
+        });
+        for (section, values) in rest.as_object().into_iter().flatten() {
+            out.push_str(&format!("[{section}]\n"));
+            for (key, value) in values.as_object().into_iter().flatten() {
+                out.push_str(&format!("{key} = {value}\n"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_flags_with_the_password_never_shown() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "[database]\nurl = \"postgres://app:hunter2@db/lend\"\n[server]\nbind = \"0.0.0.0:9000\"\nmax_in_flight = 7\n",
+            )?;
+            jail.set_env("LENDCORE_SERVER__MAX_IN_FLIGHT", "9");
+            jail.set_env("LENDCORE_TEST_PG", "postgres://ignored");
+            let config = Config::load(
+                Some(Path::new("custom.toml")),
+                Overrides {
+                    db: None,
+                    bind: Some("127.0.0.1:7000".into()),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            assert_eq!(config.server.bind, "127.0.0.1:7000");
+            assert_eq!(config.server.max_in_flight, 9);
+            assert_eq!(config.database_url(), "postgres://app:hunter2@db/lend");
+            let shown = format!("{config:?}\n{}", config.to_redacted_toml());
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("postgres://app:***@db/lend"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_typo_in_a_section_is_an_error_not_a_silent_default() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[server]\nbnid = \"0.0.0.0:1\"\n")?;
+            let err = Config::load(Some(Path::new("typo.toml")), Overrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("bnid"), "{err:#}");
+            Ok(())
+        });
+    }
+}

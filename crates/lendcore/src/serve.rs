@@ -1,0 +1,139 @@
+//! Starting the service: logging, store, migrations, job runner, HTTP, graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use chrono::Duration;
+use lendcore_domain::jobs::RetryPolicy;
+use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::products::VersionEffectiveHandler;
+use lendcore_engine::{Clock, Engine, SystemClock};
+use lendcore_store::{Store, redact_url};
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+pub fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_env("LENDCORE_LOG")
+        .or_else(|_| EnvFilter::try_new(&config.log.filter))
+        .context("log filter")?;
+    // Logs go to stderr so stdout carries only what a command prints for people and scripts.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match config.log.format.as_str() {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => anyhow::bail!("log.format must be text or json, not {other:?}"),
+    }
+    Ok(())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    lendcore_store::connect(url, &config.connect_options())
+        .await
+        .with_context(|| format!("opening database {}", redact_url(url)))
+}
+
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let report = store.migrate().await.context("migrating")?;
+    println!(
+        "{}: {} migration(s) applied now, {} before",
+        redact_url(config.database_url()),
+        report.applied_now,
+        report.applied_before
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// Migrates, runs `prepare` (the demo seeds data there), then serves until Ctrl-C or SIGTERM.
+pub async fn run<F, Fut>(config: Config, prepare: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<Engine>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let store = open_store(&config).await?;
+    let report = store.migrate().await.context("migrating")?;
+    tracing::info!(
+        database = %redact_url(config.database_url()),
+        backend = store.backend().as_str(),
+        applied_now = report.applied_now,
+        "database ready"
+    );
+    // Bind before `prepare`, so the URLs the demo prints are already being served.
+    let listener = tokio::net::TcpListener::bind(&config.server.bind)
+        .await
+        .with_context(|| format!("binding {}", config.server.bind))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
+    prepare(engine.clone()).await?;
+
+    let (stop, stopped) = watch::channel(false);
+    let runner = config.jobs.enabled.then(|| {
+        let runner = JobRunner::new(
+            store.clone(),
+            clock.clone(),
+            RunnerConfig {
+                lease: Duration::seconds(config.jobs.lease_secs),
+                batch: config.jobs.batch,
+                idle_poll: StdDuration::from_millis(config.jobs.idle_poll_ms),
+                retry: RetryPolicy {
+                    base_delay: Duration::milliseconds(config.jobs.base_delay_ms),
+                    max_delay: Duration::milliseconds(config.jobs.max_delay_ms),
+                    ..RetryPolicy::default()
+                },
+                ..RunnerConfig::default()
+            },
+        )
+        .register(VersionEffectiveHandler);
+        let stopped = stopped.clone();
+        tokio::spawn(async move { runner.run(stopped).await })
+    });
+
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving");
+    let app = lendcore_server::router(engine, &config.http_limits());
+    let mut on_stop = stopped.clone();
+    let shutdown = async move {
+        let _ = on_stop.wait_for(|s| *s).await;
+    };
+    let server = tokio::spawn(lendcore_server::serve(listener, app, shutdown));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests and the job batch in hand");
+    let _ = stop.send(true);
+    server.await??;
+    if let Some(runner) = runner {
+        runner.await?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,22 @@
+//! The OpenAPI document, the API reference page made from it, and the landing page.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+
+use crate::AppState;
+
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.docs.openapi_json.clone(),
+    )
+}
+
+pub async fn reference(State(state): State<AppState>) -> Html<String> {
+    Html(state.docs.reference_html.clone())
+}
+
+pub async fn index(State(state): State<AppState>) -> Html<String> {
+    Html(state.docs.index_html.clone())
+}

@@ -1,0 +1,84 @@
+//! `/v1/jobs`: the durable job queue as operators see it; dead-letter above all.
+//! Operator authentication and roles arrive with issue #5.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use lendcore_engine::jobs::{self, JobView};
+use lendcore_store::JobStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::respond;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{IdempotencyHeader, PathParams, QueryParams};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListJobsQuery {
+    /// `pending`, `running`, `succeeded` or `dead` (the default).
+    pub status: Option<String>,
+    /// 1-500; 50 if omitted.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    pub items: Vec<JobView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JobPath {
+    id: String,
+}
+
+/// Jobs in one status, most recently changed first.
+#[utoipa::path(get, path = "/v1/jobs", tag = "operations", params(ListJobsQuery),
+    responses(
+        (status = 200, description = "Jobs", body = JobPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListJobsQuery>,
+) -> Result<Json<JobPage>, ApiError> {
+    let status = match query.status.as_deref() {
+        None => JobStatus::Dead,
+        Some(raw) => JobStatus::parse(raw).ok_or_else(|| ApiError::InvalidParameter {
+            code: "validation.invalid_job_status",
+            parameter: "status".to_owned(),
+            message: "status must be one of pending, running, succeeded, dead".to_owned(),
+        })?,
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidParameter {
+            code: "validation.limit_out_of_range",
+            parameter: "limit".to_owned(),
+            message: "limit must be between 1 and 500".to_owned(),
+        });
+    }
+    let items = jobs::list_jobs(&state.engine, status, limit).await?;
+    Ok(Json(JobPage { items }))
+}
+
+/// Put a dead job back in the queue with a fresh budget of attempts.
+#[utoipa::path(post, path = "/v1/jobs/{id}/redrive", tag = "operations",
+    params(("id" = String, Path, description = "Job id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Re-driven", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is not dead", body = ErrorBody),
+    ))]
+pub async fn redrive(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<JobPath>,
+    idempotency: IdempotencyHeader,
+) -> Result<Response, ApiError> {
+    let request = idempotency.request("POST", &format!("/v1/jobs/{}/redrive", path.id), b"");
+    let outcome = jobs::redrive_job(&state.engine, &path.id, request.as_ref()).await?;
+    Ok(respond(StatusCode::OK, outcome))
+}

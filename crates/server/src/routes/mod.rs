@@ -1,0 +1,25 @@
+pub mod docs;
+pub mod health;
+pub mod jobs;
+pub mod products;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lendcore_engine::Outcome;
+use serde::Serialize;
+
+/// Header set on a response that replays the stored result of an earlier request.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// The response of a mutating call, marked when it is a replay.
+pub(crate) fn respond<T: Serialize>(status: StatusCode, outcome: Outcome<T>) -> Response {
+    let replayed = outcome.is_replay();
+    let mut response = (status, Json(outcome.into_inner())).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    response
+}
