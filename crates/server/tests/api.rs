@@ -1,0 +1,452 @@
+//! The HTTP API over real sockets, on both stores.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use lendcore_engine::{Clock, Engine, ManualClock};
+use lendcore_server::HttpLimits;
+use lendcore_store::Store;
+use lendcore_testkit::{TestDb, store_test};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    clock: Arc<ManualClock>,
+    store: Arc<dyn Store>,
+}
+
+impl Api {
+    async fn start(db: &TestDb, limits: HttpLimits) -> Api {
+        let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let engine = Arc::new(Engine::new(db.store.clone(), clock.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = lendcore_server::router(engine, &limits);
+        tokio::spawn(lendcore_server::serve(
+            listener,
+            app,
+            std::future::pending(),
+        ));
+        Api {
+            base,
+            http: reqwest::Client::new(),
+            clock,
+            store: db.store.clone(),
+        }
+    }
+
+    async fn default(db: &TestDb) -> Api {
+        Api::start(db, HttpLimits::default()).await
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: &Value) -> Reply {
+        self.send_raw(
+            method,
+            path,
+            key,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.unwrap();
+        Reply {
+            status: response.status(),
+            replayed: response.headers().contains_key("idempotent-replayed"),
+            request_id: response
+                .headers()
+                .get("x-request-id")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            retry_after: response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: response.json().await.unwrap_or(Value::Null),
+        }
+    }
+
+    async fn product_count(&self) -> usize {
+        let (status, page) = self.get("/v1/products?limit=200").await;
+        assert_eq!(status, StatusCode::OK);
+        page["items"].as_array().unwrap().len()
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    replayed: bool,
+    request_id: Option<String>,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+impl Reply {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("<no code>")
+    }
+}
+
+fn terms() -> Value {
+    json!({
+        "amount": {"min_minor": 100000, "max_minor": 5000000},
+        "terms": {"unit": "month", "options": [3, 6, 12]},
+        "rate": {"basis": "annual", "value": "0.18"},
+        "repayment_method": "equal_installment",
+        "fees": [{"code": "service", "timing": "upfront", "fixed_minor": 1000}],
+        "penalty_daily_rate": "0.0005",
+        "grace_days": 3
+    })
+}
+
+fn product(code: &str) -> Value {
+    json!({
+        "code": code,
+        "name": "Cash loan",
+        "kind": "installment",
+        "currency": "CNY",
+        "terms": terms(),
+    })
+}
+
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339()
+}
+
+store_test! {
+    async fn products_are_created_versioned_and_retired(db: &TestDb) {
+        let api = Api::default(db).await;
+        let created = api.send("POST", "/v1/products", None, &product("cash-12m")).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        assert_eq!(created.body["status"], "active");
+        assert_eq!(created.body["current_version"], 1);
+        assert!(created.request_id.is_some());
+
+        let (status, got) = api.get("/v1/products/cash-12m").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(got["versions"][0]["terms"]["rate"]["value"], "0.18");
+
+        let later = api.now() + Duration::days(7);
+        let mut cheaper = terms();
+        cheaper["rate"]["value"] = json!("0.12");
+        let v2 = api
+            .send("POST", "/v1/products/cash-12m/versions", None,
+                &json!({"terms": cheaper, "effective_from": at(later)}))
+            .await;
+        assert_eq!(v2.status, StatusCode::CREATED, "{:?}", v2.body);
+        assert_eq!(v2.body["versions"][1]["version"], 2);
+        assert_eq!(v2.body["current_version"], 1, "version 2 is scheduled, not in effect");
+
+        // A scheduled version can be replaced; an effective one cannot.
+        let replaced = api
+            .send("PUT", "/v1/products/cash-12m/versions/2", None, &json!({"terms": terms()}))
+            .await;
+        assert_eq!(replaced.status, StatusCode::OK, "{:?}", replaced.body);
+        let refused = api
+            .send("PUT", "/v1/products/cash-12m/versions/1", None, &json!({"terms": terms()}))
+            .await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "conflict.product_version_effective"));
+        api.clock.set(later);
+        let refused = api
+            .send("PUT", "/v1/products/cash-12m/versions/2", None, &json!({"terms": terms()}))
+            .await;
+        assert_eq!(refused.code(), "conflict.product_version_effective");
+        let (_, now_v2) = api.get("/v1/products/cash-12m").await;
+        assert_eq!(now_v2["current_version"], 2);
+
+        let ends = api.now() + Duration::days(30);
+        let retired = api
+            .send("POST", "/v1/products/cash-12m/retire", None, &json!({"ends_at": at(ends)}))
+            .await;
+        assert_eq!(retired.status, StatusCode::OK, "{:?}", retired.body);
+        assert_eq!(retired.body["status"], "retiring");
+        api.clock.set(ends);
+        let (_, gone) = api.get("/v1/products/cash-12m").await;
+        assert_eq!(gone["status"], "retired");
+        let late = api
+            .send("POST", "/v1/products/cash-12m/versions", None, &json!({"terms": terms()}))
+            .await;
+        assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "conflict.product_retired"));
+    }
+
+    async fn products_list_page_by_page(db: &TestDb) {
+        let api = Api::default(db).await;
+        for code in ["p-c", "p-a", "p-b"] {
+            assert_eq!(api.send("POST", "/v1/products", None, &product(code)).await.status, StatusCode::CREATED);
+        }
+        let (_, first) = api.get("/v1/products?limit=2").await;
+        let codes: Vec<_> = first["items"].as_array().unwrap().iter().map(|p| p["code"].clone()).collect();
+        assert_eq!(codes, [json!("p-a"), json!("p-b")]);
+        assert_eq!(first["next_after"], "p-b");
+        let (_, rest) = api.get("/v1/products?limit=2&after=p-b").await;
+        assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+        assert_eq!(rest["next_after"], Value::Null);
+    }
+
+    async fn a_retried_request_replays_and_a_reused_key_conflicts(db: &TestDb) {
+        let api = Api::default(db).await;
+        let first = api.send("POST", "/v1/products", Some("key-1"), &product("cash")).await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        assert!(!first.replayed);
+        api.clock.advance(Duration::seconds(5));
+        let again = api.send("POST", "/v1/products", Some("key-1"), &product("cash")).await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert!(again.replayed, "replay is marked");
+        assert_eq!(again.body, first.body, "the very same result");
+
+        let other = api.send("POST", "/v1/products", Some("key-1"), &product("other")).await;
+        assert_eq!((other.status, other.code()), (StatusCode::CONFLICT, "idempotency.key_reused"));
+        assert_eq!(api.product_count().await, 1);
+
+        // The same key on another endpoint is also another request.
+        let elsewhere = api
+            .send("POST", "/v1/products/cash/retire", Some("key-1"), &json!({"ends_at": at(api.now() + Duration::days(1))}))
+            .await;
+        assert_eq!(elsewhere.code(), "idempotency.key_reused");
+    }
+
+    async fn concurrent_duplicates_create_one_product(db: &TestDb) {
+        let api = Arc::new(Api::default(db).await);
+        let calls = (0..10).map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.send("POST", "/v1/products", Some("dup-key"), &product("cash")).await
+            })
+        });
+        let replies: Vec<Reply> = futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap()).collect();
+        for reply in &replies {
+            assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+            assert_eq!(reply.body, replies[0].body);
+        }
+        assert_eq!(replies.iter().filter(|r| !r.replayed).count(), 1, "one effect, the rest replays");
+        assert_eq!(api.product_count().await, 1);
+    }
+
+    async fn bad_input_gets_a_4xx_with_a_stable_code_and_writes_nothing(db: &TestDb) {
+        let api = Api::start(db, HttpLimits { max_body_bytes: 4096, ..HttpLimits::default() }).await;
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut body = product("cash");
+            f(&mut body);
+            body
+        };
+        let json_cases: Vec<(&str, Value, &str)> = vec![
+            ("wrong type", with(&|b| b["name"] = json!(42)), "validation.wrong_type"),
+            ("rate as a float", with(&|b| b["terms"]["rate"]["value"] = json!(0.18)), "validation.wrong_type"),
+            ("unknown field", with(&|b| b["colour"] = json!("red")), "validation.unknown_field"),
+            ("unknown nested field", with(&|b| b["terms"]["amount"]["avg"] = json!(1)), "validation.unknown_field"),
+            ("missing field", json!({"code": "cash"}), "validation.missing_field"),
+            ("unknown enum value", with(&|b| b["kind"] = json!("payday")), "validation.invalid_value"),
+            ("negative grace days", with(&|b| b["terms"]["grace_days"] = json!(-1)), "validation.invalid_value"),
+            ("amount beyond i64", with(&|b| b["terms"]["amount"]["max_minor"] = json!(1e30)), "validation.wrong_type"),
+            ("amount out of range", with(&|b| b["terms"]["amount"]["min_minor"] = json!(0)), "validation.amount_out_of_range"),
+            ("huge amount", with(&|b| b["terms"]["amount"]["max_minor"] = json!(i64::MAX)), "validation.amount_out_of_range"),
+            ("inverted range", with(&|b| b["terms"]["amount"] = json!({"min_minor": 9, "max_minor": 8})), "validation.amount_range_inverted"),
+            ("rate out of range", with(&|b| b["terms"]["rate"]["value"] = json!("1.5")), "validation.rate_out_of_range"),
+            ("rate not a number", with(&|b| b["terms"]["rate"]["value"] = json!("abc")), "validation.invalid_value"),
+            ("term out of range", with(&|b| b["terms"]["terms"]["options"] = json!([0])), "validation.term_out_of_range"),
+            ("no terms", with(&|b| b["terms"]["terms"]["options"] = json!([])), "validation.term_options_empty"),
+            ("currency", with(&|b| b["currency"] = json!("EUR")), "validation.unsupported_currency"),
+            ("bad code", with(&|b| b["code"] = json!("../etc/passwd")), "validation.invalid_product_code"),
+            ("empty name", with(&|b| b["name"] = json!("   ")), "validation.invalid_name"),
+            ("control characters", with(&|b| b["name"] = json!("a\u{0}b")), "validation.invalid_name"),
+            ("kind and method disagree", with(&|b| b["kind"] = json!("revolving")), "validation.method_not_allowed_for_kind"),
+            ("in the past", with(&|b| b["effective_from"] = json!("2001-01-01T00:00:00Z")), "validation.effective_from_in_past"),
+            ("not a date", with(&|b| b["effective_from"] = json!("tomorrow")), "validation.invalid_value"),
+            ("an array, not an object", json!([1, 2]), "validation.wrong_type"),
+            ("null", Value::Null, "validation.wrong_type"),
+        ];
+        for (case, body, code) in json_cases {
+            let reply = api.send("POST", "/v1/products", None, &body).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{case}: {:?}", reply.body);
+            assert_eq!(reply.code(), code, "{case}: {:?}", reply.body);
+            assert!(reply.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{case}");
+            assert!(reply.body["details"].is_object(), "{case}");
+        }
+
+        let deep = format!("{}{}", "[".repeat(10_00), "]".repeat(10_00));
+        let raw_cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
+            ("malformed", "application/json", b"{\"code\": ".to_vec(), StatusCode::BAD_REQUEST, "validation.malformed_json"),
+            ("trailing garbage", "application/json", format!("{} x", product("cash")).into_bytes(), StatusCode::BAD_REQUEST, "validation.malformed_json"),
+            ("empty body", "application/json", Vec::new(), StatusCode::BAD_REQUEST, "validation.malformed_json"),
+            ("not UTF-8", "application/json", vec![0xff, 0xfe, 0x7b], StatusCode::BAD_REQUEST, "validation.malformed_json"),
+            ("deep nesting", "application/json", deep.into_bytes(), StatusCode::BAD_REQUEST, "validation.wrong_type"),
+            ("huge body", "application/json", vec![b' '; 10_000], StatusCode::PAYLOAD_TOO_LARGE, "validation.body_too_large"),
+            ("form body", "application/x-www-form-urlencoded", b"code=cash".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "validation.unsupported_media_type"),
+        ];
+        for (case, content_type, body, status, code) in raw_cases {
+            let reply = api.send_raw("POST", "/v1/products", None, content_type, body).await;
+            assert_eq!((reply.status, reply.code()), (status, code), "{case}: {:?}", reply.body);
+        }
+
+        let bad_key = api.send("POST", "/v1/products", Some("has space"), &product("cash")).await;
+        assert_eq!((bad_key.status, bad_key.code()), (StatusCode::BAD_REQUEST, "idempotency.key_invalid"));
+
+        for (path, code) in [
+            ("/v1/products?limit=0", "validation.limit_out_of_range"),
+            ("/v1/products?limit=abc", "validation.invalid_query_parameter"),
+            ("/v1/products?after=NOT%20A%20CODE", "validation.invalid_product_code"),
+            ("/v1/products/NOT%20A%20CODE", "validation.invalid_product_code"),
+            ("/v1/jobs?status=zombie", "validation.invalid_job_status"),
+        ] {
+            let (status, body) = api.get(path).await;
+            assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, code), "{path}");
+        }
+        let (status, body) = api.get("/v1/products/unknown").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.product"));
+        let reply = api.send("PUT", "/v1/products/cash/versions/abc", None, &json!({"terms": terms()})).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "validation.invalid_path_parameter"));
+        let reply = api.send("PUT", "/v1/products/cash/versions/99999999999", None, &json!({"terms": terms()})).await;
+        assert_eq!(reply.code(), "validation.invalid_path_parameter");
+
+        assert_eq!(api.product_count().await, 0, "nothing was written by any of it");
+        let mut read = api.store.begin_read().await.unwrap();
+        assert!(read.unpublished_outbox(10).await.unwrap().is_empty());
+    }
+
+    async fn an_overloaded_server_sheds_with_503_and_retry_after(db: &TestDb) {
+        let api = Arc::new(Api::start(db, HttpLimits {
+            max_in_flight: 1,
+            max_queued: 0,
+            ..HttpLimits::default()
+        }).await);
+        // Hold the idempotency key of the first request in an open transaction, so the request
+        // stays in flight (waiting on it) while the next one arrives.
+        let mut blocker = api.store.begin().await.unwrap();
+        blocker.claim_idempotency_key("default", "slow", "fp", api.now()).await.unwrap();
+        let slow = {
+            let api = api.clone();
+            tokio::spawn(async move { api.send("POST", "/v1/products", Some("slow"), &product("slow")).await })
+        };
+        // Reads never wait on the held key, so until the slow request occupies the slot they
+        // succeed; once it does, they are shed.
+        let mut shed = None;
+        for _ in 0..500 {
+            let reply = api.send("GET", "/v1/products", None, &json!({})).await;
+            if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+                shed = Some(reply);
+                break;
+            }
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+        let shed = shed.expect("a second request is shed while the first holds the only slot");
+        assert_eq!(shed.code(), "system.overloaded");
+        assert_eq!(shed.retry_after.as_deref(), Some("1"));
+        let (status, _) = api.get("/healthz").await;
+        assert_eq!(status, StatusCode::OK, "probes are never shed");
+
+        blocker.rollback().await.unwrap();
+        let slow = slow.await.unwrap();
+        assert_eq!(slow.status, StatusCode::CREATED, "{:?}", slow.body);
+        assert_eq!(api.product_count().await, 1, "the shed request wrote nothing");
+    }
+
+    async fn a_request_past_its_deadline_is_abandoned_and_rolled_back(db: &TestDb) {
+        let api = Api::start(db, HttpLimits {
+            request_timeout: StdDuration::from_millis(300),
+            ..HttpLimits::default()
+        }).await;
+        let mut blocker = api.store.begin().await.unwrap();
+        blocker.claim_idempotency_key("default", "stuck", "fp", api.now()).await.unwrap();
+        let reply = api.send("POST", "/v1/products", Some("stuck"), &product("stuck")).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "system.timeout"));
+        assert!(reply.retry_after.is_some());
+        blocker.rollback().await.unwrap();
+        assert_eq!(api.product_count().await, 0);
+        let retried = api.send("POST", "/v1/products", Some("stuck"), &product("stuck")).await;
+        assert_eq!(retried.status, StatusCode::CREATED, "the client's retry with the same key works");
+    }
+
+    async fn dead_jobs_are_listed_and_redriven_over_http(db: &TestDb) {
+        let api = Api::default(db).await;
+        db.execute(&format!(
+            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at_ms, last_error, \
+             created_at_ms, updated_at_ms, finished_at_ms) VALUES ('j-dead', 'test.kind', '{{}}', 'dead', 3, 3, {0}, 'boom', {0}, {0}, {0})",
+            api.now().timestamp_millis()
+        )).await;
+        let (status, page) = api.get("/v1/jobs").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["items"][0]["id"], "j-dead");
+        assert_eq!(page["items"][0]["last_error"], "boom");
+        let redriven = api.send("POST", "/v1/jobs/j-dead/redrive", Some("r1"), &json!(null)).await;
+        assert_eq!(redriven.status, StatusCode::OK, "{:?}", redriven.body);
+        assert_eq!(redriven.body["status"], "pending");
+        let replay = api.send("POST", "/v1/jobs/j-dead/redrive", Some("r1"), &json!(null)).await;
+        assert!(replay.replayed);
+        let again = api.send("POST", "/v1/jobs/j-dead/redrive", None, &json!(null)).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.job_not_dead"));
+        let (_, dead) = api.get("/v1/jobs?status=dead").await;
+        assert!(dead["items"].as_array().unwrap().is_empty());
+    }
+
+    async fn health_readiness_metrics_and_docs_answer(db: &TestDb) {
+        let api = Api::default(db).await;
+        assert_eq!(api.get("/healthz").await.0, StatusCode::OK);
+        assert_eq!(api.get("/readyz").await, (StatusCode::OK, json!({"status": "ready"})));
+        api.send("POST", "/v1/products", None, &product("cash")).await;
+
+        let metrics = api.http.get(format!("{}/metrics", api.base)).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains(r#"http_requests_total{method="POST",route="/v1/products",status="201"}"#), "{metrics}");
+        assert!(metrics.contains("http_request_duration_seconds_bucket{"), "latency is a histogram");
+
+        let (status, doc) = api.get("/openapi.json").await;
+        assert_eq!(status, StatusCode::OK);
+        let page = api.http.get(format!("{}/docs/api", api.base)).send().await.unwrap().text().await.unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/v1/products/{code}/versions/{version}"));
+        for path in paths.keys() {
+            assert!(page.contains(&format!("<code>{path}</code>")), "reference page lacks {path}");
+        }
+        assert!(page.contains(r#"id="schema-ProductView""#));
+        assert!(!page.contains("http://") && !page.contains("https://"), "no external assets");
+
+        db.execute("UPDATE _sqlx_migrations SET version = version + 1000").await;
+        let (status, body) = api.get("/readyz").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::SERVICE_UNAVAILABLE, "system.not_ready"));
+    }
+
+    async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {
+        let api = Api::default(db).await;
+        let (status, body) = api.get("/v1/nothing-here").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.route"));
+        let reply = api.send("DELETE", "/v1/products", None, &json!({})).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::METHOD_NOT_ALLOWED, "validation.method_not_allowed"));
+    }
+}
