@@ -28,11 +28,10 @@ pub async fn run(
         },
     )?;
     serve::init_logging(&config)?;
-    let bind = config.server.bind.clone();
     let db_shown = std::path::absolute(&db_path).unwrap_or(db_path);
-    serve::run(config, move |engine| async move {
+    serve::run(config, move |engine, address| async move {
         seed(&engine).await?;
-        let base = format!("http://{bind}");
+        let base = format!("http://{address}");
         println!();
         println!("lendcore demo is running. Database: {}", db_shown.display());
         println!();

@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { db, bind } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind })?;
             serve::init_logging(&config)?;
-            serve::run(config, |_| async { Ok(()) }).await
+            serve::run(config, |_, _| async { Ok(()) }).await
         }
         Command::Migrate { db } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;

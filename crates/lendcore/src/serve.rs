@@ -56,7 +56,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 /// Migrates, runs `prepare` (the demo seeds data there), then serves until Ctrl-C or SIGTERM.
 pub async fn run<F, Fut>(config: Config, prepare: F) -> anyhow::Result<()>
 where
-    F: FnOnce(Arc<Engine>) -> Fut,
+    F: FnOnce(Arc<Engine>, std::net::SocketAddr) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let store = open_store(&config).await?;
@@ -71,9 +71,10 @@ where
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
         .with_context(|| format!("binding {}", config.server.bind))?;
+    let address = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
-    prepare(engine.clone()).await?;
+    prepare(engine.clone(), address).await?;
 
     let (stop, stopped) = watch::channel(false);
     let runner = config.jobs.enabled.then(|| {
@@ -97,7 +98,6 @@ where
         tokio::spawn(async move { runner.run(stopped).await })
     });
 
-    let address = listener.local_addr()?;
     tracing::info!(%address, "serving");
     let app = lendcore_server::router(engine, &config.http_limits());
     let mut on_stop = stopped.clone();

@@ -1,0 +1,127 @@
+//! The binary as a person runs it: the demo from a clean directory, migrate, config.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lendcore_testkit::store_test;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lendcore");
+
+/// Kills the child if the test fails half-way, so no server outlives its test.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["demo", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .current_dir(dir.path())
+            .env_remove("LENDCORE_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut printed = Vec::new();
+    let reference = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("demo printed no API reference URL; saw {printed:?}"));
+        if let Some(url) = line.trim().strip_prefix("API reference") {
+            break url.trim().to_owned();
+        }
+        printed.push(line);
+    };
+    assert!(printed.iter().any(|l| l.contains("demo.sqlite3")), "prints the database path");
+    let base = reference.trim_end_matches("/docs/api").to_owned();
+
+    let http = reqwest::Client::new();
+    let page = http.get(&reference).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("/v1/products"));
+    let products: serde_json::Value = http
+        .get(format!("{base}/v1/products"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let codes: Vec<_> = products["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes, ["cash-12m", "daily-credit"]);
+
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let stop_by = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(status.success(), "demo exited with {status}");
+            break;
+        }
+        assert!(Instant::now() < stop_by, "demo did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn config_shows_the_effective_settings_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["config", "--db", "postgres://app:hunter2@db.internal/lend"])
+        .current_dir(dir.path())
+        .env("LENDCORE_SERVER__MAX_IN_FLIGHT", "33")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let shown = String::from_utf8(output.stdout).unwrap();
+    assert!(shown.contains("postgres://app:***@db.internal/lend"), "{shown}");
+    assert!(shown.contains("max_in_flight = 33"), "{shown}");
+    assert!(!shown.contains("hunter2"));
+}
+
+#[test]
+fn a_bad_database_url_is_refused_with_a_message_not_a_panic() {
+    let output = Command::new(BIN)
+        .args(["migrate", "--db", "mysql://root:pw@localhost/x"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.contains("unsupported database URL"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("pw@"), "{err}");
+}
+
+store_test! {
+    async fn migrate_reports_what_it_applied(db: &TestDb) {
+        let output = Command::new(BIN)
+            .args(["migrate", "--db", &db.url])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let said = String::from_utf8(output.stdout).unwrap();
+        assert!(said.contains("0 migration(s) applied now"), "already migrated by the test: {said}");
+    }
+}
