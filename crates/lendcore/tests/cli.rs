@@ -50,7 +50,10 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
         }
         printed.push(line);
     };
-    assert!(printed.iter().any(|l| l.contains("demo.sqlite3")), "prints the database path");
+    assert!(
+        printed.iter().any(|l| l.contains("demo.sqlite3")),
+        "prints the database path"
+    );
     let base = reference.trim_end_matches("/docs/api").to_owned();
 
     let http = reqwest::Client::new();
@@ -74,7 +77,13 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
     assert_eq!(codes, ["cash-12m", "daily-credit"]);
 
     let pid = child.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let stop_by = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = child.0.try_wait().unwrap() {
@@ -97,7 +106,10 @@ fn config_shows_the_effective_settings_without_the_password() {
         .unwrap();
     assert!(output.status.success());
     let shown = String::from_utf8(output.stdout).unwrap();
-    assert!(shown.contains("postgres://app:***@db.internal/lend"), "{shown}");
+    assert!(
+        shown.contains("postgres://app:***@db.internal/lend"),
+        "{shown}"
+    );
     assert!(shown.contains("max_in_flight = 33"), "{shown}");
     assert!(!shown.contains("hunter2"));
 }
