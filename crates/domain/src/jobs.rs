@@ -11,32 +11,34 @@ pub enum AfterFailure {
     DeadLetter,
 }
 
+/// Attempts a job gets unless whoever enqueues it says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// Exponential backoff between attempts; each job carries its own limit of attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first one included.
-    pub max_attempts: u32,
+pub struct Backoff {
     /// Delay after the first failure; doubled after each further one.
     pub base_delay: Duration,
     /// Upper bound of the delay before jitter.
     pub max_delay: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for Backoff {
     fn default() -> Self {
         Self {
-            max_attempts: 8,
             base_delay: Duration::seconds(2),
             max_delay: Duration::minutes(10),
         }
     }
 }
 
-impl RetryPolicy {
-    /// Decides after the `attempts`-th attempt failed. `jitter` is a sample from [0, 1) supplied
-    /// by the caller: the delay is drawn from [delay/2, delay) ("equal jitter"), so retries of
-    /// many jobs that failed together spread out instead of hammering a dependency in step.
-    pub fn after_failure(&self, attempts: u32, jitter: f64) -> AfterFailure {
-        if attempts >= self.max_attempts {
+impl Backoff {
+    /// Decides after the `attempts`-th of `max_attempts` failed. `jitter` is a sample from
+    /// [0, 1) supplied by the caller: the delay is drawn from [delay/2, delay] ("equal
+    /// jitter"), so retries of jobs that failed together spread out instead of hammering a
+    /// dependency in step.
+    pub fn after_failure(&self, attempts: u32, max_attempts: u32, jitter: f64) -> AfterFailure {
+        if attempts >= max_attempts {
             return AfterFailure::DeadLetter;
         }
         let exponent = attempts.saturating_sub(1).min(30);
@@ -57,9 +59,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn policy() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 5,
+    fn policy() -> Backoff {
+        Backoff {
             base_delay: Duration::seconds(1),
             max_delay: Duration::seconds(30),
         }
@@ -68,7 +69,7 @@ mod tests {
     #[test]
     fn doubles_until_the_cap_then_dead_letters() {
         let p = policy();
-        let no_jitter: Vec<_> = (1..=5).map(|a| p.after_failure(a, 0.0)).collect();
+        let no_jitter: Vec<_> = (1..=5).map(|a| p.after_failure(a, 5, 0.0)).collect();
         assert_eq!(
             no_jitter,
             vec![
@@ -79,12 +80,8 @@ mod tests {
                 AfterFailure::DeadLetter,
             ]
         );
-        let long = RetryPolicy {
-            max_attempts: 100,
-            ..p
-        };
         assert_eq!(
-            long.after_failure(40, 0.0),
+            p.after_failure(40, 100, 0.0),
             AfterFailure::RetryAfter(Duration::seconds(15))
         );
     }
@@ -92,8 +89,7 @@ mod tests {
     proptest! {
         #[test]
         fn delay_stays_within_the_jitter_window(attempts in 1u32..64, jitter in 0.0f64..1.0) {
-            let p = RetryPolicy { max_attempts: 64, ..policy() };
-            match p.after_failure(attempts, jitter) {
+            match policy().after_failure(attempts, 64, jitter) {
                 AfterFailure::RetryAfter(delay) => {
                     let full = (1000i64 << (attempts - 1).min(30)).min(30_000);
                     prop_assert!(delay.num_milliseconds() >= full / 2);

@@ -8,3 +8,9 @@ pub mod validation;
 
 /// Wall-clock instants are UTC everywhere; business dates come later with their own type.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Instants are kept to the millisecond, the precision both stores hold, so what a caller is
+/// told equals what a later read returns. Finer digits a client sends are dropped here.
+pub fn to_millis(at: Timestamp) -> Timestamp {
+    Timestamp::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}

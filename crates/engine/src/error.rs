@@ -76,6 +76,14 @@ impl From<StoreError> for EngineError {
                 "conflict.concurrent_update",
                 format!("the {what} was changed by another request; read it again and retry"),
             ),
+            StoreError::Immutable(detail) => {
+                EngineError::conflict("conflict.product_version_effective", detail)
+            }
+            StoreError::InvalidValue(detail) => EngineError::Invalid(Violations::single(
+                "",
+                "validation.invalid_value",
+                format!("a value in the request cannot be stored: {detail}"),
+            )),
             StoreError::Duplicate(_)
             | StoreError::LeaseLost(_)
             | StoreError::Config(_)

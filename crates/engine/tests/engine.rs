@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use lendcore_domain::jobs::RetryPolicy;
+use lendcore_domain::jobs::Backoff;
 use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind, ProductTermsInput};
-use lendcore_engine::jobs::{self, JobContext, JobFailure, JobHandler, JobRunner, RunnerConfig};
+use lendcore_engine::jobs::{
+    self, JobContext, JobDone, JobFailure, JobHandler, JobRunner, RunnerConfig,
+};
 use lendcore_engine::products::{self, VersionEffectiveHandler};
 use lendcore_engine::{Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock};
-use lendcore_store::{Job, JobStatus, NewJob};
+use lendcore_store::{Job, JobStatus, LeaseRequest, NewJob};
 use lendcore_testkit::store_test;
 
 fn t0() -> DateTime<Utc> {
@@ -72,7 +74,7 @@ impl JobHandler for AlwaysFails {
     fn kind(&self) -> &'static str {
         "test.always_fails"
     }
-    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<(), JobFailure> {
+    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<JobDone, JobFailure> {
         Err(JobFailure::retryable("the dependency is down"))
     }
 }
@@ -85,9 +87,9 @@ impl JobHandler for Counts {
     fn kind(&self) -> &'static str {
         "test.counts"
     }
-    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<(), JobFailure> {
+    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<JobDone, JobFailure> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        Ok(JobDone::Succeeded)
     }
 }
 
@@ -98,8 +100,7 @@ fn runner(engine: &Engine, worker: &str) -> JobRunner {
         RunnerConfig {
             worker_id: worker.into(),
             lease: Duration::seconds(30),
-            retry: RetryPolicy {
-                max_attempts: 3,
+            backoff: Backoff {
                 base_delay: Duration::seconds(1),
                 max_delay: Duration::seconds(10),
             },
@@ -202,7 +203,8 @@ store_test! {
     async fn a_scheduled_version_is_announced_when_it_takes_effect(db: &TestDb) {
         let (engine, clock) = engine_on(db.store.clone());
         let created = products::create_product(&engine, input("cash"), None).await.unwrap().into_inner();
-        let at = t0() + Duration::days(2);
+        // Clients send finer instants than the stores keep (Python sends microseconds).
+        let at = t0() + Duration::days(2) + Duration::nanoseconds(123_456_789);
         products::add_product_version(&engine, &code("cash"), terms("0.12"), Some(at), None).await.unwrap();
         let runner = runner(&engine, "w1").register(VersionEffectiveHandler);
 
@@ -249,7 +251,17 @@ store_test! {
         enqueue(&engine, "j1", "test.counts", 5).await;
         // Worker A leases the job, then its process dies: nothing more is heard from it.
         let mut uow = engine.store.begin().await.unwrap();
-        let taken = uow.lease_jobs("worker-a", 1, clock.now(), clock.now() + Duration::seconds(30)).await.unwrap();
+        let taken = uow
+            .lease_jobs(&LeaseRequest {
+                owner: "worker-a",
+                token: "worker-a-lease-1",
+                kinds: &["test.counts"],
+                limit: 1,
+                now: clock.now(),
+                until: clock.now() + Duration::seconds(30),
+            })
+            .await
+            .unwrap();
         uow.commit().await.unwrap();
         assert_eq!(taken.len(), 1);
 
@@ -264,24 +276,49 @@ store_test! {
         assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 2));
     }
 
-    async fn a_panicking_or_unknown_job_fails_its_attempt_not_the_worker(db: &TestDb) {
+    async fn a_panicking_or_overrunning_job_fails_its_attempt_not_the_worker(db: &TestDb) {
         struct Panics;
         #[async_trait]
         impl JobHandler for Panics {
             fn kind(&self) -> &'static str { "test.panics" }
-            async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<(), JobFailure> {
+            async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<JobDone, JobFailure> {
                 panic!("handler bug")
+            }
+        }
+        /// Sleeps past its budget; counts only if it was not stopped.
+        #[derive(Clone, Default)]
+        struct Hangs(Arc<AtomicUsize>);
+        #[async_trait]
+        impl JobHandler for Hangs {
+            fn kind(&self) -> &'static str { "test.hangs" }
+            async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<JobDone, JobFailure> {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Ok(JobDone::Succeeded)
             }
         }
         let (engine, _) = engine_on(db.store.clone());
         enqueue(&engine, "p", "test.panics", 3).await;
+        enqueue(&engine, "h", "test.hangs", 3).await;
         enqueue(&engine, "u", "test.unknown", 3).await;
-        let report = runner(&engine, "w").register(Panics).poll_once().await.unwrap();
+        let hangs = Hangs::default();
+        let runner = JobRunner::new(engine.store.clone(), engine.clock.clone(), RunnerConfig {
+            lease: Duration::seconds(1),
+            ..RunnerConfig::default()
+        })
+        .register(Panics)
+        .register(hangs.clone());
+        let report = runner.poll_once().await.unwrap();
         assert_eq!(report.retried, 2);
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(hangs.0.load(Ordering::SeqCst), 0, "the overrunning handler was aborted");
+
         let mut read = engine.store.begin_read().await.unwrap();
         let p = read.find_job("p").await.unwrap().unwrap();
         assert!(p.last_error.unwrap().contains("panicked"));
+        let h = read.find_job("h").await.unwrap().unwrap();
+        assert!(h.last_error.unwrap().contains("aborted"));
         let u = read.find_job("u").await.unwrap().unwrap();
-        assert!(u.last_error.unwrap().contains("no handler"));
+        assert_eq!((u.status, u.attempts), (JobStatus::Pending, 0), "left for a worker that knows it");
     }
 }

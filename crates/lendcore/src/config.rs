@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
@@ -129,10 +130,12 @@ impl Config {
             }
             None => figment = figment.merge(Toml::file("lendcore.toml")),
         }
+        // Only SECTION__KEY variables are settings; LENDCORE_LOG, LENDCORE_CONFIG and
+        // LENDCORE_TEST_PG are read by name elsewhere.
         figment = figment.merge(
             Env::prefixed("LENDCORE_")
                 .split("__")
-                .filter(|key| key.as_str().contains('.') || !key.as_str().starts_with("test")),
+                .filter(|key| key.as_str().contains('.')),
         );
         if let Some(db) = overrides.db {
             figment = figment.merge(("database.url", db));
@@ -140,7 +143,66 @@ impl Config {
         if let Some(bind) = overrides.bind {
             figment = figment.merge(("server.bind", bind));
         }
-        figment.extract().context("invalid configuration")
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses values that would make the service misbehave rather than fail to start.
+    fn validate(&self) -> anyhow::Result<()> {
+        let checks: [(bool, &str); 10] = [
+            (
+                self.database.max_connections >= 1,
+                "database.max_connections must be at least 1",
+            ),
+            (
+                self.database.acquire_timeout_ms >= 100,
+                "database.acquire_timeout_ms must be at least 100",
+            ),
+            (
+                self.server.max_body_bytes >= 1024,
+                "server.max_body_bytes must be at least 1024",
+            ),
+            (
+                self.server.request_timeout_ms >= 100,
+                "server.request_timeout_ms must be at least 100",
+            ),
+            (
+                self.server.max_in_flight >= 1,
+                "server.max_in_flight must be at least 1",
+            ),
+            (
+                (1..=1000).contains(&self.jobs.batch),
+                "jobs.batch must be between 1 and 1000",
+            ),
+            (
+                (5..=86_400).contains(&self.jobs.lease_secs),
+                "jobs.lease_secs must be between 5 and 86400",
+            ),
+            (
+                self.jobs.idle_poll_ms >= 10,
+                "jobs.idle_poll_ms must be at least 10",
+            ),
+            (
+                (1..=3_600_000).contains(&self.jobs.base_delay_ms),
+                "jobs.base_delay_ms must be between 1 and 3600000",
+            ),
+            (
+                (self.jobs.base_delay_ms..=86_400_000).contains(&self.jobs.max_delay_ms),
+                "jobs.max_delay_ms must be between jobs.base_delay_ms and 86400000",
+            ),
+        ];
+        let problems: Vec<&str> = checks
+            .iter()
+            .filter(|(ok, _)| !ok)
+            .map(|(_, why)| *why)
+            .collect();
+        anyhow::ensure!(
+            problems.is_empty(),
+            "invalid configuration: {}",
+            problems.join("; ")
+        );
+        Ok(())
     }
 
     pub fn database_url(&self) -> &str {
@@ -205,6 +267,7 @@ mod tests {
             )?;
             jail.set_env("LENDCORE_SERVER__MAX_IN_FLIGHT", "9");
             jail.set_env("LENDCORE_TEST_PG", "postgres://ignored");
+            jail.set_env("LENDCORE_LOG", "debug");
             let config = Config::load(
                 Some(Path::new("custom.toml")),
                 Overrides {
@@ -224,11 +287,30 @@ mod tests {
     }
 
     #[test]
-    fn a_typo_in_a_section_is_an_error_not_a_silent_default() {
+    fn a_typo_is_an_error_not_a_silent_default() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("typo.toml", "[server]\nbnid = \"0.0.0.0:1\"\n")?;
-            let err = Config::load(Some(Path::new("typo.toml")), Overrides::default()).unwrap_err();
-            assert!(format!("{err:#}").contains("bnid"), "{err:#}");
+            jail.create_file("section.toml", "[sever]\nbind = \"0.0.0.0:1\"\n")?;
+            for (file, typo) in [("typo.toml", "bnid"), ("section.toml", "sever")] {
+                let err = Config::load(Some(Path::new(file)), Overrides::default()).unwrap_err();
+                assert!(format!("{err:#}").contains(typo), "{err:#}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn values_that_would_break_the_service_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LENDCORE_JOBS__LEASE_SECS", "0");
+            jail.set_env("LENDCORE_SERVER__REQUEST_TIMEOUT_MS", "0");
+            let err = Config::load(None, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("jobs.lease_secs") && err.contains("request_timeout_ms"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use chrono::Duration;
-use lendcore_domain::jobs::RetryPolicy;
+use lendcore_domain::jobs::Backoff;
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::products::VersionEffectiveHandler;
 use lendcore_engine::{Clock, Engine, SystemClock};
@@ -85,10 +85,9 @@ where
                 lease: Duration::seconds(config.jobs.lease_secs),
                 batch: config.jobs.batch,
                 idle_poll: StdDuration::from_millis(config.jobs.idle_poll_ms),
-                retry: RetryPolicy {
+                backoff: Backoff {
                     base_delay: Duration::milliseconds(config.jobs.base_delay_ms),
                     max_delay: Duration::milliseconds(config.jobs.max_delay_ms),
-                    ..RetryPolicy::default()
                 },
                 ..RunnerConfig::default()
             },

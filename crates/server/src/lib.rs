@@ -20,6 +20,7 @@ use axum::http::{HeaderName, Request};
 use axum::routing::{get, post, put};
 use lendcore_engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -114,12 +115,15 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        // Layers run outermost-last: a request meets SetRequestId first and the handler last.
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn_with_state(
             limits.request_timeout,
             middleware::time_limit,
         ))
         .layer(axum::middleware::from_fn_with_state(admission, middleware::admit))
+        // Outside admission and the timeout, so shed and timed-out requests are counted too.
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
         .layer(axum::middleware::from_fn_with_state(
             limits.max_body_bytes,
             middleware::note_body_limit,
@@ -135,6 +139,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             tracing::info_span!("http", request_id = %request_id, method = %req.method(), path = %req.uri().path())
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(middleware::sanitise_request_id))
         .with_state(state)
 }
 

@@ -72,6 +72,36 @@ pub async fn time_limit(State(limit): State<Duration>, req: Request, next: Next)
     }
 }
 
+/// Drops a client-sent `x-request-id` that is not a short token, so a new one is made: the id
+/// goes into every log line, and a client must not be able to write whatever it likes there.
+pub async fn sanitise_request_id(mut req: Request, next: Next) -> Response {
+    let acceptable = req.headers().get("x-request-id").map(|value| {
+        let bytes = value.as_bytes();
+        (1..=64).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    if acceptable == Some(false) {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
+}
+
+/// A handler that panics answers `500 system.internal` with a JSON body, not a dropped
+/// connection; the panic itself is logged under the request id.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".to_owned());
+    ApiError::Engine(lendcore_engine::EngineError::Internal(format!(
+        "handler panicked: {detail}"
+    )))
+    .into_response()
+}
+
 /// Records the body limit on the request so a rejection can name it.
 pub async fn note_body_limit(State(limit): State<usize>, mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(BodyLimit(limit));

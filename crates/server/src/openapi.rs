@@ -1,6 +1,7 @@
 //! The OpenAPI document, generated from the handlers and types themselves.
 
-use utoipa::OpenApi;
+use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{health, jobs, products};
@@ -27,12 +28,51 @@ use crate::routes::{health, jobs, products};
         jobs::redrive,
     ),
     components(schemas(ErrorBody)),
+    modifiers(&EveryOperation),
     tags(
         (name = "products", description = "Loan products and their versions"),
         (name = "operations", description = "Health, metrics and the job queue"),
     )
 )]
 struct ApiDoc;
+
+/// Answers every operation can give, whatever it does: documented once, here.
+struct EveryOperation;
+
+impl Modify for EveryOperation {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .into()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.entry("500".to_owned()).or_insert_with(|| {
+                    error("A bug (system.internal); quote the X-Request-Id header")
+                });
+                responses.entry("503".to_owned()).or_insert_with(|| {
+                    error("Shed under load (system.overloaded), past its deadline (system.timeout) \
+                           or the database is unavailable (system.unavailable); retry after Retry-After")
+                });
+            }
+        }
+    }
+}
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()

@@ -350,14 +350,21 @@ store_test! {
         // stays in flight (waiting on it) while the next one arrives.
         let mut blocker = api.store.begin().await.unwrap();
         blocker.claim_idempotency_key("default", "slow", "fp", api.now()).await.unwrap();
-        let slow = {
+        let send_slow = || {
             let api = api.clone();
             tokio::spawn(async move { api.send("POST", "/v1/products", Some("slow"), &product("slow")).await })
         };
+        let mut slow = send_slow();
         // Reads never wait on the held key, so until the slow request occupies the slot they
-        // succeed; once it does, they are shed.
+        // succeed; once it does, they are shed. If a read held the slot when the slow request
+        // arrived, the slow one was shed instead: send it again.
         let mut shed = None;
         for _ in 0..500 {
+            if slow.is_finished() {
+                let lost_race = slow.await.unwrap();
+                assert_eq!(lost_race.code(), "system.overloaded", "{lost_race:?}");
+                slow = send_slow();
+            }
             let reply = api.send("GET", "/v1/products", None, &json!({})).await;
             if reply.status == StatusCode::SERVICE_UNAVAILABLE {
                 shed = Some(reply);
@@ -366,7 +373,7 @@ store_test! {
             assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
             tokio::time::sleep(StdDuration::from_millis(10)).await;
         }
-        let shed = shed.expect("a second request is shed while the first holds the only slot");
+        let shed = shed.expect("a read is shed while the slow request holds the only slot");
         assert_eq!(shed.code(), "system.overloaded");
         assert_eq!(shed.retry_after.as_deref(), Some("1"));
         let (status, _) = api.get("/healthz").await;
@@ -440,6 +447,24 @@ store_test! {
         db.execute("UPDATE _sqlx_migrations SET version = version + 1000").await;
         let (status, body) = api.get("/readyz").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::SERVICE_UNAVAILABLE, "system.not_ready"));
+    }
+
+    async fn request_ids_are_echoed_when_sane_and_replaced_when_not(db: &TestDb) {
+        let api = Api::default(db).await;
+        let ask = |id: &str| {
+            api.http.get(format!("{}/healthz", api.base)).header("x-request-id", id).send()
+        };
+        let kept = ask("trace-42.a_b").await.unwrap();
+        assert_eq!(kept.headers()["x-request-id"], "trace-42.a_b");
+        let long = "x".repeat(65);
+        for bad in ["has space", "quote\"", long.as_str()] {
+            let replaced = ask(bad).await.unwrap();
+            let id = replaced.headers()["x-request-id"].to_str().unwrap().to_owned();
+            assert_ne!(id, bad);
+            assert_eq!(id.len(), 36, "a fresh UUID: {id}");
+        }
+        let reply = api.send("POST", "/v1/jobs/%00/redrive", None, &json!(null)).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::NOT_FOUND, "not_found.job"));
     }
 
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {

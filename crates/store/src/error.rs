@@ -15,6 +15,10 @@ pub enum StoreError {
     /// A row changed since it was read (optimistic concurrency); reload and decide again.
     #[error("{0} changed concurrently")]
     Stale(&'static str),
+    /// A write tried to change a record that may no longer change (a product version that took
+    /// effect). The domain prevents this; the store refuses it too, loudly.
+    #[error("immutable: {0}")]
+    Immutable(String),
     /// The job's lease expired and another worker may hold it; the outcome must be dropped.
     #[error("lease on job {0} was lost")]
     LeaseLost(String),
@@ -23,6 +27,10 @@ pub enum StoreError {
     SchemaNotCurrent(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// The database refused a value as malformed (e.g. a NUL character on PostgreSQL): the
+    /// caller's input, not a fault of ours.
+    #[error("value refused by the database: {0}")]
+    InvalidValue(String),
     /// A stored row could not be turned back into a domain value.
     #[error("corrupt data in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
@@ -50,12 +58,18 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
+                // SQLite reports extended result codes; the low byte is the primary code.
+                let sqlite_primary = code.parse::<i32>().ok().map(|c| c & 0xff);
                 if db.is_unique_violation() {
                     StoreError::Duplicate(db.constraint().unwrap_or(db.message()).to_owned())
-                } else if matches!(code.as_ref(), "40001" | "40P01" | "5" | "6" | "517") {
-                    // 40001/40P01: PostgreSQL serialization failure and deadlock.
-                    // 5/6/517: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT.
+                } else if matches!(code.as_ref(), "40001" | "40P01")
+                    || matches!(sqlite_primary, Some(5 | 6))
+                {
+                    // PostgreSQL serialization failure or deadlock; SQLITE_BUSY or SQLITE_LOCKED.
                     StoreError::Busy(db.message().to_owned())
+                } else if code.starts_with("22") && code.len() == 5 {
+                    // PostgreSQL class 22, data exception: a value it cannot store.
+                    StoreError::InvalidValue(db.message().to_owned())
                 } else {
                     StoreError::Database(err.to_string())
                 }

@@ -59,6 +59,7 @@ pub struct Job {
     pub max_attempts: u32,
     pub run_at: Timestamp,
     pub lease_owner: Option<String>,
+    lease_token: Option<String>,
     pub lease_expires_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
@@ -69,37 +70,47 @@ pub struct Job {
 impl Job {
     /// The lease this job is running under, if it is running.
     pub fn lease(&self) -> Option<Lease> {
-        self.lease_owner.as_ref().map(|owner| Lease {
+        self.lease_token.as_ref().map(|token| Lease {
             job_id: self.id.clone(),
-            owner: owner.clone(),
-            attempt: self.attempts,
+            token: token.clone(),
         })
     }
 }
 
-/// Proof of holding a job: its owner and the attempt number, which changes with every lease,
-/// so a worker whose lease expired cannot finish an attempt another worker has taken over.
+/// Proof of holding a job. The token is new with every lease and never reused, so a worker
+/// whose lease expired cannot record anything about an attempt another worker has taken over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub job_id: String,
-    pub owner: String,
-    pub attempt: u32,
+    pub token: String,
+}
+
+/// What a worker asks for when it leases jobs.
+#[derive(Debug, Clone)]
+pub struct LeaseRequest<'a> {
+    /// Shown to operators: which worker holds the job.
+    pub owner: &'a str,
+    /// Unique to this call (a UUID); fences every job leased by it.
+    pub token: &'a str,
+    /// Only jobs of these kinds: the ones this worker can run.
+    pub kinds: &'a [&'a str],
+    pub limit: u32,
+    pub now: Timestamp,
+    pub until: Timestamp,
 }
 
 #[async_trait]
 pub trait JobRepository {
     async fn enqueue_job(&mut self, job: &NewJob, now: Timestamp) -> Result<(), StoreError>;
 
-    /// Leases up to `limit` jobs that are due, or whose lease has expired, to `owner` until
-    /// `lease_until`. Jobs whose expired lease was their last attempt go to dead-letter instead.
-    /// On PostgreSQL concurrent callers skip each other's rows rather than wait.
-    async fn lease_jobs(
-        &mut self,
-        owner: &str,
-        limit: u32,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Vec<Job>, StoreError>;
+    /// Dead-letters jobs whose lease expired during their final attempt (the worker died or
+    /// hung on its last try) and returns them, so the caller can raise the alarm.
+    async fn bury_expired_final_attempts(&mut self, now: Timestamp)
+    -> Result<Vec<Job>, StoreError>;
+
+    /// Leases up to `limit` jobs of the requested kinds that are due, or whose lease has
+    /// expired. On PostgreSQL concurrent callers skip each other's rows rather than wait.
+    async fn lease_jobs(&mut self, request: &LeaseRequest<'_>) -> Result<Vec<Job>, StoreError>;
 
     /// Marks the attempt a success. [`StoreError::LeaseLost`] if the lease is no longer held.
     async fn complete_job(&mut self, lease: &Lease, now: Timestamp) -> Result<(), StoreError>;
@@ -133,6 +144,7 @@ struct JobRow {
     max_attempts: i64,
     run_at_ms: i64,
     lease_owner: Option<String>,
+    lease_token: Option<String>,
     lease_expires_at_ms: Option<i64>,
     last_error: Option<String>,
     created_at_ms: i64,
@@ -141,13 +153,10 @@ struct JobRow {
 }
 
 const COLUMNS: &str = "id, kind, payload, status, attempts, max_attempts, run_at_ms, lease_owner, \
-     lease_expires_at_ms, last_error, created_at_ms, updated_at_ms, finished_at_ms";
+     lease_token, lease_expires_at_ms, last_error, created_at_ms, updated_at_ms, finished_at_ms";
 
-/// Dead-letters jobs whose final attempt's lease ran out: their worker died on the last try.
-const BURY_EXPIRED: &str = "UPDATE jobs SET status = 'dead', lease_owner = NULL, \
-     lease_expires_at_ms = NULL, finished_at_ms = $1, updated_at_ms = $1, \
-     last_error = 'lease expired during the final attempt (worker died or hung)' \
-     WHERE status = 'running' AND lease_expires_at_ms <= $1 AND attempts >= max_attempts";
+/// Clears the lease columns; every statement that ends a lease uses it.
+const END_LEASE: &str = "lease_owner = NULL, lease_token = NULL, lease_expires_at_ms = NULL";
 
 const DUE: &str = "(status = 'pending' AND run_at_ms <= $1) \
      OR (status = 'running' AND lease_expires_at_ms <= $1)";
@@ -171,31 +180,49 @@ impl JobRepository for SqlUnitOfWork {
         Ok(())
     }
 
-    async fn lease_jobs(
+    async fn bury_expired_final_attempts(
         &mut self,
-        owner: &str,
-        limit: u32,
         now: Timestamp,
-        lease_until: Timestamp,
     ) -> Result<Vec<Job>, StoreError> {
-        on_tx!(self, c => sqlx::query(BURY_EXPIRED).bind(to_ms(now)).execute(c).await.map(drop))?;
-        // SQLite has one writer, so the plain subquery cannot hand a job to two workers; on
-        // PostgreSQL, SKIP LOCKED lets concurrent workers take disjoint batches without waiting.
-        let lock = match self.backend() {
-            Backend::Sqlite => "",
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        };
         let sql = format!(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2, \
-             lease_expires_at_ms = $3, updated_at_ms = $1 \
-             WHERE id IN (SELECT id FROM jobs WHERE {DUE} ORDER BY run_at_ms LIMIT $4 {lock}) \
+            "UPDATE jobs SET status = 'dead', {END_LEASE}, finished_at_ms = $1, updated_at_ms = $1, \
+             last_error = 'lease expired during the final attempt (worker died or hung)' \
+             WHERE status = 'running' AND lease_expires_at_ms <= $1 AND attempts >= max_attempts \
              RETURNING {COLUMNS}"
         );
         let rows: Vec<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(to_ms(now))
-            .bind(owner)
-            .bind(to_ms(lease_until))
-            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(job_from_row).collect()
+    }
+
+    async fn lease_jobs(&mut self, request: &LeaseRequest<'_>) -> Result<Vec<Job>, StoreError> {
+        // SQLite has one writer, so the plain subquery cannot hand a job to two workers; on
+        // PostgreSQL, SKIP LOCKED lets concurrent workers take disjoint batches without waiting.
+        let (kinds, lock) = match self.backend() {
+            Backend::Sqlite => ("SELECT value FROM json_each($5)", ""),
+            Backend::Postgres => (
+                "SELECT jsonb_array_elements_text($5::jsonb)",
+                "FOR UPDATE SKIP LOCKED",
+            ),
+        };
+        let sql = format!(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2, \
+             lease_token = $3, lease_expires_at_ms = $4, updated_at_ms = $1 \
+             WHERE id IN (SELECT id FROM jobs WHERE ({DUE}) AND kind IN ({kinds}) \
+             ORDER BY run_at_ms LIMIT $6 {lock}) \
+             RETURNING {COLUMNS}"
+        );
+        let kinds = serde_json::to_string(request.kinds)
+            .map_err(|e| StoreError::Config(format!("job kinds: {e}")))?;
+        let rows: Vec<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(to_ms(request.now))
+            .bind(request.owner)
+            .bind(request.token)
+            .bind(to_ms(request.until))
+            .bind(&kinds)
+            .bind(i64::from(request.limit))
             .fetch_all(c)
             .await)?;
         let mut jobs = rows
@@ -207,15 +234,14 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn complete_job(&mut self, lease: &Lease, now: Timestamp) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE jobs SET status = 'succeeded', lease_owner = NULL, lease_expires_at_ms = NULL, \
-             finished_at_ms = $1, updated_at_ms = $1 \
-             WHERE id = $2 AND status = 'running' AND lease_owner = $3 AND attempts = $4",
-        )
+        let sql = format!(
+            "UPDATE jobs SET status = 'succeeded', {END_LEASE}, finished_at_ms = $1, \
+             updated_at_ms = $1 WHERE id = $2 AND status = 'running' AND lease_token = $3"
+        );
+        let updated = on_tx!(self, c => sqlx::query(&sql)
         .bind(to_ms(now))
         .bind(&lease.job_id)
-        .bind(&lease.owner)
-        .bind(i64::from(lease.attempt))
+        .bind(&lease.token)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -233,19 +259,19 @@ impl JobRepository for SqlUnitOfWork {
             Some(at) => ("pending", Some(to_ms(at)), None),
             None => ("dead", None, Some(to_ms(now))),
         };
-        let updated = on_tx!(self, c => sqlx::query(
+        let sql = format!(
             "UPDATE jobs SET status = $1, run_at_ms = COALESCE($2, run_at_ms), last_error = $3, \
-             lease_owner = NULL, lease_expires_at_ms = NULL, finished_at_ms = $4, updated_at_ms = $5 \
-             WHERE id = $6 AND status = 'running' AND lease_owner = $7 AND attempts = $8",
-        )
+             {END_LEASE}, finished_at_ms = $4, updated_at_ms = $5 \
+             WHERE id = $6 AND status = 'running' AND lease_token = $7"
+        );
+        let updated = on_tx!(self, c => sqlx::query(&sql)
         .bind(status)
         .bind(run_at)
         .bind(error)
         .bind(finished_at)
         .bind(to_ms(now))
         .bind(&lease.job_id)
-        .bind(&lease.owner)
-        .bind(i64::from(lease.attempt))
+        .bind(&lease.token)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -312,6 +338,7 @@ fn job_from_row(row: JobRow) -> Result<Job, StoreError> {
         id: row.id,
         kind: row.kind,
         lease_owner: row.lease_owner,
+        lease_token: row.lease_token,
         last_error: row.last_error,
     })
 }

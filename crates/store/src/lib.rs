@@ -20,7 +20,7 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
-pub use jobs::{Job, JobRepository, JobStatus, Lease, NewJob};
+pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;
@@ -111,18 +111,32 @@ impl Default for ConnectOptions {
     }
 }
 
-/// The URL with any password replaced, fit for logs and error messages.
+/// The URL with any password replaced, in the user info or in the query, fit for logs and
+/// error messages.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => match credentials.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_owned(),
+            },
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
     };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
+    let Some(query) = query else { return base };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 #[cfg(test)]
@@ -140,5 +154,13 @@ mod tests {
             "postgres://app@db/lend"
         );
         assert_eq!(redact_url("sqlite://data/lend.db"), "sqlite://data/lend.db");
+        assert_eq!(
+            redact_url("postgres://db/lend?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/lend?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://a:b@db/lend?sslpassword=k"),
+            "postgres://a:***@db/lend?sslpassword=***"
+        );
     }
 }

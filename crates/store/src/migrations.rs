@@ -11,7 +11,9 @@ pub(crate) static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 pub(crate) const APPLIED_VERSIONS: &str =
     "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 
-/// `Ok` when the database applied exactly the migrations this build carries.
+/// `Ok` when the database applied every migration this build carries. Migrations it does not
+/// know are allowed (with a warning): during a rolling deploy the first new process migrates,
+/// and the old ones must keep serving. Migrations are therefore written to be additive.
 pub(crate) fn check_current(migrator: &Migrator, applied: &[i64]) -> Result<(), StoreError> {
     let expected: Vec<i64> = migrator.iter().map(|m| m.version).collect();
     let missing: Vec<i64> = expected
@@ -24,15 +26,18 @@ pub(crate) fn check_current(migrator: &Migrator, applied: &[i64]) -> Result<(), 
         .filter(|v| !expected.contains(v))
         .copied()
         .collect();
-    match (missing.is_empty(), unknown.is_empty()) {
-        (true, true) => Ok(()),
-        (false, _) => Err(StoreError::SchemaNotCurrent(format!(
+    if !missing.is_empty() {
+        return Err(StoreError::SchemaNotCurrent(format!(
             "migrations {missing:?} not applied; run `lendcore migrate`"
-        ))),
-        (true, false) => Err(StoreError::SchemaNotCurrent(format!(
-            "database has migrations {unknown:?} that this build does not know; upgrade lendcore"
-        ))),
+        )));
     }
+    if !unknown.is_empty() {
+        tracing::warn!(
+            ?unknown,
+            "database has migrations this build does not know; upgrade lendcore"
+        );
+    }
+    Ok(())
 }
 
 /// Reads the applied versions, treating a missing bookkeeping table as "none applied".

@@ -15,8 +15,8 @@ pub trait ProductRepository {
     async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError>;
 
     /// Writes a changed product whose `revision` was `read_revision` when it was loaded.
-    /// [`StoreError::Stale`] when someone else wrote it in between. Versions that had taken
-    /// effect by `now` are never rewritten, whatever the caller passes.
+    /// [`StoreError::Stale`] when someone else wrote it in between; [`StoreError::Immutable`]
+    /// when the caller changed a version that had taken effect by `now`.
     async fn update_product(
         &mut self,
         product: &Product,
@@ -63,6 +63,7 @@ const SELECT_PRODUCT: &str = "SELECT id, code, name, kind, currency, ends_at_ms,
      created_at_ms, updated_at_ms FROM products";
 const SELECT_VERSIONS: &str = "SELECT product_id, version, effective_from_ms, terms, created_at_ms \
      FROM product_versions";
+/// Inserts a version, or replaces one that has not taken effect by `$6`.
 const UPSERT_VERSION: &str = "INSERT INTO product_versions \
      (product_id, version, effective_from_ms, terms, created_at_ms) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (product_id, version) DO UPDATE SET \
@@ -89,7 +90,11 @@ impl ProductRepository for SqlUnitOfWork {
         .execute(c)
         .await
         .map(drop))?;
-        self.write_versions(product, product.created_at).await
+        for version in &product.versions {
+            self.upsert_version(product, version, product.created_at)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn update_product(
@@ -114,7 +119,26 @@ impl ProductRepository for SqlUnitOfWork {
         if updated != 1 {
             return Err(StoreError::Stale("product"));
         }
-        self.write_versions(product, now).await
+        let sql = format!("{SELECT_VERSIONS} WHERE product_id = $1 ORDER BY version");
+        let stored: Vec<VersionRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(&product.id)
+            .fetch_all(c)
+            .await)?;
+        let now_ms = to_ms(now);
+        for version in &product.versions {
+            let number = i64::from(version.version);
+            match stored.iter().find(|s| s.version == number) {
+                Some(s) if s.effective_from_ms <= now_ms => {
+                    if s.effective_from_ms != to_ms(version.effective_from)
+                        || s.terms != terms_json(version)?
+                    {
+                        return Err(immutable(product, version));
+                    }
+                }
+                Some(_) | None => self.upsert_version(product, version, now).await?,
+            }
+        }
+        Ok(())
     }
 
     async fn find_product(&mut self, code: &ProductCode) -> Result<Option<Product>, StoreError> {
@@ -176,27 +200,38 @@ impl ProductRepository for SqlUnitOfWork {
 }
 
 impl SqlUnitOfWork {
-    async fn write_versions(
+    async fn upsert_version(
         &mut self,
         product: &Product,
+        version: &ProductVersion,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        for version in &product.versions {
-            let terms = serde_json::to_string(&version.terms)
-                .map_err(|e| StoreError::corrupt("product_versions", e))?;
-            on_tx!(self, c => sqlx::query(UPSERT_VERSION)
-                .bind(&product.id)
-                .bind(i64::from(version.version))
-                .bind(to_ms(version.effective_from))
-                .bind(&terms)
-                .bind(to_ms(version.created_at))
-                .bind(to_ms(now))
-                .execute(c)
-                .await
-                .map(drop))?;
+        let written = on_tx!(self, c => sqlx::query(UPSERT_VERSION)
+            .bind(&product.id)
+            .bind(i64::from(version.version))
+            .bind(to_ms(version.effective_from))
+            .bind(terms_json(version)?)
+            .bind(to_ms(version.created_at))
+            .bind(to_ms(now))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if written != 1 {
+            return Err(immutable(product, version));
         }
         Ok(())
     }
+}
+
+fn immutable(product: &Product, version: &ProductVersion) -> StoreError {
+    StoreError::Immutable(format!(
+        "version {} of product {} took effect and cannot change",
+        version.version, product.code
+    ))
+}
+
+fn terms_json(version: &ProductVersion) -> Result<String, StoreError> {
+    serde_json::to_string(&version.terms).map_err(|e| StoreError::corrupt("product_versions", e))
 }
 
 fn assemble(row: ProductRow, versions: Vec<VersionRow>) -> Result<Product, StoreError> {

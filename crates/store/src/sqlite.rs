@@ -24,6 +24,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file a `sqlite://path` URL names.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // The writer and the readers would each open a database of their own.
+            return Err(StoreError::Config(
+                "in-memory SQLite is not supported; give a file path".to_owned(),
+            ));
+        }
         let base = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("bad SQLite URL {url}: {e}")))?
             .foreign_keys(true)

@@ -1,12 +1,15 @@
 //! The store conformance suite: every test runs on SQLite and on PostgreSQL.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lendcore_domain::product::{
     NewProductInput, Product, ProductCode, ProductKind, ProductTermsInput,
 };
-use lendcore_store::{IdempotencyClaim, JobStatus, NewJob, OutboxEvent, StoreError};
+use lendcore_store::{
+    IdempotencyClaim, Job, JobStatus, LeaseRequest, NewJob, OutboxEvent, StoreError, UnitOfWork,
+};
 use lendcore_testkit::store_test;
 
 fn t0() -> DateTime<Utc> {
@@ -50,6 +53,27 @@ fn job(id: &str, run_at: DateTime<Utc>, max_attempts: u32) -> NewJob {
         run_at,
         max_attempts,
     }
+}
+
+/// Leases `test.echo` jobs under a token no other call uses.
+async fn lease(
+    uow: &mut dyn UnitOfWork,
+    owner: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Job>, StoreError> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let token = format!("{owner}-{}", CALLS.fetch_add(1, Ordering::SeqCst));
+    uow.lease_jobs(&LeaseRequest {
+        owner,
+        token: &token,
+        kinds: &["test.echo"],
+        limit,
+        now,
+        until,
+    })
+    .await
 }
 
 fn code(s: &str) -> ProductCode {
@@ -130,13 +154,14 @@ store_test! {
         uow.insert_product(&p).await.unwrap();
         uow.commit().await.unwrap();
 
-        // A buggy caller tries to rewrite version 1, which took effect at t0.
+        // A buggy caller tries to rewrite version 1, which took effect at t0: refused, loudly.
         let mut tampered = p.clone();
         tampered.versions[0].effective_from = t0() + Duration::days(1);
         tampered.revision += 1;
         let mut uow = db.store.begin().await.unwrap();
-        uow.update_product(&tampered, p.revision, t0() + Duration::hours(1)).await.unwrap();
-        uow.commit().await.unwrap();
+        let err = uow.update_product(&tampered, p.revision, t0() + Duration::hours(1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Immutable(_)), "{err:?}");
+        drop(uow);
 
         let mut read = db.store.begin_read().await.unwrap();
         let loaded = read.find_product(&p.code).await.unwrap().unwrap();
@@ -169,7 +194,7 @@ store_test! {
         uow.commit().await.unwrap();
 
         let mut uow = db.store.begin().await.unwrap();
-        let leased = uow.lease_jobs("w1", 10, t0(), t0() + Duration::seconds(30)).await.unwrap();
+        let leased = lease(uow.as_mut(), "w1", 10, t0(), t0() + Duration::seconds(30)).await.unwrap();
         uow.commit().await.unwrap();
         assert_eq!(leased.len(), 1, "only the due job");
         let j = &leased[0];
@@ -178,7 +203,7 @@ store_test! {
 
         // While the lease holds, nobody else gets the job.
         let mut uow = db.store.begin().await.unwrap();
-        assert!(uow.lease_jobs("w2", 10, t0() + Duration::seconds(10), t0() + Duration::seconds(40)).await.unwrap().is_empty());
+        assert!(lease(uow.as_mut(), "w2", 10, t0() + Duration::seconds(10), t0() + Duration::seconds(40)).await.unwrap().is_empty());
         uow.complete_job(&j.lease().unwrap(), t0() + Duration::seconds(1)).await.unwrap();
         uow.commit().await.unwrap();
 
@@ -195,14 +220,14 @@ store_test! {
 
         // Worker A leases the job and dies without a word.
         let mut uow = db.store.begin().await.unwrap();
-        let a = uow.lease_jobs("worker-a", 1, t0(), t0() + Duration::seconds(30)).await.unwrap();
+        let a = lease(uow.as_mut(), "worker-a", 1, t0(), t0() + Duration::seconds(30)).await.unwrap();
         uow.commit().await.unwrap();
         let lease_a = a[0].lease().unwrap();
 
         // Once A's lease has run out, worker B takes the job over and finishes it.
         let later = t0() + Duration::seconds(31);
         let mut uow = db.store.begin().await.unwrap();
-        let b = uow.lease_jobs("worker-b", 1, later, later + Duration::seconds(30)).await.unwrap();
+        let b = lease(uow.as_mut(), "worker-b", 1, later, later + Duration::seconds(30)).await.unwrap();
         assert_eq!(b.len(), 1);
         assert_eq!((b[0].id.as_str(), b[0].attempts), ("j1", 2));
         uow.complete_job(&b[0].lease().unwrap(), later).await.unwrap();
@@ -225,12 +250,12 @@ store_test! {
         uow.commit().await.unwrap();
 
         let mut uow = db.store.begin().await.unwrap();
-        let first = uow.lease_jobs("w", 1, t0(), t0() + Duration::seconds(30)).await.unwrap();
+        let first = lease(uow.as_mut(), "w", 1, t0(), t0() + Duration::seconds(30)).await.unwrap();
         let retry_at = t0() + Duration::seconds(5);
         uow.fail_job(&first[0].lease().unwrap(), "boom 1", Some(retry_at), t0()).await.unwrap();
         // Not before its retry time.
-        assert!(uow.lease_jobs("w", 1, t0() + Duration::seconds(4), t0() + Duration::seconds(34)).await.unwrap().is_empty());
-        let second = uow.lease_jobs("w", 1, retry_at, retry_at + Duration::seconds(30)).await.unwrap();
+        assert!(lease(uow.as_mut(), "w", 1, t0() + Duration::seconds(4), t0() + Duration::seconds(34)).await.unwrap().is_empty());
+        let second = lease(uow.as_mut(), "w", 1, retry_at, retry_at + Duration::seconds(30)).await.unwrap();
         assert_eq!(second[0].attempts, 2);
         assert_eq!(second[0].last_error.as_deref(), Some("boom 1"));
         uow.fail_job(&second[0].lease().unwrap(), "boom 2", None, retry_at).await.unwrap();
@@ -241,25 +266,44 @@ store_test! {
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].last_error.as_deref(), Some("boom 2"));
         let far = t0() + Duration::days(1);
-        assert!(uow.lease_jobs("w", 1, far, far + Duration::seconds(30)).await.unwrap().is_empty());
+        assert!(lease(uow.as_mut(), "w", 1, far, far + Duration::seconds(30)).await.unwrap().is_empty());
 
         assert!(uow.redrive_job("j1", far).await.unwrap());
         assert!(!uow.redrive_job("j1", far).await.unwrap(), "only dead jobs are re-driven");
-        let again = uow.lease_jobs("w", 1, far, far + Duration::seconds(30)).await.unwrap();
+        let again = lease(uow.as_mut(), "w", 1, far, far + Duration::seconds(30)).await.unwrap();
         assert_eq!((again[0].id.as_str(), again[0].attempts), ("j1", 1));
+        // The attempt count starts over, but the old lease stays dead.
+        let err = uow.complete_job(&first[0].lease().unwrap(), far).await.unwrap_err();
+        assert!(matches!(err, StoreError::LeaseLost(_)), "{err:?}");
+        uow.complete_job(&again[0].lease().unwrap(), far).await.unwrap();
         uow.commit().await.unwrap();
     }
 
     async fn a_job_whose_final_attempt_lost_its_worker_is_dead_lettered(db: &TestDb) {
         let mut uow = db.store.begin().await.unwrap();
         uow.enqueue_job(&job("poison", t0(), 1), t0()).await.unwrap();
-        let leased = uow.lease_jobs("w", 1, t0(), t0() + Duration::seconds(30)).await.unwrap();
+        let leased = lease(uow.as_mut(), "w", 1, t0(), t0() + Duration::seconds(30)).await.unwrap();
         assert_eq!(leased.len(), 1);
         let later = t0() + Duration::minutes(1);
-        assert!(uow.lease_jobs("w2", 1, later, later + Duration::seconds(30)).await.unwrap().is_empty());
+        let buried = uow.bury_expired_final_attempts(later).await.unwrap();
+        assert_eq!(buried.len(), 1);
+        assert!(lease(uow.as_mut(), "w2", 1, later, later + Duration::seconds(30)).await.unwrap().is_empty());
         let dead = uow.find_job("poison").await.unwrap().unwrap();
         assert_eq!(dead.status, JobStatus::Dead);
         assert!(dead.last_error.unwrap().contains("lease expired"));
+        uow.commit().await.unwrap();
+    }
+
+    async fn only_jobs_of_the_kinds_asked_for_are_leased(db: &TestDb) {
+        let mut uow = db.store.begin().await.unwrap();
+        uow.enqueue_job(&job("mine", t0(), 3), t0()).await.unwrap();
+        let mut other = job("theirs", t0(), 3);
+        other.kind = "newer.kind".into();
+        uow.enqueue_job(&other, t0()).await.unwrap();
+        let leased = lease(uow.as_mut(), "w", 10, t0(), t0() + Duration::seconds(30)).await.unwrap();
+        assert_eq!(leased.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["mine"]);
+        let theirs = uow.find_job("theirs").await.unwrap().unwrap();
+        assert_eq!((theirs.status, theirs.attempts), (JobStatus::Pending, 0));
         uow.commit().await.unwrap();
     }
 
@@ -275,7 +319,7 @@ store_test! {
             let mut mine = Vec::new();
             loop {
                 let mut uow = store.begin().await.unwrap();
-                let batch = uow.lease_jobs(&format!("w{w}"), 3, t0(), t0() + Duration::minutes(1)).await.unwrap();
+                let batch = lease(uow.as_mut(), &format!("w{w}"), 3, t0(), t0() + Duration::minutes(1)).await.unwrap();
                 uow.commit().await.unwrap();
                 if batch.is_empty() {
                     return mine;

@@ -170,7 +170,7 @@ async fn drop_stale_schemas(admin: &mut PgConnection, now: i64) {
 
 /// Writes a store test once and runs it on both backends:
 ///
-/// ```ignore
+/// ```text
 /// store_test! {
 ///     async fn products_round_trip(db: &TestDb) { /* … */ }
 /// }

@@ -8,9 +8,9 @@ pub use terms::*;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
 use crate::money::Currency;
 use crate::validation::{Collector, Violations};
+use crate::{Timestamp, to_millis};
 
 const MAX_NAME_CHARS: usize = 120;
 
@@ -220,7 +220,8 @@ impl Product {
             );
         }
         let terms = found.take(parse_terms_for(input.kind, input.terms));
-        let effective_from = input.effective_from.unwrap_or(now);
+        let now = to_millis(now);
+        let effective_from = to_millis(input.effective_from.unwrap_or(now));
         if effective_from < now {
             found.add(
                 "effective_from",
@@ -281,9 +282,10 @@ impl Product {
         effective_from: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<u32, ProductError> {
+        let now = to_millis(now);
         self.refuse_if_retired(now)?;
         let terms = parse_terms_for(self.kind, terms)?;
-        let effective_from = effective_from.unwrap_or(now);
+        let effective_from = to_millis(effective_from.unwrap_or(now));
         let previous = self.versions.last().map(|v| v.effective_from);
         self.check_effective_from(effective_from, previous, None, now)?;
         let version = self.versions.last().map_or(1, |v| v.version + 1);
@@ -305,6 +307,7 @@ impl Product {
         effective_from: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), ProductError> {
+        let now = to_millis(now);
         self.refuse_if_retired(now)?;
         let index = self
             .versions
@@ -315,7 +318,8 @@ impl Product {
             return Err(ProductError::VersionEffective(version));
         }
         let terms = parse_terms_for(self.kind, terms)?;
-        let effective_from = effective_from.unwrap_or(self.versions[index].effective_from);
+        let effective_from =
+            to_millis(effective_from.unwrap_or(self.versions[index].effective_from));
         let previous = index
             .checked_sub(1)
             .map(|i| self.versions[i].effective_from);
@@ -332,6 +336,7 @@ impl Product {
     /// Sets (or moves) the end of the product. In-flight business is not touched by this: it
     /// finishes under the version it started with.
     pub fn retire(&mut self, ends_at: Timestamp, now: Timestamp) -> Result<(), ProductError> {
+        let (ends_at, now) = (to_millis(ends_at), to_millis(now));
         self.refuse_if_retired(now)?;
         if ends_at < now {
             return Err(Violations::single(

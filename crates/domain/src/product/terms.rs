@@ -217,9 +217,11 @@ pub struct Fee {
     pub amount: FeeAmount,
 }
 
-/// Terms that passed every check; the only way to get one is [`ProductTerms::parse`].
+/// Terms that passed every check. Requests reach them only through [`ProductTerms::parse`];
+/// deserializing is for reading back what this system stored, and does not re-check, so a
+/// limit tightened later never turns terms that took effect under the old one into errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "ProductTermsInput", into = "ProductTermsInput")]
+#[serde(from = "StoredTerms", into = "ProductTermsInput")]
 pub struct ProductTerms {
     amount: AmountRange,
     terms: TermOptions,
@@ -295,10 +297,43 @@ impl ProductTerms {
     }
 }
 
-impl TryFrom<ProductTermsInput> for ProductTerms {
-    type Error = Violations;
-    fn try_from(input: ProductTermsInput) -> Result<Self, Violations> {
-        ProductTerms::parse(input)
+/// Terms as this system stored them, already parsed once.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct StoredTerms(ProductTermsInput);
+
+impl From<StoredTerms> for ProductTerms {
+    fn from(StoredTerms(stored): StoredTerms) -> Self {
+        ProductTerms {
+            amount: AmountRange {
+                min_minor: stored.amount.min_minor,
+                max_minor: stored.amount.max_minor,
+            },
+            terms: TermOptions {
+                unit: stored.terms.unit,
+                options: stored.terms.options,
+            },
+            rate: InterestRate {
+                basis: stored.rate.basis,
+                value: stored.rate.value,
+            },
+            repayment_method: stored.repayment_method,
+            fees: stored
+                .fees
+                .into_iter()
+                .map(|fee| Fee {
+                    amount: match (fee.fixed_minor, fee.rate) {
+                        (_, Some(rate)) => FeeAmount::RateOfPrincipal(rate),
+                        (fixed, None) => FeeAmount::FixedMinor(fixed.unwrap_or(0)),
+                    },
+                    code: fee.code,
+                    timing: fee.timing,
+                })
+                .collect(),
+            penalty_daily_rate: stored.penalty_daily_rate,
+            grace_days: stored.grace_days,
+            rounding: stored.rounding,
+        }
     }
 }
 

@@ -236,10 +236,40 @@ fn a_product_scheduled_for_later_is_not_yet_in_effect() {
 }
 
 #[test]
+fn stored_terms_are_read_back_as_stored_even_past_a_tightened_limit() {
+    let mut generous = terms();
+    generous.grace_days = 999;
+    let json = serde_json::to_string(&generous).unwrap();
+    let read: ProductTerms = serde_json::from_str(&json).unwrap();
+    assert_eq!(read.grace_days(), 999);
+    assert!(
+        ProductTerms::parse(generous).is_err(),
+        "a request with it is still refused"
+    );
+}
+
+#[test]
 fn stored_terms_round_trip_through_their_wire_form() {
     let product = Product::create("p1".into(), input(), now()).unwrap();
     let json = serde_json::to_string(&product).unwrap();
     let back: Product = serde_json::from_str(&json).unwrap();
     assert_eq!(back, product);
     assert!(json.contains(r#""value":"0.18""#), "{json}");
+}
+
+#[test]
+fn instants_are_kept_to_the_millisecond_the_stores_hold() {
+    let fine = now() + Duration::nanoseconds(1_234_567_891);
+    let mut product = Product::create("p1".into(), input(), fine).unwrap();
+    assert_eq!(product.created_at, now() + Duration::milliseconds(1_234));
+    let v2 = product
+        .add_version(terms(), Some(fine + Duration::days(1)), fine)
+        .unwrap();
+    let scheduled = &product.versions[v2 as usize - 1].effective_from;
+    assert_eq!(scheduled.timestamp_subsec_nanos() % 1_000_000, 0);
+    product.retire(fine + Duration::days(2), fine).unwrap();
+    assert_eq!(
+        product.ends_at.unwrap().timestamp_subsec_nanos() % 1_000_000,
+        0
+    );
 }

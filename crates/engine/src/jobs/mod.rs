@@ -1,6 +1,8 @@
 //! The durable job runner. Jobs are at-least-once: a worker that dies mid-job leaves a lease
 //! that expires, and another worker runs the job again. Handlers are therefore written to be
-//! safe to repeat (they check state before acting, or derive ids from what they do).
+//! safe to repeat (they check state before acting), and a handler whose effect is a database
+//! write completes the job in the same unit of work ([`JobDone::CompletedWithEffects`]), so the
+//! effect commits exactly when the job's success does, and not at all if the lease was lost.
 
 mod admin;
 
@@ -10,9 +12,10 @@ use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::Duration;
-use lendcore_domain::jobs::{AfterFailure, RetryPolicy};
-use lendcore_store::{Job, Store, StoreError};
+use lendcore_domain::jobs::{AfterFailure, Backoff};
+use lendcore_store::{Job, Lease, LeaseRequest, Store, StoreError};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 pub use admin::{JobView, list_jobs, redrive_job};
 
@@ -48,31 +51,44 @@ impl From<StoreError> for JobFailure {
     }
 }
 
-/// What a handler may use: the store for its own units of work, and the clock.
+/// What a handler may use: the store for its own units of work, the clock, and the lease it
+/// runs under (to complete the job inside its own unit of work).
 pub struct JobContext {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub lease: Lease,
+}
+
+/// How a successful attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobDone {
+    /// The runner records the success.
+    Succeeded,
+    /// The handler called `complete_job(&ctx.lease, …)` in the unit of work that wrote its
+    /// effects, and committed it.
+    CompletedWithEffects,
 }
 
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
     /// The job kind this handler runs, e.g. `product.version_effective`.
     fn kind(&self) -> &'static str;
-    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<(), JobFailure>;
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure>;
 }
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     /// Names this worker in leases; unique per process.
     pub worker_id: String,
-    /// How long a leased job is ours; an attempt running longer is cut off and retried.
+    /// How long a leased job is ours. An attempt is cut off at four fifths of it, before the
+    /// lease can pass to another worker, and retried.
     pub lease: Duration,
     /// Jobs leased and run concurrently per poll.
     pub batch: u32,
     /// Sleep between polls when there was nothing to do.
     pub idle_poll: StdDuration,
-    /// Backoff between attempts; a job's own `max_attempts` bounds the attempts.
-    pub retry: RetryPolicy,
+    /// Delay between attempts; each job's own `max_attempts` bounds the attempts.
+    pub backoff: Backoff,
 }
 
 impl Default for RunnerConfig {
@@ -82,13 +98,14 @@ impl Default for RunnerConfig {
             lease: Duration::seconds(60),
             batch: 8,
             idle_poll: StdDuration::from_millis(500),
-            retry: RetryPolicy::default(),
+            backoff: Backoff::default(),
         }
     }
 }
 
 pub struct JobRunner {
-    ctx: Arc<JobContext>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
     config: RunnerConfig,
 }
@@ -98,6 +115,7 @@ pub struct JobRunner {
 pub struct PollReport {
     pub succeeded: usize,
     pub retried: usize,
+    /// Jobs that used up their attempts, including those whose worker died on the last one.
     pub dead_lettered: usize,
     /// Attempts whose lease another worker took over before they finished.
     pub lease_lost: usize,
@@ -112,12 +130,14 @@ impl PollReport {
 impl JobRunner {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: RunnerConfig) -> Self {
         Self {
-            ctx: Arc::new(JobContext { store, clock }),
+            store,
+            clock,
             handlers: HashMap::new(),
             config,
         }
     }
 
+    /// Adds the handler for one job kind; only kinds with a handler are leased.
     pub fn register(mut self, handler: impl JobHandler) -> Self {
         self.handlers.insert(handler.kind(), Arc::new(handler));
         self
@@ -125,21 +145,32 @@ impl JobRunner {
 
     /// Leases one batch of due jobs, runs them concurrently and records each outcome.
     pub async fn poll_once(&self) -> Result<PollReport, EngineError> {
-        let now = self.ctx.clock.now();
-        let mut uow = self.ctx.store.begin().await?;
+        let now = self.clock.now();
+        let token = crate::new_id();
+        let kinds: Vec<&str> = self.handlers.keys().copied().collect();
+        let mut uow = self.store.begin().await?;
+        let buried = uow.bury_expired_final_attempts(now).await?;
         let jobs = uow
-            .lease_jobs(
-                &self.config.worker_id,
-                self.config.batch,
+            .lease_jobs(&LeaseRequest {
+                owner: &self.config.worker_id,
+                token: &token,
+                kinds: &kinds,
+                limit: self.config.batch,
                 now,
-                now + self.config.lease,
-            )
+                until: now + self.config.lease,
+            })
             .await?;
         uow.commit().await?;
-        let outcomes =
-            futures::future::join_all(jobs.into_iter().map(|job| self.attempt(job))).await;
-        let mut report = PollReport::default();
-        for outcome in outcomes {
+        let leased_at = Instant::now();
+        for job in &buried {
+            dead_lettered(job, "its worker died or hung during the final attempt");
+        }
+        let attempts = jobs.into_iter().map(|job| self.attempt(job, leased_at));
+        let mut report = PollReport {
+            dead_lettered: buried.len(),
+            ..PollReport::default()
+        };
+        for outcome in futures::future::join_all(attempts).await {
             match outcome? {
                 Recorded::Succeeded => report.succeeded += 1,
                 Recorded::Retried => report.retried += 1,
@@ -169,90 +200,116 @@ impl JobRunner {
         }
     }
 
-    async fn attempt(&self, job: Job) -> Result<Recorded, EngineError> {
-        let result = self.execute(&job).await;
+    async fn attempt(&self, job: Job, leased_at: Instant) -> Result<Recorded, EngineError> {
         let Some(lease) = job.lease() else {
             return Err(EngineError::Internal(format!(
                 "leased job {} has no lease",
                 job.id
             )));
         };
-        let now = self.ctx.clock.now();
-        let mut uow = self.ctx.store.begin().await?;
+        let result = self.execute(&job, &lease, leased_at).await;
+        let now = self.clock.now();
         let recorded = match result {
-            Ok(()) => uow
-                .complete_job(&lease, now)
-                .await
-                .map(|()| Recorded::Succeeded),
+            Ok(JobDone::CompletedWithEffects) => Ok(Recorded::Succeeded),
+            Ok(JobDone::Succeeded) => {
+                let mut uow = self.store.begin().await?;
+                match uow.complete_job(&lease, now).await {
+                    Ok(()) => uow.commit().await.map(|()| Recorded::Succeeded),
+                    Err(err) => Err(err),
+                }
+            }
             Err(failure) => {
-                let policy = RetryPolicy {
-                    max_attempts: job.max_attempts,
-                    ..self.config.retry
-                };
                 let next = match failure.retryable {
-                    true => policy.after_failure(job.attempts, rand::random::<f64>()),
+                    true => self.config.backoff.after_failure(
+                        job.attempts,
+                        job.max_attempts,
+                        rand::random::<f64>(),
+                    ),
                     false => AfterFailure::DeadLetter,
                 };
                 let (retry_at, recorded) = match next {
                     AfterFailure::RetryAfter(delay) => (Some(now + delay), Recorded::Retried),
                     AfterFailure::DeadLetter => (None, Recorded::DeadLettered),
                 };
-                if recorded == Recorded::DeadLettered {
-                    metrics::counter!("lendcore_jobs_dead_lettered_total", "kind" => job.kind.clone())
-                        .increment(1);
-                    tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts,
-                        error = %failure.message, "job dead-lettered; an operator must re-drive it");
-                } else {
-                    tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts,
-                        error = %failure.message, "job attempt failed; will retry");
+                let mut uow = self.store.begin().await?;
+                match uow.fail_job(&lease, &failure.message, retry_at, now).await {
+                    Ok(()) => uow.commit().await.map(|()| {
+                        match recorded {
+                            Recorded::DeadLettered => dead_lettered(&job, &failure.message),
+                            Recorded::Succeeded | Recorded::Retried | Recorded::LeaseLost => {
+                                tracing::warn!(job = %job.id, kind = %job.kind,
+                                    attempts = job.attempts, error = %failure.message,
+                                    "job attempt failed; will retry");
+                            }
+                        }
+                        recorded
+                    }),
+                    Err(err) => Err(err),
                 }
-                uow.fail_job(&lease, &failure.message, retry_at, now)
-                    .await
-                    .map(|()| recorded)
             }
         };
         match recorded {
             Ok(recorded) => {
-                uow.commit().await?;
                 metrics::counter!("lendcore_job_attempts_total", "kind" => job.kind.clone(),
                     "outcome" => recorded.as_str())
                 .increment(1);
                 Ok(recorded)
             }
             Err(StoreError::LeaseLost(_)) => {
-                tracing::warn!(job = %job.id, "lease expired before the attempt finished; its outcome is dropped");
+                tracing::warn!(job = %job.id, kind = %job.kind,
+                    "lease expired before the attempt finished; its outcome is dropped");
                 Ok(Recorded::LeaseLost)
             }
             Err(other) => Err(other.into()),
         }
     }
 
-    /// Runs the handler in its own task, so a panic or an overrun becomes a failed attempt.
-    async fn execute(&self, job: &Job) -> Result<(), JobFailure> {
+    /// Runs the handler in its own task, so a panic or an overrun becomes a failed attempt. An
+    /// overrunning handler is aborted before its lease can pass to another worker.
+    async fn execute(
+        &self,
+        job: &Job,
+        lease: &Lease,
+        leased_at: Instant,
+    ) -> Result<JobDone, JobFailure> {
         let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
-            // Another process (a newer version) may know this kind; retry rather than bury it.
-            return Err(JobFailure::retryable(format!(
+            // Only registered kinds are leased, so this is a bug, not a newer job kind.
+            return Err(JobFailure::permanent(format!(
                 "no handler for job kind {} in this process",
                 job.kind
             )));
         };
-        let ctx = Arc::clone(&self.ctx);
+        let ctx = JobContext {
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            lease: lease.clone(),
+        };
         let owned = job.clone();
-        let task = tokio::spawn(async move { handler.run(&owned, &ctx).await });
-        let budget = self
+        let mut task = tokio::spawn(async move { handler.run(&owned, &ctx).await });
+        let lease_length = self
             .config
             .lease
             .to_std()
             .unwrap_or(StdDuration::from_secs(60));
-        match tokio::time::timeout(budget, task).await {
+        let deadline = leased_at + lease_length * 4 / 5;
+        match tokio::time::timeout_at(deadline, &mut task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(JobFailure::retryable(format!("handler panicked: {join}"))),
-            Err(_) => Err(JobFailure::retryable(format!(
-                "handler ran longer than its lease ({}s)",
-                budget.as_secs()
-            ))),
+            Err(_) => {
+                task.abort();
+                Err(JobFailure::retryable(format!(
+                    "handler was still running at four fifths of its {}s lease; aborted",
+                    lease_length.as_secs()
+                )))
+            }
         }
     }
+}
+
+fn dead_lettered(job: &Job, why: &str) {
+    metrics::counter!("lendcore_jobs_dead_lettered_total", "kind" => job.kind.clone()).increment(1);
+    tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %why,
+        "job dead-lettered; an operator must re-drive it (POST /v1/jobs/{{id}}/redrive)");
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

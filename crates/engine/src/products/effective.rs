@@ -6,7 +6,7 @@ use lendcore_domain::product::{Product, ProductCode, ProductVersion};
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::{JobContext, JobFailure, JobHandler};
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 
 pub const VERSION_EFFECTIVE_JOB: &str = "product.version_effective";
 
@@ -31,9 +31,10 @@ pub(super) fn job(product: &Product, version: &ProductVersion) -> NewJob {
     )
 }
 
-/// Appends `product.version_effective` to the outbox once, when the version it was scheduled
-/// for is still scheduled for that time. Safe to run more than once: the event id is derived
-/// from what it announces.
+/// Appends `product.version_effective` to the outbox, when the version it was scheduled for is
+/// still scheduled for that time, and completes the job in the same unit of work: the event is
+/// written exactly once. The event id is derived from what it announces, so even two jobs for
+/// the same version (a replacement that kept the time) announce it once.
 pub struct VersionEffectiveHandler;
 
 #[async_trait]
@@ -42,7 +43,7 @@ impl JobHandler for VersionEffectiveHandler {
         VERSION_EFFECTIVE_JOB
     }
 
-    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<(), JobFailure> {
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
         let payload: Payload = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobFailure::permanent(format!("bad payload: {e}")))?;
         let mut uow = ctx.store.begin().await.map_err(JobFailure::from)?;
@@ -62,7 +63,7 @@ impl JobHandler for VersionEffectiveHandler {
             .any(|v| v.version == payload.version && v.effective_from == payload.effective_from);
         if !still_scheduled {
             // The version was replaced with another time; its own job announces it.
-            return Ok(());
+            return Ok(JobDone::Succeeded);
         }
         let event = OutboxEvent {
             id: format!(
@@ -84,11 +85,14 @@ impl JobHandler for VersionEffectiveHandler {
             published_at: None,
         };
         match uow.append_outbox(&event).await {
-            // Announced by an earlier attempt whose completion was lost: nothing to do.
-            Err(StoreError::Duplicate(_)) => return Ok(()),
+            // Announced already by the job of an identical earlier version of it.
+            Err(StoreError::Duplicate(_)) => return Ok(JobDone::Succeeded),
             other => other.map_err(JobFailure::from)?,
         }
+        uow.complete_job(&ctx.lease, ctx.clock.now())
+            .await
+            .map_err(JobFailure::from)?;
         uow.commit().await.map_err(JobFailure::from)?;
-        Ok(())
+        Ok(JobDone::CompletedWithEffects)
     }
 }

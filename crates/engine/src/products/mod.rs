@@ -4,6 +4,7 @@ mod cache;
 mod effective;
 
 use lendcore_domain::Timestamp;
+use lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS;
 use lendcore_domain::product::{
     NewProductInput, Product, ProductCode, ProductError, ProductTermsInput, ProductView,
 };
@@ -208,6 +209,6 @@ pub(crate) fn new_job(kind: &str, payload: serde_json::Value, run_at: Timestamp)
         kind: kind.to_owned(),
         payload,
         run_at,
-        max_attempts: 10,
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
     }
 }

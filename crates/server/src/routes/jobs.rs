@@ -78,6 +78,13 @@ pub async fn redrive(
     PathParams(path): PathParams<JobPath>,
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
+    // Job ids are UUIDs; anything else cannot name a job, and must not reach the database.
+    if path.id.is_empty() || path.id.len() > 64 || !path.id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: "not_found.job",
+            message: "no job with that id".to_owned(),
+        }));
+    }
     let request = idempotency.request("POST", &format!("/v1/jobs/{}/redrive", path.id), b"");
     let outcome = jobs::redrive_job(&state.engine, &path.id, request.as_ref()).await?;
     Ok(respond(StatusCode::OK, outcome))

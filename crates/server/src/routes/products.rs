@@ -172,6 +172,8 @@ pub async fn get(
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 409, description = "Product retired, or Idempotency-Key reused", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
     ))]
 pub async fn add_version(
     State(state): State<AppState>,
@@ -203,6 +205,8 @@ pub async fn add_version(
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 404, description = "No such product or version", body = ErrorBody),
         (status = 409, description = "The version has taken effect, or the product is retired", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
     ))]
 pub async fn replace_version(
     State(state): State<AppState>,
@@ -238,6 +242,8 @@ pub async fn replace_version(
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 409, description = "Already retired", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
     ))]
 pub async fn retire(
     State(state): State<AppState>,

@@ -4,7 +4,7 @@
 
 CREATE TABLE products (
     id             TEXT PRIMARY KEY,
-    code           TEXT NOT NULL UNIQUE,
+    code           TEXT COLLATE "C" NOT NULL UNIQUE,
     name           TEXT NOT NULL,
     kind           TEXT NOT NULL CHECK (kind IN ('installment', 'revolving')),
     currency       TEXT NOT NULL,
@@ -32,6 +32,7 @@ CREATE TABLE jobs (
     max_attempts         BIGINT NOT NULL,
     run_at_ms            BIGINT NOT NULL,
     lease_owner          TEXT,
+    lease_token          TEXT,
     lease_expires_at_ms  BIGINT,
     last_error           TEXT,
     created_at_ms        BIGINT NOT NULL,

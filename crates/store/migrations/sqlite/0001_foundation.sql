@@ -31,6 +31,7 @@ CREATE TABLE jobs (
     max_attempts         INTEGER NOT NULL,
     run_at_ms            INTEGER NOT NULL,
     lease_owner          TEXT,
+    lease_token          TEXT,
     lease_expires_at_ms  INTEGER,
     last_error           TEXT,
     created_at_ms        INTEGER NOT NULL,
