@@ -1,9 +1,13 @@
 //! The pure lending domain. Everything here is deterministic: no I/O, no async, no clock of its
 //! own (callers pass `now`), no randomness of its own (callers pass the jitter sample).
 
+pub mod apr;
+pub mod calendar;
 pub mod jobs;
 pub mod money;
 pub mod product;
+pub mod rounding;
+pub mod schedule;
 pub mod validation;
 
 /// Wall-clock instants are UTC everywhere; business dates come later with their own type.

@@ -3,6 +3,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use crate::calendar::DayCount;
+pub use crate::rounding::RoundingMode;
 use crate::validation::{Collector, Violations};
 
 /// Largest amount any product may lend or charge: 100 billion in major units.
@@ -61,19 +63,6 @@ pub enum RateBasis {
     Annual,
     /// Rate per day, e.g. `0.00045` for 0.045% per day.
     Daily,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RoundingMode {
-    /// Round half away from zero to the minor unit (the default).
-    #[default]
-    HalfUp,
-    /// Banker's rounding to the minor unit.
-    HalfEven,
-    /// Truncate towards zero to the minor unit.
-    Down,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +142,9 @@ pub struct ProductTermsInput {
     pub grace_days: u32,
     #[serde(default)]
     pub rounding: RoundingMode,
+    /// How days are counted when a rate is turned into interest for part of a period.
+    #[serde(default)]
+    pub day_count: DayCount,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +223,7 @@ pub struct ProductTerms {
     penalty_daily_rate: Decimal,
     grace_days: u32,
     rounding: RoundingMode,
+    day_count: DayCount,
 }
 
 impl ProductTerms {
@@ -257,6 +250,9 @@ impl ProductTerms {
     }
     pub fn rounding(&self) -> RoundingMode {
         self.rounding
+    }
+    pub fn day_count(&self) -> DayCount {
+        self.day_count
     }
 
     /// Checks every field and reports every problem, with field paths relative to the terms.
@@ -289,6 +285,7 @@ impl ProductTerms {
                     penalty_daily_rate,
                     grace_days: input.grace_days,
                     rounding: input.rounding,
+                    day_count: input.day_count,
                 })
             }
             _ => None,
@@ -333,6 +330,7 @@ impl From<StoredTerms> for ProductTerms {
             penalty_daily_rate: stored.penalty_daily_rate,
             grace_days: stored.grace_days,
             rounding: stored.rounding,
+            day_count: stored.day_count,
         }
     }
 }
@@ -372,6 +370,7 @@ impl From<ProductTerms> for ProductTermsInput {
             penalty_daily_rate: terms.penalty_daily_rate,
             grace_days: terms.grace_days,
             rounding: terms.rounding,
+            day_count: terms.day_count,
         }
     }
 }

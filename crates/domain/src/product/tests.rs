@@ -32,6 +32,7 @@ pub(crate) fn terms() -> ProductTermsInput {
         penalty_daily_rate: Decimal::new(5, 4),
         grace_days: 3,
         rounding: RoundingMode::HalfUp,
+        day_count: DayCount::Actual365,
     }
 }
 
