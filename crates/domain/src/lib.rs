@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod jobs;
 pub mod money;
 pub mod product;
+pub mod quote;
 pub mod rounding;
 pub mod schedule;
 pub mod validation;

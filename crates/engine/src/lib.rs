@@ -8,19 +8,24 @@ mod error;
 pub mod idempotency;
 pub mod jobs;
 pub mod products;
+pub mod quotes;
 
 use std::sync::Arc;
 
+use lendcore_domain::apr::{self, AprCap};
 use lendcore_store::Store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::EngineError;
 pub use idempotency::{IdempotencyKey, IdempotentRequest, Outcome};
 
-/// What every use case runs against: the store, the clock and the read caches.
+/// What every use case runs against: the store, the clock, the lending policy and the read
+/// caches.
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Legal APR caps that products and quotes are checked against.
+    pub apr_caps: Vec<AprCap>,
     products: products::ProductCache,
 }
 
@@ -29,8 +34,14 @@ impl Engine {
         Self {
             store,
             clock,
+            apr_caps: apr::default_caps(),
             products: products::ProductCache::default(),
         }
+    }
+
+    pub fn with_apr_caps(mut self, caps: Vec<AprCap>) -> Self {
+        self.apr_caps = caps;
+        self
     }
 }
 

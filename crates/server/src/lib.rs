@@ -111,6 +111,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             put(routes::products::replace_version),
         )
         .route("/v1/products/{code}/retire", post(routes::products::retire))
+        .route("/v1/quotes", post(routes::quotes::create))
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
         .fallback(|| async { ApiError::RouteNotFound })

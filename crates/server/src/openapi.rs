@@ -4,7 +4,7 @@ use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{health, jobs, products};
+use crate::routes::{health, jobs, products, quotes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use crate::routes::{health, jobs, products};
         products::add_version,
         products::replace_version,
         products::retire,
+        quotes::create,
         jobs::list,
         jobs::redrive,
     ),
@@ -31,6 +32,7 @@ use crate::routes::{health, jobs, products};
     modifiers(&EveryOperation),
     tags(
         (name = "products", description = "Loan products and their versions"),
+        (name = "quotes", description = "What a drawdown costs: schedule, fees, APR, legal caps"),
         (name = "operations", description = "Health, metrics and the job queue"),
     )
 )]

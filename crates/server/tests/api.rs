@@ -467,6 +467,55 @@ store_test! {
         assert_eq!((reply.status, reply.code()), (StatusCode::NOT_FOUND, "not_found.job"));
     }
 
+    async fn quotes_price_a_drawdown_and_refuse_what_is_not_offered(db: &TestDb) {
+        let api = Api::default(db).await;
+        assert_eq!(api.send("POST", "/v1/products", None, &product("cash")).await.status, StatusCode::CREATED);
+        let quote = api
+            .send("POST", "/v1/quotes", None, &json!({
+                "product_code": "cash", "amount_minor": 1000000, "term": 12, "start_date": "2026-01-31"
+            }))
+            .await;
+        assert_eq!(quote.status, StatusCode::OK, "{:?}", quote.body);
+        let schedule = &quote.body["schedule"];
+        assert_eq!(schedule["installments"].as_array().unwrap().len(), 12);
+        assert_eq!(schedule["installments"][0]["due_date"], "2026-02-28");
+        assert_eq!(schedule["installments"][0]["total_minor"], 91680);
+        assert_eq!(schedule["upfront_fee_minor"], 1000);
+        assert_eq!(quote.body["version"], 1);
+        assert!(quote.body["apr"]["nominal_annual"].as_str().unwrap().starts_with("0.18"));
+        assert_eq!(quote.body["cap_checks"].as_array().unwrap().len(), 2);
+
+        for (body, status, code) in [
+            (json!({"product_code": "cash", "amount_minor": 5, "term": 12}), StatusCode::BAD_REQUEST, "validation.amount_out_of_range"),
+            (json!({"product_code": "cash", "amount_minor": 1000000, "term": 7}), StatusCode::BAD_REQUEST, "validation.term_not_offered"),
+            (json!({"product_code": "cash", "amount_minor": 1000000, "term": 12, "split": "equal_principal"}), StatusCode::BAD_REQUEST, "validation.split_not_allowed"),
+            (json!({"product_code": "cash", "amount_minor": 1000000, "term": 12, "start_date": "2026-02-30"}), StatusCode::BAD_REQUEST, "validation.invalid_value"),
+            (json!({"product_code": "cash", "amount_minor": 1000000, "term": 12, "version": 9}), StatusCode::NOT_FOUND, "not_found.product_version"),
+            (json!({"product_code": "nope", "amount_minor": 1000000, "term": 12}), StatusCode::NOT_FOUND, "not_found.product"),
+            (json!({"product_code": "NOPE!", "amount_minor": 1000000, "term": 12}), StatusCode::BAD_REQUEST, "validation.invalid_product_code"),
+            (json!({"product_code": "cash", "amount_minor": "lots", "term": 12}), StatusCode::BAD_REQUEST, "validation.wrong_type"),
+        ] {
+            let reply = api.send("POST", "/v1/quotes", None, &body).await;
+            assert_eq!((reply.status, reply.code()), (status, code), "{body}: {:?}", reply.body);
+        }
+
+        let ends = api.now() + Duration::days(1);
+        api.send("POST", "/v1/products/cash/retire", None, &json!({"ends_at": at(ends)})).await;
+        api.clock.set(ends);
+        let reply = api.send("POST", "/v1/quotes", None, &json!({"product_code": "cash", "amount_minor": 1000000, "term": 12})).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::CONFLICT, "conflict.product_retired"));
+    }
+
+    async fn a_product_whose_terms_break_the_apr_cap_is_refused(db: &TestDb) {
+        let api = Api::default(db).await;
+        let mut costly = product("costly");
+        costly["terms"]["rate"]["value"] = json!("0.30");
+        costly["terms"]["fees"] = json!([{"code": "service", "timing": "upfront", "rate": "0.05"}]);
+        let reply = api.send("POST", "/v1/products", None, &costly).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "validation.apr_above_cap"), "{:?}", reply.body);
+        assert_eq!(api.product_count().await, 0);
+    }
+
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {
         let api = Api::default(db).await;
         let (status, body) = api.get("/v1/nothing-here").await;

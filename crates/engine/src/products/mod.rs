@@ -8,6 +8,7 @@ use lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS;
 use lendcore_domain::product::{
     NewProductInput, Product, ProductCode, ProductError, ProductTermsInput, ProductView,
 };
+use lendcore_domain::quote;
 use lendcore_store::{NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 pub(crate) use cache::ProductCache;
@@ -31,6 +32,7 @@ pub async fn create_product(
         return Ok(Outcome::Replayed(done));
     }
     let product = Product::create(new_id(), input, now)?;
+    within_caps(engine, &product, 1, now)?;
     match uow.insert_product(&product).await {
         Err(StoreError::Duplicate(_)) => {
             return Err(EngineError::conflict(
@@ -150,6 +152,7 @@ async fn change_product(
             .ok_or_else(|| product_not_found(code))?;
         let read_revision = product.revision;
         let version = decide(&mut product, now)?;
+        within_caps(engine, &product, version, now)?;
         match uow.update_product(&product, read_revision, now).await {
             Err(StoreError::Stale(_)) if attempt < STALE_RETRIES => continue,
             other => other?,
@@ -199,7 +202,26 @@ async fn announce(
     Ok(())
 }
 
-fn product_not_found(code: &ProductCode) -> EngineError {
+/// New or changed terms must not let any quote exceed a binding APR cap.
+fn within_caps(
+    engine: &Engine,
+    product: &Product,
+    version: u32,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    let Some(changed) = product.versions.iter().find(|v| v.version == version) else {
+        return Ok(());
+    };
+    quote::check_within_caps(
+        product.kind,
+        &changed.terms,
+        &engine.apr_caps,
+        now.date_naive(),
+    )?;
+    Ok(())
+}
+
+pub(crate) fn product_not_found(code: &ProductCode) -> EngineError {
     EngineError::not_found("not_found.product", format!("no product with code {code}"))
 }
 

@@ -2,6 +2,7 @@ pub mod docs;
 pub mod health;
 pub mod jobs;
 pub mod products;
+pub mod quotes;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
