@@ -60,8 +60,8 @@ fn table(out: &mut String, s: &Schedule) {
         out,
         "\nTotal interest {} CNY; APR {:.6} nominal, {:.6} effective.\n",
         yuan(s.total_interest_minor),
-        apr.nominal_annual,
-        apr.effective_annual
+        apr.nominal_annual.round_dp(6),
+        apr.effective_annual.round_dp(6)
     )
     .unwrap();
 }
