@@ -55,6 +55,10 @@ pub struct Installment {
     pub number: u32,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub due_date: Date,
+    /// Interest of this installment accrues from this date (exclusive) to its due date: the
+    /// previous due date, or the start, or the day of a partial prepayment.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    pub accrues_from: Date,
     pub principal_minor: i64,
     pub interest_minor: i64,
     pub fee_minor: i64,
@@ -101,7 +105,7 @@ impl LoanSpec {
         }
     }
 
-    fn round(&self, exact_minor: Decimal) -> Result<i64, ScheduleError> {
+    pub(crate) fn round(&self, exact_minor: Decimal) -> Result<i64, ScheduleError> {
         Ok(self.rounding.to_minor(exact_minor)?)
     }
 
@@ -115,7 +119,7 @@ impl LoanSpec {
         }
     }
 
-    fn fees_with(&self, timing: FeeTiming) -> Result<i64, ScheduleError> {
+    pub(crate) fn fees_with(&self, timing: FeeTiming) -> Result<i64, ScheduleError> {
         self.fees
             .iter()
             .filter(|fee| fee.timing == timing)
@@ -265,12 +269,13 @@ fn interest_only(spec: &LoanSpec) -> Result<Vec<(i64, i64)>, ScheduleError> {
 }
 
 /// Turns (principal, interest) per period into installments with dates, fees and totals.
-fn assemble(spec: &LoanSpec, rows: Vec<(i64, i64)>) -> Result<Schedule, ScheduleError> {
+pub(crate) fn assemble(spec: &LoanSpec, rows: Vec<(i64, i64)>) -> Result<Schedule, ScheduleError> {
     let count = u32::try_from(rows.len()).map_err(|_| ScheduleError::Overflow)?;
     let fee = spec.fees_with(FeeTiming::PerInstallment)?;
     let upfront = spec.fees_with(FeeTiming::Upfront)?;
     let mut remaining = spec.principal_minor;
     let mut installments = Vec::with_capacity(rows.len());
+    let mut accrues_from = spec.start;
     for (index, (principal, interest)) in rows.into_iter().enumerate() {
         let number = index as u32 + 1;
         remaining -= principal;
@@ -278,15 +283,18 @@ fn assemble(spec: &LoanSpec, rows: Vec<(i64, i64)>) -> Result<Schedule, Schedule
             .checked_add(interest)
             .and_then(|x| x.checked_add(fee))
             .ok_or(ScheduleError::Overflow)?;
+        let due = due_date(spec, number, count)?;
         installments.push(Installment {
             number,
-            due_date: due_date(spec, number, count)?,
+            due_date: due,
+            accrues_from,
             principal_minor: principal,
             interest_minor: interest,
             fee_minor: fee,
             total_minor: total,
             remaining_principal_minor: remaining,
         });
+        accrues_from = due;
     }
     let sum = |f: fn(&Installment) -> i64| -> Result<i64, ScheduleError> {
         installments.iter().try_fold(0i64, |acc, i| {
@@ -323,9 +331,9 @@ pub fn accrued_interest(schedule: &Schedule, from: Date, to: Date) -> i64 {
     if to <= from {
         return 0;
     }
-    let mut period_start = schedule.start;
     let mut total = 0i64;
     for installment in &schedule.installments {
+        let period_start = installment.accrues_from;
         let period_end = installment.due_date;
         let period_days = (period_end - period_start).num_days();
         let accrued_by = |date: Date| -> i64 {
@@ -342,7 +350,6 @@ pub fn accrued_interest(schedule: &Schedule, from: Date, to: Date) -> i64 {
             (scaled / i128::from(period_days)) as i64
         };
         total += accrued_by(to) - accrued_by(from);
-        period_start = period_end;
     }
     total
 }

@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use crate::allocation::AllocationOrder;
 pub use crate::calendar::DayCount;
 pub use crate::rounding::RoundingMode;
 use crate::validation::{Collector, Violations};
@@ -73,6 +74,8 @@ pub enum FeeTiming {
     Upfront,
     /// Charged with every installment.
     PerInstallment,
+    /// Charged when principal is repaid early; a rate applies to the principal prepaid.
+    OnPrepayment,
 }
 
 /// Amounts a drawdown may have, in minor units of the product's currency.
@@ -145,6 +148,12 @@ pub struct ProductTermsInput {
     /// How days are counted when a rate is turned into interest for part of a period.
     #[serde(default)]
     pub day_count: DayCount,
+    /// Whether penalty interest also runs on overdue interest, not only on overdue principal.
+    #[serde(default)]
+    pub penalty_on_interest: bool,
+    /// The order a repayment settles what is owed.
+    #[serde(default)]
+    pub allocation: AllocationOrder,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +233,8 @@ pub struct ProductTerms {
     grace_days: u32,
     rounding: RoundingMode,
     day_count: DayCount,
+    penalty_on_interest: bool,
+    allocation: AllocationOrder,
 }
 
 impl ProductTerms {
@@ -254,6 +265,12 @@ impl ProductTerms {
     pub fn day_count(&self) -> DayCount {
         self.day_count
     }
+    pub fn penalty_on_interest(&self) -> bool {
+        self.penalty_on_interest
+    }
+    pub fn allocation(&self) -> &AllocationOrder {
+        &self.allocation
+    }
 
     /// Checks every field and reports every problem, with field paths relative to the terms.
     pub fn parse(input: ProductTermsInput) -> Result<Self, Violations> {
@@ -274,20 +291,28 @@ impl ProductTerms {
                 format!("grace_days must be between 0 and {MAX_GRACE_DAYS}"),
             );
         }
-        let value = match (amount, terms, rate, fees, penalty) {
-            (Some(amount), Some(terms), Some(rate), Some(fees), Some(penalty_daily_rate)) => {
-                Some(ProductTerms {
-                    amount,
-                    terms,
-                    rate,
-                    repayment_method: input.repayment_method,
-                    fees,
-                    penalty_daily_rate,
-                    grace_days: input.grace_days,
-                    rounding: input.rounding,
-                    day_count: input.day_count,
-                })
-            }
+        let allocation = found.take(input.allocation.check().map_err(|v| v.within("allocation")));
+        let value = match (amount, terms, rate, fees, penalty, allocation) {
+            (
+                Some(amount),
+                Some(terms),
+                Some(rate),
+                Some(fees),
+                Some(penalty_daily_rate),
+                Some(allocation),
+            ) => Some(ProductTerms {
+                amount,
+                terms,
+                rate,
+                repayment_method: input.repayment_method,
+                fees,
+                penalty_daily_rate,
+                grace_days: input.grace_days,
+                rounding: input.rounding,
+                day_count: input.day_count,
+                penalty_on_interest: input.penalty_on_interest,
+                allocation,
+            }),
             _ => None,
         };
         found.finish(value)
@@ -331,6 +356,8 @@ impl From<StoredTerms> for ProductTerms {
             grace_days: stored.grace_days,
             rounding: stored.rounding,
             day_count: stored.day_count,
+            penalty_on_interest: stored.penalty_on_interest,
+            allocation: stored.allocation,
         }
     }
 }
@@ -371,6 +398,8 @@ impl From<ProductTerms> for ProductTermsInput {
             grace_days: terms.grace_days,
             rounding: terms.rounding,
             day_count: terms.day_count,
+            penalty_on_interest: terms.penalty_on_interest,
+            allocation: terms.allocation,
         }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) fn terms() -> ProductTermsInput {
         grace_days: 3,
         rounding: RoundingMode::HalfUp,
         day_count: DayCount::Actual365,
+        penalty_on_interest: false,
+        allocation: AllocationOrder::default(),
     }
 }
 
