@@ -10,6 +10,7 @@ pub mod product;
 pub mod quote;
 pub mod rounding;
 pub mod schedule;
+pub mod servicing;
 pub mod validation;
 
 /// Wall-clock instants are UTC everywhere; business dates come later with their own type.
