@@ -208,12 +208,9 @@ fn rest_of_schedule(
                 )?)?,
                 PrepaymentMode::ReduceTerm => current_payment(current),
             };
-            amortise(
-                balance,
-                periods,
-                |b, first| interest_on(b, first),
-                |_, interest| payment - interest,
-            )
+            amortise(balance, periods, &interest_on, |_, interest| {
+                payment - interest
+            })
         }
         (RepaymentMethod::EqualPrincipal, TermUnit::Month, _) => {
             let share = match mode {
@@ -222,12 +219,7 @@ fn rest_of_schedule(
                 }
                 PrepaymentMode::ReduceTerm => current.principal_minor,
             };
-            amortise(
-                balance,
-                periods,
-                |b, first| interest_on(b, first),
-                |_, _| share,
-            )
+            amortise(balance, periods, &interest_on, |_, _| share)
         }
         (RepaymentMethod::InterestOnly, TermUnit::Month, PrepaymentMode::ReduceInstallment) => {
             let mut rows = Vec::with_capacity(periods);
