@@ -208,7 +208,7 @@ fn rest_of_schedule(
                 )?)?,
                 PrepaymentMode::ReduceTerm => current_payment(current),
             };
-            amortise(balance, periods, &interest_on, |_, interest| {
+            amortise(balance, periods, interest_on, |_, interest| {
                 payment - interest
             })
         }
@@ -219,7 +219,7 @@ fn rest_of_schedule(
                 }
                 PrepaymentMode::ReduceTerm => current.principal_minor,
             };
-            amortise(balance, periods, &interest_on, |_, _| share)
+            amortise(balance, periods, interest_on, |_, _| share)
         }
         (RepaymentMethod::InterestOnly, TermUnit::Month, PrepaymentMode::ReduceInstallment) => {
             let mut rows = Vec::with_capacity(periods);
