@@ -323,6 +323,38 @@ fn prepayment_fee(spec: &LoanSpec, prepaid_minor: i64) -> Result<i64, ServicingE
     Ok(total)
 }
 
+/// Revolving interest on a balance that changes. `balances` lists, oldest first, the date from
+/// which each balance is owed (a drawdown or a repayment on that date). Interest is charged per
+/// day held: for every day from `from` up to, not including, `to`, round(balance × daily rate)
+/// (the revolving rounding point) on the balance owed that day. Drawn on the 1st and repaid on
+/// the 11th is ten days of interest.
+pub fn revolving_interest(
+    balances: &[(Date, i64)],
+    from: Date,
+    to: Date,
+    daily_rate: Decimal,
+    rounding: RoundingMode,
+) -> Result<i64, ServicingError> {
+    let mut total = 0i64;
+    for (index, &(since, balance)) in balances.iter().enumerate() {
+        let until = balances
+            .get(index + 1)
+            .map_or(to, |&(next, _)| next.min(to));
+        let days = (until - since.max(from)).num_days();
+        if days <= 0 {
+            continue;
+        }
+        let per_day = rounding
+            .to_minor(Decimal::from(balance.max(0)) * daily_rate)
+            .map_err(ScheduleError::from)?;
+        total = per_day
+            .checked_mul(days)
+            .and_then(|x| x.checked_add(total))
+            .ok_or(ServicingError::Schedule(ScheduleError::Overflow))?;
+    }
+    Ok(total)
+}
+
 /// How late a borrower is, in the buckets collections work by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use lendcore_domain::apr::{self, AprCap};
+use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,16 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub jobs: JobsConfig,
+    pub lending: LendingConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LendingConfig {
+    /// Legal APR caps: products and quotes above a binding one are refused; the others are
+    /// reported with every quote.
+    pub apr_caps: Vec<AprCap>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +78,7 @@ struct Defaults {
     database: DefaultDatabase,
     server: ServerConfig,
     jobs: JobsConfig,
+    lending: LendingConfig,
     log: LogConfig,
 }
 
@@ -99,6 +111,9 @@ fn defaults() -> Defaults {
             idle_poll_ms: 500,
             base_delay_ms: 2_000,
             max_delay_ms: 600_000,
+        },
+        lending: LendingConfig {
+            apr_caps: apr::default_caps(),
         },
         log: LogConfig {
             filter: "info,sqlx=warn".into(),
@@ -192,8 +207,20 @@ impl Config {
                 "jobs.max_delay_ms must be between jobs.base_delay_ms and 86400000",
             ),
         ];
+        let caps_sane = self
+            .lending
+            .apr_caps
+            .iter()
+            .all(|cap| cap.limit > Decimal::ZERO && cap.limit <= Decimal::TEN);
         let problems: Vec<&str> = checks
             .iter()
+            .chain(
+                [(
+                    caps_sane,
+                    "lending.apr_caps limits must be above 0 and at most 10",
+                )]
+                .iter(),
+            )
             .filter(|(ok, _)| !ok)
             .map(|(_, why)| *why)
             .collect();
@@ -241,6 +268,18 @@ impl Config {
             "jobs": self.jobs,
             "log": self.log,
         });
+        for cap in &self.lending.apr_caps {
+            out.push_str(&format!(
+                "[[lending.apr_caps]]\nname = {:?}\nlimit = \"{}\"\nbasis = {:?}\nbinding = {}\n\n",
+                cap.name,
+                cap.limit,
+                serde_json::to_value(cap.basis)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or(""),
+                cap.binding
+            ));
+        }
         for (section, values) in rest.as_object().into_iter().flatten() {
             out.push_str(&format!("[{section}]\n"));
             for (key, value) in values.as_object().into_iter().flatten() {
@@ -295,6 +334,22 @@ mod tests {
                 let err = Config::load(Some(Path::new(file)), Overrides::default()).unwrap_err();
                 assert!(format!("{err:#}").contains(typo), "{err:#}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn apr_caps_come_from_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "caps.toml",
+                "[[lending.apr_caps]]\nname = \"statutory\"\nlimit = \"0.24\"\nbasis = \"effective\"\nbinding = true\n",
+            )?;
+            let config = Config::load(Some(Path::new("caps.toml")), Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.lending.apr_caps.len(), 1);
+            assert_eq!(config.lending.apr_caps[0].limit, Decimal::new(24, 2));
+            assert!(config.to_redacted_toml().contains("name = \"statutory\""));
             Ok(())
         });
     }

@@ -73,7 +73,9 @@ where
         .with_context(|| format!("binding {}", config.server.bind))?;
     let address = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
+    let engine = Arc::new(
+        Engine::new(store.clone(), clock.clone()).with_apr_caps(config.lending.apr_caps.clone()),
+    );
     prepare(engine.clone(), address).await?;
 
     let (stop, stopped) = watch::channel(false);

@@ -279,3 +279,72 @@ proptest! {
         prop_assert_eq!(&prepaid.schedule.installments[..paid as usize], &schedule.installments[..paid as usize]);
     }
 }
+
+#[test]
+fn revolving_interest_follows_the_balance_day_by_day() {
+    let rate = Decimal::new(4, 4); // 0.04% a day
+    let balances = [
+        (d(2026, 1, 1), 1_000_000),
+        (d(2026, 1, 11), 600_000),
+        (d(2026, 1, 21), 0),
+    ];
+    // Ten days at 4.00, ten at 2.40, then nothing owed.
+    let total = revolving_interest(
+        &balances,
+        d(2026, 1, 1),
+        d(2026, 1, 31),
+        rate,
+        RoundingMode::HalfUp,
+    )
+    .unwrap();
+    assert_eq!(total, 4_000 + 2_400);
+    // Any window of it: the 6th to the 16th is five days at 4.00 and five at 2.40.
+    let window = revolving_interest(
+        &balances,
+        d(2026, 1, 6),
+        d(2026, 1, 16),
+        rate,
+        RoundingMode::HalfUp,
+    )
+    .unwrap();
+    assert_eq!(window, 2_000 + 1_200);
+    assert_eq!(
+        revolving_interest(
+            &[],
+            d(2026, 1, 1),
+            d(2026, 2, 1),
+            rate,
+            RoundingMode::HalfUp
+        )
+        .unwrap(),
+        0
+    );
+}
+
+proptest! {
+    #[test]
+    fn revolving_interest_over_a_range_is_the_sum_of_its_days(
+        steps in proptest::collection::vec((1i64..20, 0i64..5_000_000), 1..6),
+        span in 1i64..120,
+        rate_units in 0i64..=100,
+    ) {
+        let mut date = d(2026, 1, 1);
+        let mut balances = Vec::new();
+        for (gap, balance) in steps {
+            balances.push((date, balance));
+            date += chrono::Duration::days(gap);
+        }
+        let rate = Decimal::new(rate_units, 5);
+        let from = d(2026, 1, 1);
+        let to = from + chrono::Duration::days(span);
+        let whole = revolving_interest(&balances, from, to, rate, RoundingMode::HalfUp).unwrap();
+        let mut by_day = 0;
+        let mut day = from;
+        while day < to {
+            let next = day.succ_opt().unwrap();
+            by_day += revolving_interest(&balances, day, next, rate, RoundingMode::HalfUp).unwrap();
+            day = next;
+        }
+        prop_assert_eq!(whole, by_day);
+    }
+}
