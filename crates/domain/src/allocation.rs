@@ -111,9 +111,20 @@ pub struct Allocation {
     pub unapplied_minor: i64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a repayment cannot be negative")]
+pub struct NegativePayment;
+
 /// Splits `payment` over `dues` (oldest first) in `order`.
-pub fn allocate(payment_minor: i64, dues: &[Due], order: &AllocationOrder) -> Allocation {
-    let mut left = payment_minor.max(0);
+pub fn allocate(
+    payment_minor: i64,
+    dues: &[Due],
+    order: &AllocationOrder,
+) -> Result<Allocation, NegativePayment> {
+    if payment_minor < 0 {
+        return Err(NegativePayment);
+    }
+    let mut left = payment_minor;
     let mut shares = Vec::new();
     let mut take = |due: &Due, component: Component, left: &mut i64| {
         let amount = due.of(component).max(0).min(*left);
@@ -142,10 +153,10 @@ pub fn allocate(payment_minor: i64, dues: &[Due], order: &AllocationOrder) -> Al
             }
         }
     }
-    Allocation {
+    Ok(Allocation {
         shares,
         unapplied_minor: left,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -167,7 +178,7 @@ mod tests {
     #[test]
     fn oldest_installment_first_in_component_order() {
         let dues = [due(1, 10, 5, 100, 800), due(2, 0, 5, 90, 810)];
-        let a = allocate(950, &dues, &AllocationOrder::default());
+        let a = allocate(950, &dues, &AllocationOrder::default()).unwrap();
         let got: Vec<(u32, Component, i64)> = a
             .shares
             .iter()
@@ -199,7 +210,7 @@ mod tests {
             ],
             scope: AllocationScope::ComponentFirst,
         };
-        let a = allocate(1700, &dues, &order);
+        let a = allocate(1700, &dues, &order).unwrap();
         assert_eq!(
             a.shares[0],
             Share {
@@ -224,7 +235,8 @@ mod tests {
                 amount_minor: 90
             }
         );
-        let overpaid = allocate(5000, &dues, &order);
+        let overpaid = allocate(5000, &dues, &order).unwrap();
+        assert_eq!(allocate(-1, &dues, &order), Err(NegativePayment));
         assert_eq!(overpaid.unapplied_minor, 5000 - 1820);
     }
 
@@ -259,7 +271,7 @@ mod tests {
                 components: ALL.to_vec(),
                 scope: if component_first { AllocationScope::ComponentFirst } else { AllocationScope::OldestInstallmentFirst },
             };
-            let a = allocate(payment, &dues, &order);
+            let a = allocate(payment, &dues, &order).unwrap();
             let applied: i64 = a.shares.iter().map(|s| s.amount_minor).sum();
             prop_assert_eq!(applied + a.unapplied_minor, payment);
             let owed_total: i64 = dues.iter().map(|d| ALL.iter().map(|&c| d.of(c)).sum::<i64>()).sum();

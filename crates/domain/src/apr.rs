@@ -13,9 +13,12 @@ pub enum AprError {
     /// The flows never change sign: nothing was lent, or nothing is repaid.
     #[error("the cash flows have no rate of return")]
     NoRoot,
-    /// Cannot happen with bracketing; reported rather than looping forever.
+    /// Bracketing makes this unreachable in practice; reported rather than looping forever.
     #[error("the rate did not converge")]
     NotConverged,
+    /// The rate is real but too large to state (an effective rate beyond 10^28).
+    #[error("the rate is too large to state")]
+    TooLarge,
 }
 
 /// Precision of the solved periodic rate.
@@ -27,8 +30,8 @@ const DISCLOSED_DECIMALS: u32 = 10;
 /// the borrower's side (what they receive is negative, what they pay positive, or the reverse).
 ///
 /// Newton's method inside a bracket that always contains the root, falling back to bisection
-/// whenever a Newton step would leave it: it converges for every flow with a sign change, and
-/// reports [`AprError::NoRoot`] otherwise.
+/// whenever a Newton step would leave it: it converges for every flow whose rate lies below
+/// 10^9 per period, and reports [`AprError::NoRoot`] otherwise.
 pub fn irr(flows: &[f64]) -> Result<f64, AprError> {
     let npv = |rate: f64| -> (f64, f64) {
         let growth = 1.0 + rate;
@@ -109,7 +112,7 @@ pub fn of_schedule(schedule: &Schedule) -> Result<Apr, AprError> {
     let decimal = |x: f64| {
         Decimal::from_f64(x)
             .map(|d| d.round_dp(DISCLOSED_DECIMALS))
-            .ok_or(AprError::NotConverged)
+            .ok_or(AprError::TooLarge)
     };
     Ok(Apr {
         periodic: decimal(periodic)?,

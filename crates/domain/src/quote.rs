@@ -113,16 +113,30 @@ pub fn check_within_caps(
     caps: &[AprCap],
     reference_start: Date,
 ) -> Result<(), Violations> {
-    let method = repayment_method(kind, terms, None)?;
+    let mut methods = vec![repayment_method(kind, terms, None)?];
+    if kind == ProductKind::Revolving && terms.terms().unit() == TermUnit::Month {
+        // A revolving drawdown may be split; per-installment fees weigh more on a split.
+        methods.extend([
+            RepaymentMethod::EqualInstallment,
+            RepaymentMethod::EqualPrincipal,
+        ]);
+    }
     let range = terms.amount();
-    for amount in [range.min_minor(), range.max_minor()] {
+    let cases = methods
+        .into_iter()
+        .flat_map(|m| [(m, range.min_minor()), (m, range.max_minor())]);
+    for (method, amount) in cases {
         for &term in terms.terms().options() {
             let spec = loan_spec(terms, method, amount, term, reference_start);
             let schedule =
                 schedule::build(&spec).map_err(|e| schedule_violation(e).within("terms"))?;
-            let Ok(apr) = apr::of_schedule(&schedule) else {
-                continue;
-            };
+            let apr = apr::of_schedule(&schedule).map_err(|e| {
+                Violations::single(
+                    "terms",
+                    "validation.apr_undefined",
+                    format!("a loan of {amount} minor units over {term} has no stateable APR: {e}"),
+                )
+            })?;
             if let Some(cap) = caps
                 .iter()
                 .find(|cap| cap.binding && !cap.check(&apr).within)

@@ -40,6 +40,8 @@ pub enum ScheduleError {
     DateOutOfRange,
     #[error("an amount is too large to represent")]
     Overflow,
+    #[error("the upfront fees ({fees}) leave nothing of the principal ({principal}) to pay out")]
+    FeesExceedPrincipal { fees: i64, principal: i64 },
 }
 
 impl From<AmountOverflow> for ScheduleError {
@@ -273,6 +275,12 @@ pub(crate) fn assemble(spec: &LoanSpec, rows: Vec<(i64, i64)>) -> Result<Schedul
     let count = u32::try_from(rows.len()).map_err(|_| ScheduleError::Overflow)?;
     let fee = spec.fees_with(FeeTiming::PerInstallment)?;
     let upfront = spec.fees_with(FeeTiming::Upfront)?;
+    if upfront >= spec.principal_minor {
+        return Err(ScheduleError::FeesExceedPrincipal {
+            fees: upfront,
+            principal: spec.principal_minor,
+        });
+    }
     let mut remaining = spec.principal_minor;
     let mut installments = Vec::with_capacity(rows.len());
     let mut accrues_from = spec.start;
@@ -304,10 +312,15 @@ pub(crate) fn assemble(spec: &LoanSpec, rows: Vec<(i64, i64)>) -> Result<Schedul
     let total_interest = sum(|i| i.interest_minor)?;
     let installment_fees = sum(|i| i.fee_minor)?;
     let total_repaid = sum(|i| i.total_minor)?;
-    let periods_per_year = match (spec.term_unit, count) {
-        (TermUnit::Month, 1) => Decimal::from(12) / Decimal::from(spec.term),
-        (TermUnit::Month, _) => Decimal::from(12),
-        (TermUnit::Day, _) => Decimal::from(365) / Decimal::from(spec.term),
+    // A single payment is one period as long as the loan: months for a bullet in months, the
+    // actual days when interest is counted per day (a revolving line held for some months).
+    let periods_per_year = match (spec.term_unit, spec.method, count) {
+        (TermUnit::Month, RepaymentMethod::RevolvingDaily, _) | (TermUnit::Day, _, _) => {
+            let days = (installments[0].due_date - spec.start).num_days().max(1);
+            Decimal::from(365) / Decimal::from(days)
+        }
+        (TermUnit::Month, _, 1) => Decimal::from(12) / Decimal::from(spec.term),
+        (TermUnit::Month, _, _) => Decimal::from(12),
     };
     Ok(Schedule {
         principal_minor: spec.principal_minor,
@@ -337,7 +350,6 @@ pub fn accrued_interest(schedule: &Schedule, from: Date, to: Date) -> i64 {
         let period_end = installment.due_date;
         let period_days = (period_end - period_start).num_days();
         let accrued_by = |date: Date| -> i64 {
-            let elapsed = (date.clamp(period_start, period_end) - period_start).num_days();
             if period_days <= 0 {
                 return if date >= period_end {
                     installment.interest_minor
@@ -345,6 +357,7 @@ pub fn accrued_interest(schedule: &Schedule, from: Date, to: Date) -> i64 {
                     0
                 };
             }
+            let elapsed = (date.max(period_start).min(period_end) - period_start).num_days();
             // Exact integer arithmetic: floor(interest × elapsed / days).
             let scaled = i128::from(installment.interest_minor) * i128::from(elapsed);
             (scaled / i128::from(period_days)) as i64

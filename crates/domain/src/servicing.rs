@@ -97,7 +97,9 @@ pub struct Prepaid {
     /// interest + principal + fee: what the borrower pays today.
     pub total_minor: i64,
     /// Paid installments unchanged, then the recalculated rest. The first recalculated one
-    /// accrues from `on`, on the new balance.
+    /// accrues from `on`, on the new balance. `principal_minor` and the upfront figures stay
+    /// those of the original loan; the prepayment itself is the fields above, not an
+    /// installment, so this schedule's totals cover its installments only.
     pub schedule: Schedule,
 }
 
@@ -127,12 +129,18 @@ pub fn prepay(
         accrued_interest(schedule, current.accrues_from, on.max(current.accrues_from));
     let new_balance = balance - principal_minor;
     let dues: Vec<Date> = open.iter().map(|i| i.due_date).collect();
-    // The share of the current period still to run after `on`, by days.
-    let period_days = (current.due_date - current.accrues_from).num_days().max(1);
-    let rest_days = (current.due_date - on.max(current.accrues_from))
-        .num_days()
-        .max(0);
-    let first_share = Decimal::from(rest_days) / Decimal::from(period_days);
+    // The share of the current period still to run after `on`, by the product's day count,
+    // measured against the whole period (from the previous due date), however many
+    // prepayments have already cut into it.
+    let period_start = match paid {
+        0 => schedule.start,
+        _ => schedule.installments[paid as usize - 1].due_date,
+    };
+    let from = on.max(current.accrues_from);
+    let period_days = spec.day_count.days(period_start, current.due_date).max(1);
+    let rest_days = (current.due_date - from).num_days().max(0);
+    let first_share = Decimal::from(spec.day_count.days(from, current.due_date).max(0))
+        / Decimal::from(period_days);
     let rows = rest_of_schedule(
         spec,
         current,
@@ -201,11 +209,13 @@ fn rest_of_schedule(
     match (spec.method, spec.term_unit, mode) {
         (RepaymentMethod::EqualInstallment, TermUnit::Month, _) => {
             let payment = match mode {
-                PrepaymentMode::ReduceInstallment => round(schedule::annuity_payment(
-                    Decimal::from(balance),
-                    rate,
-                    periods as u32,
-                )?)?,
+                // Level over the remaining periods, the first of them short: an annuity on the
+                // balance carried to the end of a full first period at the short period's rate.
+                PrepaymentMode::ReduceInstallment => {
+                    let carried = Decimal::from(balance) * (Decimal::ONE + rate * first_share)
+                        / (Decimal::ONE + rate);
+                    round(schedule::annuity_payment(carried, rate, periods as u32)?)?
+                }
                 PrepaymentMode::ReduceTerm => current_payment(current),
             };
             amortise(balance, periods, interest_on, |_, interest| {

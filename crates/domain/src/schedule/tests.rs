@@ -143,6 +143,38 @@ fn fees_are_deducted_up_front_or_added_to_each_installment() {
 }
 
 #[test]
+fn fees_that_swallow_the_principal_are_refused() {
+    let mut greedy = spec(RepaymentMethod::EqualInstallment, 100_000, 12, "0.12");
+    greedy.fees = vec![Fee {
+        code: "service".into(),
+        timing: FeeTiming::Upfront,
+        amount: FeeAmount::FixedMinor(100_000),
+    }];
+    assert_eq!(
+        build(&greedy),
+        Err(ScheduleError::FeesExceedPrincipal {
+            fees: 100_000,
+            principal: 100_000
+        })
+    );
+}
+
+#[test]
+fn a_revolving_line_held_for_months_discloses_the_same_apr_whatever_the_month() {
+    let mut line = spec(RepaymentMethod::RevolvingDaily, 1_000_000, 1, "0.0004");
+    line.rate_basis = RateBasis::Daily;
+    for start in [d(2026, 1, 15), d(2026, 2, 15)] {
+        line.start = start;
+        let apr = apr::of_schedule(&build(&line).unwrap()).unwrap();
+        assert_eq!(
+            apr.nominal_annual.round_dp(6),
+            Decimal::new(146, 3),
+            "from {start}"
+        );
+    }
+}
+
+#[test]
 fn bad_specs_are_refused() {
     let mut zero = spec(RepaymentMethod::EqualInstallment, 0, 12, "0.12");
     assert_eq!(build(&zero), Err(ScheduleError::NonPositiveAmount));
@@ -272,6 +304,21 @@ proptest! {
 }
 
 proptest! {
+    #[test]
+    fn the_disclosed_apr_of_a_fee_free_schedule_is_its_nominal_rate(
+        principal in 1_000_000i64..=10_000_000_000,
+        term in 2u32..=120,
+        rate_units in 1i64..=3_600,
+        equal_principal in any::<bool>(),
+    ) {
+        let method = if equal_principal { RepaymentMethod::EqualPrincipal } else { RepaymentMethod::EqualInstallment };
+        let loan = LoanSpec { principal_minor: principal, term, rate: Decimal::new(rate_units, 4), ..spec(method, 1, 1, "0") };
+        let disclosed = apr::of_schedule(&build(&loan).unwrap()).unwrap();
+        // Rounding each period to the fen moves the rate by well under a hundredth of a point.
+        let gap = (disclosed.nominal_annual - loan.rate).abs();
+        prop_assert!(gap < Decimal::new(1, 4), "{} vs {}", disclosed.nominal_annual, loan.rate);
+    }
+
     #[test]
     fn the_apr_of_a_fee_free_annuity_is_its_nominal_rate(
         principal in 1_000i64..=1_000_000_000_000,

@@ -124,6 +124,86 @@ fn a_prepayment_mid_period_pays_interest_to_date_and_the_rest_runs_on_the_new_ba
 }
 
 #[test]
+fn a_second_prepayment_in_the_same_period_charges_only_the_days_left() {
+    let s = spec(RepaymentMethod::EqualPrincipal);
+    let schedule = build(&s).unwrap();
+    let first = prepay(
+        &s,
+        &schedule,
+        0,
+        d(2026, 2, 14),
+        400_000,
+        PrepaymentMode::ReduceInstallment,
+    )
+    .unwrap();
+    // 7 days after the first: interest on 6000.00 for those 7 of February's 28 days is 15.00.
+    let second = prepay(
+        &s,
+        &first.schedule,
+        0,
+        d(2026, 2, 21),
+        100_000,
+        PrepaymentMode::ReduceInstallment,
+    )
+    .unwrap();
+    assert_eq!(second.interest_minor, 1_500);
+    // What is left of February, 7 of its 28 days, on 5000.00 at 1% a month: 12.50.
+    assert_eq!(second.schedule.installments[0].interest_minor, 1_250);
+}
+
+#[test]
+fn a_bullet_prepaid_twice_is_charged_for_the_time_left_only() {
+    let s = spec(RepaymentMethod::Bullet);
+    let schedule = build(&s).unwrap();
+    assert_eq!(schedule.installments[0].interest_minor, 120_000);
+    // Half of 10000.00 repaid on day 181 of 365: the rest bears interest for the 184 days left.
+    let once = prepay(
+        &s,
+        &schedule,
+        0,
+        d(2026, 7, 31),
+        500_000,
+        PrepaymentMode::ReduceInstallment,
+    )
+    .unwrap();
+    assert_eq!(once.schedule.installments[0].interest_minor, 30_247);
+    let twice = prepay(
+        &s,
+        &once.schedule,
+        0,
+        d(2026, 10, 31),
+        250_000,
+        PrepaymentMode::ReduceInstallment,
+    )
+    .unwrap();
+    // 2500.00 at 12% for the last 92 days of 365: 75.62.
+    assert_eq!(twice.schedule.installments[0].interest_minor, 7_562);
+}
+
+#[test]
+fn reducing_the_installment_mid_period_keeps_the_installments_level() {
+    let s = spec(RepaymentMethod::EqualInstallment);
+    let schedule = build(&s).unwrap();
+    let p = prepay(
+        &s,
+        &schedule,
+        1,
+        d(2026, 3, 15),
+        500_000,
+        PrepaymentMode::ReduceInstallment,
+    )
+    .unwrap();
+    let rest = &p.schedule.installments[1..];
+    assert_eq!(rest.len(), 11);
+    let level = rest[0].principal_minor + rest[0].interest_minor;
+    let last = rest.last().unwrap();
+    assert!(
+        (last.principal_minor + last.interest_minor - level).abs() <= 11,
+        "{rest:?}"
+    );
+}
+
+#[test]
 fn prepayments_that_make_no_sense_are_refused() {
     let s = spec(RepaymentMethod::EqualInstallment);
     let schedule = build(&s).unwrap();
@@ -183,6 +263,12 @@ fn penalty_runs_from_the_due_date_once_the_grace_days_are_over() {
     );
     let in_grace = overdue(due, d(2026, 3, 3), 78_849, 10_000, &terms).unwrap();
     assert!(in_grace.in_grace);
+    // The day after the grace days end, the penalty counts from the due date: four days.
+    let just_after = overdue(due, d(2026, 3, 4), 78_849, 10_000, &terms).unwrap();
+    assert_eq!(
+        (just_after.in_grace, just_after.penalty_minor),
+        (false, 4 * 39)
+    );
     assert_eq!(
         (in_grace.penalty_minor, in_grace.delinquency),
         (0, Delinquency::Current)
