@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod money;
 pub mod product;
 pub mod quote;
+pub mod reasons;
 pub mod rounding;
 pub mod schedule;
 pub mod servicing;

@@ -1,0 +1,192 @@
+//! The reason catalogue: one list of why things stop, defined once and used by the API, the
+//! pages, notifications, metrics and alerts. Every refusal, expiry, closure and failure carries
+//! one of these codes; none ends without one.
+
+use serde::{Deserialize, Serialize};
+
+/// How a failure arose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    System,
+    User,
+    Policy,
+    Network,
+    Identity,
+    Credit,
+    Risk,
+    Channel,
+    Link,
+    Closed,
+}
+
+/// What the borrower can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NextAction {
+    RetryLater,
+    RetryNow,
+    Wait,
+    VerifyIdentity,
+    UploadDocuments,
+    RepayOverdue,
+    UpdateBankAccount,
+    ContactSupport,
+    RequestNewLink,
+    StartAgain,
+    Nothing,
+}
+
+macro_rules! catalogue {
+    ($( $variant:ident => $code:literal, $category:ident, retryable: $retry:literal,
+        visible: $visible:literal, $action:ident, $en:literal, $zh:literal; )*) => {
+        /// A stable reason code, e.g. `credit.line_frozen`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum Reason {
+            $( #[serde(rename = $code)] $variant, )*
+        }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant),*];
+
+            pub fn entry(self) -> Entry {
+                match self {
+                    $( Reason::$variant => Entry {
+                        code: $code,
+                        category: Category::$category,
+                        retryable: $retry,
+                        borrower_visible: $visible,
+                        next_action: NextAction::$action,
+                        message_en: $en,
+                        message_zh: $zh,
+                    }, )*
+                }
+            }
+        }
+    };
+}
+
+/// Everything the catalogue says about one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub code: &'static str,
+    pub category: Category,
+    /// Whether trying the same thing again may succeed.
+    pub retryable: bool,
+    /// Whether the exact cause may be shown to the borrower (risk reasons are not; they see a
+    /// general message instead).
+    pub borrower_visible: bool,
+    pub next_action: NextAction,
+    pub message_en: &'static str,
+    pub message_zh: &'static str,
+}
+
+catalogue! {
+    SystemOverloaded => "system.overloaded", System, retryable: true, visible: true, RetryLater,
+        "We are busy right now. Please try again in a moment.", "系统繁忙，请稍后再试。";
+    SystemMaintenance => "system.maintenance", System, retryable: true, visible: true, Wait,
+        "Scheduled maintenance is under way. Your request is queued and will continue afterwards.", "系统维护中，您的申请已排队，维护结束后将继续处理。";
+    SystemInternal => "system.internal", System, retryable: true, visible: true, ContactSupport,
+        "Something went wrong on our side. We have been alerted and will follow up.", "系统出现问题，我们已收到告警并会跟进处理。";
+    UserCancelled => "user.cancelled", User, retryable: false, visible: true, StartAgain,
+        "You cancelled this request.", "您已取消本次申请。";
+    UserAbandoned => "user.abandoned", User, retryable: false, visible: true, StartAgain,
+        "This request was left unfinished and has been closed. You can start again at any time.", "本次申请长时间未完成，已关闭，您可随时重新发起。";
+    ConfirmationTimedOut => "user.confirmation_timed_out", User, retryable: true, visible: true, StartAgain,
+        "The confirmation was not received in time. Please request a new quote.", "未在规定时间内确认，请重新获取报价。";
+    ProductRetired => "policy.product_retired", Policy, retryable: false, visible: true, StartAgain,
+        "This product is no longer offered. Please choose another.", "该产品已下线，请选择其他产品。";
+    RuleChanged => "policy.rule_changed", Policy, retryable: false, visible: true, StartAgain,
+        "The terms have changed since your quote. Please review the new terms.", "报价后条款已变更，请查看新条款。";
+    RegulatoryLimit => "policy.regulatory_limit", Policy, retryable: false, visible: true, Nothing,
+        "This request exceeds a regulatory limit.", "本次申请超出监管限制。";
+    ChannelTimeout => "network.channel_timeout", Network, retryable: true, visible: true, Wait,
+        "The payment network did not answer in time. We are checking the status and will update you.", "支付渠道响应超时，我们正在核实状态并会通知您。";
+    SyncFailure => "network.sync_failure", Network, retryable: true, visible: true, Wait,
+        "We could not confirm the status yet. We will keep checking and update you.", "暂时无法确认状态，我们会持续核实并通知您。";
+    NotVerified => "identity.not_verified", Identity, retryable: false, visible: true, VerifyIdentity,
+        "Please verify your identity to continue.", "请先完成身份认证。";
+    VerificationFailed => "identity.verification_failed", Identity, retryable: true, visible: true, VerifyIdentity,
+        "Identity verification did not succeed. Please try another method.", "身份认证未通过，请尝试其他认证方式。";
+    ScoreTooLow => "credit.score_too_low", Credit, retryable: false, visible: true, UploadDocuments,
+        "We cannot offer credit right now. Adding income documents may help.", "暂时无法为您提供额度，补充收入证明可能有帮助。";
+    LimitExceeded => "credit.limit_exceeded", Credit, retryable: false, visible: true, Nothing,
+        "The amount is more than your available credit.", "借款金额超过可用额度。";
+    LineFrozen => "credit.line_frozen", Credit, retryable: false, visible: true, ContactSupport,
+        "Your credit line is frozen for now. Contact us to find out when it reopens.", "您的额度暂时冻结，请联系客服了解恢复时间。";
+    LineExpired => "credit.line_expired", Credit, retryable: false, visible: true, StartAgain,
+        "Your credit line has expired. You can apply for a new one.", "您的额度已到期，可重新申请。";
+    LineClosed => "credit.line_closed", Credit, retryable: false, visible: true, ContactSupport,
+        "Your credit line has been closed.", "您的额度已关闭。";
+    Overdue => "credit.overdue", Credit, retryable: false, visible: true, RepayOverdue,
+        "Please repay your overdue installment first.", "请先归还逾期款项。";
+    MultiLending => "credit.multi_lending", Credit, retryable: false, visible: true, Wait,
+        "You have too many loans open elsewhere right now.", "您当前在其他机构的借款过多。";
+    Velocity => "risk.velocity", Risk, retryable: true, visible: false, Wait,
+        "We cannot complete this right now. Please try again later.", "暂时无法完成，请稍后再试。";
+    AbnormalPattern => "risk.abnormal_pattern", Risk, retryable: false, visible: false, ContactSupport,
+        "We cannot complete this right now. Please contact us.", "暂时无法完成，请联系客服。";
+    LargeAmount => "risk.large_amount", Risk, retryable: false, visible: true, UploadDocuments,
+        "This amount needs extra checks. Please provide supporting documents.", "该金额需额外审核，请补充相关材料。";
+    FrequentProfileChanges => "risk.frequent_profile_changes", Risk, retryable: true, visible: false, Wait,
+        "We cannot complete this right now. Please try again later.", "暂时无法完成，请稍后再试。";
+    Blacklist => "risk.blacklist", Risk, retryable: false, visible: false, ContactSupport,
+        "We cannot complete this. Please contact us.", "暂时无法完成，请联系客服。";
+    AccountInvalid => "channel.account_invalid", Channel, retryable: false, visible: true, UpdateBankAccount,
+        "The receiving account was refused. Please check or change your bank account.", "收款账户被拒绝，请核对或更换银行卡。";
+    ChannelUnavailable => "channel.unavailable", Channel, retryable: true, visible: true, Wait,
+        "The payment channel is unavailable. We will retry automatically.", "支付渠道暂不可用，我们会自动重试。";
+    ChannelLimit => "channel.limit", Channel, retryable: true, visible: true, Wait,
+        "The payment channel's limit was reached. We will retry automatically.", "支付渠道额度已满，我们会自动重试。";
+    LinkExpired => "link.expired", Link, retryable: true, visible: true, RequestNewLink,
+        "This link has expired. Request a new one in one step.", "链接已过期，可一键重新获取。";
+    LinkUsed => "link.used", Link, retryable: false, visible: true, RequestNewLink,
+        "This link has already been used.", "该链接已使用。";
+    PaidOff => "closed.paid_off", Closed, retryable: false, visible: true, Nothing,
+        "Your loan is fully repaid. Thank you.", "您的借款已全部还清，感谢使用。";
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        self.entry().code
+    }
+
+    pub fn parse(code: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.code() == code)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_unique_parses_back_and_names_its_category() {
+        let mut seen = std::collections::HashSet::new();
+        for &reason in Reason::ALL {
+            let entry = reason.entry();
+            assert!(seen.insert(entry.code), "duplicate {}", entry.code);
+            assert_eq!(Reason::parse(entry.code), Some(reason));
+            let category = serde_json::to_value(entry.category).unwrap();
+            assert!(
+                entry
+                    .code
+                    .starts_with(&format!("{}.", category.as_str().unwrap())),
+                "{}",
+                entry.code
+            );
+            assert!(!entry.message_en.is_empty() && !entry.message_zh.is_empty());
+            let json = serde_json::to_value(reason).unwrap();
+            assert_eq!(json, entry.code);
+        }
+    }
+}
