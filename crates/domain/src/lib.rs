@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod apr;
 pub mod calendar;
+pub mod credit_line;
 pub mod jobs;
 pub mod money;
 pub mod product;
