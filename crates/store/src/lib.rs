@@ -3,6 +3,7 @@
 //! Two stores implement [`Store`]: SQLite (embedded, one writer) and PostgreSQL (many processes).
 //! They share the unit-of-work code, which branches on the backend only where SQL differs.
 
+pub mod credit_lines;
 mod error;
 pub mod idempotency;
 pub mod jobs;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use credit_lines::CreditLineRepository;
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
@@ -73,7 +75,12 @@ pub trait Store: Send + Sync + 'static {
 /// back, so a request that dies half-way leaves nothing behind.
 #[async_trait]
 pub trait UnitOfWork:
-    ProductRepository + JobRepository + IdempotencyRepository + OutboxRepository + Send
+    ProductRepository
+    + CreditLineRepository
+    + JobRepository
+    + IdempotencyRepository
+    + OutboxRepository
+    + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;

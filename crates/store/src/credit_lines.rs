@@ -1,0 +1,344 @@
+//! Credit lines and their limit-change log. Holds and draws are single conditional updates, so
+//! a line cannot be overdrawn whatever runs concurrently, on either store, in any number of
+//! processes: the check and the change are one statement on one row.
+
+use async_trait::async_trait;
+use lendcore_domain::Timestamp;
+use lendcore_domain::credit_line::{CreditLine, LineEvent, LineEventKind, LineStatus};
+use lendcore_domain::money::Currency;
+use lendcore_domain::reasons::Reason;
+
+use crate::StoreError;
+use crate::time::{from_ms, to_ms};
+use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+
+#[async_trait]
+pub trait CreditLineRepository {
+    async fn insert_credit_line(
+        &mut self,
+        line: &CreditLine,
+        event: &LineEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Writes a line changed by the domain (limit, status) with its log entry.
+    /// [`StoreError::Stale`] if the line changed since it was read at `read_revision`.
+    async fn update_credit_line(
+        &mut self,
+        line: &CreditLine,
+        read_revision: i64,
+        event: &LineEvent,
+    ) -> Result<(), StoreError>;
+
+    async fn find_credit_line(&mut self, id: &str) -> Result<Option<CreditLine>, StoreError>;
+
+    async fn credit_lines_of(&mut self, borrower_id: &str) -> Result<Vec<CreditLine>, StoreError>;
+
+    /// The log, oldest first.
+    async fn credit_line_events(&mut self, line_id: &str) -> Result<Vec<LineEvent>, StoreError>;
+
+    /// Reserves `amount` for a drawdown. `false`, and nothing changed, when the line is not
+    /// active and valid at `now` or has less than `amount` available.
+    async fn place_hold(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back a hold that will not be drawn (the payout definitively failed).
+    async fn release_hold(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Turns a hold into drawn principal (the payout succeeded).
+    async fn draw_hold(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    id: String,
+    borrower_id: String,
+    currency: String,
+    limit_minor: i64,
+    drawn_minor: i64,
+    held_minor: i64,
+    valid_from_ms: i64,
+    valid_until_ms: i64,
+    status: String,
+    revision: i64,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    line_id: String,
+    seq: i64,
+    kind: String,
+    limit_before_minor: i64,
+    limit_after_minor: i64,
+    reason: Option<String>,
+    actor: String,
+    note: Option<String>,
+    at_ms: i64,
+}
+
+const LINE_COLUMNS: &str = "id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
+     valid_from_ms, valid_until_ms, status, revision, created_at_ms, updated_at_ms";
+
+#[async_trait]
+impl CreditLineRepository for SqlUnitOfWork {
+    async fn insert_credit_line(
+        &mut self,
+        line: &CreditLine,
+        event: &LineEvent,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO credit_lines (id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
+             valid_from_ms, valid_until_ms, state, status, revision, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&line.id)
+        .bind(&line.borrower_id)
+        .bind(line.currency.code())
+        .bind(line.limit_minor)
+        .bind(line.drawn_minor)
+        .bind(line.held_minor)
+        .bind(to_ms(line.valid_from))
+        .bind(to_ms(line.valid_until))
+        .bind(state_of(&line.status))
+        .bind(status_json(&line.status)?)
+        .bind(line.revision)
+        .bind(to_ms(line.created_at))
+        .bind(to_ms(line.updated_at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        self.append_line_event(&line.borrower_id, event).await
+    }
+
+    async fn update_credit_line(
+        &mut self,
+        line: &CreditLine,
+        read_revision: i64,
+        event: &LineEvent,
+    ) -> Result<(), StoreError> {
+        let updated = on_tx!(self, c => sqlx::query(
+            "UPDATE credit_lines SET limit_minor = $1, state = $2, status = $3, revision = $4, \
+             updated_at_ms = $5 WHERE id = $6 AND revision = $7",
+        )
+        .bind(line.limit_minor)
+        .bind(state_of(&line.status))
+        .bind(status_json(&line.status)?)
+        .bind(line.revision)
+        .bind(to_ms(line.updated_at))
+        .bind(&line.id)
+        .bind(read_revision)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if updated != 1 {
+            return Err(StoreError::Stale("credit line"));
+        }
+        self.append_line_event(&line.borrower_id, event).await
+    }
+
+    async fn find_credit_line(&mut self, id: &str) -> Result<Option<CreditLine>, StoreError> {
+        let sql = format!("SELECT {LINE_COLUMNS} FROM credit_lines WHERE id = $1");
+        let row: Option<LineRow> =
+            on_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+        row.map(line_from_row).transpose()
+    }
+
+    async fn credit_lines_of(&mut self, borrower_id: &str) -> Result<Vec<CreditLine>, StoreError> {
+        let sql = format!(
+            "SELECT {LINE_COLUMNS} FROM credit_lines WHERE borrower_id = $1 ORDER BY created_at_ms, id"
+        );
+        let rows: Vec<LineRow> =
+            on_tx!(self, c => sqlx::query_as(&sql).bind(borrower_id).fetch_all(c).await)?;
+        rows.into_iter().map(line_from_row).collect()
+    }
+
+    async fn credit_line_events(&mut self, line_id: &str) -> Result<Vec<LineEvent>, StoreError> {
+        let rows: Vec<EventRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT line_id, seq, kind, limit_before_minor, limit_after_minor, reason, actor, note, at_ms \
+             FROM credit_line_events WHERE line_id = $1 ORDER BY seq",
+        )
+        .bind(line_id)
+        .fetch_all(c)
+        .await)?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+
+    async fn place_hold(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let updated = on_tx!(self, c => sqlx::query(
+            "UPDATE credit_lines SET held_minor = held_minor + $2, revision = revision + 1, \
+             updated_at_ms = $3 WHERE id = $1 AND state = 'active' AND valid_from_ms <= $3 \
+             AND valid_until_ms > $3 AND $2 > 0 AND drawn_minor + held_minor + $2 <= limit_minor",
+        )
+        .bind(line_id)
+        .bind(amount_minor)
+        .bind(to_ms(now))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(updated == 1)
+    }
+
+    async fn release_hold(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let updated = on_tx!(self, c => sqlx::query(
+            "UPDATE credit_lines SET held_minor = held_minor - $2, revision = revision + 1, \
+             updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND held_minor >= $2",
+        )
+        .bind(line_id)
+        .bind(amount_minor)
+        .bind(to_ms(now))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        hold_existed(updated, line_id)
+    }
+
+    async fn draw_hold(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let updated = on_tx!(self, c => sqlx::query(
+            "UPDATE credit_lines SET held_minor = held_minor - $2, drawn_minor = drawn_minor + $2, \
+             revision = revision + 1, updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND held_minor >= $2",
+        )
+        .bind(line_id)
+        .bind(amount_minor)
+        .bind(to_ms(now))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        hold_existed(updated, line_id)
+    }
+}
+
+impl SqlUnitOfWork {
+    async fn append_line_event(
+        &mut self,
+        borrower_id: &str,
+        event: &LineEvent,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO credit_line_events (line_id, seq, borrower_id, kind, limit_before_minor, \
+             limit_after_minor, reason, actor, note, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&event.line_id)
+        .bind(event.seq)
+        .bind(borrower_id)
+        .bind(kind_str(event.kind))
+        .bind(event.limit_before_minor)
+        .bind(event.limit_after_minor)
+        .bind(event.reason.map(Reason::code))
+        .bind(&event.actor)
+        .bind(event.note.as_deref())
+        .bind(to_ms(event.at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+}
+
+/// A hold that is not there to release or draw is a bug upstream, never something to ignore.
+fn hold_existed(updated: u64, line_id: &str) -> Result<(), StoreError> {
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            table: "credit_lines",
+            detail: format!("line {line_id} holds less than the amount being released or drawn"),
+        })
+    }
+}
+
+fn state_of(status: &LineStatus) -> &'static str {
+    match status {
+        LineStatus::Active => "active",
+        LineStatus::Frozen { .. } => "frozen",
+        LineStatus::Closed { .. } => "closed",
+    }
+}
+
+fn status_json(status: &LineStatus) -> Result<String, StoreError> {
+    serde_json::to_string(status).map_err(|e| StoreError::corrupt("credit_lines", e))
+}
+
+fn kind_str(kind: LineEventKind) -> &'static str {
+    match kind {
+        LineEventKind::Granted => "granted",
+        LineEventKind::Increased => "increased",
+        LineEventKind::Decreased => "decreased",
+        LineEventKind::Frozen => "frozen",
+        LineEventKind::Unfrozen => "unfrozen",
+        LineEventKind::Closed => "closed",
+        LineEventKind::Expired => "expired",
+    }
+}
+
+fn line_from_row(row: LineRow) -> Result<CreditLine, StoreError> {
+    const T: &str = "credit_lines";
+    Ok(CreditLine {
+        currency: Currency::parse(&row.currency)
+            .ok_or_else(|| StoreError::corrupt(T, format!("unknown currency {}", row.currency)))?,
+        status: serde_json::from_str(&row.status).map_err(|e| StoreError::corrupt(T, e))?,
+        valid_from: from_ms(T, row.valid_from_ms)?,
+        valid_until: from_ms(T, row.valid_until_ms)?,
+        created_at: from_ms(T, row.created_at_ms)?,
+        updated_at: from_ms(T, row.updated_at_ms)?,
+        id: row.id,
+        borrower_id: row.borrower_id,
+        limit_minor: row.limit_minor,
+        drawn_minor: row.drawn_minor,
+        held_minor: row.held_minor,
+        revision: row.revision,
+    })
+}
+
+fn event_from_row(row: EventRow) -> Result<LineEvent, StoreError> {
+    const T: &str = "credit_line_events";
+    let kind = serde_json::from_value(serde_json::Value::String(row.kind.clone()))
+        .map_err(|e| StoreError::corrupt(T, format!("kind {}: {e}", row.kind)))?;
+    let reason = row
+        .reason
+        .map(|code| {
+            Reason::parse(&code)
+                .ok_or_else(|| StoreError::corrupt(T, format!("unknown reason {code}")))
+        })
+        .transpose()?;
+    Ok(LineEvent {
+        line_id: row.line_id,
+        seq: row.seq,
+        kind,
+        limit_before_minor: row.limit_before_minor,
+        limit_after_minor: row.limit_after_minor,
+        reason,
+        actor: row.actor,
+        note: row.note,
+        at: from_ms(T, row.at_ms)?,
+    })
+}
