@@ -4,6 +4,7 @@
 //! notifiers.
 
 pub mod clock;
+pub mod credit_lines;
 mod error;
 pub mod idempotency;
 pub mod jobs;

@@ -112,6 +112,16 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         )
         .route("/v1/products/{code}/retire", post(routes::products::retire))
         .route("/v1/quotes", post(routes::quotes::create))
+        .route(
+            "/v1/credit-lines",
+            get(routes::credit_lines::list).post(routes::credit_lines::grant),
+        )
+        .route("/v1/credit-lines/{id}", get(routes::credit_lines::get))
+        .route("/v1/credit-lines/{id}/events", get(routes::credit_lines::events))
+        .route("/v1/credit-lines/{id}/limit", post(routes::credit_lines::limit))
+        .route("/v1/credit-lines/{id}/freeze", post(routes::credit_lines::freeze))
+        .route("/v1/credit-lines/{id}/unfreeze", post(routes::credit_lines::unfreeze))
+        .route("/v1/credit-lines/{id}/close", post(routes::credit_lines::close))
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
         .fallback(|| async { ApiError::RouteNotFound })

@@ -4,7 +4,7 @@ use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{health, jobs, products, quotes};
+use crate::routes::{credit_lines, health, jobs, products, quotes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,14 @@ use crate::routes::{health, jobs, products, quotes};
         products::replace_version,
         products::retire,
         quotes::create,
+        credit_lines::grant,
+        credit_lines::list,
+        credit_lines::get,
+        credit_lines::events,
+        credit_lines::limit,
+        credit_lines::freeze,
+        credit_lines::unfreeze,
+        credit_lines::close,
         jobs::list,
         jobs::redrive,
     ),
@@ -33,6 +41,7 @@ use crate::routes::{health, jobs, products, quotes};
     tags(
         (name = "products", description = "Loan products and their versions"),
         (name = "quotes", description = "What a drawdown costs: schedule, fees, APR, legal caps"),
+        (name = "credit lines", description = "Credit lines (额度): limits, freezes and their log"),
         (name = "operations", description = "Health, metrics and the job queue"),
     )
 )]

@@ -516,6 +516,84 @@ store_test! {
         assert_eq!(api.product_count().await, 0);
     }
 
+    async fn credit_lines_are_granted_changed_frozen_and_logged(db: &TestDb) {
+        let api = Api::default(db).await;
+        let until = at(api.now() + Duration::days(365));
+        let granted = api
+            .send("POST", "/v1/credit-lines", Some("grant-1"), &json!({
+                "borrower_id": "b-1001", "currency": "CNY", "limit_minor": 5_000_000,
+                "valid_until": until, "actor": "ops:alice"
+            }))
+            .await;
+        assert_eq!(granted.status, StatusCode::CREATED, "{:?}", granted.body);
+        assert_eq!((granted.body["state"].as_str(), granted.body["available_minor"].as_i64()), (Some("active"), Some(5_000_000)));
+        let id = granted.body["id"].as_str().unwrap().to_owned();
+        let path = |action: &str| format!("/v1/credit-lines/{id}/{action}");
+
+        // A drawdown in flight holds 3,000,000 (the drawdown API arrives with issue #4).
+        let mut uow = api.store.begin().await.unwrap();
+        assert!(uow.place_hold(&id, 3_000_000, api.now()).await.unwrap());
+        uow.commit().await.unwrap();
+        let below = api.send("POST", &path("limit"), None, &json!({"limit_minor": 2_999_999, "actor": "ops:bob"})).await;
+        assert_eq!((below.status, below.code()), (StatusCode::CONFLICT, "conflict.limit_below_usage"));
+        let raised = api.send("POST", &path("limit"), None, &json!({"limit_minor": 8_000_000, "actor": "ops:bob"})).await;
+        assert_eq!(raised.status, StatusCode::OK, "{:?}", raised.body);
+        assert_eq!(raised.body["available_minor"], 5_000_000);
+
+        let freeze = json!({"reason": "credit.overdue", "actor": "risk:carol", "note": "two missed"});
+        let frozen = api.send("POST", &path("freeze"), Some("freeze-1"), &freeze).await;
+        assert_eq!(frozen.status, StatusCode::OK, "{:?}", frozen.body);
+        assert_eq!((frozen.body["state"].as_str(), frozen.body["blocked_by"].as_str()), (Some("frozen"), Some("credit.overdue")));
+        assert_eq!(frozen.body["available_minor"], 0);
+        assert!(api.send("POST", &path("freeze"), Some("freeze-1"), &freeze).await.replayed);
+        let again = api.send("POST", &path("freeze"), None, &freeze).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.line_frozen"));
+        let thawed = api.send("POST", &path("unfreeze"), None, &json!({"actor": "risk:carol"})).await;
+        assert_eq!(thawed.body["state"], "active");
+        let closed = api.send("POST", &path("close"), None, &json!({"reason": "credit.line_closed", "actor": "ops:alice"})).await;
+        assert_eq!(closed.body["state"], "closed");
+
+        let (status, log) = api.get(&path("events")).await;
+        assert_eq!(status, StatusCode::OK);
+        let kinds: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["granted", "increased", "frozen", "unfrozen", "closed"]);
+        assert_eq!(log["items"][2]["reason"], "credit.overdue");
+        assert_eq!(log["items"][2]["note"], "two missed");
+        let (_, lines) = api.get("/v1/credit-lines?borrower_id=b-1001").await;
+        assert_eq!(lines["items"].as_array().unwrap().len(), 1);
+    }
+
+    async fn credit_line_input_is_checked_and_nothing_is_written_when_wrong(db: &TestDb) {
+        let api = Api::default(db).await;
+        let until = at(api.now() + Duration::days(30));
+        for (body, code) in [
+            (json!({"borrower_id": "b 1", "currency": "CNY", "limit_minor": 1, "valid_until": until, "actor": "a"}), "validation.invalid_borrower_id"),
+            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": -5, "valid_until": until, "actor": "a"}), "validation.amount_out_of_range"),
+            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": 1, "valid_until": "2001-01-01T00:00:00Z", "actor": "a"}), "validation.validity_window_invalid"),
+            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": 1, "valid_until": until}), "validation.missing_field"),
+        ] {
+            let reply = api.send("POST", "/v1/credit-lines", None, &body).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{body}");
+        }
+        let (_, lines) = api.get("/v1/credit-lines?borrower_id=b1").await;
+        assert!(lines["items"].as_array().unwrap().is_empty());
+
+        let granted = api.send("POST", "/v1/credit-lines", None, &json!({
+            "borrower_id": "b1", "currency": "CNY", "limit_minor": 100, "valid_until": until, "actor": "a"
+        })).await;
+        let id = granted.body["id"].as_str().unwrap().to_owned();
+        let unknown_reason = api.send("POST", &format!("/v1/credit-lines/{id}/freeze"), None, &json!({"reason": "credit.bored", "actor": "a"})).await;
+        assert_eq!(unknown_reason.code(), "validation.invalid_value");
+        let wrong_kind = api.send("POST", &format!("/v1/credit-lines/{id}/freeze"), None, &json!({"reason": "link.expired", "actor": "a"})).await;
+        assert_eq!(wrong_kind.code(), "validation.reason_not_allowed");
+        let (status, body) = api.get("/v1/credit-lines/no-such-line").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.credit_line"));
+        let (status, body) = api.get("/v1/credit-lines").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "validation.invalid_query_parameter"));
+        let reply = api.send("POST", "/v1/credit-lines/%00/limit", None, &json!({"limit_minor": 5, "actor": "a"})).await;
+        assert_eq!(reply.code(), "not_found.credit_line");
+    }
+
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {
         let api = Api::default(db).await;
         let (status, body) = api.get("/v1/nothing-here").await;

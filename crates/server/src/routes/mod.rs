@@ -1,3 +1,4 @@
+pub mod credit_lines;
 pub mod docs;
 pub mod health;
 pub mod jobs;

@@ -1,0 +1,352 @@
+//! `/v1/credit-lines`: credit lines (额度), their limit and status changes and their log.
+//! Until operators authenticate (issue #5) the caller names the `actor` of every change.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use lendcore_domain::credit_line::{GrantInput, LineEvent, LineView};
+use lendcore_domain::reasons::Reason;
+use lendcore_engine::credit_lines::{self, LineChange};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::respond;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// The lender's identifier for the borrower.
+    #[schema(example = "b-1001")]
+    pub borrower_id: String,
+    #[schema(example = "CNY")]
+    pub currency: String,
+    #[schema(example = 5000000)]
+    pub limit_minor: i64,
+    /// Now if omitted.
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: DateTime<Utc>,
+    /// Who grants it, e.g. `ops:alice`.
+    pub actor: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRequest {
+    pub limit_minor: i64,
+    pub actor: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRequest {
+    /// A reason code of the credit, risk or policy category, e.g. `credit.overdue`.
+    pub reason: Reason,
+    /// When the freeze is planned to end; it still ends only by an unfreeze.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    pub actor: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnfreezeRequest {
+    pub actor: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    pub reason: Reason,
+    pub actor: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinesQuery {
+    /// The borrower whose lines to list.
+    pub borrower_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinePage {
+    pub items: Vec<LineView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<LineEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinePath {
+    id: String,
+}
+
+/// Line ids are UUIDs; anything else cannot name a line and must not reach the database.
+fn line_id(raw: &str) -> Result<&str, ApiError> {
+    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(raw)
+    } else {
+        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: "not_found.credit_line",
+            message: "no credit line with that id".to_owned(),
+        }))
+    }
+}
+
+/// Grant a credit line.
+#[utoipa::path(post, path = "/v1/credit-lines", tag = "credit lines", request_body = GrantRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 201, description = "Granted", body = LineView),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with another body", body = ErrorBody),
+    ))]
+pub async fn grant(
+    State(state): State<AppState>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<GrantRequest>,
+) -> Result<Response, ApiError> {
+    let request = idempotency.request("POST", "/v1/credit-lines", &body.raw);
+    let input = body.value;
+    let outcome = credit_lines::grant(
+        &state.engine,
+        GrantInput {
+            borrower_id: input.borrower_id,
+            currency: input.currency,
+            limit_minor: input.limit_minor,
+            valid_from: input.valid_from,
+            valid_until: input.valid_until,
+            actor: input.actor,
+            note: input.note,
+        },
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, outcome))
+}
+
+/// A borrower's lines, oldest first.
+#[utoipa::path(get, path = "/v1/credit-lines", tag = "credit lines", params(LinesQuery),
+    responses(
+        (status = 200, description = "The lines", body = LinePage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<LinesQuery>,
+) -> Result<Json<LinePage>, ApiError> {
+    let items = credit_lines::of_borrower(&state.engine, &query.borrower_id).await?;
+    Ok(Json(LinePage { items }))
+}
+
+/// A line: limit, drawn, held, available now, and why nothing may be drawn when that is so.
+#[utoipa::path(get, path = "/v1/credit-lines/{id}", tag = "credit lines",
+    params(("id" = String, Path, description = "Line id")),
+    responses(
+        (status = 200, description = "The line", body = LineView),
+        (status = 404, description = "No such line", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LinePath>,
+) -> Result<Json<LineView>, ApiError> {
+    Ok(Json(
+        credit_lines::get(&state.engine, line_id(&path.id)?).await?,
+    ))
+}
+
+/// The line's limit-change log: grant, increases, decreases, freezes, unfreezes, closing.
+#[utoipa::path(get, path = "/v1/credit-lines/{id}/events", tag = "credit lines",
+    params(("id" = String, Path, description = "Line id")),
+    responses(
+        (status = 200, description = "The log, oldest first", body = EventPage),
+        (status = 404, description = "No such line", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LinePath>,
+) -> Result<Json<EventPage>, ApiError> {
+    let items = credit_lines::events(&state.engine, line_id(&path.id)?).await?;
+    Ok(Json(EventPage { items }))
+}
+
+/// Who asks for a change, and why in their own words.
+struct Who {
+    actor: String,
+    note: Option<String>,
+}
+
+async fn apply(
+    state: AppState,
+    id: &str,
+    action: &str,
+    idempotency: IdempotencyHeader,
+    raw: &[u8],
+    change: LineChange,
+    who: Who,
+) -> Result<Response, ApiError> {
+    let id = line_id(id)?;
+    let request = idempotency.request("POST", &format!("/v1/credit-lines/{id}/{action}"), raw);
+    let outcome = credit_lines::change(
+        &state.engine,
+        id,
+        change,
+        who.actor,
+        who.note,
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// Raise or lower the limit; never below what is drawn and held.
+#[utoipa::path(post, path = "/v1/credit-lines/{id}/limit", tag = "credit lines", request_body = LimitRequest,
+    params(("id" = String, Path, description = "Line id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Changed", body = LineView),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 404, description = "No such line", body = ErrorBody),
+        (status = 409, description = "Closed, or below what is drawn and held", body = ErrorBody),
+    ))]
+pub async fn limit(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LinePath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<LimitRequest>,
+) -> Result<Response, ApiError> {
+    let b = body.value;
+    let change = LineChange::Limit {
+        limit_minor: b.limit_minor,
+    };
+    apply(
+        state,
+        &path.id,
+        "limit",
+        idempotency,
+        &body.raw,
+        change,
+        Who {
+            actor: b.actor,
+            note: b.note,
+        },
+    )
+    .await
+}
+
+/// Freeze: no new drawdowns until unfrozen; loans already drawn run on.
+#[utoipa::path(post, path = "/v1/credit-lines/{id}/freeze", tag = "credit lines", request_body = FreezeRequest,
+    params(("id" = String, Path, description = "Line id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Frozen", body = LineView),
+        (status = 400, description = "Invalid input or a reason not allowed here", body = ErrorBody),
+        (status = 404, description = "No such line", body = ErrorBody),
+        (status = 409, description = "Already frozen, or closed", body = ErrorBody),
+    ))]
+pub async fn freeze(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LinePath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<FreezeRequest>,
+) -> Result<Response, ApiError> {
+    let b = body.value;
+    let change = LineChange::Freeze {
+        reason: b.reason,
+        until: b.until,
+    };
+    apply(
+        state,
+        &path.id,
+        "freeze",
+        idempotency,
+        &body.raw,
+        change,
+        Who {
+            actor: b.actor,
+            note: b.note,
+        },
+    )
+    .await
+}
+
+/// Unfreeze a frozen line.
+#[utoipa::path(post, path = "/v1/credit-lines/{id}/unfreeze", tag = "credit lines", request_body = UnfreezeRequest,
+    params(("id" = String, Path, description = "Line id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Unfrozen", body = LineView),
+        (status = 404, description = "No such line", body = ErrorBody),
+        (status = 409, description = "Not frozen, or closed", body = ErrorBody),
+    ))]
+pub async fn unfreeze(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LinePath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<UnfreezeRequest>,
+) -> Result<Response, ApiError> {
+    let b = body.value;
+    apply(
+        state,
+        &path.id,
+        "unfreeze",
+        idempotency,
+        &body.raw,
+        LineChange::Unfreeze,
+        Who {
+            actor: b.actor,
+            note: b.note,
+        },
+    )
+    .await
+}
+
+/// Close the line for good; what is drawn is still repaid as scheduled.
+#[utoipa::path(post, path = "/v1/credit-lines/{id}/close", tag = "credit lines", request_body = CloseRequest,
+    params(("id" = String, Path, description = "Line id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Closed", body = LineView),
+        (status = 400, description = "Invalid input or a reason not allowed here", body = ErrorBody),
+        (status = 404, description = "No such line", body = ErrorBody),
+        (status = 409, description = "Already closed", body = ErrorBody),
+    ))]
+pub async fn close(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LinePath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<CloseRequest>,
+) -> Result<Response, ApiError> {
+    let b = body.value;
+    let change = LineChange::Close { reason: b.reason };
+    apply(
+        state,
+        &path.id,
+        "close",
+        idempotency,
+        &body.raw,
+        change,
+        Who {
+            actor: b.actor,
+            note: b.note,
+        },
+    )
+    .await
+}
