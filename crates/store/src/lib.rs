@@ -7,6 +7,7 @@ pub mod credit_lines;
 mod error;
 pub mod idempotency;
 pub mod jobs;
+pub mod ledger;
 mod migrations;
 pub mod outbox;
 mod postgres;
@@ -23,6 +24,7 @@ pub use credit_lines::CreditLineRepository;
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
+pub use ledger::LedgerRepository;
 pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;
@@ -77,6 +79,7 @@ pub trait Store: Send + Sync + 'static {
 pub trait UnitOfWork:
     ProductRepository
     + CreditLineRepository
+    + LedgerRepository
     + JobRepository
     + IdempotencyRepository
     + OutboxRepository

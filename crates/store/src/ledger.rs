@@ -1,0 +1,194 @@
+//! Journal entries and their postings, insert-only. An entry's postings are written with it in
+//! one unit of work; balances are computed from postings.
+
+use async_trait::async_trait;
+use lendcore_domain::ledger::{Account, AccountKind, EntryEvent, JournalEntry, Layer, Posting};
+use lendcore_domain::money::Currency;
+
+use crate::StoreError;
+use crate::time::{from_ms, to_ms};
+use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+
+#[async_trait]
+pub trait LedgerRepository {
+    /// Appends an entry (already balanced by the domain). An entry that reverses one already
+    /// reversed is [`StoreError::Duplicate`].
+    async fn post_entry(&mut self, entry: &JournalEntry) -> Result<(), StoreError>;
+
+    /// Every entry about one reference (a loan), oldest first, with its postings.
+    async fn entries_for(&mut self, reference: &str) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// Debit minus credit of `account` in `layer`.
+    async fn account_balance(&mut self, account: &Account, layer: Layer)
+    -> Result<i64, StoreError>;
+
+    /// Ids of entries whose postings do not balance per currency: always none, checked after
+    /// every test and by operators' audits.
+    async fn unbalanced_entries(&mut self) -> Result<Vec<String>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: String,
+    event: String,
+    layer: String,
+    reference: String,
+    reverses: Option<String>,
+    at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct PostingRow {
+    entry_id: String,
+    account_kind: String,
+    account_owner: String,
+    currency: String,
+    debit_minor: i64,
+    credit_minor: i64,
+}
+
+#[async_trait]
+impl LedgerRepository for SqlUnitOfWork {
+    async fn post_entry(&mut self, entry: &JournalEntry) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO ledger_entries (id, event, layer, reference, reverses, at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&entry.id)
+        .bind(event_str(entry.event))
+        .bind(layer_str(entry.layer))
+        .bind(&entry.reference)
+        .bind(entry.reverses.as_deref())
+        .bind(to_ms(entry.at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        for (line_no, posting) in entry.postings.iter().enumerate() {
+            on_tx!(self, c => sqlx::query(
+                "INSERT INTO ledger_postings (entry_id, line_no, account_kind, account_owner, \
+                 currency, layer, debit_minor, credit_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&entry.id)
+            .bind(line_no as i64)
+            .bind(posting.account.kind.as_str())
+            .bind(&posting.account.owner)
+            .bind(posting.account.currency.code())
+            .bind(layer_str(entry.layer))
+            .bind(posting.debit_minor)
+            .bind(posting.credit_minor)
+            .execute(c)
+            .await
+            .map(drop))?;
+        }
+        Ok(())
+    }
+
+    async fn entries_for(&mut self, reference: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows: Vec<EntryRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, event, layer, reference, reverses, at_ms FROM ledger_entries \
+             WHERE reference = $1 ORDER BY at_ms, id",
+        )
+        .bind(reference)
+        .fetch_all(c)
+        .await)?;
+        let postings: Vec<PostingRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT p.entry_id, p.account_kind, p.account_owner, p.currency, p.debit_minor, p.credit_minor \
+             FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id \
+             WHERE e.reference = $1 ORDER BY p.entry_id, p.line_no",
+        )
+        .bind(reference)
+        .fetch_all(c)
+        .await)?;
+        rows.into_iter()
+            .map(|row| {
+                let mine = postings
+                    .iter()
+                    .filter(|p| p.entry_id == row.id)
+                    .map(posting_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                entry_from_row(row, mine)
+            })
+            .collect()
+    }
+
+    async fn account_balance(
+        &mut self,
+        account: &Account,
+        layer: Layer,
+    ) -> Result<i64, StoreError> {
+        let balance: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT CAST(SUM(debit_minor - credit_minor) AS BIGINT) FROM ledger_postings \
+             WHERE account_kind = $1 AND account_owner = $2 AND currency = $3 AND layer = $4",
+        )
+        .bind(account.kind.as_str())
+        .bind(&account.owner)
+        .bind(account.currency.code())
+        .bind(layer_str(layer))
+        .fetch_one(c)
+        .await)?;
+        Ok(balance.unwrap_or(0))
+    }
+
+    async fn unbalanced_entries(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT entry_id FROM ledger_postings GROUP BY entry_id, currency \
+             HAVING SUM(debit_minor) <> SUM(credit_minor) ORDER BY entry_id",
+        )
+        .fetch_all(c)
+        .await)?)
+    }
+}
+
+fn layer_str(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Pending => "pending",
+        Layer::Posted => "posted",
+    }
+}
+
+fn event_str(event: EntryEvent) -> &'static str {
+    match event {
+        EntryEvent::Disburse => "disburse",
+        EntryEvent::AccrueInterest => "accrue_interest",
+        EntryEvent::ChargePenalty => "charge_penalty",
+        EntryEvent::Repay => "repay",
+        EntryEvent::Waive => "waive",
+        EntryEvent::WriteOff => "write_off",
+        EntryEvent::Reverse => "reverse",
+    }
+}
+
+fn posting_from_row(row: &PostingRow) -> Result<Posting, StoreError> {
+    const T: &str = "ledger_postings";
+    Ok(Posting {
+        account: Account {
+            kind: AccountKind::parse(&row.account_kind).ok_or_else(|| {
+                StoreError::corrupt(T, format!("account kind {}", row.account_kind))
+            })?,
+            owner: row.account_owner.clone(),
+            currency: Currency::parse(&row.currency)
+                .ok_or_else(|| StoreError::corrupt(T, format!("currency {}", row.currency)))?,
+        },
+        debit_minor: row.debit_minor,
+        credit_minor: row.credit_minor,
+    })
+}
+
+fn entry_from_row(row: EntryRow, postings: Vec<Posting>) -> Result<JournalEntry, StoreError> {
+    const T: &str = "ledger_entries";
+    Ok(JournalEntry {
+        event: named(T, &row.event)?,
+        layer: named(T, &row.layer)?,
+        at: from_ms(T, row.at_ms)?,
+        id: row.id,
+        reference: row.reference,
+        reverses: row.reverses,
+        postings,
+    })
+}
+
+/// A snake_case enum stored by its serde name.
+fn named<E: serde::de::DeserializeOwned>(table: &'static str, name: &str) -> Result<E, StoreError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|e| StoreError::corrupt(table, format!("{name}: {e}")))
+}
