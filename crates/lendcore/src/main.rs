@@ -48,6 +48,21 @@ enum Command {
         #[arg(long, default_value = ".lendcore")]
         data_dir: PathBuf,
     },
+    /// Run the sandbox payment channel: the channel protocol with faults scripted per account
+    /// (see docs/CHANNEL_PROTOCOL.md), for rehearsing failures.
+    SandboxChannel {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        bind: String,
+        /// Where to send signed payout callbacks.
+        #[arg(long, requires = "callback_secret")]
+        callback_url: Option<String>,
+        /// The shared secret callbacks are signed with.
+        #[arg(long, env = "LENDCORE_SANDBOX_CALLBACK_SECRET", hide_env_values = true)]
+        callback_secret: Option<String>,
+        /// How long the `timeout` fault hangs before answering, in seconds.
+        #[arg(long, default_value_t = 30)]
+        hang_secs: u64,
+    },
     /// Print the effective configuration, secrets masked.
     Config {
         #[arg(long)]
@@ -72,10 +87,52 @@ async fn main() -> anyhow::Result<()> {
             serve::migrate(&config).await
         }
         Command::Demo { bind, data_dir } => demo::run(cli.config.as_deref(), bind, &data_dir).await,
+        Command::SandboxChannel {
+            bind,
+            callback_url,
+            callback_secret,
+            hang_secs,
+        } => sandbox_channel(bind, callback_url, callback_secret, hang_secs).await,
         Command::Config { db, bind } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind })?;
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
     }
+}
+
+async fn sandbox_channel(
+    bind: String,
+    callback_url: Option<String>,
+    callback_secret: Option<String>,
+    hang_secs: u64,
+) -> anyhow::Result<()> {
+    use lendcore_connectors::channel::sandbox::{Callback, Sandbox, SandboxConfig};
+    let callback = match (callback_url, callback_secret) {
+        (Some(url), Some(secret)) => Some(Callback {
+            url,
+            secret: secret.into_bytes(),
+        }),
+        _ => None,
+    };
+    let sandbox = Sandbox::new(SandboxConfig {
+        hang: std::time::Duration::from_secs(hang_secs),
+        callback,
+    });
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    println!(
+        "sandbox channel on http://{}/v1/payouts",
+        listener.local_addr()?
+    );
+    println!("accounts: acct-1 pays; acct-1~MODE misbehaves (see docs/CHANNEL_PROTOCOL.md)");
+    axum_serve(listener, sandbox.router()).await
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) -> anyhow::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
 }
