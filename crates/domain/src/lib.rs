@@ -5,6 +5,7 @@ pub mod allocation;
 pub mod apr;
 pub mod calendar;
 pub mod credit_line;
+pub mod drawdown;
 pub mod jobs;
 pub mod ledger;
 pub mod money;

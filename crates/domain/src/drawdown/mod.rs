@@ -1,0 +1,179 @@
+//! A drawdown's life, as a state machine in which every way out names its reason: a quote that
+//! expires, a line that refuses, a payout that fails, a payout that needs a person, a loan
+//! repaid. Terminal states carry a [`Reason`] in their type, so none can be reached without one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::reasons::Reason;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DrawdownStatus {
+    /// Priced; waits for the borrower's confirmation until `expires_at`.
+    Quoted {
+        #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+        expires_at: Timestamp,
+    },
+    /// Confirmed: the amount is held on the line and the payout is under way.
+    Disbursing,
+    /// The payout could not be settled automatically; a person takes over. Not terminal: it
+    /// ends paid out or failed.
+    ManualReview { reason: Reason },
+    /// Paid out: the loan runs.
+    Active,
+    /// Terminal: the borrower did not confirm in time.
+    Expired { reason: Reason },
+    /// Terminal: refused when confirmed (line frozen, limit exceeded, product retired…).
+    Refused { reason: Reason },
+    /// Terminal: the payout definitively did not happen; the hold was released.
+    Failed { reason: Reason },
+    /// Terminal: the loan ended (repaid in full, written off…).
+    Closed { reason: Reason },
+}
+
+impl DrawdownStatus {
+    /// The reason of a terminal state; `None` while the drawdown is still going.
+    pub fn terminal_reason(&self) -> Option<Reason> {
+        match self {
+            DrawdownStatus::Expired { reason }
+            | DrawdownStatus::Refused { reason }
+            | DrawdownStatus::Failed { reason }
+            | DrawdownStatus::Closed { reason } => Some(*reason),
+            DrawdownStatus::Quoted { .. }
+            | DrawdownStatus::Disbursing
+            | DrawdownStatus::ManualReview { .. }
+            | DrawdownStatus::Active => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            DrawdownStatus::Quoted { .. } => "quoted",
+            DrawdownStatus::Disbursing => "disbursing",
+            DrawdownStatus::ManualReview { .. } => "manual_review",
+            DrawdownStatus::Active => "active",
+            DrawdownStatus::Expired { .. } => "expired",
+            DrawdownStatus::Refused { .. } => "refused",
+            DrawdownStatus::Failed { .. } => "failed",
+            DrawdownStatus::Closed { .. } => "closed",
+        }
+    }
+}
+
+/// One step of a drawdown's life, for its timeline and the borrower's notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    pub reason: Option<Reason>,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} drawdown cannot {action}")]
+pub struct IllegalTransition {
+    pub from: &'static str,
+    pub action: &'static str,
+}
+
+impl IllegalTransition {
+    pub fn code(&self) -> &'static str {
+        "conflict.drawdown_state"
+    }
+}
+
+/// The outcome of a confirmation: it went ahead, or it ended, with a reason either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    Proceed,
+    Ended(Reason),
+}
+
+impl DrawdownStatus {
+    /// The borrower confirms at `now`. `line_check` is the line's answer to holding the amount
+    /// (see `CreditLine::can_hold`).
+    pub fn confirm(
+        &self,
+        now: Timestamp,
+        line_check: Result<(), Reason>,
+    ) -> Result<(DrawdownStatus, Confirmation), IllegalTransition> {
+        match self {
+            DrawdownStatus::Quoted { expires_at } if now >= *expires_at => {
+                let reason = Reason::ConfirmationTimedOut;
+                Ok((
+                    DrawdownStatus::Expired { reason },
+                    Confirmation::Ended(reason),
+                ))
+            }
+            DrawdownStatus::Quoted { .. } => match line_check {
+                Ok(()) => Ok((DrawdownStatus::Disbursing, Confirmation::Proceed)),
+                Err(reason) => Ok((
+                    DrawdownStatus::Refused { reason },
+                    Confirmation::Ended(reason),
+                )),
+            },
+            other => Err(illegal(other, "be confirmed")),
+        }
+    }
+
+    /// A quote nobody confirmed, past its time.
+    pub fn expire(&self, now: Timestamp) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::Quoted { expires_at } if now >= *expires_at => {
+                Ok(DrawdownStatus::Expired {
+                    reason: Reason::ConfirmationTimedOut,
+                })
+            }
+            other => Err(illegal(other, "expire")),
+        }
+    }
+
+    /// The channel confirmed the payout.
+    pub fn paid_out(&self) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::Disbursing | DrawdownStatus::ManualReview { .. } => {
+                Ok(DrawdownStatus::Active)
+            }
+            other => Err(illegal(other, "be paid out")),
+        }
+    }
+
+    /// The payout definitively did not happen.
+    pub fn payout_failed(&self, reason: Reason) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::Disbursing | DrawdownStatus::ManualReview { .. } => {
+                Ok(DrawdownStatus::Failed { reason })
+            }
+            other => Err(illegal(other, "fail its payout")),
+        }
+    }
+
+    /// Automatic settling gave up; a person takes over.
+    pub fn to_manual_review(&self, reason: Reason) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::Disbursing => Ok(DrawdownStatus::ManualReview { reason }),
+            other => Err(illegal(other, "go to manual review")),
+        }
+    }
+
+    pub fn close(&self, reason: Reason) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::Active => Ok(DrawdownStatus::Closed { reason }),
+            other => Err(illegal(other, "close")),
+        }
+    }
+}
+
+fn illegal(from: &DrawdownStatus, action: &'static str) -> IllegalTransition {
+    IllegalTransition {
+        from: from.name(),
+        action,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+
+fn now() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
+}
+
+fn quoted() -> DrawdownStatus {
+    DrawdownStatus::Quoted {
+        expires_at: now() + Duration::minutes(15),
+    }
+}
+
+#[test]
+fn a_confirmation_in_time_on_an_open_line_goes_ahead() {
+    let (next, outcome) = quoted().confirm(now(), Ok(())).unwrap();
+    assert_eq!(
+        (next, outcome),
+        (DrawdownStatus::Disbursing, Confirmation::Proceed)
+    );
+}
+
+#[test]
+fn a_late_confirmation_or_a_refusing_line_ends_the_drawdown_with_a_reason() {
+    let late = now() + Duration::minutes(15);
+    let (next, outcome) = quoted().confirm(late, Ok(())).unwrap();
+    assert_eq!(
+        next,
+        DrawdownStatus::Expired {
+            reason: Reason::ConfirmationTimedOut
+        }
+    );
+    assert_eq!(outcome, Confirmation::Ended(Reason::ConfirmationTimedOut));
+    let (next, _) = quoted().confirm(now(), Err(Reason::LineFrozen)).unwrap();
+    assert_eq!(
+        next,
+        DrawdownStatus::Refused {
+            reason: Reason::LineFrozen
+        }
+    );
+    assert_eq!(
+        quoted().expire(late).unwrap().terminal_reason(),
+        Some(Reason::ConfirmationTimedOut)
+    );
+    assert!(quoted().expire(now()).is_err(), "not before its time");
+}
+
+#[test]
+fn a_payout_ends_active_or_failed_possibly_through_manual_review() {
+    let disbursing = DrawdownStatus::Disbursing;
+    assert_eq!(disbursing.paid_out().unwrap(), DrawdownStatus::Active);
+    let review = disbursing.to_manual_review(Reason::SyncFailure).unwrap();
+    assert_eq!(
+        review.terminal_reason(),
+        None,
+        "manual review is not an end"
+    );
+    assert_eq!(
+        review.payout_failed(Reason::AccountInvalid).unwrap(),
+        DrawdownStatus::Failed {
+            reason: Reason::AccountInvalid
+        }
+    );
+    assert_eq!(review.paid_out().unwrap(), DrawdownStatus::Active);
+    let closed = DrawdownStatus::Active.close(Reason::PaidOff).unwrap();
+    assert_eq!(closed.terminal_reason(), Some(Reason::PaidOff));
+}
+
+#[test]
+fn terminal_states_take_no_further_step() {
+    let ends = [
+        DrawdownStatus::Expired {
+            reason: Reason::ConfirmationTimedOut,
+        },
+        DrawdownStatus::Refused {
+            reason: Reason::LimitExceeded,
+        },
+        DrawdownStatus::Failed {
+            reason: Reason::AccountInvalid,
+        },
+        DrawdownStatus::Closed {
+            reason: Reason::PaidOff,
+        },
+    ];
+    for end in ends {
+        assert!(
+            end.terminal_reason().is_some(),
+            "{end:?} carries its reason"
+        );
+        assert!(end.confirm(now(), Ok(())).is_err());
+        assert!(end.paid_out().is_err());
+        assert!(end.payout_failed(Reason::ChannelUnavailable).is_err());
+        assert!(end.to_manual_review(Reason::SyncFailure).is_err());
+        assert!(end.close(Reason::PaidOff).is_err());
+        assert!(end.expire(now() + Duration::days(1)).is_err());
+    }
+}
+
+#[test]
+fn every_state_is_reachable_and_every_end_has_a_reason() {
+    // Walk every transition from the start and collect what is reached.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut frontier = vec![quoted()];
+    let later = now() + Duration::days(1);
+    while let Some(state) = frontier.pop() {
+        if !seen.insert(state.name()) {
+            continue;
+        }
+        if ["expired", "refused", "failed", "closed"].contains(&state.name()) {
+            assert!(state.terminal_reason().is_some());
+        }
+        let mut next = Vec::new();
+        next.extend(state.confirm(now(), Ok(())).ok().map(|(s, _)| s));
+        next.extend(
+            state
+                .confirm(now(), Err(Reason::LineFrozen))
+                .ok()
+                .map(|(s, _)| s),
+        );
+        next.extend(state.expire(later).ok());
+        next.extend(state.paid_out().ok());
+        next.extend(state.payout_failed(Reason::AccountInvalid).ok());
+        next.extend(state.to_manual_review(Reason::SyncFailure).ok());
+        next.extend(state.close(Reason::PaidOff).ok());
+        frontier.extend(next);
+    }
+    let all = [
+        "quoted",
+        "disbursing",
+        "manual_review",
+        "active",
+        "expired",
+        "refused",
+        "failed",
+        "closed",
+    ];
+    assert_eq!(seen.len(), all.len(), "{seen:?}");
+}
