@@ -13,6 +13,12 @@ pub enum EngineError {
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A business refusal with a reason from the catalogue, shown to the borrower with its
+    /// next step.
+    #[error("{}", reason.entry().message_en)]
+    Refused {
+        reason: lendcore_domain::reasons::Reason,
+    },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress")]
@@ -30,6 +36,7 @@ impl EngineError {
         match self {
             EngineError::Invalid(v) => v.first().code,
             EngineError::NotFound { code, .. } | EngineError::Conflict { code, .. } => code,
+            EngineError::Refused { reason } => reason.code(),
             EngineError::IdempotencyKeyReused => "idempotency.key_reused",
             EngineError::IdempotencyInProgress => "idempotency.request_in_progress",
             EngineError::Unavailable(_) => "system.unavailable",
@@ -43,6 +50,7 @@ impl EngineError {
             EngineError::Invalid(v) => v.all(),
             EngineError::NotFound { .. }
             | EngineError::Conflict { .. }
+            | EngineError::Refused { .. }
             | EngineError::IdempotencyKeyReused
             | EngineError::IdempotencyInProgress
             | EngineError::Unavailable(_)

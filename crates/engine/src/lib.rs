@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod credit_lines;
+pub mod drawdowns;
 mod error;
 pub mod idempotency;
 pub mod jobs;
@@ -13,6 +14,7 @@ pub mod quotes;
 
 use std::sync::Arc;
 
+use lendcore_connectors::channel::PaymentChannel;
 use lendcore_domain::apr::{self, AprCap};
 use lendcore_store::Store;
 
@@ -27,6 +29,10 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     /// Legal APR caps that products and quotes are checked against.
     pub apr_caps: Vec<AprCap>,
+    /// Payment channels, first choice first.
+    pub channels: Vec<Arc<dyn PaymentChannel>>,
+    /// How long a drawdown quote waits for the borrower's confirmation.
+    pub confirmation_window: chrono::Duration,
     products: products::ProductCache,
 }
 
@@ -36,12 +42,19 @@ impl Engine {
             store,
             clock,
             apr_caps: apr::default_caps(),
+            channels: Vec::new(),
+            confirmation_window: chrono::Duration::minutes(15),
             products: products::ProductCache::default(),
         }
     }
 
     pub fn with_apr_caps(mut self, caps: Vec<AprCap>) -> Self {
         self.apr_caps = caps;
+        self
+    }
+
+    pub fn with_channels(mut self, channels: Vec<Arc<dyn PaymentChannel>>) -> Self {
+        self.channels = channels;
         self
     }
 }

@@ -4,6 +4,7 @@
 //! They share the unit-of-work code, which branches on the backend only where SQL differs.
 
 pub mod credit_lines;
+pub mod drawdowns;
 mod error;
 pub mod idempotency;
 pub mod jobs;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use credit_lines::CreditLineRepository;
+pub use drawdowns::{DrawdownRepository, PayoutAttempt};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
@@ -79,6 +81,7 @@ pub trait Store: Send + Sync + 'static {
 pub trait UnitOfWork:
     ProductRepository
     + CreditLineRepository
+    + DrawdownRepository
     + LedgerRepository
     + JobRepository
     + IdempotencyRepository

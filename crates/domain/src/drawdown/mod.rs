@@ -5,7 +5,59 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::money::Currency;
+use crate::product::ProductCode;
+use crate::quote::Quote;
 use crate::reasons::Reason;
+
+/// A drawdown: an amount drawn from a line under a product version, priced by a quote, paid out
+/// to the borrower's account, then repaid on its schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Drawdown {
+    pub id: String,
+    pub line_id: String,
+    pub borrower_id: String,
+    pub product_code: ProductCode,
+    pub product_version: u32,
+    pub currency: Currency,
+    pub amount_minor: i64,
+    /// The receiving account at the payment channel.
+    pub account: String,
+    /// The price the borrower confirmed: schedule, fees, APR.
+    pub quote: Quote,
+    pub status: DrawdownStatus,
+    pub revision: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub updated_at: Timestamp,
+}
+
+impl Drawdown {
+    /// Moves to `next`, returning the step for the timeline.
+    pub fn move_to(&mut self, next: DrawdownStatus, now: Timestamp) -> Transition {
+        let step = Transition {
+            from: self.status.name().to_owned(),
+            to: next.name().to_owned(),
+            reason: next.terminal_reason().or(match &next {
+                DrawdownStatus::ManualReview { reason } => Some(*reason),
+                DrawdownStatus::Quoted { .. }
+                | DrawdownStatus::Disbursing
+                | DrawdownStatus::Active
+                | DrawdownStatus::Expired { .. }
+                | DrawdownStatus::Refused { .. }
+                | DrawdownStatus::Failed { .. }
+                | DrawdownStatus::Closed { .. } => None,
+            }),
+            at: now,
+        };
+        self.status = next;
+        self.revision += 1;
+        self.updated_at = now;
+        step
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

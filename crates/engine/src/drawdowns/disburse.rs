@@ -1,0 +1,372 @@
+//! Exactly-once disbursement. Every call to the channel is recorded before it is made. The
+//! payout's reference (the channel's idempotency key) is fixed per drawdown and channel, so a
+//! resend can never pay twice; an unanswered call is settled by asking the channel, never by
+//! sending under a new key. Success turns the hold into drawn principal and posts the ledger;
+//! a definitive failure releases the hold; when the attempts run out a person takes over. Each
+//! outcome commits in one unit of work with the job's completion.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lendcore_connectors::channel::{PaymentChannel, Payout, QueryOutcome, SubmitOutcome};
+use lendcore_domain::credit_line::CreditLine;
+use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
+use lendcore_domain::ledger::{Layer, LoanAccounts};
+use lendcore_domain::money::Currency;
+use lendcore_domain::reasons::Reason;
+use lendcore_store::Job;
+
+use super::notify;
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
+use crate::new_id;
+
+pub const DISBURSE_JOB: &str = "drawdown.disburse";
+
+pub struct DisburseHandler {
+    channels: Vec<Arc<dyn PaymentChannel>>,
+}
+
+impl DisburseHandler {
+    pub fn new(channels: Vec<Arc<dyn PaymentChannel>>) -> Self {
+        Self { channels }
+    }
+}
+
+/// Where an attempt left the payout.
+enum Settled {
+    Paid {
+        amount_minor: i64,
+        currency: Currency,
+    },
+    NotPaid(Reason),
+    /// Unknown or still pending: ask again later.
+    Open(String),
+}
+
+#[async_trait]
+impl JobHandler for DisburseHandler {
+    fn kind(&self) -> &'static str {
+        DISBURSE_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let id = job.payload["drawdown_id"]
+            .as_str()
+            .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
+        let drawdown = {
+            let mut uow = ctx.store.begin_read().await?;
+            uow.find_drawdown(id)
+                .await?
+                .ok_or_else(|| JobFailure::permanent(format!("drawdown {id} is gone")))?
+        };
+        match drawdown.status {
+            DrawdownStatus::Disbursing => {}
+            // Settled already, or in a person's hands.
+            DrawdownStatus::Quoted { .. }
+            | DrawdownStatus::ManualReview { .. }
+            | DrawdownStatus::Active
+            | DrawdownStatus::Expired { .. }
+            | DrawdownStatus::Refused { .. }
+            | DrawdownStatus::Failed { .. }
+            | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
+        }
+        let Some(channel) = self.channels.first() else {
+            return finish(
+                ctx,
+                &drawdown,
+                Ending::Review(
+                    Reason::ChannelUnavailable,
+                    "no payment channel is configured",
+                ),
+            )
+            .await;
+        };
+        let reference = format!("{}:{}", drawdown.id, channel.id());
+        let settled = self
+            .attempt(ctx, channel.as_ref(), &drawdown, &reference)
+            .await?;
+        let last_attempt = job.attempts >= job.max_attempts;
+        match settled {
+            Settled::Paid {
+                amount_minor,
+                currency,
+            } => {
+                let sent = drawdown.quote.schedule.disbursed_minor;
+                if amount_minor != sent || currency != drawdown.currency {
+                    return finish(
+                        ctx,
+                        &drawdown,
+                        Ending::Integrity {
+                            amount_minor,
+                            currency,
+                        },
+                    )
+                    .await;
+                }
+                finish(
+                    ctx,
+                    &drawdown,
+                    Ending::Paid {
+                        channel_id: channel.id().to_owned(),
+                    },
+                )
+                .await
+            }
+            Settled::NotPaid(reason) => finish(ctx, &drawdown, Ending::Failed(reason)).await,
+            Settled::Open(why) if last_attempt => {
+                finish(ctx, &drawdown, Ending::Review(Reason::SyncFailure, &why)).await
+            }
+            Settled::Open(why) => Err(JobFailure::retryable(why)),
+        }
+    }
+}
+
+impl DisburseHandler {
+    /// One round with the channel: ask first if we called before, send if it never got it.
+    async fn attempt(
+        &self,
+        ctx: &JobContext,
+        channel: &dyn PaymentChannel,
+        drawdown: &Drawdown,
+        reference: &str,
+    ) -> Result<Settled, JobFailure> {
+        let called_before = {
+            let mut uow = ctx.store.begin_read().await?;
+            uow.payout_attempts(&drawdown.id)
+                .await?
+                .iter()
+                .any(|a| a.reference == reference && a.action == "submit")
+        };
+        // Called before: ask first. If the channel never got it, send it (same reference) below.
+        if called_before
+            && let Some(settled) = self.query(ctx, channel, drawdown, reference).await?
+        {
+            return Ok(settled);
+        }
+        let payout = Payout {
+            reference: reference.to_owned(),
+            account: drawdown.account.clone(),
+            amount_minor: drawdown.quote.schedule.disbursed_minor,
+            currency: drawdown.currency,
+        };
+        let attempt = record_start(ctx, drawdown, channel.id(), reference, "submit").await?;
+        let outcome = channel.submit(&payout).await;
+        let (label, detail) = match &outcome {
+            SubmitOutcome::Accepted { channel_reference } => {
+                ("accepted", channel_reference.clone())
+            }
+            SubmitOutcome::Rejected { reason, detail } => {
+                ("rejected", format!("{reason}: {detail}"))
+            }
+            SubmitOutcome::NotSent { detail } => ("not_sent", detail.clone()),
+            SubmitOutcome::Unknown { detail } => ("unknown", detail.clone()),
+        };
+        record_end(ctx, &drawdown.id, attempt, label, &detail).await?;
+        match outcome {
+            SubmitOutcome::Rejected { reason, .. } => Ok(Settled::NotPaid(reason)),
+            SubmitOutcome::NotSent { detail } => Ok(Settled::Open(format!("not sent: {detail}"))),
+            SubmitOutcome::Accepted { .. } | SubmitOutcome::Unknown { .. } => {
+                match self.query(ctx, channel, drawdown, reference).await? {
+                    Some(settled) => Ok(settled),
+                    None => Ok(Settled::Open(
+                        "the channel has no record of the payout yet".to_owned(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Asks the channel; `None` when it has never seen the reference (nothing was paid).
+    async fn query(
+        &self,
+        ctx: &JobContext,
+        channel: &dyn PaymentChannel,
+        drawdown: &Drawdown,
+        reference: &str,
+    ) -> Result<Option<Settled>, JobFailure> {
+        let attempt = record_start(ctx, drawdown, channel.id(), reference, "query").await?;
+        let answer = channel.query(reference).await;
+        let (label, detail) = match &answer {
+            Ok(QueryOutcome::Succeeded {
+                channel_reference, ..
+            }) => ("succeeded", channel_reference.clone()),
+            Ok(QueryOutcome::Failed { reason, detail }) => {
+                ("failed", format!("{reason}: {detail}"))
+            }
+            Ok(QueryOutcome::Pending) => ("pending", String::new()),
+            Ok(QueryOutcome::NotFound) => ("not_found", String::new()),
+            Err(err) => ("error", err.to_string()),
+        };
+        record_end(ctx, &drawdown.id, attempt, label, &detail).await?;
+        Ok(match answer {
+            Ok(QueryOutcome::Succeeded {
+                amount_minor,
+                currency,
+                ..
+            }) => Some(Settled::Paid {
+                amount_minor,
+                currency,
+            }),
+            Ok(QueryOutcome::Failed { reason, .. }) => Some(Settled::NotPaid(reason)),
+            Ok(QueryOutcome::Pending) => Some(Settled::Open(
+                "the channel reports the payout pending".to_owned(),
+            )),
+            Ok(QueryOutcome::NotFound) => None,
+            Err(err) => Some(Settled::Open(err.to_string())),
+        })
+    }
+}
+
+async fn record_start(
+    ctx: &JobContext,
+    drawdown: &Drawdown,
+    channel_id: &str,
+    reference: &str,
+    action: &str,
+) -> Result<i64, JobFailure> {
+    let mut uow = ctx.store.begin().await?;
+    let attempt = uow
+        .start_payout_attempt(drawdown, channel_id, reference, action, ctx.clock.now())
+        .await?;
+    uow.commit().await?;
+    Ok(attempt)
+}
+
+async fn record_end(
+    ctx: &JobContext,
+    drawdown_id: &str,
+    attempt: i64,
+    outcome: &str,
+    detail: &str,
+) -> Result<(), JobFailure> {
+    let mut uow = ctx.store.begin().await?;
+    uow.finish_payout_attempt(drawdown_id, attempt, outcome, detail, ctx.clock.now())
+        .await?;
+    uow.commit().await?;
+    Ok(())
+}
+
+enum Ending<'a> {
+    Paid {
+        channel_id: String,
+    },
+    Failed(Reason),
+    Review(Reason, &'a str),
+    /// The channel paid something other than what we sent: stop the line, call a person.
+    Integrity {
+        amount_minor: i64,
+        currency: Currency,
+    },
+}
+
+/// Writes how the payout ended, with the job's completion, in one unit of work.
+async fn finish(
+    ctx: &JobContext,
+    read: &Drawdown,
+    ending: Ending<'_>,
+) -> Result<JobDone, JobFailure> {
+    let now = ctx.clock.now();
+    let mut uow = ctx.store.begin().await?;
+    let mut drawdown = uow
+        .find_drawdown(&read.id)
+        .await?
+        .ok_or_else(|| JobFailure::permanent(format!("drawdown {} is gone", read.id)))?;
+    let read_revision = drawdown.revision;
+    let principal = drawdown.amount_minor;
+    let illegal =
+        |e: lendcore_domain::drawdown::IllegalTransition| JobFailure::permanent(e.to_string());
+    let (next, topic, reason) = match ending {
+        Ending::Paid { channel_id } => {
+            uow.draw_hold(&drawdown.line_id, principal, now).await?;
+            let accounts = LoanAccounts {
+                loan_id: drawdown.id.clone(),
+                channel_id,
+                currency: drawdown.currency,
+            };
+            let entry = accounts
+                .disburse(
+                    new_id(),
+                    Layer::Posted,
+                    principal,
+                    drawdown.quote.schedule.upfront_fee_minor,
+                    now,
+                )
+                .map_err(|e| JobFailure::permanent(format!("ledger: {e}")))?;
+            uow.post_entry(&entry).await?;
+            (
+                drawdown.status.paid_out().map_err(illegal)?,
+                "drawdown.paid_out",
+                None,
+            )
+        }
+        Ending::Failed(reason) => {
+            uow.release_hold(&drawdown.line_id, principal, now).await?;
+            (
+                drawdown.status.payout_failed(reason).map_err(illegal)?,
+                "drawdown.ended",
+                Some(reason),
+            )
+        }
+        Ending::Review(reason, why) => {
+            metrics::counter!("lendcore_payouts_manual_review_total").increment(1);
+            tracing::error!(drawdown = %drawdown.id, reason = %reason, why,
+                "payout needs a person: automatic settling gave up");
+            (
+                drawdown.status.to_manual_review(reason).map_err(illegal)?,
+                "drawdown.manual_review",
+                Some(reason),
+            )
+        }
+        Ending::Integrity {
+            amount_minor,
+            currency,
+        } => {
+            metrics::counter!("lendcore_payout_integrity_failures_total").increment(1);
+            tracing::error!(drawdown = %drawdown.id, paid = amount_minor, %currency,
+                sent = drawdown.quote.schedule.disbursed_minor,
+                "INTEGRITY: the channel paid a different amount or currency; line frozen");
+            freeze_line(uow.as_mut(), &drawdown.line_id, now).await?;
+            let reason = Reason::AbnormalPattern;
+            (
+                drawdown.status.to_manual_review(reason).map_err(illegal)?,
+                "drawdown.manual_review",
+                Some(reason),
+            )
+        }
+    };
+    let step = drawdown.move_to(next, now);
+    uow.update_drawdown(&drawdown, read_revision, &step).await?;
+    notify(uow.as_mut(), &drawdown, topic, reason)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    uow.complete_job(&ctx.lease, now).await?;
+    uow.commit().await?;
+    Ok(JobDone::CompletedWithEffects)
+}
+
+async fn freeze_line(
+    uow: &mut dyn lendcore_store::UnitOfWork,
+    line_id: &str,
+    now: lendcore_domain::Timestamp,
+) -> Result<(), JobFailure> {
+    let Some(mut line): Option<CreditLine> = uow.find_credit_line(line_id).await? else {
+        return Err(JobFailure::permanent(format!("line {line_id} is gone")));
+    };
+    let last_seq = uow
+        .credit_line_events(line_id)
+        .await?
+        .last()
+        .map_or(0, |e| e.seq);
+    let read_revision = line.revision;
+    if let Ok(event) = line.freeze(
+        Reason::AbnormalPattern,
+        None,
+        "system:disbursement".to_owned(),
+        Some("the channel paid a different amount or currency than sent".to_owned()),
+        last_seq,
+        now,
+    ) {
+        uow.update_credit_line(&line, read_revision, &event).await?;
+    }
+    Ok(())
+}

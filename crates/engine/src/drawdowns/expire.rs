@@ -1,0 +1,55 @@
+//! A quote nobody confirmed ends at its expiry, with its reason and a notification, never by
+//! silently lapsing.
+
+use async_trait::async_trait;
+use lendcore_store::Job;
+
+use super::notify;
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
+use lendcore_domain::drawdown::DrawdownStatus;
+
+pub const EXPIRE_JOB: &str = "drawdown.expire";
+
+pub struct ExpireHandler;
+
+#[async_trait]
+impl JobHandler for ExpireHandler {
+    fn kind(&self) -> &'static str {
+        EXPIRE_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let id = job.payload["drawdown_id"]
+            .as_str()
+            .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
+        let now = ctx.clock.now();
+        let mut uow = ctx.store.begin().await?;
+        let Some(mut drawdown) = uow.find_drawdown(id).await? else {
+            return Err(JobFailure::permanent(format!("drawdown {id} is gone")));
+        };
+        let next = match &drawdown.status {
+            DrawdownStatus::Quoted { .. } => drawdown
+                .status
+                .expire(now)
+                .map_err(|e| JobFailure::retryable(format!("not yet: {e}")))?,
+            // Confirmed (or ended) before its time: nothing to expire.
+            DrawdownStatus::Disbursing
+            | DrawdownStatus::ManualReview { .. }
+            | DrawdownStatus::Active
+            | DrawdownStatus::Expired { .. }
+            | DrawdownStatus::Refused { .. }
+            | DrawdownStatus::Failed { .. }
+            | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
+        };
+        let read_revision = drawdown.revision;
+        let reason = next.terminal_reason();
+        let step = drawdown.move_to(next, now);
+        uow.update_drawdown(&drawdown, read_revision, &step).await?;
+        notify(uow.as_mut(), &drawdown, "drawdown.ended", reason)
+            .await
+            .map_err(|e| JobFailure::retryable(e.to_string()))?;
+        uow.complete_job(&ctx.lease, now).await?;
+        uow.commit().await?;
+        Ok(JobDone::CompletedWithEffects)
+    }
+}

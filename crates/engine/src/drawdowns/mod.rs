@@ -1,0 +1,292 @@
+//! Drawdowns in two steps, as a borrower app uses them: a quote (the price and a confirmation
+//! token that expires) and a confirmation (the token and an `Idempotency-Key`), which holds the
+//! amount on the line and starts the payout. Every way it can end is written with its reason,
+//! its step in the timeline and a notification in the outbox.
+
+mod disburse;
+mod expire;
+
+use lendcore_domain::credit_line::LineView;
+use lendcore_domain::drawdown::{Confirmation, Drawdown, DrawdownStatus, Transition};
+use lendcore_domain::product::{ProductCode, RepaymentMethod};
+use lendcore_domain::reasons::Reason;
+use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use disburse::{DISBURSE_JOB, DisburseHandler};
+pub use expire::{EXPIRE_JOB, ExpireHandler};
+
+use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::quotes::{self, QuoteRequest};
+use crate::{Engine, EngineError, new_id};
+
+/// Attempts at paying out before a person takes over.
+const PAYOUT_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone)]
+pub struct DrawdownRequest {
+    pub line_id: String,
+    pub product: ProductCode,
+    pub amount_minor: i64,
+    pub term: u32,
+    pub split: Option<RepaymentMethod>,
+    /// Where to pay the money.
+    pub account: String,
+}
+
+/// A fresh quote, with the token that confirms it: shown once, stored only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Quoted {
+    pub drawdown: Drawdown,
+    pub confirmation_token: String,
+}
+
+/// A drawdown with everything support needs to answer "why".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DrawdownView {
+    pub drawdown: Drawdown,
+    pub timeline: Vec<Transition>,
+    pub payout_attempts: Vec<AttemptView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub channel_id: String,
+    pub reference: String,
+    pub action: String,
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub started_at: lendcore_domain::Timestamp,
+}
+
+impl From<PayoutAttempt> for AttemptView {
+    fn from(a: PayoutAttempt) -> Self {
+        AttemptView {
+            attempt: a.attempt,
+            channel_id: a.channel_id,
+            reference: a.reference,
+            action: a.action,
+            outcome: a.outcome,
+            detail: a.detail,
+            started_at: a.started_at,
+        }
+    }
+}
+
+pub async fn quote(engine: &Engine, request: DrawdownRequest) -> Result<Quoted, EngineError> {
+    let now = engine.clock.now();
+    if !(1..=64).contains(&request.account.len())
+        || !request.account.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(lendcore_domain::validation::Violations::single(
+            "account",
+            "validation.invalid_account",
+            "account must be 1-64 visible characters",
+        )
+        .into());
+    }
+    let line = crate::credit_lines::get(engine, &request.line_id).await?;
+    let quote = quotes::quote(
+        engine,
+        QuoteRequest {
+            product: request.product.clone(),
+            version: None,
+            amount_minor: request.amount_minor,
+            term: request.term,
+            start: Some(now.date_naive()),
+            split: request.split,
+        },
+    )
+    .await?;
+    if quote.currency != line.line.currency {
+        return Err(lendcore_domain::validation::Violations::single(
+            "product_code",
+            "validation.currency_mismatch",
+            "the product's currency is not the credit line's",
+        )
+        .into());
+    }
+    refuse_unless_holdable(&line, request.amount_minor)?;
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let expires_at = lendcore_domain::to_millis(now + engine.confirmation_window);
+    let drawdown = Drawdown {
+        id: new_id(),
+        line_id: line.line.id.clone(),
+        borrower_id: line.line.borrower_id.clone(),
+        product_code: request.product,
+        product_version: quote.version,
+        currency: quote.currency,
+        amount_minor: request.amount_minor,
+        account: request.account,
+        quote,
+        status: DrawdownStatus::Quoted { expires_at },
+        revision: 1,
+        created_at: lendcore_domain::to_millis(now),
+        updated_at: lendcore_domain::to_millis(now),
+    };
+    let step = Transition {
+        from: "new".to_owned(),
+        to: drawdown.status.name().to_owned(),
+        reason: None,
+        at: drawdown.created_at,
+    };
+    let mut uow = engine.store.begin().await?;
+    uow.insert_drawdown(&drawdown, &token_hash(&token), &step)
+        .await?;
+    uow.enqueue_job(
+        &NewJob {
+            id: new_id(),
+            kind: EXPIRE_JOB.to_owned(),
+            payload: serde_json::json!({ "drawdown_id": drawdown.id }),
+            run_at: expires_at,
+            max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
+        },
+        now,
+    )
+    .await?;
+    notify(uow.as_mut(), &drawdown, "drawdown.quoted", None).await?;
+    uow.commit().await?;
+    Ok(Quoted {
+        drawdown,
+        confirmation_token: token,
+    })
+}
+
+/// Confirms a quote by its token. Holds the amount and starts the payout, or ends the drawdown
+/// with its reason (the quote expired, the line refused); either way the answer is the drawdown.
+pub async fn confirm(
+    engine: &Engine,
+    token: &str,
+    request: Option<&IdempotentRequest>,
+) -> Result<Outcome<DrawdownView>, EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+        return Ok(Outcome::Replayed(done));
+    }
+    let mut drawdown = uow
+        .find_drawdown_by_token(&token_hash(token))
+        .await?
+        .ok_or_else(|| {
+            EngineError::not_found(
+                "not_found.confirmation",
+                "no quote has this confirmation token",
+            )
+        })?;
+    let line = uow
+        .find_credit_line(&drawdown.line_id)
+        .await?
+        .ok_or_else(|| {
+            EngineError::Internal(format!("line of drawdown {} is gone", drawdown.id))
+        })?;
+    let read_revision = drawdown.revision;
+    let (mut next, mut outcome) = drawdown
+        .status
+        .confirm(now, line.can_hold(drawdown.amount_minor, now))
+        .map_err(|e| EngineError::conflict(e.code(), e.to_string()))?;
+    if outcome == Confirmation::Proceed
+        && !uow.place_hold(&line.id, drawdown.amount_minor, now).await?
+    {
+        // Another drawdown took what was left between the check and the hold.
+        let reason = Reason::LimitExceeded;
+        next = DrawdownStatus::Refused { reason };
+        outcome = Confirmation::Ended(reason);
+    }
+    let step = drawdown.move_to(next, now);
+    uow.update_drawdown(&drawdown, read_revision, &step).await?;
+    match outcome {
+        Confirmation::Proceed => {
+            uow.enqueue_job(
+                &NewJob {
+                    id: new_id(),
+                    kind: DISBURSE_JOB.to_owned(),
+                    payload: serde_json::json!({ "drawdown_id": drawdown.id }),
+                    run_at: now,
+                    max_attempts: PAYOUT_ATTEMPTS,
+                },
+                now,
+            )
+            .await?;
+            notify(uow.as_mut(), &drawdown, "drawdown.confirmed", None).await?;
+        }
+        Confirmation::Ended(reason) => {
+            notify(uow.as_mut(), &drawdown, "drawdown.ended", Some(reason)).await?;
+        }
+    }
+    let view = view_in(uow.as_mut(), drawdown).await?;
+    idempotency::record(uow.as_mut(), request, &view, now).await?;
+    uow.commit().await?;
+    Ok(Outcome::Fresh(view))
+}
+
+pub async fn get(engine: &Engine, id: &str) -> Result<DrawdownView, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    let drawdown = uow.find_drawdown(id).await?.ok_or_else(|| {
+        EngineError::not_found("not_found.drawdown", format!("no drawdown with id {id}"))
+    })?;
+    view_in(uow.as_mut(), drawdown).await
+}
+
+async fn view_in(
+    uow: &mut dyn UnitOfWork,
+    drawdown: Drawdown,
+) -> Result<DrawdownView, EngineError> {
+    let timeline = uow.drawdown_timeline(&drawdown.id).await?;
+    let payout_attempts = uow
+        .payout_attempts(&drawdown.id)
+        .await?
+        .into_iter()
+        .map(AttemptView::from)
+        .collect();
+    Ok(DrawdownView {
+        drawdown,
+        timeline,
+        payout_attempts,
+    })
+}
+
+/// Refuses a quote the line could not hold now, with the reason the borrower is given.
+fn refuse_unless_holdable(line: &LineView, amount_minor: i64) -> Result<(), EngineError> {
+    let over_limit = (amount_minor > line.available_minor).then_some(Reason::LimitExceeded);
+    match line.blocked_by.or(over_limit) {
+        Some(reason) => Err(EngineError::Refused { reason }),
+        None => Ok(()),
+    }
+}
+
+/// The borrower-facing notification of a step, in the outbox with the step's reason.
+pub(crate) async fn notify(
+    uow: &mut dyn UnitOfWork,
+    drawdown: &Drawdown,
+    topic: &str,
+    reason: Option<Reason>,
+) -> Result<(), EngineError> {
+    uow.append_outbox(&OutboxEvent {
+        id: new_id(),
+        topic: topic.to_owned(),
+        aggregate_type: "drawdown".to_owned(),
+        aggregate_id: drawdown.id.clone(),
+        payload: serde_json::json!({
+            "drawdown_id": drawdown.id,
+            "borrower_id": drawdown.borrower_id,
+            "state": drawdown.status.name(),
+            "amount_minor": drawdown.amount_minor,
+            "reason": reason,
+            "next_action": reason.map(|r| r.entry().next_action),
+        }),
+        created_at: drawdown.updated_at,
+        published_at: None,
+    })
+    .await?;
+    Ok(())
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,297 @@
+//! Drawdowns end to end on both stores, paid out through the sandbox channel over real HTTP:
+//! every fault mode ends in exactly one payout or none, with a reason and a notification.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
+use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
+use lendcore_domain::credit_line::GrantInput;
+use lendcore_domain::drawdown::DrawdownStatus;
+use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
+use lendcore_domain::money::Currency;
+use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind};
+use lendcore_domain::reasons::Reason;
+use lendcore_engine::credit_lines::{self, LineChange};
+use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler};
+use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::{
+    Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock, products,
+};
+use lendcore_testkit::store_test;
+
+struct World {
+    engine: Arc<Engine>,
+    clock: Arc<ManualClock>,
+    sandbox: Arc<Sandbox>,
+    runner: JobRunner,
+    line_id: String,
+}
+
+async fn world(store: Arc<dyn lendcore_store::Store>) -> World {
+    let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let sandbox = Sandbox::new(SandboxConfig {
+        hang: StdDuration::from_secs(2),
+        callback: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = sandbox.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let channel: Arc<dyn PaymentChannel> = Arc::new(
+        HttpChannel::new(HttpChannelConfig {
+            id: "sandbox".into(),
+            base_url: url,
+            api_key: "k".into(),
+            timeout: StdDuration::from_millis(400),
+        })
+        .unwrap(),
+    );
+    let engine =
+        Arc::new(Engine::new(store.clone(), clock.clone()).with_channels(vec![channel.clone()]));
+    let terms = serde_json::from_value(serde_json::json!({
+        "amount": {"min_minor": 100000, "max_minor": 5000000},
+        "terms": {"unit": "month", "options": [3, 6, 12]},
+        "rate": {"basis": "annual", "value": "0.18"},
+        "repayment_method": "equal_installment",
+        "fees": [{"code": "service", "timing": "upfront", "fixed_minor": 1000}],
+        "penalty_daily_rate": "0.0005",
+        "grace_days": 3
+    }))
+    .unwrap();
+    products::create_product(
+        &engine,
+        NewProductInput {
+            code: "cash".into(),
+            name: "Cash".into(),
+            kind: ProductKind::Installment,
+            currency: "CNY".into(),
+            terms,
+            effective_from: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let line = credit_lines::grant(
+        &engine,
+        GrantInput {
+            borrower_id: "b-1".into(),
+            currency: "CNY".into(),
+            limit_minor: 3_000_000,
+            valid_from: None,
+            valid_until: start + Duration::days(365),
+            actor: "ops:test".into(),
+            note: None,
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let runner = JobRunner::new(
+        store,
+        clock.clone(),
+        RunnerConfig {
+            worker_id: "w".into(),
+            lease: Duration::seconds(30),
+            batch: 16,
+            ..RunnerConfig::default()
+        },
+    )
+    .register(DisburseHandler::new(vec![channel]))
+    .register(ExpireHandler);
+    World {
+        engine,
+        clock,
+        sandbox,
+        runner,
+        line_id: line.line.id,
+    }
+}
+
+impl World {
+    fn request(&self, amount_minor: i64, account: &str) -> DrawdownRequest {
+        DrawdownRequest {
+            line_id: self.line_id.clone(),
+            product: ProductCode::parse("cash").unwrap(),
+            amount_minor,
+            term: 12,
+            split: None,
+            account: account.into(),
+        }
+    }
+
+    /// Quotes and confirms; returns the drawdown id.
+    async fn draw(&self, amount_minor: i64, account: &str) -> String {
+        let quoted = drawdowns::quote(&self.engine, self.request(amount_minor, account))
+            .await
+            .unwrap();
+        let view = drawdowns::confirm(&self.engine, &quoted.confirmation_token, None)
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(view.drawdown.status, DrawdownStatus::Disbursing);
+        view.drawdown.id
+    }
+
+    /// Runs the job runner until nothing is due, moving the clock past any backoff.
+    async fn settle(&self) {
+        for _ in 0..30 {
+            let report = self.runner.poll_once().await.unwrap();
+            if report.ran() == 0 {
+                self.clock.advance(Duration::minutes(11));
+                if self.runner.poll_once().await.unwrap().ran() == 0 {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn status(&self, id: &str) -> DrawdownStatus {
+        drawdowns::get(&self.engine, id)
+            .await
+            .unwrap()
+            .drawdown
+            .status
+    }
+
+    async fn line(&self) -> (i64, i64) {
+        let l = credit_lines::get(&self.engine, &self.line_id)
+            .await
+            .unwrap()
+            .line;
+        (l.drawn_minor, l.held_minor)
+    }
+
+    async fn topics(&self, id: &str) -> Vec<String> {
+        let mut uow = self.engine.store.begin_read().await.unwrap();
+        uow.outbox_for("drawdown", id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.topic)
+            .collect()
+    }
+}
+
+store_test! {
+    async fn a_drawdown_is_quoted_confirmed_and_paid_out_once(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let id = w.draw(1_000_000, "acct-1").await;
+        assert_eq!(w.line().await, (0, 1_000_000), "held while paying out");
+        w.settle().await;
+        assert_eq!(w.status(&id).await, DrawdownStatus::Active);
+        assert_eq!(w.line().await, (1_000_000, 0), "the hold became drawn");
+        assert!(w.sandbox.accepted(&format!("{id}:sandbox")));
+        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        let steps: Vec<_> = view.timeline.iter().map(|t| t.to.as_str()).collect();
+        assert_eq!(steps, ["quoted", "disbursing", "active"]);
+        assert_eq!(w.topics(&id).await, ["drawdown.quoted", "drawdown.confirmed", "drawdown.paid_out"]);
+        let accounts = LoanAccounts { loan_id: id.clone(), channel_id: "sandbox".into(), currency: Currency::Cny };
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        assert_eq!(uow.account_balance(&accounts.account(AccountKind::PrincipalReceivable), Layer::Posted).await.unwrap(), 1_000_000);
+        assert_eq!(uow.account_balance(&accounts.account(AccountKind::ChannelSettlement), Layer::Posted).await.unwrap(), -999_000);
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+    }
+
+    async fn every_fault_mode_ends_in_one_payout_or_none_with_a_reason(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let cases: [(&str, Option<Reason>); 7] = [
+            ("acct~reject:channel.account_invalid", Some(Reason::AccountInvalid)),
+            ("acct~5xx-after-accept", None),
+            ("acct~timeout", None),
+            ("acct~lost-answer", None),
+            ("acct~delayed:2", None),
+            ("acct~fail-later:channel.limit", Some(Reason::ChannelLimit)),
+            ("acct~5xx", Some(Reason::SyncFailure)),
+        ];
+        let mut ids = Vec::new();
+        for (account, _) in &cases {
+            ids.push(w.draw(100_000, account).await);
+        }
+        w.settle().await;
+        for ((account, reason), id) in cases.iter().zip(&ids) {
+            let status = w.status(id).await;
+            match reason {
+                None => assert_eq!(status, DrawdownStatus::Active, "{account}"),
+                Some(Reason::SyncFailure) => {
+                    assert_eq!(status, DrawdownStatus::ManualReview { reason: Reason::SyncFailure }, "{account}");
+                    assert!(w.topics(id).await.contains(&"drawdown.manual_review".to_owned()));
+                }
+                Some(reason) => {
+                    assert_eq!(status, DrawdownStatus::Failed { reason: *reason }, "{account}");
+                    assert!(w.topics(id).await.contains(&"drawdown.ended".to_owned()));
+                }
+            }
+        }
+        // Four paid, two released, one still held for the person reviewing it.
+        assert_eq!(w.line().await, (400_000, 100_000));
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+    }
+
+    async fn an_unconfirmed_quote_expires_with_its_reason(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap();
+        let id = quoted.drawdown.id.clone();
+        w.clock.advance(Duration::minutes(16));
+        w.runner.poll_once().await.unwrap();
+        assert_eq!(w.status(&id).await, DrawdownStatus::Expired { reason: Reason::ConfirmationTimedOut });
+        assert_eq!(w.topics(&id).await, ["drawdown.quoted", "drawdown.ended"]);
+        let late = drawdowns::confirm(&w.engine, &quoted.confirmation_token, None).await.unwrap_err();
+        assert_eq!(late.code(), "conflict.drawdown_state");
+        assert_eq!(w.line().await, (0, 0));
+    }
+
+    async fn a_line_frozen_between_quote_and_confirm_refuses_with_its_reason(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap();
+        credit_lines::change(&w.engine, &w.line_id, LineChange::Freeze { reason: Reason::Overdue, until: None },
+            "risk:r".into(), None, None).await.unwrap();
+        let view = drawdowns::confirm(&w.engine, &quoted.confirmation_token, None).await.unwrap().into_inner();
+        assert_eq!(view.drawdown.status, DrawdownStatus::Refused { reason: Reason::Overdue });
+        assert_eq!(w.line().await, (0, 0));
+        let refused = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap_err();
+        assert!(matches!(refused, EngineError::Refused { reason: Reason::Overdue }), "{refused:?}");
+    }
+
+    async fn concurrent_confirmations_never_overdraw_the_line(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let mut tokens = Vec::new();
+        for _ in 0..8 {
+            tokens.push(drawdowns::quote(&w.engine, w.request(1_000_000, "acct-1")).await.unwrap().confirmation_token);
+        }
+        let confirms = tokens.into_iter().map(|token| {
+            let engine = w.engine.clone();
+            tokio::spawn(async move {
+                loop {
+                    match drawdowns::confirm(&engine, &token, None).await {
+                        Ok(view) => return view.into_inner().drawdown.status,
+                        Err(EngineError::Unavailable(_)) => continue,
+                        Err(other) => panic!("{other:?}"),
+                    }
+                }
+            })
+        });
+        let statuses: Vec<DrawdownStatus> = futures::future::join_all(confirms).await.into_iter().map(|r| r.unwrap()).collect();
+        let going = statuses.iter().filter(|s| **s == DrawdownStatus::Disbursing).count();
+        assert_eq!(going, 3, "a 30,000 line holds three 10,000 drawdowns: {statuses:?}");
+        assert!(statuses.iter().all(|s| *s == DrawdownStatus::Disbursing || *s == DrawdownStatus::Refused { reason: Reason::LimitExceeded }));
+        assert_eq!(w.line().await, (0, 3_000_000));
+    }
+
+    async fn a_replayed_confirmation_returns_the_first_answer(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap();
+        let key = IdempotentRequest::new("t", IdempotencyKey::parse("c-1").unwrap(), "POST", "/v1/drawdowns/confirm", quoted.confirmation_token.as_bytes());
+        let first = drawdowns::confirm(&w.engine, &quoted.confirmation_token, Some(&key)).await.unwrap();
+        let again = drawdowns::confirm(&w.engine, &quoted.confirmation_token, Some(&key)).await.unwrap();
+        assert!(again.is_replay());
+        assert_eq!(first.into_inner(), again.into_inner());
+        assert_eq!(w.line().await, (0, 100_000), "held once");
+        let _ = w.clock.now();
+    }
+}

@@ -1,0 +1,327 @@
+//! Drawdowns, their timelines and their payout attempts. The drawdown itself is stored whole
+//! (JSON) beside the columns queries need; every change appends a step to its timeline in the
+//! same unit of work.
+
+use async_trait::async_trait;
+use lendcore_domain::Timestamp;
+use lendcore_domain::drawdown::{Drawdown, Transition};
+use lendcore_domain::reasons::Reason;
+
+use crate::StoreError;
+use crate::time::{from_ms, from_opt_ms, to_ms};
+use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+
+/// One call to a payment channel, recorded before it is made and completed after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutAttempt {
+    pub drawdown_id: String,
+    pub attempt: i64,
+    pub channel_id: String,
+    /// The channel's idempotency key: the same for every call about this drawdown on this
+    /// channel, so a resend can never pay twice.
+    pub reference: String,
+    /// `submit` or `query`.
+    pub action: String,
+    /// What came of it; `None` while the call is in flight (or its process died mid-call).
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait DrawdownRepository {
+    async fn insert_drawdown(
+        &mut self,
+        drawdown: &Drawdown,
+        token_hash: &str,
+        step: &Transition,
+    ) -> Result<(), StoreError>;
+
+    /// Writes a changed drawdown read at `read_revision`, with the step that changed it.
+    async fn update_drawdown(
+        &mut self,
+        drawdown: &Drawdown,
+        read_revision: i64,
+        step: &Transition,
+    ) -> Result<(), StoreError>;
+
+    async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
+
+    async fn find_drawdown_by_token(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<Drawdown>, StoreError>;
+
+    async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError>;
+
+    /// Records a call about to be made; returns its attempt number.
+    async fn start_payout_attempt(
+        &mut self,
+        drawdown: &Drawdown,
+        channel_id: &str,
+        reference: &str,
+        action: &str,
+        now: Timestamp,
+    ) -> Result<i64, StoreError>;
+
+    async fn finish_payout_attempt(
+        &mut self,
+        drawdown_id: &str,
+        attempt: i64,
+        outcome: &str,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    async fn payout_attempts(
+        &mut self,
+        drawdown_id: &str,
+    ) -> Result<Vec<PayoutAttempt>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct TransitionRow {
+    from_state: String,
+    to_state: String,
+    reason: Option<String>,
+    at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    drawdown_id: String,
+    attempt: i64,
+    channel_id: String,
+    reference: String,
+    action: String,
+    outcome: Option<String>,
+    detail: Option<String>,
+    started_at_ms: i64,
+    ended_at_ms: Option<i64>,
+}
+
+#[async_trait]
+impl DrawdownRepository for SqlUnitOfWork {
+    async fn insert_drawdown(
+        &mut self,
+        drawdown: &Drawdown,
+        token_hash: &str,
+        step: &Transition,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO drawdowns (id, line_id, borrower_id, state, body, token_hash, revision, \
+             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&drawdown.id)
+        .bind(&drawdown.line_id)
+        .bind(&drawdown.borrower_id)
+        .bind(drawdown.status.name())
+        .bind(body(drawdown)?)
+        .bind(token_hash)
+        .bind(drawdown.revision)
+        .bind(to_ms(drawdown.created_at))
+        .bind(to_ms(drawdown.updated_at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        self.append_step(drawdown, step).await
+    }
+
+    async fn update_drawdown(
+        &mut self,
+        drawdown: &Drawdown,
+        read_revision: i64,
+        step: &Transition,
+    ) -> Result<(), StoreError> {
+        let updated = on_tx!(self, c => sqlx::query(
+            "UPDATE drawdowns SET state = $1, body = $2, revision = $3, updated_at_ms = $4 \
+             WHERE id = $5 AND revision = $6",
+        )
+        .bind(drawdown.status.name())
+        .bind(body(drawdown)?)
+        .bind(drawdown.revision)
+        .bind(to_ms(drawdown.updated_at))
+        .bind(&drawdown.id)
+        .bind(read_revision)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if updated != 1 {
+            return Err(StoreError::Stale("drawdown"));
+        }
+        self.append_step(drawdown, step).await
+    }
+
+    async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
+        let found: Option<String> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT body FROM drawdowns WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        found.map(|b| parse_body(&b)).transpose()
+    }
+
+    async fn find_drawdown_by_token(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<Drawdown>, StoreError> {
+        let found: Option<String> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT body FROM drawdowns WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(c)
+        .await)?;
+        found.map(|b| parse_body(&b)).transpose()
+    }
+
+    async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError> {
+        let rows: Vec<TransitionRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT from_state, to_state, reason, at_ms FROM drawdown_transitions \
+             WHERE drawdown_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(c)
+        .await)?;
+        rows.into_iter()
+            .map(|row| {
+                const T: &str = "drawdown_transitions";
+                Ok(Transition {
+                    from: row.from_state,
+                    to: row.to_state,
+                    reason: row
+                        .reason
+                        .map(|code| {
+                            Reason::parse(&code).ok_or_else(|| {
+                                StoreError::corrupt(T, format!("unknown reason {code}"))
+                            })
+                        })
+                        .transpose()?,
+                    at: from_ms(T, row.at_ms)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn start_payout_attempt(
+        &mut self,
+        drawdown: &Drawdown,
+        channel_id: &str,
+        reference: &str,
+        action: &str,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let next: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COALESCE(MAX(attempt), 0) + 1 FROM payout_attempts WHERE drawdown_id = $1",
+        )
+        .bind(&drawdown.id)
+        .fetch_one(c)
+        .await)?;
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO payout_attempts (drawdown_id, attempt, borrower_id, channel_id, reference, \
+             action, started_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&drawdown.id)
+        .bind(next)
+        .bind(&drawdown.borrower_id)
+        .bind(channel_id)
+        .bind(reference)
+        .bind(action)
+        .bind(to_ms(now))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(next)
+    }
+
+    async fn finish_payout_attempt(
+        &mut self,
+        drawdown_id: &str,
+        attempt: i64,
+        outcome: &str,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE payout_attempts SET outcome = $1, detail = $2, ended_at_ms = $3 \
+             WHERE drawdown_id = $4 AND attempt = $5",
+        )
+        .bind(outcome)
+        .bind(detail)
+        .bind(to_ms(now))
+        .bind(drawdown_id)
+        .bind(attempt)
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn payout_attempts(
+        &mut self,
+        drawdown_id: &str,
+    ) -> Result<Vec<PayoutAttempt>, StoreError> {
+        let rows: Vec<AttemptRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT drawdown_id, attempt, channel_id, reference, action, outcome, detail, \
+             started_at_ms, ended_at_ms FROM payout_attempts WHERE drawdown_id = $1 ORDER BY attempt",
+        )
+        .bind(drawdown_id)
+        .fetch_all(c)
+        .await)?;
+        rows.into_iter()
+            .map(|row| {
+                const T: &str = "payout_attempts";
+                Ok(PayoutAttempt {
+                    started_at: from_ms(T, row.started_at_ms)?,
+                    ended_at: from_opt_ms(T, row.ended_at_ms)?,
+                    drawdown_id: row.drawdown_id,
+                    attempt: row.attempt,
+                    channel_id: row.channel_id,
+                    reference: row.reference,
+                    action: row.action,
+                    outcome: row.outcome,
+                    detail: row.detail,
+                })
+            })
+            .collect()
+    }
+}
+
+impl SqlUnitOfWork {
+    async fn append_step(
+        &mut self,
+        drawdown: &Drawdown,
+        step: &Transition,
+    ) -> Result<(), StoreError> {
+        let next: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM drawdown_transitions WHERE drawdown_id = $1",
+        )
+        .bind(&drawdown.id)
+        .fetch_one(c)
+        .await)?;
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, to_state, \
+             reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&drawdown.id)
+        .bind(next)
+        .bind(&drawdown.borrower_id)
+        .bind(&step.from)
+        .bind(&step.to)
+        .bind(step.reason.map(Reason::code))
+        .bind(to_ms(step.at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+}
+
+fn body(drawdown: &Drawdown) -> Result<String, StoreError> {
+    serde_json::to_string(drawdown).map_err(|e| StoreError::corrupt("drawdowns", e))
+}
+
+fn parse_body(body: &str) -> Result<Drawdown, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::corrupt("drawdowns", e))
+}
