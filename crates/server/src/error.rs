@@ -82,6 +82,7 @@ impl ApiError {
             ApiError::Engine(e) => match e {
                 EngineError::Invalid(_) => StatusCode::BAD_REQUEST,
                 EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
+                EngineError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 EngineError::Conflict { .. }
                 | EngineError::IdempotencyKeyReused
                 | EngineError::IdempotencyInProgress => StatusCode::CONFLICT,
@@ -118,6 +119,16 @@ impl ApiError {
         match self {
             ApiError::Engine(e) if !e.violations().is_empty() => {
                 serde_json::json!({ "violations": e.violations() })
+            }
+            // What the catalogue says: the borrower's next step, and the message in Chinese.
+            ApiError::Engine(EngineError::Refused { reason }) => {
+                let entry = reason.entry();
+                serde_json::json!({
+                    "category": entry.category,
+                    "retryable": entry.retryable,
+                    "next_action": entry.next_action,
+                    "message_zh": entry.message_zh,
+                })
             }
             ApiError::BodyShape { field, .. } => serde_json::json!({ "field": field }),
             ApiError::InvalidParameter { parameter, .. } => {
