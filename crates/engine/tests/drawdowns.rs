@@ -126,9 +126,10 @@ impl World {
 
     /// Quotes and confirms; returns the drawdown id.
     async fn draw(&self, amount_minor: i64, account: &str) -> String {
-        let quoted = drawdowns::quote(&self.engine, self.request(amount_minor, account))
+        let quoted = drawdowns::quote(&self.engine, self.request(amount_minor, account), None)
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
         let view = drawdowns::confirm(&self.engine, &quoted.confirmation_token, None)
             .await
             .unwrap()
@@ -235,7 +236,7 @@ store_test! {
 
     async fn an_unconfirmed_quote_expires_with_its_reason(db: &TestDb) {
         let w = world(db.store.clone()).await;
-        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap();
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
         let id = quoted.drawdown.id.clone();
         w.clock.advance(Duration::minutes(16));
         w.runner.poll_once().await.unwrap();
@@ -248,13 +249,13 @@ store_test! {
 
     async fn a_line_frozen_between_quote_and_confirm_refuses_with_its_reason(db: &TestDb) {
         let w = world(db.store.clone()).await;
-        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap();
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
         credit_lines::change(&w.engine, &w.line_id, LineChange::Freeze { reason: Reason::Overdue, until: None },
             "risk:r".into(), None, None).await.unwrap();
         let view = drawdowns::confirm(&w.engine, &quoted.confirmation_token, None).await.unwrap().into_inner();
         assert_eq!(view.drawdown.status, DrawdownStatus::Refused { reason: Reason::Overdue });
         assert_eq!(w.line().await, (0, 0));
-        let refused = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap_err();
+        let refused = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap_err();
         assert!(matches!(refused, EngineError::Refused { reason: Reason::Overdue }), "{refused:?}");
     }
 
@@ -262,7 +263,7 @@ store_test! {
         let w = world(db.store.clone()).await;
         let mut tokens = Vec::new();
         for _ in 0..8 {
-            tokens.push(drawdowns::quote(&w.engine, w.request(1_000_000, "acct-1")).await.unwrap().confirmation_token);
+            tokens.push(drawdowns::quote(&w.engine, w.request(1_000_000, "acct-1"), None).await.unwrap().into_inner().confirmation_token);
         }
         let confirms = tokens.into_iter().map(|token| {
             let engine = w.engine.clone();
@@ -285,7 +286,7 @@ store_test! {
 
     async fn a_replayed_confirmation_returns_the_first_answer(db: &TestDb) {
         let w = world(db.store.clone()).await;
-        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1")).await.unwrap();
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
         let key = IdempotentRequest::new("t", IdempotencyKey::parse("c-1").unwrap(), "POST", "/v1/drawdowns/confirm", quoted.confirmation_token.as_bytes());
         let first = drawdowns::confirm(&w.engine, &quoted.confirmation_token, Some(&key)).await.unwrap();
         let again = drawdowns::confirm(&w.engine, &quoted.confirmation_token, Some(&key)).await.unwrap();

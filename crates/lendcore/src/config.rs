@@ -21,6 +21,23 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub lending: LendingConfig,
     pub log: LogConfig,
+    /// Payment channels, first choice first (`[[channels]]` in TOML).
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub id: String,
+    pub base_url: String,
+    pub api_key: SecretString,
+    #[serde(default = "default_channel_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_channel_timeout_ms() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -268,6 +285,12 @@ impl Config {
             "jobs": self.jobs,
             "log": self.log,
         });
+        for channel in &self.channels {
+            out.push_str(&format!(
+                "[[channels]]\nid = {:?}\nbase_url = {:?}\napi_key = \"***\"\ntimeout_ms = {}\n\n",
+                channel.id, channel.base_url, channel.timeout_ms
+            ));
+        }
         for cap in &self.lending.apr_caps {
             out.push_str(&format!(
                 "[[lending.apr_caps]]\nname = {:?}\nlimit = \"{}\"\nbasis = {:?}\nbinding = {}\n\n",

@@ -4,11 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
+use lendcore_domain::credit_line::GrantInput;
 use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind, ProductTermsInput};
-use lendcore_engine::products;
 use lendcore_engine::{Engine, EngineError};
+use lendcore_engine::{credit_lines, products};
 
-use crate::config::{Config, Overrides};
+use crate::config::{ChannelConfig, Config, Overrides};
 use crate::serve;
 
 pub async fn run(
@@ -20,7 +22,7 @@ pub async fn run(
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let db_path = data_dir.join("demo.sqlite3");
     let db_url = format!("sqlite://{}", db_path.display());
-    let config = Config::load(
+    let mut config = Config::load(
         config_file,
         Overrides {
             db: Some(db_url),
@@ -28,9 +30,25 @@ pub async fn run(
         },
     )?;
     serve::init_logging(&config)?;
+    // The demo pays out through its own sandbox channel, on a port of its own.
+    let sandbox = Sandbox::new(SandboxConfig::default());
+    let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sandbox_url = format!("http://{}", sandbox_listener.local_addr()?);
+    let sandbox_app = sandbox.router();
+    tokio::spawn(async move { axum::serve(sandbox_listener, sandbox_app).await });
+    config.channels.insert(
+        0,
+        ChannelConfig {
+            id: "sandbox".to_owned(),
+            base_url: sandbox_url.clone(),
+            api_key: "demo".to_owned().into(),
+            timeout_ms: 5_000,
+        },
+    );
     let db_shown = std::path::absolute(&db_path).unwrap_or(db_path);
     serve::run(config, move |engine, address| async move {
         seed(&engine).await?;
+        let line_id = seed_line(&engine).await?;
         let base = format!("http://{address}");
         println!();
         println!("lendcore demo is running. Database: {}", db_shown.display());
@@ -42,12 +60,46 @@ pub async fn run(
         println!("  Health          {base}/healthz   {base}/readyz");
         println!("  Metrics         {base}/metrics");
         println!();
+        println!("  Sandbox channel {sandbox_url}/v1/payouts (accounts like acct-1~timeout misbehave)");
+        println!();
         println!("Try:  curl -s {base}/v1/products/cash-12m");
+        println!("      curl -s {base}/v1/credit-lines/{line_id}");
+        println!("      curl -s {base}/v1/drawdowns/quotes -H 'content-type: application/json' \\");
+        println!("        -d '{{\"line_id\": \"{line_id}\", \"product_code\": \"cash-12m\", \"amount_minor\": 1000000, \"term\": 12, \"account\": \"acct-1\"}}'");
+        println!("      then POST its confirmation_token to {base}/v1/drawdowns/confirm, and GET /v1/drawdowns/{{id}}");
         println!("Stop with Ctrl-C.");
         println!();
         Ok(())
     })
     .await
+}
+
+/// The demo borrower's credit line, granted on the first run.
+async fn seed_line(engine: &Arc<Engine>) -> anyhow::Result<String> {
+    const BORROWER: &str = "demo-borrower";
+    if let Some(existing) = credit_lines::of_borrower(engine, BORROWER)
+        .await?
+        .into_iter()
+        .next()
+    {
+        return Ok(existing.line.id);
+    }
+    let granted = credit_lines::grant(
+        engine,
+        GrantInput {
+            borrower_id: BORROWER.to_owned(),
+            currency: "CNY".to_owned(),
+            limit_minor: 5_000_000,
+            valid_from: None,
+            valid_until: engine.clock.now() + chrono::Duration::days(365),
+            actor: "demo:seed".to_owned(),
+            note: Some("demo line".to_owned()),
+        },
+        None,
+    )
+    .await
+    .context("seeding the demo credit line")?;
+    Ok(granted.into_inner().line.id)
 }
 
 /// Creates the demo products unless they exist already (the demo database survives restarts).

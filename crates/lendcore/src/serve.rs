@@ -6,11 +6,14 @@ use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use chrono::Duration;
+use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
 use lendcore_domain::jobs::Backoff;
+use lendcore_engine::drawdowns::{DisburseHandler, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::products::VersionEffectiveHandler;
 use lendcore_engine::{Clock, Engine, SystemClock};
 use lendcore_store::{Store, redact_url};
+use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
@@ -73,8 +76,11 @@ where
         .with_context(|| format!("binding {}", config.server.bind))?;
     let address = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let channels = build_channels(&config)?;
     let engine = Arc::new(
-        Engine::new(store.clone(), clock.clone()).with_apr_caps(config.lending.apr_caps.clone()),
+        Engine::new(store.clone(), clock.clone())
+            .with_apr_caps(config.lending.apr_caps.clone())
+            .with_channels(channels.clone()),
     );
     prepare(engine.clone(), address).await?;
 
@@ -94,7 +100,9 @@ where
                 ..RunnerConfig::default()
             },
         )
-        .register(VersionEffectiveHandler);
+        .register(VersionEffectiveHandler)
+        .register(ExpireHandler)
+        .register(DisburseHandler::new(channels.clone()));
         let stopped = stopped.clone();
         tokio::spawn(async move { runner.run(stopped).await })
     });
@@ -116,6 +124,28 @@ where
     }
     store.close().await;
     Ok(())
+}
+
+fn build_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn PaymentChannel>>> {
+    if config.channels.is_empty() {
+        tracing::warn!(
+            "no payment channel is configured: confirmed drawdowns will go to manual review"
+        );
+    }
+    config
+        .channels
+        .iter()
+        .map(|c| {
+            let channel = HttpChannel::new(HttpChannelConfig {
+                id: c.id.clone(),
+                base_url: c.base_url.clone(),
+                api_key: c.api_key.expose_secret().to_owned(),
+                timeout: StdDuration::from_millis(c.timeout_ms),
+            })
+            .with_context(|| format!("payment channel {}", c.id))?;
+            Ok(Arc::new(channel) as Arc<dyn PaymentChannel>)
+        })
+        .collect()
 }
 
 async fn shutdown_signal() {

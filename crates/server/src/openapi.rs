@@ -4,7 +4,7 @@ use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{credit_lines, health, jobs, products, quotes};
+use crate::routes::{credit_lines, drawdowns, health, jobs, products, quotes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,9 @@ use crate::routes::{credit_lines, health, jobs, products, quotes};
         credit_lines::freeze,
         credit_lines::unfreeze,
         credit_lines::close,
+        drawdowns::quote,
+        drawdowns::confirm,
+        drawdowns::get,
         jobs::list,
         jobs::redrive,
     ),
@@ -42,6 +45,7 @@ use crate::routes::{credit_lines, health, jobs, products, quotes};
         (name = "products", description = "Loan products and their versions"),
         (name = "quotes", description = "What a drawdown costs: schedule, fees, APR, legal caps"),
         (name = "credit lines", description = "Credit lines (额度): limits, freezes and their log"),
+        (name = "drawdowns", description = "Drawing on a line: quote, confirm, payout, timeline"),
         (name = "operations", description = "Health, metrics and the job queue"),
     )
 )]

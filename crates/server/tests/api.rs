@@ -594,6 +594,44 @@ store_test! {
         assert_eq!(reply.code(), "not_found.credit_line");
     }
 
+    async fn drawdowns_are_quoted_confirmed_and_refused_with_reasons_over_http(db: &TestDb) {
+        let api = Api::default(db).await;
+        api.send("POST", "/v1/products", None, &product("cash")).await;
+        let line = api.send("POST", "/v1/credit-lines", None, &json!({
+            "borrower_id": "b-7", "currency": "CNY", "limit_minor": 2_000_000,
+            "valid_until": at(api.now() + Duration::days(30)), "actor": "ops:a"
+        })).await;
+        let line_id = line.body["id"].as_str().unwrap().to_owned();
+        let ask = json!({"line_id": line_id, "product_code": "cash", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"});
+        let quoted = api.send("POST", "/v1/drawdowns/quotes", Some("q-1"), &ask).await;
+        assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
+        assert!(api.send("POST", "/v1/drawdowns/quotes", Some("q-1"), &ask).await.replayed);
+        let token = quoted.body["confirmation_token"].as_str().unwrap().to_owned();
+        let confirmed = api.send("POST", "/v1/drawdowns/confirm", Some("c-1"), &json!({"confirmation_token": token})).await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+        assert_eq!(confirmed.body["drawdown"]["status"]["state"], "disbursing");
+        let id = confirmed.body["drawdown"]["id"].as_str().unwrap().to_owned();
+        let (status, view) = api.get(&format!("/v1/drawdowns/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(view["timeline"].as_array().unwrap().len(), 2);
+
+        let twice = api.send("POST", "/v1/drawdowns/confirm", None, &json!({"confirmation_token": token})).await;
+        assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "conflict.drawdown_state"));
+        let unknown = api.send("POST", "/v1/drawdowns/confirm", None, &json!({"confirmation_token": "nope"})).await;
+        assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found.confirmation"));
+        let too_much = api.send("POST", "/v1/drawdowns/quotes", None, &json!({
+            "line_id": line_id, "product_code": "cash", "amount_minor": 1_500_000, "term": 12, "account": "acct-1"
+        })).await;
+        assert_eq!((too_much.status, too_much.code()), (StatusCode::UNPROCESSABLE_ENTITY, "credit.limit_exceeded"));
+        api.send("POST", &format!("/v1/credit-lines/{line_id}/freeze"), None, &json!({"reason": "credit.overdue", "actor": "risk:r"})).await;
+        let frozen = api.send("POST", "/v1/drawdowns/quotes", None, &ask).await;
+        assert_eq!((frozen.status, frozen.code()), (StatusCode::UNPROCESSABLE_ENTITY, "credit.overdue"));
+        assert_eq!(frozen.body["details"]["next_action"], "repay_overdue");
+        assert!(frozen.body["details"]["message_zh"].as_str().is_some());
+        let (status, body) = api.get("/v1/drawdowns/%00").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.drawdown"));
+    }
+
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {
         let api = Api::default(db).await;
         let (status, body) = api.get("/v1/nothing-here").await;

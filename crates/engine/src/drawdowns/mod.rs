@@ -79,7 +79,14 @@ impl From<PayoutAttempt> for AttemptView {
     }
 }
 
-pub async fn quote(engine: &Engine, request: DrawdownRequest) -> Result<Quoted, EngineError> {
+/// Prices a drawdown and issues its confirmation token. With an `Idempotency-Key` a retry gets
+/// the same quote and token back (so the stored response holds the token until the key is
+/// purged; the token itself expires with the quote).
+pub async fn quote(
+    engine: &Engine,
+    request: DrawdownRequest,
+    idempotent: Option<&IdempotentRequest>,
+) -> Result<Outcome<Quoted>, EngineError> {
     let now = engine.clock.now();
     if !(1..=64).contains(&request.account.len())
         || !request.account.bytes().all(|b| b.is_ascii_graphic())
@@ -137,6 +144,9 @@ pub async fn quote(engine: &Engine, request: DrawdownRequest) -> Result<Quoted, 
         at: drawdown.created_at,
     };
     let mut uow = engine.store.begin().await?;
+    if let Some(done) = idempotency::claim(uow.as_mut(), idempotent, now).await? {
+        return Ok(Outcome::Replayed(done));
+    }
     uow.insert_drawdown(&drawdown, &token_hash(&token), &step)
         .await?;
     uow.enqueue_job(
@@ -151,11 +161,13 @@ pub async fn quote(engine: &Engine, request: DrawdownRequest) -> Result<Quoted, 
     )
     .await?;
     notify(uow.as_mut(), &drawdown, "drawdown.quoted", None).await?;
-    uow.commit().await?;
-    Ok(Quoted {
+    let quoted = Quoted {
         drawdown,
         confirmation_token: token,
-    })
+    };
+    idempotency::record(uow.as_mut(), idempotent, &quoted, now).await?;
+    uow.commit().await?;
+    Ok(Outcome::Fresh(quoted))
 }
 
 /// Confirms a quote by its token. Holds the amount and starts the payout, or ends the drawdown

@@ -1,5 +1,6 @@
 pub mod credit_lines;
 pub mod docs;
+pub mod drawdowns;
 pub mod health;
 pub mod jobs;
 pub mod products;
