@@ -24,7 +24,7 @@ impl Drop for Server {
 
 fn start(db_url: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["serve", "--db", db_url, "--bind", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env("LENDCORE_JOBS__ENABLED", "false")
@@ -33,7 +33,12 @@ fn start(db_url: &str) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    // Owned at once, so the process is killed and reaped whatever happens below.
+    let mut server = Server {
+        child,
+        base: String::new(),
+    };
+    let stderr = server.child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -49,10 +54,8 @@ fn start(db_url: &str) -> Server {
             let address = address.split_whitespace().next().unwrap().to_owned();
             // Keep the pipe drained so the server never blocks on a full stderr.
             std::thread::spawn(move || while rx.recv().is_ok() {});
-            return Server {
-                child,
-                base: format!("http://{address}"),
-            };
+            server.base = format!("http://{address}");
+            return server;
         }
     }
 }
