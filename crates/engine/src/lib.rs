@@ -3,6 +3,7 @@
 //! Also here: the durable job runner and the ports for the clock and, later, channels and
 //! notifiers.
 
+pub mod callbacks;
 pub mod clock;
 pub mod credit_lines;
 pub mod drawdowns;
@@ -31,6 +32,8 @@ pub struct Engine {
     pub apr_caps: Vec<AprCap>,
     /// Payment channels, first choice first.
     pub channels: Vec<Arc<dyn PaymentChannel>>,
+    /// Secrets channels sign their callbacks with, by channel id.
+    pub callback_secrets: std::collections::HashMap<String, Vec<u8>>,
     /// How long a drawdown quote waits for the borrower's confirmation.
     pub confirmation_window: chrono::Duration,
     products: products::ProductCache,
@@ -43,6 +46,7 @@ impl Engine {
             clock,
             apr_caps: apr::default_caps(),
             channels: Vec::new(),
+            callback_secrets: std::collections::HashMap::new(),
             confirmation_window: chrono::Duration::minutes(15),
             products: products::ProductCache::default(),
         }
@@ -55,6 +59,11 @@ impl Engine {
 
     pub fn with_channels(mut self, channels: Vec<Arc<dyn PaymentChannel>>) -> Self {
         self.channels = channels;
+        self
+    }
+
+    pub fn with_callback_secret(mut self, channel_id: &str, secret: Vec<u8>) -> Self {
+        self.callback_secrets.insert(channel_id.to_owned(), secret);
         self
     }
 }

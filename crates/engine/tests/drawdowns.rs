@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use lendcore_connectors::channel::protocol;
 use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
 use lendcore_domain::credit_line::GrantInput;
@@ -13,6 +14,7 @@ use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
 use lendcore_domain::money::Currency;
 use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind};
 use lendcore_domain::reasons::Reason;
+use lendcore_engine::callbacks;
 use lendcore_engine::credit_lines::{self, LineChange};
 use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
@@ -49,8 +51,11 @@ async fn world(store: Arc<dyn lendcore_store::Store>) -> World {
         })
         .unwrap(),
     );
-    let engine =
-        Arc::new(Engine::new(store.clone(), clock.clone()).with_channels(vec![channel.clone()]));
+    let engine = Arc::new(
+        Engine::new(store.clone(), clock.clone())
+            .with_channels(vec![channel.clone()])
+            .with_callback_secret("sandbox", b"cb-secret".to_vec()),
+    );
     let terms = serde_json::from_value(serde_json::json!({
         "amount": {"min_minor": 100000, "max_minor": 5000000},
         "terms": {"unit": "month", "options": [3, 6, 12]},
@@ -179,6 +184,38 @@ impl World {
 }
 
 store_test! {
+    async fn a_channel_callback_makes_the_payout_settle_now_but_decides_nothing_itself(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let id = w.draw(100_000, "acct~delayed:1").await;
+        assert_eq!(w.runner.poll_once().await.unwrap().retried, 1, "pending at the channel");
+        assert_eq!(w.status(&id).await, DrawdownStatus::Disbursing);
+
+        let body = serde_json::to_vec(&serde_json::json!({
+            "reference": format!("{id}:sandbox"), "channel_reference": "x", "status": "succeeded",
+            "amount_minor": 99_000, "currency": "CNY"
+        })).unwrap();
+        // A forged callback (bad signature) is counted as unverified, and only prompts a query.
+        let forged = callbacks::receive(&w.engine, "sandbox", Some("1"), Some("00"), &body).await.unwrap();
+        assert!(!forged.verified);
+        assert_eq!(forged.action, "query_scheduled");
+        assert_eq!(w.status(&id).await, DrawdownStatus::Disbursing, "a callback changes nothing by itself");
+        let ts = w.clock.now().timestamp();
+        let signed = protocol::sign(b"cb-secret", ts, &body);
+        let genuine = callbacks::receive(&w.engine, "sandbox", Some(&ts.to_string()), Some(&signed), &body).await.unwrap();
+        assert!(genuine.verified);
+
+        // The prompted run asks the channel now, without waiting for the backoff.
+        w.runner.poll_once().await.unwrap();
+        assert_eq!(w.status(&id).await, DrawdownStatus::Active);
+        let again = callbacks::receive(&w.engine, "sandbox", Some(&ts.to_string()), Some(&signed), &body).await.unwrap();
+        assert_eq!(again.action, "ignored", "nothing left to settle");
+        let unknown = callbacks::receive(&w.engine, "nope", None, None, &body).await.unwrap_err();
+        assert_eq!(unknown.code(), "not_found.channel");
+        w.settle().await;
+        assert!(w.sandbox.accepted(&format!("{id}:sandbox")));
+        assert_eq!(w.line().await, (100_000, 0));
+    }
+
     async fn a_drawdown_is_quoted_confirmed_and_paid_out_once(db: &TestDb) {
         let w = world(db.store.clone()).await;
         let id = w.draw(1_000_000, "acct-1").await;

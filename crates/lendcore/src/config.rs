@@ -32,6 +32,10 @@ pub struct ChannelConfig {
     pub id: String,
     pub base_url: String,
     pub api_key: SecretString,
+    /// The secret the channel signs its callbacks with; without one, callbacks are unverified
+    /// (they still only prompt a query).
+    #[serde(default)]
+    pub callback_secret: Option<SecretString>,
     #[serde(default = "default_channel_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -287,7 +291,7 @@ impl Config {
         });
         for channel in &self.channels {
             out.push_str(&format!(
-                "[[channels]]\nid = {:?}\nbase_url = {:?}\napi_key = \"***\"\ntimeout_ms = {}\n\n",
+                "[[channels]]\nid = {:?}\nbase_url = {:?}\napi_key = \"***\"\ncallback_secret = \"***\"\ntimeout_ms = {}\n\n",
                 channel.id, channel.base_url, channel.timeout_ms
             ));
         }

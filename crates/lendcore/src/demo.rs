@@ -42,6 +42,7 @@ pub async fn run(
             id: "sandbox".to_owned(),
             base_url: sandbox_url.clone(),
             api_key: "demo".to_owned().into(),
+            callback_secret: None,
             timeout_ms: 5_000,
         },
     );

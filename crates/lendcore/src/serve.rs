@@ -77,11 +77,16 @@ where
     let address = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let channels = build_channels(&config)?;
-    let engine = Arc::new(
-        Engine::new(store.clone(), clock.clone())
-            .with_apr_caps(config.lending.apr_caps.clone())
-            .with_channels(channels.clone()),
-    );
+    let mut engine = Engine::new(store.clone(), clock.clone())
+        .with_apr_caps(config.lending.apr_caps.clone())
+        .with_channels(channels.clone());
+    for channel in &config.channels {
+        if let Some(secret) = &channel.callback_secret {
+            engine = engine
+                .with_callback_secret(&channel.id, secret.expose_secret().as_bytes().to_vec());
+        }
+    }
+    let engine = Arc::new(engine);
     prepare(engine.clone(), address).await?;
 
     let (stop, stopped) = watch::channel(false);

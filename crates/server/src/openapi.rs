@@ -4,7 +4,7 @@ use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{credit_lines, drawdowns, health, jobs, products, quotes};
+use crate::routes::{channels, credit_lines, drawdowns, health, jobs, products, quotes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,7 @@ use crate::routes::{credit_lines, drawdowns, health, jobs, products, quotes};
         drawdowns::quote,
         drawdowns::confirm,
         drawdowns::get,
+        channels::callback,
         jobs::list,
         jobs::redrive,
     ),

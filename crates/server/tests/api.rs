@@ -630,6 +630,8 @@ store_test! {
         assert!(frozen.body["details"]["message_zh"].as_str().is_some());
         let (status, body) = api.get("/v1/drawdowns/%00").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.drawdown"));
+        let callback = api.send("POST", "/v1/channels/unknown/callbacks", None, &json!({"reference": "x"})).await;
+        assert_eq!((callback.status, callback.code()), (StatusCode::NOT_FOUND, "not_found.channel"));
     }
 
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {

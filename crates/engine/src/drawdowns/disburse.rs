@@ -85,6 +85,9 @@ impl JobHandler for DisburseHandler {
         let settled = self
             .attempt(ctx, channel.as_ref(), &drawdown, &reference)
             .await?;
+        // A run a callback prompted only settles what it can; the drawdown's own job keeps
+        // the retries and the escalation.
+        let hint = job.payload["hint"].as_bool().unwrap_or(false);
         let last_attempt = job.attempts >= job.max_attempts;
         match settled {
             Settled::Paid {
@@ -113,6 +116,7 @@ impl JobHandler for DisburseHandler {
                 .await
             }
             Settled::NotPaid(reason) => finish(ctx, &drawdown, Ending::Failed(reason)).await,
+            Settled::Open(_) if hint => Ok(JobDone::Succeeded),
             Settled::Open(why) if last_attempt => {
                 finish(ctx, &drawdown, Ending::Review(Reason::SyncFailure, &why)).await
             }

@@ -1,3 +1,4 @@
+pub mod channels;
 pub mod credit_lines;
 pub mod docs;
 pub mod drawdowns;
