@@ -31,7 +31,9 @@ struct World {
     line_id: String,
 }
 
-async fn world(store: Arc<dyn lendcore_store::Store>) -> World {
+/// A product, a 30,000 line and the sandbox channel; with `dead_first`, a channel that refuses
+/// every connection comes before the sandbox.
+async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World {
     let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let sandbox = Sandbox::new(SandboxConfig {
@@ -51,9 +53,25 @@ async fn world(store: Arc<dyn lendcore_store::Store>) -> World {
         })
         .unwrap(),
     );
+    let mut channels = vec![channel];
+    if dead_first {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let dead: Arc<dyn PaymentChannel> = Arc::new(
+            HttpChannel::new(HttpChannelConfig {
+                id: "dead".into(),
+                base_url: dead_url,
+                api_key: "k".into(),
+                timeout: StdDuration::from_millis(400),
+            })
+            .unwrap(),
+        );
+        channels.insert(0, dead);
+    }
     let engine = Arc::new(
         Engine::new(store.clone(), clock.clone())
-            .with_channels(vec![channel.clone()])
+            .with_channels(channels.clone())
             .with_callback_secret("sandbox", b"cb-secret".to_vec()),
     );
     let terms = serde_json::from_value(serde_json::json!({
@@ -106,7 +124,7 @@ async fn world(store: Arc<dyn lendcore_store::Store>) -> World {
             ..RunnerConfig::default()
         },
     )
-    .register(DisburseHandler::new(vec![channel]))
+    .register(DisburseHandler::new(channels))
     .register(ExpireHandler);
     World {
         engine,
@@ -185,7 +203,7 @@ impl World {
 
 store_test! {
     async fn a_channel_callback_makes_the_payout_settle_now_but_decides_nothing_itself(db: &TestDb) {
-        let w = world(db.store.clone()).await;
+        let w = world(db.store.clone(), false).await;
         let id = w.draw(100_000, "acct~delayed:1").await;
         assert_eq!(w.runner.poll_once().await.unwrap().retried, 1, "pending at the channel");
         assert_eq!(w.status(&id).await, DrawdownStatus::Disbursing);
@@ -216,8 +234,24 @@ store_test! {
         assert_eq!(w.line().await, (100_000, 0));
     }
 
+    async fn a_channel_that_never_got_the_payout_is_failed_over(db: &TestDb) {
+        let w = world(db.store.clone(), true).await;
+        let id = w.draw(100_000, "acct-1").await;
+        w.settle().await;
+        assert_eq!(w.status(&id).await, DrawdownStatus::Active);
+        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        let calls: Vec<(String, String, Option<String>)> = view
+            .payout_attempts
+            .iter()
+            .map(|a| (a.channel_id.clone(), a.action.clone(), a.outcome.clone()))
+            .collect();
+        assert_eq!(calls[0], ("dead".into(), "submit".into(), Some("not_sent".into())));
+        assert!(calls[1..].iter().all(|(channel, _, _)| channel == "sandbox"), "{calls:?}");
+        assert!(w.sandbox.accepted(&format!("{id}:sandbox")));
+    }
+
     async fn a_drawdown_is_quoted_confirmed_and_paid_out_once(db: &TestDb) {
-        let w = world(db.store.clone()).await;
+        let w = world(db.store.clone(), false).await;
         let id = w.draw(1_000_000, "acct-1").await;
         assert_eq!(w.line().await, (0, 1_000_000), "held while paying out");
         w.settle().await;
@@ -236,7 +270,7 @@ store_test! {
     }
 
     async fn every_fault_mode_ends_in_one_payout_or_none_with_a_reason(db: &TestDb) {
-        let w = world(db.store.clone()).await;
+        let w = world(db.store.clone(), false).await;
         let cases: [(&str, Option<Reason>); 7] = [
             ("acct~reject:channel.account_invalid", Some(Reason::AccountInvalid)),
             ("acct~5xx-after-accept", None),
@@ -272,7 +306,7 @@ store_test! {
     }
 
     async fn an_unconfirmed_quote_expires_with_its_reason(db: &TestDb) {
-        let w = world(db.store.clone()).await;
+        let w = world(db.store.clone(), false).await;
         let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
         let id = quoted.drawdown.id.clone();
         w.clock.advance(Duration::minutes(16));
@@ -285,7 +319,7 @@ store_test! {
     }
 
     async fn a_line_frozen_between_quote_and_confirm_refuses_with_its_reason(db: &TestDb) {
-        let w = world(db.store.clone()).await;
+        let w = world(db.store.clone(), false).await;
         let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
         credit_lines::change(&w.engine, &w.line_id, LineChange::Freeze { reason: Reason::Overdue, until: None },
             "risk:r".into(), None, None).await.unwrap();
@@ -297,7 +331,7 @@ store_test! {
     }
 
     async fn concurrent_confirmations_never_overdraw_the_line(db: &TestDb) {
-        let w = world(db.store.clone()).await;
+        let w = world(db.store.clone(), false).await;
         let mut tokens = Vec::new();
         for _ in 0..8 {
             tokens.push(drawdowns::quote(&w.engine, w.request(1_000_000, "acct-1"), None).await.unwrap().into_inner().confirmation_token);
@@ -322,7 +356,7 @@ store_test! {
     }
 
     async fn a_replayed_confirmation_returns_the_first_answer(db: &TestDb) {
-        let w = world(db.store.clone()).await;
+        let w = world(db.store.clone(), false).await;
         let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
         let key = IdempotentRequest::new("t", IdempotencyKey::parse("c-1").unwrap(), "POST", "/v1/drawdowns/confirm", quoted.confirmation_token.as_bytes());
         let first = drawdowns::confirm(&w.engine, &quoted.confirmation_token, Some(&key)).await.unwrap();

@@ -70,7 +70,25 @@ impl JobHandler for DisburseHandler {
             | DrawdownStatus::Failed { .. }
             | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
         }
-        let Some(channel) = self.channels.first() else {
+        // Fail over only from a channel that has definitively not paid; when every channel has,
+        // keep trying the last one until the attempts run out.
+        let attempts = {
+            let mut uow = ctx.store.begin_read().await?;
+            uow.payout_attempts(&drawdown.id).await?
+        };
+        let definitively_unpaid = |c: &Arc<dyn PaymentChannel>| {
+            attempts.iter().any(|a| {
+                a.channel_id == c.id()
+                    && a.action == "submit"
+                    && matches!(a.outcome.as_deref(), Some(NOT_SENT | CHANNEL_REFUSED))
+            })
+        };
+        let chosen = self
+            .channels
+            .iter()
+            .find(|c| !definitively_unpaid(c))
+            .or(self.channels.last());
+        let Some(channel) = chosen else {
             return finish(
                 ctx,
                 &drawdown,
@@ -159,14 +177,25 @@ impl DisburseHandler {
             SubmitOutcome::Accepted { channel_reference } => {
                 ("accepted", channel_reference.clone())
             }
+            SubmitOutcome::Rejected { reason, detail } if channel_side(*reason) => {
+                (CHANNEL_REFUSED, format!("{reason}: {detail}"))
+            }
             SubmitOutcome::Rejected { reason, detail } => {
                 ("rejected", format!("{reason}: {detail}"))
             }
-            SubmitOutcome::NotSent { detail } => ("not_sent", detail.clone()),
+            SubmitOutcome::NotSent { detail } => (NOT_SENT, detail.clone()),
             SubmitOutcome::Unknown { detail } => ("unknown", detail.clone()),
         };
         record_end(ctx, &drawdown.id, attempt, label, &detail).await?;
         match outcome {
+            SubmitOutcome::Rejected { reason, .. }
+                if channel_side(reason) && self.after(channel) =>
+            {
+                Ok(Settled::Open(format!(
+                    "{} refused it ({reason}); failing over",
+                    channel.id()
+                )))
+            }
             SubmitOutcome::Rejected { reason, .. } => Ok(Settled::NotPaid(reason)),
             SubmitOutcome::NotSent { detail } => Ok(Settled::Open(format!("not sent: {detail}"))),
             SubmitOutcome::Accepted { .. } | SubmitOutcome::Unknown { .. } => {
@@ -219,6 +248,27 @@ impl DisburseHandler {
             Err(err) => Some(Settled::Open(err.to_string())),
         })
     }
+}
+
+impl DisburseHandler {
+    /// Whether a channel follows `channel` in the order of preference.
+    fn after(&self, channel: &dyn PaymentChannel) -> bool {
+        self.channels
+            .iter()
+            .skip_while(|c| c.id() != channel.id())
+            .nth(1)
+            .is_some()
+    }
+}
+
+/// Outcomes after which a channel has certainly not paid and another may be tried.
+const NOT_SENT: &str = "not_sent";
+const CHANNEL_REFUSED: &str = "refused_by_channel";
+
+/// A refusal about the channel itself (down, over its limit), not about the borrower's account:
+/// another channel may well pay.
+fn channel_side(reason: Reason) -> bool {
+    matches!(reason, Reason::ChannelUnavailable | Reason::ChannelLimit)
 }
 
 async fn record_start(
