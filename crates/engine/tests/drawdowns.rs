@@ -254,7 +254,15 @@ store_test! {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(1_000_000, "acct-1").await;
         assert_eq!(w.line().await, (0, 1_000_000), "held while paying out");
+        let promised = LoanAccounts { loan_id: id.clone(), channel_id: "pending".into(), currency: Currency::Cny };
+        let pending_principal = |store: Arc<dyn lendcore_store::Store>, account| async move {
+            let mut uow = store.begin_read().await.unwrap();
+            uow.account_balance(&account, Layer::Pending).await.unwrap()
+        };
+        let receivable = promised.account(AccountKind::PrincipalReceivable);
+        assert_eq!(pending_principal(w.engine.store.clone(), receivable.clone()).await, 1_000_000, "the hold is a pending entry");
         w.settle().await;
+        assert_eq!(pending_principal(w.engine.store.clone(), receivable).await, 0, "settled: nothing pending");
         assert_eq!(w.status(&id).await, DrawdownStatus::Active);
         assert_eq!(w.line().await, (1_000_000, 0), "the hold became drawn");
         assert!(w.sandbox.accepted(&format!("{id}:sandbox")));

@@ -332,6 +332,7 @@ async fn finish(
     let (next, topic, reason) = match ending {
         Ending::Paid { channel_id } => {
             uow.draw_hold(&drawdown.line_id, principal, now).await?;
+            clear_pending(uow.as_mut(), &drawdown, now).await?;
             let accounts = LoanAccounts {
                 loan_id: drawdown.id.clone(),
                 channel_id,
@@ -355,6 +356,7 @@ async fn finish(
         }
         Ending::Failed(reason) => {
             uow.release_hold(&drawdown.line_id, principal, now).await?;
+            clear_pending(uow.as_mut(), &drawdown, now).await?;
             (
                 drawdown.status.payout_failed(reason).map_err(illegal)?,
                 "drawdown.ended",
@@ -396,6 +398,24 @@ async fn finish(
     uow.complete_job(&ctx.lease, now).await?;
     uow.commit().await?;
     Ok(JobDone::CompletedWithEffects)
+}
+
+/// Reverses the pending payout entry once the payout is settled either way.
+async fn clear_pending(
+    uow: &mut dyn lendcore_store::UnitOfWork,
+    drawdown: &Drawdown,
+    now: lendcore_domain::Timestamp,
+) -> Result<(), JobFailure> {
+    let pending_id = super::pending_entry_id(&drawdown.id);
+    let entries = uow.entries_for(&drawdown.id).await?;
+    let Some(pending) = entries.iter().find(|e| e.id == pending_id) else {
+        return Ok(());
+    };
+    let reversal = pending
+        .reversal(format!("{pending_id}:reversed"), now)
+        .map_err(|e| JobFailure::permanent(format!("ledger: {e}")))?;
+    uow.post_entry(&reversal).await?;
+    Ok(())
 }
 
 async fn freeze_line(

@@ -8,6 +8,7 @@ mod expire;
 
 use lendcore_domain::credit_line::LineView;
 use lendcore_domain::drawdown::{Confirmation, Drawdown, DrawdownStatus, Transition};
+use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
 use lendcore_domain::reasons::Reason;
 use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
@@ -214,6 +215,18 @@ pub async fn confirm(
     uow.update_drawdown(&drawdown, read_revision, &step).await?;
     match outcome {
         Confirmation::Proceed => {
+            // The payout is promised, not yet made: it stands in the pending layer until the
+            // channel settles it one way or the other.
+            let pending = pending_accounts(&drawdown)
+                .disburse(
+                    pending_entry_id(&drawdown.id),
+                    Layer::Pending,
+                    drawdown.amount_minor,
+                    drawdown.quote.schedule.upfront_fee_minor,
+                    now,
+                )
+                .map_err(|e| EngineError::Internal(format!("ledger: {e}")))?;
+            uow.post_entry(&pending).await?;
             uow.enqueue_job(
                 &NewJob {
                     id: new_id(),
@@ -297,6 +310,19 @@ pub(crate) async fn notify(
     })
     .await?;
     Ok(())
+}
+
+/// The accounts a payout in flight is booked on: the channel is not chosen until it is made.
+pub(crate) fn pending_accounts(drawdown: &Drawdown) -> LoanAccounts {
+    LoanAccounts {
+        loan_id: drawdown.id.clone(),
+        channel_id: "pending".to_owned(),
+        currency: drawdown.currency,
+    }
+}
+
+pub(crate) fn pending_entry_id(drawdown_id: &str) -> String {
+    format!("{drawdown_id}:pending-disbursement")
 }
 
 fn token_hash(token: &str) -> String {
