@@ -10,6 +10,7 @@ pub mod drawdowns;
 mod error;
 pub mod idempotency;
 pub mod jobs;
+pub mod loans;
 pub mod products;
 pub mod quotes;
 

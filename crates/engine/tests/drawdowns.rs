@@ -18,6 +18,7 @@ use lendcore_engine::callbacks;
 use lendcore_engine::credit_lines::{self, LineChange};
 use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::loans::{self, RepaymentMode};
 use lendcore_engine::{
     Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock, products,
 };
@@ -248,6 +249,58 @@ store_test! {
         assert_eq!(calls[0], ("dead".into(), "submit".into(), Some("not_sent".into())));
         assert!(calls[1..].iter().all(|(channel, _, _)| channel == "sandbox"), "{calls:?}");
         assert!(w.sandbox.accepted(&format!("{id}:sandbox")));
+    }
+
+    async fn repayments_settle_installments_restore_the_line_and_a_payoff_closes_the_loan(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(1_000_000, "acct-1").await;
+        w.settle().await;
+        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let first = loan.quote.schedule.installments[0].clone();
+
+        let receipt = loans::repay(&w.engine, &id, first.total_minor, RepaymentMode::Installments, None)
+            .await.unwrap().into_inner();
+        assert_eq!(receipt.allocation.unapplied_minor, 0);
+        assert_eq!(receipt.outstanding_principal_minor, 1_000_000 - first.principal_minor);
+        assert_eq!(w.line().await, (1_000_000 - first.principal_minor, 0), "repaid principal is available again");
+        assert_eq!(receipt.loan.paid[0].interest_minor, first.interest_minor);
+
+        let short = loans::repay(&w.engine, &id, 1_000, RepaymentMode::Payoff, None).await.unwrap_err();
+        assert_eq!(short.code(), "validation.amount_below_payoff");
+        // Paying off the day after the first due date: the principal left, plus one day's interest.
+        w.clock.set(chrono::DateTime::from_naive_utc_and_offset(first.due_date.and_hms_opt(12, 0, 0).unwrap(), Utc) + Duration::days(1));
+        let outstanding = 1_000_000 - first.principal_minor;
+        let overpay = outstanding + 50_000;
+        let closing = loans::repay(&w.engine, &id, overpay, RepaymentMode::Payoff, None).await.unwrap().into_inner();
+        assert_eq!(closing.loan.status, DrawdownStatus::Closed { reason: Reason::PaidOff });
+        assert_eq!(closing.outstanding_principal_minor, 0);
+        let interest_today: i64 = closing.allocation.shares.iter()
+            .filter(|s| s.component == lendcore_domain::allocation::Component::Interest).map(|s| s.amount_minor).sum();
+        assert!(interest_today > 0 && interest_today < first.interest_minor, "{interest_today}");
+        assert_eq!(closing.allocation.unapplied_minor, overpay - outstanding - interest_today, "the rest waits in suspense");
+        assert_eq!(w.line().await, (0, 0));
+        assert!(w.topics(&id).await.contains(&"loan.paid_off".to_owned()));
+        let again = loans::repay(&w.engine, &id, 100, RepaymentMode::Installments, None).await.unwrap_err();
+        assert_eq!(again.code(), "conflict.loan_not_active");
+
+        let accounts = LoanAccounts { loan_id: id.clone(), channel_id: "sandbox".into(), currency: Currency::Cny };
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        assert_eq!(uow.account_balance(&accounts.account(AccountKind::PrincipalReceivable), Layer::Posted).await.unwrap(), 0);
+        assert_eq!(uow.account_balance(&accounts.account(AccountKind::InterestReceivable), Layer::Posted).await.unwrap(), 0);
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+        let timeline: Vec<String> = uow.drawdown_timeline(&id).await.unwrap().into_iter().map(|t| t.to).collect();
+        assert_eq!(timeline, ["quoted", "disbursing", "active", "closed"]);
+    }
+
+    async fn repaying_every_installment_closes_the_loan(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct-1").await;
+        w.settle().await;
+        let total = drawdowns::get(&w.engine, &id).await.unwrap().drawdown.quote.schedule.total_repaid_minor;
+        let receipt = loans::repay(&w.engine, &id, total, RepaymentMode::Installments, None).await.unwrap().into_inner();
+        assert_eq!(receipt.loan.status, DrawdownStatus::Closed { reason: Reason::PaidOff });
+        assert_eq!(receipt.allocation.unapplied_minor, 0);
+        assert_eq!(w.line().await, (0, 0));
     }
 
     async fn a_drawdown_is_quoted_confirmed_and_paid_out_once(db: &TestDb) {

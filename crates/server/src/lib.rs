@@ -126,6 +126,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/drawdowns/confirm", post(routes::drawdowns::confirm))
         .route("/v1/drawdowns/{id}", get(routes::drawdowns::get))
         .route("/v1/channels/{id}/callbacks", post(routes::channels::callback))
+        .route("/v1/loans/{id}/repayments", post(routes::loans::repay))
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
         .fallback(|| async { ApiError::RouteNotFound })

@@ -4,7 +4,7 @@ use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{channels, credit_lines, drawdowns, health, jobs, products, quotes};
+use crate::routes::{channels, credit_lines, drawdowns, health, jobs, loans, products, quotes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,7 @@ use crate::routes::{channels, credit_lines, drawdowns, health, jobs, products, q
         drawdowns::confirm,
         drawdowns::get,
         channels::callback,
+        loans::repay,
         jobs::list,
         jobs::redrive,
     ),

@@ -630,6 +630,12 @@ store_test! {
         assert!(frozen.body["details"]["message_zh"].as_str().is_some());
         let (status, body) = api.get("/v1/drawdowns/%00").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.drawdown"));
+        let not_paid_out = api.send("POST", &format!("/v1/loans/{id}/repayments"), None, &json!({"amount_minor": 100})).await;
+        assert_eq!((not_paid_out.status, not_paid_out.code()), (StatusCode::CONFLICT, "conflict.loan_not_active"));
+        let bad_mode = api.send("POST", &format!("/v1/loans/{id}/repayments"), None, &json!({"amount_minor": 100, "mode": "all"})).await;
+        assert_eq!(bad_mode.code(), "validation.invalid_value");
+        let no_loan = api.send("POST", "/v1/loans/nope/repayments", None, &json!({"amount_minor": 100})).await;
+        assert_eq!((no_loan.status, no_loan.code()), (StatusCode::NOT_FOUND, "not_found.loan"));
         let callback = api.send("POST", "/v1/channels/unknown/callbacks", None, &json!({"reference": "x"})).await;
         assert_eq!((callback.status, callback.code()), (StatusCode::NOT_FOUND, "not_found.channel"));
     }

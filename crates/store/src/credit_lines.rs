@@ -60,6 +60,14 @@ pub trait CreditLineRepository {
         amount_minor: i64,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Repaid principal makes room on the line again.
+    async fn repay_drawn(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -235,6 +243,24 @@ impl CreditLineRepository for SqlUnitOfWork {
         .map(|r| r.rows_affected()))?;
         hold_existed(updated, line_id)
     }
+    async fn repay_drawn(
+        &mut self,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let updated = on_tx!(self, c => sqlx::query(
+            "UPDATE credit_lines SET drawn_minor = drawn_minor - $2, revision = revision + 1, \
+             updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND drawn_minor >= $2",
+        )
+        .bind(line_id)
+        .bind(amount_minor)
+        .bind(to_ms(now))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        hold_existed(updated, line_id)
+    }
 }
 
 impl SqlUnitOfWork {
@@ -271,7 +297,7 @@ fn hold_existed(updated: u64, line_id: &str) -> Result<(), StoreError> {
     } else {
         Err(StoreError::Corrupt {
             table: "credit_lines",
-            detail: format!("line {line_id} holds less than the amount being released or drawn"),
+            detail: format!("line {line_id} has less held or drawn than the amount being moved"),
         })
     }
 }

@@ -38,12 +38,13 @@ pub trait DrawdownRepository {
         step: &Transition,
     ) -> Result<(), StoreError>;
 
-    /// Writes a changed drawdown read at `read_revision`, with the step that changed it.
+    /// Writes a changed drawdown read at `read_revision`, with the step that changed its state
+    /// if it did (a repayment changes what is paid, not the state).
     async fn update_drawdown(
         &mut self,
         drawdown: &Drawdown,
         read_revision: i64,
-        step: &Transition,
+        step: Option<&Transition>,
     ) -> Result<(), StoreError>;
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
@@ -132,7 +133,7 @@ impl DrawdownRepository for SqlUnitOfWork {
         &mut self,
         drawdown: &Drawdown,
         read_revision: i64,
-        step: &Transition,
+        step: Option<&Transition>,
     ) -> Result<(), StoreError> {
         let updated = on_tx!(self, c => sqlx::query(
             "UPDATE drawdowns SET state = $1, body = $2, revision = $3, updated_at_ms = $4 \
@@ -150,7 +151,10 @@ impl DrawdownRepository for SqlUnitOfWork {
         if updated != 1 {
             return Err(StoreError::Stale("drawdown"));
         }
-        self.append_step(drawdown, step).await
+        match step {
+            Some(step) => self.append_step(drawdown, step).await,
+            None => Ok(()),
+        }
     }
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {

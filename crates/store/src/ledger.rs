@@ -150,6 +150,7 @@ fn event_str(event: EntryEvent) -> &'static str {
     match event {
         EntryEvent::Disburse => "disburse",
         EntryEvent::AccrueInterest => "accrue_interest",
+        EntryEvent::ChargeFee => "charge_fee",
         EntryEvent::ChargePenalty => "charge_penalty",
         EntryEvent::Repay => "repay",
         EntryEvent::Waive => "waive",

@@ -27,6 +27,9 @@ pub struct Drawdown {
     /// The price the borrower confirmed: schedule, fees, APR.
     pub quote: Quote,
     pub status: DrawdownStatus,
+    /// What has been repaid of each installment, in schedule order.
+    #[serde(default)]
+    pub paid: Vec<PaidInstallment>,
     pub revision: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub created_at: Timestamp,
@@ -34,7 +37,72 @@ pub struct Drawdown {
     pub updated_at: Timestamp,
 }
 
+/// What has been repaid of one installment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PaidInstallment {
+    pub number: u32,
+    pub principal_minor: i64,
+    pub interest_minor: i64,
+    pub fee_minor: i64,
+    pub penalty_minor: i64,
+}
+
 impl Drawdown {
+    /// What each installment still owes, oldest first; settled installments are left out.
+    pub fn dues(&self) -> Vec<crate::allocation::Due> {
+        self.quote
+            .schedule
+            .installments
+            .iter()
+            .map(|i| {
+                let paid = self
+                    .paid
+                    .iter()
+                    .find(|p| p.number == i.number)
+                    .copied()
+                    .unwrap_or_default();
+                crate::allocation::Due {
+                    installment: i.number,
+                    penalty_minor: 0,
+                    fee_minor: i.fee_minor - paid.fee_minor,
+                    interest_minor: i.interest_minor - paid.interest_minor,
+                    principal_minor: i.principal_minor - paid.principal_minor,
+                }
+            })
+            .filter(|d| d.fee_minor + d.interest_minor + d.principal_minor > 0)
+            .collect()
+    }
+
+    /// Books an allocated repayment against the installments.
+    pub fn apply(&mut self, allocation: &crate::allocation::Allocation) {
+        use crate::allocation::Component;
+        for share in &allocation.shares {
+            let slot = match self.paid.iter_mut().find(|p| p.number == share.installment) {
+                Some(slot) => slot,
+                None => {
+                    self.paid.push(PaidInstallment {
+                        number: share.installment,
+                        ..PaidInstallment::default()
+                    });
+                    self.paid.last_mut().expect("just pushed")
+                }
+            };
+            match share.component {
+                Component::Principal => slot.principal_minor += share.amount_minor,
+                Component::Interest => slot.interest_minor += share.amount_minor,
+                Component::Fee => slot.fee_minor += share.amount_minor,
+                Component::Penalty => slot.penalty_minor += share.amount_minor,
+            }
+        }
+        self.paid.sort_by_key(|p| p.number);
+    }
+
+    /// Principal not yet repaid.
+    pub fn outstanding_principal_minor(&self) -> i64 {
+        let paid: i64 = self.paid.iter().map(|p| p.principal_minor).sum();
+        self.amount_minor - paid
+    }
     /// Moves to `next`, returning the step for the timeline.
     pub fn move_to(&mut self, next: DrawdownStatus, now: Timestamp) -> Transition {
         let step = Transition {

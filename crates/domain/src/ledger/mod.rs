@@ -96,6 +96,7 @@ pub struct Posting {
 pub enum EntryEvent {
     Disburse,
     AccrueInterest,
+    ChargeFee,
     ChargePenalty,
     Repay,
     Waive,
@@ -294,6 +295,25 @@ impl LoanAccounts {
             vec![
                 self.debit(AccountKind::InterestReceivable, minor),
                 self.credit(AccountKind::InterestIncome, minor),
+            ],
+        )
+    }
+
+    /// An installment's fee falls due and is earned.
+    pub fn charge_fee(
+        &self,
+        id: String,
+        minor: i64,
+        at: Timestamp,
+    ) -> Result<JournalEntry, LedgerError> {
+        self.entry(
+            id,
+            EntryEvent::ChargeFee,
+            Layer::Posted,
+            at,
+            vec![
+                self.debit(AccountKind::FeeReceivable, minor),
+                self.credit(AccountKind::FeeIncome, minor),
             ],
         )
     }

@@ -391,7 +391,8 @@ async fn finish(
         }
     };
     let step = drawdown.move_to(next, now);
-    uow.update_drawdown(&drawdown, read_revision, &step).await?;
+    uow.update_drawdown(&drawdown, read_revision, Some(&step))
+        .await?;
     notify(uow.as_mut(), &drawdown, topic, reason)
         .await
         .map_err(|e| JobFailure::retryable(e.to_string()))?;

@@ -44,7 +44,8 @@ impl JobHandler for ExpireHandler {
         let read_revision = drawdown.revision;
         let reason = next.terminal_reason();
         let step = drawdown.move_to(next, now);
-        uow.update_drawdown(&drawdown, read_revision, &step).await?;
+        uow.update_drawdown(&drawdown, read_revision, Some(&step))
+            .await?;
         notify(uow.as_mut(), &drawdown, "drawdown.ended", reason)
             .await
             .map_err(|e| JobFailure::retryable(e.to_string()))?;

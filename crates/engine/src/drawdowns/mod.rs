@@ -134,6 +134,7 @@ pub async fn quote(
         account: request.account,
         quote,
         status: DrawdownStatus::Quoted { expires_at },
+        paid: Vec::new(),
         revision: 1,
         created_at: lendcore_domain::to_millis(now),
         updated_at: lendcore_domain::to_millis(now),
@@ -212,7 +213,8 @@ pub async fn confirm(
         outcome = Confirmation::Ended(reason);
     }
     let step = drawdown.move_to(next, now);
-    uow.update_drawdown(&drawdown, read_revision, &step).await?;
+    uow.update_drawdown(&drawdown, read_revision, Some(&step))
+        .await?;
     match outcome {
         Confirmation::Proceed => {
             // The payout is promised, not yet made: it stands in the pending layer until the

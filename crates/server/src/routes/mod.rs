@@ -4,6 +4,7 @@ pub mod docs;
 pub mod drawdowns;
 pub mod health;
 pub mod jobs;
+pub mod loans;
 pub mod products;
 pub mod quotes;
 

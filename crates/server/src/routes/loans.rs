@@ -1,0 +1,71 @@
+//! `/v1/loans/{id}`: a paid-out drawdown as a loan — its repayments.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use lendcore_engine::loans::{self, RepaymentMode, RepaymentReceipt};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::respond;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepaymentRequest {
+    #[schema(example = 91680)]
+    pub amount_minor: i64,
+    /// `installments` (the default) or `payoff`.
+    #[serde(default = "installments")]
+    pub mode: RepaymentMode,
+}
+
+fn installments() -> RepaymentMode {
+    RepaymentMode::Installments
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoanPath {
+    id: String,
+}
+
+/// Repay a loan: installments oldest first in the product's allocation order, or a payoff.
+/// Anything paid beyond what is owed is reported as `unapplied` and held, never lost.
+#[utoipa::path(post, path = "/v1/loans/{id}/repayments", tag = "drawdowns", request_body = RepaymentRequest,
+    params(("id" = String, Path, description = "Loan (drawdown) id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 201, description = "Booked", body = RepaymentReceipt),
+        (status = 400, description = "Invalid amount, or less than a payoff takes", body = ErrorBody),
+        (status = 404, description = "No such loan", body = ErrorBody),
+        (status = 409, description = "The loan is not active", body = ErrorBody),
+    ))]
+pub async fn repay(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LoanPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<RepaymentRequest>,
+) -> Result<Response, ApiError> {
+    if path.id.is_empty() || path.id.len() > 64 || !path.id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: "not_found.loan",
+            message: "no loan with that id".to_owned(),
+        }));
+    }
+    let request = idempotency.request(
+        "POST",
+        &format!("/v1/loans/{}/repayments", path.id),
+        &body.raw,
+    );
+    let outcome = loans::repay(
+        &state.engine,
+        &path.id,
+        body.value.amount_minor,
+        body.value.mode,
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, outcome))
+}
