@@ -5,6 +5,7 @@
 
 pub mod callbacks;
 pub mod clock;
+pub mod cob;
 pub mod credit_lines;
 pub mod drawdowns;
 mod error;

@@ -1,7 +1,7 @@
 //! Repaying a loan (an active drawdown): by installments, oldest first, or in full (payoff).
 //! A repayment is allocated by the product's order, booked on the installments, posted to the
 //! ledger, and gives the line back the principal it repaid; a loan repaid in full closes with
-//! `closed.paid_off`.
+//! `closed.paid_off`. Installment fees are recognised as they are repaid.
 
 use lendcore_domain::allocation::{self, Allocation, Component, Due};
 use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
@@ -127,15 +127,18 @@ pub async fn repay(
     };
     let ledger =
         |e: lendcore_domain::ledger::LedgerError| EngineError::Internal(format!("ledger: {e}"));
-    // Until close of business accrues interest day by day, interest is recognised as it is repaid.
-    let interest = share(Component::Interest);
-    if interest > 0 {
+    // Interest paid ahead of its accrual (a payoff, paying early) is recognised now, so the
+    // receivable never goes below zero; close of business then has nothing left to accrue.
+    let interest_paid: i64 = loan.paid.iter().map(|p| p.interest_minor).sum();
+    let unrecognised = interest_paid - loan.servicing.interest_accrued_minor;
+    if unrecognised > 0 {
         uow.post_entry(
             &accounts
-                .accrue_interest(new_id(), interest, now)
+                .accrue_interest(new_id(), unrecognised, now)
                 .map_err(ledger)?,
         )
         .await?;
+        loan.servicing.interest_accrued_minor = interest_paid;
     }
     let fees = share(Component::Fee);
     if fees > 0 {

@@ -14,7 +14,6 @@ use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
 use lendcore_domain::money::Currency;
 use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind};
 use lendcore_domain::reasons::Reason;
-use lendcore_engine::callbacks;
 use lendcore_engine::credit_lines::{self, LineChange};
 use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
@@ -22,6 +21,7 @@ use lendcore_engine::loans::{self, RepaymentMode};
 use lendcore_engine::{
     Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock, products,
 };
+use lendcore_engine::{callbacks, cob};
 use lendcore_testkit::store_test;
 
 struct World {
@@ -301,6 +301,51 @@ store_test! {
         assert_eq!(receipt.loan.status, DrawdownStatus::Closed { reason: Reason::PaidOff });
         assert_eq!(receipt.allocation.unapplied_minor, 0);
         assert_eq!(w.line().await, (0, 0));
+    }
+
+    async fn close_of_business_accrues_charges_penalties_after_grace_and_reminds(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(1_000_000, "acct-1").await;
+        w.settle().await;
+        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let first = loan.quote.schedule.installments[0].clone();
+        let mut day = loan.quote.schedule.start;
+        let mut reminders = 0;
+        while day < first.due_date {
+            day = day.succ_opt().unwrap();
+            reminders += cob::run(&w.engine, day, |_, _| {}).await.unwrap().reminders;
+        }
+        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        assert_eq!(loan.servicing.interest_accrued_minor, first.interest_minor, "a period's days add up to its interest");
+        assert_eq!(reminders, 2, "three days before and on the due date");
+
+        // Within the three grace days: late, no penalty, still current.
+        for _ in 0..3 {
+            day = day.succ_opt().unwrap();
+            let report = cob::run(&w.engine, day, |_, _| {}).await.unwrap();
+            assert_eq!(report.penalty_charged_minor, 0);
+        }
+        day = day.succ_opt().unwrap();
+        let report = cob::run(&w.engine, day, |_, _| {}).await.unwrap();
+        assert!(report.penalty_charged_minor > 0, "past grace, penalty from the due date");
+        assert_eq!(report.reminders, 1, "the overdue reminder");
+        let again = cob::run(&w.engine, day, |_, _| {}).await.unwrap();
+        assert_eq!((again.loans_closed, again.loans_skipped, again.penalty_charged_minor), (0, 1, 0), "a date runs once");
+        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        assert_eq!(loan.servicing.delinquency, Some(lendcore_domain::servicing::Delinquency::Dpd1To30));
+        assert!(w.topics(&id).await.contains(&"loan.delinquency_changed".to_owned()));
+
+        let owed = loan.dues()[0];
+        assert_eq!(owed.penalty_minor, report.penalty_charged_minor);
+        let settle_first = owed.penalty_minor + owed.fee_minor + owed.interest_minor + owed.principal_minor;
+        let receipt = loans::repay(&w.engine, &id, settle_first, RepaymentMode::Installments, None).await.unwrap().into_inner();
+        assert_eq!(receipt.loan.dues()[0].installment, 2, "installment 1 is settled, penalty included");
+        let accounts = LoanAccounts { loan_id: id.clone(), channel_id: "collections".into(), currency: Currency::Cny };
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        assert_eq!(uow.account_balance(&accounts.account(AccountKind::PenaltyReceivable), Layer::Posted).await.unwrap(), 0);
+        let interest_due = uow.account_balance(&accounts.account(AccountKind::InterestReceivable), Layer::Posted).await.unwrap();
+        assert!(interest_due > 0, "four days of the second period are accrued and not yet due: {interest_due}");
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
     }
 
     async fn a_drawdown_is_quoted_confirmed_and_paid_out_once(db: &TestDb) {

@@ -63,12 +63,30 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         hang_secs: u64,
     },
+    /// Close of business: accrue interest, charge penalties, update delinquency, queue
+    /// reminders for every active loan, once per business date (safe to re-run or resume).
+    Cob {
+        #[command(subcommand)]
+        action: CobAction,
+    },
     /// Print the effective configuration, secrets masked.
     Config {
         #[arg(long)]
         db: Option<String>,
         #[arg(long)]
         bind: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CobAction {
+    /// Run it for one business date.
+    Run {
+        #[arg(long)]
+        db: Option<String>,
+        /// The business date (YYYY-MM-DD); today (UTC) if omitted.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
     },
 }
 
@@ -93,6 +111,13 @@ async fn main() -> anyhow::Result<()> {
             callback_secret,
             hang_secs,
         } => sandbox_channel(bind, callback_url, callback_secret, hang_secs).await,
+        Command::Cob {
+            action: CobAction::Run { db, date },
+        } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            serve::close_of_business(&config, date).await
+        }
         Command::Config { db, bind } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind })?;
             print!("{}", config.to_redacted_toml());

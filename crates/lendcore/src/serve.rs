@@ -56,6 +56,39 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs close of business for `date` (today if absent) with a progress bar on the terminal.
+pub async fn close_of_business(
+    config: &Config,
+    date: Option<chrono::NaiveDate>,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    store.migrate().await.context("migrating")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let date = date.unwrap_or_else(|| clock.now().date_naive());
+    let engine = Engine::new(store.clone(), clock);
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} loans ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("close of business {date}"));
+    let report = lendcore_engine::cob::run(&engine, date, |done, seen| {
+        bar.set_length(seen as u64);
+        bar.set_position(done as u64);
+    })
+    .await?;
+    bar.finish();
+    println!(
+        "close of business {date}: {} loans closed, {} already done, interest accrued {}, penalty charged {}, {} reminders",
+        report.loans_closed,
+        report.loans_skipped,
+        report.interest_accrued_minor,
+        report.penalty_charged_minor,
+        report.reminders
+    );
+    store.close().await;
+    Ok(())
+}
+
 /// Migrates, runs `prepare` (the demo seeds data there), then serves until Ctrl-C or SIGTERM.
 pub async fn run<F, Fut>(config: Config, prepare: F) -> anyhow::Result<()>
 where

@@ -137,3 +137,21 @@ store_test! {
         assert!(said.contains("0 migration(s) applied now"), "already migrated by the test: {said}");
     }
 }
+
+store_test! {
+    async fn close_of_business_runs_from_the_command_line(db: &TestDb) {
+        let output = Command::new(BIN)
+            .args(["cob", "run", "--db", &db.url, "--date", "2026-11-22"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let said = String::from_utf8(output.stdout).unwrap();
+        assert!(said.contains("close of business 2026-11-22: 0 loans closed"), "{said}");
+        let bad = Command::new(BIN)
+            .args(["cob", "run", "--db", &db.url, "--date", "2026-02-30"])
+            .output()
+            .unwrap();
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value"));
+    }
+}

@@ -56,6 +56,15 @@ pub trait DrawdownRepository {
 
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError>;
 
+    /// Ids of drawdowns in `state` (e.g. `active`), by id, `limit` after `after`: how close of
+    /// business walks the book in pages.
+    async fn drawdown_ids_in_state(
+        &mut self,
+        state: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Records a call about to be made; returns its attempt number.
     async fn start_payout_attempt(
         &mut self,
@@ -206,6 +215,22 @@ impl DrawdownRepository for SqlUnitOfWork {
                 })
             })
             .collect()
+    }
+
+    async fn drawdown_ids_in_state(
+        &mut self,
+        state: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT id FROM drawdowns WHERE state = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(state)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?)
     }
 
     async fn start_payout_attempt(

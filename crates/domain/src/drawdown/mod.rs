@@ -30,11 +30,29 @@ pub struct Drawdown {
     /// What has been repaid of each installment, in schedule order.
     #[serde(default)]
     pub paid: Vec<PaidInstallment>,
+    /// Servicing state kept by close of business and repayments.
+    #[serde(default)]
+    pub servicing: Servicing,
     pub revision: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub created_at: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub updated_at: Timestamp,
+}
+
+/// What close of business and repayments keep about a running loan.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Servicing {
+    /// The last business date close of business finished for this loan.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
+    pub last_close: Option<crate::calendar::Date>,
+    /// Interest posted to the receivable so far (accrued day by day, or recognised when paid
+    /// ahead of its accrual); never more than is due or paid.
+    pub interest_accrued_minor: i64,
+    /// Penalty interest charged per installment number.
+    pub penalties: Vec<(u32, i64)>,
+    pub delinquency: Option<crate::servicing::Delinquency>,
 }
 
 /// What has been repaid of one installment.
@@ -62,15 +80,22 @@ impl Drawdown {
                     .find(|p| p.number == i.number)
                     .copied()
                     .unwrap_or_default();
+                let charged: i64 = self
+                    .servicing
+                    .penalties
+                    .iter()
+                    .filter(|(n, _)| *n == i.number)
+                    .map(|(_, m)| m)
+                    .sum();
                 crate::allocation::Due {
                     installment: i.number,
-                    penalty_minor: 0,
+                    penalty_minor: charged - paid.penalty_minor,
                     fee_minor: i.fee_minor - paid.fee_minor,
                     interest_minor: i.interest_minor - paid.interest_minor,
                     principal_minor: i.principal_minor - paid.principal_minor,
                 }
             })
-            .filter(|d| d.fee_minor + d.interest_minor + d.principal_minor > 0)
+            .filter(|d| d.penalty_minor + d.fee_minor + d.interest_minor + d.principal_minor > 0)
             .collect()
     }
 

@@ -135,6 +135,7 @@ pub async fn quote(
         quote,
         status: DrawdownStatus::Quoted { expires_at },
         paid: Vec::new(),
+        servicing: Default::default(),
         revision: 1,
         created_at: lendcore_domain::to_millis(now),
         updated_at: lendcore_domain::to_millis(now),

@@ -1,0 +1,242 @@
+//! Close of business: once per business date, for every active loan, in a short transaction
+//! of its own — accrue the day's interest, charge penalty interest on installments past their
+//! grace days, update the delinquency bucket and queue reminders. Re-running a date, or resuming
+//! after a crash, does nothing twice: each loan remembers the last date it was closed for.
+
+use lendcore_domain::calendar::Date;
+use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
+use lendcore_domain::ledger::LoanAccounts;
+use lendcore_domain::schedule::accrued_interest;
+use lendcore_domain::servicing::{Delinquency, PenaltyTerms, overdue};
+use lendcore_store::{OutboxEvent, StoreError, UnitOfWork};
+use serde::{Deserialize, Serialize};
+
+use crate::{Engine, EngineError, new_id};
+
+const PAGE: u32 = 500;
+const STALE_RETRIES: usize = 3;
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CobReport {
+    pub loans_closed: usize,
+    /// Loans this date had already been run for.
+    pub loans_skipped: usize,
+    pub interest_accrued_minor: i64,
+    pub penalty_charged_minor: i64,
+    pub reminders: usize,
+}
+
+/// Runs close of business for `date`. `progress` is told (done, seen so far) after each loan.
+pub async fn run(
+    engine: &Engine,
+    date: Date,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<CobReport, EngineError> {
+    let mut report = CobReport::default();
+    let mut after = String::new();
+    let mut seen = 0;
+    loop {
+        let ids = {
+            let mut uow = engine.store.begin_read().await?;
+            uow.drawdown_ids_in_state("active", &after, PAGE).await?
+        };
+        let Some(last) = ids.last().cloned() else {
+            return Ok(report);
+        };
+        seen += ids.len();
+        for (index, id) in ids.iter().enumerate() {
+            close_loan(engine, id, date, &mut report).await?;
+            progress(seen - ids.len() + index + 1, seen);
+        }
+        after = last;
+    }
+}
+
+async fn close_loan(
+    engine: &Engine,
+    id: &str,
+    date: Date,
+    report: &mut CobReport,
+) -> Result<(), EngineError> {
+    for attempt in 1..=STALE_RETRIES {
+        let mut uow = engine.store.begin().await?;
+        let Some(mut loan) = uow.find_drawdown(id).await? else {
+            return Ok(());
+        };
+        if loan.status != DrawdownStatus::Active
+            || loan.servicing.last_close.is_some_and(|d| d >= date)
+        {
+            report.loans_skipped += 1;
+            return Ok(());
+        }
+        let read_revision = loan.revision;
+        let day = close_day(uow.as_mut(), engine, &mut loan, date).await?;
+        loan.servicing.last_close = Some(date);
+        loan.revision += 1;
+        match uow.update_drawdown(&loan, read_revision, None).await {
+            // A repayment landed meanwhile: do the day again on fresh figures.
+            Err(StoreError::Stale(_)) if attempt < STALE_RETRIES => continue,
+            other => other?,
+        }
+        uow.commit().await?;
+        report.loans_closed += 1;
+        report.interest_accrued_minor += day.interest;
+        report.penalty_charged_minor += day.penalty;
+        report.reminders += day.reminders;
+        return Ok(());
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Day {
+    interest: i64,
+    penalty: i64,
+    reminders: usize,
+}
+
+async fn close_day(
+    uow: &mut dyn UnitOfWork,
+    engine: &Engine,
+    loan: &mut Drawdown,
+    date: Date,
+) -> Result<Day, EngineError> {
+    let now = engine.clock.now();
+    let mut day = Day::default();
+    let accounts = LoanAccounts {
+        loan_id: loan.id.clone(),
+        channel_id: "collections".to_owned(),
+        currency: loan.currency,
+    };
+    let ledger =
+        |e: lendcore_domain::ledger::LedgerError| EngineError::Internal(format!("ledger: {e}"));
+    let schedule = loan.quote.schedule.clone();
+
+    // Interest accrued through `date`, as the schedule spreads it over the days.
+    let target = accrued_interest(&schedule, schedule.start, date);
+    if target > loan.servicing.interest_accrued_minor {
+        day.interest = target - loan.servicing.interest_accrued_minor;
+        uow.post_entry(
+            &accounts
+                .accrue_interest(new_id(), day.interest, now)
+                .map_err(ledger)?,
+        )
+        .await?;
+        loan.servicing.interest_accrued_minor = target;
+    }
+
+    let product = uow.find_product(&loan.product_code).await?;
+    let terms = product
+        .as_ref()
+        .and_then(|p| {
+            p.versions
+                .iter()
+                .find(|v| v.version == loan.product_version)
+        })
+        .map(|v| v.terms.clone())
+        .ok_or_else(|| EngineError::Internal(format!("terms of loan {} are gone", loan.id)))?;
+    let penalty_terms = PenaltyTerms {
+        grace_days: terms.grace_days(),
+        daily_rate: terms.penalty_daily_rate(),
+        on_interest: terms.penalty_on_interest(),
+        rounding: terms.rounding(),
+    };
+    let mut worst = Delinquency::Current;
+    for due in loan.dues() {
+        let Some(installment) = schedule
+            .installments
+            .iter()
+            .find(|i| i.number == due.installment)
+        else {
+            continue;
+        };
+        let days_to_due = (installment.due_date - date).num_days();
+        let reminder = match days_to_due {
+            3 => Some("due_in_3_days"),
+            0 => Some("due_today"),
+            d if d == -(i64::from(penalty_terms.grace_days) + 1) => Some("overdue"),
+            _ => None,
+        };
+        if let Some(kind) = reminder {
+            day.reminders += 1;
+            outbox(uow, loan, "loan.reminder", serde_json::json!({
+                "kind": kind, "installment": installment.number, "due_date": installment.due_date,
+                "amount_minor": due.principal_minor + due.interest_minor + due.fee_minor + due.penalty_minor,
+            }), now).await?;
+        }
+        let standing = overdue(
+            installment.due_date,
+            date,
+            due.principal_minor,
+            due.interest_minor,
+            &penalty_terms,
+        )
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let charged: i64 = loan
+            .servicing
+            .penalties
+            .iter()
+            .filter(|(n, _)| *n == installment.number)
+            .map(|(_, m)| m)
+            .sum();
+        if standing.penalty_minor > charged {
+            let delta = standing.penalty_minor - charged;
+            uow.post_entry(
+                &accounts
+                    .charge_penalty(new_id(), delta, now)
+                    .map_err(ledger)?,
+            )
+            .await?;
+            loan.servicing.penalties.push((installment.number, delta));
+            day.penalty += delta;
+        }
+        if rank(standing.delinquency) > rank(worst) {
+            worst = standing.delinquency;
+        }
+    }
+    if loan.servicing.delinquency != Some(worst) {
+        outbox(
+            uow,
+            loan,
+            "loan.delinquency_changed",
+            serde_json::json!({
+                "from": loan.servicing.delinquency, "to": worst,
+            }),
+            now,
+        )
+        .await?;
+        loan.servicing.delinquency = Some(worst);
+    }
+    Ok(day)
+}
+
+fn rank(d: Delinquency) -> u8 {
+    match d {
+        Delinquency::Current => 0,
+        Delinquency::Dpd1To30 => 1,
+        Delinquency::Dpd31To60 => 2,
+        Delinquency::Dpd61To90 => 3,
+        Delinquency::Dpd90Plus => 4,
+    }
+}
+
+async fn outbox(
+    uow: &mut dyn UnitOfWork,
+    loan: &Drawdown,
+    topic: &str,
+    detail: serde_json::Value,
+    now: lendcore_domain::Timestamp,
+) -> Result<(), EngineError> {
+    uow.append_outbox(&OutboxEvent {
+        id: new_id(),
+        topic: topic.to_owned(),
+        aggregate_type: "drawdown".to_owned(),
+        aggregate_id: loan.id.clone(),
+        payload: serde_json::json!({ "loan_id": loan.id, "borrower_id": loan.borrower_id, "detail": detail }),
+        created_at: now,
+        published_at: None,
+    })
+    .await?;
+    Ok(())
+}
