@@ -212,17 +212,8 @@ impl CreditLineRepository for SqlUnitOfWork {
         amount_minor: i64,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE credit_lines SET held_minor = held_minor - $2, revision = revision + 1, \
-             updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND held_minor >= $2",
-        )
-        .bind(line_id)
-        .bind(amount_minor)
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        hold_existed(updated, line_id)
+        self.move_amount(RELEASE_HOLD, line_id, amount_minor, now)
+            .await
     }
 
     async fn draw_hold(
@@ -231,39 +222,59 @@ impl CreditLineRepository for SqlUnitOfWork {
         amount_minor: i64,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE credit_lines SET held_minor = held_minor - $2, drawn_minor = drawn_minor + $2, \
-             revision = revision + 1, updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND held_minor >= $2",
-        )
-        .bind(line_id)
-        .bind(amount_minor)
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        hold_existed(updated, line_id)
+        self.move_amount(DRAW_HOLD, line_id, amount_minor, now)
+            .await
     }
+
     async fn repay_drawn(
         &mut self,
         line_id: &str,
         amount_minor: i64,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE credit_lines SET drawn_minor = drawn_minor - $2, revision = revision + 1, \
-             updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND drawn_minor >= $2",
-        )
-        .bind(line_id)
-        .bind(amount_minor)
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        hold_existed(updated, line_id)
+        self.move_amount(REPAY_DRAWN, line_id, amount_minor, now)
+            .await
     }
 }
 
+/// Moves of money already on a line; each refuses to take more than is there.
+const RELEASE_HOLD: &str = "UPDATE credit_lines SET held_minor = held_minor - $2, \
+     revision = revision + 1, updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND held_minor >= $2";
+const DRAW_HOLD: &str = "UPDATE credit_lines SET held_minor = held_minor - $2, \
+     drawn_minor = drawn_minor + $2, revision = revision + 1, updated_at_ms = $3 \
+     WHERE id = $1 AND $2 > 0 AND held_minor >= $2";
+const REPAY_DRAWN: &str = "UPDATE credit_lines SET drawn_minor = drawn_minor - $2, \
+     revision = revision + 1, updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND drawn_minor >= $2";
+
 impl SqlUnitOfWork {
+    /// Runs one of the moves above. Taking more than is held or drawn is a bug upstream, never
+    /// something to ignore.
+    async fn move_amount(
+        &mut self,
+        sql: &str,
+        line_id: &str,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let updated = on_tx!(self, c => sqlx::query(sql)
+            .bind(line_id)
+            .bind(amount_minor)
+            .bind(to_ms(now))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                table: "credit_lines",
+                detail: format!(
+                    "line {line_id} has less held or drawn than the {amount_minor} being moved"
+                ),
+            })
+        }
+    }
+
     async fn append_line_event(
         &mut self,
         borrower_id: &str,
@@ -287,18 +298,6 @@ impl SqlUnitOfWork {
         .await
         .map(drop))?;
         Ok(())
-    }
-}
-
-/// A hold that is not there to release or draw is a bug upstream, never something to ignore.
-fn hold_existed(updated: u64, line_id: &str) -> Result<(), StoreError> {
-    if updated == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Corrupt {
-            table: "credit_lines",
-            detail: format!("line {line_id} has less held or drawn than the amount being moved"),
-        })
     }
 }
 
