@@ -65,17 +65,21 @@ pub async fn receive(
         )
     })?;
     let drawdown_id = state.reference.split(':').next().unwrap_or_default();
-    let mut uow = engine.store.begin().await?;
-    let disbursing = matches!(
-        uow.find_drawdown(drawdown_id).await?.map(|d| d.status),
-        Some(DrawdownStatus::Disbursing)
-    );
+    // Looked up in a read-only snapshot: a flood of callbacks must not hold the writer.
+    let disbursing = {
+        let mut read = engine.store.begin_read().await?;
+        matches!(
+            read.find_drawdown(drawdown_id).await?.map(|d| d.status),
+            Some(DrawdownStatus::Disbursing)
+        )
+    };
     if !disbursing {
         return Ok(CallbackReceipt {
             verified,
             action: "ignored".to_owned(),
         });
     }
+    let mut uow = engine.store.begin().await?;
     // One extra payout run per drawdown per minute at most, however many callbacks arrive.
     let job = NewJob {
         id: format!("callback:{drawdown_id}:{}", now.timestamp() / 60),

@@ -22,6 +22,8 @@ pub struct CobReport {
     pub loans_closed: usize,
     /// Loans this date had already been run for.
     pub loans_skipped: usize,
+    /// Loans left for a re-run because repayments kept changing them during this one.
+    pub loans_busy: usize,
     pub interest_accrued_minor: i64,
     pub penalty_charged_minor: i64,
     pub reminders: usize,
@@ -61,7 +63,7 @@ async fn close_loan(
 ) -> Result<(), EngineError> {
     for attempt in 1..=STALE_RETRIES {
         let mut uow = engine.store.begin().await?;
-        let Some(mut loan) = uow.find_drawdown(id).await? else {
+        let Some(mut loan) = uow.lock_drawdown(id).await? else {
             return Ok(());
         };
         if loan.status != DrawdownStatus::Active
@@ -86,6 +88,8 @@ async fn close_loan(
         report.reminders += day.reminders;
         return Ok(());
     }
+    tracing::warn!(loan = id, %date, "close of business left this loan for a re-run: it kept changing");
+    report.loans_busy += 1;
     Ok(())
 }
 

@@ -58,7 +58,7 @@ pub async fn repay(
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
     }
-    let mut loan = uow.find_drawdown(loan_id).await?.ok_or_else(|| {
+    let mut loan = uow.lock_drawdown(loan_id).await?.ok_or_else(|| {
         EngineError::not_found("not_found.loan", format!("no loan with id {loan_id}"))
     })?;
     match loan.status {

@@ -228,6 +228,13 @@ impl Config {
                 "jobs.max_delay_ms must be between jobs.base_delay_ms and 86400000",
             ),
         ];
+        // A payout call must finish well inside the job's lease, or the runner cuts it off
+        // mid-call on every attempt.
+        let lease_ms = u64::try_from(self.jobs.lease_secs).unwrap_or(0) * 1000;
+        let channels_fit = self
+            .channels
+            .iter()
+            .all(|c| c.timeout_ms.saturating_mul(3) <= lease_ms);
         let caps_sane = self
             .lending
             .apr_caps
@@ -236,10 +243,16 @@ impl Config {
         let problems: Vec<&str> = checks
             .iter()
             .chain(
-                [(
-                    caps_sane,
-                    "lending.apr_caps limits must be above 0 and at most 10",
-                )]
+                [
+                    (
+                        caps_sane,
+                        "lending.apr_caps limits must be above 0 and at most 10",
+                    ),
+                    (
+                        channels_fit,
+                        "jobs.lease_secs must be at least 3 × every channel's timeout_ms",
+                    ),
+                ]
                 .iter(),
             )
             .filter(|(ok, _)| !ok)

@@ -54,6 +54,10 @@ pub trait DrawdownRepository {
         token_hash: &str,
     ) -> Result<Option<Drawdown>, StoreError>;
 
+    /// Reads a drawdown to change it, locking its row until the unit of work ends (PostgreSQL;
+    /// SQLite's single writer serialises anyway), so concurrent changes queue instead of racing.
+    async fn lock_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
+
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError>;
 
     /// Ids of drawdowns in `state` (e.g. `active`), by id, `limit` after `after`: how close of
@@ -186,6 +190,18 @@ impl DrawdownRepository for SqlUnitOfWork {
         .bind(token_hash)
         .fetch_optional(c)
         .await)?;
+        found.map(|b| parse_body(&b)).transpose()
+    }
+
+    async fn lock_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
+        let sql = match self.backend() {
+            crate::Backend::Sqlite => "SELECT body FROM drawdowns WHERE id = $1",
+            crate::Backend::Postgres => "SELECT body FROM drawdowns WHERE id = $1 FOR UPDATE",
+        };
+        let found: Option<String> = on_tx!(self, c => sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(c)
+            .await)?;
         found.map(|b| parse_body(&b)).transpose()
     }
 

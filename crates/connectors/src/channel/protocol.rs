@@ -63,7 +63,7 @@ pub fn verify(
     now: i64,
     tolerance_secs: i64,
 ) -> bool {
-    if (now - timestamp).abs() > tolerance_secs {
+    if now.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
         return false;
     }
     let Ok(signature) = hex::decode(signature_hex) else {
@@ -128,5 +128,9 @@ mod tests {
             1_700_000_000,
             300
         ));
+        assert!(
+            !verify(b"secret", i64::MIN, body, &sig, i64::MAX, 300),
+            "a wild timestamp is refused, not an overflow"
+        );
     }
 }

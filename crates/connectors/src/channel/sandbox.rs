@@ -181,16 +181,6 @@ async fn submit(
             "amount must be positive",
         );
     }
-    if let Some(existing) = sandbox.records().get(&request.reference).cloned() {
-        if existing.request != request {
-            return error(
-                StatusCode::CONFLICT,
-                "channel.idempotency_conflict",
-                "this reference was used for another payout",
-            );
-        }
-        return (StatusCode::OK, Json(existing.state)).into_response();
-    }
     let mode = mode_of(&request.account);
     if let Mode::Reject(code) = &mode {
         return error(
@@ -230,15 +220,32 @@ async fn submit(
         currency: request.currency.clone(),
         failure_code: None,
     };
-    sandbox.records().insert(
-        request.reference.clone(),
-        Record {
-            request,
-            state: state.clone(),
-            pending_queries,
-            final_status,
-        },
-    );
+    {
+        // Check and insert under one guard: two submits of one reference pay once.
+        let mut records = sandbox.records();
+        match records.entry(request.reference.clone()) {
+            std::collections::hash_map::Entry::Occupied(existing) => {
+                let existing = existing.get();
+                return if existing.request == request {
+                    (StatusCode::OK, Json(existing.state.clone())).into_response()
+                } else {
+                    error(
+                        StatusCode::CONFLICT,
+                        "channel.idempotency_conflict",
+                        "this reference was used for another payout",
+                    )
+                };
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Record {
+                    request,
+                    state: state.clone(),
+                    pending_queries,
+                    final_status,
+                });
+            }
+        }
+    }
     let mut final_state = state.clone();
     final_state.status = final_status;
     final_state.failure_code = failure_code;

@@ -70,23 +70,40 @@ impl JobHandler for DisburseHandler {
             | DrawdownStatus::Failed { .. }
             | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
         }
-        // Fail over only from a channel that has definitively not paid; when every channel has,
-        // keep trying the last one until the attempts run out.
+        // A run a callback prompted only asks; the drawdown's own job sends, fails over,
+        // retries and escalates, so two runs can never both send.
+        let hint = job.payload["hint"].as_bool().unwrap_or(false);
+        let last_attempt = job.attempts >= job.max_attempts;
         let attempts = {
             let mut uow = ctx.store.begin_read().await?;
             uow.payout_attempts(&drawdown.id).await?
         };
-        let definitively_unpaid = |c: &Arc<dyn PaymentChannel>| {
-            attempts.iter().any(|a| {
-                a.channel_id == c.id()
-                    && a.action == "submit"
-                    && matches!(a.outcome.as_deref(), Some(NOT_SENT | CHANNEL_REFUSED))
-            })
+        if let Some(gone) = attempts
+            .iter()
+            .find(|a| !self.channels.iter().any(|c| c.id() == a.channel_id))
+        {
+            // A payout may sit at a channel we can no longer ask: a person must look.
+            let why = format!(
+                "channel {} was called but is no longer configured",
+                gone.channel_id
+            );
+            return finish(ctx, &drawdown, Ending::Review(Reason::SyncFailure, &why)).await;
+        }
+        // Fail over only from a channel that certainly has not paid: every call sent to it
+        // either never reached it or was refused for its own reasons. When every channel has,
+        // keep trying the last one until the attempts run out.
+        let certainly_unpaid = |c: &Arc<dyn PaymentChannel>| {
+            let mut submits = attempts
+                .iter()
+                .filter(|a| a.channel_id == c.id() && a.action == "submit")
+                .peekable();
+            submits.peek().is_some()
+                && submits.all(|a| matches!(a.outcome.as_deref(), Some(NOT_SENT | CHANNEL_REFUSED)))
         };
         let chosen = self
             .channels
             .iter()
-            .find(|c| !definitively_unpaid(c))
+            .find(|c| !certainly_unpaid(c))
             .or(self.channels.last());
         let Some(channel) = chosen else {
             return finish(
@@ -100,13 +117,24 @@ impl JobHandler for DisburseHandler {
             .await;
         };
         let reference = format!("{}:{}", drawdown.id, channel.id());
-        let settled = self
-            .attempt(ctx, channel.as_ref(), &drawdown, &reference)
-            .await?;
-        // A run a callback prompted only settles what it can; the drawdown's own job keeps
-        // the retries and the escalation.
-        let hint = job.payload["hint"].as_bool().unwrap_or(false);
-        let last_attempt = job.attempts >= job.max_attempts;
+        let outcome = if hint {
+            match self
+                .query(ctx, channel.as_ref(), &drawdown, &reference)
+                .await?
+            {
+                Some(settled) => Ok(settled),
+                None => return Ok(JobDone::Succeeded),
+            }
+        } else {
+            self.attempt(ctx, channel.as_ref(), &drawdown, &reference)
+                .await
+        };
+        let settled = match outcome {
+            Ok(settled) => settled,
+            // Whatever went wrong, the last attempt hands the payout to a person, with a reason.
+            Err(failure) if last_attempt && !hint => Settled::Open(failure.message),
+            Err(failure) => return Err(failure),
+        };
         match settled {
             Settled::Paid {
                 amount_minor,
@@ -322,11 +350,31 @@ async fn finish(
     let now = ctx.clock.now();
     let mut uow = ctx.store.begin().await?;
     let mut drawdown = uow
-        .find_drawdown(&read.id)
+        .lock_drawdown(&read.id)
         .await?
         .ok_or_else(|| JobFailure::permanent(format!("drawdown {} is gone", read.id)))?;
     let read_revision = drawdown.revision;
     let principal = drawdown.amount_minor;
+    if matches!(ending, Ending::Paid { .. })
+        && matches!(drawdown.status, DrawdownStatus::Failed { .. })
+    {
+        metrics::counter!("lendcore_payout_integrity_failures_total").increment(1);
+        tracing::error!(drawdown = %drawdown.id,
+            "INTEGRITY: a channel reports paid a drawdown already failed and released; a person must reconcile it");
+        return Err(JobFailure::permanent(
+            "paid after the payout was declared failed",
+        ));
+    }
+    match drawdown.status {
+        DrawdownStatus::Disbursing | DrawdownStatus::ManualReview { .. } => {}
+        // Another run settled it first (a prompted query and the payout job together).
+        DrawdownStatus::Quoted { .. }
+        | DrawdownStatus::Active
+        | DrawdownStatus::Expired { .. }
+        | DrawdownStatus::Refused { .. }
+        | DrawdownStatus::Failed { .. }
+        | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
+    }
     let illegal =
         |e: lendcore_domain::drawdown::IllegalTransition| JobFailure::permanent(e.to_string());
     let (next, topic, reason) = match ending {

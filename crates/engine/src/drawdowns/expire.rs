@@ -24,7 +24,7 @@ impl JobHandler for ExpireHandler {
             .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
         let now = ctx.clock.now();
         let mut uow = ctx.store.begin().await?;
-        let Some(mut drawdown) = uow.find_drawdown(id).await? else {
+        let Some(mut drawdown) = uow.lock_drawdown(id).await? else {
             return Err(JobFailure::permanent(format!("drawdown {id} is gone")));
         };
         let next = match &drawdown.status {
