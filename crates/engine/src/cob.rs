@@ -22,6 +22,8 @@ pub struct CobReport {
     pub loans_closed: usize,
     /// Loans this date had already been run for.
     pub loans_skipped: usize,
+    /// Payouts whose job died (its worker crashed on the last attempt) handed to a person.
+    pub payouts_escalated: usize,
     /// Loans left for a re-run because repayments kept changing them during this one.
     pub loans_busy: usize,
     pub interest_accrued_minor: i64,
@@ -36,6 +38,7 @@ pub async fn run(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<CobReport, EngineError> {
     let mut report = CobReport::default();
+    report.payouts_escalated = escalate_dead_payouts(engine).await?;
     let mut after = String::new();
     let mut seen = 0;
     loop {
@@ -50,6 +53,57 @@ pub async fn run(
         for (index, id) in ids.iter().enumerate() {
             close_loan(engine, id, date, &mut report).await?;
             progress(seen - ids.len() + index + 1, seen);
+        }
+        after = last;
+    }
+}
+
+/// A drawdown still `disbursing` whose payout job is dead (its worker died on the last attempt)
+/// would otherwise wait forever: it goes to manual review, with its reason and a notification.
+async fn escalate_dead_payouts(engine: &Engine) -> Result<usize, EngineError> {
+    let mut escalated = 0;
+    let mut after = String::new();
+    loop {
+        let ids = {
+            let mut uow = engine.store.begin_read().await?;
+            uow.drawdown_ids_in_state("disbursing", &after, PAGE)
+                .await?
+        };
+        let Some(last) = ids.last().cloned() else {
+            return Ok(escalated);
+        };
+        for id in &ids {
+            let now = engine.clock.now();
+            let mut uow = engine.store.begin().await?;
+            let dead = uow
+                .find_job(&crate::drawdowns::disburse_job_id(id))
+                .await?
+                .is_some_and(|job| job.status == lendcore_store::JobStatus::Dead);
+            let Some(mut drawdown) = uow.lock_drawdown(id).await? else {
+                continue;
+            };
+            if !dead || drawdown.status != DrawdownStatus::Disbursing {
+                continue;
+            }
+            let read_revision = drawdown.revision;
+            let reason = lendcore_domain::reasons::Reason::SyncFailure;
+            let next = drawdown
+                .status
+                .to_manual_review(reason)
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+            let step = drawdown.move_to(next, now);
+            uow.update_drawdown(&drawdown, read_revision, Some(&step))
+                .await?;
+            crate::drawdowns::notify(
+                uow.as_mut(),
+                &drawdown,
+                "drawdown.manual_review",
+                Some(reason),
+            )
+            .await?;
+            uow.commit().await?;
+            tracing::error!(drawdown = %id, "payout job is dead: drawdown handed to a person");
+            escalated += 1;
         }
         after = last;
     }

@@ -348,6 +348,33 @@ store_test! {
         assert!(uow.unbalanced_entries().await.unwrap().is_empty());
     }
 
+    async fn a_payout_whose_job_died_is_handed_to_a_person_by_close_of_business(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct-1").await;
+        // The payout job's worker dies on its last attempt: the job ends dead.
+        let mut uow = w.engine.store.begin().await.unwrap();
+        let leased = uow
+            .lease_jobs(&lendcore_store::LeaseRequest {
+                owner: "doomed-worker",
+                token: "t-1",
+                kinds: &["drawdown.disburse"],
+                limit: 10,
+                now: w.clock.now(),
+                until: w.clock.now() + Duration::seconds(30),
+            })
+            .await
+            .unwrap();
+        let job = leased.iter().find(|j| j.id == drawdowns::disburse_job_id(&id)).unwrap();
+        uow.fail_job(&job.lease().unwrap(), "worker died", None, w.clock.now()).await.unwrap();
+        uow.commit().await.unwrap();
+
+        let report = cob::run(&w.engine, w.clock.now().date_naive(), |_, _| {}).await.unwrap();
+        assert_eq!(report.payouts_escalated, 1);
+        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure });
+        assert!(w.topics(&id).await.contains(&"drawdown.manual_review".to_owned()));
+        assert_eq!(w.line().await, (0, 100_000), "the hold stays until a person settles the payout");
+    }
+
     async fn a_drawdown_is_quoted_confirmed_and_paid_out_once(db: &TestDb) {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(1_000_000, "acct-1").await;

@@ -232,7 +232,7 @@ pub async fn confirm(
             uow.post_entry(&pending).await?;
             uow.enqueue_job(
                 &NewJob {
-                    id: new_id(),
+                    id: disburse_job_id(&drawdown.id),
                     kind: DISBURSE_JOB.to_owned(),
                     payload: serde_json::json!({ "drawdown_id": drawdown.id }),
                     run_at: now,
@@ -322,6 +322,11 @@ pub(crate) fn pending_accounts(drawdown: &Drawdown) -> LoanAccounts {
         channel_id: "pending".to_owned(),
         currency: drawdown.currency,
     }
+}
+
+/// The payout job's id: one per drawdown, so an operator (and close of business) can find it.
+pub fn disburse_job_id(drawdown_id: &str) -> String {
+    format!("disburse:{drawdown_id}")
 }
 
 pub(crate) fn pending_entry_id(drawdown_id: &str) -> String {
