@@ -37,8 +37,10 @@ pub async fn run(
     date: Date,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<CobReport, EngineError> {
-    let mut report = CobReport::default();
-    report.payouts_escalated = escalate_dead_payouts(engine).await?;
+    let mut report = CobReport {
+        payouts_escalated: escalate_dead_payouts(engine).await?,
+        ..CobReport::default()
+    };
     let mut after = String::new();
     let mut seen = 0;
     loop {
