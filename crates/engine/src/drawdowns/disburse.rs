@@ -306,12 +306,23 @@ async fn record_start(
     reference: &str,
     action: &str,
 ) -> Result<i64, JobFailure> {
-    let mut uow = ctx.store.begin().await?;
-    let attempt = uow
-        .start_payout_attempt(drawdown, channel_id, reference, action, ctx.clock.now())
-        .await?;
-    uow.commit().await?;
-    Ok(attempt)
+    // A prompted query and the payout job may number an attempt at the same moment; the
+    // loser of that race simply takes the next number.
+    for _ in 0..3 {
+        let mut uow = ctx.store.begin().await?;
+        match uow
+            .start_payout_attempt(drawdown, channel_id, reference, action, ctx.clock.now())
+            .await
+        {
+            Ok(attempt) => {
+                uow.commit().await?;
+                return Ok(attempt);
+            }
+            Err(lendcore_store::StoreError::Duplicate(_)) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(JobFailure::retryable("could not number the payout attempt"))
 }
 
 async fn record_end(
