@@ -8,6 +8,7 @@ pub mod credit_line;
 pub mod drawdown;
 pub mod jobs;
 pub mod ledger;
+pub mod maintenance;
 pub mod money;
 pub mod product;
 pub mod quote;

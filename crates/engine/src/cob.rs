@@ -2,19 +2,38 @@
 //! of its own — accrue the day's interest, charge penalty interest on installments past their
 //! grace days, update the delinquency bucket and queue reminders. Re-running a date, or resuming
 //! after a crash, does nothing twice: each loan remembers the last date it was closed for.
+//!
+//! It runs by hand (`lendcore cob run`) or as the daily job every `serve` process schedules:
+//! the job for a date has a fixed id, so however many processes schedule it, it exists once
+//! and one worker at a time runs it (its lease). A long run continues in slices, each shorter
+//! than a lease, so no other worker takes it over mid-way.
 
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::NaiveTime;
 use lendcore_domain::calendar::Date;
 use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
 use lendcore_domain::ledger::LoanAccounts;
 use lendcore_domain::schedule::accrued_interest;
 use lendcore_domain::servicing::{Delinquency, PenaltyTerms, overdue};
-use lendcore_store::{OutboxEvent, StoreError, UnitOfWork};
+use lendcore_store::{Job, JobStatus, NewJob, OutboxEvent, Store, StoreError, UnitOfWork};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
-use crate::{Engine, EngineError, new_id};
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
+use crate::{Clock, Engine, EngineError, new_id};
 
 const PAGE: u32 = 500;
 const STALE_RETRIES: usize = 3;
+
+/// The job kind of the daily close of business.
+pub const COB_JOB: &str = "cob.run";
+/// Attempts at a day's close (a failure is a database outage or loans that kept changing)
+/// before it is dead-lettered and an operator is alerted.
+const COB_ATTEMPTS: u32 = 10;
+/// How far back the scheduler looks for the last date closed, to catch up missed days.
+const CATCH_UP_DAYS: i64 = 7;
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,12 +48,25 @@ pub struct CobReport {
     pub interest_accrued_minor: i64,
     pub penalty_charged_minor: i64,
     pub reminders: usize,
+    /// Every loan was visited; `false` when a slice ran out of time first.
+    pub complete: bool,
 }
 
 /// Runs close of business for `date`. `progress` is told (done, seen so far) after each loan.
 pub async fn run(
     engine: &Engine,
     date: Date,
+    progress: impl FnMut(usize, usize),
+) -> Result<CobReport, EngineError> {
+    run_until(engine, date, None, progress).await
+}
+
+/// Runs close of business for `date` until every loan is visited or `deadline` passes, when
+/// the report says it is not `complete`; running again continues where it stopped.
+pub async fn run_until(
+    engine: &Engine,
+    date: Date,
+    deadline: Option<Instant>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<CobReport, EngineError> {
     let mut report = CobReport {
@@ -46,17 +78,129 @@ pub async fn run(
     loop {
         let ids = {
             let mut uow = engine.store.begin_read().await?;
-            uow.drawdown_ids_in_state("active", &after, PAGE).await?
+            uow.loan_ids_to_close(date, &after, PAGE).await?
         };
         let Some(last) = ids.last().cloned() else {
+            report.complete = true;
             return Ok(report);
         };
         seen += ids.len();
         for (index, id) in ids.iter().enumerate() {
             close_loan(engine, id, date, &mut report).await?;
             progress(seen - ids.len() + index + 1, seen);
+            // Checked after a loan, so every slice makes progress however short it is.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(report);
+            }
         }
         after = last;
+    }
+}
+
+/// The id of the job that closes `date`: one per date, whoever schedules it.
+pub fn cob_job_id(date: Date) -> String {
+    format!("cob:{date}")
+}
+
+/// The latest business date whose close is due at `now`: a date closes once it has ended and
+/// the clock has passed `run_after` (UTC) on the next day.
+pub fn due_date(now: lendcore_domain::Timestamp, run_after: NaiveTime) -> Date {
+    let since_midnight = run_after - NaiveTime::MIN;
+    (now - since_midnight).date_naive() - chrono::Duration::days(1)
+}
+
+/// Schedules the next close of business that is due, if any: the day after the last one
+/// closed (catching up, one date at a time and in order, on days missed while no process ran),
+/// or the date just due on a fresh database. Safe to call from every process at once.
+/// Returns the date scheduled now.
+pub async fn schedule_due(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    run_after: NaiveTime,
+) -> Result<Option<Date>, EngineError> {
+    let now = clock.now();
+    let due = due_date(now, run_after);
+    let mut uow = store.begin().await?;
+    let mut latest: Option<Job> = None;
+    for back in 0..CATCH_UP_DAYS {
+        if let Some(job) = uow
+            .find_job(&cob_job_id(due - chrono::Duration::days(back)))
+            .await?
+        {
+            latest = Some(job);
+            break;
+        }
+    }
+    let next = match latest {
+        None => due,
+        // Dates close in order: the next waits until this one is done (a dead one has alerted).
+        Some(job) if job.status != JobStatus::Succeeded => return Ok(None),
+        Some(job) => match job_date(&job) {
+            Some(date) if date < due => date + chrono::Duration::days(1),
+            Some(_) => return Ok(None),
+            None => return Err(EngineError::Internal(format!("job {} has no date", job.id))),
+        },
+    };
+    let added = uow
+        .enqueue_job_once(
+            &NewJob {
+                id: cob_job_id(next),
+                kind: COB_JOB.to_owned(),
+                payload: serde_json::json!({ "date": next }),
+                run_at: now,
+                max_attempts: COB_ATTEMPTS,
+            },
+            now,
+        )
+        .await?;
+    uow.commit().await?;
+    if added {
+        tracing::info!(date = %next, "close of business scheduled");
+    }
+    Ok(added.then_some(next))
+}
+
+fn job_date(job: &Job) -> Option<Date> {
+    job.payload["date"].as_str()?.parse().ok()
+}
+
+/// Runs the daily close of business in slices of `slice`, each shorter than a lease.
+pub struct CobHandler {
+    slice: StdDuration,
+}
+
+impl CobHandler {
+    pub fn new(slice: StdDuration) -> Self {
+        Self { slice }
+    }
+}
+
+#[async_trait]
+impl JobHandler for CobHandler {
+    fn kind(&self) -> &'static str {
+        COB_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let date = job_date(job).ok_or_else(|| JobFailure::permanent("payload has no date"))?;
+        let engine = Engine::new(ctx.store.clone(), ctx.clock.clone());
+        let report = run_until(&engine, date, Some(Instant::now() + self.slice), |_, _| {})
+            .await
+            .map_err(|e| JobFailure::retryable(e.to_string()))?;
+        tracing::info!(%date, closed = report.loans_closed, busy = report.loans_busy,
+            escalated = report.payouts_escalated, complete = report.complete,
+            "close of business slice done");
+        if !report.complete {
+            return Ok(JobDone::Postponed(ctx.clock.now()));
+        }
+        if report.loans_busy > 0 {
+            // Close the loans repayments kept changing on a later attempt, before the next date.
+            return Err(JobFailure::retryable(format!(
+                "{} loan(s) kept changing during close of business",
+                report.loans_busy
+            )));
+        }
+        Ok(JobDone::Succeeded)
     }
 }
 

@@ -12,8 +12,10 @@ mod error;
 pub mod idempotency;
 pub mod jobs;
 pub mod loans;
+pub mod maintenance;
 pub mod products;
 pub mod quotes;
+pub mod timeline;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ pub struct Engine {
     pub callback_secrets: std::collections::HashMap<String, Vec<u8>>,
     /// How long a drawdown quote waits for the borrower's confirmation.
     pub confirmation_window: chrono::Duration,
+    /// How long before a maintenance window borrowers with work in flight are told.
+    pub maintenance_notice: chrono::Duration,
     products: products::ProductCache,
 }
 
@@ -50,6 +54,7 @@ impl Engine {
             channels: Vec::new(),
             callback_secrets: std::collections::HashMap::new(),
             confirmation_window: chrono::Duration::minutes(15),
+            maintenance_notice: chrono::Duration::hours(24),
             products: products::ProductCache::default(),
         }
     }

@@ -64,6 +64,7 @@ pub async fn repay(
     match loan.status {
         DrawdownStatus::Active => {}
         DrawdownStatus::Quoted { .. }
+        | DrawdownStatus::QueuedForMaintenance { .. }
         | DrawdownStatus::Disbursing
         | DrawdownStatus::ManualReview { .. }
         | DrawdownStatus::Expired { .. }

@@ -11,6 +11,7 @@ use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChanne
 use lendcore_domain::credit_line::GrantInput;
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
+use lendcore_domain::maintenance::WindowInput;
 use lendcore_domain::money::Currency;
 use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind};
 use lendcore_domain::reasons::Reason;
@@ -21,7 +22,7 @@ use lendcore_engine::loans::{self, RepaymentMode};
 use lendcore_engine::{
     Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock, products,
 };
-use lendcore_engine::{callbacks, cob};
+use lendcore_engine::{callbacks, cob, maintenance, timeline};
 use lendcore_testkit::store_test;
 
 struct World {
@@ -126,7 +127,11 @@ async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World
         },
     )
     .register(DisburseHandler::new(channels))
-    .register(ExpireHandler);
+    .register(ExpireHandler)
+    .register(maintenance::NoticeHandler)
+    // A slice of no time at all: close of business moves one loan per run, as a huge book
+    // would move one slice per run.
+    .register(cob::CobHandler::new(StdDuration::ZERO));
     World {
         engine,
         clock,
@@ -330,7 +335,7 @@ store_test! {
         assert!(report.penalty_charged_minor > 0, "past grace, penalty from the due date");
         assert_eq!(report.reminders, 1, "the overdue reminder");
         let again = cob::run(&w.engine, day, |_, _| {}).await.unwrap();
-        assert_eq!((again.loans_closed, again.loans_skipped, again.penalty_charged_minor), (0, 1, 0), "a date runs once");
+        assert_eq!((again.loans_closed, again.penalty_charged_minor, again.reminders), (0, 0, 0), "a date runs once");
         let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
         assert_eq!(loan.servicing.delinquency, Some(lendcore_domain::servicing::Delinquency::Dpd1To30));
         assert!(w.topics(&id).await.contains(&"loan.delinquency_changed".to_owned()));
@@ -498,5 +503,149 @@ store_test! {
         assert_eq!(first.into_inner(), again.into_inner());
         assert_eq!(w.line().await, (0, 100_000), "held once");
         let _ = w.clock.now();
+    }
+
+    async fn a_maintenance_window_queues_confirmations_pauses_payouts_and_closes_nothing(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let before = w.draw(100_000, "acct~delayed:1").await;
+        assert_eq!(w.runner.poll_once().await.unwrap().retried, 1, "pending at the channel");
+        let start = w.clock.now() + Duration::hours(1);
+        let window = maintenance::schedule(&w.engine, WindowInput {
+            starts_at: start,
+            ends_at: start + Duration::hours(2),
+            message: "Bank year-end close".into(),
+            actor: "ops:alice".into(),
+        }, None).await.unwrap().into_inner();
+        assert_eq!(window.notice_at, w.clock.now(), "starting within the notice period: told at once");
+        w.runner.poll_once().await.unwrap();
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        let told = uow.outbox_for("borrower", "b-1").await.unwrap();
+        drop(uow);
+        assert_eq!(told.len(), 1, "one notice per borrower with work in flight");
+        assert_eq!(told[0].topic, "maintenance.notice");
+        assert_eq!(told[0].payload["reason"], "system.maintenance");
+
+        w.clock.set(start + Duration::minutes(1));
+        let waiting = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
+        // Confirmed during the window: held on the line and queued, not refused, not paid.
+        let confirmed = drawdowns::confirm(&w.engine, &waiting.confirmation_token, None).await.unwrap().into_inner();
+        let queued = confirmed.drawdown.id.clone();
+        assert_eq!(confirmed.drawdown.status, DrawdownStatus::QueuedForMaintenance { until: start + Duration::hours(2) });
+        assert!(w.topics(&queued).await.contains(&"drawdown.queued_for_maintenance".to_owned()));
+        // The payout in flight waits too, without using up its attempts.
+        for _ in 0..5 {
+            w.clock.advance(Duration::minutes(11));
+            let report = w.runner.poll_once().await.unwrap();
+            assert_eq!((report.retried, report.dead_lettered), (0, 0), "{report:?}");
+        }
+        assert_eq!(w.status(&before).await, DrawdownStatus::Disbursing);
+        assert_eq!(w.line().await, (0, 200_000), "both held, neither paid, neither released");
+        assert!(!w.sandbox.accepted(&format!("{queued}:sandbox")), "nothing sent during the window");
+        let job = {
+            let mut uow = w.engine.store.begin_read().await.unwrap();
+            uow.find_job(&drawdowns::disburse_job_id(&before)).await.unwrap().unwrap()
+        };
+        assert_eq!(job.attempts, 1, "pausing used no attempt");
+
+        w.clock.set(start + Duration::hours(2));
+        w.settle().await;
+        assert_eq!(w.status(&before).await, DrawdownStatus::Active);
+        assert_eq!(w.status(&queued).await, DrawdownStatus::Active);
+        assert_eq!(w.line().await, (200_000, 0));
+        let steps: Vec<String> = drawdowns::get(&w.engine, &queued).await.unwrap().timeline.into_iter().map(|t| t.to).collect();
+        assert_eq!(steps, ["quoted", "queued_for_maintenance", "disbursing", "active"]);
+        assert!(w.topics(&queued).await.contains(&"drawdown.resumed".to_owned()));
+        let over = maintenance::cancel(&w.engine, &window.window.id, None).await.unwrap_err();
+        assert_eq!(over.code(), "conflict.maintenance_window_state");
+    }
+
+    async fn a_cancelled_window_releases_what_it_held_at_once(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let window = maintenance::schedule(&w.engine, WindowInput {
+            starts_at: w.clock.now(),
+            ends_at: w.clock.now() + Duration::hours(3),
+            message: "Channel upgrade".into(),
+            actor: "ops:alice".into(),
+        }, None).await.unwrap().into_inner();
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
+        let id = drawdowns::confirm(&w.engine, &quoted.confirmation_token, None).await.unwrap().into_inner().drawdown.id;
+        w.runner.poll_once().await.unwrap();
+        assert!(matches!(w.status(&id).await, DrawdownStatus::QueuedForMaintenance { .. }));
+        maintenance::cancel(&w.engine, &window.window.id, None).await.unwrap();
+        // Without waiting for the window's planned end.
+        w.runner.poll_once().await.unwrap();
+        w.settle().await;
+        assert_eq!(w.status(&id).await, DrawdownStatus::Active);
+    }
+
+    async fn the_timeline_shows_state_changes_calls_postings_and_notifications_in_order(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct~lost-answer").await;
+        w.settle().await;
+        loans::repay(&w.engine, &id, 10_000, RepaymentMode::Installments, None).await.unwrap();
+        let t = timeline::timeline(&w.engine, &id).await.unwrap();
+        assert_eq!(t.state, "active");
+        let kinds: std::collections::BTreeSet<_> = t.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.len(), 4, "state changes, calls, postings and notifications: {kinds:?}");
+        assert!(t.events.windows(2).all(|p| p[0].at <= p[1].at), "oldest first");
+        let summaries: Vec<&str> = t.events.iter().map(|e| e.summary.as_str()).collect();
+        assert!(summaries.contains(&"disbursing → active"), "{summaries:?}");
+        assert!(summaries.iter().any(|s| s.starts_with("submit to sandbox: unknown")), "{summaries:?}");
+        assert!(summaries.iter().any(|s| s.starts_with("repayment (posted): 10000 CNY")), "{summaries:?}");
+        let missing = timeline::timeline(&w.engine, "nope").await.unwrap_err();
+        assert_eq!(missing.code(), "not_found.loan");
+    }
+
+    async fn the_daily_close_of_business_is_scheduled_once_runs_in_slices_and_catches_up(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(w.draw(100_000, "acct-1").await);
+        }
+        w.settle().await;
+        let run_after = chrono::NaiveTime::from_hms_opt(0, 30, 0).unwrap();
+        let today = w.clock.now().date_naive();
+        // 00:40 two days on: the day after tomorrow's 00:30 has passed, so tomorrow is due.
+        w.clock.set(chrono::DateTime::from_naive_utc_and_offset(
+            (today + Duration::days(2)).and_hms_opt(0, 40, 0).unwrap(), Utc));
+        let tomorrow = today + Duration::days(1);
+        assert_eq!(cob::due_date(w.clock.now(), run_after), tomorrow);
+        // Two processes schedule at once: one job.
+        let other = db.second_store().await;
+        let (a, b) = tokio::join!(
+            cob::schedule_due(w.engine.store.as_ref(), w.clock.as_ref(), run_after),
+            cob::schedule_due(other.as_ref(), w.clock.as_ref(), run_after),
+        );
+        let scheduled: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+        assert_eq!(scheduled, [tomorrow], "exactly one of them scheduled it");
+        assert_eq!(cob::schedule_due(w.engine.store.as_ref(), w.clock.as_ref(), run_after).await.unwrap(), None,
+            "nothing more while it runs");
+        // Each slice closes one loan and hands the job back without using an attempt.
+        let mut postponed = 0;
+        for _ in 0..10 {
+            postponed += w.runner.poll_once().await.unwrap().postponed;
+        }
+        assert!(postponed >= 2, "it ran in slices: {postponed}");
+        for id in &ids {
+            let loan = drawdowns::get(&w.engine, id).await.unwrap().drawdown;
+            assert_eq!(loan.servicing.last_close, Some(tomorrow));
+        }
+        let job = {
+            let mut uow = w.engine.store.begin_read().await.unwrap();
+            uow.find_job(&cob::cob_job_id(tomorrow)).await.unwrap().unwrap()
+        };
+        assert_eq!(job.status, lendcore_store::JobStatus::Succeeded);
+        assert_eq!(job.attempts, 1, "slices are not failed attempts");
+        // Three days later with no process running: the missed dates close one by one, in order.
+        w.clock.advance(Duration::days(3));
+        let mut closed = Vec::new();
+        while let Some(date) = cob::schedule_due(w.engine.store.as_ref(), w.clock.as_ref(), run_after).await.unwrap() {
+            closed.push(date);
+            while w.runner.poll_once().await.unwrap().ran() > 0 {}
+        }
+        let expected: Vec<_> = (2..=4).map(|d| today + Duration::days(d)).collect();
+        assert_eq!(closed, expected);
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
     }
 }

@@ -19,6 +19,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub jobs: JobsConfig,
+    pub cob: CobConfig,
     pub lending: LendingConfig,
     pub log: LogConfig,
     /// Payment channels, first choice first (`[[channels]]` in TOML).
@@ -86,6 +87,15 @@ pub struct JobsConfig {
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct CobConfig {
+    /// Schedule the daily close of business from this process (any number may; it runs once).
+    pub enabled: bool,
+    /// `HH:MM`, UTC: a business date closes once this time has passed on the next day.
+    pub run_after: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// A `tracing` filter, e.g. `info` or `lendcore=debug,sqlx=warn`.
     pub filter: String,
@@ -99,6 +109,7 @@ struct Defaults {
     database: DefaultDatabase,
     server: ServerConfig,
     jobs: JobsConfig,
+    cob: CobConfig,
     lending: LendingConfig,
     log: LogConfig,
 }
@@ -132,6 +143,10 @@ fn defaults() -> Defaults {
             idle_poll_ms: 500,
             base_delay_ms: 2_000,
             max_delay_ms: 600_000,
+        },
+        cob: CobConfig {
+            enabled: true,
+            run_after: "00:30".into(),
         },
         lending: LendingConfig {
             apr_caps: apr::default_caps(),
@@ -249,6 +264,10 @@ impl Config {
                         "lending.apr_caps limits must be above 0 and at most 10",
                     ),
                     (
+                        self.cob_run_after().is_some(),
+                        "cob.run_after must be a time of day as HH:MM",
+                    ),
+                    (
                         channels_fit,
                         "jobs.lease_secs must be at least 3 × every channel's timeout_ms",
                     ),
@@ -264,6 +283,11 @@ impl Config {
             problems.join("; ")
         );
         Ok(())
+    }
+
+    /// When the daily close of business may run for the day before.
+    pub fn cob_run_after(&self) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(&self.cob.run_after, "%H:%M").ok()
     }
 
     pub fn database_url(&self) -> &str {
@@ -300,6 +324,7 @@ impl Config {
         let rest = serde_json::json!({
             "server": self.server,
             "jobs": self.jobs,
+            "cob": self.cob,
             "log": self.log,
         });
         for channel in &self.channels {
@@ -399,11 +424,14 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("LENDCORE_JOBS__LEASE_SECS", "0");
             jail.set_env("LENDCORE_SERVER__REQUEST_TIMEOUT_MS", "0");
+            jail.set_env("LENDCORE_COB__RUN_AFTER", "25:00");
             let err = Config::load(None, Overrides::default())
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("jobs.lease_secs") && err.contains("request_timeout_ms"),
+                err.contains("jobs.lease_secs")
+                    && err.contains("request_timeout_ms")
+                    && err.contains("cob.run_after"),
                 "{err}"
             );
             Ok(())

@@ -8,8 +8,10 @@ use anyhow::Context;
 use chrono::Duration;
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
 use lendcore_domain::jobs::Backoff;
+use lendcore_engine::cob::{self, CobHandler};
 use lendcore_engine::drawdowns::{DisburseHandler, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::maintenance::NoticeHandler;
 use lendcore_engine::products::VersionEffectiveHandler;
 use lendcore_engine::{Clock, Engine, SystemClock};
 use lendcore_store::{Store, redact_url};
@@ -140,10 +142,23 @@ where
         )
         .register(VersionEffectiveHandler)
         .register(ExpireHandler)
-        .register(DisburseHandler::new(channels.clone()));
+        .register(DisburseHandler::new(channels.clone()))
+        .register(NoticeHandler)
+        .register(CobHandler::new(StdDuration::from_secs(
+            u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1),
+        )));
         let stopped = stopped.clone();
         tokio::spawn(async move { runner.run(stopped).await })
     });
+    let scheduler = match (config.cob.enabled, config.cob_run_after()) {
+        (true, Some(run_after)) => Some(tokio::spawn(schedule_close_of_business(
+            store.clone(),
+            clock.clone(),
+            run_after,
+            stopped.clone(),
+        ))),
+        _ => None,
+    };
 
     tracing::info!(%address, "serving");
     let app = lendcore_server::router(engine, &config.http_limits());
@@ -160,8 +175,30 @@ where
     if let Some(runner) = runner {
         runner.await?;
     }
+    if let Some(scheduler) = scheduler {
+        scheduler.await?;
+    }
     store.close().await;
     Ok(())
+}
+
+/// Checks every half minute whether a business date's close is due and schedules it. Every
+/// process may do this: the day's job has a fixed id, so it exists and runs once.
+async fn schedule_close_of_business(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    run_after: chrono::NaiveTime,
+    mut stopped: watch::Receiver<bool>,
+) {
+    while !*stopped.borrow() {
+        if let Err(err) = cob::schedule_due(store.as_ref(), clock.as_ref(), run_after).await {
+            tracing::warn!(error = %err, "could not schedule close of business; trying again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(StdDuration::from_secs(30)) => {}
+            _ = stopped.changed() => {}
+        }
+    }
 }
 
 fn build_channels(config: &Config) -> anyhow::Result<Vec<Arc<dyn PaymentChannel>>> {

@@ -127,6 +127,16 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/drawdowns/{id}", get(routes::drawdowns::get))
         .route("/v1/channels/{id}/callbacks", post(routes::channels::callback))
         .route("/v1/loans/{id}/repayments", post(routes::loans::repay))
+        .route("/v1/loans/{id}/timeline", get(routes::loans::timeline))
+        .route(
+            "/v1/maintenance-windows",
+            get(routes::maintenance::list).post(routes::maintenance::create),
+        )
+        .route("/v1/maintenance-windows/{id}", get(routes::maintenance::get))
+        .route(
+            "/v1/maintenance-windows/{id}/cancel",
+            post(routes::maintenance::cancel),
+        )
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
         .fallback(|| async { ApiError::RouteNotFound })

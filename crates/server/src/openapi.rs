@@ -4,7 +4,9 @@ use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
-use crate::routes::{channels, credit_lines, drawdowns, health, jobs, loans, products, quotes};
+use crate::routes::{
+    channels, credit_lines, drawdowns, health, jobs, loans, maintenance, products, quotes,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +40,11 @@ use crate::routes::{channels, credit_lines, drawdowns, health, jobs, loans, prod
         drawdowns::get,
         channels::callback,
         loans::repay,
+        loans::timeline,
+        maintenance::create,
+        maintenance::list,
+        maintenance::get,
+        maintenance::cancel,
         jobs::list,
         jobs::redrive,
     ),
@@ -48,7 +55,7 @@ use crate::routes::{channels, credit_lines, drawdowns, health, jobs, loans, prod
         (name = "quotes", description = "What a drawdown costs: schedule, fees, APR, legal caps"),
         (name = "credit lines", description = "Credit lines (额度): limits, freezes and their log"),
         (name = "drawdowns", description = "Drawing on a line: quote, confirm, payout, timeline"),
-        (name = "operations", description = "Health, metrics and the job queue"),
+        (name = "operations", description = "Health, metrics, the job queue and maintenance windows"),
     )
 )]
 struct ApiDoc;

@@ -640,6 +640,58 @@ store_test! {
         assert_eq!((callback.status, callback.code()), (StatusCode::NOT_FOUND, "not_found.channel"));
     }
 
+    async fn the_timeline_of_a_loan_is_served_and_unknown_loans_are_404(db: &TestDb) {
+        let api = Api::default(db).await;
+        api.send("POST", "/v1/products", None, &product("cash")).await;
+        let line = api.send("POST", "/v1/credit-lines", None, &json!({
+            "borrower_id": "b-8", "currency": "CNY", "limit_minor": 2_000_000,
+            "valid_until": at(api.now() + Duration::days(30)), "actor": "ops:a"
+        })).await;
+        let ask = json!({"line_id": line.body["id"], "product_code": "cash", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"});
+        let quoted = api.send("POST", "/v1/drawdowns/quotes", None, &ask).await;
+        let id = quoted.body["drawdown"]["id"].as_str().unwrap().to_owned();
+        api.send("POST", "/v1/drawdowns/confirm", None, &json!({"confirmation_token": quoted.body["confirmation_token"]})).await;
+        let (status, timeline) = api.get(&format!("/v1/loans/{id}/timeline")).await;
+        assert_eq!(status, StatusCode::OK, "{timeline}");
+        assert_eq!(timeline["state"], "disbursing");
+        let kinds: Vec<&str> = timeline["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"state_change") && kinds.contains(&"posting") && kinds.contains(&"notification"), "{kinds:?}");
+        for path in ["/v1/loans/nope/timeline", "/v1/loans/%00/timeline"] {
+            let (status, body) = api.get(path).await;
+            assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.loan"), "{path}");
+        }
+    }
+
+    async fn maintenance_windows_are_scheduled_listed_cancelled_and_bad_ones_refused(db: &TestDb) {
+        let api = Api::default(db).await;
+        let start = api.now() + Duration::hours(2);
+        let body = json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(1)),
+            "message": "Bank year-end close", "actor": "ops:alice"});
+        let created = api.send("POST", "/v1/maintenance-windows", Some("mw-1"), &body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        assert_eq!(created.body["status"], "scheduled");
+        assert!(api.send("POST", "/v1/maintenance-windows", Some("mw-1"), &body).await.replayed);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        for (bad, code) in [
+            (json!({"starts_at": at(start), "ends_at": at(start - Duration::hours(1)), "message": "m", "actor": "a"}), "validation.window_invalid"),
+            (json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(100)), "message": "m", "actor": "a"}), "validation.window_too_long"),
+            (json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(1)), "message": "", "actor": "a"}), "validation.invalid_message"),
+            (json!({"starts_at": "tomorrow", "ends_at": at(start), "message": "m", "actor": "a"}), "validation.invalid_value"),
+            (json!({"starts_at": at(start), "message": "m", "actor": "a"}), "validation.missing_field"),
+        ] {
+            let reply = api.send("POST", "/v1/maintenance-windows", None, &bad).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{bad}");
+        }
+        let (_, page) = api.get("/v1/maintenance-windows").await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "nothing written by the bad ones");
+        let cancelled = api.send("POST", &format!("/v1/maintenance-windows/{id}/cancel"), None, &json!({})).await;
+        assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+        let again = api.send("POST", &format!("/v1/maintenance-windows/{id}/cancel"), None, &json!({})).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.maintenance_window_state"));
+        let (status, body) = api.get("/v1/maintenance-windows/nope").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.maintenance_window"));
+    }
+
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {
         let api = Api::default(db).await;
         let (status, body) = api.get("/v1/nothing-here").await;

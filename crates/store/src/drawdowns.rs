@@ -60,11 +60,19 @@ pub trait DrawdownRepository {
 
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError>;
 
-    /// Ids of drawdowns in `state` (e.g. `active`), by id, `limit` after `after`: how close of
-    /// business walks the book in pages.
+    /// Ids of drawdowns in `state` (e.g. `disbursing`), by id, `limit` after `after`.
     async fn drawdown_ids_in_state(
         &mut self,
         state: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Ids of active loans close of business has not yet closed for `date`, by id, `limit`
+    /// after `after`: how close of business walks the book in pages.
+    async fn loan_ids_to_close(
+        &mut self,
+        date: lendcore_domain::calendar::Date,
         after: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
@@ -149,13 +157,14 @@ impl DrawdownRepository for SqlUnitOfWork {
         step: Option<&Transition>,
     ) -> Result<(), StoreError> {
         let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE drawdowns SET state = $1, body = $2, revision = $3, updated_at_ms = $4 \
-             WHERE id = $5 AND revision = $6",
+            "UPDATE drawdowns SET state = $1, body = $2, revision = $3, updated_at_ms = $4, \
+             closed_through = $5 WHERE id = $6 AND revision = $7",
         )
         .bind(drawdown.status.name())
         .bind(body(drawdown)?)
         .bind(drawdown.revision)
         .bind(to_ms(drawdown.updated_at))
+        .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
         .bind(&drawdown.id)
         .bind(read_revision)
         .execute(c)
@@ -244,6 +253,24 @@ impl DrawdownRepository for SqlUnitOfWork {
         )
         .bind(state)
         .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?)
+    }
+
+    async fn loan_ids_to_close(
+        &mut self,
+        date: lendcore_domain::calendar::Date,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        // ISO dates compare as text in date order.
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT id FROM drawdowns WHERE state = 'active' AND id > $1 \
+             AND (closed_through IS NULL OR closed_through < $2) ORDER BY id LIMIT $3",
+        )
+        .bind(after)
+        .bind(date.to_string())
         .bind(i64::from(limit))
         .fetch_all(c)
         .await)?)

@@ -124,6 +124,30 @@ pub trait JobRepository {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// Hands the job back unfinished, to run again at `run_at`, without using up an attempt:
+    /// for work that waits on purpose (a maintenance window) or continues in slices (close of
+    /// business). [`StoreError::LeaseLost`] if the lease is no longer held.
+    async fn postpone_job(
+        &mut self,
+        lease: &Lease,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Adds `job` unless a job with its id exists already; `true` if it was added. Lets any
+    /// number of processes schedule the same piece of work (the daily close of business) and
+    /// have it exist once.
+    async fn enqueue_job_once(&mut self, job: &NewJob, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Makes pending jobs of `kind` due by `by` due now; returns how many. For work held back
+    /// until a time that no longer holds (a cancelled maintenance window).
+    async fn run_jobs_now(
+        &mut self,
+        kind: &str,
+        by: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+
     /// Puts a dead job back in the queue with a fresh budget of attempts. `false` if the job is
     /// not dead (or does not exist).
     async fn redrive_job(&mut self, id: &str, now: Timestamp) -> Result<bool, StoreError>;
@@ -276,6 +300,63 @@ impl JobRepository for SqlUnitOfWork {
         .await
         .map(|r| r.rows_affected()))?;
         lease_held(updated, lease)
+    }
+
+    async fn postpone_job(
+        &mut self,
+        lease: &Lease,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE jobs SET status = 'pending', attempts = attempts - 1, run_at_ms = $1, \
+             {END_LEASE}, updated_at_ms = $2 WHERE id = $3 AND status = 'running' AND lease_token = $4"
+        );
+        let updated = on_tx!(self, c => sqlx::query(&sql)
+        .bind(to_ms(run_at))
+        .bind(to_ms(now))
+        .bind(&lease.job_id)
+        .bind(&lease.token)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        lease_held(updated, lease)
+    }
+
+    async fn enqueue_job_once(&mut self, job: &NewJob, now: Timestamp) -> Result<bool, StoreError> {
+        let inserted = on_tx!(self, c => sqlx::query(
+            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at_ms, \
+             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&job.id)
+        .bind(&job.kind)
+        .bind(job.payload.to_string())
+        .bind(i64::from(job.max_attempts.max(1)))
+        .bind(to_ms(job.run_at))
+        .bind(to_ms(now))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(inserted == 1)
+    }
+
+    async fn run_jobs_now(
+        &mut self,
+        kind: &str,
+        by: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        Ok(on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET run_at_ms = $1, updated_at_ms = $1 \
+             WHERE status = 'pending' AND kind = $2 AND run_at_ms > $1 AND run_at_ms <= $3",
+        )
+        .bind(to_ms(now))
+        .bind(kind)
+        .bind(to_ms(by))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
     }
 
     async fn redrive_job(&mut self, id: &str, now: Timestamp) -> Result<bool, StoreError> {

@@ -9,6 +9,7 @@ mod error;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod maintenance;
 mod migrations;
 pub mod outbox;
 mod postgres;
@@ -27,6 +28,7 @@ pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use ledger::LedgerRepository;
+pub use maintenance::MaintenanceRepository;
 pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;
@@ -83,6 +85,7 @@ pub trait UnitOfWork:
     + CreditLineRepository
     + DrawdownRepository
     + LedgerRepository
+    + MaintenanceRepository
     + JobRepository
     + IdempotencyRepository
     + OutboxRepository

@@ -133,16 +133,7 @@ impl Drawdown {
         let step = Transition {
             from: self.status.name().to_owned(),
             to: next.name().to_owned(),
-            reason: next.terminal_reason().or(match &next {
-                DrawdownStatus::ManualReview { reason } => Some(*reason),
-                DrawdownStatus::Quoted { .. }
-                | DrawdownStatus::Disbursing
-                | DrawdownStatus::Active
-                | DrawdownStatus::Expired { .. }
-                | DrawdownStatus::Refused { .. }
-                | DrawdownStatus::Failed { .. }
-                | DrawdownStatus::Closed { .. } => None,
-            }),
+            reason: next.reason(),
             at: now,
         };
         self.status = next;
@@ -160,6 +151,12 @@ pub enum DrawdownStatus {
     Quoted {
         #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
         expires_at: Timestamp,
+    },
+    /// Confirmed during a maintenance window: the amount is held on the line and the payout
+    /// starts when the window ends (`until`, or later if the window is extended).
+    QueuedForMaintenance {
+        #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+        until: Timestamp,
     },
     /// Confirmed: the amount is held on the line and the payout is under way.
     Disbursing,
@@ -187,15 +184,33 @@ impl DrawdownStatus {
             | DrawdownStatus::Failed { reason }
             | DrawdownStatus::Closed { reason } => Some(*reason),
             DrawdownStatus::Quoted { .. }
+            | DrawdownStatus::QueuedForMaintenance { .. }
             | DrawdownStatus::Disbursing
             | DrawdownStatus::ManualReview { .. }
             | DrawdownStatus::Active => None,
         }
     }
 
+    /// Why the drawdown is where it is: the reason of an end, of a hand-over to a person, or of
+    /// waiting out maintenance; `None` while it simply runs.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            DrawdownStatus::ManualReview { reason } => Some(*reason),
+            DrawdownStatus::QueuedForMaintenance { .. } => Some(Reason::SystemMaintenance),
+            DrawdownStatus::Expired { reason }
+            | DrawdownStatus::Refused { reason }
+            | DrawdownStatus::Failed { reason }
+            | DrawdownStatus::Closed { reason } => Some(*reason),
+            DrawdownStatus::Quoted { .. } | DrawdownStatus::Disbursing | DrawdownStatus::Active => {
+                None
+            }
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             DrawdownStatus::Quoted { .. } => "quoted",
+            DrawdownStatus::QueuedForMaintenance { .. } => "queued_for_maintenance",
             DrawdownStatus::Disbursing => "disbursing",
             DrawdownStatus::ManualReview { .. } => "manual_review",
             DrawdownStatus::Active => "active",
@@ -240,11 +255,13 @@ pub enum Confirmation {
 
 impl DrawdownStatus {
     /// The borrower confirms at `now`. `line_check` is the line's answer to holding the amount
-    /// (see `CreditLine::can_hold`).
+    /// (see `CreditLine::can_hold`); `maintenance_until` is the end of a maintenance window
+    /// under way, during which a confirmed drawdown is held and queued, not paid out.
     pub fn confirm(
         &self,
         now: Timestamp,
         line_check: Result<(), Reason>,
+        maintenance_until: Option<Timestamp>,
     ) -> Result<(DrawdownStatus, Confirmation), IllegalTransition> {
         match self {
             DrawdownStatus::Quoted { expires_at } if now >= *expires_at => {
@@ -254,9 +271,13 @@ impl DrawdownStatus {
                     Confirmation::Ended(reason),
                 ))
             }
-            DrawdownStatus::Quoted { .. } => match line_check {
-                Ok(()) => Ok((DrawdownStatus::Disbursing, Confirmation::Proceed)),
-                Err(reason) => Ok((
+            DrawdownStatus::Quoted { .. } => match (line_check, maintenance_until) {
+                (Ok(()), None) => Ok((DrawdownStatus::Disbursing, Confirmation::Proceed)),
+                (Ok(()), Some(until)) => Ok((
+                    DrawdownStatus::QueuedForMaintenance { until },
+                    Confirmation::Proceed,
+                )),
+                (Err(reason), _) => Ok((
                     DrawdownStatus::Refused { reason },
                     Confirmation::Ended(reason),
                 )),
@@ -274,6 +295,14 @@ impl DrawdownStatus {
                 })
             }
             other => Err(illegal(other, "expire")),
+        }
+    }
+
+    /// The maintenance window a confirmed drawdown waited out is over: the payout starts.
+    pub fn resume(&self) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::QueuedForMaintenance { .. } => Ok(DrawdownStatus::Disbursing),
+            other => Err(illegal(other, "resume after maintenance")),
         }
     }
 

@@ -14,7 +14,7 @@ fn quoted() -> DrawdownStatus {
 
 #[test]
 fn a_confirmation_in_time_on_an_open_line_goes_ahead() {
-    let (next, outcome) = quoted().confirm(now(), Ok(())).unwrap();
+    let (next, outcome) = quoted().confirm(now(), Ok(()), None).unwrap();
     assert_eq!(
         (next, outcome),
         (DrawdownStatus::Disbursing, Confirmation::Proceed)
@@ -22,9 +22,36 @@ fn a_confirmation_in_time_on_an_open_line_goes_ahead() {
 }
 
 #[test]
+fn a_confirmation_during_maintenance_is_held_and_queued_then_resumes() {
+    let until = now() + Duration::hours(2);
+    let (next, outcome) = quoted().confirm(now(), Ok(()), Some(until)).unwrap();
+    assert_eq!(
+        (next.clone(), outcome),
+        (
+            DrawdownStatus::QueuedForMaintenance { until },
+            Confirmation::Proceed
+        )
+    );
+    assert_eq!(next.terminal_reason(), None, "queued is not an end");
+    assert!(next.paid_out().is_err(), "not paid out before it resumes");
+    assert_eq!(next.resume().unwrap(), DrawdownStatus::Disbursing);
+    let (refused, _) = quoted()
+        .confirm(now(), Err(Reason::LineFrozen), Some(until))
+        .unwrap();
+    assert_eq!(
+        refused,
+        DrawdownStatus::Refused {
+            reason: Reason::LineFrozen
+        },
+        "maintenance does not hide a refusal"
+    );
+    assert!(DrawdownStatus::Disbursing.resume().is_err());
+}
+
+#[test]
 fn a_late_confirmation_or_a_refusing_line_ends_the_drawdown_with_a_reason() {
     let late = now() + Duration::minutes(15);
-    let (next, outcome) = quoted().confirm(late, Ok(())).unwrap();
+    let (next, outcome) = quoted().confirm(late, Ok(()), None).unwrap();
     assert_eq!(
         next,
         DrawdownStatus::Expired {
@@ -32,7 +59,9 @@ fn a_late_confirmation_or_a_refusing_line_ends_the_drawdown_with_a_reason() {
         }
     );
     assert_eq!(outcome, Confirmation::Ended(Reason::ConfirmationTimedOut));
-    let (next, _) = quoted().confirm(now(), Err(Reason::LineFrozen)).unwrap();
+    let (next, _) = quoted()
+        .confirm(now(), Err(Reason::LineFrozen), None)
+        .unwrap();
     assert_eq!(
         next,
         DrawdownStatus::Refused {
@@ -88,12 +117,13 @@ fn terminal_states_take_no_further_step() {
             end.terminal_reason().is_some(),
             "{end:?} carries its reason"
         );
-        assert!(end.confirm(now(), Ok(())).is_err());
+        assert!(end.confirm(now(), Ok(()), None).is_err());
         assert!(end.paid_out().is_err());
         assert!(end.payout_failed(Reason::ChannelUnavailable).is_err());
         assert!(end.to_manual_review(Reason::SyncFailure).is_err());
         assert!(end.close(Reason::PaidOff).is_err());
         assert!(end.expire(now() + Duration::days(1)).is_err());
+        assert!(end.resume().is_err());
     }
 }
 
@@ -111,13 +141,20 @@ fn every_state_is_reachable_and_every_end_has_a_reason() {
             assert!(state.terminal_reason().is_some());
         }
         let mut next = Vec::new();
-        next.extend(state.confirm(now(), Ok(())).ok().map(|(s, _)| s));
+        next.extend(state.confirm(now(), Ok(()), None).ok().map(|(s, _)| s));
         next.extend(
             state
-                .confirm(now(), Err(Reason::LineFrozen))
+                .confirm(now(), Ok(()), Some(later))
                 .ok()
                 .map(|(s, _)| s),
         );
+        next.extend(
+            state
+                .confirm(now(), Err(Reason::LineFrozen), None)
+                .ok()
+                .map(|(s, _)| s),
+        );
+        next.extend(state.resume().ok());
         next.extend(state.expire(later).ok());
         next.extend(state.paid_out().ok());
         next.extend(state.payout_failed(Reason::AccountInvalid).ok());
@@ -127,6 +164,7 @@ fn every_state_is_reachable_and_every_end_has_a_reason() {
     }
     let all = [
         "quoted",
+        "queued_for_maintenance",
         "disbursing",
         "manual_review",
         "active",

@@ -53,14 +53,24 @@ impl JobHandler for DisburseHandler {
         let id = job.payload["drawdown_id"]
             .as_str()
             .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
-        let drawdown = {
+        let (drawdown, held_until) = {
             let mut uow = ctx.store.begin_read().await?;
-            uow.find_drawdown(id)
+            let drawdown = uow
+                .find_drawdown(id)
                 .await?
-                .ok_or_else(|| JobFailure::permanent(format!("drawdown {id} is gone")))?
+                .ok_or_else(|| JobFailure::permanent(format!("drawdown {id} is gone")))?;
+            let held = crate::maintenance::held_until(uow.as_mut(), ctx.clock.now()).await?;
+            (drawdown, held)
         };
-        match drawdown.status {
-            DrawdownStatus::Disbursing => {}
+        let drawdown = match drawdown.status {
+            // Payouts wait out a maintenance window without using up their attempts.
+            DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. }
+                if held_until.is_some() =>
+            {
+                return Ok(JobDone::Postponed(held_until.unwrap_or(ctx.clock.now())));
+            }
+            DrawdownStatus::QueuedForMaintenance { .. } => resume(ctx, &drawdown).await?,
+            DrawdownStatus::Disbursing => drawdown,
             // Settled already, or in a person's hands.
             DrawdownStatus::Quoted { .. }
             | DrawdownStatus::ManualReview { .. }
@@ -69,6 +79,9 @@ impl JobHandler for DisburseHandler {
             | DrawdownStatus::Refused { .. }
             | DrawdownStatus::Failed { .. }
             | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
+        };
+        if drawdown.status != DrawdownStatus::Disbursing {
+            return Ok(JobDone::Succeeded);
         }
         // A run a callback prompted only asks; the drawdown's own job sends, fails over,
         // retries and escalates, so two runs can never both send.
@@ -380,6 +393,7 @@ async fn finish(
         DrawdownStatus::Disbursing | DrawdownStatus::ManualReview { .. } => {}
         // Another run settled it first (a prompted query and the payout job together).
         DrawdownStatus::Quoted { .. }
+        | DrawdownStatus::QueuedForMaintenance { .. }
         | DrawdownStatus::Active
         | DrawdownStatus::Expired { .. }
         | DrawdownStatus::Refused { .. }
@@ -458,6 +472,30 @@ async fn finish(
     uow.complete_job(&ctx.lease, now).await?;
     uow.commit().await?;
     Ok(JobDone::CompletedWithEffects)
+}
+
+/// The maintenance window a confirmed drawdown waited out is over: it moves on to its payout,
+/// and the borrower is told. Returns the drawdown as it now stands.
+async fn resume(ctx: &JobContext, read: &Drawdown) -> Result<Drawdown, JobFailure> {
+    let now = ctx.clock.now();
+    let mut uow = ctx.store.begin().await?;
+    let mut drawdown = uow
+        .lock_drawdown(&read.id)
+        .await?
+        .ok_or_else(|| JobFailure::permanent(format!("drawdown {} is gone", read.id)))?;
+    let Ok(next) = drawdown.status.resume() else {
+        // Another run resumed it first.
+        return Ok(drawdown);
+    };
+    let read_revision = drawdown.revision;
+    let step = drawdown.move_to(next, now);
+    uow.update_drawdown(&drawdown, read_revision, Some(&step))
+        .await?;
+    notify(uow.as_mut(), &drawdown, "drawdown.resumed", None)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    uow.commit().await?;
+    Ok(drawdown)
 }
 
 /// Reverses the pending payout entry once the payout is settled either way.

@@ -33,7 +33,8 @@ impl JobHandler for ExpireHandler {
                 .expire(now)
                 .map_err(|e| JobFailure::retryable(format!("not yet: {e}")))?,
             // Confirmed (or ended) before its time: nothing to expire.
-            DrawdownStatus::Disbursing
+            DrawdownStatus::QueuedForMaintenance { .. }
+            | DrawdownStatus::Disbursing
             | DrawdownStatus::ManualReview { .. }
             | DrawdownStatus::Active
             | DrawdownStatus::Expired { .. }

@@ -201,9 +201,10 @@ pub async fn confirm(
             EngineError::Internal(format!("line of drawdown {} is gone", drawdown.id))
         })?;
     let read_revision = drawdown.revision;
+    let held_until = crate::maintenance::held_until(uow.as_mut(), now).await?;
     let (mut next, mut outcome) = drawdown
         .status
-        .confirm(now, line.can_hold(drawdown.amount_minor, now))
+        .confirm(now, line.can_hold(drawdown.amount_minor, now), held_until)
         .map_err(|e| EngineError::conflict(e.code(), e.to_string()))?;
     if outcome == Confirmation::Proceed
         && !uow.place_hold(&line.id, drawdown.amount_minor, now).await?
@@ -235,13 +236,24 @@ pub async fn confirm(
                     id: disburse_job_id(&drawdown.id),
                     kind: DISBURSE_JOB.to_owned(),
                     payload: serde_json::json!({ "drawdown_id": drawdown.id }),
-                    run_at: now,
+                    run_at: held_until.unwrap_or(now),
                     max_attempts: PAYOUT_ATTEMPTS,
                 },
                 now,
             )
             .await?;
-            notify(uow.as_mut(), &drawdown, "drawdown.confirmed", None).await?;
+            match held_until {
+                None => notify(uow.as_mut(), &drawdown, "drawdown.confirmed", None).await?,
+                Some(_) => {
+                    notify(
+                        uow.as_mut(),
+                        &drawdown,
+                        "drawdown.queued_for_maintenance",
+                        Some(Reason::SystemMaintenance),
+                    )
+                    .await?
+                }
+            }
         }
         Confirmation::Ended(reason) => {
             notify(uow.as_mut(), &drawdown, "drawdown.ended", Some(reason)).await?;

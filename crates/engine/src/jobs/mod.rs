@@ -67,6 +67,9 @@ pub enum JobDone {
     /// The handler called `complete_job(&ctx.lease, …)` in the unit of work that wrote its
     /// effects, and committed it.
     CompletedWithEffects,
+    /// Not finished, by design: run again at this time, without using up an attempt (a payout
+    /// waiting out a maintenance window, close of business continuing in another slice).
+    Postponed(lendcore_domain::Timestamp),
 }
 
 #[async_trait]
@@ -114,6 +117,8 @@ pub struct JobRunner {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PollReport {
     pub succeeded: usize,
+    /// Attempts that handed their job back to run later, on purpose.
+    pub postponed: usize,
     pub retried: usize,
     /// Jobs that used up their attempts, including those whose worker died on the last one.
     pub dead_lettered: usize,
@@ -123,7 +128,7 @@ pub struct PollReport {
 
 impl PollReport {
     pub fn ran(&self) -> usize {
-        self.succeeded + self.retried + self.dead_lettered + self.lease_lost
+        self.succeeded + self.postponed + self.retried + self.dead_lettered + self.lease_lost
     }
 }
 
@@ -173,6 +178,7 @@ impl JobRunner {
         for outcome in futures::future::join_all(attempts).await {
             match outcome? {
                 Recorded::Succeeded => report.succeeded += 1,
+                Recorded::Postponed => report.postponed += 1,
                 Recorded::Retried => report.retried += 1,
                 Recorded::DeadLettered => report.dead_lettered += 1,
                 Recorded::LeaseLost => report.lease_lost += 1,
@@ -218,6 +224,13 @@ impl JobRunner {
                     Err(err) => Err(err),
                 }
             }
+            Ok(JobDone::Postponed(until)) => {
+                let mut uow = self.store.begin().await?;
+                match uow.postpone_job(&lease, until.max(now), now).await {
+                    Ok(()) => uow.commit().await.map(|()| Recorded::Postponed),
+                    Err(err) => Err(err),
+                }
+            }
             Err(failure) => {
                 let next = match failure.retryable {
                     true => self.config.backoff.after_failure(
@@ -236,7 +249,10 @@ impl JobRunner {
                     Ok(()) => uow.commit().await.map(|()| {
                         match recorded {
                             Recorded::DeadLettered => dead_lettered(&job, &failure.message),
-                            Recorded::Succeeded | Recorded::Retried | Recorded::LeaseLost => {
+                            Recorded::Succeeded
+                            | Recorded::Postponed
+                            | Recorded::Retried
+                            | Recorded::LeaseLost => {
                                 tracing::warn!(job = %job.id, kind = %job.kind,
                                     attempts = job.attempts, error = %failure.message,
                                     "job attempt failed; will retry");
@@ -315,6 +331,7 @@ fn dead_lettered(job: &Job, why: &str) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Recorded {
     Succeeded,
+    Postponed,
     Retried,
     DeadLettered,
     LeaseLost,
@@ -324,6 +341,7 @@ impl Recorded {
     fn as_str(self) -> &'static str {
         match self {
             Recorded::Succeeded => "succeeded",
+            Recorded::Postponed => "postponed",
             Recorded::Retried => "retried",
             Recorded::DeadLettered => "dead_lettered",
             Recorded::LeaseLost => "lease_lost",

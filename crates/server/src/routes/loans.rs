@@ -1,9 +1,11 @@
-//! `/v1/loans/{id}`: a paid-out drawdown as a loan — its repayments.
+//! `/v1/loans/{id}`: a paid-out drawdown as a loan — its repayments and its timeline.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use lendcore_engine::loans::{self, RepaymentMode, RepaymentReceipt};
+use lendcore_engine::timeline::{self, Timeline};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -48,12 +50,7 @@ pub async fn repay(
     idempotency: IdempotencyHeader,
     body: JsonBody<RepaymentRequest>,
 ) -> Result<Response, ApiError> {
-    if path.id.is_empty() || path.id.len() > 64 || !path.id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.loan",
-            message: "no loan with that id".to_owned(),
-        }));
-    }
+    check_id(&path.id)?;
     let request = idempotency.request(
         "POST",
         &format!("/v1/loans/{}/repayments", path.id),
@@ -68,4 +65,31 @@ pub async fn repay(
     )
     .await?;
     Ok(respond(StatusCode::CREATED, outcome))
+}
+
+/// Everything that happened to a loan, oldest first: state changes, calls to payment channels,
+/// ledger postings and notifications, with times and reason codes.
+#[utoipa::path(get, path = "/v1/loans/{id}/timeline", tag = "drawdowns",
+    params(("id" = String, Path, description = "Loan (drawdown) id")),
+    responses(
+        (status = 200, description = "The timeline", body = Timeline),
+        (status = 404, description = "No such loan", body = ErrorBody),
+    ))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<LoanPath>,
+) -> Result<Json<Timeline>, ApiError> {
+    check_id(&path.id)?;
+    Ok(Json(timeline::timeline(&state.engine, &path.id).await?))
+}
+
+/// Loan ids are UUIDs; anything else cannot name a loan and must not reach the database.
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: "not_found.loan",
+            message: "no loan with that id".to_owned(),
+        }));
+    }
+    Ok(())
 }

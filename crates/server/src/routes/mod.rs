@@ -5,6 +5,7 @@ pub mod drawdowns;
 pub mod health;
 pub mod jobs;
 pub mod loans;
+pub mod maintenance;
 pub mod products;
 pub mod quotes;
 

@@ -1,0 +1,143 @@
+//! A loan's timeline: every state change, call to a payment channel, ledger posting and
+//! notification, in time order, with reason codes — what support needs to answer "why".
+
+use lendcore_domain::Timestamp;
+use lendcore_domain::ledger::{EntryEvent, JournalEntry, Layer};
+use lendcore_domain::reasons::Reason;
+use serde::{Deserialize, Serialize};
+
+use crate::{Engine, EngineError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Timeline {
+    pub loan_id: String,
+    pub borrower_id: String,
+    /// Where the loan stands now, e.g. `active`.
+    pub state: String,
+    /// The reason of its current state, if it carries one.
+    pub reason: Option<Reason>,
+    /// Oldest first.
+    pub events: Vec<TimelineEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimelineEvent {
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub at: Timestamp,
+    pub kind: EventKind,
+    /// One line for a person, e.g. `disbursing → active` or `submit to sandbox: accepted`.
+    pub summary: String,
+    pub reason: Option<Reason>,
+    /// The record itself: the attempt, the entry with its postings, the notification payload.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    StateChange,
+    PayoutAttempt,
+    Posting,
+    Notification,
+}
+
+/// The timeline of a loan (any drawdown, paid out or not), read from one snapshot.
+pub async fn timeline(engine: &Engine, loan_id: &str) -> Result<Timeline, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    let loan = uow.find_drawdown(loan_id).await?.ok_or_else(|| {
+        EngineError::not_found("not_found.loan", format!("no loan with id {loan_id}"))
+    })?;
+    let mut events = Vec::new();
+    for step in uow.drawdown_timeline(loan_id).await? {
+        events.push(TimelineEvent {
+            at: step.at,
+            kind: EventKind::StateChange,
+            summary: format!("{} → {}", step.from, step.to),
+            reason: step.reason,
+            detail: serde_json::json!({ "from": step.from, "to": step.to }),
+        });
+    }
+    for attempt in uow.payout_attempts(loan_id).await? {
+        let outcome = attempt.outcome.as_deref().unwrap_or("no answer recorded");
+        events.push(TimelineEvent {
+            at: attempt.started_at,
+            kind: EventKind::PayoutAttempt,
+            summary: format!("{} to {}: {outcome}", attempt.action, attempt.channel_id),
+            reason: None,
+            detail: serde_json::json!({
+                "attempt": attempt.attempt,
+                "channel_id": attempt.channel_id,
+                "reference": attempt.reference,
+                "action": attempt.action,
+                "outcome": attempt.outcome,
+                "detail": attempt.detail,
+                "ended_at": attempt.ended_at,
+            }),
+        });
+    }
+    for entry in uow.entries_for(loan_id).await? {
+        events.push(TimelineEvent {
+            at: entry.at,
+            kind: EventKind::Posting,
+            summary: posting_summary(&entry),
+            reason: None,
+            detail: serde_json::to_value(&entry)
+                .map_err(|e| EngineError::Internal(format!("entry as JSON: {e}")))?,
+        });
+    }
+    for event in uow.outbox_for("drawdown", loan_id).await? {
+        let reason = event.payload["reason"].as_str().and_then(Reason::parse);
+        events.push(TimelineEvent {
+            at: event.created_at,
+            kind: EventKind::Notification,
+            summary: event.topic.clone(),
+            reason,
+            detail: serde_json::json!({
+                "id": event.id,
+                "topic": event.topic,
+                "payload": event.payload,
+                "published_at": event.published_at,
+            }),
+        });
+    }
+    // Stable: within one instant, a state change comes before the calls, postings and
+    // notifications it caused, each kind in the order it was written.
+    events.sort_by_key(|e| (e.at, e.kind));
+    Ok(Timeline {
+        loan_id: loan.id.clone(),
+        borrower_id: loan.borrower_id.clone(),
+        state: loan.status.name().to_owned(),
+        reason: loan.status.reason(),
+        events,
+    })
+}
+
+fn posting_summary(entry: &JournalEntry) -> String {
+    let event = match entry.event {
+        EntryEvent::Disburse => "disbursement",
+        EntryEvent::AccrueInterest => "interest accrued",
+        EntryEvent::ChargeFee => "fee charged",
+        EntryEvent::ChargePenalty => "penalty charged",
+        EntryEvent::Repay => "repayment",
+        EntryEvent::Waive => "waiver",
+        EntryEvent::WriteOff => "write-off",
+        EntryEvent::Reverse => "reversal",
+    };
+    let layer = match entry.layer {
+        Layer::Pending => "pending",
+        Layer::Posted => "posted",
+    };
+    let amount: i64 = entry.postings.iter().map(|p| p.debit_minor).sum();
+    format!("{event} ({layer}): {amount} {}", currency_of(entry))
+}
+
+fn currency_of(entry: &JournalEntry) -> &'static str {
+    entry
+        .postings
+        .first()
+        .map_or("", |p| p.account.currency.code())
+}

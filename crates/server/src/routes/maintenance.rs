@@ -1,0 +1,126 @@
+//! `/v1/maintenance-windows`: announce, list and cancel maintenance windows. Until operators
+//! authenticate (issue #5) the caller names the `actor`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use lendcore_domain::maintenance::WindowInput;
+use lendcore_engine::maintenance::{self, WindowView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::respond;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRequest {
+    /// When it starts; a time already past means now.
+    pub starts_at: DateTime<Utc>,
+    /// When it ends: after it starts, in the future, at most 72 hours later.
+    pub ends_at: DateTime<Utc>,
+    /// What borrowers are told, e.g. "Payouts pause for the bank's year-end close."
+    pub message: String,
+    /// Who schedules it, e.g. `ops:alice`.
+    pub actor: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowPage {
+    pub items: Vec<WindowView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WindowPath {
+    id: String,
+}
+
+fn window_id(raw: &str) -> Result<&str, ApiError> {
+    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(raw)
+    } else {
+        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: "not_found.maintenance_window",
+            message: "no maintenance window with that id".to_owned(),
+        }))
+    }
+}
+
+/// Schedule a maintenance window. Borrowers with work in flight are told ahead; while it runs,
+/// confirmed drawdowns are held and queued (`queued_for_maintenance`) and payouts wait; nothing
+/// in flight is closed because of it.
+#[utoipa::path(post, path = "/v1/maintenance-windows", tag = "operations", request_body = WindowRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 201, description = "Scheduled", body = WindowView),
+        (status = 400, description = "Invalid window", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with another body", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<WindowRequest>,
+) -> Result<Response, ApiError> {
+    let request = idempotency.request("POST", "/v1/maintenance-windows", &body.raw);
+    let b = body.value;
+    let outcome = maintenance::schedule(
+        &state.engine,
+        WindowInput {
+            starts_at: b.starts_at,
+            ends_at: b.ends_at,
+            message: b.message,
+            actor: b.actor,
+        },
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, outcome))
+}
+
+/// Windows to come, in progress, and those that ended in the last seven days.
+#[utoipa::path(get, path = "/v1/maintenance-windows", tag = "operations",
+    responses((status = 200, description = "The windows, soonest first", body = WindowPage)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<WindowPage>, ApiError> {
+    Ok(Json(WindowPage {
+        items: maintenance::list(&state.engine).await?,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/maintenance-windows/{id}", tag = "operations",
+    params(("id" = String, Path, description = "Window id")),
+    responses(
+        (status = 200, description = "The window", body = WindowView),
+        (status = 404, description = "No such window", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<WindowPath>,
+) -> Result<Json<WindowView>, ApiError> {
+    Ok(Json(
+        maintenance::get(&state.engine, window_id(&path.id)?).await?,
+    ))
+}
+
+/// Call a window off before it ends; what it held back continues at once.
+#[utoipa::path(post, path = "/v1/maintenance-windows/{id}/cancel", tag = "operations",
+    params(("id" = String, Path, description = "Window id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Cancelled", body = WindowView),
+        (status = 404, description = "No such window", body = ErrorBody),
+        (status = 409, description = "Already over or cancelled", body = ErrorBody),
+    ))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<WindowPath>,
+    idempotency: IdempotencyHeader,
+) -> Result<Response, ApiError> {
+    let id = window_id(&path.id)?;
+    let request = idempotency.request("POST", &format!("/v1/maintenance-windows/{id}/cancel"), b"");
+    let outcome = maintenance::cancel(&state.engine, id, request.as_ref()).await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
