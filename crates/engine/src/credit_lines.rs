@@ -1,15 +1,28 @@
 //! Credit line use cases: grant, change the limit, freeze, unfreeze, close, and read with the
-//! log. Operators drive them for now; the decision engine will grant lines later.
+//! log. Operators drive them for now; the decision engine will grant lines later. Two timers
+//! run as jobs: a line's expiry is written to its log when its validity ends, and a freeze with
+//! an end lifts itself then.
 
+use async_trait::async_trait;
 use lendcore_domain::Timestamp;
-use lendcore_domain::credit_line::{CreditLine, GrantInput, LineError, LineEvent, LineView};
+use lendcore_domain::credit_line::{
+    CreditLine, GrantInput, LineError, LineEvent, LineStatus, LineView,
+};
 use lendcore_domain::reasons::Reason;
-use lendcore_store::{OutboxEvent, StoreError, UnitOfWork};
+use lendcore_store::{Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError, new_id};
 
 const STALE_RETRIES: usize = 3;
+
+/// Writes a line's expiry to its log when its validity ends.
+pub const EXPIRY_JOB: &str = "credit_line.expiry";
+/// Lifts a freeze that has an end when the end comes.
+pub const FREEZE_END_JOB: &str = "credit_line.freeze_end";
+/// Who the log names for what the timers do.
+const SYSTEM_ACTOR: &str = "system:lendcore";
 
 pub async fn grant(
     engine: &Engine,
@@ -23,6 +36,17 @@ pub async fn grant(
     }
     let (line, event) = CreditLine::grant(new_id(), input, now).map_err(line_error)?;
     uow.insert_credit_line(&line, &event).await?;
+    uow.enqueue_job(
+        &NewJob {
+            id: format!("line-expiry:{}", line.id),
+            kind: EXPIRY_JOB.to_owned(),
+            payload: serde_json::json!({ "line_id": line.id }),
+            run_at: line.valid_until,
+            max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
+        },
+        now,
+    )
+    .await?;
     announce(uow.as_mut(), &line, &event).await?;
     let view = line.view(now);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
@@ -88,6 +112,23 @@ pub async fn change(
             Err(StoreError::Stale(_)) if attempt < STALE_RETRIES => continue,
             other => other?,
         }
+        if let LineStatus::Frozen {
+            until: Some(until), ..
+        } = line.status
+            && event.kind == lendcore_domain::credit_line::LineEventKind::Frozen
+        {
+            uow.enqueue_job(
+                &NewJob {
+                    id: format!("line-freeze-end:{}:{}", line.id, event.seq),
+                    kind: FREEZE_END_JOB.to_owned(),
+                    payload: serde_json::json!({ "line_id": line.id, "frozen_seq": event.seq }),
+                    run_at: until,
+                    max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
+                },
+                now,
+            )
+            .await?;
+        }
         announce(uow.as_mut(), &line, &event).await?;
         let view = line.view(now);
         idempotency::record(uow.as_mut(), request, &view, now).await?;
@@ -119,6 +160,103 @@ pub async fn events(engine: &Engine, line_id: &str) -> Result<Vec<LineEvent>, En
         return Err(line_not_found(line_id));
     }
     Ok(uow.credit_line_events(line_id).await?)
+}
+
+/// Writes a line's expiry to its log (and tells the borrower) once its validity has ended.
+pub struct ExpiryHandler;
+
+/// Lifts a freeze whose end has come, unless the line was unfrozen or frozen anew meanwhile.
+pub struct FreezeEndHandler;
+
+#[async_trait]
+impl JobHandler for ExpiryHandler {
+    fn kind(&self) -> &'static str {
+        EXPIRY_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        run_timer(job, ctx, |line, last, now| {
+            if now < line.valid_until {
+                return Timer::NotYet(line.valid_until);
+            }
+            Timer::Done(line.record_expiry(SYSTEM_ACTOR.to_owned(), last, now))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl JobHandler for FreezeEndHandler {
+    fn kind(&self) -> &'static str {
+        FREEZE_END_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let frozen_seq = job.payload["frozen_seq"]
+            .as_i64()
+            .ok_or_else(|| JobFailure::permanent("payload has no frozen_seq"))?;
+        run_timer(job, ctx, |line, last, now| {
+            // Only the freeze this job was set for: any later change to the line decides anew.
+            if last != frozen_seq {
+                return Timer::Done(None);
+            }
+            match line.status {
+                LineStatus::Frozen {
+                    until: Some(until), ..
+                } if now < until => Timer::NotYet(until),
+                LineStatus::Frozen { .. } | LineStatus::Active | LineStatus::Closed { .. } => {
+                    Timer::Done(line.lift_freeze_at_end(SYSTEM_ACTOR.to_owned(), last, now))
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// What a timer decided about its line.
+enum Timer {
+    /// Its time has not come (a job made before it knew the time): run again then.
+    NotYet(Timestamp),
+    /// The change to write, or nothing left to do.
+    Done(Option<LineEvent>),
+}
+
+/// Loads the job's line, lets `decide` change it, and writes the change, its log entry, its
+/// notification and the job's completion in one unit of work.
+async fn run_timer(
+    job: &Job,
+    ctx: &JobContext,
+    decide: impl FnOnce(&mut CreditLine, i64, Timestamp) -> Timer,
+) -> Result<JobDone, JobFailure> {
+    let id = job.payload["line_id"]
+        .as_str()
+        .ok_or_else(|| JobFailure::permanent("payload has no line_id"))?;
+    let now = ctx.clock.now();
+    let mut uow = ctx.store.begin().await?;
+    let mut line = uow
+        .find_credit_line(id)
+        .await?
+        .ok_or_else(|| JobFailure::permanent(format!("credit line {id} is gone")))?;
+    let last_seq = uow
+        .credit_line_events(id)
+        .await?
+        .last()
+        .map_or(0, |e| e.seq);
+    let read_revision = line.revision;
+    let event = match decide(&mut line, last_seq, now) {
+        Timer::NotYet(at) => return Ok(JobDone::Postponed(at)),
+        Timer::Done(None) => return Ok(JobDone::Succeeded),
+        Timer::Done(Some(event)) => event,
+    };
+    // A stale revision (a hold moved the line meanwhile) fails the attempt; the retry decides
+    // again on fresh figures.
+    uow.update_credit_line(&line, read_revision, &event).await?;
+    announce(uow.as_mut(), &line, &event)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    uow.complete_job(&ctx.lease, now).await?;
+    uow.commit().await?;
+    Ok(JobDone::CompletedWithEffects)
 }
 
 async fn announce(

@@ -129,6 +129,8 @@ async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World
     .register(DisburseHandler::new(channels))
     .register(ExpireHandler)
     .register(maintenance::NoticeHandler)
+    .register(credit_lines::ExpiryHandler)
+    .register(credit_lines::FreezeEndHandler)
     // A slice of no time at all: close of business moves one loan per run, as a huge book
     // would move one slice per run.
     .register(cob::CobHandler::new(StdDuration::ZERO));
@@ -647,5 +649,38 @@ store_test! {
         assert_eq!(closed, expected);
         let mut uow = w.engine.store.begin_read().await.unwrap();
         assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+    }
+
+    async fn a_freeze_with_an_end_lifts_itself_and_expiry_is_written_to_the_log(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let freeze = |until| credit_lines::change(&w.engine, &w.line_id,
+            LineChange::Freeze { reason: Reason::Overdue, until: Some(until) }, "risk:r".into(), None, None);
+        let first_end = w.clock.now() + Duration::days(3);
+        freeze(first_end).await.unwrap();
+        // Unfrozen by a person, frozen again with a later end: the first timer must not lift it.
+        credit_lines::change(&w.engine, &w.line_id, LineChange::Unfreeze, "risk:r".into(), None, None).await.unwrap();
+        let second_end = w.clock.now() + Duration::days(5);
+        freeze(second_end).await.unwrap();
+        w.clock.set(first_end);
+        while w.runner.poll_once().await.unwrap().ran() > 0 {}
+        let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap();
+        assert_eq!(line.state, lendcore_domain::credit_line::LineState::Frozen);
+        w.clock.set(second_end);
+        while w.runner.poll_once().await.unwrap().ran() > 0 {}
+        let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap();
+        assert_eq!(line.state, lendcore_domain::credit_line::LineState::Active);
+        let valid_until = line.line.valid_until;
+        w.clock.set(valid_until);
+        while w.runner.poll_once().await.unwrap().ran() > 0 {}
+        let log: Vec<(String, String)> = credit_lines::events(&w.engine, &w.line_id).await.unwrap().into_iter()
+            .map(|e| (serde_json::to_value(e.kind).unwrap().as_str().unwrap().to_owned(), e.actor)).collect();
+        let kinds: Vec<&str> = log.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["granted", "frozen", "unfrozen", "frozen", "unfrozen", "expired"]);
+        assert_eq!(log[4].1, "system:lendcore", "lifted by lendcore, not by a person");
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        let topics: Vec<String> = uow.outbox_for("credit_line", &w.line_id).await.unwrap().into_iter().map(|e| e.topic).collect();
+        assert!(topics.contains(&"credit_line.expired".to_owned()), "{topics:?}");
+        let quote = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap_err();
+        assert!(matches!(quote, EngineError::Refused { reason: Reason::LineExpired }), "{quote:?}");
     }
 }

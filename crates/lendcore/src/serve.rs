@@ -9,6 +9,7 @@ use chrono::Duration;
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
 use lendcore_domain::jobs::Backoff;
 use lendcore_engine::cob::{self, CobHandler};
+use lendcore_engine::credit_lines::{ExpiryHandler, FreezeEndHandler};
 use lendcore_engine::drawdowns::{DisburseHandler, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::maintenance::NoticeHandler;
@@ -144,6 +145,8 @@ where
         .register(ExpireHandler)
         .register(DisburseHandler::new(channels.clone()))
         .register(NoticeHandler)
+        .register(ExpiryHandler)
+        .register(FreezeEndHandler)
         .register(CobHandler::new(StdDuration::from_secs(
             u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1),
         )));

@@ -20,7 +20,7 @@ pub enum LineStatus {
     Frozen {
         reason: Reason,
         by: String,
-        /// When the freeze is planned to end, if known; unfreezing is still an explicit act.
+        /// When the freeze ends by itself, if set; an operator may unfreeze earlier.
         #[cfg_attr(feature = "openapi", schema(value_type = Option<chrono::DateTime<chrono::Utc>>))]
         until: Option<Timestamp>,
     },
@@ -378,6 +378,56 @@ impl CreditLine {
             note,
             now,
         ))
+    }
+
+    /// A freeze with an end lifts itself when `until` comes, recorded in the log by `actor`.
+    /// `None` when there is nothing to lift: not frozen, no end set, or not yet.
+    pub fn lift_freeze_at_end(
+        &mut self,
+        actor: String,
+        last_seq: i64,
+        now: Timestamp,
+    ) -> Option<LineEvent> {
+        match self.status {
+            LineStatus::Frozen {
+                until: Some(until), ..
+            } if now >= until => self
+                .unfreeze(
+                    actor,
+                    Some("the freeze reached its end".to_owned()),
+                    last_seq,
+                    now,
+                )
+                .ok(),
+            LineStatus::Frozen { .. } | LineStatus::Active | LineStatus::Closed { .. } => None,
+        }
+    }
+
+    /// Records in the log that the line's validity has ended: no new drawdowns; loans already
+    /// drawn run on. Expiry is not a stored status (it follows from `valid_until`), so this
+    /// only writes the entry. `None` before `valid_until`, or when the line is closed.
+    pub fn record_expiry(
+        &mut self,
+        actor: String,
+        last_seq: i64,
+        now: Timestamp,
+    ) -> Option<LineEvent> {
+        let now = to_millis(now);
+        match self.status {
+            LineStatus::Active | LineStatus::Frozen { .. } if now >= self.valid_until => {
+                self.touch(now);
+                Some(self.event(
+                    last_seq + 1,
+                    LineEventKind::Expired,
+                    self.limit_minor,
+                    Some(Reason::LineExpired),
+                    actor,
+                    None,
+                    now,
+                ))
+            }
+            LineStatus::Active | LineStatus::Frozen { .. } | LineStatus::Closed { .. } => None,
+        }
     }
 
     /// Closes the line for good; what is drawn is still repaid as scheduled.

@@ -177,3 +177,56 @@ fn bad_grants_are_refused_field_by_field() {
         ]
     );
 }
+
+#[test]
+fn a_freeze_with_an_end_lifts_itself_then_and_not_before() {
+    let (mut line, _) = grant();
+    let until = now() + Duration::days(3);
+    line.freeze(
+        Reason::Overdue,
+        Some(until),
+        "risk:r".into(),
+        None,
+        1,
+        now(),
+    )
+    .unwrap();
+    assert!(
+        line.lift_freeze_at_end("system".into(), 2, until - Duration::seconds(1))
+            .is_none()
+    );
+    let lifted = line.lift_freeze_at_end("system".into(), 2, until).unwrap();
+    assert_eq!((lifted.kind, lifted.seq), (LineEventKind::Unfrozen, 3));
+    assert_eq!(line.state(until), LineState::Active);
+    assert!(
+        line.lift_freeze_at_end("system".into(), 3, until).is_none(),
+        "once"
+    );
+    line.freeze(Reason::Overdue, None, "risk:r".into(), None, 3, until)
+        .unwrap();
+    assert!(
+        line.lift_freeze_at_end("system".into(), 4, until + Duration::days(999))
+            .is_none(),
+        "a freeze without an end waits for a person"
+    );
+}
+
+#[test]
+fn expiry_is_written_to_the_log_once_the_validity_ends() {
+    let (mut line, _) = grant();
+    let end = now() + Duration::days(365);
+    assert!(
+        line.record_expiry("system".into(), 1, end - Duration::seconds(1))
+            .is_none()
+    );
+    let expired = line.record_expiry("system".into(), 1, end).unwrap();
+    assert_eq!(
+        (expired.kind, expired.reason, expired.limit_after_minor),
+        (LineEventKind::Expired, Some(Reason::LineExpired), 5_000_000)
+    );
+    let (mut closed, _) = grant();
+    closed
+        .close(Reason::LimitExceeded, "ops:a".into(), None, 1, now())
+        .unwrap();
+    assert!(closed.record_expiry("system".into(), 2, end).is_none());
+}
