@@ -1,63 +1,16 @@
 //! Several `lendcore serve` processes on one database: a credit line is never overdrawn by
 //! drawdowns confirmed concurrently through all of them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
 use lendcore_testkit::store_test;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lendcore");
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 fn start(db_url: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--db", db_url, "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("LENDCORE_JOBS__ENABLED", "false")
-        .env("LENDCORE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Owned at once, so the process is killed and reaped whatever happens below.
-    let mut server = Server {
-        child,
-        base: String::new(),
-    };
-    let stderr = server.child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the server said where it serves");
-        if let Some(address) = line.split("address=").nth(1) {
-            let address = address.split_whitespace().next().unwrap().to_owned();
-            // Keep the pipe drained so the server never blocks on a full stderr.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            server.base = format!("http://{address}");
-            return server;
-        }
-    }
+    common::start(db_url, dir.path(), &[("LENDCORE_JOBS__ENABLED", "false")])
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {

@@ -119,6 +119,21 @@ impl Sandbox {
         self.records().contains_key(reference)
     }
 
+    /// What the sandbox paid (or, for a delayed payout, will report paid) under `reference`;
+    /// `None` when it pays nothing under it. How tests reconcile lendcore's books with the
+    /// channel's.
+    pub fn paid_minor(&self, reference: &str) -> Option<i64> {
+        self.records()
+            .get(reference)
+            .filter(|r| r.final_status == PayoutStatus::Succeeded)
+            .map(|r| r.request.amount_minor)
+    }
+
+    /// How many references the sandbox has accepted a payout under.
+    pub fn accepted_count(&self) -> usize {
+        self.records().len()
+    }
+
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
         self.payouts.lock().unwrap_or_else(|e| e.into_inner())
     }

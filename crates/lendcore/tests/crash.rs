@@ -1,0 +1,263 @@
+//! Crashes: `lendcore serve` is killed (SIGKILL) while payouts are in flight, and
+//! `lendcore cob run` is killed half-way through the book. After a restart every job
+//! finishes, and lendcore's books agree with what the channel paid: no payout lost, none
+//! doubled, no interest accrued twice.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
+use lendcore_domain::calendar::Date;
+use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
+use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
+use lendcore_domain::money::Currency;
+use lendcore_domain::reasons::Reason;
+use lendcore_domain::schedule::accrued_interest;
+use lendcore_store::{JobStatus, Store};
+use lendcore_testkit::store_test;
+use serde_json::{Value, json};
+
+/// How each drawdown's account makes the sandbox behave: paid at once, after a while, with the
+/// answer lost or late, or refused.
+const ACCOUNTS: [&str; 6] = [
+    "acct-1",
+    "acct-1~delayed:3",
+    "acct-1~timeout",
+    "acct-1~lost-answer",
+    "acct-1~5xx-after-accept",
+    "acct-1~reject:channel.account_invalid",
+];
+
+async fn sandbox() -> (Arc<Sandbox>, String) {
+    let sandbox = Sandbox::new(SandboxConfig {
+        hang: Duration::from_secs(3),
+        callback: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = sandbox.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (sandbox, url)
+}
+
+/// Short leases and backoff, so a dead worker's jobs pass on within seconds.
+fn config(dir: &std::path::Path, channel_url: &str) {
+    std::fs::write(
+        dir.join("lendcore.toml"),
+        format!(
+            "[jobs]\nlease_secs = 5\nidle_poll_ms = 50\nbase_delay_ms = 100\nmax_delay_ms = 1000\nbatch = 16\n\n\
+             [cob]\nenabled = false\n\n\
+             [[channels]]\nid = \"sandbox\"\nbase_url = \"{channel_url}\"\napi_key = \"k\"\ntimeout_ms = 1000\n"
+        ),
+    )
+    .unwrap();
+}
+
+async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
+    for _ in 0..50 {
+        let response = http.post(&url).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        match status {
+            200 | 201 => return body,
+            503 => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("{url}: {other} {body}"),
+        }
+    }
+    panic!("{url}: still unavailable");
+}
+
+async fn all_drawdowns(store: &dyn Store, ids: &[String]) -> Vec<Drawdown> {
+    let mut uow = store.begin_read().await.unwrap();
+    let mut found = Vec::new();
+    for id in ids {
+        found.push(uow.find_drawdown(id).await.unwrap().unwrap());
+    }
+    found
+}
+
+async fn unsettled(store: &dyn Store) -> usize {
+    let mut uow = store.begin_read().await.unwrap();
+    let mut n = 0;
+    for state in ["disbursing", "queued_for_maintenance"] {
+        n += uow
+            .drawdown_ids_in_state(state, "", 10_000)
+            .await
+            .unwrap()
+            .len();
+    }
+    n
+}
+
+async fn left_to_close(store: &dyn Store, date: Date) -> usize {
+    let mut uow = store.begin_read().await.unwrap();
+    uow.loan_ids_to_close(date, "", 10_000).await.unwrap().len()
+}
+
+fn cob(db_url: &str, dir: &std::path::Path, date: Date) -> std::process::Child {
+    std::process::Command::new(common::BIN)
+        .args(["cob", "run", "--db", db_url, "--date", &date.to_string()])
+        .current_dir(dir)
+        .env_remove("LENDCORE_CONFIG")
+        .env("LENDCORE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+store_test! {
+    async fn a_killed_server_and_a_killed_close_of_business_lose_and_double_nothing(db: &TestDb) {
+        let (sandbox, channel_url) = sandbox().await;
+        let dir = tempfile::tempdir().unwrap();
+        config(dir.path(), &channel_url);
+        let store = db.second_store().await;
+        let http = reqwest::Client::new();
+
+        let first = common::start(&db.url, dir.path(), &[]);
+        let base = first.base.clone();
+        post(&http, format!("{base}/v1/products"), json!({
+            "code": "cash", "name": "Cash", "kind": "installment", "currency": "CNY",
+            "terms": {
+                "amount": {"min_minor": 10000, "max_minor": 5000000},
+                "terms": {"unit": "month", "options": [12]},
+                "rate": {"basis": "annual", "value": "0.18"},
+                "repayment_method": "equal_installment",
+                "penalty_daily_rate": "0.0005", "grace_days": 3
+            }
+        })).await;
+        let until = (chrono::Utc::now() + chrono::Duration::days(365)).to_rfc3339();
+        let line = post(&http, format!("{base}/v1/credit-lines"), json!({
+            "borrower_id": "b-1", "currency": "CNY", "limit_minor": 100_000_000,
+            "valid_until": until, "actor": "ops:test"
+        })).await;
+        let line_id = line["id"].as_str().unwrap().to_owned();
+
+        // Payouts of every kind, most of them paid at once so there is a book to close.
+        let mut ids = Vec::new();
+        for i in 0..150 {
+            let account = if i < 36 { ACCOUNTS[i % ACCOUNTS.len()] } else { ACCOUNTS[0] };
+            let quoted = post(&http, format!("{base}/v1/drawdowns/quotes"), json!({
+                "line_id": line_id, "product_code": "cash", "amount_minor": 100_000 + i as i64,
+                "term": 12, "account": account
+            })).await;
+            let confirmed = post(&http, format!("{base}/v1/drawdowns/confirm"),
+                json!({"confirmation_token": quoted["confirmation_token"]})).await;
+            ids.push(confirmed["drawdown"]["id"].as_str().unwrap().to_owned());
+            if i == 40 {
+                // Kill it while its workers are mid-call, answers lost or late.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while sandbox.accepted_count() < 3 && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                break;
+            }
+        }
+        let in_flight = unsettled(store.as_ref()).await;
+        first.kill();
+        eprintln!("killed serve with {in_flight} payout(s) in flight");
+        assert!(in_flight > 0, "the server died with payouts in flight");
+
+        let second = common::start(&db.url, dir.path(), &[]);
+        let base = second.base.clone();
+        for i in ids.len()..150 {
+            let quoted = post(&http, format!("{base}/v1/drawdowns/quotes"), json!({
+                "line_id": line_id, "product_code": "cash", "amount_minor": 100_000 + i as i64,
+                "term": 12, "account": ACCOUNTS[0]
+            })).await;
+            let confirmed = post(&http, format!("{base}/v1/drawdowns/confirm"),
+                json!({"confirmation_token": quoted["confirmation_token"]})).await;
+            ids.push(confirmed["drawdown"]["id"].as_str().unwrap().to_owned());
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while unsettled(store.as_ref()).await > 0 {
+            assert!(Instant::now() < deadline, "payouts still unsettled after the restart");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        // Every drawdown is settled, and exactly as the channel did it.
+        let loans = all_drawdowns(store.as_ref(), &ids).await;
+        let mut drawn = 0;
+        let mut paid_out = 0;
+        let mut uow = store.begin_read().await.unwrap();
+        for loan in &loans {
+            let channel = sandbox.paid_minor(&format!("{}:sandbox", loan.id));
+            let accounts = LoanAccounts { loan_id: loan.id.clone(), channel_id: "sandbox".into(), currency: Currency::Cny };
+            let principal = uow.account_balance(&accounts.account(AccountKind::PrincipalReceivable), Layer::Posted).await.unwrap();
+            match &loan.status {
+                DrawdownStatus::Active => {
+                    assert_eq!(channel, Some(loan.quote.schedule.disbursed_minor), "{}: paid once, the amount sent", loan.account);
+                    assert_eq!(principal, loan.amount_minor, "{}", loan.account);
+                    drawn += loan.amount_minor;
+                    paid_out += loan.quote.schedule.disbursed_minor;
+                }
+                DrawdownStatus::Failed { reason } => {
+                    assert_eq!(*reason, Reason::AccountInvalid, "{}", loan.account);
+                    assert_eq!(channel, None, "{}: the channel paid nothing", loan.account);
+                    assert_eq!(principal, 0);
+                }
+                other => panic!("{}: left {other:?}", loan.account),
+            }
+            let pending = LoanAccounts { loan_id: loan.id.clone(), channel_id: "pending".into(), currency: Currency::Cny };
+            assert_eq!(uow.account_balance(&pending.account(AccountKind::PrincipalReceivable), Layer::Pending).await.unwrap(), 0);
+        }
+        let settlement = LoanAccounts { loan_id: String::new(), channel_id: "sandbox".into(), currency: Currency::Cny };
+        assert_eq!(uow.account_balance(&settlement.account(AccountKind::ChannelSettlement), Layer::Posted).await.unwrap(), -paid_out,
+            "the channel's account shows exactly what it paid");
+        let line = uow.find_credit_line(&line_id).await.unwrap().unwrap();
+        assert_eq!((line.drawn_minor, line.held_minor), (drawn, 0));
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+        assert!(uow.list_jobs(JobStatus::Dead, 10).await.unwrap().is_empty(), "no job died");
+        drop(uow);
+
+        // Close of business, killed half-way through the book, then run again.
+        let active: Vec<&Drawdown> = loans.iter().filter(|l| l.status == DrawdownStatus::Active).collect();
+        let start = active[0].quote.schedule.start;
+        let mut killed_mid_way = false;
+        let mut date = start;
+        for _ in 0..5 {
+            date = date.succ_opt().unwrap();
+            let mut child = cob(&db.url, dir.path(), date);
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let left = left_to_close(store.as_ref(), date).await;
+                if left > 0 && left <= active.len() / 2 {
+                    eprintln!("killed close of business for {date} with {left} of {} loans left", active.len());
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    killed_mid_way = true;
+                    break;
+                }
+                if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let status = cob(&db.url, dir.path(), date).wait().unwrap();
+            assert!(status.success(), "the re-run finishes");
+            assert_eq!(left_to_close(store.as_ref(), date).await, 0);
+            if killed_mid_way {
+                break;
+            }
+        }
+        assert!(killed_mid_way, "close of business was killed half-way at least once");
+        let closed = all_drawdowns(store.as_ref(), &ids).await;
+        let mut uow = store.begin_read().await.unwrap();
+        for loan in closed.iter().filter(|l| l.status == DrawdownStatus::Active) {
+            let expected = accrued_interest(&loan.quote.schedule, loan.quote.schedule.start, date);
+            assert_eq!(loan.servicing.last_close, Some(date));
+            assert_eq!(loan.servicing.interest_accrued_minor, expected, "accrued once, to the day");
+            let accounts = LoanAccounts { loan_id: loan.id.clone(), channel_id: "collections".into(), currency: Currency::Cny };
+            let receivable = uow.account_balance(&accounts.account(AccountKind::InterestReceivable), Layer::Posted).await.unwrap();
+            assert_eq!(receivable, expected, "the ledger holds the same interest, posted once");
+        }
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+        drop(uow);
+        second.kill();
+        store.close().await;
+    }
+}
