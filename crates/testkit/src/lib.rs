@@ -131,6 +131,18 @@ impl TestDb {
             .options([("search_path", schema)])
     }
 
+    /// Fails the test if any journal entry in the database does not balance. Every store test
+    /// ends with it, whatever it did, so no test can leave the ledger wrong unnoticed.
+    /// (Balances are never stored: they are sums of the postings, so they always equal them.)
+    pub async fn assert_ledger_balanced(&self) {
+        let mut uow = self.store.begin_read().await.expect("read the ledger");
+        let unbalanced = uow.unbalanced_entries().await.expect("check the ledger");
+        assert!(
+            unbalanced.is_empty(),
+            "journal entries that do not balance: {unbalanced:?}"
+        );
+    }
+
     pub async fn cleanup(self) {
         self.store.close().await;
         match self.cleanup {
@@ -177,7 +189,8 @@ async fn drop_stale_schemas(admin: &mut PgConnection, now: i64) {
 /// ```
 ///
 /// expands to a module `products_round_trip` with the tests `sqlite` and `postgres`, each on a
-/// fresh database that is cleaned up when the test passes.
+/// fresh database whose ledger is checked to balance at the end, and which is cleaned up when
+/// the test passes.
 #[macro_export]
 macro_rules! store_test {
     ($(async fn $name:ident($db:ident: &TestDb) $body:block)*) => {$(
@@ -191,6 +204,7 @@ macro_rules! store_test {
             async fn sqlite() {
                 let db = $crate::TestDb::sqlite().await;
                 run(&db).await;
+                db.assert_ledger_balanced().await;
                 db.cleanup().await;
             }
 
@@ -198,6 +212,7 @@ macro_rules! store_test {
                 async fn postgres() {
                     let db = $crate::TestDb::postgres().await;
                     run(&db).await;
+                    db.assert_ledger_balanced().await;
                     db.cleanup().await;
                 }
             }
