@@ -42,6 +42,9 @@ pub struct Engine {
     pub confirmation_window: chrono::Duration,
     /// How long before a maintenance window borrowers with work in flight are told.
     pub maintenance_notice: chrono::Duration,
+    /// Loans close of business closes per unit of work: more is faster, fewer holds the
+    /// loans' locks (and SQLite's writer) for less time.
+    pub cob_batch: u32,
     products: products::ProductCache,
 }
 
@@ -55,6 +58,7 @@ impl Engine {
             callback_secrets: std::collections::HashMap::new(),
             confirmation_window: chrono::Duration::minutes(15),
             maintenance_notice: chrono::Duration::hours(24),
+            cob_batch: 500,
             products: products::ProductCache::default(),
         }
     }

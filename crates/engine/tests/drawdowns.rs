@@ -133,7 +133,7 @@ async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World
     .register(credit_lines::FreezeEndHandler)
     // A slice of no time at all: close of business moves one loan per run, as a huge book
     // would move one slice per run.
-    .register(cob::CobHandler::new(StdDuration::ZERO));
+    .register(cob::CobHandler::new(StdDuration::ZERO, 1));
     World {
         engine,
         clock,
@@ -682,5 +682,99 @@ store_test! {
         assert!(topics.contains(&"credit_line.expired".to_owned()), "{topics:?}");
         let quote = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap_err();
         assert!(matches!(quote, EngineError::Refused { reason: Reason::LineExpired }), "{quote:?}");
+    }
+
+    async fn a_channel_that_may_have_paid_is_never_failed_over_even_when_it_goes_dark(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        // The first channel is reached through a proxy the test can cut, as a network would.
+        let (first, first_sandbox) = sandbox_channel().await;
+        let proxy = Proxy::start(&first).await;
+        let (second, second_sandbox) = sandbox_channel().await;
+        let channels = vec![http_channel("first", &proxy.url), http_channel("second", &second)];
+        let runner = Arc::new(JobRunner::new(w.engine.store.clone(), w.clock.clone(), RunnerConfig {
+            worker_id: "failover".into(), lease: Duration::seconds(30), batch: 4, ..RunnerConfig::default()
+        })
+        .register(DisburseHandler::new(channels)));
+        // The first channel pays and hangs before answering; while it hangs, its network goes
+        // down: the call's answer is lost and every later call is refused at the door.
+        let id = w.draw(100_000, "acct~timeout").await;
+        let first_poll = tokio::spawn({
+            let runner = runner.clone();
+            async move { runner.poll_once().await.unwrap() }
+        });
+        while first_sandbox.accepted_count() == 0 {
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+        proxy.cut();
+        first_poll.await.unwrap();
+        for _ in 0..20 {
+            w.clock.advance(Duration::minutes(11));
+            runner.poll_once().await.unwrap();
+        }
+        // No call after the first reached it; still, it may have paid: no failover.
+        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure });
+        assert_eq!(second_sandbox.accepted_count(), 0, "the second channel was never asked to pay");
+        assert!(first_sandbox.paid_minor(&format!("{id}:first")).is_some(), "the first one did pay");
+        assert_eq!(w.line().await, (0, 100_000), "held until a person settles it");
+        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        assert!(view.payout_attempts.iter().all(|a| a.channel_id == "first"));
+        assert!(view.payout_attempts.iter().skip(1).all(|a| a.outcome.as_deref() == Some("error") || a.outcome.as_deref() == Some("not_sent")),
+            "{:?}", view.payout_attempts);
+    }
+}
+
+async fn sandbox_channel() -> (String, Arc<Sandbox>) {
+    let sandbox = Sandbox::new(SandboxConfig {
+        hang: StdDuration::from_secs(2),
+        callback: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = sandbox.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, sandbox)
+}
+
+fn http_channel(id: &str, url: &str) -> Arc<dyn PaymentChannel> {
+    Arc::new(
+        HttpChannel::new(HttpChannelConfig {
+            id: id.into(),
+            base_url: url.into(),
+            api_key: "k".into(),
+            timeout: StdDuration::from_millis(400),
+        })
+        .unwrap(),
+    )
+}
+
+/// A TCP proxy to a channel that the test can cut: every connection through it is dropped
+/// and new ones are refused, as when a channel's network goes down.
+struct Proxy {
+    url: String,
+    tasks: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
+}
+
+impl Proxy {
+    async fn start(target: &str) -> Proxy {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let tasks = Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
+        let accepting = tasks.clone();
+        tasks.lock().unwrap().spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                accepting.lock().unwrap().spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Proxy { url, tasks }
+    }
+
+    fn cut(&self) {
+        self.tasks.lock().unwrap().abort_all();
     }
 }

@@ -92,6 +92,8 @@ pub struct CobConfig {
     pub enabled: bool,
     /// `HH:MM`, UTC: a business date closes once this time has passed on the next day.
     pub run_after: String,
+    /// Loans closed per transaction: more is faster; fewer holds locks for less time.
+    pub batch: u32,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -147,6 +149,7 @@ fn defaults() -> Defaults {
         cob: CobConfig {
             enabled: true,
             run_after: "00:30".into(),
+            batch: 500,
         },
         lending: LendingConfig {
             apr_caps: apr::default_caps(),
@@ -262,6 +265,10 @@ impl Config {
                     (
                         caps_sane,
                         "lending.apr_caps limits must be above 0 and at most 10",
+                    ),
+                    (
+                        (1..=5000).contains(&self.cob.batch),
+                        "cob.batch must be between 1 and 5000",
                     ),
                     (
                         self.cob_run_after().is_some(),

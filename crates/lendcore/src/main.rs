@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod loadtest;
 mod serve;
 
 use std::path::PathBuf;
@@ -69,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         action: CobAction,
     },
+    /// Measure the service: synthetic load on a database of its own (see docs/PERFORMANCE.md).
+    Loadtest {
+        #[command(subcommand)]
+        action: LoadtestAction,
+    },
     /// Print the effective configuration, secrets masked.
     Config {
         #[arg(long)]
@@ -87,6 +93,18 @@ enum CobAction {
         /// The business date (YYYY-MM-DD); today (UTC) if omitted.
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LoadtestAction {
+    /// Seed active loans into an empty database and time close of business over them.
+    Cob {
+        /// An empty database to use; a temporary SQLite file, removed afterwards, if omitted.
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        loans: usize,
     },
 }
 
@@ -117,6 +135,14 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
             serve::init_logging(&config)?;
             serve::close_of_business(&config, date).await
+        }
+        Command::Loadtest {
+            action: LoadtestAction::Cob { db, loans },
+        } => {
+            let explicit = db.is_some();
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            loadtest::close_of_business(&config, explicit, loans).await
         }
         Command::Config { db, bind } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind })?;

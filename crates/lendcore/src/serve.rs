@@ -68,7 +68,8 @@ pub async fn close_of_business(
     store.migrate().await.context("migrating")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let date = date.unwrap_or_else(|| clock.now().date_naive());
-    let engine = Engine::new(store.clone(), clock);
+    let mut engine = Engine::new(store.clone(), clock);
+    engine.cob_batch = config.cob.batch;
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} loans ({eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -147,9 +148,10 @@ where
         .register(NoticeHandler)
         .register(ExpiryHandler)
         .register(FreezeEndHandler)
-        .register(CobHandler::new(StdDuration::from_secs(
-            u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1),
-        )));
+        .register(CobHandler::new(
+            StdDuration::from_secs(u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1)),
+            config.cob.batch,
+        ));
         let stopped = stopped.clone();
         tokio::spawn(async move { runner.run(stopped).await })
     });

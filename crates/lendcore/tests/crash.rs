@@ -93,7 +93,7 @@ async fn unsettled(store: &dyn Store) -> usize {
 
 async fn left_to_close(store: &dyn Store, date: Date) -> usize {
     let mut uow = store.begin_read().await.unwrap();
-    uow.loan_ids_to_close(date, "", 10_000).await.unwrap().len()
+    uow.count_loans_to_close(date).await.unwrap() as usize
 }
 
 fn cob(db_url: &str, dir: &std::path::Path, date: Date) -> std::process::Child {
@@ -102,6 +102,8 @@ fn cob(db_url: &str, dir: &std::path::Path, date: Date) -> std::process::Child {
         .current_dir(dir)
         .env_remove("LENDCORE_CONFIG")
         .env("LENDCORE_LOG", "warn")
+        // Small transactions, so a kill can land between them.
+        .env("LENDCORE_COB__BATCH", "5")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

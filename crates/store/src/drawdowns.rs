@@ -1,5 +1,6 @@
-//! Drawdowns, their timelines and their payout attempts. The drawdown itself is stored whole
-//! (JSON) beside the columns queries need; every change appends a step to its timeline in the
+//! Drawdowns, their timelines and their payout attempts. The drawdown is stored as JSON beside
+//! the columns queries need, except its quote, which never changes once given and is written
+//! once to a table of its own; every change of state appends a step to its timeline in the
 //! same unit of work.
 
 use async_trait::async_trait;
@@ -58,6 +59,12 @@ pub trait DrawdownRepository {
     /// SQLite's single writer serialises anyway), so concurrent changes queue instead of racing.
     async fn lock_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
 
+    /// Writes the servicing of several loans (what close of business keeps: accruals,
+    /// penalties, delinquency, the date closed), each read at the revision given. Their state
+    /// and `updated_at` are not written: servicing changes neither, and leaving them alone
+    /// spares the indexes on them. [`StoreError::Stale`] if any loan moved meanwhile.
+    async fn update_servicing(&mut self, changed: &[(Drawdown, i64)]) -> Result<(), StoreError>;
+
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError>;
 
     /// Ids of drawdowns in `state` (e.g. `disbursing`), by id, `limit` after `after`.
@@ -68,14 +75,21 @@ pub trait DrawdownRepository {
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Ids of active loans close of business has not yet closed for `date`, by id, `limit`
-    /// after `after`: how close of business walks the book in pages.
-    async fn loan_ids_to_close(
+    /// The next `limit` active loans, by id after `after`, that close of business has not yet
+    /// closed for `date`, locked until the unit of work ends (PostgreSQL; SQLite's single
+    /// writer serialises anyhow): how close of business walks the book, a batch at a time.
+    async fn lock_loans_to_close(
         &mut self,
         date: lendcore_domain::calendar::Date,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<Drawdown>, StoreError>;
+
+    /// How many active loans close of business has yet to close for `date`.
+    async fn count_loans_to_close(
+        &mut self,
+        date: lendcore_domain::calendar::Date,
+    ) -> Result<u64, StoreError>;
 
     /// Records a call about to be made; returns its attempt number.
     async fn start_payout_attempt(
@@ -101,6 +115,9 @@ pub trait DrawdownRepository {
         drawdown_id: &str,
     ) -> Result<Vec<PayoutAttempt>, StoreError>;
 }
+
+/// Rows per multi-row statement: well under both databases' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
 
 #[derive(sqlx::FromRow)]
 struct TransitionRow {
@@ -147,6 +164,17 @@ impl DrawdownRepository for SqlUnitOfWork {
         .execute(c)
         .await
         .map(drop))?;
+        let quote = serde_json::to_string(&drawdown.quote)
+            .map_err(|e| StoreError::corrupt("drawdown_quotes", e))?;
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO drawdown_quotes (drawdown_id, borrower_id, quote) VALUES ($1, $2, $3)",
+        )
+        .bind(&drawdown.id)
+        .bind(&drawdown.borrower_id)
+        .bind(&quote)
+        .execute(c)
+        .await
+        .map(drop))?;
         self.append_step(drawdown, step).await
     }
 
@@ -180,38 +208,78 @@ impl DrawdownRepository for SqlUnitOfWork {
     }
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
-        let found: Option<String> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT body FROM drawdowns WHERE id = $1",
+        let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT d.body, q.quote FROM drawdowns d \
+             JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1",
         )
         .bind(id)
         .fetch_optional(c)
         .await)?;
-        found.map(|b| parse_body(&b)).transpose()
+        found.map(BodyRow::parse).transpose()
     }
 
     async fn find_drawdown_by_token(
         &mut self,
         token_hash: &str,
     ) -> Result<Option<Drawdown>, StoreError> {
-        let found: Option<String> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT body FROM drawdowns WHERE token_hash = $1",
+        let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT d.body, q.quote FROM drawdowns d \
+             JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(c)
         .await)?;
-        found.map(|b| parse_body(&b)).transpose()
+        found.map(BodyRow::parse).transpose()
     }
 
     async fn lock_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
         let sql = match self.backend() {
-            crate::Backend::Sqlite => "SELECT body FROM drawdowns WHERE id = $1",
-            crate::Backend::Postgres => "SELECT body FROM drawdowns WHERE id = $1 FOR UPDATE",
+            crate::Backend::Sqlite => {
+                "SELECT d.body, q.quote FROM drawdowns d \
+                 JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1"
+            }
+            crate::Backend::Postgres => {
+                "SELECT d.body, q.quote FROM drawdowns d \
+                 JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1 FOR UPDATE OF d"
+            }
         };
-        let found: Option<String> = on_tx!(self, c => sqlx::query_scalar(sql)
+        let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(c)
             .await)?;
-        found.map(|b| parse_body(&b)).transpose()
+        found.map(BodyRow::parse).transpose()
+    }
+
+    async fn update_servicing(&mut self, changed: &[(Drawdown, i64)]) -> Result<(), StoreError> {
+        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+            // One statement per chunk; VALUES columns are column1… on both databases.
+            let sql = format!(
+                "UPDATE drawdowns SET body = v.column2, revision = v.column3, \
+                 closed_through = v.column4 FROM (VALUES {}) AS v \
+                 WHERE drawdowns.id = v.column1 AND drawdowns.revision = v.column5",
+                crate::placeholders(self.backend(), chunk.len(), 5)
+            );
+            let mut bodies = Vec::with_capacity(chunk.len());
+            for (drawdown, _) in chunk {
+                bodies.push(body(drawdown)?);
+            }
+            let updated = on_tx!(self, c => {
+                let mut query = sqlx::query(&sql);
+                for ((drawdown, read_revision), body) in chunk.iter().zip(&bodies) {
+                    query = query
+                        .bind(&drawdown.id)
+                        .bind(body)
+                        .bind(drawdown.revision)
+                        .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
+                        .bind(*read_revision);
+                }
+                query.execute(c).await.map(|r| r.rows_affected())
+            })?;
+            if updated != chunk.len() as u64 {
+                return Err(StoreError::Stale("drawdown"));
+            }
+        }
+        Ok(())
     }
 
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError> {
@@ -258,22 +326,43 @@ impl DrawdownRepository for SqlUnitOfWork {
         .await)?)
     }
 
-    async fn loan_ids_to_close(
+    async fn lock_loans_to_close(
         &mut self,
         date: lendcore_domain::calendar::Date,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Drawdown>, StoreError> {
+        let lock = match self.backend() {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => "FOR UPDATE OF d",
+        };
         // ISO dates compare as text in date order.
-        Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT id FROM drawdowns WHERE state = 'active' AND id > $1 \
-             AND (closed_through IS NULL OR closed_through < $2) ORDER BY id LIMIT $3",
+        let sql = format!(
+            "SELECT d.body, q.quote FROM drawdowns d JOIN drawdown_quotes q ON q.drawdown_id = d.id \
+             WHERE d.state = 'active' AND d.id > $1 \
+             AND (d.closed_through IS NULL OR d.closed_through < $2) ORDER BY d.id LIMIT $3 {lock}"
+        );
+        let rows: Vec<BodyRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(after)
+            .bind(date.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(BodyRow::parse).collect()
+    }
+
+    async fn count_loans_to_close(
+        &mut self,
+        date: lendcore_domain::calendar::Date,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM drawdowns WHERE state = 'active' \
+             AND (closed_through IS NULL OR closed_through < $1)",
         )
-        .bind(after)
         .bind(date.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(c)
-        .await)?)
+        .fetch_one(c)
+        .await)?;
+        u64::try_from(count).map_err(|e| StoreError::corrupt("drawdowns", e))
     }
 
     async fn start_payout_attempt(
@@ -390,10 +479,33 @@ impl SqlUnitOfWork {
     }
 }
 
+/// The drawdown as stored in its row: everything but the quote, which has its own table.
 fn body(drawdown: &Drawdown) -> Result<String, StoreError> {
-    serde_json::to_string(drawdown).map_err(|e| StoreError::corrupt("drawdowns", e))
+    let corrupt = |e| StoreError::corrupt("drawdowns", e);
+    let mut value = serde_json::to_value(drawdown).map_err(corrupt)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("quote");
+    }
+    serde_json::to_string(&value).map_err(corrupt)
 }
 
-fn parse_body(body: &str) -> Result<Drawdown, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError::corrupt("drawdowns", e))
+/// A stored drawdown: its row's body and its quote.
+#[derive(sqlx::FromRow)]
+struct BodyRow {
+    body: String,
+    quote: String,
+}
+
+impl BodyRow {
+    fn parse(self) -> Result<Drawdown, StoreError> {
+        // The body is an object we wrote, never empty: the quote goes back in as its last field.
+        let Some(open) = self.body.strip_suffix('}') else {
+            return Err(StoreError::corrupt(
+                "drawdowns",
+                "body is not a JSON object",
+            ));
+        };
+        let whole = format!("{open},\"quote\":{}}}", self.quote);
+        serde_json::from_str(&whole).map_err(|e| StoreError::corrupt("drawdowns", e))
+    }
 }

@@ -15,6 +15,9 @@ pub trait LedgerRepository {
     /// reversed is [`StoreError::Duplicate`].
     async fn post_entry(&mut self, entry: &JournalEntry) -> Result<(), StoreError>;
 
+    /// Appends several entries at once, as [`LedgerRepository::post_entry`] does one.
+    async fn post_entries(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError>;
+
     /// Every entry about one reference (a loan), oldest first, with its postings.
     async fn entries_for(&mut self, reference: &str) -> Result<Vec<JournalEntry>, StoreError>;
 
@@ -26,6 +29,9 @@ pub trait LedgerRepository {
     /// every test and by operators' audits.
     async fn unbalanced_entries(&mut self) -> Result<Vec<String>, StoreError>;
 }
+
+/// Rows per multi-row statement: well under both databases' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
 
 #[derive(sqlx::FromRow)]
 struct EntryRow {
@@ -50,35 +56,55 @@ struct PostingRow {
 #[async_trait]
 impl LedgerRepository for SqlUnitOfWork {
     async fn post_entry(&mut self, entry: &JournalEntry) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO ledger_entries (id, event, layer, reference, reverses, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&entry.id)
-        .bind(event_str(entry.event))
-        .bind(layer_str(entry.layer))
-        .bind(&entry.reference)
-        .bind(entry.reverses.as_deref())
-        .bind(to_ms(entry.at))
-        .execute(c)
-        .await
-        .map(drop))?;
-        for (line_no, posting) in entry.postings.iter().enumerate() {
-            on_tx!(self, c => sqlx::query(
+        self.post_entries(std::slice::from_ref(entry)).await
+    }
+
+    async fn post_entries(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError> {
+        // Many rows per statement: close of business posts a batch of loans' entries at once.
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO ledger_entries (id, event, layer, reference, reverses, at_ms) VALUES {}",
+                crate::placeholders(self.backend(), chunk.len(), 6)
+            );
+            on_tx!(self, c => {
+                let mut query = sqlx::query(&sql);
+                for entry in chunk {
+                    query = query
+                        .bind(&entry.id)
+                        .bind(event_str(entry.event))
+                        .bind(layer_str(entry.layer))
+                        .bind(&entry.reference)
+                        .bind(entry.reverses.as_deref())
+                        .bind(to_ms(entry.at));
+                }
+                query.execute(c).await.map(drop)
+            })?;
+        }
+        let postings: Vec<(&JournalEntry, usize, &Posting)> = entries
+            .iter()
+            .flat_map(|e| e.postings.iter().enumerate().map(move |(n, p)| (e, n, p)))
+            .collect();
+        for chunk in postings.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO ledger_postings (entry_id, line_no, account_kind, account_owner, \
-                 currency, layer, debit_minor, credit_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&entry.id)
-            .bind(line_no as i64)
-            .bind(posting.account.kind.as_str())
-            .bind(&posting.account.owner)
-            .bind(posting.account.currency.code())
-            .bind(layer_str(entry.layer))
-            .bind(posting.debit_minor)
-            .bind(posting.credit_minor)
-            .execute(c)
-            .await
-            .map(drop))?;
+                 currency, layer, debit_minor, credit_minor) VALUES {}",
+                crate::placeholders(self.backend(), chunk.len(), 8)
+            );
+            on_tx!(self, c => {
+                let mut query = sqlx::query(&sql);
+                for (entry, line_no, posting) in chunk {
+                    query = query
+                        .bind(&entry.id)
+                        .bind(*line_no as i64)
+                        .bind(posting.account.kind.as_str())
+                        .bind(&posting.account.owner)
+                        .bind(posting.account.currency.code())
+                        .bind(layer_str(entry.layer))
+                        .bind(posting.debit_minor)
+                        .bind(posting.credit_minor);
+                }
+                query.execute(c).await.map(drop)
+            })?;
         }
         Ok(())
     }

@@ -95,6 +95,24 @@ pub trait UnitOfWork:
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// The VALUES of a multi-row statement, `rows` rows of `columns`: `($1, $2, …), …` on
+/// PostgreSQL, `(?, ?, …), …` on SQLite, where numbered parameters cost a lookup each that
+/// grows with their count.
+pub(crate) fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|col| match backend {
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${}", row * columns + col),
+                })
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Connects to the database a URL names: `sqlite://path` or `postgres://…`.
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {

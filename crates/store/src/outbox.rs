@@ -25,6 +25,9 @@ pub struct OutboxEvent {
 pub trait OutboxRepository {
     async fn append_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError>;
 
+    /// Appends several events at once.
+    async fn append_outbox_many(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError>;
+
     /// Unpublished events, oldest first.
     async fn unpublished_outbox(&mut self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
 
@@ -37,6 +40,9 @@ pub trait OutboxRepository {
         aggregate_id: &str,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
 }
+
+/// Rows per multi-row statement: well under both databases' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
 
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
@@ -55,19 +61,30 @@ const SELECT: &str = "SELECT id, topic, aggregate_type, aggregate_id, payload, c
 #[async_trait]
 impl OutboxRepository for SqlUnitOfWork {
     async fn append_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO outbox (id, topic, aggregate_type, aggregate_id, payload, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&event.id)
-        .bind(&event.topic)
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.payload.to_string())
-        .bind(to_ms(event.created_at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        self.append_outbox_many(std::slice::from_ref(event)).await
+    }
+
+    async fn append_outbox_many(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError> {
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO outbox (id, topic, aggregate_type, aggregate_id, payload, created_at_ms) \
+                 VALUES {}",
+                crate::placeholders(self.backend(), chunk.len(), 6)
+            );
+            on_tx!(self, c => {
+                let mut query = sqlx::query(&sql);
+                for event in chunk {
+                    query = query
+                        .bind(&event.id)
+                        .bind(&event.topic)
+                        .bind(&event.aggregate_type)
+                        .bind(&event.aggregate_id)
+                        .bind(event.payload.to_string())
+                        .bind(to_ms(event.created_at));
+                }
+                query.execute(c).await.map(drop)
+            })?;
+        }
         Ok(())
     }
 
