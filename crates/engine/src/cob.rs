@@ -32,8 +32,6 @@ pub const COB_JOB: &str = "cob.run";
 /// Attempts at a day's close (a failure is a database outage or loans that kept changing)
 /// before it is dead-lettered and an operator is alerted.
 const COB_ATTEMPTS: u32 = 10;
-/// How far back the scheduler looks for the last date closed, to catch up missed days.
-const CATCH_UP_DAYS: i64 = 7;
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +50,8 @@ pub struct CobReport {
     pub complete: bool,
 }
 
-/// Runs close of business for `date`. `progress` is told (done, seen so far) after each loan.
+/// Runs close of business for `date`. `progress` is told (loans visited, active loans) after
+/// each batch.
 pub async fn run(
     engine: &Engine,
     date: Date,
@@ -73,9 +72,11 @@ pub async fn run_until(
         payouts_escalated: escalate_dead_payouts(engine).await?,
         ..CobReport::default()
     };
+    // Every active loan, closed for this date already or not: counting only those still to
+    // close would read every row of a large book.
     let total = {
         let mut uow = engine.store.begin_read().await?;
-        usize::try_from(uow.count_loans_to_close(date).await?).unwrap_or(usize::MAX)
+        usize::try_from(uow.count_drawdowns_in_state("active").await?).unwrap_or(usize::MAX)
     };
     let mut terms = TermsCache::default();
     let mut after = String::new();
@@ -107,8 +108,10 @@ pub fn due_date(now: lendcore_domain::Timestamp, run_after: NaiveTime) -> Date {
 }
 
 /// Schedules the next close of business that is due, if any: the day after the last one
-/// closed (catching up, one date at a time and in order, on days missed while no process ran),
-/// or the date just due on a fresh database. Safe to call from every process at once.
+/// closed (catching up, one date at a time and in order, on every day missed while no process
+/// ran), or the date just due on a fresh database. A date whose job is dead holds back the
+/// dates after it until an operator re-drives it: none is skipped. Safe to call from every
+/// process at once.
 /// Returns the date scheduled now.
 pub async fn schedule_due(
     store: &dyn Store,
@@ -118,16 +121,7 @@ pub async fn schedule_due(
     let now = clock.now();
     let due = due_date(now, run_after);
     let mut uow = store.begin().await?;
-    let mut latest: Option<Job> = None;
-    for back in 0..CATCH_UP_DAYS {
-        if let Some(job) = uow
-            .find_job(&cob_job_id(due - chrono::Duration::days(back)))
-            .await?
-        {
-            latest = Some(job);
-            break;
-        }
-    }
+    let latest = uow.latest_job_of_kind(COB_JOB).await?;
     let next = match latest {
         None => due,
         // Dates close in order: the next waits until this one is done (a dead one has alerted).
@@ -204,16 +198,24 @@ impl JobHandler for CobHandler {
     }
 }
 
-/// A drawdown still `disbursing` whose payout job is dead (its worker died on the last attempt)
-/// would otherwise wait forever: it goes to manual review, with its reason and a notification.
+/// A drawdown still `disbursing` (or queued behind maintenance) whose payout job is dead (its
+/// worker died on the last attempt) would otherwise wait forever: it goes to manual review,
+/// with its reason and a notification.
 async fn escalate_dead_payouts(engine: &Engine) -> Result<usize, EngineError> {
+    let mut escalated = 0;
+    for state in ["disbursing", "queued_for_maintenance"] {
+        escalated += escalate_dead_payouts_in(engine, state).await?;
+    }
+    Ok(escalated)
+}
+
+async fn escalate_dead_payouts_in(engine: &Engine, state: &str) -> Result<usize, EngineError> {
     let mut escalated = 0;
     let mut after = String::new();
     loop {
         let ids = {
             let mut uow = engine.store.begin_read().await?;
-            uow.drawdown_ids_in_state("disbursing", &after, PAGE)
-                .await?
+            uow.drawdown_ids_in_state(state, &after, PAGE).await?
         };
         let Some(last) = ids.last().cloned() else {
             return Ok(escalated);
@@ -228,7 +230,17 @@ async fn escalate_dead_payouts(engine: &Engine) -> Result<usize, EngineError> {
             let Some(mut drawdown) = uow.lock_drawdown(id).await? else {
                 continue;
             };
-            if !dead || drawdown.status != DrawdownStatus::Disbursing {
+            let waiting = match drawdown.status {
+                DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. } => true,
+                DrawdownStatus::Quoted { .. }
+                | DrawdownStatus::ManualReview { .. }
+                | DrawdownStatus::Active
+                | DrawdownStatus::Expired { .. }
+                | DrawdownStatus::Refused { .. }
+                | DrawdownStatus::Failed { .. }
+                | DrawdownStatus::Closed { .. } => false,
+            };
+            if !dead || !waiting {
                 continue;
             }
             let read_revision = drawdown.revision;

@@ -121,7 +121,7 @@ pub async fn change(
                 &NewJob {
                     id: format!("line-freeze-end:{}:{}", line.id, event.seq),
                     kind: FREEZE_END_JOB.to_owned(),
-                    payload: serde_json::json!({ "line_id": line.id, "frozen_seq": event.seq }),
+                    payload: serde_json::json!({ "line_id": line.id, "until": until }),
                     run_at: until,
                     max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
                 },
@@ -177,9 +177,13 @@ impl JobHandler for ExpiryHandler {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
         run_timer(job, ctx, |line, last, now| {
             if now < line.valid_until {
-                return Timer::NotYet(line.valid_until);
+                return Ok(Timer::NotYet(line.valid_until));
             }
-            Timer::Done(line.record_expiry(SYSTEM_ACTOR.to_owned(), last, now))
+            Ok(Timer::Done(line.record_expiry(
+                SYSTEM_ACTOR.to_owned(),
+                last,
+                now,
+            )))
         })
         .await
     }
@@ -192,21 +196,25 @@ impl JobHandler for FreezeEndHandler {
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
-        let frozen_seq = job.payload["frozen_seq"]
-            .as_i64()
-            .ok_or_else(|| JobFailure::permanent("payload has no frozen_seq"))?;
-        run_timer(job, ctx, |line, last, now| {
-            // Only the freeze this job was set for: any later change to the line decides anew.
-            if last != frozen_seq {
-                return Timer::Done(None);
-            }
-            match line.status {
-                LineStatus::Frozen {
-                    until: Some(until), ..
-                } if now < until => Timer::NotYet(until),
-                LineStatus::Frozen { .. } | LineStatus::Active | LineStatus::Closed { .. } => {
-                    Timer::Done(line.lift_freeze_at_end(SYSTEM_ACTOR.to_owned(), last, now))
+        let set_for: Timestamp = serde_json::from_value(job.payload["until"].clone())
+            .map_err(|e| JobFailure::permanent(format!("payload has no until: {e}")))?;
+        run_timer(job, ctx, |line, last, now| match line.status {
+            // Only the freeze this job was set for: unfrozen, or frozen anew with another end
+            // (or none), the line is someone else's decision now.
+            LineStatus::Frozen {
+                until: Some(until), ..
+            } if until == set_for => {
+                if now < until {
+                    return Ok(Timer::NotYet(until));
                 }
+                Ok(Timer::Done(line.lift_freeze_at_end(
+                    SYSTEM_ACTOR.to_owned(),
+                    last,
+                    now,
+                )?))
+            }
+            LineStatus::Frozen { .. } | LineStatus::Active | LineStatus::Closed { .. } => {
+                Ok(Timer::Done(None))
             }
         })
         .await
@@ -222,41 +230,49 @@ enum Timer {
 }
 
 /// Loads the job's line, lets `decide` change it, and writes the change, its log entry, its
-/// notification and the job's completion in one unit of work.
+/// notification and the job's completion in one unit of work; decides again if a drawdown's
+/// hold moved the line meanwhile.
 async fn run_timer(
     job: &Job,
     ctx: &JobContext,
-    decide: impl FnOnce(&mut CreditLine, i64, Timestamp) -> Timer,
+    decide: impl Fn(&mut CreditLine, i64, Timestamp) -> Result<Timer, LineError>,
 ) -> Result<JobDone, JobFailure> {
     let id = job.payload["line_id"]
         .as_str()
         .ok_or_else(|| JobFailure::permanent("payload has no line_id"))?;
-    let now = ctx.clock.now();
-    let mut uow = ctx.store.begin().await?;
-    let mut line = uow
-        .find_credit_line(id)
-        .await?
-        .ok_or_else(|| JobFailure::permanent(format!("credit line {id} is gone")))?;
-    let last_seq = uow
-        .credit_line_events(id)
-        .await?
-        .last()
-        .map_or(0, |e| e.seq);
-    let read_revision = line.revision;
-    let event = match decide(&mut line, last_seq, now) {
-        Timer::NotYet(at) => return Ok(JobDone::Postponed(at)),
-        Timer::Done(None) => return Ok(JobDone::Succeeded),
-        Timer::Done(Some(event)) => event,
-    };
-    // A stale revision (a hold moved the line meanwhile) fails the attempt; the retry decides
-    // again on fresh figures.
-    uow.update_credit_line(&line, read_revision, &event).await?;
-    announce(uow.as_mut(), &line, &event)
-        .await
-        .map_err(|e| JobFailure::retryable(e.to_string()))?;
-    uow.complete_job(&ctx.lease, now).await?;
-    uow.commit().await?;
-    Ok(JobDone::CompletedWithEffects)
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let now = ctx.clock.now();
+        let mut uow = ctx.store.begin().await?;
+        let mut line = uow
+            .find_credit_line(id)
+            .await?
+            .ok_or_else(|| JobFailure::permanent(format!("credit line {id} is gone")))?;
+        let last_seq = uow
+            .credit_line_events(id)
+            .await?
+            .last()
+            .map_or(0, |e| e.seq);
+        let read_revision = line.revision;
+        let event = match decide(&mut line, last_seq, now)
+            .map_err(|e| JobFailure::permanent(format!("line {id}: {e}")))?
+        {
+            Timer::NotYet(at) => return Ok(JobDone::Postponed(at)),
+            Timer::Done(None) => return Ok(JobDone::Succeeded),
+            Timer::Done(Some(event)) => event,
+        };
+        match uow.update_credit_line(&line, read_revision, &event).await {
+            Err(StoreError::Stale(_)) if attempt < STALE_RETRIES => continue,
+            other => other?,
+        }
+        announce(uow.as_mut(), &line, &event)
+            .await
+            .map_err(|e| JobFailure::retryable(e.to_string()))?;
+        uow.complete_job(&ctx.lease, now).await?;
+        uow.commit().await?;
+        return Ok(JobDone::CompletedWithEffects);
+    }
 }
 
 async fn announce(

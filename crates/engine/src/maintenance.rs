@@ -94,10 +94,14 @@ pub async fn cancel(
     window.cancel(now).map_err(window_error)?;
     uow.update_maintenance_window(&window, read_revision)
         .await?;
-    // Payouts held back until its end go now (a payout that finds another window in progress
-    // waits again); one waiting on backoff merely asks a little early.
-    uow.run_jobs_now(crate::drawdowns::DISBURSE_JOB, window.ends_at, now)
-        .await?;
+    // Payouts held back go now, whichever window they waited for (one that finds another
+    // window in progress waits again); one waiting on backoff merely asks a little early.
+    uow.run_jobs_now(
+        crate::drawdowns::DISBURSE_JOB,
+        lendcore_domain::Timestamp::MAX_UTC,
+        now,
+    )
+    .await?;
     announce(uow.as_mut(), "maintenance.cancelled", &window, now).await?;
     let view = view(engine, window, now);
     idempotency::record(uow.as_mut(), request, &view, now).await?;

@@ -535,11 +535,14 @@ store_test! {
         assert_eq!(confirmed.drawdown.status, DrawdownStatus::QueuedForMaintenance { until: start + Duration::hours(2) });
         assert!(w.topics(&queued).await.contains(&"drawdown.queued_for_maintenance".to_owned()));
         // The payout in flight waits too, without using up its attempts.
+        let mut postponed = 0;
         for _ in 0..5 {
             w.clock.advance(Duration::minutes(11));
             let report = w.runner.poll_once().await.unwrap();
             assert_eq!((report.retried, report.dead_lettered), (0, 0), "{report:?}");
+            postponed += report.postponed;
         }
+        assert!(postponed > 0, "the payout job came due and handed itself back");
         assert_eq!(w.status(&before).await, DrawdownStatus::Disbursing);
         assert_eq!(w.line().await, (0, 200_000), "both held, neither paid, neither released");
         assert!(!w.sandbox.accepted(&format!("{queued}:sandbox")), "nothing sent during the window");
@@ -661,6 +664,8 @@ store_test! {
         credit_lines::change(&w.engine, &w.line_id, LineChange::Unfreeze, "risk:r".into(), None, None).await.unwrap();
         let second_end = w.clock.now() + Duration::days(5);
         freeze(second_end).await.unwrap();
+        // Other changes to the line meanwhile do not stop the freeze from ending.
+        credit_lines::change(&w.engine, &w.line_id, LineChange::Limit { limit_minor: 4_000_000 }, "risk:r".into(), None, None).await.unwrap();
         w.clock.set(first_end);
         while w.runner.poll_once().await.unwrap().ran() > 0 {}
         let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap();
@@ -675,8 +680,8 @@ store_test! {
         let log: Vec<(String, String)> = credit_lines::events(&w.engine, &w.line_id).await.unwrap().into_iter()
             .map(|e| (serde_json::to_value(e.kind).unwrap().as_str().unwrap().to_owned(), e.actor)).collect();
         let kinds: Vec<&str> = log.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(kinds, ["granted", "frozen", "unfrozen", "frozen", "unfrozen", "expired"]);
-        assert_eq!(log[4].1, "system:lendcore", "lifted by lendcore, not by a person");
+        assert_eq!(kinds, ["granted", "frozen", "unfrozen", "frozen", "increased", "unfrozen", "expired"]);
+        assert_eq!(log[5].1, "system:lendcore", "lifted by lendcore, not by a person");
         let mut uow = w.engine.store.begin_read().await.unwrap();
         let topics: Vec<String> = uow.outbox_for("credit_line", &w.line_id).await.unwrap().into_iter().map(|e| e.topic).collect();
         assert!(topics.contains(&"credit_line.expired".to_owned()), "{topics:?}");
@@ -702,7 +707,9 @@ store_test! {
             let runner = runner.clone();
             async move { runner.poll_once().await.unwrap() }
         });
+        let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
         while first_sandbox.accepted_count() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the first channel never got the payout");
             tokio::time::sleep(StdDuration::from_millis(5)).await;
         }
         proxy.cut();
@@ -720,6 +727,27 @@ store_test! {
         assert!(view.payout_attempts.iter().all(|a| a.channel_id == "first"));
         assert!(view.payout_attempts.iter().skip(1).all(|a| a.outcome.as_deref() == Some("error") || a.outcome.as_deref() == Some("not_sent")),
             "{:?}", view.payout_attempts);
+    }
+
+    async fn a_drawdown_written_before_the_quotes_table_keeps_its_quote_through_every_write(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct-1").await;
+        let before = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        // As a process older than migration 0008 writes it: the quote in the body, no quote row.
+        db.execute(match db.store.backend() {
+            lendcore_store::Backend::Sqlite => "UPDATE drawdowns SET body = json_set(body, '$.quote', \
+                json((SELECT quote FROM drawdown_quotes q WHERE q.drawdown_id = drawdowns.id))); \
+                DELETE FROM drawdown_quotes;",
+            lendcore_store::Backend::Postgres => "UPDATE drawdowns SET body = (body::jsonb || \
+                jsonb_build_object('quote', (SELECT quote::jsonb FROM drawdown_quotes q WHERE q.drawdown_id = drawdowns.id)))::text; \
+                DELETE FROM drawdown_quotes;",
+        }).await;
+        assert_eq!(drawdowns::get(&w.engine, &id).await.unwrap().drawdown, before, "read as it was");
+        w.settle().await;
+        cob::run(&w.engine, w.clock.now().date_naive(), |_, _| {}).await.unwrap();
+        let after = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        assert_eq!(after.status, DrawdownStatus::Active);
+        assert_eq!(after.quote, before.quote, "paid out and closed for a day, the quote intact");
     }
 }
 

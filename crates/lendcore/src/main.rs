@@ -90,7 +90,8 @@ enum CobAction {
     Run {
         #[arg(long)]
         db: Option<String>,
-        /// The business date (YYYY-MM-DD); today (UTC) if omitted.
+        /// The business date (YYYY-MM-DD); if omitted, the last one that has ended and is due
+        /// under `cob.run_after` (usually yesterday, UTC).
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
     },

@@ -59,7 +59,8 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs close of business for `date` (today if absent) with a progress bar on the terminal.
+/// Runs close of business for `date` (if absent, the last date that has ended and is due
+/// under `cob.run_after`) with a progress bar on the terminal.
 pub async fn close_of_business(
     config: &Config,
     date: Option<chrono::NaiveDate>,
@@ -67,7 +68,11 @@ pub async fn close_of_business(
     let store = open_store(config).await?;
     store.migrate().await.context("migrating")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let date = date.unwrap_or_else(|| clock.now().date_naive());
+    // By default the date the scheduler would close now: the last one that has ended.
+    let run_after = config
+        .cob_run_after()
+        .context("cob.run_after must be a time of day as HH:MM")?;
+    let date = date.unwrap_or_else(|| cob::due_date(clock.now(), run_after));
     let mut engine = Engine::new(store.clone(), clock);
     engine.cob_batch = config.cob.batch;
     let bar = indicatif::ProgressBar::new(0).with_style(

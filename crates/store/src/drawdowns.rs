@@ -85,11 +85,8 @@ pub trait DrawdownRepository {
         limit: u32,
     ) -> Result<Vec<Drawdown>, StoreError>;
 
-    /// How many active loans close of business has yet to close for `date`.
-    async fn count_loans_to_close(
-        &mut self,
-        date: lendcore_domain::calendar::Date,
-    ) -> Result<u64, StoreError>;
+    /// How many drawdowns are in `state` (an index count, cheap on a large book).
+    async fn count_drawdowns_in_state(&mut self, state: &str) -> Result<u64, StoreError>;
 
     /// Records a call about to be made; returns its attempt number.
     async fn start_payout_attempt(
@@ -184,10 +181,12 @@ impl DrawdownRepository for SqlUnitOfWork {
         read_revision: i64,
         step: Option<&Transition>,
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE drawdowns SET state = $1, body = $2, revision = $3, updated_at_ms = $4, \
+        let sql = format!(
+            "UPDATE drawdowns SET state = $1, body = {}, revision = $3, updated_at_ms = $4, \
              closed_through = $5 WHERE id = $6 AND revision = $7",
-        )
+            keep_quote(self.backend(), "$2")
+        );
+        let updated = on_tx!(self, c => sqlx::query(&sql)
         .bind(drawdown.status.name())
         .bind(body(drawdown)?)
         .bind(drawdown.revision)
@@ -210,7 +209,7 @@ impl DrawdownRepository for SqlUnitOfWork {
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
         let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT d.body, q.quote FROM drawdowns d \
-             JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1",
+             LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1",
         )
         .bind(id)
         .fetch_optional(c)
@@ -224,7 +223,7 @@ impl DrawdownRepository for SqlUnitOfWork {
     ) -> Result<Option<Drawdown>, StoreError> {
         let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT d.body, q.quote FROM drawdowns d \
-             JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.token_hash = $1",
+             LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(c)
@@ -236,11 +235,11 @@ impl DrawdownRepository for SqlUnitOfWork {
         let sql = match self.backend() {
             crate::Backend::Sqlite => {
                 "SELECT d.body, q.quote FROM drawdowns d \
-                 JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1"
+                 LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1"
             }
             crate::Backend::Postgres => {
                 "SELECT d.body, q.quote FROM drawdowns d \
-                 JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1 FOR UPDATE OF d"
+                 LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1 FOR UPDATE OF d"
             }
         };
         let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(sql)
@@ -254,9 +253,10 @@ impl DrawdownRepository for SqlUnitOfWork {
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             // One statement per chunk; VALUES columns are column1… on both databases.
             let sql = format!(
-                "UPDATE drawdowns SET body = v.column2, revision = v.column3, \
+                "UPDATE drawdowns SET body = {}, revision = v.column3, \
                  closed_through = v.column4 FROM (VALUES {}) AS v \
                  WHERE drawdowns.id = v.column1 AND drawdowns.revision = v.column5",
+                keep_quote(self.backend(), "v.column2"),
                 crate::placeholders(self.backend(), chunk.len(), 5)
             );
             let mut bodies = Vec::with_capacity(chunk.len());
@@ -338,7 +338,7 @@ impl DrawdownRepository for SqlUnitOfWork {
         };
         // ISO dates compare as text in date order.
         let sql = format!(
-            "SELECT d.body, q.quote FROM drawdowns d JOIN drawdown_quotes q ON q.drawdown_id = d.id \
+            "SELECT d.body, q.quote FROM drawdowns d LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
              WHERE d.state = 'active' AND d.id > $1 \
              AND (d.closed_through IS NULL OR d.closed_through < $2) ORDER BY d.id LIMIT $3 {lock}"
         );
@@ -351,15 +351,11 @@ impl DrawdownRepository for SqlUnitOfWork {
         rows.into_iter().map(BodyRow::parse).collect()
     }
 
-    async fn count_loans_to_close(
-        &mut self,
-        date: lendcore_domain::calendar::Date,
-    ) -> Result<u64, StoreError> {
+    async fn count_drawdowns_in_state(&mut self, state: &str) -> Result<u64, StoreError> {
         let count: i64 = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM drawdowns WHERE state = 'active' \
-             AND (closed_through IS NULL OR closed_through < $1)",
+            "SELECT COUNT(*) FROM drawdowns WHERE state = $1",
         )
-        .bind(date.to_string())
+        .bind(state)
         .fetch_one(c)
         .await)?;
         u64::try_from(count).map_err(|e| StoreError::corrupt("drawdowns", e))
@@ -489,15 +485,38 @@ fn body(drawdown: &Drawdown) -> Result<String, StoreError> {
     serde_json::to_string(&value).map_err(corrupt)
 }
 
-/// A stored drawdown: its row's body and its quote.
+/// The SQL for a new body `new` (a parameter or column) that keeps the stored body's quote
+/// when the drawdown has no row in `drawdown_quotes`: one written by a process older than the
+/// quotes table, during an upgrade. So no write by this version can lose a quote.
+fn keep_quote(backend: crate::Backend, new: &str) -> String {
+    let spliced = match backend {
+        crate::Backend::Sqlite => {
+            format!("json_set({new}, '$.quote', json(drawdowns.body -> '$.quote'))")
+        }
+        crate::Backend::Postgres => format!(
+            "(({new})::jsonb || jsonb_build_object('quote', drawdowns.body::jsonb -> 'quote'))::text"
+        ),
+    };
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM drawdown_quotes q WHERE q.drawdown_id = drawdowns.id) \
+         THEN {new} ELSE {spliced} END"
+    )
+}
+
+/// A stored drawdown: its row's body and its quote, or none when the body still holds it (a
+/// drawdown written by a process older than the quotes table).
 #[derive(sqlx::FromRow)]
 struct BodyRow {
     body: String,
-    quote: String,
+    quote: Option<String>,
 }
 
 impl BodyRow {
     fn parse(self) -> Result<Drawdown, StoreError> {
+        let corrupt = |e| StoreError::corrupt("drawdowns", e);
+        let Some(quote) = self.quote else {
+            return serde_json::from_str(&self.body).map_err(corrupt);
+        };
         // The body is an object we wrote, never empty: the quote goes back in as its last field.
         let Some(open) = self.body.strip_suffix('}') else {
             return Err(StoreError::corrupt(
@@ -505,7 +524,7 @@ impl BodyRow {
                 "body is not a JSON object",
             ));
         };
-        let whole = format!("{open},\"quote\":{}}}", self.quote);
-        serde_json::from_str(&whole).map_err(|e| StoreError::corrupt("drawdowns", e))
+        let whole = format!("{open},\"quote\":{quote}}}");
+        serde_json::from_str(&whole).map_err(corrupt)
     }
 }

@@ -154,6 +154,10 @@ pub trait JobRepository {
 
     async fn find_job(&mut self, id: &str) -> Result<Option<Job>, StoreError>;
 
+    /// The job of `kind` with the greatest id: for kinds whose ids sort in time order (the
+    /// daily close of business, `cob:YYYY-MM-DD`), the latest.
+    async fn latest_job_of_kind(&mut self, kind: &str) -> Result<Option<Job>, StoreError>;
+
     /// Most recently updated first.
     async fn list_jobs(&mut self, status: JobStatus, limit: u32) -> Result<Vec<Job>, StoreError>;
 }
@@ -376,6 +380,15 @@ impl JobRepository for SqlUnitOfWork {
         let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
         let row: Option<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(id)
+            .fetch_optional(c)
+            .await)?;
+        row.map(job_from_row).transpose()
+    }
+
+    async fn latest_job_of_kind(&mut self, kind: &str) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1");
+        let row: Option<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(kind)
             .fetch_optional(c)
             .await)?;
         row.map(job_from_row).transpose()

@@ -381,13 +381,13 @@ impl CreditLine {
     }
 
     /// A freeze with an end lifts itself when `until` comes, recorded in the log by `actor`.
-    /// `None` when there is nothing to lift: not frozen, no end set, or not yet.
+    /// `Ok(None)` when there is nothing to lift: not frozen, no end set, or not yet.
     pub fn lift_freeze_at_end(
         &mut self,
         actor: String,
         last_seq: i64,
         now: Timestamp,
-    ) -> Option<LineEvent> {
+    ) -> Result<Option<LineEvent>, LineError> {
         match self.status {
             LineStatus::Frozen {
                 until: Some(until), ..
@@ -398,8 +398,8 @@ impl CreditLine {
                     last_seq,
                     now,
                 )
-                .ok(),
-            LineStatus::Frozen { .. } | LineStatus::Active | LineStatus::Closed { .. } => None,
+                .map(Some),
+            LineStatus::Frozen { .. } | LineStatus::Active | LineStatus::Closed { .. } => Ok(None),
         }
     }
 

@@ -193,19 +193,26 @@ fn a_freeze_with_an_end_lifts_itself_then_and_not_before() {
     .unwrap();
     assert!(
         line.lift_freeze_at_end("system".into(), 2, until - Duration::seconds(1))
+            .unwrap()
             .is_none()
     );
-    let lifted = line.lift_freeze_at_end("system".into(), 2, until).unwrap();
+    let lifted = line
+        .lift_freeze_at_end("system".into(), 2, until)
+        .unwrap()
+        .unwrap();
     assert_eq!((lifted.kind, lifted.seq), (LineEventKind::Unfrozen, 3));
     assert_eq!(line.state(until), LineState::Active);
     assert!(
-        line.lift_freeze_at_end("system".into(), 3, until).is_none(),
+        line.lift_freeze_at_end("system".into(), 3, until)
+            .unwrap()
+            .is_none(),
         "once"
     );
     line.freeze(Reason::Overdue, None, "risk:r".into(), None, 3, until)
         .unwrap();
     assert!(
         line.lift_freeze_at_end("system".into(), 4, until + Duration::days(999))
+            .unwrap()
             .is_none(),
         "a freeze without an end waits for a person"
     );

@@ -329,7 +329,9 @@ impl DrawdownStatus {
     /// Automatic settling gave up; a person takes over.
     pub fn to_manual_review(&self, reason: Reason) -> Result<DrawdownStatus, IllegalTransition> {
         match self {
-            DrawdownStatus::Disbursing => Ok(DrawdownStatus::ManualReview { reason }),
+            DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. } => {
+                Ok(DrawdownStatus::ManualReview { reason })
+            }
             other => Err(illegal(other, "go to manual review")),
         }
     }
