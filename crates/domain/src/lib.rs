@@ -6,6 +6,7 @@ pub mod apr;
 pub mod calendar;
 pub mod credit_line;
 pub mod drawdown;
+pub mod identity;
 pub mod jobs;
 pub mod ledger;
 pub mod maintenance;
