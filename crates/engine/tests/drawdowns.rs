@@ -6,24 +6,22 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use lendcore_connectors::channel::protocol;
-use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
-use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
-use lendcore_domain::credit_line::GrantInput;
+use lendcore_connectors::channel::sandbox::Sandbox;
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
 use lendcore_domain::maintenance::WindowInput;
 use lendcore_domain::money::Currency;
-use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind};
+use lendcore_domain::product::ProductCode;
 use lendcore_domain::reasons::Reason;
 use lendcore_engine::credit_lines::{self, LineChange};
 use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::loans::{self, RepaymentMode};
-use lendcore_engine::{
-    Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock, products,
-};
+use lendcore_engine::{Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock};
 use lendcore_engine::{callbacks, cob, maintenance, timeline};
 use lendcore_testkit::store_test;
+
+mod common;
 
 struct World {
     engine: Arc<Engine>,
@@ -38,84 +36,22 @@ struct World {
 async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World {
     let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let clock = Arc::new(ManualClock::new(start));
-    let sandbox = Sandbox::new(SandboxConfig {
-        hang: StdDuration::from_secs(2),
-        callback: None,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sandbox.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let channel: Arc<dyn PaymentChannel> = Arc::new(
-        HttpChannel::new(HttpChannelConfig {
-            id: "sandbox".into(),
-            base_url: url,
-            api_key: "k".into(),
-            timeout: StdDuration::from_millis(400),
-        })
-        .unwrap(),
-    );
-    let mut channels = vec![channel];
+    let (sandbox, url) = common::sandbox(StdDuration::from_secs(2)).await;
+    let timeout = StdDuration::from_millis(400);
+    let mut channels = vec![common::http_channel("sandbox", &url, timeout)];
     if dead_first {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let dead_url = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
-        let dead: Arc<dyn PaymentChannel> = Arc::new(
-            HttpChannel::new(HttpChannelConfig {
-                id: "dead".into(),
-                base_url: dead_url,
-                api_key: "k".into(),
-                timeout: StdDuration::from_millis(400),
-            })
-            .unwrap(),
-        );
-        channels.insert(0, dead);
+        channels.insert(0, common::http_channel("dead", &dead_url, timeout));
     }
     let engine = Arc::new(
         Engine::new(store.clone(), clock.clone())
             .with_channels(channels.clone())
             .with_callback_secret("sandbox", b"cb-secret".to_vec()),
     );
-    let terms = serde_json::from_value(serde_json::json!({
-        "amount": {"min_minor": 100000, "max_minor": 5000000},
-        "terms": {"unit": "month", "options": [3, 6, 12]},
-        "rate": {"basis": "annual", "value": "0.18"},
-        "repayment_method": "equal_installment",
-        "fees": [{"code": "service", "timing": "upfront", "fixed_minor": 1000}],
-        "penalty_daily_rate": "0.0005",
-        "grace_days": 3
-    }))
-    .unwrap();
-    products::create_product(
-        &engine,
-        NewProductInput {
-            code: "cash".into(),
-            name: "Cash".into(),
-            kind: ProductKind::Installment,
-            currency: "CNY".into(),
-            terms,
-            effective_from: None,
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let line = credit_lines::grant(
-        &engine,
-        GrantInput {
-            borrower_id: "b-1".into(),
-            currency: "CNY".into(),
-            limit_minor: 3_000_000,
-            valid_from: None,
-            valid_until: start + Duration::days(365),
-            actor: "ops:test".into(),
-            note: None,
-        },
-        None,
-    )
-    .await
-    .unwrap()
-    .into_inner();
+    common::cash_product(&engine).await;
+    let line_id = common::line(&engine, "b-1", 3_000_000, start, 365).await;
     let runner = JobRunner::new(
         store,
         clock.clone(),
@@ -139,7 +75,7 @@ async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World
         clock,
         sandbox,
         runner,
-        line_id: line.line.id,
+        line_id,
     }
 }
 
@@ -692,10 +628,11 @@ store_test! {
     async fn a_channel_that_may_have_paid_is_never_failed_over_even_when_it_goes_dark(db: &TestDb) {
         let w = world(db.store.clone(), false).await;
         // The first channel is reached through a proxy the test can cut, as a network would.
-        let (first, first_sandbox) = sandbox_channel().await;
+        let (first_sandbox, first) = common::sandbox(StdDuration::from_secs(2)).await;
         let proxy = Proxy::start(&first).await;
-        let (second, second_sandbox) = sandbox_channel().await;
-        let channels = vec![http_channel("first", &proxy.url), http_channel("second", &second)];
+        let (second_sandbox, second) = common::sandbox(StdDuration::from_secs(2)).await;
+        let timeout = StdDuration::from_millis(400);
+        let channels = vec![common::http_channel("first", &proxy.url, timeout), common::http_channel("second", &second, timeout)];
         let runner = Arc::new(JobRunner::new(w.engine.store.clone(), w.clock.clone(), RunnerConfig {
             worker_id: "failover".into(), lease: Duration::seconds(30), batch: 4, ..RunnerConfig::default()
         })
@@ -749,30 +686,6 @@ store_test! {
         assert_eq!(after.status, DrawdownStatus::Active);
         assert_eq!(after.quote, before.quote, "paid out and closed for a day, the quote intact");
     }
-}
-
-async fn sandbox_channel() -> (String, Arc<Sandbox>) {
-    let sandbox = Sandbox::new(SandboxConfig {
-        hang: StdDuration::from_secs(2),
-        callback: None,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sandbox.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, sandbox)
-}
-
-fn http_channel(id: &str, url: &str) -> Arc<dyn PaymentChannel> {
-    Arc::new(
-        HttpChannel::new(HttpChannelConfig {
-            id: id.into(),
-            base_url: url.into(),
-            api_key: "k".into(),
-            timeout: StdDuration::from_millis(400),
-        })
-        .unwrap(),
-    )
 }
 
 /// A TCP proxy to a channel that the test can cut: every connection through it is dropped

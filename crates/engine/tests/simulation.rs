@@ -14,22 +14,23 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
-use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
+use lendcore_connectors::channel::PaymentChannel;
+use lendcore_connectors::channel::sandbox::Sandbox;
 use lendcore_domain::allocation::Component;
-use lendcore_domain::credit_line::GrantInput;
 use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
 use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
 use lendcore_domain::money::Currency;
-use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind};
+use lendcore_domain::product::ProductCode;
 use lendcore_domain::reasons::Reason;
 use lendcore_engine::credit_lines::{self, LineChange};
 use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::loans::{self, RepaymentMode};
-use lendcore_engine::{Clock, Engine, EngineError, ManualClock, cob, products};
+use lendcore_engine::{Clock, Engine, EngineError, ManualClock, cob};
 use lendcore_store::{LeaseRequest, Store};
 use lendcore_testkit::{TestDb, store_test};
+
+mod common;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -124,76 +125,23 @@ impl World {
 async fn world(db: &TestDb) -> World {
     let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let clock = Arc::new(ManualClock::new(start));
-    let sandbox = Sandbox::new(SandboxConfig {
-        hang: StdDuration::from_secs(1),
-        callback: None,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sandbox.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let channel: Arc<dyn PaymentChannel> = Arc::new(
-        HttpChannel::new(HttpChannelConfig {
-            id: "sandbox".into(),
-            base_url: url,
-            api_key: "k".into(),
-            timeout: StdDuration::from_millis(300),
-        })
-        .unwrap(),
-    );
+    let (sandbox, url) = common::sandbox(StdDuration::from_secs(1)).await;
+    let channel = common::http_channel("sandbox", &url, StdDuration::from_millis(300));
     let (engine, runner) = World::process(
         db.store.clone(),
         clock.clone(),
         channel.clone(),
         "worker-0".into(),
     );
-    let terms = serde_json::from_value(serde_json::json!({
-        "amount": {"min_minor": 100000, "max_minor": 5000000},
-        "terms": {"unit": "month", "options": [3, 6]},
-        "rate": {"basis": "annual", "value": "0.18"},
-        "repayment_method": "equal_installment",
-        "fees": [{"code": "service", "timing": "upfront", "fixed_minor": 1000}],
-        "penalty_daily_rate": "0.0005",
-        "grace_days": 3
-    }))
-    .unwrap();
-    products::create_product(
-        &engine,
-        NewProductInput {
-            code: "cash".into(),
-            name: "Cash".into(),
-            kind: ProductKind::Installment,
-            currency: "CNY".into(),
-            terms,
-            effective_from: None,
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let line = credit_lines::grant(
-        &engine,
-        GrantInput {
-            borrower_id: "b-sim".into(),
-            currency: "CNY".into(),
-            limit_minor: LIMIT,
-            valid_from: None,
-            valid_until: start + Duration::days(3650),
-            actor: "ops:sim".into(),
-            note: None,
-        },
-        None,
-    )
-    .await
-    .unwrap()
-    .into_inner();
+    common::cash_product(&engine).await;
+    let line_id = common::line(&engine, "b-sim", LIMIT, start, 3650).await;
     World {
         engine,
         runner,
         clock,
         channel,
         sandbox,
-        line_id: line.line.id,
+        line_id,
         restarts: 0,
     }
 }

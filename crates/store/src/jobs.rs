@@ -192,20 +192,7 @@ const DUE: &str = "(status = 'pending' AND run_at_ms <= $1) \
 #[async_trait]
 impl JobRepository for SqlUnitOfWork {
     async fn enqueue_job(&mut self, job: &NewJob, now: Timestamp) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at_ms, \
-             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6)",
-        )
-        .bind(&job.id)
-        .bind(&job.kind)
-        .bind(job.payload.to_string())
-        .bind(i64::from(job.max_attempts.max(1)))
-        .bind(to_ms(job.run_at))
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(drop))?;
-        Ok(())
+        self.insert_job(job, now, "").await.map(drop)
     }
 
     async fn bury_expired_final_attempts(
@@ -328,20 +315,9 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn enqueue_job_once(&mut self, job: &NewJob, now: Timestamp) -> Result<bool, StoreError> {
-        let inserted = on_tx!(self, c => sqlx::query(
-            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at_ms, \
-             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&job.id)
-        .bind(&job.kind)
-        .bind(job.payload.to_string())
-        .bind(i64::from(job.max_attempts.max(1)))
-        .bind(to_ms(job.run_at))
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let inserted = self
+            .insert_job(job, now, "ON CONFLICT (id) DO NOTHING")
+            .await?;
         Ok(inserted == 1)
     }
 
@@ -404,6 +380,32 @@ impl JobRepository for SqlUnitOfWork {
             .fetch_all(c)
             .await)?;
         rows.into_iter().map(job_from_row).collect()
+    }
+}
+
+impl SqlUnitOfWork {
+    /// Inserts a pending job, `then` being what to do about an existing id; returns the rows
+    /// inserted.
+    async fn insert_job(
+        &mut self,
+        job: &NewJob,
+        now: Timestamp,
+        then: &str,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at_ms, \
+             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6) {then}"
+        );
+        Ok(on_tx!(self, c => sqlx::query(&sql)
+            .bind(&job.id)
+            .bind(&job.kind)
+            .bind(job.payload.to_string())
+            .bind(i64::from(job.max_attempts.max(1)))
+            .bind(to_ms(job.run_at))
+            .bind(to_ms(now))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 }
 
