@@ -149,6 +149,67 @@ catalogue! {
         "Your loan is fully repaid. Thank you.", "您的借款已全部还清，感谢使用。";
 }
 
+impl Entry {
+    /// The message in `language`.
+    pub fn message(&self, language: Language) -> &'static str {
+        match language {
+            Language::En => self.message_en,
+            Language::ZhHans => self.message_zh,
+        }
+    }
+}
+
+/// The languages the catalogue speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Language {
+    #[default]
+    #[serde(rename = "en")]
+    En,
+    /// Simplified Chinese.
+    #[serde(rename = "zh-Hans")]
+    ZhHans,
+}
+
+impl Language {
+    /// The BCP 47 tag, e.g. for `Content-Language`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::ZhHans => "zh-Hans",
+        }
+    }
+
+    /// The language an `Accept-Language` header prefers among the catalogue's: the range with
+    /// the highest weight that names one (any `zh…` range is answered in Simplified Chinese,
+    /// the only Chinese the catalogue has); English when none does, or the header is garbage.
+    pub fn negotiate(accept_language: &str) -> Language {
+        let mut best: Option<(f32, Language)> = None;
+        for range in accept_language.split(',') {
+            let mut parts = range.split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let weight = match parts.next().map(str::trim) {
+                None => 1.0,
+                Some(param) => match param.strip_prefix("q=").map(str::parse::<f32>) {
+                    Some(Ok(q)) if (0.0..=1.0).contains(&q) => q,
+                    _ => continue,
+                },
+            };
+            let language = if tag == "zh" || tag.starts_with("zh-") {
+                Language::ZhHans
+            } else if tag == "en" || tag.starts_with("en-") {
+                Language::En
+            } else {
+                continue;
+            };
+            if weight > 0.0 && best.is_none_or(|(w, _)| weight > w) {
+                best = Some((weight, language));
+            }
+        }
+        best.map_or(Language::En, |(_, language)| language)
+    }
+}
+
 impl Reason {
     pub fn code(self) -> &'static str {
         self.entry().code
@@ -168,6 +229,28 @@ impl std::fmt::Display for Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_language_picks_the_weightiest_language_the_catalogue_has() {
+        for (header, expected) in [
+            ("zh-CN", Language::ZhHans),
+            ("zh-Hans-CN, en;q=0.8", Language::ZhHans),
+            ("en-US,zh;q=0.9", Language::En),
+            ("en;q=0.5, zh;q=0.9", Language::ZhHans),
+            ("fr-FR, de;q=0.9", Language::En),
+            ("zh;q=0, en;q=0.1", Language::En),
+            ("zh-TW", Language::ZhHans),
+            ("*", Language::En),
+            ("", Language::En),
+            ("zh;q=banana, en", Language::En),
+            (";;;,,,", Language::En),
+        ] {
+            assert_eq!(Language::negotiate(header), expected, "{header:?}");
+        }
+        let entry = Reason::LineFrozen.entry();
+        assert_eq!(entry.message(Language::ZhHans), entry.message_zh);
+        assert_eq!(Language::ZhHans.tag(), "zh-Hans");
+    }
 
     #[test]
     fn every_code_is_unique_parses_back_and_names_its_category() {

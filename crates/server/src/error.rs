@@ -104,6 +104,11 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
+            // A refusal speaks the borrower's language (see `language::negotiate`).
+            ApiError::Engine(EngineError::Refused { reason }) => reason
+                .entry()
+                .message(crate::language::current())
+                .to_owned(),
             // Internal details belong in the log, under the request id, not in the response.
             ApiError::Engine(EngineError::Internal(_)) => {
                 "internal error; quote the X-Request-Id header when reporting it".to_owned()
@@ -120,13 +125,15 @@ impl ApiError {
             ApiError::Engine(e) if !e.violations().is_empty() => {
                 serde_json::json!({ "violations": e.violations() })
             }
-            // What the catalogue says: the borrower's next step, and the message in Chinese.
+            // What the catalogue says: the borrower's next step, and the message in each
+            // language (`message` is in the one the request asked for).
             ApiError::Engine(EngineError::Refused { reason }) => {
                 let entry = reason.entry();
                 serde_json::json!({
                     "category": entry.category,
                     "retryable": entry.retryable,
                     "next_action": entry.next_action,
+                    "message_en": entry.message_en,
                     "message_zh": entry.message_zh,
                 })
             }
@@ -170,6 +177,12 @@ impl IntoResponse for ApiError {
             details: self.details(),
         };
         let mut response = (status, Json(body)).into_response();
+        if let ApiError::Engine(EngineError::Refused { .. }) = &self {
+            response.headers_mut().insert(
+                header::CONTENT_LANGUAGE,
+                HeaderValue::from_static(crate::language::current().tag()),
+            );
+        }
         if self.retry_after() {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -4,6 +4,7 @@
 
 pub mod error;
 mod extract;
+mod language;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -150,6 +151,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .layer(axum::middleware::from_fn_with_state(admission, middleware::admit))
         // Outside admission and the timeout, so shed and timed-out requests are counted too.
         .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(axum::middleware::from_fn(language::negotiate))
         .layer(axum::middleware::from_fn_with_state(
             limits.max_body_bytes,
             middleware::note_body_limit,

@@ -628,6 +628,15 @@ store_test! {
         assert_eq!((frozen.status, frozen.code()), (StatusCode::UNPROCESSABLE_ENTITY, "credit.overdue"));
         assert_eq!(frozen.body["details"]["next_action"], "repay_overdue");
         assert!(frozen.body["details"]["message_zh"].as_str().is_some());
+        // The refusal speaks the language the borrower's app asks for.
+        for (accept, language) in [("zh-CN,en;q=0.8", "zh-Hans"), ("en;q=0.4, zh;q=0.9", "zh-Hans"), ("fr", "en")] {
+            let response = api.http.post(format!("{}/v1/drawdowns/quotes", api.base))
+                .header("accept-language", accept).json(&ask).send().await.unwrap();
+            assert_eq!(response.headers()["content-language"], language, "{accept}");
+            let body: Value = response.json().await.unwrap();
+            let expected = if language == "en" { &body["details"]["message_en"] } else { &body["details"]["message_zh"] };
+            assert_eq!(&body["message"], expected, "{accept}");
+        }
         let (status, body) = api.get("/v1/drawdowns/%00").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.drawdown"));
         let not_paid_out = api.send("POST", &format!("/v1/loans/{id}/repayments"), None, &json!({"amount_minor": 100})).await;
