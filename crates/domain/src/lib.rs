@@ -3,6 +3,7 @@
 
 pub mod allocation;
 pub mod apr;
+pub mod borrower;
 pub mod calendar;
 pub mod credit_line;
 pub mod drawdown;
