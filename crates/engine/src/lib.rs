@@ -3,6 +3,7 @@
 //! Also here: the durable job runner and the ports for the clock and, later, channels and
 //! notifiers.
 
+pub mod borrowers;
 pub mod callbacks;
 pub mod clock;
 pub mod cob;
@@ -16,6 +17,7 @@ pub mod maintenance;
 pub mod products;
 pub mod quotes;
 pub mod timeline;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -42,6 +44,8 @@ pub struct Engine {
     pub confirmation_window: chrono::Duration,
     /// How long before a maintenance window borrowers with work in flight are told.
     pub maintenance_notice: chrono::Duration,
+    /// Seals personal data at rest; without it borrowers cannot be stored.
+    pub vault: Option<Arc<vault::Vault>>,
     /// Loans close of business closes per unit of work: more is faster, fewer holds the
     /// loans' locks (and SQLite's writer) for less time.
     pub cob_batch: u32,
@@ -59,6 +63,7 @@ impl Engine {
             confirmation_window: chrono::Duration::minutes(15),
             maintenance_notice: chrono::Duration::hours(24),
             cob_batch: 500,
+            vault: None,
             products: products::ProductCache::default(),
         }
     }
@@ -70,6 +75,11 @@ impl Engine {
 
     pub fn with_channels(mut self, channels: Vec<Arc<dyn PaymentChannel>>) -> Self {
         self.channels = channels;
+        self
+    }
+
+    pub fn with_vault(mut self, vault: vault::Vault) -> Self {
+        self.vault = Some(Arc::new(vault));
         self
     }
 

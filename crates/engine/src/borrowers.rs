@@ -1,0 +1,228 @@
+//! Borrowers: register an individual or an enterprise, read one (masked), change its contact
+//! and payment details with a history. Personal data is sealed by the [`Vault`] before it
+//! reaches the store and opened only to mask it or change it.
+
+use std::sync::Arc;
+
+use lendcore_domain::Timestamp;
+use lendcore_domain::borrower::{
+    BorrowerChange, BorrowerInput, BorrowerKind, ContactChange, MaskedPersonalData, PersonalData,
+};
+use lendcore_domain::validation::Violations;
+use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, UnitOfWork};
+use serde::{Deserialize, Serialize};
+
+use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::vault::Vault;
+use crate::{Engine, EngineError, new_id};
+
+/// A borrower as callers see it: personal data masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BorrowerView {
+    pub id: String,
+    pub kind: BorrowerKind,
+    pub personal: MaskedPersonalData,
+    pub revision: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub updated_at: Timestamp,
+}
+
+fn vault(engine: &Engine) -> Result<&Arc<Vault>, EngineError> {
+    engine.vault.as_ref().ok_or_else(|| {
+        EngineError::Unavailable(
+            "no personal data key is configured (security.pii_key): borrowers cannot be stored"
+                .to_owned(),
+        )
+    })
+}
+
+fn view(stored: &StoredBorrower, data: &PersonalData) -> BorrowerView {
+    BorrowerView {
+        id: stored.id.clone(),
+        kind: stored.kind,
+        personal: data.masked(),
+        revision: stored.revision,
+        created_at: stored.created_at,
+        updated_at: stored.updated_at,
+    }
+}
+
+pub async fn register(
+    engine: &Engine,
+    input: BorrowerInput,
+    request: Option<&IdempotentRequest>,
+) -> Result<Outcome<BorrowerView>, EngineError> {
+    let vault = vault(engine)?;
+    let now = lendcore_domain::to_millis(engine.clock.now());
+    let (kind, data) = input.parse(now.date_naive())?;
+    let resident_index = data
+        .resident_id
+        .as_ref()
+        .map(|v| vault.index("resident_id", v.expose()));
+    let credit_code_index = data
+        .credit_code
+        .as_ref()
+        .map(|v| vault.index("credit_code", v.expose()));
+    let mut uow = engine.store.begin().await?;
+    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+        return Ok(Outcome::Replayed(done));
+    }
+    for (index, value) in [
+        (BorrowerIndex::ResidentId, &resident_index),
+        (BorrowerIndex::CreditCode, &credit_code_index),
+    ] {
+        if let Some(value) = value
+            && let Some(existing) = uow.find_borrowers_by(index, value).await?.first()
+        {
+            return Err(already_registered(&existing.id));
+        }
+    }
+    let stored = StoredBorrower {
+        id: new_id(),
+        kind,
+        personal: vault.seal(&data)?,
+        resident_index,
+        credit_code_index,
+        mobile_index: data
+            .mobile
+            .as_ref()
+            .map(|m| vault.index("mobile", m.expose())),
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    match uow.insert_borrower(&stored).await {
+        // Registered by a concurrent request between the check and the insert.
+        Err(StoreError::Duplicate(_)) => return Err(already_registered("another request")),
+        other => other?,
+    }
+    announce(
+        uow.as_mut(),
+        "borrower.registered",
+        &stored,
+        serde_json::json!({}),
+        now,
+    )
+    .await?;
+    let view = view(&stored, &data);
+    idempotency::record(uow.as_mut(), request, &view, now).await?;
+    uow.commit().await?;
+    Ok(Outcome::Fresh(view))
+}
+
+pub async fn get(engine: &Engine, id: &str) -> Result<BorrowerView, EngineError> {
+    let vault = vault(engine)?;
+    let mut uow = engine.store.begin_read().await?;
+    let stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
+    Ok(view(&stored, &vault.open(&stored.personal)?))
+}
+
+/// Changes the mobile number, address or bank account; each change is kept (masked) in the
+/// borrower's history, which risk rules read.
+pub async fn change_contact(
+    engine: &Engine,
+    id: &str,
+    change: ContactChange,
+    actor: String,
+    request: Option<&IdempotentRequest>,
+) -> Result<Outcome<BorrowerView>, EngineError> {
+    let vault = vault(engine)?;
+    if !(1..=64).contains(&actor.len()) || !actor.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Violations::single(
+            "actor",
+            "validation.invalid_actor",
+            "actor must be 1-64 visible characters, e.g. borrower:self or ops:alice",
+        )
+        .into());
+    }
+    let now = lendcore_domain::to_millis(engine.clock.now());
+    let mut uow = engine.store.begin().await?;
+    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+        return Ok(Outcome::Replayed(done));
+    }
+    let mut stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
+    let mut data = vault.open(&stored.personal)?;
+    let changed = data.change_contact(change)?;
+    if !changed.is_empty() {
+        let last_seq = uow.borrower_changes(id).await?.last().map_or(0, |c| c.seq);
+        let history: Vec<BorrowerChange> = changed
+            .iter()
+            .zip(last_seq + 1..)
+            .map(|(c, seq)| BorrowerChange {
+                borrower_id: stored.id.clone(),
+                seq,
+                field: c.field,
+                before: c.before.clone(),
+                after: c.after.clone(),
+                actor: actor.clone(),
+                at: now,
+            })
+            .collect();
+        let read_revision = stored.revision;
+        stored.personal = vault.seal(&data)?;
+        stored.mobile_index = data
+            .mobile
+            .as_ref()
+            .map(|m| vault.index("mobile", m.expose()));
+        stored.revision += 1;
+        stored.updated_at = now;
+        uow.update_borrower(&stored, read_revision, &history)
+            .await?;
+        let fields: Vec<_> = history.iter().map(|c| c.field).collect();
+        announce(
+            uow.as_mut(),
+            "borrower.contact_changed",
+            &stored,
+            serde_json::json!({ "fields": fields, "actor": actor }),
+            now,
+        )
+        .await?;
+    }
+    let view = view(&stored, &data);
+    idempotency::record(uow.as_mut(), request, &view, now).await?;
+    uow.commit().await?;
+    Ok(Outcome::Fresh(view))
+}
+
+pub async fn changes(engine: &Engine, id: &str) -> Result<Vec<BorrowerChange>, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    if uow.find_borrower(id).await?.is_none() {
+        return Err(not_found(id));
+    }
+    Ok(uow.borrower_changes(id).await?)
+}
+
+/// An event about a borrower for the outbox: never any personal data.
+async fn announce(
+    uow: &mut dyn UnitOfWork,
+    topic: &str,
+    borrower: &StoredBorrower,
+    detail: serde_json::Value,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    uow.append_outbox(&OutboxEvent {
+        id: new_id(),
+        topic: topic.to_owned(),
+        aggregate_type: "borrower".to_owned(),
+        aggregate_id: borrower.id.clone(),
+        payload: serde_json::json!({ "borrower_id": borrower.id, "kind": borrower.kind, "detail": detail }),
+        created_at: now,
+        published_at: None,
+    })
+    .await?;
+    Ok(())
+}
+
+fn not_found(id: &str) -> EngineError {
+    EngineError::not_found("not_found.borrower", format!("no borrower with id {id}"))
+}
+
+fn already_registered(existing: &str) -> EngineError {
+    EngineError::conflict(
+        "conflict.borrower_exists",
+        format!("a borrower with this identity number or credit code is registered ({existing})"),
+    )
+}
