@@ -22,6 +22,8 @@ pub struct Config {
     pub cob: CobConfig,
     pub lending: LendingConfig,
     pub log: LogConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
     /// Payment channels, first choice first (`[[channels]]` in TOML).
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
@@ -83,6 +85,16 @@ pub struct JobsConfig {
     pub idle_poll_ms: u64,
     pub base_delay_ms: i64,
     pub max_delay_ms: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// 64 hex digits (32 random bytes, `openssl rand -hex 32`): the key personal data is
+    /// encrypted with at rest. Without it, borrowers cannot be stored. Keep it secret, back it
+    /// up: data sealed under a lost key is lost.
+    #[serde(default)]
+    pub pii_key: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -334,6 +346,9 @@ impl Config {
             "cob": self.cob,
             "log": self.log,
         });
+        if self.security.pii_key.is_some() {
+            out.push_str("[security]\npii_key = \"***\"\n\n");
+        }
         for channel in &self.channels {
             out.push_str(&format!(
                 "[[channels]]\nid = {:?}\nbase_url = {:?}\napi_key = \"***\"\ncallback_secret = \"***\"\ntimeout_ms = {}\n\n",

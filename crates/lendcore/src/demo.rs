@@ -46,6 +46,7 @@ pub async fn run(
             timeout_ms: 5_000,
         },
     );
+    config.security.pii_key = Some(demo_key(data_dir)?.into());
     let db_shown = std::path::absolute(&db_path).unwrap_or(db_path);
     serve::run(config, move |engine, address| async move {
         seed(&engine).await?;
@@ -73,6 +74,24 @@ pub async fn run(
         Ok(())
     })
     .await
+}
+
+/// The demo's personal data key: made on the first run and kept beside its database, so the
+/// borrowers it stored can be read on the next. (In production the key comes from the
+/// configuration, kept apart from the database.)
+fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("pii.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_owned());
+    }
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
 }
 
 /// The demo borrower's credit line, granted on the first run.

@@ -128,6 +128,16 @@ where
                 .with_callback_secret(&channel.id, secret.expose_secret().as_bytes().to_vec());
         }
     }
+    match &config.security.pii_key {
+        Some(key) => {
+            let vault = lendcore_engine::vault::Vault::from_hex(key.expose_secret())
+                .map_err(|e| anyhow::anyhow!("security.pii_key: {e}"))?;
+            engine = engine.with_vault(vault);
+        }
+        None => tracing::warn!(
+            "no security.pii_key is configured: borrowers cannot be registered (503)"
+        ),
+    }
     let engine = Arc::new(engine);
     prepare(engine.clone(), address).await?;
 

@@ -138,6 +138,10 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             "/v1/maintenance-windows/{id}/cancel",
             post(routes::maintenance::cancel),
         )
+        .route("/v1/borrowers", post(routes::borrowers::register))
+        .route("/v1/borrowers/{id}", get(routes::borrowers::get))
+        .route("/v1/borrowers/{id}/contact", post(routes::borrowers::change_contact))
+        .route("/v1/borrowers/{id}/changes", get(routes::borrowers::changes))
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
         .fallback(|| async { ApiError::RouteNotFound })

@@ -5,7 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    channels, credit_lines, drawdowns, health, jobs, loans, maintenance, products, quotes,
+    borrowers, channels, credit_lines, drawdowns, health, jobs, loans, maintenance, products,
+    quotes,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +28,10 @@ use crate::routes::{
         products::replace_version,
         products::retire,
         quotes::create,
+        borrowers::register,
+        borrowers::get,
+        borrowers::change_contact,
+        borrowers::changes,
         credit_lines::grant,
         credit_lines::list,
         credit_lines::get,
@@ -53,6 +58,7 @@ use crate::routes::{
     tags(
         (name = "products", description = "Loan products and their versions"),
         (name = "quotes", description = "What a drawdown costs: schedule, fees, APR, legal caps"),
+        (name = "borrowers", description = "Individuals and enterprises; personal data encrypted at rest, shown masked"),
         (name = "credit lines", description = "Credit lines (额度): limits, freezes and their log"),
         (name = "drawdowns", description = "Drawing on a line: quote, confirm, payout, timeline"),
         (name = "operations", description = "Health, metrics, the job queue and maintenance windows"),

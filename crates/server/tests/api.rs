@@ -22,7 +22,8 @@ impl Api {
     async fn start(db: &TestDb, limits: HttpLimits) -> Api {
         let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
         let clock = Arc::new(ManualClock::new(start));
-        let engine = Arc::new(Engine::new(db.store.clone(), clock.clone()));
+        let vault = lendcore_engine::vault::Vault::from_hex(&"7a".repeat(32)).unwrap();
+        let engine = Arc::new(Engine::new(db.store.clone(), clock.clone()).with_vault(vault));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = lendcore_server::router(engine, &limits);
@@ -699,6 +700,54 @@ store_test! {
         assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.maintenance_window_state"));
         let (status, body) = api.get("/v1/maintenance-windows/nope").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.maintenance_window"));
+    }
+
+    async fn borrowers_are_registered_masked_changed_and_bad_input_refused(db: &TestDb) {
+        let api = Api::default(db).await;
+        let zhang = json!({"kind": "individual", "name": "张三", "resident_id": "11010519491231002X",
+            "mobile": "13812345678", "address": "北京市朝阳区建国路88号"});
+        let created = api.send("POST", "/v1/borrowers", Some("b-1"), &zhang).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        assert_eq!(created.body["personal"]["resident_id"], "110***********002X");
+        assert!(!created.body.to_string().contains("11010519491231002X"), "never in clear");
+        assert!(api.send("POST", "/v1/borrowers", Some("b-1"), &zhang).await.replayed);
+        let again = api.send("POST", "/v1/borrowers", None, &zhang).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.borrower_exists"));
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        for (bad, code, field) in [
+            (json!({"kind": "individual", "name": "李四", "resident_id": "110105194912310021", "mobile": "13812345678"}), "validation.resident_id_check", "resident_id"),
+            (json!({"kind": "individual", "name": "李四", "resident_id": "11010519491231002", "mobile": "13812345678"}), "validation.resident_id_length", "resident_id"),
+            (json!({"kind": "individual", "name": "李四", "resident_id": "110105203001010028", "mobile": "13812345678"}), "validation.resident_id_birth_date", "resident_id"),
+            (json!({"kind": "individual", "name": "李四", "resident_id": "440308199901010012", "mobile": "123"}), "validation.invalid_mobile", "mobile"),
+            (json!({"kind": "enterprise", "name": "Co", "credit_code": "91350100M000100Y44", "legal_representative": "Li"}), "validation.credit_code_check", "credit_code"),
+            (json!({"kind": "enterprise", "name": "Co", "credit_code": "91350100M000100YI3", "legal_representative": "Li"}), "validation.credit_code_characters", "credit_code"),
+            (json!({"kind": "enterprise", "name": "Co", "credit_code": "91350100M000100Y43"}), "validation.missing_field", "legal_representative"),
+        ] {
+            let reply = api.send("POST", "/v1/borrowers", None, &bad).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{bad}");
+            assert_eq!(reply.body["details"]["violations"][0]["field"], field, "{bad}");
+        }
+        let unknown_kind = api.send("POST", "/v1/borrowers", None, &json!({"kind": "robot", "name": "R"})).await;
+        assert_eq!(unknown_kind.code(), "validation.invalid_value");
+        let extra = api.send("POST", "/v1/borrowers", None, &json!({"kind": "individual", "name": "R", "ssn": "1"})).await;
+        assert_eq!(extra.code(), "validation.unknown_field");
+
+        let changed = api.send("POST", &format!("/v1/borrowers/{id}/contact"), Some("c-1"),
+            &json!({"mobile": "13987654321", "actor": "borrower:self"})).await;
+        assert_eq!((changed.status, changed.body["personal"]["mobile"].as_str()), (StatusCode::OK, Some("139****4321")));
+        let bad_change = api.send("POST", &format!("/v1/borrowers/{id}/contact"), None,
+            &json!({"bank_account": "12", "actor": "borrower:self"})).await;
+        assert_eq!(bad_change.code(), "validation.invalid_bank_account");
+        let (status, history) = api.get(&format!("/v1/borrowers/{id}/changes")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(history["items"].as_array().unwrap().len(), 1);
+        assert_eq!(history["items"][0]["before"], "138****5678");
+        let (status, view) = api.get(&format!("/v1/borrowers/{id}")).await;
+        assert_eq!((status, view["revision"].as_i64()), (StatusCode::OK, Some(2)));
+        for path in ["/v1/borrowers/nope", "/v1/borrowers/%00", "/v1/borrowers/nope/changes"] {
+            let (status, body) = api.get(path).await;
+            assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.borrower"), "{path}");
+        }
     }
 
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {

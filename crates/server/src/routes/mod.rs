@@ -1,3 +1,4 @@
+pub mod borrowers;
 pub mod channels;
 pub mod credit_lines;
 pub mod docs;

@@ -1,0 +1,178 @@
+//! `/v1/borrowers`: register individuals and enterprises, read them (personal data masked),
+//! change their contact and payment details, and read that history.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use lendcore_domain::borrower::{BorrowerChange, BorrowerInput, BorrowerKind, ContactChange};
+use lendcore_engine::borrowers::{self, BorrowerView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::respond;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub kind: BorrowerKind,
+    /// The person's or the company's name.
+    pub name: String,
+    /// An individual's 18-character resident identity number, check character included.
+    #[serde(default)]
+    #[schema(example = "11010519491231002X")]
+    pub resident_id: Option<String>,
+    /// An enterprise's 18-character unified social credit code.
+    #[serde(default)]
+    #[schema(example = "91350100M000100Y43")]
+    pub credit_code: Option<String>,
+    /// An enterprise's legal representative.
+    #[serde(default)]
+    pub legal_representative: Option<String>,
+    /// A mainland mobile number; required for an individual.
+    #[serde(default)]
+    #[schema(example = "13812345678")]
+    pub mobile: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub bank_account: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    #[serde(default)]
+    pub mobile: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub bank_account: Option<String>,
+    /// Who changes it, e.g. `borrower:self` or `ops:alice`.
+    pub actor: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangePage {
+    pub items: Vec<BorrowerChange>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BorrowerPath {
+    id: String,
+}
+
+fn borrower_id(raw: &str) -> Result<&str, ApiError> {
+    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(raw)
+    } else {
+        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: "not_found.borrower",
+            message: "no borrower with that id".to_owned(),
+        }))
+    }
+}
+
+/// Register a borrower. Personal data is encrypted at rest and every answer shows it masked;
+/// an identity number or credit code is registered once.
+#[utoipa::path(post, path = "/v1/borrowers", tag = "borrowers", request_body = RegisterRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 201, description = "Registered", body = BorrowerView),
+        (status = 400, description = "Invalid input, every problem listed", body = ErrorBody),
+        (status = 409, description = "Already registered, or Idempotency-Key reused", body = ErrorBody),
+        (status = 503, description = "No personal data key is configured", body = ErrorBody),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let request = idempotency.request("POST", "/v1/borrowers", &body.raw);
+    let b = body.value;
+    let outcome = borrowers::register(
+        &state.engine,
+        BorrowerInput {
+            kind: Some(b.kind),
+            name: b.name,
+            resident_id: b.resident_id,
+            credit_code: b.credit_code,
+            legal_representative: b.legal_representative,
+            mobile: b.mobile,
+            email: b.email,
+            address: b.address,
+            bank_account: b.bank_account,
+        },
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, outcome))
+}
+
+#[utoipa::path(get, path = "/v1/borrowers/{id}", tag = "borrowers",
+    params(("id" = String, Path, description = "Borrower id")),
+    responses(
+        (status = 200, description = "The borrower, personal data masked", body = BorrowerView),
+        (status = 404, description = "No such borrower", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<BorrowerPath>,
+) -> Result<Json<BorrowerView>, ApiError> {
+    Ok(Json(
+        borrowers::get(&state.engine, borrower_id(&path.id)?).await?,
+    ))
+}
+
+/// Change the mobile number, address or bank account. Every change is kept in the borrower's
+/// history (masked): frequent changes are a risk signal.
+#[utoipa::path(post, path = "/v1/borrowers/{id}/contact", tag = "borrowers", request_body = ContactRequest,
+    params(("id" = String, Path, description = "Borrower id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Changed", body = BorrowerView),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 404, description = "No such borrower", body = ErrorBody),
+    ))]
+pub async fn change_contact(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<BorrowerPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<ContactRequest>,
+) -> Result<Response, ApiError> {
+    let id = borrower_id(&path.id)?;
+    let request = idempotency.request("POST", &format!("/v1/borrowers/{id}/contact"), &body.raw);
+    let b = body.value;
+    let outcome = borrowers::change_contact(
+        &state.engine,
+        id,
+        ContactChange {
+            mobile: b.mobile,
+            address: b.address,
+            bank_account: b.bank_account,
+        },
+        b.actor,
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[utoipa::path(get, path = "/v1/borrowers/{id}/changes", tag = "borrowers",
+    params(("id" = String, Path, description = "Borrower id")),
+    responses(
+        (status = 200, description = "The history, oldest first, values masked", body = ChangePage),
+        (status = 404, description = "No such borrower", body = ErrorBody),
+    ))]
+pub async fn changes(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<BorrowerPath>,
+) -> Result<Json<ChangePage>, ApiError> {
+    let items = borrowers::changes(&state.engine, borrower_id(&path.id)?).await?;
+    Ok(Json(ChangePage { items }))
+}
