@@ -3,6 +3,7 @@
 
 pub mod allocation;
 pub mod apr;
+pub mod audit;
 pub mod borrower;
 pub mod calendar;
 pub mod credit_line;
