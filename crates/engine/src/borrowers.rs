@@ -104,6 +104,7 @@ pub async fn register(
         "borrower.registered",
         &stored,
         serde_json::json!({}),
+        crate::audit::SYSTEM,
         now,
     )
     .await?;
@@ -176,7 +177,8 @@ pub async fn change_contact(
             uow.as_mut(),
             "borrower.contact_changed",
             &stored,
-            serde_json::json!({ "fields": fields, "actor": actor }),
+            serde_json::json!({ "fields": fields }),
+            &actor,
             now,
         )
         .await?;
@@ -201,9 +203,12 @@ async fn announce(
     topic: &str,
     borrower: &StoredBorrower,
     detail: serde_json::Value,
+    actor: &str,
     now: Timestamp,
 ) -> Result<(), EngineError> {
-    uow.append_outbox(&OutboxEvent {
+    crate::audit::announce(
+        uow,
+        OutboxEvent {
         id: new_id(),
         topic: topic.to_owned(),
         aggregate_type: "borrower".to_owned(),
@@ -211,7 +216,9 @@ async fn announce(
         payload: serde_json::json!({ "borrower_id": borrower.id, "kind": borrower.kind, "detail": detail }),
         created_at: now,
         published_at: None,
-    })
+        },
+        actor,
+    )
     .await?;
     Ok(())
 }

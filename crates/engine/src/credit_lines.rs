@@ -287,22 +287,26 @@ async fn announce(
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default()
     );
-    uow.append_outbox(&OutboxEvent {
-        id: new_id(),
-        topic,
-        aggregate_type: "credit_line".to_owned(),
-        aggregate_id: line.id.clone(),
-        payload: serde_json::json!({
-            "line_id": line.id,
-            "borrower_id": line.borrower_id,
-            "seq": event.seq,
-            "limit_before_minor": event.limit_before_minor,
-            "limit_after_minor": event.limit_after_minor,
-            "reason": event.reason,
-        }),
-        created_at: event.at,
-        published_at: None,
-    })
+    crate::audit::announce(
+        uow,
+        OutboxEvent {
+            id: new_id(),
+            topic,
+            aggregate_type: "credit_line".to_owned(),
+            aggregate_id: line.id.clone(),
+            payload: serde_json::json!({
+                "line_id": line.id,
+                "borrower_id": line.borrower_id,
+                "seq": event.seq,
+                "limit_before_minor": event.limit_before_minor,
+                "limit_after_minor": event.limit_after_minor,
+                "reason": event.reason,
+            }),
+            created_at: event.at,
+            published_at: None,
+        },
+        &event.actor,
+    )
     .await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! Also here: the durable job runner and the ports for the clock and, later, channels and
 //! notifiers.
 
+pub mod audit;
 pub mod borrowers;
 pub mod callbacks;
 pub mod clock;

@@ -236,22 +236,26 @@ async fn announce(
     } else {
         "loan.repaid"
     };
-    uow.append_outbox(&OutboxEvent {
-        id: new_id(),
-        topic: topic.to_owned(),
-        aggregate_type: "drawdown".to_owned(),
-        aggregate_id: loan.id.clone(),
-        payload: serde_json::json!({
-            "loan_id": loan.id,
-            "borrower_id": loan.borrower_id,
-            "amount_minor": amount_minor,
-            "unapplied_minor": allocation.unapplied_minor,
-            "outstanding_principal_minor": loan.outstanding_principal_minor(),
-            "reason": settled.then_some(Reason::PaidOff),
-        }),
-        created_at: loan.updated_at,
-        published_at: None,
-    })
+    crate::audit::announce(
+        uow,
+        OutboxEvent {
+            id: new_id(),
+            topic: topic.to_owned(),
+            aggregate_type: "drawdown".to_owned(),
+            aggregate_id: loan.id.clone(),
+            payload: serde_json::json!({
+                "loan_id": loan.id,
+                "borrower_id": loan.borrower_id,
+                "amount_minor": amount_minor,
+                "unapplied_minor": allocation.unapplied_minor,
+                "outstanding_principal_minor": loan.outstanding_principal_minor(),
+                "reason": settled.then_some(Reason::PaidOff),
+            }),
+            created_at: loan.updated_at,
+            published_at: None,
+        },
+        crate::audit::SYSTEM,
+    )
     .await?;
     Ok(())
 }

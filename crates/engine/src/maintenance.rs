@@ -68,7 +68,8 @@ pub async fn schedule(
         now,
     )
     .await?;
-    announce(uow.as_mut(), "maintenance.scheduled", &window, now).await?;
+    let actor = window.created_by.clone();
+    announce(uow.as_mut(), "maintenance.scheduled", &window, &actor, now).await?;
     let view = view(engine, window, now);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
@@ -102,7 +103,15 @@ pub async fn cancel(
         now,
     )
     .await?;
-    announce(uow.as_mut(), "maintenance.cancelled", &window, now).await?;
+    // Until operators authenticate (issue #5), a cancellation is not attributed to anyone.
+    announce(
+        uow.as_mut(),
+        "maintenance.cancelled",
+        &window,
+        "ops:unnamed",
+        now,
+    )
+    .await?;
     let view = view(engine, window, now);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
@@ -206,18 +215,23 @@ async fn announce(
     uow: &mut dyn UnitOfWork,
     topic: &str,
     window: &MaintenanceWindow,
+    actor: &str,
     now: Timestamp,
 ) -> Result<(), EngineError> {
-    uow.append_outbox(&OutboxEvent {
-        id: new_id(),
-        topic: topic.to_owned(),
-        aggregate_type: "maintenance_window".to_owned(),
-        aggregate_id: window.id.clone(),
-        payload: serde_json::to_value(window)
-            .map_err(|e| EngineError::Internal(format!("window as JSON: {e}")))?,
-        created_at: now,
-        published_at: None,
-    })
+    crate::audit::announce(
+        uow,
+        OutboxEvent {
+            id: new_id(),
+            topic: topic.to_owned(),
+            aggregate_type: "maintenance_window".to_owned(),
+            aggregate_id: window.id.clone(),
+            payload: serde_json::to_value(window)
+                .map_err(|e| EngineError::Internal(format!("window as JSON: {e}")))?,
+            created_at: now,
+            published_at: None,
+        },
+        actor,
+    )
     .await?;
     Ok(())
 }

@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         action: CobAction,
     },
+    /// The audit chain: verify it end to end, or export it with its head hash.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Measure the service: synthetic load on a database of its own (see docs/PERFORMANCE.md).
     Loadtest {
         #[command(subcommand)]
@@ -94,6 +99,23 @@ enum CobAction {
         /// under `cob.run_after` (usually yesterday, UTC).
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check every record's hash and link; name the first broken one (exit status 1).
+    Verify {
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// Write the chain as JSON lines to FILE (verified as it is written) and print the head
+    /// hash, to publish or timestamp elsewhere.
+    Export {
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -136,6 +158,19 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
             serve::init_logging(&config)?;
             serve::close_of_business(&config, date).await
+        }
+        Command::Audit { action } => {
+            let (db, out) = match action {
+                AuditAction::Verify { db } => (db, None),
+                AuditAction::Export { db, out } => (db, Some(out)),
+            };
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            let intact = serve::audit(&config, out.as_deref()).await?;
+            if !intact {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Loadtest {
             action: LoadtestAction::Cob { db, loans },

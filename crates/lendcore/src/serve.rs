@@ -98,6 +98,64 @@ pub async fn close_of_business(
     Ok(())
 }
 
+/// Verifies the audit chain, writing it to `out` as JSON lines if given; prints what it found.
+/// `Ok(false)` when the chain is broken.
+pub async fn audit(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<bool> {
+    use std::io::Write;
+    let store = open_store(config).await?;
+    store.migrate().await.context("migrating")?;
+    let mut file = match out {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let report = lendcore_engine::audit::verify(store.as_ref(), |record| {
+        if let Some(file) = file.as_mut() {
+            let line = serde_json::to_string(record)
+                .map_err(|e| lendcore_engine::EngineError::Internal(e.to_string()))?;
+            writeln!(file, "{line}")
+                .map_err(|e| lendcore_engine::EngineError::Internal(format!("writing: {e}")))?;
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some(mut file) = file {
+        file.flush()?;
+    }
+    store.close().await;
+    match &report.broken {
+        None => {
+            println!(
+                "audit chain intact: {} record(s), head {}; {} entr(ies) not yet sealed",
+                report.records, report.head, report.pending
+            );
+            Ok(true)
+        }
+        Some(broken) => {
+            println!(
+                "AUDIT CHAIN BROKEN after {} good record(s): {broken}",
+                report.records
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// Chains pending audit entries every second. Any number of processes may: sealing takes the
+/// chain for its unit of work, so one seals at a time.
+async fn seal_audit(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        if let Err(err) = lendcore_engine::audit::seal(store.as_ref()).await {
+            tracing::warn!(error = %err, "could not seal audit entries; trying again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(StdDuration::from_secs(1)) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
 /// Migrates, runs `prepare` (the demo seeds data there), then serves until Ctrl-C or SIGTERM.
 pub async fn run<F, Fut>(config: Config, prepare: F) -> anyhow::Result<()>
 where
@@ -170,6 +228,7 @@ where
         let stopped = stopped.clone();
         tokio::spawn(async move { runner.run(stopped).await })
     });
+    let sealer = tokio::spawn(seal_audit(store.clone(), stopped.clone()));
     let scheduler = match (config.cob.enabled, config.cob_run_after()) {
         (true, Some(run_after)) => Some(tokio::spawn(schedule_close_of_business(
             store.clone(),
@@ -198,6 +257,7 @@ where
     if let Some(scheduler) = scheduler {
         scheduler.await?;
     }
+    sealer.await?;
     store.close().await;
     Ok(())
 }

@@ -155,3 +155,38 @@ store_test! {
         assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value"));
     }
 }
+
+store_test! {
+    async fn audit_verify_and_export_find_a_tampered_record(db: &TestDb) {
+        use std::sync::Arc;
+
+        use lendcore_engine::{Engine, ManualClock, credit_lines};
+        let now = chrono::Utc::now();
+        let engine = Engine::new(db.store.clone(), Arc::new(ManualClock::new(now)));
+        for borrower in ["b-1", "b-2", "b-3"] {
+            credit_lines::grant(&engine, lendcore_domain::credit_line::GrantInput {
+                borrower_id: borrower.into(), currency: "CNY".into(), limit_minor: 100_000,
+                valid_from: None, valid_until: now + chrono::Duration::days(30),
+                actor: "ops:test".into(), note: None,
+            }, None).await.unwrap();
+        }
+        lendcore_engine::audit::seal(db.store.as_ref()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("audit.jsonl");
+        let export = Command::new(BIN)
+            .args(["audit", "export", "--db", &db.url, "--out"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+        let said = String::from_utf8(export.stdout).unwrap();
+        assert!(said.contains("audit chain intact: 3 record(s), head "), "{said}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 3);
+
+        db.execute("UPDATE audit_log SET detail = '{\"limit_after_minor\":999999999}' WHERE seq = 2").await;
+        let verify = Command::new(BIN).args(["audit", "verify", "--db", &db.url]).output().unwrap();
+        assert_eq!(verify.status.code(), Some(1), "a broken chain fails the command");
+        let said = String::from_utf8(verify.stdout).unwrap();
+        assert!(said.contains("AUDIT CHAIN BROKEN after 1 good record(s): record 2"), "{said}");
+    }
+}

@@ -3,6 +3,7 @@
 //! Two stores implement [`Store`]: SQLite (embedded, one writer) and PostgreSQL (many processes).
 //! They share the unit-of-work code, which branches on the backend only where SQL differs.
 
+pub mod audit;
 pub mod borrowers;
 pub mod credit_lines;
 pub mod drawdowns;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use credit_lines::CreditLineRepository;
 pub use drawdowns::{DrawdownRepository, PayoutAttempt};
@@ -84,6 +86,7 @@ pub trait Store: Send + Sync + 'static {
 #[async_trait]
 pub trait UnitOfWork:
     ProductRepository
+    + AuditRepository
     + BorrowerRepository
     + CreditLineRepository
     + DrawdownRepository

@@ -307,22 +307,26 @@ pub(crate) async fn notify(
     topic: &str,
     reason: Option<Reason>,
 ) -> Result<(), EngineError> {
-    uow.append_outbox(&OutboxEvent {
-        id: new_id(),
-        topic: topic.to_owned(),
-        aggregate_type: "drawdown".to_owned(),
-        aggregate_id: drawdown.id.clone(),
-        payload: serde_json::json!({
-            "drawdown_id": drawdown.id,
-            "borrower_id": drawdown.borrower_id,
-            "state": drawdown.status.name(),
-            "amount_minor": drawdown.amount_minor,
-            "reason": reason,
-            "next_action": reason.map(|r| r.entry().next_action),
-        }),
-        created_at: drawdown.updated_at,
-        published_at: None,
-    })
+    crate::audit::announce(
+        uow,
+        OutboxEvent {
+            id: new_id(),
+            topic: topic.to_owned(),
+            aggregate_type: "drawdown".to_owned(),
+            aggregate_id: drawdown.id.clone(),
+            payload: serde_json::json!({
+                "drawdown_id": drawdown.id,
+                "borrower_id": drawdown.borrower_id,
+                "state": drawdown.status.name(),
+                "amount_minor": drawdown.amount_minor,
+                "reason": reason,
+                "next_action": reason.map(|r| r.entry().next_action),
+            }),
+            created_at: drawdown.updated_at,
+            published_at: None,
+        },
+        crate::audit::SYSTEM,
+    )
     .await?;
     Ok(())
 }

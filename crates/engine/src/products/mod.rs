@@ -186,15 +186,19 @@ async fn announce(
         "effective_from": scheduled.map(|v| v.effective_from),
         "ends_at": product.ends_at,
     });
-    uow.append_outbox(&OutboxEvent {
-        id: new_id(),
-        topic: topic.to_owned(),
-        aggregate_type: "product".to_owned(),
-        aggregate_id: product.id.clone(),
-        payload,
-        created_at: now,
-        published_at: None,
-    })
+    crate::audit::announce(
+        uow,
+        OutboxEvent {
+            id: new_id(),
+            topic: topic.to_owned(),
+            aggregate_type: "product".to_owned(),
+            aggregate_id: product.id.clone(),
+            payload,
+            created_at: now,
+            published_at: None,
+        },
+        crate::audit::SYSTEM,
+    )
     .await?;
     if let Some(v) = scheduled {
         uow.enqueue_job(&effective::job(product, v), now).await?;

@@ -1,0 +1,130 @@
+//! The audit chain: each state change and operator action records an entry in its own unit of
+//! work ([`record`]); the sealer ([`seal`], run every second by `serve`) chains pending entries
+//! in order, one sealer at a time; [`verify`] walks the chain and names the first broken link.
+
+use lendcore_domain::Timestamp;
+use lendcore_domain::audit::{AuditEntry, AuditRecord, ChainBreak, GENESIS, Verifier};
+use lendcore_store::{OutboxEvent, Store, UnitOfWork};
+
+use crate::{EngineError, new_id};
+
+const BATCH: u32 = 500;
+
+/// Records an entry in the caller's unit of work: it commits, or vanishes, with the change.
+pub async fn record(
+    uow: &mut dyn UnitOfWork,
+    actor: &str,
+    action: &str,
+    subject: (&str, &str),
+    detail: serde_json::Value,
+    at: Timestamp,
+) -> Result<(), EngineError> {
+    let entry = AuditEntry {
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject_type: subject.0.to_owned(),
+        subject_id: subject.1.to_owned(),
+        detail,
+    };
+    uow.append_audit(&new_id(), &entry).await?;
+    Ok(())
+}
+
+/// Announces a business event: the outbox row that tells the world, and the audit entry that
+/// records it, `actor` having done it, both in the caller's unit of work.
+pub async fn announce(
+    uow: &mut dyn UnitOfWork,
+    event: OutboxEvent,
+    actor: &str,
+) -> Result<(), EngineError> {
+    uow.append_outbox(&event).await?;
+    record(
+        uow,
+        actor,
+        &event.topic,
+        (&event.aggregate_type, &event.aggregate_id),
+        event.payload,
+        event.created_at,
+    )
+    .await
+}
+
+/// Who the audit names for what lendcore does by itself (jobs, timers, the channel's answers).
+pub const SYSTEM: &str = "system:lendcore";
+
+/// Chains every pending entry; returns how many it sealed.
+pub async fn seal(store: &dyn Store) -> Result<usize, EngineError> {
+    let mut sealed = 0;
+    loop {
+        let mut uow = store.begin().await?;
+        let (head, pending) = uow.claim_pending_audit(BATCH).await?;
+        if pending.is_empty() {
+            return Ok(sealed);
+        }
+        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
+        let mut records = Vec::with_capacity(pending.len());
+        let mut ids = Vec::with_capacity(pending.len());
+        for (id, entry) in pending {
+            seq += 1;
+            let record = AuditRecord::chain(seq, &prev, entry);
+            prev = record.hash.clone();
+            records.push(record);
+            ids.push(id);
+        }
+        uow.seal_audit(&records, &ids).await?;
+        uow.commit().await?;
+        sealed += records.len();
+    }
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub records: u64,
+    /// The hash of the last record: publish it to make a rewrite of the whole chain evident.
+    pub head: String,
+    /// Entries recorded but not chained yet (the sealer runs every second).
+    pub pending: u64,
+    /// The first broken link, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+/// Walks the whole chain from its first record, reading it in pages, handing each record to
+/// `each` (an export writes it out).
+pub async fn verify(
+    store: &dyn Store,
+    mut each: impl FnMut(&AuditRecord) -> Result<(), EngineError>,
+) -> Result<Verification, EngineError> {
+    let mut verifier = Verifier::default();
+    let mut after = 0;
+    let mut broken = None;
+    'pages: loop {
+        let records = {
+            let mut uow = store.begin_read().await?;
+            uow.audit_records(after, BATCH).await?
+        };
+        let Some(last) = records.last().map(|r| r.seq) else {
+            break;
+        };
+        for record in &records {
+            if let Err(found) = verifier.check(record) {
+                broken = Some(found);
+                break 'pages;
+            }
+            each(record)?;
+        }
+        after = last;
+    }
+    let pending = {
+        let mut uow = store.begin_read().await?;
+        uow.pending_audit_count().await?
+    };
+    let verified = verifier.finish();
+    Ok(Verification {
+        records: verified.records,
+        head: verified.head,
+        pending,
+        broken,
+    })
+}

@@ -1,0 +1,205 @@
+//! The audit chain's storage: entries pending (written by each change in its own unit of work)
+//! and the sealed log (written by the sealer, one at a time, in order).
+
+use async_trait::async_trait;
+use lendcore_domain::audit::{AuditEntry, AuditRecord};
+
+use crate::time::{from_ms, to_ms};
+use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::{Backend, StoreError};
+
+#[async_trait]
+pub trait AuditRepository {
+    /// Records what happened, in the caller's unit of work; the sealer chains it later.
+    async fn append_audit(&mut self, id: &str, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// For the sealer: takes the chain for this unit of work (so two sealers never chain at
+    /// once), then returns the last sealed record's (seq, hash), if any, and up to `limit`
+    /// pending entries, oldest first, with their ids.
+    async fn claim_pending_audit(
+        &mut self,
+        limit: u32,
+    ) -> Result<(Option<(i64, String)>, Vec<(String, AuditEntry)>), StoreError>;
+
+    /// For the sealer: writes sealed records and removes the entries they came from.
+    async fn seal_audit(
+        &mut self,
+        records: &[AuditRecord],
+        pending_ids: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Sealed records with `seq` above `after`, in order, at most `limit`.
+    async fn audit_records(
+        &mut self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    async fn pending_audit_count(&mut self) -> Result<u64, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    id: String,
+    at_ms: i64,
+    actor: String,
+    action: String,
+    subject_type: String,
+    subject_id: String,
+    detail: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    seq: i64,
+    at_ms: i64,
+    actor: String,
+    action: String,
+    subject_type: String,
+    subject_id: String,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// The advisory lock that makes one sealer at a time on PostgreSQL.
+const SEALER_LOCK: i64 = 0x6c63_6175_6469_7431; // "lcaudit1"
+
+#[async_trait]
+impl AuditRepository for SqlUnitOfWork {
+    async fn append_audit(&mut self, id: &str, entry: &AuditEntry) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO audit_pending (id, at_ms, actor, action, subject_type, subject_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(to_ms(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.subject_type)
+        .bind(&entry.subject_id)
+        .bind(entry.detail.to_string())
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn claim_pending_audit(
+        &mut self,
+        limit: u32,
+    ) -> Result<(Option<(i64, String)>, Vec<(String, AuditEntry)>), StoreError> {
+        if self.backend() == Backend::Postgres {
+            on_tx!(self, c => sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SEALER_LOCK)
+                .execute(c)
+                .await
+                .map(drop))?;
+        }
+        let head: Option<(i64, String)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(c)
+        .await)?;
+        let rows: Vec<PendingRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, at_ms, actor, action, subject_type, subject_id, detail FROM audit_pending \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        let pending = rows
+            .into_iter()
+            .map(|row| {
+                const T: &str = "audit_pending";
+                Ok((
+                    row.id,
+                    AuditEntry {
+                        at: from_ms(T, row.at_ms)?,
+                        actor: row.actor,
+                        action: row.action,
+                        subject_type: row.subject_type,
+                        subject_id: row.subject_id,
+                        detail: serde_json::from_str(&row.detail)
+                            .map_err(|e| StoreError::corrupt(T, e))?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((head, pending))
+    }
+
+    async fn seal_audit(
+        &mut self,
+        records: &[AuditRecord],
+        pending_ids: &[String],
+    ) -> Result<(), StoreError> {
+        for record in records {
+            on_tx!(self, c => sqlx::query(
+                "INSERT INTO audit_log (seq, at_ms, actor, action, subject_type, subject_id, \
+                 detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(record.seq)
+            .bind(to_ms(record.entry.at))
+            .bind(&record.entry.actor)
+            .bind(&record.entry.action)
+            .bind(&record.entry.subject_type)
+            .bind(&record.entry.subject_id)
+            .bind(record.entry.detail.to_string())
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .execute(c)
+            .await
+            .map(drop))?;
+        }
+        for id in pending_ids {
+            on_tx!(self, c => sqlx::query("DELETE FROM audit_pending WHERE id = $1")
+                .bind(id)
+                .execute(c)
+                .await
+                .map(drop))?;
+        }
+        Ok(())
+    }
+
+    async fn audit_records(
+        &mut self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<RecordRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT seq, at_ms, actor, action, subject_type, subject_id, detail, prev_hash, hash \
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await)?;
+        rows.into_iter()
+            .map(|row| {
+                const T: &str = "audit_log";
+                Ok(AuditRecord {
+                    seq: row.seq,
+                    entry: AuditEntry {
+                        at: from_ms(T, row.at_ms)?,
+                        actor: row.actor,
+                        action: row.action,
+                        subject_type: row.subject_type,
+                        subject_id: row.subject_id,
+                        detail: serde_json::from_str(&row.detail)
+                            .map_err(|e| StoreError::corrupt(T, e))?,
+                    },
+                    prev_hash: row.prev_hash,
+                    hash: row.hash,
+                })
+            })
+            .collect()
+    }
+
+    async fn pending_audit_count(&mut self) -> Result<u64, StoreError> {
+        let count: i64 = on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+            .fetch_one(c)
+            .await)?;
+        u64::try_from(count).map_err(|e| StoreError::corrupt("audit_pending", e))
+    }
+}
