@@ -1,5 +1,7 @@
 //! `lendcore loadtest`: measures the whole service on a database of its own. `cob` fills an
-//! empty database with synthetic active loans, then times close of business over them.
+//! empty database with synthetic active loans, then times close of business over them;
+//! `drawdowns` confirms quoted drawdowns over HTTP from concurrent clients and reports the
+//! rate and the latencies.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,14 +20,12 @@ use crate::config::Config;
 const LOANS_PER_LINE: usize = 1000;
 const AMOUNT_MINOR: i64 = 1_000_000;
 
-/// Seeds `loans` active 12-month loans into an empty database (a fresh temporary SQLite file
-/// when the configuration names none), runs close of business for the day after they were
-/// drawn, and prints the rate.
-pub async fn close_of_business(
+/// Where the load test's data lives: a fresh temporary SQLite file, or the empty database the
+/// configuration names. Returns the store and the directory to remove afterwards.
+async fn scratch_store(
     config: &Config,
     explicit_db: bool,
-    loans: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(Arc<dyn Store>, Option<std::path::PathBuf>)> {
     let scratch = (!explicit_db)
         .then(|| std::env::temp_dir().join(format!("lendcore-loadtest-{}", uuid_like())));
     let url = match &scratch {
@@ -39,6 +39,198 @@ pub async fn close_of_business(
         .await
         .with_context(|| format!("opening {}", lendcore_store::redact_url(&url)))?;
     store.migrate().await.context("migrating")?;
+    let mut uow = store.begin_read().await?;
+    let existing = uow.list_products(None, 1).await?;
+    drop(uow);
+    anyhow::ensure!(
+        existing.is_empty(),
+        "loadtest writes synthetic loans: give it an empty database (or no --db for a temporary one)"
+    );
+    Ok((store, scratch))
+}
+
+/// Confirms `requests` drawdowns over HTTP from `clients` concurrent clients (each on a line
+/// of its own, as borrowers are), after quoting them, and reports the rate of confirmations
+/// and their latencies. With `rate`, clients pace themselves to that many per second overall.
+pub async fn drawdowns(
+    config: &Config,
+    explicit_db: bool,
+    requests: usize,
+    clients: usize,
+    rate: Option<u32>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        clients >= 1 && requests >= clients,
+        "need at least one request per client"
+    );
+    let (store, scratch) = scratch_store(config, explicit_db).await?;
+    let outcome = drawdowns_on(store.clone(), config, requests, clients, rate).await;
+    store.close().await;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    outcome
+}
+
+async fn drawdowns_on(
+    store: Arc<dyn Store>,
+    config: &Config,
+    requests: usize,
+    clients: usize,
+    rate: Option<u32>,
+) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
+    let code = seed_product(&engine).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = lendcore_server::router(engine.clone(), &config.http_limits());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(lendcore_server::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let per_client = requests / clients;
+    let now = clock.now();
+    // Quotes first, unmeasured: the figure is the confirmation, where money is held.
+    let bar = progress(per_client * clients, "quoting");
+    let mut tokens: Vec<Vec<String>> = Vec::new();
+    for client in 0..clients {
+        let (line, granted) = CreditLine::grant(
+            new_id(),
+            GrantInput {
+                borrower_id: format!("loadtest-{client}"),
+                currency: "CNY".into(),
+                limit_minor: AMOUNT_MINOR * per_client as i64,
+                valid_from: None,
+                valid_until: now + chrono::Duration::days(30),
+                actor: "system:loadtest".into(),
+                note: None,
+            },
+            now,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut uow = store.begin().await?;
+        uow.insert_credit_line(&line, &granted).await?;
+        uow.commit().await?;
+        let mut mine = Vec::with_capacity(per_client);
+        for _ in 0..per_client {
+            let quoted = lendcore_engine::drawdowns::quote(
+                &engine,
+                lendcore_engine::drawdowns::DrawdownRequest {
+                    line_id: line.id.clone(),
+                    product: code.clone(),
+                    amount_minor: AMOUNT_MINOR,
+                    term: 12,
+                    split: None,
+                    account: "acct-1".into(),
+                },
+                None,
+            )
+            .await?
+            .into_inner();
+            mine.push(quoted.confirmation_token);
+            bar.inc(1);
+        }
+        tokens.push(mine);
+    }
+    bar.finish();
+    let pace = rate.map(|r| std::time::Duration::from_secs_f64(clients as f64 / f64::from(r)));
+    let started = Instant::now();
+    let runs = tokens.into_iter().enumerate().map(|(client, mine)| {
+        let http = http.clone();
+        let url = format!("{base}/v1/drawdowns/confirm");
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(mine.len());
+            let mut refused = 0;
+            let mut next = tokio::time::Instant::now();
+            for (n, token) in mine.into_iter().enumerate() {
+                if let Some(pace) = pace {
+                    tokio::time::sleep_until(next).await;
+                    next += pace;
+                }
+                let sent = Instant::now();
+                let response = http
+                    .post(&url)
+                    .header("idempotency-key", format!("lt-{client}-{n}"))
+                    .json(&serde_json::json!({ "confirmation_token": token }))
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status().is_success() => latencies.push(sent.elapsed()),
+                    Ok(_) | Err(_) => refused += 1,
+                }
+            }
+            (latencies, refused)
+        })
+    });
+    let mut latencies = Vec::with_capacity(requests);
+    let mut refused = 0;
+    for run in futures::future::join_all(runs).await {
+        let (mine, failed) = run?;
+        latencies.extend(mine);
+        refused += failed;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    server.await??;
+    latencies.sort();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "drawdowns confirmed over HTTP ({}, {clients} clients{}): {} in {secs:.1} s = {:.0}/s; \
+         latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {refused} not confirmed",
+        store.backend().as_str(),
+        rate.map_or(String::new(), |r| format!(", paced at {r}/s")),
+        latencies.len(),
+        latencies.len() as f64 / secs,
+        at(0.50),
+        at(0.99),
+        at(1.0),
+    );
+    anyhow::ensure!(refused == 0, "{refused} confirmation(s) failed");
+    Ok(())
+}
+
+/// The product every load test draws under.
+async fn seed_product(engine: &Engine) -> anyhow::Result<ProductCode> {
+    let code = ProductCode::parse("loadtest-12m").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let terms = serde_json::from_value(serde_json::json!({
+        "amount": {"min_minor": 100000, "max_minor": 5000000},
+        "terms": {"unit": "month", "options": [12]},
+        "rate": {"basis": "annual", "value": "0.18"},
+        "repayment_method": "equal_installment",
+        "penalty_daily_rate": "0.0005",
+        "grace_days": 3
+    }))?;
+    products::create_product(
+        engine,
+        NewProductInput {
+            code: code.as_str().to_owned(),
+            name: "Loadtest 12 months".into(),
+            kind: ProductKind::Installment,
+            currency: "CNY".into(),
+            terms,
+            effective_from: None,
+        },
+        None,
+    )
+    .await?;
+    Ok(code)
+}
+
+/// Seeds `loans` active 12-month loans into an empty database (a fresh temporary SQLite file
+/// when the configuration names none), runs close of business for the day after they were
+/// drawn, and prints the rate.
+pub async fn close_of_business(
+    config: &Config,
+    explicit_db: bool,
+    loans: usize,
+) -> anyhow::Result<()> {
+    let (store, scratch) = scratch_store(config, explicit_db).await?;
     let outcome = run(store.clone(), loans, config.cob.batch).await;
     store.close().await;
     if let Some(dir) = scratch {
@@ -51,36 +243,7 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut engine = Engine::new(store.clone(), clock.clone());
     engine.cob_batch = batch;
-    {
-        let mut uow = store.begin_read().await?;
-        let existing = uow.list_products(None, 1).await?;
-        anyhow::ensure!(
-            existing.is_empty(),
-            "loadtest writes synthetic loans: give it an empty database (or no --db for a temporary one)"
-        );
-    }
-    let code = ProductCode::parse("loadtest-12m").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let terms = serde_json::from_value(serde_json::json!({
-        "amount": {"min_minor": 100000, "max_minor": 5000000},
-        "terms": {"unit": "month", "options": [12]},
-        "rate": {"basis": "annual", "value": "0.18"},
-        "repayment_method": "equal_installment",
-        "penalty_daily_rate": "0.0005",
-        "grace_days": 3
-    }))?;
-    products::create_product(
-        &engine,
-        NewProductInput {
-            code: code.as_str().to_owned(),
-            name: "Loadtest 12 months".into(),
-            kind: ProductKind::Installment,
-            currency: "CNY".into(),
-            terms,
-            effective_from: None,
-        },
-        None,
-    )
-    .await?;
+    let code = seed_product(&engine).await?;
     let now = clock.now();
     let start = now.date_naive();
     let quote = quotes::quote(

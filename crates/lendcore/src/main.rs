@@ -129,6 +129,20 @@ enum LoadtestAction {
         #[arg(long, default_value_t = 100_000)]
         loans: usize,
     },
+    /// Confirm quoted drawdowns over HTTP from concurrent clients; report rate and latency.
+    Drawdowns {
+        /// An empty database to use; a temporary SQLite file, removed afterwards, if omitted.
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Pace the clients to this many confirmations per second overall (open loop);
+        /// as fast as they go if omitted.
+        #[arg(long)]
+        rate: Option<u32>,
+    },
 }
 
 #[tokio::main]
@@ -172,13 +186,24 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Loadtest {
-            action: LoadtestAction::Cob { db, loans },
-        } => {
+        Command::Loadtest { action } => {
+            let db = match &action {
+                LoadtestAction::Cob { db, .. } | LoadtestAction::Drawdowns { db, .. } => db.clone(),
+            };
             let explicit = db.is_some();
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
             serve::init_logging(&config)?;
-            loadtest::close_of_business(&config, explicit, loans).await
+            match action {
+                LoadtestAction::Cob { loans, .. } => {
+                    loadtest::close_of_business(&config, explicit, loans).await
+                }
+                LoadtestAction::Drawdowns {
+                    requests,
+                    clients,
+                    rate,
+                    ..
+                } => loadtest::drawdowns(&config, explicit, requests, clients, rate).await,
+            }
         }
         Command::Config { db, bind } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind })?;
