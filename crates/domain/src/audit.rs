@@ -85,6 +85,10 @@ pub enum ChainBreak {
         "record {seq}: it does not link to the record before it (deleted, reordered or replaced)"
     )]
     BrokenLink { seq: i64 },
+    #[error(
+        "record {seq} is gone or no longer has the hash published for it (the chain was rewritten from there)"
+    )]
+    NotAnchored { seq: i64 },
 }
 
 /// A chain checked so far: how many records, and the hash of the last (the head).

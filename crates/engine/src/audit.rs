@@ -90,10 +90,36 @@ pub struct Verification {
     pub broken: Option<ChainBreak>,
 }
 
+/// A record's hash published earlier (exported, timestamped elsewhere): the chain must still
+/// hold that record with that hash, which catches a rewrite of everything after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    /// `SEQ:HASH`, as `lendcore audit export` prints it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (seq, hash) = s.split_once(':').ok_or("an anchor is SEQ:HASH")?;
+        let seq = seq
+            .parse()
+            .map_err(|_| "an anchor's SEQ is a record number")?;
+        let hash = hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("an anchor's HASH is 64 hex digits".to_owned());
+        }
+        Ok(Anchor { seq, hash })
+    }
+}
+
 /// Walks the whole chain from its first record, reading it in pages, handing each record to
-/// `each` (an export writes it out).
+/// `each` (an export writes it out), and checks it against `anchor` if given.
 pub async fn verify(
     store: &dyn Store,
+    anchor: Option<&Anchor>,
     mut each: impl FnMut(&AuditRecord) -> Result<(), EngineError>,
 ) -> Result<Verification, EngineError> {
     let mut verifier = Verifier::default();
@@ -112,6 +138,13 @@ pub async fn verify(
                 broken = Some(found);
                 break 'pages;
             }
+            if let Some(anchor) = anchor
+                && anchor.seq == record.seq
+                && anchor.hash != record.hash
+            {
+                broken = Some(ChainBreak::NotAnchored { seq: anchor.seq });
+                break 'pages;
+            }
             each(record)?;
         }
         after = last;
@@ -121,6 +154,13 @@ pub async fn verify(
         uow.pending_audit_count().await?
     };
     let verified = verifier.finish();
+    if let Some(anchor) = anchor
+        && broken.is_none()
+        && u64::try_from(anchor.seq).map_or(true, |seq| seq > verified.records)
+    {
+        // The anchored record is gone: the tail was cut back past it.
+        broken = Some(ChainBreak::NotAnchored { seq: anchor.seq });
+    }
     Ok(Verification {
         records: verified.records,
         head: verified.head,

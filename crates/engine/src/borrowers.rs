@@ -75,15 +75,16 @@ pub async fn register(
         (BorrowerIndex::CreditCode, &credit_code_index),
     ] {
         if let Some(value) = value
-            && let Some(existing) = uow.find_borrowers_by(index, value).await?.first()
+            && !uow.find_borrowers_by(index, value).await?.is_empty()
         {
-            return Err(already_registered(&existing.id));
+            return Err(already_registered());
         }
     }
+    let id = new_id();
     let stored = StoredBorrower {
-        id: new_id(),
+        id: id.clone(),
         kind,
-        personal: vault.seal(&data)?,
+        personal: vault.seal(&data, &id)?,
         resident_index,
         credit_code_index,
         mobile_index: data
@@ -96,7 +97,7 @@ pub async fn register(
     };
     match uow.insert_borrower(&stored).await {
         // Registered by a concurrent request between the check and the insert.
-        Err(StoreError::Duplicate(_)) => return Err(already_registered("another request")),
+        Err(StoreError::Duplicate(_)) => return Err(already_registered()),
         other => other?,
     }
     announce(
@@ -118,7 +119,7 @@ pub async fn get(engine: &Engine, id: &str) -> Result<BorrowerView, EngineError>
     let vault = vault(engine)?;
     let mut uow = engine.store.begin_read().await?;
     let stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
-    Ok(view(&stored, &vault.open(&stored.personal)?))
+    Ok(view(&stored, &vault.open(&stored.personal, &stored.id)?))
 }
 
 /// Changes the mobile number, address or bank account; each change is kept (masked) in the
@@ -145,7 +146,7 @@ pub async fn change_contact(
         return Ok(Outcome::Replayed(done));
     }
     let mut stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
-    let mut data = vault.open(&stored.personal)?;
+    let mut data = vault.open(&stored.personal, &stored.id)?;
     let changed = data.change_contact(change)?;
     if !changed.is_empty() {
         let last_seq = uow.borrower_changes(id).await?.last().map_or(0, |c| c.seq);
@@ -163,7 +164,7 @@ pub async fn change_contact(
             })
             .collect();
         let read_revision = stored.revision;
-        stored.personal = vault.seal(&data)?;
+        stored.personal = vault.seal(&data, &stored.id)?;
         stored.mobile_index = data
             .mobile
             .as_ref()
@@ -227,9 +228,10 @@ fn not_found(id: &str) -> EngineError {
     EngineError::not_found("not_found.borrower", format!("no borrower with id {id}"))
 }
 
-fn already_registered(existing: &str) -> EngineError {
+/// Names no borrower: whoever asks learns that the identity is taken, not whose it is.
+fn already_registered() -> EngineError {
     EngineError::conflict(
         "conflict.borrower_exists",
-        format!("a borrower with this identity number or credit code is registered ({existing})"),
+        "a borrower with this identity number or credit code is already registered",
     )
 }

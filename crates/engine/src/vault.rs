@@ -3,7 +3,7 @@
 //! code, a mobile number) are also kept as a keyed hash — a blind index — so a lookup needs no
 //! decryption and the index alone reveals nothing.
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use lendcore_domain::borrower::{BankAccount, Email, Mobile, PersonalData};
@@ -63,8 +63,10 @@ impl Vault {
         })
     }
 
-    /// `v1:` + hex of a fresh 96-bit nonce and the ciphertext with its tag.
-    pub fn seal(&self, data: &PersonalData) -> Result<String, EngineError> {
+    /// `v1:` + hex of a fresh 96-bit nonce and the ciphertext with its tag. The sealed value is
+    /// bound to `owner` (the borrower's id): copied into another borrower's row, it will not
+    /// open.
+    pub fn seal(&self, data: &PersonalData, owner: &str) -> Result<String, EngineError> {
         let clear = Clear {
             name: data.name.clone(),
             resident_id: data.resident_id.as_ref().map(|v| v.expose().to_owned()),
@@ -80,7 +82,13 @@ impl Vault {
         let nonce_bytes: [u8; 12] = rand::random();
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce_bytes), plain.as_slice())
+            .encrypt(
+                Nonce::from_slice(&nonce_bytes),
+                Payload {
+                    msg: plain.as_slice(),
+                    aad: owner.as_bytes(),
+                },
+            )
             .map_err(|_| EngineError::Internal("sealing personal data failed".to_owned()))?;
         Ok(format!(
             "{VERSION}:{}{}",
@@ -89,12 +97,13 @@ impl Vault {
         ))
     }
 
-    /// Opens what [`Vault::seal`] sealed; a wrong key or a tampered value is an error, never
-    /// garbage.
-    pub fn open(&self, sealed: &str) -> Result<PersonalData, EngineError> {
+    /// Opens what [`Vault::seal`] sealed for `owner`; a wrong key, a tampered value or another
+    /// owner's value is an error, never garbage.
+    pub fn open(&self, sealed: &str, owner: &str) -> Result<PersonalData, EngineError> {
         let corrupt = |why: &str| EngineError::Internal(format!("sealed personal data: {why}"));
         let body = sealed
-            .strip_prefix("v1:")
+            .strip_prefix(VERSION)
+            .and_then(|rest| rest.strip_prefix(':'))
             .ok_or_else(|| corrupt("unknown format"))?;
         let bytes = hex::decode(body).map_err(|_| corrupt("not hex"))?;
         if bytes.len() < 12 {
@@ -103,7 +112,13 @@ impl Vault {
         let (nonce, ciphertext) = bytes.split_at(12);
         let plain = self
             .cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: owner.as_bytes(),
+                },
+            )
             .map_err(|_| corrupt("does not open with this key, or was altered"))?;
         let clear: Clear = serde_json::from_slice(&plain).map_err(|_| corrupt("not JSON"))?;
         // Parsed when sealed, so parsing again succeeds; a failure means the data is corrupt.
@@ -171,23 +186,31 @@ mod tests {
     #[test]
     fn sealed_data_opens_only_with_its_key_and_shows_nothing_in_clear() {
         let vault = Vault::from_hex(KEY).unwrap();
-        let sealed = vault.seal(&data()).unwrap();
+        let sealed = vault.seal(&data(), "b-1").unwrap();
         assert!(sealed.starts_with("v1:"));
         for clear in ["11010519491231002X", "13812345678", "张三"] {
             assert!(!sealed.contains(clear));
         }
-        assert_eq!(vault.open(&sealed).unwrap(), data());
+        assert_eq!(vault.open(&sealed, "b-1").unwrap(), data());
+        assert!(vault.open(&sealed, "b-2").is_err(), "bound to its borrower");
         assert_ne!(
-            vault.seal(&data()).unwrap(),
+            vault.seal(&data(), "b-1").unwrap(),
             sealed,
             "a fresh nonce every time"
         );
         let other = Vault::from_hex(&KEY.replace("1f", "20")).unwrap();
-        assert!(other.open(&sealed).is_err(), "another key cannot open it");
+        assert!(
+            other.open(&sealed, "b-1").is_err(),
+            "another key cannot open it"
+        );
         let mut tampered = sealed.clone().into_bytes();
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
-        assert!(vault.open(&String::from_utf8(tampered).unwrap()).is_err());
+        assert!(
+            vault
+                .open(&String::from_utf8(tampered).unwrap(), "b-1")
+                .is_err()
+        );
         assert!(format!("{vault:?}").contains("hidden"));
     }
 

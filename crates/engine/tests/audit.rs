@@ -64,7 +64,9 @@ fn change_clone(change: &LineChange) -> LineChange {
 async fn sealed_chain(db: &TestDb) -> u64 {
     changes(db.store.clone(), "b-1", 2).await;
     audit::seal(db.store.as_ref()).await.unwrap();
-    let report = audit::verify(db.store.as_ref(), |_| Ok(())).await.unwrap();
+    let report = audit::verify(db.store.as_ref(), None, |_| Ok(()))
+        .await
+        .unwrap();
     assert_eq!(
         (report.records, report.pending, report.broken),
         (5, 0, None)
@@ -73,7 +75,7 @@ async fn sealed_chain(db: &TestDb) -> u64 {
 }
 
 async fn broken(db: &TestDb) -> Option<ChainBreak> {
-    audit::verify(db.store.as_ref(), |_| Ok(()))
+    audit::verify(db.store.as_ref(), None, |_| Ok(()))
         .await
         .unwrap()
         .broken
@@ -98,7 +100,7 @@ store_test! {
         assert!(w.into_iter().chain(s).all(|r| r.is_ok()));
         audit::seal(db.store.as_ref()).await.unwrap();
         let mut seen = 0;
-        let report = audit::verify(db.store.as_ref(), |_| { seen += 1; Ok(()) }).await.unwrap();
+        let report = audit::verify(db.store.as_ref(), None, |_| { seen += 1; Ok(()) }).await.unwrap();
         assert_eq!(report.broken, None);
         assert_eq!((report.records, report.pending, seen), (4 * 11, 0, 44), "every change, once, in one chain");
         other.close().await;
@@ -124,16 +126,25 @@ store_test! {
         assert_eq!(broken(db).await, Some(ChainBreak::BrokenLink { seq: 2 }));
     }
 
-    async fn a_rewritten_tail_is_found_by_its_published_head(db: &TestDb) {
-        let head = {
-            sealed_chain(db).await;
-            audit::verify(db.store.as_ref(), |_| Ok(())).await.unwrap().head
-        };
-        // Someone deletes the last record: the chain still verifies, but the head published
-        // earlier is no longer its head.
+    async fn a_cut_or_rewritten_tail_is_found_against_a_published_anchor(db: &TestDb) {
+        sealed_chain(db).await;
+        let head = audit::verify(db.store.as_ref(), None, |_| Ok(())).await.unwrap().head;
+        let anchor = audit::Anchor { seq: 5, hash: head };
+        assert_eq!(audit::verify(db.store.as_ref(), Some(&anchor), |_| Ok(())).await.unwrap().broken, None);
+        // The last record deleted: the chain alone still verifies, the anchor does not.
         db.execute("DELETE FROM audit_log WHERE seq = 5").await;
-        let now = audit::verify(db.store.as_ref(), |_| Ok(())).await.unwrap();
-        assert_eq!(now.broken, None);
-        assert_ne!(now.head, head);
+        assert_eq!(audit::verify(db.store.as_ref(), None, |_| Ok(())).await.unwrap().broken, None);
+        assert_eq!(
+            audit::verify(db.store.as_ref(), Some(&anchor), |_| Ok(())).await.unwrap().broken,
+            Some(ChainBreak::NotAnchored { seq: 5 })
+        );
+        // Re-sealed with another record in its place: the anchor's hash no longer matches.
+        changes(db.store.clone(), "b-9", 0).await;
+        audit::seal(db.store.as_ref()).await.unwrap();
+        assert_eq!(
+            audit::verify(db.store.as_ref(), Some(&anchor), |_| Ok(())).await.unwrap().broken,
+            Some(ChainBreak::NotAnchored { seq: 5 })
+        );
+        assert!("5:xyz".parse::<audit::Anchor>().is_err());
     }
 }

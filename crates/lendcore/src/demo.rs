@@ -80,17 +80,24 @@ pub async fn run(
 /// borrowers it stored can be read on the next. (In production the key comes from the
 /// configuration, kept apart from the database.)
 fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
     let path = data_dir.join("pii.key");
-    if let Ok(key) = std::fs::read_to_string(&path) {
-        return Ok(key.trim().to_owned());
+    match std::fs::read_to_string(&path) {
+        Ok(key) => return Ok(key.trim().to_owned()),
+        // Only a missing key is made anew: any other failure must not replace the key the
+        // demo's borrowers were sealed with.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
     let key = hex::encode(rand::random::<[u8; 32]>());
-    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(key.as_bytes())?;
     Ok(key)
 }
 

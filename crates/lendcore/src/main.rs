@@ -108,6 +108,10 @@ enum AuditAction {
     Verify {
         #[arg(long)]
         db: Option<String>,
+        /// A head printed earlier, SEQ:HASH: that record must still be there, unchanged,
+        /// which catches a rewrite of the chain's tail.
+        #[arg(long)]
+        anchor: Option<lendcore_engine::audit::Anchor>,
     },
     /// Write the chain as JSON lines to FILE (verified as it is written) and print the head
     /// hash, to publish or timestamp elsewhere.
@@ -174,13 +178,13 @@ async fn main() -> anyhow::Result<()> {
             serve::close_of_business(&config, date).await
         }
         Command::Audit { action } => {
-            let (db, out) = match action {
-                AuditAction::Verify { db } => (db, None),
-                AuditAction::Export { db, out } => (db, Some(out)),
+            let (db, out, anchor) = match action {
+                AuditAction::Verify { db, anchor } => (db, None, anchor),
+                AuditAction::Export { db, out } => (db, Some(out), None),
             };
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
             serve::init_logging(&config)?;
-            let intact = serve::audit(&config, out.as_deref()).await?;
+            let intact = serve::audit(&config, out.as_deref(), anchor.as_ref()).await?;
             if !intact {
                 std::process::exit(1);
             }

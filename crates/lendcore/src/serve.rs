@@ -100,7 +100,11 @@ pub async fn close_of_business(
 
 /// Verifies the audit chain, writing it to `out` as JSON lines if given; prints what it found.
 /// `Ok(false)` when the chain is broken.
-pub async fn audit(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<bool> {
+pub async fn audit(
+    config: &Config,
+    out: Option<&std::path::Path>,
+    anchor: Option<&lendcore_engine::audit::Anchor>,
+) -> anyhow::Result<bool> {
     use std::io::Write;
     let store = open_store(config).await?;
     store.migrate().await.context("migrating")?;
@@ -110,7 +114,7 @@ pub async fn audit(config: &Config, out: Option<&std::path::Path>) -> anyhow::Re
         )),
         None => None,
     };
-    let report = lendcore_engine::audit::verify(store.as_ref(), |record| {
+    let report = lendcore_engine::audit::verify(store.as_ref(), anchor, |record| {
         if let Some(file) = file.as_mut() {
             let line = serde_json::to_string(record)
                 .map_err(|e| lendcore_engine::EngineError::Internal(e.to_string()))?;
@@ -127,8 +131,8 @@ pub async fn audit(config: &Config, out: Option<&std::path::Path>) -> anyhow::Re
     match &report.broken {
         None => {
             println!(
-                "audit chain intact: {} record(s), head {}; {} entr(ies) not yet sealed",
-                report.records, report.head, report.pending
+                "audit chain intact: {} record(s), head {}:{}; {} entr(ies) not yet sealed",
+                report.records, report.records, report.head, report.pending
             );
             Ok(true)
         }

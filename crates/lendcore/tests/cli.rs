@@ -180,7 +180,7 @@ store_test! {
             .unwrap();
         assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
         let said = String::from_utf8(export.stdout).unwrap();
-        assert!(said.contains("audit chain intact: 3 record(s), head "), "{said}");
+        assert!(said.contains("audit chain intact: 3 record(s), head 3:"), "{said}");
         assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 3);
 
         db.execute("UPDATE audit_log SET detail = '{\"limit_after_minor\":999999999}' WHERE seq = 2").await;

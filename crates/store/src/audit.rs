@@ -15,7 +15,8 @@ pub trait AuditRepository {
 
     /// For the sealer: takes the chain for this unit of work (so two sealers never chain at
     /// once), then returns the last sealed record's (seq, hash), if any, and up to `limit`
-    /// pending entries, oldest first, with their ids.
+    /// pending entries, oldest first, with their ids. Nothing pending when another sealer
+    /// holds the chain: it is sealing them.
     async fn claim_pending_audit(
         &mut self,
         limit: u32,
@@ -90,11 +91,15 @@ impl AuditRepository for SqlUnitOfWork {
         limit: u32,
     ) -> Result<(Option<(i64, String)>, Vec<(String, AuditEntry)>), StoreError> {
         if self.backend() == Backend::Postgres {
-            on_tx!(self, c => sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(SEALER_LOCK)
-                .execute(c)
-                .await
-                .map(drop))?;
+            let taken: bool = on_tx!(self, c => sqlx::query_scalar(
+                "SELECT pg_try_advisory_xact_lock($1)",
+            )
+            .bind(SEALER_LOCK)
+            .fetch_one(c)
+            .await)?;
+            if !taken {
+                return Ok((None, Vec::new()));
+            }
         }
         let head: Option<(i64, String)> = on_tx!(self, c => sqlx::query_as(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -153,11 +158,15 @@ impl AuditRepository for SqlUnitOfWork {
             .map(drop))?;
         }
         for id in pending_ids {
-            on_tx!(self, c => sqlx::query("DELETE FROM audit_pending WHERE id = $1")
+            let deleted = on_tx!(self, c => sqlx::query("DELETE FROM audit_pending WHERE id = $1")
                 .bind(id)
                 .execute(c)
                 .await
-                .map(drop))?;
+                .map(|r| r.rows_affected()))?;
+            // Sealed by someone else meanwhile: this seal must not commit a second copy.
+            if deleted != 1 {
+                return Err(StoreError::Stale("audit entry"));
+            }
         }
         Ok(())
     }

@@ -141,6 +141,18 @@ pub struct PersonalData {
     pub bank_account: Option<BankAccount>,
 }
 
+impl std::fmt::Debug for BorrowerInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BorrowerInput(personal data hidden)")
+    }
+}
+
+impl std::fmt::Debug for ContactChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContactChange(personal data hidden)")
+    }
+}
+
 impl std::fmt::Debug for PersonalData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PersonalData(masked)")
@@ -196,7 +208,7 @@ fn mask_address(address: &str) -> String {
 }
 
 /// A new borrower's details as given, unparsed.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct BorrowerInput {
     pub kind: Option<BorrowerKind>,
     pub name: String,
@@ -390,7 +402,7 @@ pub struct BorrowerChange {
 
 /// A change to a borrower's contact or payment details, unparsed: `None` leaves a field as
 /// it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ContactChange {
     pub mobile: Option<String>,
     pub address: Option<String>,

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub kind: BorrowerKind,
@@ -44,7 +44,7 @@ pub struct RegisterRequest {
     pub bank_account: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
     #[serde(default)]
@@ -57,6 +57,19 @@ pub struct ContactRequest {
     pub actor: String,
 }
 
+// Personal data: never printed, not even by a stray `{:?}`.
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegisterRequest(personal data hidden)")
+    }
+}
+
+impl std::fmt::Debug for ContactRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContactRequest(personal data hidden)")
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePage {
     pub items: Vec<BorrowerChange>,
@@ -65,6 +78,17 @@ pub struct ChangePage {
 #[derive(Debug, Deserialize)]
 pub struct BorrowerPath {
     id: String,
+}
+
+/// What the idempotency record fingerprints instead of the body: a keyed hash of it. A plain
+/// hash of a body holding a mobile number or a bank account could be reversed by trying them
+/// all; this one cannot without the personal data key. (Without a key nothing is stored: the
+/// use case refuses before anything is written.)
+fn keyed_body(state: &AppState, raw: &[u8]) -> String {
+    match &state.engine.vault {
+        Some(vault) => vault.index("idempotency", &String::from_utf8_lossy(raw)),
+        None => String::new(),
+    }
 }
 
 fn borrower_id(raw: &str) -> Result<&str, ApiError> {
@@ -93,7 +117,8 @@ pub async fn register(
     idempotency: IdempotencyHeader,
     body: JsonBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.request("POST", "/v1/borrowers", &body.raw);
+    let keyed = keyed_body(&state, &body.raw);
+    let request = idempotency.request("POST", "/v1/borrowers", keyed.as_bytes());
     let b = body.value;
     let outcome = borrowers::register(
         &state.engine,
@@ -146,7 +171,12 @@ pub async fn change_contact(
     body: JsonBody<ContactRequest>,
 ) -> Result<Response, ApiError> {
     let id = borrower_id(&path.id)?;
-    let request = idempotency.request("POST", &format!("/v1/borrowers/{id}/contact"), &body.raw);
+    let keyed = keyed_body(&state, &body.raw);
+    let request = idempotency.request(
+        "POST",
+        &format!("/v1/borrowers/{id}/contact"),
+        keyed.as_bytes(),
+    );
     let b = body.value;
     let outcome = borrowers::change_contact(
         &state.engine,
