@@ -313,6 +313,23 @@ async fn close_batch(
         }
         uow.post_entries(&writes.entries).await?;
         uow.append_outbox_many(&writes.events).await?;
+        // A change of delinquency is a change of the loan's standing: audited. Reminders are
+        // messages, not changes.
+        for event in writes
+            .events
+            .iter()
+            .filter(|e| e.topic == "loan.delinquency_changed")
+        {
+            crate::audit::record(
+                uow.as_mut(),
+                crate::audit::SYSTEM,
+                &event.topic,
+                (&event.aggregate_type, &event.aggregate_id),
+                event.payload.clone(),
+                event.created_at,
+            )
+            .await?;
+        }
         match uow.update_servicing(&changed).await {
             // Changed under us despite the lock (a store that cannot lock rows): do the batch
             // again on fresh figures.
