@@ -4,9 +4,9 @@
 //! the head hash elsewhere makes even a rewrite of the whole chain detectable.
 //!
 //! A record's hash is SHA-256 over the previous hash and the record's fields, each
-//! length-prefixed (8 bytes, big-endian) so no two different records encode alike; the detail
-//! is its JSON text as serde_json writes it (keys sorted), and the store keeps that same text,
-//! so the hash can always be recomputed from what is stored.
+//! length-prefixed (8 bytes, big-endian) so no two different records encode alike. The detail
+//! is kept and hashed as JSON text, exactly as stored, so the hash is always recomputed from
+//! the very bytes in the database, whatever they hold.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,8 +27,8 @@ pub struct AuditEntry {
     pub action: String,
     pub subject_type: String,
     pub subject_id: String,
-    /// The facts of the change (never personal data in clear).
-    pub detail: serde_json::Value,
+    /// The facts of the change as JSON text (never personal data in clear).
+    pub detail: String,
 }
 
 /// A record in the chain.
@@ -68,7 +68,7 @@ fn hash(seq: i64, prev_hash: &str, entry: &AuditEntry) -> String {
     field(entry.action.as_bytes());
     field(entry.subject_type.as_bytes());
     field(entry.subject_id.as_bytes());
-    field(entry.detail.to_string().as_bytes());
+    field(entry.detail.as_bytes());
     hex::encode(digest.finalize())
 }
 
@@ -187,7 +187,7 @@ mod tests {
             action: "credit_line.frozen".into(),
             subject_type: "credit_line".into(),
             subject_id: format!("line-{n}"),
-            detail: serde_json::json!({ "reason": "credit.overdue", "n": n }),
+            detail: serde_json::json!({ "reason": "credit.overdue", "n": n }).to_string(),
         }
     }
 
@@ -218,7 +218,8 @@ mod tests {
         assert_eq!(verify(&edited), Err(ChainBreak::Edited { seq: 3 }));
 
         let mut detail = chain(5);
-        detail[1].entry.detail = serde_json::json!({ "reason": "credit.overdue", "n": 99 });
+        detail[1].entry.detail =
+            serde_json::json!({ "reason": "credit.overdue", "n": 99 }).to_string();
         assert_eq!(verify(&detail), Err(ChainBreak::Edited { seq: 2 }));
 
         let mut deleted = chain(5);
@@ -279,7 +280,7 @@ mod tests {
                 1 => target.action.push('x'),
                 2 => target.subject_id.push('x'),
                 3 => target.at += chrono::Duration::milliseconds(1),
-                _ => target.detail = serde_json::json!({ "tampered": true }),
+                _ => target.detail.push(' '),
             }
             prop_assert!(verify(&records).is_err());
         }

@@ -25,7 +25,7 @@ pub async fn record(
         action: action.to_owned(),
         subject_type: subject.0.to_owned(),
         subject_id: subject.1.to_owned(),
-        detail,
+        detail: detail.to_string(),
     };
     uow.append_audit(&new_id(), &entry).await?;
     Ok(())

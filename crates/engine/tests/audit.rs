@@ -112,6 +112,12 @@ store_test! {
         assert_eq!(broken(db).await, Some(ChainBreak::Edited { seq: 3 }));
     }
 
+    async fn a_record_whose_detail_is_not_even_json_any_more_is_found(db: &TestDb) {
+        sealed_chain(db).await;
+        db.execute("UPDATE audit_log SET detail = 'garbage' WHERE seq = 2").await;
+        assert_eq!(broken(db).await, Some(ChainBreak::Edited { seq: 2 }));
+    }
+
     async fn a_deleted_record_is_found(db: &TestDb) {
         sealed_chain(db).await;
         db.execute("DELETE FROM audit_log WHERE seq = 2").await;

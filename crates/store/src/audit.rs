@@ -79,7 +79,7 @@ impl AuditRepository for SqlUnitOfWork {
         .bind(&entry.action)
         .bind(&entry.subject_type)
         .bind(&entry.subject_id)
-        .bind(entry.detail.to_string())
+        .bind(&entry.detail)
         .execute(c)
         .await
         .map(drop))?;
@@ -125,8 +125,7 @@ impl AuditRepository for SqlUnitOfWork {
                         action: row.action,
                         subject_type: row.subject_type,
                         subject_id: row.subject_id,
-                        detail: serde_json::from_str(&row.detail)
-                            .map_err(|e| StoreError::corrupt(T, e))?,
+                        detail: row.detail,
                     },
                 ))
             })
@@ -150,7 +149,7 @@ impl AuditRepository for SqlUnitOfWork {
             .bind(&record.entry.action)
             .bind(&record.entry.subject_type)
             .bind(&record.entry.subject_id)
-            .bind(record.entry.detail.to_string())
+            .bind(&record.entry.detail)
             .bind(&record.prev_hash)
             .bind(&record.hash)
             .execute(c)
@@ -195,8 +194,7 @@ impl AuditRepository for SqlUnitOfWork {
                         action: row.action,
                         subject_type: row.subject_type,
                         subject_id: row.subject_id,
-                        detail: serde_json::from_str(&row.detail)
-                            .map_err(|e| StoreError::corrupt(T, e))?,
+                        detail: row.detail,
                     },
                     prev_hash: row.prev_hash,
                     hash: row.hash,
