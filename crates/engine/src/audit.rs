@@ -39,12 +39,21 @@ pub async fn announce(
     actor: &str,
 ) -> Result<(), EngineError> {
     uow.append_outbox(&event).await?;
+    record_event(uow, &event, actor).await
+}
+
+/// Records what an outbox event announces, as done by `actor`.
+pub async fn record_event(
+    uow: &mut dyn UnitOfWork,
+    event: &OutboxEvent,
+    actor: &str,
+) -> Result<(), EngineError> {
     record(
         uow,
         actor,
         &event.topic,
         (&event.aggregate_type, &event.aggregate_id),
-        event.payload,
+        event.payload.clone(),
         event.created_at,
     )
     .await

@@ -320,15 +320,7 @@ async fn close_batch(
             .iter()
             .filter(|e| e.topic == "loan.delinquency_changed")
         {
-            crate::audit::record(
-                uow.as_mut(),
-                crate::audit::SYSTEM,
-                &event.topic,
-                (&event.aggregate_type, &event.aggregate_id),
-                event.payload.clone(),
-                event.created_at,
-            )
-            .await?;
+            crate::audit::record_event(uow.as_mut(), event, crate::audit::SYSTEM).await?;
         }
         match uow.update_servicing(&changed).await {
             // Changed under us despite the lock (a store that cannot lock rows): do the batch

@@ -89,16 +89,9 @@ impl JobHandler for VersionEffectiveHandler {
             Err(StoreError::Duplicate(_)) => return Ok(JobDone::Succeeded),
             other => other.map_err(JobFailure::from)?,
         }
-        crate::audit::record(
-            uow.as_mut(),
-            crate::audit::SYSTEM,
-            &event.topic,
-            (&event.aggregate_type, &event.aggregate_id),
-            event.payload.clone(),
-            event.created_at,
-        )
-        .await
-        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+        crate::audit::record_event(uow.as_mut(), &event, crate::audit::SYSTEM)
+            .await
+            .map_err(|e| JobFailure::retryable(e.to_string()))?;
         uow.complete_job(&ctx.lease, ctx.clock.now())
             .await
             .map_err(JobFailure::from)?;
