@@ -66,6 +66,10 @@ pub const SYSTEM: &str = "system:lendcore";
 pub async fn seal(store: &dyn Store) -> Result<usize, EngineError> {
     let mut sealed = 0;
     loop {
+        // Look before taking the writer (SQLite) or the chain's lock (PostgreSQL).
+        if store.begin_read().await?.pending_audit_count().await? == 0 {
+            return Ok(sealed);
+        }
         let mut uow = store.begin().await?;
         let (head, pending) = uow.claim_pending_audit(BATCH).await?;
         if pending.is_empty() {

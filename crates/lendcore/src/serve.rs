@@ -107,7 +107,11 @@ pub async fn audit(
 ) -> anyhow::Result<bool> {
     use std::io::Write;
     let store = open_store(config).await?;
-    store.migrate().await.context("migrating")?;
+    // Read only: an auditor's role needs no right to change the schema.
+    store
+        .readiness()
+        .await
+        .context("the database is not ready for this build (run lendcore migrate)")?;
     let mut file = match out {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

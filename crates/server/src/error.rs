@@ -178,10 +178,13 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         if let ApiError::Engine(EngineError::Refused { .. }) = &self {
-            response.headers_mut().insert(
+            let headers = response.headers_mut();
+            headers.insert(
                 header::CONTENT_LANGUAGE,
                 HeaderValue::from_static(crate::language::current().tag()),
             );
+            // The same request in another language gets another answer: caches must know.
+            headers.insert(header::VARY, HeaderValue::from_static("accept-language"));
         }
         if self.retry_after() {
             response.headers_mut().insert(

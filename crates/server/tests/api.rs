@@ -634,6 +634,7 @@ store_test! {
             let response = api.http.post(format!("{}/v1/drawdowns/quotes", api.base))
                 .header("accept-language", accept).json(&ask).send().await.unwrap();
             assert_eq!(response.headers()["content-language"], language, "{accept}");
+            assert_eq!(response.headers()["vary"], "accept-language");
             let body: Value = response.json().await.unwrap();
             let expected = if language == "en" { &body["details"]["message_en"] } else { &body["details"]["message_zh"] };
             assert_eq!(&body["message"], expected, "{accept}");
