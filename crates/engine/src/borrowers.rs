@@ -16,6 +16,8 @@ use crate::idempotency::{self, IdempotentRequest, Outcome};
 use crate::vault::Vault;
 use crate::{Engine, EngineError, new_id};
 
+const STALE_RETRIES: usize = 3;
+
 /// A borrower as callers see it: personal data masked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -140,54 +142,61 @@ pub async fn change_contact(
         )
         .into());
     }
-    let now = lendcore_domain::to_millis(engine.clock.now());
-    let mut uow = engine.store.begin().await?;
-    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
-    }
-    let mut stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
-    let mut data = vault.open(&stored.personal, &stored.id)?;
-    let changed = data.change_contact(change)?;
-    if !changed.is_empty() {
-        let last_seq = uow.borrower_changes(id).await?.last().map_or(0, |c| c.seq);
-        let history: Vec<BorrowerChange> = changed
-            .iter()
-            .zip(last_seq + 1..)
-            .map(|(c, seq)| BorrowerChange {
-                borrower_id: stored.id.clone(),
-                seq,
-                field: c.field,
-                before: c.before.clone(),
-                after: c.after.clone(),
-                actor: actor.clone(),
-                at: now,
-            })
-            .collect();
-        let read_revision = stored.revision;
-        stored.personal = vault.seal(&data, &stored.id)?;
-        stored.mobile_index = data
-            .mobile
-            .as_ref()
-            .map(|m| vault.index("mobile", m.expose()));
-        stored.revision += 1;
-        stored.updated_at = now;
-        uow.update_borrower(&stored, read_revision, &history)
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let now = lendcore_domain::to_millis(engine.clock.now());
+        let mut uow = engine.store.begin().await?;
+        if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+            return Ok(Outcome::Replayed(done));
+        }
+        let mut stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
+        let mut data = vault.open(&stored.personal, &stored.id)?;
+        let changed = data.change_contact(change.clone())?;
+        if !changed.is_empty() {
+            let last_seq = uow.borrower_changes(id).await?.last().map_or(0, |c| c.seq);
+            let history: Vec<BorrowerChange> = changed
+                .iter()
+                .zip(last_seq + 1..)
+                .map(|(c, seq)| BorrowerChange {
+                    borrower_id: stored.id.clone(),
+                    seq,
+                    field: c.field,
+                    before: c.before.clone(),
+                    after: c.after.clone(),
+                    actor: actor.clone(),
+                    at: now,
+                })
+                .collect();
+            let read_revision = stored.revision;
+            stored.personal = vault.seal(&data, &stored.id)?;
+            stored.mobile_index = data
+                .mobile
+                .as_ref()
+                .map(|m| vault.index("mobile", m.expose()));
+            stored.revision += 1;
+            stored.updated_at = now;
+            match uow.update_borrower(&stored, read_revision, &history).await {
+                // Another change landed meanwhile: decide again on what it left.
+                Err(StoreError::Stale(_)) if attempt < STALE_RETRIES => continue,
+                other => other?,
+            }
+            let fields: Vec<_> = history.iter().map(|c| c.field).collect();
+            announce(
+                uow.as_mut(),
+                "borrower.contact_changed",
+                &stored,
+                serde_json::json!({ "fields": fields }),
+                &actor,
+                now,
+            )
             .await?;
-        let fields: Vec<_> = history.iter().map(|c| c.field).collect();
-        announce(
-            uow.as_mut(),
-            "borrower.contact_changed",
-            &stored,
-            serde_json::json!({ "fields": fields }),
-            &actor,
-            now,
-        )
-        .await?;
+        }
+        let view = view(&stored, &data);
+        idempotency::record(uow.as_mut(), request, &view, now).await?;
+        uow.commit().await?;
+        return Ok(Outcome::Fresh(view));
     }
-    let view = view(&stored, &data);
-    idempotency::record(uow.as_mut(), request, &view, now).await?;
-    uow.commit().await?;
-    Ok(Outcome::Fresh(view))
 }
 
 pub async fn changes(engine: &Engine, id: &str) -> Result<Vec<BorrowerChange>, EngineError> {
