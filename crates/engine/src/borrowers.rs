@@ -59,7 +59,9 @@ pub async fn register(
 ) -> Result<Outcome<BorrowerView>, EngineError> {
     let vault = vault(engine)?;
     let now = lendcore_domain::to_millis(engine.clock.now());
-    let (kind, data) = input.parse(now.date_naive())?;
+    // Identity numbers carry birth dates on China Standard Time (UTC+8).
+    let today_in_china = (now + chrono::Duration::hours(8)).date_naive();
+    let (kind, data) = input.parse(today_in_china)?;
     let resident_index = data
         .resident_id
         .as_ref()

@@ -201,9 +201,11 @@ fn mask_name(name: &str) -> String {
     }
 }
 
-/// The first six characters (province and city, usually), the rest hidden.
+/// The first characters (province and city, usually) — at most six, and never more than half
+/// of the address — the rest hidden.
 fn mask_address(address: &str) -> String {
-    let kept: String = address.chars().take(6).collect();
+    let shown = (address.chars().count() / 2).min(6);
+    let kept: String = address.chars().take(shown).collect();
     format!("{kept}***")
 }
 
