@@ -145,6 +145,8 @@ catalogue! {
         "This link has expired. Request a new one in one step.", "链接已过期，可一键重新获取。";
     LinkUsed => "link.used", Link, retryable: false, visible: true, RequestNewLink,
         "This link has already been used.", "该链接已使用。";
+    LinkInvalid => "link.invalid", Link, retryable: false, visible: true, RequestNewLink,
+        "This link is not valid here. Request a new one in one step.", "该链接无效，可一键重新获取。";
     PaidOff => "closed.paid_off", Closed, retryable: false, visible: true, Nothing,
         "Your loan is fully repaid. Thank you.", "您的借款已全部还清，感谢使用。";
 }

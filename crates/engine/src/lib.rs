@@ -13,6 +13,7 @@ pub mod drawdowns;
 mod error;
 pub mod idempotency;
 pub mod jobs;
+pub mod links;
 pub mod loans;
 pub mod maintenance;
 pub mod products;
