@@ -34,7 +34,7 @@ pub struct BorrowerView {
 
 fn vault(engine: &Engine) -> Result<&Arc<Vault>, EngineError> {
     engine.vault.as_ref().ok_or_else(|| {
-        EngineError::Unavailable(
+        EngineError::NotConfigured(
             "no personal data key is configured (security.pii_key): borrowers cannot be stored"
                 .to_owned(),
         )

@@ -26,6 +26,10 @@ pub enum EngineError {
     /// The database is unreachable or busy; the request may be retried as it is.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The service lacks a setting this needs (e.g. the personal data key): retrying will not
+    /// help until an operator configures it.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
     /// A bug or corrupt data. The details go to the log, not to the caller.
     #[error("internal error: {0}")]
     Internal(String),
@@ -40,6 +44,7 @@ impl EngineError {
             EngineError::IdempotencyKeyReused => "idempotency.key_reused",
             EngineError::IdempotencyInProgress => "idempotency.request_in_progress",
             EngineError::Unavailable(_) => "system.unavailable",
+            EngineError::NotConfigured(_) => "system.not_configured",
             EngineError::Internal(_) => "system.internal",
         }
     }
@@ -54,6 +59,7 @@ impl EngineError {
             | EngineError::IdempotencyKeyReused
             | EngineError::IdempotencyInProgress
             | EngineError::Unavailable(_)
+            | EngineError::NotConfigured(_)
             | EngineError::Internal(_) => &[],
         }
     }

@@ -46,7 +46,8 @@ store_test! {
             .with_vault(Vault::from_hex(&KEY.replace("f0", "f1")).unwrap());
         assert_eq!(borrowers::get(&wrong, &view.id).await.unwrap_err().code(), "system.internal");
         let keyless = Engine::new(db.store.clone(), Arc::new(ManualClock::new(Utc::now())));
-        assert!(matches!(borrowers::register(&keyless, zhang(), None).await, Err(EngineError::Unavailable(_))));
+        let refused = borrowers::register(&keyless, zhang(), None).await.unwrap_err();
+        assert_eq!(refused.code(), "system.not_configured", "not a retryable outage: {refused:?}");
     }
 
     async fn an_identity_is_registered_once(db: &TestDb) {

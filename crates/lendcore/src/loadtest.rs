@@ -96,22 +96,15 @@ async fn drawdowns_on(
     let bar = progress(per_client * clients, "quoting");
     let mut tokens: Vec<Vec<String>> = Vec::new();
     for client in 0..clients {
-        let (line, granted) = CreditLine::grant(
-            new_id(),
-            GrantInput {
-                borrower_id: format!("loadtest-{client}"),
-                currency: "CNY".into(),
-                limit_minor: AMOUNT_MINOR * per_client as i64,
-                valid_from: None,
-                valid_until: now + chrono::Duration::days(30),
-                actor: "system:loadtest".into(),
-                note: None,
-            },
+        let mut uow = store.begin().await?;
+        let line = insert_line(
+            uow.as_mut(),
+            &format!("loadtest-{client}"),
+            AMOUNT_MINOR * per_client as i64,
+            0,
             now,
         )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut uow = store.begin().await?;
-        uow.insert_credit_line(&line, &granted).await?;
+        .await?;
         uow.commit().await?;
         let mut mine = Vec::with_capacity(per_client);
         for _ in 0..per_client {
@@ -195,6 +188,33 @@ async fn drawdowns_on(
     Ok(())
 }
 
+/// A synthetic borrower's line, valid for ten years, with `drawn_minor` already drawn.
+async fn insert_line(
+    uow: &mut dyn lendcore_store::UnitOfWork,
+    borrower: &str,
+    limit_minor: i64,
+    drawn_minor: i64,
+    now: lendcore_domain::Timestamp,
+) -> anyhow::Result<CreditLine> {
+    let (mut line, granted) = CreditLine::grant(
+        new_id(),
+        GrantInput {
+            borrower_id: borrower.to_owned(),
+            currency: "CNY".into(),
+            limit_minor,
+            valid_from: None,
+            valid_until: now + chrono::Duration::days(3650),
+            actor: "system:loadtest".into(),
+            note: None,
+        },
+        now,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    line.drawn_minor = drawn_minor;
+    uow.insert_credit_line(&line, &granted).await?;
+    Ok(line)
+}
+
 /// The product every load test draws under.
 async fn seed_product(engine: &Engine) -> anyhow::Result<ProductCode> {
     let code = ProductCode::parse("loadtest-12m").map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -265,22 +285,14 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
     while seeded < loans {
         let batch = LOANS_PER_LINE.min(loans - seeded);
         let mut uow = store.begin().await?;
-        let (mut line, granted) = CreditLine::grant(
-            new_id(),
-            GrantInput {
-                borrower_id: format!("loadtest-{seeded}"),
-                currency: "CNY".into(),
-                limit_minor: AMOUNT_MINOR * LOANS_PER_LINE as i64,
-                valid_from: None,
-                valid_until: now + chrono::Duration::days(3650),
-                actor: "system:loadtest".into(),
-                note: None,
-            },
+        let line = insert_line(
+            uow.as_mut(),
+            &format!("loadtest-{seeded}"),
+            AMOUNT_MINOR * LOANS_PER_LINE as i64,
+            AMOUNT_MINOR * batch as i64,
             now,
         )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        line.drawn_minor = AMOUNT_MINOR * batch as i64;
-        uow.insert_credit_line(&line, &granted).await?;
+        .await?;
         for _ in 0..batch {
             let id = new_id();
             let loan = Drawdown {

@@ -190,3 +190,47 @@ store_test! {
         assert!(said.contains("AUDIT CHAIN BROKEN after 1 good record(s): record 2"), "{said}");
     }
 }
+
+#[test]
+fn the_load_tests_run_on_a_scratch_database_and_report_what_they_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let cob = Command::new(BIN)
+        .args(["loadtest", "cob", "--loans", "30"])
+        .current_dir(dir.path())
+        .env_remove("LENDCORE_CONFIG")
+        .env("LENDCORE_COB__BATCH", "7")
+        .output()
+        .unwrap();
+    assert!(
+        cob.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cob.stderr)
+    );
+    let said = String::from_utf8(cob.stdout).unwrap();
+    assert!(said.contains("seeded 30 active loans"), "{said}");
+    assert!(said.contains("(sqlite): 30 loans closed in"), "{said}");
+
+    let drawdowns = Command::new(BIN)
+        .args([
+            "loadtest",
+            "drawdowns",
+            "--requests",
+            "20",
+            "--clients",
+            "2",
+        ])
+        .current_dir(dir.path())
+        .env_remove("LENDCORE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        drawdowns.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drawdowns.stderr)
+    );
+    let said = String::from_utf8(drawdowns.stdout).unwrap();
+    assert!(said.contains("(sqlite, 2 clients): 20 in"), "{said}");
+    assert!(said.contains("0 not confirmed"), "{said}");
+    // Nothing left behind in the working directory; the scratch database is removed.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

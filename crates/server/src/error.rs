@@ -86,7 +86,9 @@ impl ApiError {
                 EngineError::Conflict { .. }
                 | EngineError::IdempotencyKeyReused
                 | EngineError::IdempotencyInProgress => StatusCode::CONFLICT,
-                EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                EngineError::Unavailable(_) | EngineError::NotConfigured(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::MalformedJson { .. }
@@ -161,6 +163,9 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Engine(EngineError::Internal(detail)) => {
                 tracing::error!(code = self.code(), %detail, "request failed with an internal error");
+            }
+            ApiError::Engine(EngineError::NotConfigured(detail)) => {
+                tracing::error!(code = self.code(), %detail, "request refused: the service is not configured for it");
             }
             ApiError::Engine(EngineError::Unavailable(detail)) | ApiError::NotReady(detail) => {
                 tracing::warn!(code = self.code(), %detail, "request refused: unavailable");

@@ -110,7 +110,7 @@ fn borrower_id(raw: &str) -> Result<&str, ApiError> {
         (status = 201, description = "Registered", body = BorrowerView),
         (status = 400, description = "Invalid input, every problem listed", body = ErrorBody),
         (status = 409, description = "Already registered, or Idempotency-Key reused", body = ErrorBody),
-        (status = 503, description = "No personal data key is configured", body = ErrorBody),
+        (status = 503, description = "system.not_configured: no personal data key is configured", body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
