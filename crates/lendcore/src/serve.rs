@@ -155,7 +155,9 @@ pub async fn audit(
 async fn seal_audit(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
         if let Err(err) = lendcore_engine::audit::seal(store.as_ref()).await {
-            tracing::warn!(error = %err, "could not seal audit entries; trying again");
+            // Unsealed entries are not yet tamper-evident: an operator must hear of it.
+            metrics::counter!("lendcore_audit_seal_failures_total").increment(1);
+            tracing::error!(error = %err, "could not seal audit entries; trying again");
         }
         tokio::select! {
             _ = tokio::time::sleep(StdDuration::from_secs(1)) => {}
