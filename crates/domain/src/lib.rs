@@ -1,6 +1,7 @@
 //! The pure lending domain. Everything here is deterministic: no I/O, no async, no clock of its
 //! own (callers pass `now`), no randomness of its own (callers pass the jitter sample).
 
+pub mod access;
 pub mod allocation;
 pub mod apr;
 pub mod audit;

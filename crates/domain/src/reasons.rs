@@ -111,6 +111,14 @@ catalogue! {
         "Please verify your identity to continue.", "请先完成身份认证。";
     VerificationFailed => "identity.verification_failed", Identity, retryable: true, visible: true, VerifyIdentity,
         "Identity verification did not succeed. Please try another method.", "身份认证未通过，请尝试其他认证方式。";
+    CodeIncorrect => "identity.code_incorrect", Identity, retryable: true, visible: true, RetryNow,
+        "The code is not correct. Check the text message and try again.", "验证码不正确，请核对短信后重试。";
+    CodeExpired => "identity.code_expired", Identity, retryable: true, visible: true, RetryNow,
+        "This code has expired or has been used. Request a new code in one step.", "验证码已过期或已使用，可一键重新获取。";
+    TooManyAttempts => "identity.too_many_attempts", Identity, retryable: true, visible: true, RetryLater,
+        "Too many attempts. To keep your account safe, please wait a while before trying again.", "尝试次数过多，为保障您的账户安全，请稍后再试。";
+    CodeNotSent => "network.code_not_sent", Network, retryable: true, visible: true, RetryLater,
+        "We could not send the code just now. Please try again in a moment.", "验证码暂时无法发送，请稍后再试。";
     ScoreTooLow => "credit.score_too_low", Credit, retryable: false, visible: true, UploadDocuments,
         "We cannot offer credit right now. Adding income documents may help.", "暂时无法为您提供额度，补充收入证明可能有帮助。";
     LimitExceeded => "credit.limit_exceeded", Credit, retryable: false, visible: true, Nothing,

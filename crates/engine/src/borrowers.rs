@@ -1,8 +1,7 @@
 //! Borrowers: register an individual or an enterprise, read one (masked), change its contact
-//! and payment details with a history. Personal data is sealed by the [`Vault`] before it
-//! reaches the store and opened only to mask it or change it.
-
-use std::sync::Arc;
+//! and payment details with a history. Personal data is sealed by the
+//! [`Vault`](crate::vault::Vault) before it reaches the store and opened only to mask it or
+//! change it.
 
 use lendcore_domain::Timestamp;
 use lendcore_domain::borrower::{
@@ -13,7 +12,6 @@ use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, Uni
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
-use crate::vault::Vault;
 use crate::{Engine, EngineError, new_id};
 
 const STALE_RETRIES: usize = 3;
@@ -32,15 +30,6 @@ pub struct BorrowerView {
     pub updated_at: Timestamp,
 }
 
-fn vault(engine: &Engine) -> Result<&Arc<Vault>, EngineError> {
-    engine.vault.as_ref().ok_or_else(|| {
-        EngineError::NotConfigured(
-            "no personal data key is configured (security.pii_key): borrowers cannot be stored"
-                .to_owned(),
-        )
-    })
-}
-
 fn view(stored: &StoredBorrower, data: &PersonalData) -> BorrowerView {
     BorrowerView {
         id: stored.id.clone(),
@@ -57,7 +46,7 @@ pub async fn register(
     input: BorrowerInput,
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<BorrowerView>, EngineError> {
-    let vault = vault(engine)?;
+    let vault = engine.vault()?;
     let now = lendcore_domain::to_millis(engine.clock.now());
     // Identity numbers carry birth dates on China Standard Time (UTC+8).
     let today_in_china = (now + chrono::Duration::hours(8)).date_naive();
@@ -109,7 +98,7 @@ pub async fn register(
         "borrower.registered",
         &stored,
         serde_json::json!({}),
-        crate::audit::SYSTEM,
+        &crate::acting::current(),
         now,
     )
     .await?;
@@ -120,7 +109,7 @@ pub async fn register(
 }
 
 pub async fn get(engine: &Engine, id: &str) -> Result<BorrowerView, EngineError> {
-    let vault = vault(engine)?;
+    let vault = engine.vault()?;
     let mut uow = engine.store.begin_read().await?;
     let stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
     Ok(view(&stored, &vault.open(&stored.personal, &stored.id)?))
@@ -135,7 +124,7 @@ pub async fn change_contact(
     actor: String,
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<BorrowerView>, EngineError> {
-    let vault = vault(engine)?;
+    let vault = engine.vault()?;
     if !(1..=64).contains(&actor.len()) || !actor.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Violations::single(
             "actor",

@@ -19,6 +19,18 @@ pub enum EngineError {
     Refused {
         reason: lendcore_domain::reasons::Reason,
     },
+    /// No credentials, or credentials that do not hold (unknown, revoked, expired, wrong).
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// The caller is known but may not do this.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// Too many attempts: the reason says which, `retry_after_secs` when one will be allowed.
+    #[error("{}", reason.entry().message_en)]
+    Throttled {
+        reason: lendcore_domain::reasons::Reason,
+        retry_after_secs: u64,
+    },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress")]
@@ -40,7 +52,10 @@ impl EngineError {
         match self {
             EngineError::Invalid(v) => v.first().code,
             EngineError::NotFound { code, .. } | EngineError::Conflict { code, .. } => code,
-            EngineError::Refused { reason } => reason.code(),
+            EngineError::Unauthenticated { code, .. } | EngineError::Forbidden { code, .. } => code,
+            EngineError::Refused { reason } | EngineError::Throttled { reason, .. } => {
+                reason.code()
+            }
             EngineError::IdempotencyKeyReused => "idempotency.key_reused",
             EngineError::IdempotencyInProgress => "idempotency.request_in_progress",
             EngineError::Unavailable(_) => "system.unavailable",
@@ -56,6 +71,9 @@ impl EngineError {
             EngineError::NotFound { .. }
             | EngineError::Conflict { .. }
             | EngineError::Refused { .. }
+            | EngineError::Unauthenticated { .. }
+            | EngineError::Forbidden { .. }
+            | EngineError::Throttled { .. }
             | EngineError::IdempotencyKeyReused
             | EngineError::IdempotencyInProgress
             | EngineError::Unavailable(_)
@@ -66,6 +84,20 @@ impl EngineError {
 
     pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         EngineError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        EngineError::Unauthenticated {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        EngineError::Forbidden {
             code,
             message: message.into(),
         }

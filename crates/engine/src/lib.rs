@@ -3,6 +3,8 @@
 //! Also here: the durable job runner and the ports for the clock and, later, channels and
 //! notifiers.
 
+pub mod access;
+pub mod acting;
 pub mod audit;
 pub mod borrowers;
 pub mod callbacks;
@@ -24,6 +26,7 @@ pub mod vault;
 use std::sync::Arc;
 
 use lendcore_connectors::channel::PaymentChannel;
+use lendcore_connectors::sms::SmsGateway;
 use lendcore_domain::apr::{self, AprCap};
 use lendcore_store::Store;
 
@@ -51,7 +54,10 @@ pub struct Engine {
     /// Loans close of business closes per unit of work: more is faster, fewer holds the
     /// loans' locks (and SQLite's writer) for less time.
     pub cob_batch: u32,
+    /// Sends one-time sign-in codes; without it borrowers cannot sign in.
+    pub sms: Option<Arc<dyn SmsGateway>>,
     products: products::ProductCache,
+    api_key_cache: access::ApiKeyCache,
 }
 
 impl Engine {
@@ -66,7 +72,9 @@ impl Engine {
             maintenance_notice: chrono::Duration::hours(24),
             cob_batch: 500,
             vault: None,
+            sms: None,
             products: products::ProductCache::default(),
+            api_key_cache: access::ApiKeyCache::default(),
         }
     }
 
@@ -83,6 +91,23 @@ impl Engine {
     pub fn with_vault(mut self, vault: vault::Vault) -> Self {
         self.vault = Some(Arc::new(vault));
         self
+    }
+
+    pub fn with_sms(mut self, sms: Arc<dyn SmsGateway>) -> Self {
+        self.sms = Some(sms);
+        self
+    }
+
+    /// The vault, or `system.not_configured` when no key was given: personal data and second
+    /// factors are sealed with it.
+    pub fn vault(&self) -> Result<&Arc<vault::Vault>, EngineError> {
+        self.vault.as_ref().ok_or_else(|| {
+            EngineError::NotConfigured(
+                "no personal data key is configured (security.pii_key): personal data and \
+                 second factors cannot be stored"
+                    .to_owned(),
+            )
+        })
     }
 
     pub fn with_callback_secret(mut self, channel_id: &str, secret: Vec<u8>) -> Self {

@@ -254,7 +254,7 @@ async fn announce(
             created_at: loan.updated_at,
             published_at: None,
         },
-        crate::audit::SYSTEM,
+        &crate::acting::current(),
     )
     .await?;
     Ok(())

@@ -103,12 +103,11 @@ pub async fn cancel(
         now,
     )
     .await?;
-    // Until operators authenticate (issue #5), a cancellation is not attributed to anyone.
     announce(
         uow.as_mut(),
         "maintenance.cancelled",
         &window,
-        "ops:unnamed",
+        &crate::acting::current(),
         now,
     )
     .await?;

@@ -79,17 +79,22 @@ impl Vault {
         };
         let plain = serde_json::to_vec(&clear)
             .map_err(|e| EngineError::Internal(format!("sealing: {e}")))?;
+        self.seal_bytes(&plain, owner)
+    }
+
+    /// Seals any secret (a second factor's key) for `owner`, in the same format.
+    pub fn seal_bytes(&self, plain: &[u8], owner: &str) -> Result<String, EngineError> {
         let nonce_bytes: [u8; 12] = rand::random();
         let sealed = self
             .cipher
             .encrypt(
                 Nonce::from_slice(&nonce_bytes),
                 Payload {
-                    msg: plain.as_slice(),
+                    msg: plain,
                     aad: owner.as_bytes(),
                 },
             )
-            .map_err(|_| EngineError::Internal("sealing personal data failed".to_owned()))?;
+            .map_err(|_| EngineError::Internal("sealing failed".to_owned()))?;
         Ok(format!(
             "{VERSION}:{}{}",
             hex::encode(nonce_bytes),
@@ -101,25 +106,7 @@ impl Vault {
     /// owner's value is an error, never garbage.
     pub fn open(&self, sealed: &str, owner: &str) -> Result<PersonalData, EngineError> {
         let corrupt = |why: &str| EngineError::Internal(format!("sealed personal data: {why}"));
-        let body = sealed
-            .strip_prefix(VERSION)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .ok_or_else(|| corrupt("unknown format"))?;
-        let bytes = hex::decode(body).map_err(|_| corrupt("not hex"))?;
-        if bytes.len() < 12 {
-            return Err(corrupt("too short"));
-        }
-        let (nonce, ciphertext) = bytes.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: owner.as_bytes(),
-                },
-            )
-            .map_err(|_| corrupt("does not open with this key, or was altered"))?;
+        let plain = self.open_bytes(sealed, owner)?;
         let clear: Clear = serde_json::from_slice(&plain).map_err(|_| corrupt("not JSON"))?;
         // Parsed when sealed, so parsing again succeeds; a failure means the data is corrupt.
         let far_future = chrono::NaiveDate::MAX;
@@ -148,6 +135,29 @@ impl Vault {
                 .map(|v| BankAccount::parse(&v).map_err(|_| corrupt("bank_account")))
                 .transpose()?,
         })
+    }
+
+    /// Opens what [`Vault::seal_bytes`] sealed for `owner`.
+    pub fn open_bytes(&self, sealed: &str, owner: &str) -> Result<Vec<u8>, EngineError> {
+        let corrupt = |why: &str| EngineError::Internal(format!("sealed value: {why}"));
+        let body = sealed
+            .strip_prefix(VERSION)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .ok_or_else(|| corrupt("unknown format"))?;
+        let bytes = hex::decode(body).map_err(|_| corrupt("not hex"))?;
+        if bytes.len() < 12 {
+            return Err(corrupt("too short"));
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: owner.as_bytes(),
+                },
+            )
+            .map_err(|_| corrupt("does not open with this key, or was altered"))
     }
 
     /// The blind index of `value` as a `kind` of identifier: equal values give equal indexes;

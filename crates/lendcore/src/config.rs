@@ -27,6 +27,23 @@ pub struct Config {
     /// Payment channels, first choice first (`[[channels]]` in TOML).
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+    /// The SMS gateway sign-in codes are sent through; without it borrowers cannot sign in.
+    #[serde(default)]
+    pub sms: Option<SmsConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// The gateway speaking lendcore's SMS protocol (docs/SMS_GATEWAY.md).
+    pub base_url: String,
+    pub api_key: SecretString,
+    #[serde(default = "default_sms_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_sms_timeout_ms() -> u64 {
+    5_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +90,11 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     pub max_queued: usize,
     pub queue_timeout_ms: u64,
+    /// Behind a reverse proxy: the header holding the client's address (e.g.
+    /// `x-forwarded-for`; its last entry is taken). Unset: the peer's address. Only set it when
+    /// every request comes through a proxy that writes that header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip_header: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -149,6 +171,7 @@ fn defaults() -> Defaults {
             max_in_flight: 256,
             max_queued: 1024,
             queue_timeout_ms: 500,
+            client_ip_header: None,
         },
         jobs: JobsConfig {
             enabled: true,
@@ -290,6 +313,10 @@ impl Config {
                         channels_fit,
                         "jobs.lease_secs must be at least 3 × every channel's timeout_ms",
                     ),
+                    (
+                        self.server.client_ip_header.is_none() || self.client_ip_header().is_some(),
+                        "server.client_ip_header must be a header name, e.g. x-forwarded-for",
+                    ),
                 ]
                 .iter(),
             )
@@ -327,7 +354,15 @@ impl Config {
             max_in_flight: self.server.max_in_flight,
             max_queued: self.server.max_queued,
             queue_timeout: Duration::from_millis(self.server.queue_timeout_ms),
+            client_ip_header: self.client_ip_header(),
         }
+    }
+
+    fn client_ip_header(&self) -> Option<axum::http::HeaderName> {
+        self.server
+            .client_ip_header
+            .as_deref()
+            .and_then(|h| axum::http::HeaderName::try_from(h).ok())
     }
 
     /// The effective configuration as TOML, with the database password masked.
@@ -348,6 +383,12 @@ impl Config {
         });
         if self.security.pii_key.is_some() {
             out.push_str("[security]\npii_key = \"***\"\n\n");
+        }
+        if let Some(sms) = &self.sms {
+            out.push_str(&format!(
+                "[sms]\nbase_url = {:?}\napi_key = \"***\"\ntimeout_ms = {}\n\n",
+                sms.base_url, sms.timeout_ms
+            ));
         }
         for channel in &self.channels {
             out.push_str(&format!(

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
+use lendcore_connectors::sms::SandboxSms;
+use lendcore_domain::access::{Permission, Role};
 use lendcore_domain::credit_line::GrantInput;
 use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind, ProductTermsInput};
 use lendcore_engine::{Engine, EngineError};
 use lendcore_engine::{credit_lines, products};
 
-use crate::config::{ChannelConfig, Config, Overrides};
+use crate::config::{ChannelConfig, Config, Overrides, SmsConfig};
 use crate::serve;
 
 pub async fn run(
@@ -46,10 +48,23 @@ pub async fn run(
             timeout_ms: 5_000,
         },
     );
+    // Sign-in codes go to the demo's own sandbox SMS gateway, whose inbox is browsable.
+    let sms = SandboxSms::new(Some("demo".to_owned()));
+    let sms_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sms_url = format!("http://{}", sms_listener.local_addr()?);
+    let sms_app = sms.router();
+    tokio::spawn(async move { axum::serve(sms_listener, sms_app).await });
+    config.sms = Some(SmsConfig {
+        base_url: sms_url.clone(),
+        api_key: "demo".to_owned().into(),
+        timeout_ms: 5_000,
+    });
     config.security.pii_key = Some(demo_key(data_dir)?.into());
+    let admin_file = data_dir.join("admin.txt");
     let db_shown = std::path::absolute(&db_path).unwrap_or(db_path);
     serve::run(config, move |engine, address| async move {
-        seed(&engine).await?;
+        let key = demo_access(&engine, &admin_file).await?;
+        lendcore_engine::acting::on_behalf_of("demo:seed".to_owned(), seed(&engine)).await?;
         let line_id = seed_line(&engine).await?;
         let base = format!("http://{address}");
         println!();
@@ -63,10 +78,15 @@ pub async fn run(
         println!("  Metrics         {base}/metrics");
         println!();
         println!("  Sandbox channel {sandbox_url}/v1/payouts (accounts like acct-1~timeout misbehave)");
+        println!("  Sandbox SMS     {sms_url}/v1/messages (sign-in codes land here; bearer: demo)");
         println!();
-        println!("Try:  curl -s {base}/v1/products/cash-12m");
-        println!("      curl -s {base}/v1/credit-lines/{line_id}");
-        println!("      curl -s {base}/v1/drawdowns/quotes -H 'content-type: application/json' \\");
+        println!("  API key (every scope, made for this run): {key}");
+        println!("  Admin operator: see {}", admin_file.display());
+        println!();
+        println!("Try:  export KEY={key}");
+        println!("      curl -s {base}/v1/products/cash-12m -H \"authorization: Bearer $KEY\"");
+        println!("      curl -s {base}/v1/credit-lines/{line_id} -H \"authorization: Bearer $KEY\"");
+        println!("      curl -s {base}/v1/drawdowns/quotes -H \"authorization: Bearer $KEY\" -H 'content-type: application/json' \\");
         println!("        -d '{{\"line_id\": \"{line_id}\", \"product_code\": \"cash-12m\", \"amount_minor\": 1000000, \"term\": 12, \"account\": \"acct-1\"}}'");
         println!("      then POST its confirmation_token to {base}/v1/drawdowns/confirm, and GET /v1/drawdowns/{{id}}");
         println!("Stop with Ctrl-C.");
@@ -76,11 +96,56 @@ pub async fn run(
     .await
 }
 
+/// A fresh API key with every scope for this run (the last run's is revoked), and the admin
+/// operator, made on the first run with its credentials written to `admin_file` (0600).
+async fn demo_access(engine: &Arc<Engine>, admin_file: &Path) -> anyhow::Result<String> {
+    use lendcore_engine::access::{api_keys, operators};
+    const ACTOR: &str = "demo:seed";
+    for old in api_keys::list(engine).await? {
+        if old.name == "demo" && old.revoked_at.is_none() {
+            api_keys::revoke(engine, ACTOR, &old.id).await?;
+        }
+    }
+    let scopes: Vec<String> = Permission::ALL
+        .iter()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    let key = api_keys::create(engine, ACTOR, "demo", &scopes).await?.key;
+    if !operators::list(engine)
+        .await?
+        .iter()
+        .any(|o| o.username == "admin")
+    {
+        let admin = operators::create(engine, ACTOR, "admin", Role::Admin).await?;
+        write_private(
+            admin_file,
+            &format!(
+                "username  admin\npassword  {}\ntotp      {}\ntotp uri  {}\n",
+                admin.password, admin.totp_secret, admin.totp_uri
+            ),
+        )?;
+    }
+    Ok(key)
+}
+
+/// Writes a new file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
 /// The demo's personal data key: made on the first run and kept beside its database, so the
 /// borrowers it stored can be read on the next. (In production the key comes from the
 /// configuration, kept apart from the database.)
 fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
-    use std::io::Write;
     let path = data_dir.join("pii.key");
     match std::fs::read_to_string(&path) {
         Ok(key) => return Ok(key.trim().to_owned()),
@@ -90,14 +155,7 @@ fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
     let key = hex::encode(rand::random::<[u8; 32]>());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(key.as_bytes())?;
+    write_private(&path, &key)?;
     Ok(key)
 }
 

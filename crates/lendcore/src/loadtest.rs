@@ -89,7 +89,19 @@ async fn drawdowns_on(
     let server = tokio::spawn(lendcore_server::serve(listener, app, async {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::new();
+    // The load comes from a lender's back-end: one API key, as in production.
+    let scopes = vec!["drawdowns:write".to_owned(), "drawdowns:read".to_owned()];
+    let key = lendcore_engine::access::api_keys::create(&engine, "loadtest", "loadtest", &scopes)
+        .await?
+        .key;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse()?,
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     let per_client = requests / clients;
     let now = clock.now();
     // Quotes first, unmeasured: the figure is the confirmation, where money is held.

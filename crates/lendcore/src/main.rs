@@ -1,5 +1,6 @@
 //! The lendcore binary.
 
+mod access;
 mod config;
 mod demo;
 mod loadtest;
@@ -80,6 +81,16 @@ enum Command {
         #[command(subcommand)]
         action: LoadtestAction,
     },
+    /// Operators' accounts: add the first admin (and others) from the command line.
+    Operators {
+        #[command(subcommand)]
+        action: OperatorsAction,
+    },
+    /// API keys for lenders' back-ends.
+    ApiKeys {
+        #[command(subcommand)]
+        action: ApiKeysAction,
+    },
     /// Print the effective configuration, secrets masked.
     Config {
         #[arg(long)]
@@ -87,6 +98,43 @@ enum Command {
         #[arg(long)]
         bind: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum OperatorsAction {
+    /// Create an operator; prints their first password and authenticator secret, once.
+    Add {
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long)]
+        username: String,
+        /// viewer, support, risk, ops or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: lendcore_domain::access::Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeysAction {
+    /// Create a key; prints it on stdout, once.
+    Create {
+        #[arg(long)]
+        db: Option<String>,
+        /// What uses the key, e.g. "loan-app backend".
+        #[arg(long)]
+        name: String,
+        /// A scope, e.g. drawdowns:write; repeat for more.
+        #[arg(long = "scope", required_unless_present = "all_scopes")]
+        scopes: Vec<String>,
+        /// Every scope there is (for a first admin tool; prefer naming them).
+        #[arg(long, conflicts_with = "scopes")]
+        all_scopes: bool,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<lendcore_domain::access::Role, String> {
+    lendcore_domain::access::Role::parse(raw)
+        .ok_or_else(|| "a role is viewer, support, risk, ops or admin".to_owned())
 }
 
 #[derive(Subcommand)]
@@ -208,6 +256,26 @@ async fn main() -> anyhow::Result<()> {
                     ..
                 } => loadtest::drawdowns(&config, explicit, requests, clients, rate).await,
             }
+        }
+        Command::Operators {
+            action: OperatorsAction::Add { db, username, role },
+        } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            access::add_operator(&config, &username, role).await
+        }
+        Command::ApiKeys {
+            action:
+                ApiKeysAction::Create {
+                    db,
+                    name,
+                    scopes,
+                    all_scopes,
+                },
+        } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            access::create_api_key(&config, &name, &scopes, all_scopes).await
         }
         Command::Config { db, bind } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind })?;

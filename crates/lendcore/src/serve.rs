@@ -7,6 +7,7 @@ use std::time::Duration as StdDuration;
 use anyhow::Context;
 use chrono::Duration;
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
+use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
 use lendcore_domain::jobs::Backoff;
 use lendcore_engine::cob::{self, CobHandler};
 use lendcore_engine::credit_lines::{ExpiryHandler, FreezeEndHandler};
@@ -39,7 +40,7 @@ pub fn init_logging(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
     lendcore_store::connect(url, &config.connect_options())
         .await
@@ -196,15 +197,18 @@ where
                 .with_callback_secret(&channel.id, secret.expose_secret().as_bytes().to_vec());
         }
     }
-    match &config.security.pii_key {
-        Some(key) => {
-            let vault = lendcore_engine::vault::Vault::from_hex(key.expose_secret())
-                .map_err(|e| anyhow::anyhow!("security.pii_key: {e}"))?;
-            engine = engine.with_vault(vault);
+    let mut engine = with_vault(engine, &config)?;
+    match &config.sms {
+        Some(sms) => {
+            let gateway = HttpSmsGateway::new(HttpSmsConfig {
+                base_url: sms.base_url.clone(),
+                api_key: sms.api_key.expose_secret().to_owned(),
+                timeout: StdDuration::from_millis(sms.timeout_ms),
+            })
+            .context("the SMS gateway")?;
+            engine = engine.with_sms(Arc::new(gateway));
         }
-        None => tracing::warn!(
-            "no security.pii_key is configured: borrowers cannot be registered (503)"
-        ),
+        None => tracing::warn!("no [sms] gateway is configured: borrowers cannot sign in (503)"),
     }
     let engine = Arc::new(engine);
     prepare(engine.clone(), address).await?;
@@ -270,6 +274,24 @@ where
     sealer.await?;
     store.close().await;
     Ok(())
+}
+
+/// The engine with the vault from `security.pii_key`, if one is configured.
+pub fn with_vault(engine: Engine, config: &Config) -> anyhow::Result<Engine> {
+    match &config.security.pii_key {
+        Some(key) => {
+            let vault = lendcore_engine::vault::Vault::from_hex(key.expose_secret())
+                .map_err(|e| anyhow::anyhow!("security.pii_key: {e}"))?;
+            Ok(engine.with_vault(vault))
+        }
+        None => {
+            tracing::warn!(
+                "no security.pii_key is configured: borrowers and operators' second factors \
+                 cannot be stored (503)"
+            );
+            Ok(engine)
+        }
+    }
 }
 
 /// Checks every half minute whether a business date's close is due and schedules it. Every

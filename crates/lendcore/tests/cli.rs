@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use lendcore_testkit::store_test;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lendcore");
+mod common;
+
+use common::BIN;
 
 /// Kills the child if the test fails half-way, so no server outlives its test.
 struct Running(Child);
@@ -41,22 +43,29 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut printed = Vec::new();
-    let reference = loop {
+    let (mut reference, mut key) = (None, None);
+    while reference.is_none() || key.is_none() {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("demo printed no API reference URL; saw {printed:?}"));
+            .unwrap_or_else(|_| {
+                panic!("demo printed no API reference URL and key; saw {printed:?}")
+            });
         if let Some(url) = line.trim().strip_prefix("API reference") {
-            break url.trim().to_owned();
+            reference = Some(url.trim().to_owned());
+        }
+        if let Some((_, shown)) = line.split_once("made for this run):") {
+            key = Some(shown.trim().to_owned());
         }
         printed.push(line);
-    };
+    }
+    let (reference, key) = (reference.unwrap(), key.unwrap());
     assert!(
         printed.iter().any(|l| l.contains("demo.sqlite3")),
         "prints the database path"
     );
     let base = reference.trim_end_matches("/docs/api").to_owned();
 
-    let http = reqwest::Client::new();
+    let http = common::client(&key);
     let page = http.get(&reference).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("/v1/products"));

@@ -121,9 +121,8 @@ store_test! {
         let dir = tempfile::tempdir().unwrap();
         config(dir.path(), &channel_url);
         let store = db.second_store().await;
-        let http = reqwest::Client::new();
-
         let first = common::start(&db.url, dir.path(), &[]);
+        let http = common::client(&common::api_key(&db.url, dir.path()));
         let base = first.base.clone();
         post(&http, format!("{base}/v1/products"), json!({
             "code": "cash", "name": "Cash", "kind": "installment", "currency": "CNY",
@@ -138,7 +137,7 @@ store_test! {
         let until = (chrono::Utc::now() + chrono::Duration::days(365)).to_rfc3339();
         let line = post(&http, format!("{base}/v1/credit-lines"), json!({
             "borrower_id": "b-1", "currency": "CNY", "limit_minor": 100_000_000,
-            "valid_until": until, "actor": "ops:test"
+            "valid_until": until
         })).await;
         let line_id = line["id"].as_str().unwrap().to_owned();
 

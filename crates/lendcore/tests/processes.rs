@@ -22,7 +22,8 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) 
 store_test! {
     async fn drawdowns_confirmed_through_several_processes_never_overdraw_a_line(db: &TestDb) {
         let servers: Vec<Server> = (0..3).map(|_| start(&db.url)).collect();
-        let http = reqwest::Client::new();
+        let dir = tempfile::tempdir().unwrap();
+        let http = common::client(&common::api_key(&db.url, dir.path()));
         let first = &servers[0].base;
         let (status, _) = post(&http, format!("{first}/v1/products"), json!({
             "code": "cash", "name": "Cash", "kind": "installment", "currency": "CNY",
@@ -38,7 +39,7 @@ store_test! {
         let until = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
         let (status, line) = post(&http, format!("{first}/v1/credit-lines"), json!({
             "borrower_id": "b-1", "currency": "CNY", "limit_minor": 3_000_000,
-            "valid_until": until, "actor": "ops:test"
+            "valid_until": until
         })).await;
         assert_eq!(status, 201);
         let line_id = line["id"].as_str().unwrap().to_owned();

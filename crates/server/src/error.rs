@@ -83,6 +83,9 @@ impl ApiError {
                 EngineError::Invalid(_) => StatusCode::BAD_REQUEST,
                 EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
                 EngineError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                EngineError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+                EngineError::Forbidden { .. } => StatusCode::FORBIDDEN,
+                EngineError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 EngineError::Conflict { .. }
                 | EngineError::IdempotencyKeyReused
                 | EngineError::IdempotencyInProgress => StatusCode::CONFLICT,
@@ -107,7 +110,9 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             // A refusal speaks the borrower's language (see `language::negotiate`).
-            ApiError::Engine(EngineError::Refused { reason }) => reason
+            ApiError::Engine(
+                EngineError::Refused { reason } | EngineError::Throttled { reason, .. },
+            ) => reason
                 .entry()
                 .message(crate::language::current())
                 .to_owned(),
@@ -129,7 +134,9 @@ impl ApiError {
             }
             // What the catalogue says: the borrower's next step, and the message in each
             // language (`message` is in the one the request asked for).
-            ApiError::Engine(EngineError::Refused { reason }) => {
+            ApiError::Engine(
+                EngineError::Refused { reason } | EngineError::Throttled { reason, .. },
+            ) => {
                 let entry = reason.entry();
                 serde_json::json!({
                     "category": entry.category,
@@ -148,11 +155,19 @@ impl ApiError {
         }
     }
 
-    fn retry_after(&self) -> bool {
+    /// Seconds to send in `Retry-After`, when the caller should come back later.
+    fn retry_after(&self) -> Option<HeaderValue> {
         match self {
-            ApiError::Overloaded | ApiError::Timeout | ApiError::NotReady(_) => true,
-            ApiError::Engine(e) => matches!(e, EngineError::Unavailable(_)),
-            _ => false,
+            ApiError::Overloaded | ApiError::Timeout | ApiError::NotReady(_) => {
+                Some(HeaderValue::from_static(RETRY_AFTER_SECS))
+            }
+            ApiError::Engine(EngineError::Unavailable(_)) => {
+                Some(HeaderValue::from_static(RETRY_AFTER_SECS))
+            }
+            ApiError::Engine(EngineError::Throttled {
+                retry_after_secs, ..
+            }) => Some(HeaderValue::from(*retry_after_secs)),
+            _ => None,
         }
     }
 }
@@ -182,7 +197,8 @@ impl IntoResponse for ApiError {
             details: self.details(),
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::Engine(EngineError::Refused { .. }) = &self {
+        if let ApiError::Engine(EngineError::Refused { .. } | EngineError::Throttled { .. }) = &self
+        {
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_LANGUAGE,
@@ -191,11 +207,8 @@ impl IntoResponse for ApiError {
             // The same request in another language gets another answer: caches must know.
             headers.insert(header::VARY, HeaderValue::from_static("accept-language"));
         }
-        if self.retry_after() {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
         }
         response
     }

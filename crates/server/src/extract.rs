@@ -7,10 +7,8 @@ use axum::http::{HeaderMap, header, request::Parts};
 use lendcore_engine::{IdempotencyKey, IdempotentRequest};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
-
-/// Until callers authenticate (issue #5), every key lives in one scope.
-const IDEMPOTENCY_SCOPE: &str = "default";
 
 /// A JSON body, parsed strictly, with its raw bytes kept for the idempotency fingerprint.
 pub struct JsonBody<T> {
@@ -103,28 +101,44 @@ fn classify(field: String, err: serde_json::Error) -> ApiError {
     }
 }
 
-/// The optional `Idempotency-Key` header, parsed.
-pub struct IdempotencyHeader(pub Option<IdempotencyKey>);
+/// The optional `Idempotency-Key` header, parsed, in the caller's own scope: two callers'
+/// keys never meet.
+pub struct IdempotencyHeader {
+    key: Option<IdempotencyKey>,
+    scope: String,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let scope = parts
+            .extensions
+            .get::<Caller>()
+            .map(|c| c.0.idempotency_scope())
+            .ok_or_else(|| {
+                ApiError::Engine(lendcore_engine::EngineError::Internal(
+                    "an idempotent route without a caller".to_owned(),
+                ))
+            })?;
         let Some(raw) = parts.headers.get("idempotency-key") else {
-            return Ok(Self(None));
+            return Ok(Self { key: None, scope });
         };
         let raw = raw.to_str().unwrap_or("\u{fffd}");
         let key = IdempotencyKey::parse(raw).map_err(lendcore_engine::EngineError::from)?;
-        Ok(Self(Some(key)))
+        Ok(Self {
+            key: Some(key),
+            scope,
+        })
     }
 }
 
 impl IdempotencyHeader {
     /// Binds the key to this exact request: method, path and body.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Option<IdempotentRequest> {
-        self.0
+        self.key
             .clone()
-            .map(|key| IdempotentRequest::new(IDEMPOTENCY_SCOPE, key, method, path, body))
+            .map(|key| IdempotentRequest::new(&self.scope, key, method, path, body))
     }
 }
 

@@ -2,6 +2,7 @@
 //! and metrics. Thin by design: parse, call the engine, render. Errors become HTTP in
 //! [`error`] and nowhere else.
 
+mod auth;
 pub mod error;
 mod extract;
 mod language;
@@ -39,6 +40,9 @@ pub struct HttpLimits {
     pub max_in_flight: usize,
     pub max_queued: usize,
     pub queue_timeout: Duration,
+    /// Behind a proxy: the header it puts the client's address in (its last entry is taken),
+    /// so per-client limits count clients, not the proxy. `None`: the peer address.
+    pub client_ip_header: Option<HeaderName>,
 }
 
 impl Default for HttpLimits {
@@ -49,6 +53,7 @@ impl Default for HttpLimits {
             max_in_flight: 256,
             max_queued: 1024,
             queue_timeout: Duration::from_millis(500),
+            client_ip_header: None,
         }
     }
 }
@@ -65,6 +70,7 @@ pub(crate) struct AppState {
     engine: Arc<Engine>,
     metrics: PrometheusHandle,
     docs: Arc<Docs>,
+    client_ip_header: Option<HeaderName>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -90,6 +96,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         engine,
         metrics: metrics::handle(),
         docs: Arc::new(docs),
+        client_ip_header: limits.client_ip_header.clone(),
     };
     let admission = Arc::new(Admission::new(
         limits.max_in_flight,
@@ -144,6 +151,32 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/borrowers/{id}/changes", get(routes::borrowers::changes))
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
+        .route("/v1/auth/codes", post(routes::auth::send_code))
+        .route("/v1/auth/codes/verify", post(routes::auth::verify_code))
+        .route("/v1/auth/second-factor", post(routes::auth::second_factor))
+        .route("/v1/auth/second-factor/enrol", post(routes::auth::enrol))
+        .route("/v1/auth/second-factor/confirm", post(routes::auth::confirm))
+        .route("/v1/auth/operators/sign-in", post(routes::auth::operator_sign_in))
+        .route("/v1/auth/session", get(routes::auth::session))
+        .route("/v1/auth/sign-out", post(routes::auth::sign_out))
+        .route(
+            "/v1/api-keys",
+            get(routes::access::list_keys).post(routes::access::create_key),
+        )
+        .route("/v1/api-keys/{id}/revoke", post(routes::access::revoke_key))
+        .route(
+            "/v1/operators",
+            get(routes::access::list_operators).post(routes::access::create_operator),
+        )
+        .route(
+            "/v1/operators/{id}/disable",
+            post(routes::access::disable_operator),
+        )
+        // Every matched route passes its access rule first (see `auth::rule`).
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorise,
+        ))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Layers run outermost-last: a request meets SetRequestId first and the handler last.
@@ -181,7 +214,10 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -1,12 +1,14 @@
 //! The OpenAPI document, generated from the handlers and types themselves.
 
+use axum::http::Method;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    borrowers, channels, credit_lines, drawdowns, health, jobs, loans, maintenance, products,
-    quotes,
+    access, auth, borrowers, channels, credit_lines, drawdowns, health, jobs, loans, maintenance,
+    products, quotes,
 };
 
 #[derive(OpenApi)]
@@ -52,6 +54,20 @@ use crate::routes::{
         maintenance::cancel,
         jobs::list,
         jobs::redrive,
+        auth::send_code,
+        auth::verify_code,
+        auth::second_factor,
+        auth::enrol,
+        auth::confirm,
+        auth::operator_sign_in,
+        auth::session,
+        auth::sign_out,
+        access::create_key,
+        access::list_keys,
+        access::revoke_key,
+        access::create_operator,
+        access::list_operators,
+        access::disable_operator,
     ),
     components(schemas(ErrorBody)),
     modifiers(&EveryOperation),
@@ -62,6 +78,8 @@ use crate::routes::{
         (name = "credit lines", description = "Credit lines (额度): limits, freezes and their log"),
         (name = "drawdowns", description = "Drawing on a line: quote, confirm, payout, timeline"),
         (name = "operations", description = "Health, metrics, the job queue and maintenance windows"),
+        (name = "sign-in", description = "Borrowers by SMS code (and authenticator code), operators by password and authenticator code; sessions"),
+        (name = "access", description = "API keys for lenders' back-ends and operators' accounts (admins only)"),
     )
 )]
 struct ApiDoc;
@@ -82,16 +100,42 @@ impl Modify for EveryOperation {
                 )
                 .into()
         };
-        for item in openapi.paths.paths.values_mut() {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (lck_…) or a session token (lcs_…) from a sign-in",
+                    ))
+                    .build(),
+            ),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
+                (Method::GET, &mut item.get),
+                (Method::POST, &mut item.post),
+                (Method::PUT, &mut item.put),
+                (Method::PATCH, &mut item.patch),
+                (Method::DELETE, &mut item.delete),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let rule = crate::auth::rule(&method, path);
                 let responses = &mut operation.responses.responses;
+                if rule != Some(crate::auth::Rule::Public) {
+                    operation.security = Some(vec![SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
+                    responses.entry("401".to_owned()).or_insert_with(|| {
+                        error("No credentials, or they do not hold (auth.unauthenticated, auth.session_expired, auth.second_factor_required)")
+                    });
+                    responses
+                        .entry("403".to_owned())
+                        .or_insert_with(|| error("The caller may not do this (auth.forbidden)"));
+                }
                 responses.entry("500".to_owned()).or_insert_with(|| {
                     error("A bug (system.internal); quote the X-Request-Id header")
                 });

@@ -1,129 +1,17 @@
 //! The HTTP API over real sockets, on both stores.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use lendcore_engine::{Clock, Engine, ManualClock};
 use lendcore_server::HttpLimits;
-use lendcore_store::Store;
-use lendcore_testkit::{TestDb, store_test};
+use lendcore_testkit::store_test;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    clock: Arc<ManualClock>,
-    store: Arc<dyn Store>,
-}
-
-impl Api {
-    async fn start(db: &TestDb, limits: HttpLimits) -> Api {
-        let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
-        let clock = Arc::new(ManualClock::new(start));
-        let vault = lendcore_engine::vault::Vault::from_hex(&"7a".repeat(32)).unwrap();
-        let engine = Arc::new(Engine::new(db.store.clone(), clock.clone()).with_vault(vault));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = lendcore_server::router(engine, &limits);
-        tokio::spawn(lendcore_server::serve(
-            listener,
-            app,
-            std::future::pending(),
-        ));
-        Api {
-            base,
-            http: reqwest::Client::new(),
-            clock,
-            store: db.store.clone(),
-        }
-    }
-
-    async fn default(db: &TestDb) -> Api {
-        Api::start(db, HttpLimits::default()).await
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: &Value) -> Reply {
-        self.send_raw(
-            method,
-            path,
-            key,
-            "application/json",
-            body.to_string().into_bytes(),
-        )
-        .await
-    }
-
-    async fn send_raw(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("content-type", content_type)
-            .body(body);
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
-        let response = request.send().await.unwrap();
-        Reply {
-            status: response.status(),
-            replayed: response.headers().contains_key("idempotent-replayed"),
-            request_id: response
-                .headers()
-                .get("x-request-id")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            retry_after: response
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            body: response.json().await.unwrap_or(Value::Null),
-        }
-    }
-
-    async fn product_count(&self) -> usize {
-        let (status, page) = self.get("/v1/products?limit=200").await;
-        assert_eq!(status, StatusCode::OK);
-        page["items"].as_array().unwrap().len()
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    replayed: bool,
-    request_id: Option<String>,
-    retry_after: Option<String>,
-    body: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("<no code>")
-    }
-}
+use common::{Api, Reply};
 
 fn terms() -> Value {
     json!({
@@ -350,7 +238,7 @@ store_test! {
         // Hold the idempotency key of the first request in an open transaction, so the request
         // stays in flight (waiting on it) while the next one arrives.
         let mut blocker = api.store.begin().await.unwrap();
-        blocker.claim_idempotency_key("default", "slow", "fp", api.now()).await.unwrap();
+        blocker.claim_idempotency_key(&api.scope, "slow", "fp", api.now()).await.unwrap();
         let send_slow = || {
             let api = api.clone();
             tokio::spawn(async move { api.send("POST", "/v1/products", Some("slow"), &product("slow")).await })
@@ -392,7 +280,7 @@ store_test! {
             ..HttpLimits::default()
         }).await;
         let mut blocker = api.store.begin().await.unwrap();
-        blocker.claim_idempotency_key("default", "stuck", "fp", api.now()).await.unwrap();
+        blocker.claim_idempotency_key(&api.scope, "stuck", "fp", api.now()).await.unwrap();
         let reply = api.send("POST", "/v1/products", Some("stuck"), &product("stuck")).await;
         assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "system.timeout"));
         assert!(reply.retry_after.is_some());
@@ -523,7 +411,7 @@ store_test! {
         let granted = api
             .send("POST", "/v1/credit-lines", Some("grant-1"), &json!({
                 "borrower_id": "b-1001", "currency": "CNY", "limit_minor": 5_000_000,
-                "valid_until": until, "actor": "ops:alice"
+                "valid_until": until
             }))
             .await;
         assert_eq!(granted.status, StatusCode::CREATED, "{:?}", granted.body);
@@ -535,13 +423,13 @@ store_test! {
         let mut uow = api.store.begin().await.unwrap();
         assert!(uow.place_hold(&id, 3_000_000, api.now()).await.unwrap());
         uow.commit().await.unwrap();
-        let below = api.send("POST", &path("limit"), None, &json!({"limit_minor": 2_999_999, "actor": "ops:bob"})).await;
+        let below = api.send("POST", &path("limit"), None, &json!({"limit_minor": 2_999_999})).await;
         assert_eq!((below.status, below.code()), (StatusCode::CONFLICT, "conflict.limit_below_usage"));
-        let raised = api.send("POST", &path("limit"), None, &json!({"limit_minor": 8_000_000, "actor": "ops:bob"})).await;
+        let raised = api.send("POST", &path("limit"), None, &json!({"limit_minor": 8_000_000})).await;
         assert_eq!(raised.status, StatusCode::OK, "{:?}", raised.body);
         assert_eq!(raised.body["available_minor"], 5_000_000);
 
-        let freeze = json!({"reason": "credit.overdue", "actor": "risk:carol", "note": "two missed"});
+        let freeze = json!({"reason": "credit.overdue", "note": "two missed"});
         let frozen = api.send("POST", &path("freeze"), Some("freeze-1"), &freeze).await;
         assert_eq!(frozen.status, StatusCode::OK, "{:?}", frozen.body);
         assert_eq!((frozen.body["state"].as_str(), frozen.body["blocked_by"].as_str()), (Some("frozen"), Some("credit.overdue")));
@@ -549,9 +437,9 @@ store_test! {
         assert!(api.send("POST", &path("freeze"), Some("freeze-1"), &freeze).await.replayed);
         let again = api.send("POST", &path("freeze"), None, &freeze).await;
         assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.line_frozen"));
-        let thawed = api.send("POST", &path("unfreeze"), None, &json!({"actor": "risk:carol"})).await;
+        let thawed = api.send("POST", &path("unfreeze"), None, &json!({})).await;
         assert_eq!(thawed.body["state"], "active");
-        let closed = api.send("POST", &path("close"), None, &json!({"reason": "credit.line_closed", "actor": "ops:alice"})).await;
+        let closed = api.send("POST", &path("close"), None, &json!({"reason": "credit.line_closed"})).await;
         assert_eq!(closed.body["state"], "closed");
 
         let (status, log) = api.get(&path("events")).await;
@@ -568,10 +456,10 @@ store_test! {
         let api = Api::default(db).await;
         let until = at(api.now() + Duration::days(30));
         for (body, code) in [
-            (json!({"borrower_id": "b 1", "currency": "CNY", "limit_minor": 1, "valid_until": until, "actor": "a"}), "validation.invalid_borrower_id"),
-            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": -5, "valid_until": until, "actor": "a"}), "validation.amount_out_of_range"),
-            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": 1, "valid_until": "2001-01-01T00:00:00Z", "actor": "a"}), "validation.validity_window_invalid"),
-            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": 1, "valid_until": until}), "validation.missing_field"),
+            (json!({"borrower_id": "b 1", "currency": "CNY", "limit_minor": 1, "valid_until": until}), "validation.invalid_borrower_id"),
+            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": -5, "valid_until": until}), "validation.amount_out_of_range"),
+            (json!({"borrower_id": "b1", "currency": "CNY", "limit_minor": 1, "valid_until": "2001-01-01T00:00:00Z"}), "validation.validity_window_invalid"),
+            (json!({"borrower_id": "b1", "limit_minor": 1, "valid_until": until}), "validation.missing_field"),
         ] {
             let reply = api.send("POST", "/v1/credit-lines", None, &body).await;
             assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{body}");
@@ -580,18 +468,18 @@ store_test! {
         assert!(lines["items"].as_array().unwrap().is_empty());
 
         let granted = api.send("POST", "/v1/credit-lines", None, &json!({
-            "borrower_id": "b1", "currency": "CNY", "limit_minor": 100, "valid_until": until, "actor": "a"
+            "borrower_id": "b1", "currency": "CNY", "limit_minor": 100, "valid_until": until
         })).await;
         let id = granted.body["id"].as_str().unwrap().to_owned();
-        let unknown_reason = api.send("POST", &format!("/v1/credit-lines/{id}/freeze"), None, &json!({"reason": "credit.bored", "actor": "a"})).await;
+        let unknown_reason = api.send("POST", &format!("/v1/credit-lines/{id}/freeze"), None, &json!({"reason": "credit.bored"})).await;
         assert_eq!(unknown_reason.code(), "validation.invalid_value");
-        let wrong_kind = api.send("POST", &format!("/v1/credit-lines/{id}/freeze"), None, &json!({"reason": "link.expired", "actor": "a"})).await;
+        let wrong_kind = api.send("POST", &format!("/v1/credit-lines/{id}/freeze"), None, &json!({"reason": "link.expired"})).await;
         assert_eq!(wrong_kind.code(), "validation.reason_not_allowed");
         let (status, body) = api.get("/v1/credit-lines/no-such-line").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.credit_line"));
         let (status, body) = api.get("/v1/credit-lines").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "validation.invalid_query_parameter"));
-        let reply = api.send("POST", "/v1/credit-lines/%00/limit", None, &json!({"limit_minor": 5, "actor": "a"})).await;
+        let reply = api.send("POST", "/v1/credit-lines/%00/limit", None, &json!({"limit_minor": 5})).await;
         assert_eq!(reply.code(), "not_found.credit_line");
     }
 
@@ -600,7 +488,7 @@ store_test! {
         api.send("POST", "/v1/products", None, &product("cash")).await;
         let line = api.send("POST", "/v1/credit-lines", None, &json!({
             "borrower_id": "b-7", "currency": "CNY", "limit_minor": 2_000_000,
-            "valid_until": at(api.now() + Duration::days(30)), "actor": "ops:a"
+            "valid_until": at(api.now() + Duration::days(30))
         })).await;
         let line_id = line.body["id"].as_str().unwrap().to_owned();
         let ask = json!({"line_id": line_id, "product_code": "cash", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"});
@@ -624,7 +512,7 @@ store_test! {
             "line_id": line_id, "product_code": "cash", "amount_minor": 1_500_000, "term": 12, "account": "acct-1"
         })).await;
         assert_eq!((too_much.status, too_much.code()), (StatusCode::UNPROCESSABLE_ENTITY, "credit.limit_exceeded"));
-        api.send("POST", &format!("/v1/credit-lines/{line_id}/freeze"), None, &json!({"reason": "credit.overdue", "actor": "risk:r"})).await;
+        api.send("POST", &format!("/v1/credit-lines/{line_id}/freeze"), None, &json!({"reason": "credit.overdue"})).await;
         let frozen = api.send("POST", "/v1/drawdowns/quotes", None, &ask).await;
         assert_eq!((frozen.status, frozen.code()), (StatusCode::UNPROCESSABLE_ENTITY, "credit.overdue"));
         assert_eq!(frozen.body["details"]["next_action"], "repay_overdue");
@@ -656,7 +544,7 @@ store_test! {
         api.send("POST", "/v1/products", None, &product("cash")).await;
         let line = api.send("POST", "/v1/credit-lines", None, &json!({
             "borrower_id": "b-8", "currency": "CNY", "limit_minor": 2_000_000,
-            "valid_until": at(api.now() + Duration::days(30)), "actor": "ops:a"
+            "valid_until": at(api.now() + Duration::days(30))
         })).await;
         let ask = json!({"line_id": line.body["id"], "product_code": "cash", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"});
         let quoted = api.send("POST", "/v1/drawdowns/quotes", None, &ask).await;
@@ -677,18 +565,18 @@ store_test! {
         let api = Api::default(db).await;
         let start = api.now() + Duration::hours(2);
         let body = json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(1)),
-            "message": "Bank year-end close", "actor": "ops:alice"});
+            "message": "Bank year-end close"});
         let created = api.send("POST", "/v1/maintenance-windows", Some("mw-1"), &body).await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
         assert_eq!(created.body["status"], "scheduled");
         assert!(api.send("POST", "/v1/maintenance-windows", Some("mw-1"), &body).await.replayed);
         let id = created.body["id"].as_str().unwrap().to_owned();
         for (bad, code) in [
-            (json!({"starts_at": at(start), "ends_at": at(start - Duration::hours(1)), "message": "m", "actor": "a"}), "validation.window_invalid"),
-            (json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(100)), "message": "m", "actor": "a"}), "validation.window_too_long"),
-            (json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(1)), "message": "", "actor": "a"}), "validation.invalid_message"),
-            (json!({"starts_at": "tomorrow", "ends_at": at(start), "message": "m", "actor": "a"}), "validation.invalid_value"),
-            (json!({"starts_at": at(start), "message": "m", "actor": "a"}), "validation.missing_field"),
+            (json!({"starts_at": at(start), "ends_at": at(start - Duration::hours(1)), "message": "m"}), "validation.window_invalid"),
+            (json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(100)), "message": "m"}), "validation.window_too_long"),
+            (json!({"starts_at": at(start), "ends_at": at(start + Duration::hours(1)), "message": ""}), "validation.invalid_message"),
+            (json!({"starts_at": "tomorrow", "ends_at": at(start), "message": "m"}), "validation.invalid_value"),
+            (json!({"starts_at": at(start), "message": "m"}), "validation.missing_field"),
         ] {
             let reply = api.send("POST", "/v1/maintenance-windows", None, &bad).await;
             assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{bad}");
@@ -734,10 +622,10 @@ store_test! {
         assert_eq!(extra.code(), "validation.unknown_field");
 
         let changed = api.send("POST", &format!("/v1/borrowers/{id}/contact"), Some("c-1"),
-            &json!({"mobile": "13987654321", "actor": "borrower:self"})).await;
+            &json!({"mobile": "13987654321"})).await;
         assert_eq!((changed.status, changed.body["personal"]["mobile"].as_str()), (StatusCode::OK, Some("139****4321")));
         let bad_change = api.send("POST", &format!("/v1/borrowers/{id}/contact"), None,
-            &json!({"bank_account": "12", "actor": "borrower:self"})).await;
+            &json!({"bank_account": "12"})).await;
         assert_eq!(bad_change.code(), "validation.invalid_bank_account");
         let (status, history) = api.get(&format!("/v1/borrowers/{id}/changes")).await;
         assert_eq!(status, StatusCode::OK);

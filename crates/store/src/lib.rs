@@ -3,6 +3,7 @@
 //! Two stores implement [`Store`]: SQLite (embedded, one writer) and PostgreSQL (many processes).
 //! They share the unit-of-work code, which branches on the backend only where SQL differs.
 
+pub mod access;
 pub mod audit;
 pub mod borrowers;
 pub mod credit_lines;
@@ -24,6 +25,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use access::{
+    AccessRepository, ChallengeKey, ChallengeStatus, SessionStage, SessionSubject, StoredApiKey,
+    StoredChallenge, StoredOperator, StoredSecondFactor, StoredSession,
+};
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use credit_lines::CreditLineRepository;
@@ -86,6 +91,7 @@ pub trait Store: Send + Sync + 'static {
 #[async_trait]
 pub trait UnitOfWork:
     ProductRepository
+    + AccessRepository
     + AuditRepository
     + BorrowerRepository
     + CreditLineRepository

@@ -125,6 +125,35 @@ impl TestDb {
         }
     }
 
+    /// The first column of every row `sql` selects, as text: for tests that look at what the
+    /// store really holds (hashes, never secrets).
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        match &self.cleanup {
+            Cleanup::Sqlite(_) => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open SQLite");
+                let rows: Vec<String> = sqlx::query_scalar(sql)
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("query on SQLite");
+                conn.close().await.ok();
+                rows
+            }
+            Cleanup::Postgres { base_url, schema } => {
+                let mut conn = PgConnection::connect_with(&Self::pg_options(base_url, schema))
+                    .await
+                    .expect("open PostgreSQL");
+                let rows: Vec<String> = sqlx::query_scalar(sql)
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("query on PostgreSQL");
+                conn.close().await.ok();
+                rows
+            }
+        }
+    }
+
     fn pg_options(base_url: &str, schema: &str) -> PgConnectOptions {
         PgConnectOptions::from_str(base_url)
             .expect("LENDCORE_TEST_PG is a PostgreSQL URL")

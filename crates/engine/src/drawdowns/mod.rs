@@ -325,7 +325,7 @@ pub(crate) async fn notify(
             created_at: drawdown.updated_at,
             published_at: None,
         },
-        crate::audit::SYSTEM,
+        &crate::acting::current(),
     )
     .await?;
     Ok(())

@@ -96,10 +96,9 @@ pub async fn redrive_job(
         .await?
         .ok_or_else(|| EngineError::Internal(format!("job {id} vanished during re-drive")))?;
     let view = JobView::from(job);
-    // Until operators authenticate (issue #5), a re-drive is not attributed to anyone.
     crate::audit::record(
         uow.as_mut(),
-        "ops:unnamed",
+        &crate::acting::current(),
         "job.redriven",
         ("job", id),
         serde_json::json!({ "kind": view.kind }),

@@ -197,7 +197,7 @@ async fn announce(
             created_at: now,
             published_at: None,
         },
-        crate::audit::SYSTEM,
+        &crate::acting::current(),
     )
     .await?;
     if let Some(v) = scheduled {

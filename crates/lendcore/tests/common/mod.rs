@@ -71,3 +71,43 @@ pub fn start(db_url: &str, dir: &Path, env: &[(&str, &str)]) -> Server {
         }
     }
 }
+
+/// A fresh API key with every scope, made by `lendcore api-keys create` as an operator would.
+pub fn api_key(db_url: &str, dir: &Path) -> String {
+    let output = Command::new(BIN)
+        .args([
+            "api-keys",
+            "create",
+            "--db",
+            db_url,
+            "--name",
+            "tests",
+            "--all-scopes",
+        ])
+        .current_dir(dir)
+        .env_remove("LENDCORE_CONFIG")
+        .env("LENDCORE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "api-keys create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("lck_"), "printed the key alone: {key}");
+    key
+}
+
+/// An HTTP client that sends `key` with every request.
+pub fn client(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}

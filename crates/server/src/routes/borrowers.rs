@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::respond;
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
 
@@ -53,8 +54,6 @@ pub struct ContactRequest {
     pub address: Option<String>,
     #[serde(default)]
     pub bank_account: Option<String>,
-    /// Who changes it, e.g. `borrower:self` or `ops:alice`.
-    pub actor: String,
 }
 
 // Personal data: never printed, not even by a stray `{:?}`.
@@ -166,6 +165,7 @@ pub async fn get(
     ))]
 pub async fn change_contact(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(path): PathParams<BorrowerPath>,
     idempotency: IdempotencyHeader,
     body: JsonBody<ContactRequest>,
@@ -186,7 +186,7 @@ pub async fn change_contact(
             address: b.address,
             bank_account: b.bank_account,
         },
-        b.actor,
+        caller.actor(),
         request.as_ref(),
     )
     .await?;

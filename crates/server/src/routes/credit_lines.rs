@@ -1,5 +1,5 @@
 //! `/v1/credit-lines`: credit lines (额度), their limit and status changes and their log.
-//! Until operators authenticate (issue #5) the caller names the `actor` of every change.
+//! Every change is recorded as done by the authenticated caller.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::respond;
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams};
 
@@ -31,8 +32,6 @@ pub struct GrantRequest {
     #[serde(default)]
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: DateTime<Utc>,
-    /// Who grants it, e.g. `ops:alice`.
-    pub actor: String,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -41,7 +40,6 @@ pub struct GrantRequest {
 #[serde(deny_unknown_fields)]
 pub struct LimitRequest {
     pub limit_minor: i64,
-    pub actor: String,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -54,7 +52,6 @@ pub struct FreezeRequest {
     /// When the freeze is planned to end; it still ends only by an unfreeze.
     #[serde(default)]
     pub until: Option<DateTime<Utc>>,
-    pub actor: String,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -62,7 +59,6 @@ pub struct FreezeRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnfreezeRequest {
-    pub actor: String,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -71,7 +67,6 @@ pub struct UnfreezeRequest {
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
     pub reason: Reason,
-    pub actor: String,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -120,6 +115,7 @@ fn line_id(raw: &str) -> Result<&str, ApiError> {
     ))]
 pub async fn grant(
     State(state): State<AppState>,
+    caller: Caller,
     idempotency: IdempotencyHeader,
     body: JsonBody<GrantRequest>,
 ) -> Result<Response, ApiError> {
@@ -133,7 +129,7 @@ pub async fn grant(
             limit_minor: input.limit_minor,
             valid_from: input.valid_from,
             valid_until: input.valid_until,
-            actor: input.actor,
+            actor: caller.actor(),
             note: input.note,
         },
         request.as_ref(),
@@ -228,6 +224,7 @@ async fn apply(
     ))]
 pub async fn limit(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(path): PathParams<LinePath>,
     idempotency: IdempotencyHeader,
     body: JsonBody<LimitRequest>,
@@ -244,7 +241,7 @@ pub async fn limit(
         &body.raw,
         change,
         Who {
-            actor: b.actor,
+            actor: caller.actor(),
             note: b.note,
         },
     )
@@ -263,6 +260,7 @@ pub async fn limit(
     ))]
 pub async fn freeze(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(path): PathParams<LinePath>,
     idempotency: IdempotencyHeader,
     body: JsonBody<FreezeRequest>,
@@ -280,7 +278,7 @@ pub async fn freeze(
         &body.raw,
         change,
         Who {
-            actor: b.actor,
+            actor: caller.actor(),
             note: b.note,
         },
     )
@@ -298,6 +296,7 @@ pub async fn freeze(
     ))]
 pub async fn unfreeze(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(path): PathParams<LinePath>,
     idempotency: IdempotencyHeader,
     body: JsonBody<UnfreezeRequest>,
@@ -311,7 +310,7 @@ pub async fn unfreeze(
         &body.raw,
         LineChange::Unfreeze,
         Who {
-            actor: b.actor,
+            actor: caller.actor(),
             note: b.note,
         },
     )
@@ -330,6 +329,7 @@ pub async fn unfreeze(
     ))]
 pub async fn close(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(path): PathParams<LinePath>,
     idempotency: IdempotencyHeader,
     body: JsonBody<CloseRequest>,
@@ -344,7 +344,7 @@ pub async fn close(
         &body.raw,
         change,
         Who {
-            actor: b.actor,
+            actor: caller.actor(),
             note: b.note,
         },
     )

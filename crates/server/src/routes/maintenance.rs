@@ -1,5 +1,5 @@
-//! `/v1/maintenance-windows`: announce, list and cancel maintenance windows. Until operators
-//! authenticate (issue #5) the caller names the `actor`.
+//! `/v1/maintenance-windows`: announce, list and cancel maintenance windows, as done by the
+//! authenticated caller.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::respond;
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
 
@@ -25,8 +26,6 @@ pub struct WindowRequest {
     pub ends_at: DateTime<Utc>,
     /// What borrowers are told, e.g. "Payouts pause for the bank's year-end close."
     pub message: String,
-    /// Who schedules it, e.g. `ops:alice`.
-    pub actor: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,6 +61,7 @@ fn window_id(raw: &str) -> Result<&str, ApiError> {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     idempotency: IdempotencyHeader,
     body: JsonBody<WindowRequest>,
 ) -> Result<Response, ApiError> {
@@ -73,7 +73,7 @@ pub async fn create(
             starts_at: b.starts_at,
             ends_at: b.ends_at,
             message: b.message,
-            actor: b.actor,
+            actor: caller.actor(),
         },
         request.as_ref(),
     )

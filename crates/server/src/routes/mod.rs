@@ -1,3 +1,5 @@
+pub mod access;
+pub mod auth;
 pub mod borrowers;
 pub mod channels;
 pub mod credit_lines;

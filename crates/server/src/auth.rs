@@ -1,0 +1,332 @@
+//! Authentication and authorisation, for every route in one place: [`rule`] says what each
+//! route needs, [`authorise`] checks it before any handler runs, so a handler cannot forget.
+//! Operators' requests are audited here, whatever they did, refused ones included.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, Method, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use lendcore_domain::access::Permission;
+use lendcore_engine::access::{self, Principal};
+use lendcore_engine::{EngineError, acting};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// What a route needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// Anyone: health, documents, signing in, channels' signed callbacks.
+    Public,
+    /// Any signed-in caller.
+    SignedIn,
+    /// A signed-in borrower, acting on their own things.
+    Borrower,
+    /// A caller holding the permission: an API key with the scope, an operator whose role
+    /// grants it.
+    Needs(Permission),
+}
+
+/// The rule for a route, by method and path template; `None` for a route this table does not
+/// know, which is refused (and a test proves every documented route is known).
+pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
+    use Permission as P;
+    use Rule::{Borrower, Needs, Public, SignedIn};
+    let read = *method == Method::GET;
+    let rule = match path {
+        "/" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/docs/api" => Public,
+        "/v1/auth/codes"
+        | "/v1/auth/codes/verify"
+        | "/v1/auth/operators/sign-in"
+        | "/v1/auth/second-factor" => Public,
+        "/v1/channels/{id}/callbacks" => Public,
+        "/v1/auth/session" | "/v1/auth/sign-out" => SignedIn,
+        "/v1/auth/second-factor/enrol" | "/v1/auth/second-factor/confirm" => Borrower,
+        "/v1/products" | "/v1/products/{code}" if read => Needs(P::ProductsRead),
+        "/v1/products"
+        | "/v1/products/{code}/versions"
+        | "/v1/products/{code}/versions/{version}"
+        | "/v1/products/{code}/retire" => Needs(P::ProductsWrite),
+        // A quote computes on a product's terms and writes nothing.
+        "/v1/quotes" => Needs(P::ProductsRead),
+        "/v1/credit-lines" | "/v1/credit-lines/{id}" | "/v1/credit-lines/{id}/events" if read => {
+            Needs(P::CreditLinesRead)
+        }
+        "/v1/credit-lines"
+        | "/v1/credit-lines/{id}/limit"
+        | "/v1/credit-lines/{id}/freeze"
+        | "/v1/credit-lines/{id}/unfreeze"
+        | "/v1/credit-lines/{id}/close" => Needs(P::CreditLinesWrite),
+        "/v1/drawdowns/{id}" => Needs(P::DrawdownsRead),
+        "/v1/drawdowns/quotes" | "/v1/drawdowns/confirm" => Needs(P::DrawdownsWrite),
+        "/v1/loans/{id}/timeline" => Needs(P::LoansRead),
+        "/v1/loans/{id}/repayments" => Needs(P::LoansWrite),
+        "/v1/borrowers/{id}" | "/v1/borrowers/{id}/changes" => Needs(P::BorrowersRead),
+        "/v1/borrowers" | "/v1/borrowers/{id}/contact" => Needs(P::BorrowersWrite),
+        "/v1/maintenance-windows" | "/v1/maintenance-windows/{id}" | "/v1/jobs" if read => {
+            Needs(P::OperationsRead)
+        }
+        "/v1/maintenance-windows"
+        | "/v1/maintenance-windows/{id}/cancel"
+        | "/v1/jobs/{id}/redrive" => Needs(P::OperationsWrite),
+        "/v1/api-keys"
+        | "/v1/api-keys/{id}/revoke"
+        | "/v1/operators"
+        | "/v1/operators/{id}/disable" => Needs(P::AccessAdmin),
+        _ => return None,
+    };
+    Some(rule)
+}
+
+/// The authenticated caller, for handlers.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl Caller {
+    pub fn actor(&self) -> String {
+        self.0.actor()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::Engine(EngineError::Internal(
+                "a handler asked for its caller on a route without one".to_owned(),
+            ))
+        })
+    }
+}
+
+/// Where a request comes from: the peer's address, or, behind a proxy lendcore is told to
+/// trust, the address that proxy reports. Per-client limits count by it.
+#[derive(Debug, Clone)]
+pub struct Client(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(parts
+            .extensions
+            .get::<Client>()
+            .cloned()
+            .unwrap_or_else(|| Client("unknown".to_owned())))
+    }
+}
+
+fn client_of(request: &Request, trusted_header: Option<&HeaderName>) -> Client {
+    let forwarded = trusted_header
+        .and_then(|name| request.headers().get(name))
+        .and_then(|v| v.to_str().ok())
+        // The proxy appends the address it saw: the last entry is the one it vouches for.
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 64);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    Client(
+        forwarded
+            .map(str::to_owned)
+            .or(peer)
+            .unwrap_or_else(|| "unknown".to_owned()),
+    )
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+}
+
+/// Middleware on matched routes: authenticates, checks the route's rule, runs the handler on
+/// behalf of the caller, and audits what operators did.
+pub(crate) async fn authorise(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let client = client_of(&request, state.client_ip_header.as_ref());
+    request.extensions_mut().insert(client.clone());
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let Some(rule) = rule(&method, &path) else {
+        tracing::error!(%method, %path, "a route has no access rule; refused");
+        return ApiError::Engine(EngineError::Forbidden {
+            code: "auth.forbidden",
+            message: "this route is not open to anyone yet".to_owned(),
+        })
+        .into_response();
+    };
+    if rule == Rule::Public {
+        return next.run(request).await;
+    }
+    let principal = match bearer(request.headers()) {
+        None => Err(EngineError::Unauthenticated {
+            code: "auth.unauthenticated",
+            message: "send an API key or session token as Authorization: Bearer …".to_owned(),
+        }),
+        Some(token) => access::authenticate(&state.engine, token).await,
+    };
+    let principal = match principal {
+        Ok(p) => p,
+        Err(err) => return ApiError::Engine(err).into_response(),
+    };
+    let allowed = match rule {
+        Rule::Public | Rule::SignedIn => Ok(()),
+        Rule::Borrower => match principal {
+            Principal::Borrower { .. } => Ok(()),
+            Principal::ApiKey { .. } | Principal::Operator { .. } => Err(EngineError::Forbidden {
+                code: "auth.forbidden",
+                message: "only a signed-in borrower may do this".to_owned(),
+            }),
+        },
+        Rule::Needs(permission) => access::require(&principal, permission),
+    };
+    let operator = matches!(principal, Principal::Operator { .. });
+    let actor = principal.actor();
+    let uri = request.uri().path().to_owned();
+    let response = match allowed {
+        Ok(()) => {
+            request.extensions_mut().insert(Caller(principal));
+            acting::on_behalf_of(actor.clone(), next.run(request)).await
+        }
+        Err(err) => ApiError::Engine(err).into_response(),
+    };
+    if operator {
+        audit_operator_request(&state, &actor, &method, &uri, &client, response.status()).await;
+    }
+    response
+}
+
+/// Every operator request leaves an audit entry, reads and refusals included: who looked at
+/// what is part of the record.
+async fn audit_operator_request(
+    state: &AppState,
+    actor: &str,
+    method: &Method,
+    path: &str,
+    client: &Client,
+    status: axum::http::StatusCode,
+) {
+    let engine = &state.engine;
+    let result = async {
+        let mut uow = engine.store.begin().await?;
+        lendcore_engine::audit::record(
+            uow.as_mut(),
+            actor,
+            "operator.request",
+            ("route", path),
+            serde_json::json!({
+                "method": method.as_str(),
+                "status": status.as_u16(),
+                "client": client.0,
+            }),
+            engine.clock.now(),
+        )
+        .await?;
+        uow.commit().await?;
+        Ok::<_, EngineError>(())
+    }
+    .await;
+    if let Err(err) = result {
+        metrics::counter!("lendcore_audit_failures_total", "what" => "operator_request")
+            .increment(1);
+        tracing::error!(%actor, %path, error = %err, "an operator request could not be audited");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_route_has_an_access_rule() {
+        let doc = crate::openapi();
+        let mut checked = 0;
+        for (path, item) in &doc.paths.paths {
+            let operations = [
+                (Method::GET, item.get.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+            ];
+            for (method, present) in operations {
+                if present {
+                    assert!(rule(&method, path).is_some(), "{method} {path} has no rule");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 40, "checked {checked}");
+    }
+
+    #[test]
+    fn money_and_people_need_permissions_and_only_entry_points_are_public() {
+        assert_eq!(
+            rule(&Method::POST, "/v1/drawdowns/confirm"),
+            Some(Rule::Needs(Permission::DrawdownsWrite))
+        );
+        assert_eq!(
+            rule(&Method::GET, "/v1/borrowers/{id}"),
+            Some(Rule::Needs(Permission::BorrowersRead))
+        );
+        assert_eq!(
+            rule(&Method::POST, "/v1/products"),
+            Some(Rule::Needs(Permission::ProductsWrite))
+        );
+        assert_eq!(
+            rule(&Method::GET, "/v1/products"),
+            Some(Rule::Needs(Permission::ProductsRead))
+        );
+        assert_eq!(
+            rule(&Method::POST, "/v1/operators"),
+            Some(Rule::Needs(Permission::AccessAdmin))
+        );
+        assert_eq!(rule(&Method::POST, "/v1/auth/codes"), Some(Rule::Public));
+        assert_eq!(rule(&Method::GET, "/v1/unknown"), None);
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_says_otherwise() {
+        let request = |forwarded: Option<&str>| {
+            let mut builder = Request::builder().uri("/");
+            if let Some(f) = forwarded {
+                builder = builder.header("x-forwarded-for", f);
+            }
+            let mut request = builder.body(axum::body::Body::empty()).unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
+            request
+        };
+        let header = HeaderName::from_static("x-forwarded-for");
+        assert_eq!(
+            client_of(&request(Some("1.2.3.4")), None).0,
+            "10.0.0.1",
+            "not trusted"
+        );
+        assert_eq!(
+            client_of(&request(Some("6.6.6.6, 1.2.3.4")), Some(&header)).0,
+            "1.2.3.4"
+        );
+        assert_eq!(client_of(&request(None), Some(&header)).0, "10.0.0.1");
+    }
+}

@@ -1,0 +1,121 @@
+//! Credentials in the store, on SQLite and on PostgreSQL: the guards that keep a code, a time
+//! step or a revocation from being used twice hold in the database itself.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use lendcore_store::{
+    ChallengeKey, ChallengeStatus, SessionStage, SessionSubject, StoreError, StoredApiKey,
+    StoredChallenge, StoredOperator, StoredSecondFactor, StoredSession,
+};
+use lendcore_testkit::store_test;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+fn session(id: &str, subject: SessionSubject, subject_id: &str) -> StoredSession {
+    StoredSession {
+        id: id.into(),
+        token_hash: format!("hash-{id}"),
+        subject,
+        subject_id: subject_id.into(),
+        borrower_id: None,
+        stage: SessionStage::SecondFactor,
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(10),
+        revoked_at: None,
+    }
+}
+
+store_test! {
+    async fn api_keys_are_found_by_hash_and_revoked_once(db: &TestDb) {
+        let key = StoredApiKey {
+            id: "k1".into(), name: "backend".into(), token_hash: "h1".into(),
+            scopes: "products:read".into(), created_by: "cli:lendcore".into(),
+            created_at: t0(), revoked_at: None,
+        };
+        let mut uow = db.store.begin().await.unwrap();
+        uow.insert_api_key(&key).await.unwrap();
+        uow.commit().await.unwrap();
+        let mut uow = db.store.begin().await.unwrap();
+        let twin = StoredApiKey { id: "k2".into(), ..key.clone() };
+        assert!(matches!(uow.insert_api_key(&twin).await, Err(StoreError::Duplicate(_))), "one hash, one key");
+        drop(uow);
+        let mut uow = db.store.begin().await.unwrap();
+        assert_eq!(uow.find_api_key_by_hash("h1").await.unwrap(), Some(key.clone()));
+        assert!(uow.revoke_api_key("k1", t0()).await.unwrap());
+        assert!(!uow.revoke_api_key("k1", t0()).await.unwrap(), "revoked once");
+        assert_eq!(uow.find_api_key("k1").await.unwrap().unwrap().revoked_at, Some(t0()));
+        assert_eq!(uow.list_api_keys().await.unwrap().len(), 1);
+        uow.commit().await.unwrap();
+    }
+
+    async fn operators_have_unique_usernames_and_disabling_ends_their_sessions(db: &TestDb) {
+        let alice = StoredOperator {
+            id: "o1".into(), username: "alice".into(), role: "ops".into(),
+            password_hash: "$argon2id$…".into(), created_by: "cli".into(), created_at: t0(), disabled_at: None,
+        };
+        let mut uow = db.store.begin().await.unwrap();
+        uow.insert_operator(&alice).await.unwrap();
+        uow.commit().await.unwrap();
+        let mut uow = db.store.begin().await.unwrap();
+        let twin = StoredOperator { id: "o2".into(), ..alice.clone() };
+        assert!(matches!(uow.insert_operator(&twin).await, Err(StoreError::Duplicate(_))));
+        drop(uow);
+        let mut uow = db.store.begin().await.unwrap();
+        let bad_role = StoredOperator { id: "o3".into(), username: "bob".into(), role: "god".into(), ..alice.clone() };
+        assert!(uow.insert_operator(&bad_role).await.is_err(), "the database knows the roles too");
+        drop(uow);
+        let mut uow = db.store.begin().await.unwrap();
+        uow.insert_session(&session("s1", SessionSubject::Operator, "o1")).await.unwrap();
+        uow.insert_session(&session("s2", SessionSubject::Operator, "o1")).await.unwrap();
+        uow.insert_session(&session("s3", SessionSubject::Borrower, "o1")).await.unwrap();
+        assert_eq!(uow.find_operator_by_username("alice").await.unwrap(), Some(alice));
+        assert!(uow.disable_operator("o1", t0()).await.unwrap());
+        assert_eq!(uow.revoke_sessions_of(SessionSubject::Operator, "o1", t0()).await.unwrap(), 2);
+        assert!(uow.find_session_by_hash("hash-s3").await.unwrap().unwrap().revoked_at.is_none(), "only that subject's");
+        assert!(!uow.activate_session("s1", t0() + Duration::days(1)).await.unwrap(), "a revoked session stays revoked");
+        assert!(uow.activate_session("s3", t0() + Duration::days(1)).await.unwrap());
+        let s3 = uow.find_session_by_hash("hash-s3").await.unwrap().unwrap();
+        assert_eq!((s3.stage, s3.expires_at), (SessionStage::Active, t0() + Duration::days(1)));
+        assert!(!uow.activate_session("s3", t0()).await.unwrap(), "activated once");
+        uow.commit().await.unwrap();
+    }
+
+    async fn a_time_step_is_used_once_and_only_forward(db: &TestDb) {
+        let mut uow = db.store.begin().await.unwrap();
+        uow.put_second_factor(&StoredSecondFactor {
+            owner: "borrower:b1".into(), secret: "v1:sealed".into(), activated_at: None,
+            last_step: 0, created_at: t0(),
+        }).await.unwrap();
+        assert!(uow.use_second_factor_step("borrower:b1", 100, t0()).await.unwrap());
+        assert!(!uow.use_second_factor_step("borrower:b1", 100, t0()).await.unwrap(), "the same step twice");
+        assert!(!uow.use_second_factor_step("borrower:b1", 99, t0()).await.unwrap(), "an older step");
+        assert!(!uow.use_second_factor_step("borrower:nobody", 101, t0()).await.unwrap());
+        let factor = uow.find_second_factor("borrower:b1").await.unwrap().unwrap();
+        assert_eq!((factor.last_step, factor.activated_at), (100, Some(t0())));
+        uow.commit().await.unwrap();
+    }
+
+    async fn a_challenge_counts_each_attempt_once_and_closes_for_good(db: &TestDb) {
+        let challenge = StoredChallenge {
+            id: "c1".into(), mobile_index: "m1".into(), code_hash: "h".into(), client: "10.0.0.1".into(),
+            attempts: 0, status: ChallengeStatus::Open, created_at: t0(), expires_at: t0() + Duration::minutes(5),
+        };
+        let mut uow = db.store.begin().await.unwrap();
+        uow.insert_challenge(&challenge).await.unwrap();
+        let once = StoredChallenge { attempts: 1, ..challenge.clone() };
+        assert!(uow.update_challenge(&once, 0).await.unwrap());
+        assert!(!uow.update_challenge(&once, 0).await.unwrap(), "a second writer who read 0 attempts loses");
+        let used = StoredChallenge { attempts: 1, status: ChallengeStatus::Used, ..challenge.clone() };
+        assert!(uow.update_challenge(&used, 1).await.unwrap());
+        assert!(!uow.update_challenge(&used, 1).await.unwrap(), "a used challenge is closed");
+        assert_eq!(uow.find_challenge("c1").await.unwrap().unwrap().status, ChallengeStatus::Used);
+        assert_eq!(uow.challenge_times(ChallengeKey::Mobile, "m1", t0() - Duration::minutes(1)).await.unwrap(), vec![t0()]);
+        assert_eq!(uow.challenge_times(ChallengeKey::Client, "10.0.0.1", t0()).await.unwrap(), Vec::<DateTime<Utc>>::new(), "only after `since`");
+        uow.record_auth_failure("otp_wrong_code", "10.0.0.1", t0()).await.unwrap();
+        uow.record_auth_failure("otp_wrong_code", "10.0.0.2", t0()).await.unwrap();
+        let times = uow.auth_failure_times("otp_wrong_code", "10.0.0.1", t0() - Duration::hours(1)).await.unwrap();
+        assert_eq!(times, vec![t0()]);
+        uow.commit().await.unwrap();
+    }
+}
