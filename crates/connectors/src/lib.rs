@@ -1,6 +1,8 @@
 //! Outbound connectors, each a real network client tested against a real local listener:
 //! payment channels (an HTTP channel, and the sandbox channel lenders rehearse failures with)
-//! and the SMS gateway (an HTTP client, and a sandbox gateway).
+//! the SMS gateway (an HTTP client, and a sandbox gateway), email over SMTP and signed webhooks.
 
 pub mod channel;
+pub mod email;
 pub mod sms;
+pub mod webhook;

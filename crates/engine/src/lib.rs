@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod links;
 pub mod loans;
 pub mod maintenance;
+pub mod notify;
 pub mod products;
 pub mod quotes;
 pub mod timeline;
@@ -56,6 +57,8 @@ pub struct Engine {
     pub cob_batch: u32,
     /// Sends one-time sign-in codes; without it borrowers cannot sign in.
     pub sms: Option<Arc<dyn SmsGateway>>,
+    /// Where outbox events are delivered: webhooks, email, and the language borrowers read.
+    pub notifications: Arc<notify::Notifications>,
     products: products::ProductCache,
     api_key_cache: access::ApiKeyCache,
 }
@@ -73,6 +76,7 @@ impl Engine {
             cob_batch: 500,
             vault: None,
             sms: None,
+            notifications: Arc::default(),
             products: products::ProductCache::default(),
             api_key_cache: access::ApiKeyCache::default(),
         }
@@ -90,6 +94,11 @@ impl Engine {
 
     pub fn with_vault(mut self, vault: vault::Vault) -> Self {
         self.vault = Some(Arc::new(vault));
+        self
+    }
+
+    pub fn with_notifications(mut self, notifications: notify::Notifications) -> Self {
+        self.notifications = Arc::new(notifications);
         self
     }
 

@@ -30,6 +30,53 @@ pub struct Config {
     /// The SMS gateway sign-in codes are sent through; without it borrowers cannot sign in.
     #[serde(default)]
     pub sms: Option<SmsConfig>,
+    /// The mail server borrowers' emails go through.
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
+    /// The lender's endpoints that receive signed events (`[[webhooks]]`).
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `tls` (port 465), `starttls` (587) or `none` (a relay on this host only).
+    pub security: lendcore_connectors::email::SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// `Lender <noreply@lender.example>`.
+    pub from: String,
+    #[serde(default = "default_sms_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub id: String,
+    pub url: String,
+    /// The secret requests are signed with (docs/WEBHOOKS.md); share it with the receiver.
+    pub secret: SecretString,
+    /// `*`, a family such as `drawdown.*`, or exact topics.
+    pub topics: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// `en` or `zh-Hans` (the default): the language borrowers are written to.
+    #[serde(default)]
+    pub language: Option<lendcore_domain::reasons::Language>,
+    /// How long a webhook receiver has to answer, in milliseconds.
+    #[serde(default)]
+    pub webhook_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,6 +361,14 @@ impl Config {
                         "jobs.lease_secs must be at least 3 × every channel's timeout_ms",
                     ),
                     (
+                        self.webhooks.iter().all(|w| {
+                            (w.url.starts_with("https://") || w.url.starts_with("http://"))
+                                && !w.topics.is_empty()
+                                && w.secret.expose_secret().len() >= 16
+                        }),
+                        "every [[webhooks]] needs an http(s) url, at least one topic and a secret of 16 characters or more",
+                    ),
+                    (
                         self.server.client_ip_header.is_none() || self.client_ip_header().is_some(),
                         "server.client_ip_header must be a header name, e.g. x-forwarded-for",
                     ),
@@ -383,6 +438,24 @@ impl Config {
         });
         if self.security.pii_key.is_some() {
             out.push_str("[security]\npii_key = \"***\"\n\n");
+        }
+        if let Some(smtp) = &self.smtp {
+            out.push_str(&format!(
+                "[smtp]\nhost = {:?}\nport = {}\nsecurity = {:?}\nfrom = {:?}\npassword = \"***\"\n\n",
+                smtp.host,
+                smtp.port,
+                serde_json::to_value(smtp.security)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or(""),
+                smtp.from
+            ));
+        }
+        for webhook in &self.webhooks {
+            out.push_str(&format!(
+                "[[webhooks]]\nid = {:?}\nurl = {:?}\nsecret = \"***\"\ntopics = {:?}\n\n",
+                webhook.id, webhook.url, webhook.topics
+            ));
         }
         if let Some(sms) = &self.sms {
             out.push_str(&format!(

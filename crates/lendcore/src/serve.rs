@@ -7,13 +7,16 @@ use std::time::Duration as StdDuration;
 use anyhow::Context;
 use chrono::Duration;
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
+use lendcore_connectors::email::{Mailer, SmtpConfig, SmtpMailer};
 use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
+use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint};
 use lendcore_domain::jobs::Backoff;
 use lendcore_engine::cob::{self, CobHandler};
 use lendcore_engine::credit_lines::{ExpiryHandler, FreezeEndHandler};
 use lendcore_engine::drawdowns::{DisburseHandler, ExpireHandler};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::maintenance::NoticeHandler;
+use lendcore_engine::notify::{self, DeliveryHandler};
 use lendcore_engine::products::VersionEffectiveHandler;
 use lendcore_engine::{Clock, Engine, SystemClock};
 use lendcore_store::{Store, redact_url};
@@ -210,7 +213,7 @@ where
         }
         None => tracing::warn!("no [sms] gateway is configured: borrowers cannot sign in (503)"),
     }
-    let engine = Arc::new(engine);
+    let engine = Arc::new(engine.with_notifications(notifications(&config)?));
     prepare(engine.clone(), address).await?;
 
     let (stop, stopped) = watch::channel(false);
@@ -235,6 +238,7 @@ where
         .register(NoticeHandler)
         .register(ExpiryHandler)
         .register(FreezeEndHandler)
+        .register(DeliveryHandler::new(&engine))
         .register(CobHandler::new(
             StdDuration::from_secs(u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1)),
             config.cob.batch,
@@ -243,6 +247,7 @@ where
         tokio::spawn(async move { runner.run(stopped).await })
     });
     let sealer = tokio::spawn(seal_audit(store.clone(), stopped.clone()));
+    let publisher = tokio::spawn(publish_outbox(engine.clone(), stopped.clone()));
     let scheduler = match (config.cob.enabled, config.cob_run_after()) {
         (true, Some(run_after)) => Some(tokio::spawn(schedule_close_of_business(
             store.clone(),
@@ -272,6 +277,7 @@ where
         scheduler.await?;
     }
     sealer.await?;
+    publisher.await?;
     store.close().await;
     Ok(())
 }
@@ -292,6 +298,64 @@ pub fn with_vault(engine: Engine, config: &Config) -> anyhow::Result<Engine> {
             Ok(engine)
         }
     }
+}
+
+/// Publishes the outbox into deliveries every second, until stopped.
+async fn publish_outbox(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        if let Err(err) = notify::publish(&engine).await {
+            metrics::counter!("lendcore_publish_failures_total").increment(1);
+            tracing::error!(error = %err, "could not publish the outbox; trying again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(StdDuration::from_secs(1)) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// Webhooks, the mail server and the borrowers' language, from the configuration.
+fn notifications(config: &Config) -> anyhow::Result<notify::Notifications> {
+    let webhooks = config
+        .webhooks
+        .iter()
+        .map(|w| WebhookEndpoint {
+            id: w.id.clone(),
+            url: w.url.clone(),
+            secret: w.secret.expose_secret().as_bytes().to_vec(),
+            topics: w.topics.clone(),
+        })
+        .collect::<Vec<_>>();
+    let timeout =
+        StdDuration::from_millis(config.notifications.webhook_timeout_ms.unwrap_or(10_000));
+    let webhook_client = (!webhooks.is_empty())
+        .then(|| WebhookClient::new(timeout))
+        .transpose()
+        .context("the webhook client")?;
+    let mailer = match &config.smtp {
+        Some(smtp) => Some(Arc::new(
+            SmtpMailer::new(SmtpConfig {
+                host: smtp.host.clone(),
+                port: smtp.port,
+                security: smtp.security,
+                username: smtp.username.clone(),
+                password: smtp.password.as_ref().map(|p| p.expose_secret().to_owned()),
+                from: smtp.from.clone(),
+                timeout: StdDuration::from_millis(smtp.timeout_ms),
+            })
+            .map_err(|e| anyhow::anyhow!("[smtp]: {e}"))?,
+        ) as Arc<dyn Mailer>),
+        None => None,
+    };
+    Ok(notify::Notifications {
+        webhooks,
+        webhook_client,
+        mailer,
+        language: config
+            .notifications
+            .language
+            .unwrap_or(lendcore_domain::reasons::Language::ZhHans),
+    })
 }
 
 /// Checks every half minute whether a business date's close is due and schedules it. Every

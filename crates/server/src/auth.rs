@@ -65,12 +65,19 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/loans/{id}/repayments" => Needs(P::LoansWrite),
         "/v1/borrowers/{id}" | "/v1/borrowers/{id}/changes" => Needs(P::BorrowersRead),
         "/v1/borrowers" | "/v1/borrowers/{id}/contact" => Needs(P::BorrowersWrite),
-        "/v1/maintenance-windows" | "/v1/maintenance-windows/{id}" | "/v1/jobs" if read => {
+        "/v1/maintenance-windows"
+        | "/v1/maintenance-windows/{id}"
+        | "/v1/jobs"
+        | "/v1/deliveries"
+        | "/v1/deliveries/{id}"
+            if read =>
+        {
             Needs(P::OperationsRead)
         }
         "/v1/maintenance-windows"
         | "/v1/maintenance-windows/{id}/cancel"
-        | "/v1/jobs/{id}/redrive" => Needs(P::OperationsWrite),
+        | "/v1/jobs/{id}/redrive"
+        | "/v1/deliveries/{id}/redrive" => Needs(P::OperationsWrite),
         "/v1/api-keys"
         | "/v1/api-keys/{id}/revoke"
         | "/v1/operators"

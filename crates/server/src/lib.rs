@@ -151,6 +151,12 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/borrowers/{id}/changes", get(routes::borrowers::changes))
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
+        .route("/v1/deliveries", get(routes::deliveries::list))
+        .route("/v1/deliveries/{id}", get(routes::deliveries::get))
+        .route(
+            "/v1/deliveries/{id}/redrive",
+            post(routes::deliveries::redrive),
+        )
         .route("/v1/auth/codes", post(routes::auth::send_code))
         .route("/v1/auth/codes/verify", post(routes::auth::verify_code))
         .route("/v1/auth/second-factor", post(routes::auth::second_factor))

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    access, auth, borrowers, channels, credit_lines, drawdowns, health, jobs, loans, maintenance,
-    products, quotes,
+    access, auth, borrowers, channels, credit_lines, deliveries, drawdowns, health, jobs, loans,
+    maintenance, products, quotes,
 };
 
 #[derive(OpenApi)]
@@ -54,6 +54,9 @@ use crate::routes::{
         maintenance::cancel,
         jobs::list,
         jobs::redrive,
+        deliveries::list,
+        deliveries::get,
+        deliveries::redrive,
         auth::send_code,
         auth::verify_code,
         auth::second_factor,
@@ -77,7 +80,7 @@ use crate::routes::{
         (name = "borrowers", description = "Individuals and enterprises; personal data encrypted at rest, shown masked"),
         (name = "credit lines", description = "Credit lines (额度): limits, freezes and their log"),
         (name = "drawdowns", description = "Drawing on a line: quote, confirm, payout, timeline"),
-        (name = "operations", description = "Health, metrics, the job queue and maintenance windows"),
+        (name = "operations", description = "Health, metrics, the job queue, maintenance windows and the delivery log of notifications"),
         (name = "sign-in", description = "Borrowers by SMS code (and authenticator code), operators by password and authenticator code; sessions"),
         (name = "access", description = "API keys for lenders' back-ends and operators' accounts (admins only)"),
     )

@@ -639,6 +639,20 @@ store_test! {
         }
     }
 
+    async fn the_delivery_log_is_listed_and_bad_queries_refused(db: &TestDb) {
+        let api = Api::default(db).await;
+        let (status, page) = api.get("/v1/deliveries?status=failed").await;
+        assert_eq!((status, page["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+        for (query, code) in [("status=lost", "validation.invalid_delivery_status"), ("limit=0", "validation.limit_out_of_range"), ("limit=x", "validation.invalid_query_parameter")] {
+            let (status, body) = api.get(&format!("/v1/deliveries?{query}")).await;
+            assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, code), "{query}");
+        }
+        let (status, body) = api.get("/v1/deliveries/nope").await;
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.delivery"));
+        let reply = api.send("POST", "/v1/deliveries/%00/redrive", None, &json!({})).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::NOT_FOUND, "not_found.delivery"));
+    }
+
     async fn unknown_routes_and_methods_answer_in_json(db: &TestDb) {
         let api = Api::default(db).await;
         let (status, body) = api.get("/v1/nothing-here").await;

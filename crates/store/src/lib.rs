@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 pub mod borrowers;
 pub mod credit_lines;
+pub mod deliveries;
 pub mod drawdowns;
 mod error;
 pub mod idempotency;
@@ -32,6 +33,9 @@ pub use access::{
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use credit_lines::CreditLineRepository;
+pub use deliveries::{
+    AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, DeliveryRepository, DeliveryStatus,
+};
 pub use drawdowns::{DrawdownRepository, PayoutAttempt};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
@@ -95,6 +99,7 @@ pub trait UnitOfWork:
     + AuditRepository
     + BorrowerRepository
     + CreditLineRepository
+    + DeliveryRepository
     + DrawdownRepository
     + LedgerRepository
     + MaintenanceRepository

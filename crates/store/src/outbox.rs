@@ -139,3 +139,14 @@ fn event_from_row(row: OutboxRow) -> Result<OutboxEvent, StoreError> {
         aggregate_id: row.aggregate_id,
     })
 }
+
+/// One event by id.
+pub(crate) async fn find_event(
+    uow: &mut SqlUnitOfWork,
+    id: &str,
+) -> Result<Option<OutboxEvent>, StoreError> {
+    let sql = format!("{SELECT} WHERE id = $1");
+    let row: Option<OutboxRow> =
+        on_tx!(uow, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+    row.map(event_from_row).transpose()
+}

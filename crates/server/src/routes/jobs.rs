@@ -1,5 +1,5 @@
 //! `/v1/jobs`: the durable job queue as operators see it; dead-letter above all.
-//! Operator authentication and roles arrive with issue #5.
+//! Reading needs `operations:read`; re-driving, `operations:write`.
 
 use axum::Json;
 use axum::extract::State;

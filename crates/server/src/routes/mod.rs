@@ -3,6 +3,7 @@ pub mod auth;
 pub mod borrowers;
 pub mod channels;
 pub mod credit_lines;
+pub mod deliveries;
 pub mod docs;
 pub mod drawdowns;
 pub mod health;

@@ -1,0 +1,542 @@
+//! Notifications: the outbox, written in every business transaction, is published here into
+//! deliveries — one per webhook that subscribes to the event, and one per way of reaching the
+//! borrower (SMS, email) when the event is one borrowers are told of — each sent by a durable
+//! job with retries and backoff. Every attempt is logged; a delivery out of attempts is marked
+//! failed, counted and logged as an error (the alert), and can be re-driven.
+
+pub mod templates;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lendcore_connectors::email::{Email, MailError, Mailer};
+use lendcore_connectors::sms::{Sms, SmsError, SmsGateway};
+use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint, WebhookError};
+use lendcore_domain::Timestamp;
+use lendcore_domain::borrower::PersonalData;
+use lendcore_domain::reasons::Language;
+use lendcore_store::{
+    AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus, Job, NewJob,
+    OutboxEvent, Store, UnitOfWork,
+};
+use serde::Serialize;
+
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
+use crate::vault::Vault;
+use crate::{Engine, EngineError, new_id};
+
+pub const DELIVER_JOB: &str = "delivery.send";
+/// Attempts per delivery: with the runner's backoff, about a day of trying.
+pub const MAX_ATTEMPTS: u32 = 10;
+const PUBLISH_BATCH: u32 = 200;
+/// Borrowers are not sent news older than this when it is published (after an outage, or the
+/// first start of a version that publishes): a day-old reminder would mislead. Webhooks still
+/// get every event; receivers deduplicate by its id.
+pub const STALE_FOR_BORROWERS: chrono::Duration = chrono::Duration::hours(24);
+
+/// Where notifications go, as configured.
+#[derive(Default)]
+pub struct Notifications {
+    pub webhooks: Vec<WebhookEndpoint>,
+    pub webhook_client: Option<WebhookClient>,
+    pub mailer: Option<Arc<dyn Mailer>>,
+    /// The language borrowers are written to.
+    pub language: Language,
+}
+
+/// Publishes unpublished outbox events into deliveries and their jobs; returns how many
+/// events it published. Safe to run in several processes at once: a delivery exists once per
+/// event, channel and target, and its job once per delivery.
+pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
+    let mut published = 0;
+    loop {
+        let now = engine.clock.now();
+        let mut uow = engine.store.begin().await?;
+        let events = uow.unpublished_outbox(PUBLISH_BATCH).await?;
+        if events.is_empty() {
+            return Ok(published);
+        }
+        for event in &events {
+            let deliveries = deliveries_for(engine, uow.as_mut(), event, now).await?;
+            let inserted = uow.insert_deliveries(&deliveries).await?;
+            for delivery in deliveries.iter().filter(|d| inserted.contains(&d.id)) {
+                if delivery.status == DeliveryStatus::Pending {
+                    uow.enqueue_job_once(&job(&delivery.id, now), now).await?;
+                } else {
+                    metrics::counter!("lendcore_deliveries_skipped_total",
+                        "channel" => channel_name(delivery.channel))
+                    .increment(1);
+                }
+            }
+            uow.mark_outbox_published(&event.id, now).await?;
+        }
+        uow.commit().await?;
+        published += events.len();
+    }
+}
+
+fn job(delivery_id: &str, now: Timestamp) -> NewJob {
+    NewJob {
+        id: format!("deliver:{delivery_id}"),
+        kind: DELIVER_JOB.to_owned(),
+        payload: serde_json::json!({ "delivery_id": delivery_id }),
+        run_at: now,
+        max_attempts: MAX_ATTEMPTS,
+    }
+}
+
+fn channel_name(channel: DeliveryChannel) -> &'static str {
+    match channel {
+        DeliveryChannel::Webhook => "webhook",
+        DeliveryChannel::Sms => "sms",
+        DeliveryChannel::Email => "email",
+    }
+}
+
+fn delivery(
+    event: &OutboxEvent,
+    channel: DeliveryChannel,
+    target: String,
+    borrower_id: Option<&str>,
+    skipped: Option<&str>,
+    now: Timestamp,
+) -> Delivery {
+    Delivery {
+        id: new_id(),
+        event_id: event.id.clone(),
+        topic: event.topic.clone(),
+        channel,
+        target,
+        borrower_id: borrower_id.map(str::to_owned),
+        status: if skipped.is_some() {
+            DeliveryStatus::Skipped
+        } else {
+            DeliveryStatus::Pending
+        },
+        attempts: 0,
+        last_error: skipped.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn deliveries_for(
+    engine: &Engine,
+    uow: &mut dyn UnitOfWork,
+    event: &OutboxEvent,
+    now: Timestamp,
+) -> Result<Vec<Delivery>, EngineError> {
+    let notifications = &engine.notifications;
+    let mut out: Vec<Delivery> = notifications
+        .webhooks
+        .iter()
+        .filter(|w| w.subscribes_to(&event.topic))
+        .map(|w| {
+            delivery(
+                event,
+                DeliveryChannel::Webhook,
+                w.id.clone(),
+                None,
+                None,
+                now,
+            )
+        })
+        .collect();
+    let told = templates::render(&event.topic, &event.payload, notifications.language).is_some();
+    let Some(borrower_id) = event.payload["borrower_id"].as_str().filter(|_| told) else {
+        return Ok(out);
+    };
+    if now - event.created_at > STALE_FOR_BORROWERS {
+        out.push(delivery(
+            event,
+            DeliveryChannel::Sms,
+            format!("borrower:{borrower_id}"),
+            Some(borrower_id),
+            Some("older than a day when published: not sent to the borrower"),
+            now,
+        ));
+        return Ok(out);
+    }
+    let borrower = match &engine.vault {
+        Some(vault) => match uow.find_borrower(borrower_id).await? {
+            Some(stored) => Some(vault.open(&stored.personal, &stored.id)?),
+            None => None,
+        },
+        None => None,
+    };
+    let Some(data) = borrower else {
+        // Seen, not silent: a borrower the lender never registered here cannot be reached.
+        let why = if engine.vault.is_none() {
+            "no personal data key is configured: borrowers' addresses cannot be read"
+        } else {
+            "no borrower is registered under this id: there is no address to send to"
+        };
+        out.push(delivery(
+            event,
+            DeliveryChannel::Sms,
+            format!("borrower:{borrower_id}"),
+            Some(borrower_id),
+            Some(why),
+            now,
+        ));
+        return Ok(out);
+    };
+    match &data.mobile {
+        Some(mobile) => out.push(delivery(
+            event,
+            DeliveryChannel::Sms,
+            mobile.masked(),
+            Some(borrower_id),
+            engine
+                .sms
+                .is_none()
+                .then_some("no SMS gateway is configured ([sms])"),
+            now,
+        )),
+        None => out.push(delivery(
+            event,
+            DeliveryChannel::Sms,
+            format!("borrower:{borrower_id}"),
+            Some(borrower_id),
+            Some("the borrower has no mobile number"),
+            now,
+        )),
+    }
+    if let Some(email) = &data.email {
+        out.push(delivery(
+            event,
+            DeliveryChannel::Email,
+            email.masked(),
+            Some(borrower_id),
+            notifications
+                .mailer
+                .is_none()
+                .then_some("no mail server is configured ([smtp])"),
+            now,
+        ));
+    }
+    Ok(out)
+}
+
+/// What a webhook receives: the event, as it was recorded.
+#[derive(Serialize)]
+struct WebhookBody<'a> {
+    id: &'a str,
+    topic: &'a str,
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    created_at: Timestamp,
+    data: &'a serde_json::Value,
+}
+
+/// Sends one delivery per job, records the attempt, and decides what comes next.
+pub struct DeliveryHandler {
+    notifications: Arc<Notifications>,
+    vault: Option<Arc<Vault>>,
+    sms: Option<Arc<dyn SmsGateway>>,
+}
+
+impl DeliveryHandler {
+    pub fn new(engine: &Engine) -> Self {
+        Self {
+            notifications: engine.notifications.clone(),
+            vault: engine.vault.clone(),
+            sms: engine.sms.clone(),
+        }
+    }
+}
+
+/// How one attempt went.
+enum Sent {
+    Delivered(String),
+    Retryable(String),
+    Rejected(String),
+}
+
+impl DeliveryHandler {
+    async fn contact(
+        &self,
+        store: &dyn Store,
+        borrower_id: Option<&str>,
+    ) -> Result<Option<PersonalData>, JobFailure> {
+        let (Some(vault), Some(id)) = (&self.vault, borrower_id) else {
+            return Ok(None);
+        };
+        let mut uow = store.begin_read().await?;
+        match uow.find_borrower(id).await? {
+            Some(stored) => vault
+                .open(&stored.personal, &stored.id)
+                .map(Some)
+                .map_err(|e| JobFailure::permanent(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    async fn send(
+        &self,
+        store: &dyn Store,
+        delivery: &Delivery,
+        event: &OutboxEvent,
+        now: Timestamp,
+    ) -> Result<Sent, JobFailure> {
+        let language = self.notifications.language;
+        match delivery.channel {
+            DeliveryChannel::Webhook => {
+                let (Some(endpoint), Some(client)) = (
+                    self.notifications
+                        .webhooks
+                        .iter()
+                        .find(|w| w.id == delivery.target),
+                    &self.notifications.webhook_client,
+                ) else {
+                    return Ok(Sent::Rejected(format!(
+                        "webhook {} is no longer configured",
+                        delivery.target
+                    )));
+                };
+                let body = serde_json::to_vec(&WebhookBody {
+                    id: &event.id,
+                    topic: &event.topic,
+                    aggregate_type: &event.aggregate_type,
+                    aggregate_id: &event.aggregate_id,
+                    created_at: event.created_at,
+                    data: &event.payload,
+                })
+                .map_err(|e| JobFailure::permanent(e.to_string()))?;
+                Ok(
+                    match client
+                        .send(endpoint, &event.id, &event.topic, body, now.timestamp())
+                        .await
+                    {
+                        Ok(status) => Sent::Delivered(format!("HTTP {status}")),
+                        Err(WebhookError::Rejected(d)) => Sent::Rejected(d),
+                        Err(WebhookError::Unavailable(d)) => Sent::Retryable(d),
+                    },
+                )
+            }
+            DeliveryChannel::Sms | DeliveryChannel::Email => {
+                let Some(message) = templates::render(&event.topic, &event.payload, language)
+                else {
+                    return Ok(Sent::Rejected("no template for this event".to_owned()));
+                };
+                let contact = self.contact(store, delivery.borrower_id.as_deref()).await?;
+                if delivery.channel == DeliveryChannel::Sms {
+                    let (Some(sms), Some(mobile)) =
+                        (&self.sms, contact.as_ref().and_then(|c| c.mobile.as_ref()))
+                    else {
+                        return Ok(Sent::Rejected(
+                            "no SMS gateway, or the borrower has no mobile number now".to_owned(),
+                        ));
+                    };
+                    let sms_message = Sms {
+                        to: mobile.expose().to_owned(),
+                        text: message.text,
+                        reference: delivery.id.clone(),
+                    };
+                    Ok(match sms.send(&sms_message).await {
+                        Ok(id) => Sent::Delivered(format!("gateway id {id}")),
+                        Err(SmsError::Rejected(d)) => Sent::Rejected(d),
+                        Err(SmsError::Unavailable(d)) => Sent::Retryable(d),
+                    })
+                } else {
+                    let (Some(mailer), Some(address)) = (
+                        &self.notifications.mailer,
+                        contact.as_ref().and_then(|c| c.email.as_ref()),
+                    ) else {
+                        return Ok(Sent::Rejected(
+                            "no mail server, or the borrower has no email address now".to_owned(),
+                        ));
+                    };
+                    let email = Email {
+                        to: address.expose().to_owned(),
+                        subject: message.subject,
+                        text: message.text,
+                    };
+                    Ok(match mailer.send(&email).await {
+                        Ok(()) => Sent::Delivered("accepted by the mail server".to_owned()),
+                        Err(MailError::Rejected(d)) => Sent::Rejected(d),
+                        Err(MailError::Unavailable(d)) => Sent::Retryable(d),
+                    })
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl JobHandler for DeliveryHandler {
+    fn kind(&self) -> &'static str {
+        DELIVER_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let id = job.payload["delivery_id"]
+            .as_str()
+            .ok_or_else(|| JobFailure::permanent("no delivery_id in the payload"))?;
+        let (delivery, event) = {
+            let mut uow = ctx.store.begin_read().await?;
+            let delivery = uow
+                .find_delivery(id)
+                .await?
+                .ok_or_else(|| JobFailure::permanent(format!("delivery {id} does not exist")))?;
+            let event = uow
+                .find_outbox_event(&delivery.event_id)
+                .await?
+                .ok_or_else(|| {
+                    JobFailure::permanent(format!("event {} does not exist", delivery.event_id))
+                })?;
+            (delivery, event)
+        };
+        match delivery.status {
+            DeliveryStatus::Delivered | DeliveryStatus::Skipped => return Ok(JobDone::Succeeded),
+            DeliveryStatus::Pending | DeliveryStatus::Failed => {}
+        }
+        let now = ctx.clock.now();
+        let sent = self
+            .send(ctx.store.as_ref(), &delivery, &event, now)
+            .await?;
+        let last_attempt = job.attempts >= job.max_attempts;
+        let (outcome, status, detail) = match &sent {
+            Sent::Delivered(d) => (AttemptOutcome::Delivered, DeliveryStatus::Delivered, d),
+            Sent::Retryable(d) if !last_attempt => {
+                (AttemptOutcome::Retryable, DeliveryStatus::Pending, d)
+            }
+            Sent::Retryable(d) => (AttemptOutcome::Retryable, DeliveryStatus::Failed, d),
+            Sent::Rejected(d) => (AttemptOutcome::Rejected, DeliveryStatus::Failed, d),
+        };
+        let attempt = DeliveryAttempt {
+            delivery_id: delivery.id.clone(),
+            attempt: delivery.attempts + 1,
+            at: now,
+            outcome,
+            detail: detail.chars().take(500).collect(),
+        };
+        let error = (status != DeliveryStatus::Delivered).then_some(attempt.detail.as_str());
+        let mut uow = ctx.store.begin().await?;
+        uow.record_attempt(&attempt, status, error).await?;
+        uow.commit().await?;
+        let channel = channel_name(delivery.channel);
+        metrics::counter!("lendcore_delivery_attempts_total", "channel" => channel,
+        "outcome" => match outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retryable => "retryable",
+            AttemptOutcome::Rejected => "rejected",
+        })
+        .increment(1);
+        match sent {
+            Sent::Delivered(_) => Ok(JobDone::Succeeded),
+            Sent::Retryable(d) if !last_attempt => Err(JobFailure::retryable(d)),
+            Sent::Retryable(d) | Sent::Rejected(d) => {
+                metrics::counter!("lendcore_deliveries_failed_total", "channel" => channel)
+                    .increment(1);
+                tracing::error!(delivery = %delivery.id, topic = %delivery.topic, channel,
+                    target = %delivery.target, error = %d,
+                    "a notification could not be delivered; re-drive it (POST /v1/deliveries/{{id}}/redrive) once the cause is fixed");
+                Err(JobFailure::permanent(d))
+            }
+        }
+    }
+}
+
+/// A delivery and its attempts, for operators.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryView {
+    pub id: String,
+    pub event_id: String,
+    pub topic: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub channel: DeliveryChannel,
+    /// A webhook's id, or the address masked.
+    pub target: String,
+    pub borrower_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Every attempt, oldest first (in the single-delivery view only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<AttemptView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub outcome: AttemptOutcome,
+    pub detail: String,
+}
+
+fn view(d: Delivery, log: Vec<DeliveryAttempt>) -> DeliveryView {
+    DeliveryView {
+        id: d.id,
+        event_id: d.event_id,
+        topic: d.topic,
+        channel: d.channel,
+        target: d.target,
+        borrower_id: d.borrower_id,
+        status: d.status,
+        attempts: d.attempts,
+        last_error: d.last_error,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        log: log
+            .into_iter()
+            .map(|a| AttemptView {
+                attempt: a.attempt,
+                at: a.at,
+                outcome: a.outcome,
+                detail: a.detail,
+            })
+            .collect(),
+    }
+}
+
+pub async fn list(
+    engine: &Engine,
+    status: Option<DeliveryStatus>,
+    event_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<DeliveryView>, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    Ok(uow
+        .list_deliveries(status, event_id, limit)
+        .await?
+        .into_iter()
+        .map(|d| view(d, Vec::new()))
+        .collect())
+}
+
+fn not_found() -> EngineError {
+    EngineError::not_found("not_found.delivery", "no delivery with that id")
+}
+
+pub async fn get(engine: &Engine, id: &str) -> Result<DeliveryView, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    let delivery = uow.find_delivery(id).await?.ok_or_else(not_found)?;
+    let log = uow.delivery_attempts(id).await?;
+    Ok(view(delivery, log))
+}
+
+/// Tries a failed delivery again, with a fresh set of attempts.
+pub async fn redrive(engine: &Engine, id: &str) -> Result<DeliveryView, EngineError> {
+    {
+        let mut uow = engine.store.begin_read().await?;
+        let delivery = uow.find_delivery(id).await?.ok_or_else(not_found)?;
+        match delivery.status {
+            DeliveryStatus::Failed => {}
+            DeliveryStatus::Pending | DeliveryStatus::Delivered | DeliveryStatus::Skipped => {
+                return Err(EngineError::conflict(
+                    "conflict.delivery_not_failed",
+                    "only a failed delivery is re-driven; a pending one is still being tried",
+                ));
+            }
+        }
+    }
+    crate::jobs::redrive_job(engine, &format!("deliver:{id}"), None).await?;
+    get(engine, id).await
+}

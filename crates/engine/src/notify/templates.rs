@@ -1,0 +1,225 @@
+//! What borrowers are told, per event and language. Only events a borrower should hear about
+//! have a template; an ending says its reason in the catalogue's words, so the message and the
+//! API never disagree.
+
+use lendcore_domain::reasons::{Language, Reason};
+use serde_json::Value;
+
+/// A message ready to send: the subject is for email; SMS sends the text alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+}
+
+/// Minor units as yuan with two decimals.
+fn amount(minor: Option<i64>) -> String {
+    let minor = minor.unwrap_or(0);
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", minor / 100, minor % 100)
+}
+
+fn reason_message(payload: &Value, fallback: Reason, language: Language) -> &'static str {
+    payload["reason"]
+        .as_str()
+        .and_then(Reason::parse)
+        .unwrap_or(fallback)
+        .entry()
+        .message(language)
+}
+
+/// The message for `topic`, or `None` when borrowers are not told of it.
+pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Rendered> {
+    use Language::{En, ZhHans};
+    let money = amount(
+        payload["amount_minor"]
+            .as_i64()
+            .or(payload["detail"]["amount_minor"].as_i64()),
+    );
+    let (subject, text) = match (topic, language) {
+        ("drawdown.confirmed", En) => (
+            "Your drawdown is confirmed".to_owned(),
+            format!(
+                "Your drawdown of {money} yuan is confirmed and is being paid out. We will tell you when it arrives."
+            ),
+        ),
+        ("drawdown.confirmed", ZhHans) => (
+            "借款已确认".to_owned(),
+            format!("您的借款{money}元已确认，正在放款，到账后我们会通知您。"),
+        ),
+        ("drawdown.paid_out", En) => (
+            "Your money has been paid out".to_owned(),
+            format!("{money} yuan has been paid to your account."),
+        ),
+        ("drawdown.paid_out", ZhHans) => (
+            "借款已到账".to_owned(),
+            format!("{money}元已发放至您的账户。"),
+        ),
+        ("drawdown.manual_review", En) => (
+            "We are checking your payout".to_owned(),
+            format!(
+                "Your drawdown of {money} yuan needs a check by our team. Nothing is lost; we will update you."
+            ),
+        ),
+        ("drawdown.manual_review", ZhHans) => (
+            "放款核实中".to_owned(),
+            format!("您的借款{money}元需要人工核实，资金安全，我们会及时通知您。"),
+        ),
+        ("drawdown.queued_for_maintenance" | "drawdown.resumed", _) => {
+            let message = Reason::SystemMaintenance.entry().message(language);
+            let subject = match language {
+                En => "Your drawdown is queued",
+                ZhHans => "借款排队中",
+            };
+            if topic == "drawdown.resumed" {
+                match language {
+                    En => (
+                        "Your drawdown continues".to_owned(),
+                        format!("Maintenance is over: your drawdown of {money} yuan continues."),
+                    ),
+                    ZhHans => (
+                        "借款继续处理".to_owned(),
+                        format!("维护已结束，您的借款{money}元将继续处理。"),
+                    ),
+                }
+            } else {
+                (subject.to_owned(), message.to_owned())
+            }
+        }
+        ("drawdown.ended", _) => {
+            let why = reason_message(payload, Reason::SystemInternal, language);
+            match language {
+                En => (
+                    "Your drawdown did not go through".to_owned(),
+                    format!("Your drawdown of {money} yuan did not go through. {why}"),
+                ),
+                ZhHans => (
+                    "借款未成功".to_owned(),
+                    format!("您的借款{money}元未成功。{why}"),
+                ),
+            }
+        }
+        ("loan.reminder", _) => {
+            let due = payload["detail"]["due_date"].as_str().unwrap_or("");
+            let kind = payload["detail"]["kind"].as_str().unwrap_or("due");
+            match (kind, language) {
+                ("overdue", En) => (
+                    "Your repayment is overdue".to_owned(),
+                    format!(
+                        "{money} yuan was due on {due} and is overdue. {}",
+                        Reason::Overdue.entry().message_en
+                    ),
+                ),
+                ("overdue", ZhHans) => (
+                    "还款已逾期".to_owned(),
+                    format!(
+                        "您应于{due}归还的{money}元已逾期。{}",
+                        Reason::Overdue.entry().message_zh
+                    ),
+                ),
+                (_, En) => (
+                    "A repayment is coming up".to_owned(),
+                    format!("{money} yuan is due on {due}."),
+                ),
+                (_, ZhHans) => (
+                    "还款提醒".to_owned(),
+                    format!("您有{money}元将于{due}到期，请按时还款。"),
+                ),
+            }
+        }
+        ("loan.repaid", En) => (
+            "Repayment received".to_owned(),
+            format!("We received your repayment of {money} yuan. Thank you."),
+        ),
+        ("loan.repaid", ZhHans) => (
+            "还款成功".to_owned(),
+            format!("已收到您的还款{money}元，感谢。"),
+        ),
+        ("loan.paid_off", _) => (
+            match language {
+                En => "Your loan is repaid".to_owned(),
+                ZhHans => "借款已结清".to_owned(),
+            },
+            Reason::PaidOff.entry().message(language).to_owned(),
+        ),
+        ("maintenance.notice", _) => {
+            let starts = payload["starts_at"].as_str().unwrap_or("");
+            let ends = payload["ends_at"].as_str().unwrap_or("");
+            let message = payload["message"].as_str().unwrap_or("");
+            match language {
+                En => (
+                    "Scheduled maintenance".to_owned(),
+                    format!(
+                        "Maintenance from {starts} to {ends}: {message} Your requests are kept and continue afterwards."
+                    ),
+                ),
+                ZhHans => (
+                    "系统维护通知".to_owned(),
+                    format!(
+                        "系统将于{starts}至{ends}维护：{message} 您的申请会保留，维护后继续处理。"
+                    ),
+                ),
+            }
+        }
+        ("credit_line.frozen", _) => (
+            subject_for_line(language),
+            reason_message(payload, Reason::LineFrozen, language).to_owned(),
+        ),
+        ("credit_line.closed", _) => (
+            subject_for_line(language),
+            reason_message(payload, Reason::LineClosed, language).to_owned(),
+        ),
+        ("credit_line.expired", _) => (
+            subject_for_line(language),
+            Reason::LineExpired.entry().message(language).to_owned(),
+        ),
+        _ => return None,
+    };
+    Some(Rendered { subject, text })
+}
+
+fn subject_for_line(language: Language) -> String {
+    match language {
+        Language::En => "About your credit line".to_owned(),
+        Language::ZhHans => "额度变动通知".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn endings_say_their_reason_in_the_borrowers_language() {
+        let payload = json!({"amount_minor": 1_000_000, "reason": "channel.account_invalid"});
+        let en = render("drawdown.ended", &payload, Language::En).unwrap();
+        assert!(en.text.contains("10000.00 yuan"), "{}", en.text);
+        assert!(en.text.contains(Reason::AccountInvalid.entry().message_en));
+        let zh = render("drawdown.ended", &payload, Language::ZhHans).unwrap();
+        assert!(zh.text.contains(Reason::AccountInvalid.entry().message_zh));
+    }
+
+    #[test]
+    fn reminders_name_the_amount_and_the_date() {
+        let payload = json!({"detail": {"kind": "upcoming", "due_date": "2026-12-01", "amount_minor": 91_680}});
+        let text = render("loan.reminder", &payload, Language::En)
+            .unwrap()
+            .text;
+        assert_eq!(text, "916.80 yuan is due on 2026-12-01.");
+    }
+
+    #[test]
+    fn internal_events_are_not_sent_to_borrowers() {
+        for topic in [
+            "product.created",
+            "borrower.registered",
+            "credit_line.granted",
+            "drawdown.quoted",
+        ] {
+            assert!(render(topic, &json!({}), Language::En).is_none(), "{topic}");
+        }
+    }
+}

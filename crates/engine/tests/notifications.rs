@@ -1,0 +1,393 @@
+//! Notifications end to end, on both stores, against real local listeners: a webhook receiver
+//! written from docs/WEBHOOKS.md alone (wiremock), an SMS gateway (wiremock) and an SMTP
+//! listener of our own. The outbox is published into deliveries; jobs send them, retry with
+//! backoff, log every attempt, fail loudly after the budget, and can be re-driven.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use lendcore_connectors::email::{Mailer, SmtpConfig, SmtpMailer, SmtpSecurity};
+use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
+use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint};
+use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
+use lendcore_domain::reasons::Language;
+use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::notify::{self, DeliveryHandler, Notifications};
+use lendcore_engine::vault::Vault;
+use lendcore_engine::{Clock, Engine, ManualClock, borrowers};
+use lendcore_store::{DeliveryChannel, DeliveryStatus, OutboxEvent, Store};
+use lendcore_testkit::store_test;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const SECRET: &str = "whsec-0123456789abcdef";
+
+/// A receiver as a lender would write it from docs/WEBHOOKS.md: recompute the HMAC-SHA256 of
+/// `{timestamp}.{raw body}` under the shared secret, compare with `Lendcore-Signature`
+/// (`v1=<hex>`), refuse timestamps more than five minutes away. Fails the first `fail_first`
+/// valid requests with a 503, to exercise retries.
+struct Receiver {
+    now: Arc<ManualClock>,
+    fail_first: usize,
+    seen: AtomicUsize,
+    accepted: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Respond for Receiver {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let header = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let timestamp = header("lendcore-timestamp");
+        let Ok(seconds) = timestamp.parse::<i64>() else {
+            return ResponseTemplate::new(400);
+        };
+        if (self.now.now().timestamp() - seconds).abs() > 300 {
+            return ResponseTemplate::new(400);
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(&request.body);
+        let Some(given) = header("lendcore-signature")
+            .strip_prefix("v1=")
+            .and_then(|h| hex::decode(h).ok())
+        else {
+            return ResponseTemplate::new(401);
+        };
+        if mac.verify_slice(&given).is_err() {
+            return ResponseTemplate::new(401);
+        }
+        if self.seen.fetch_add(1, Ordering::SeqCst) < self.fail_first {
+            return ResponseTemplate::new(503);
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["id"], header("lendcore-event-id"));
+        assert_eq!(body["topic"], header("lendcore-event-type"));
+        self.accepted.lock().unwrap().push(body);
+        ResponseTemplate::new(204)
+    }
+}
+
+/// A bare SMTP listener: accepts every message (but refuses recipients at `refused.example`)
+/// and keeps what it received.
+async fn smtp_listener() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            store.lock().unwrap().push(data.take().unwrap());
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 test\r\n"
+                    } else if upper.starts_with("RCPT") && upper.contains("REFUSED.EXAMPLE") {
+                        b"550 no such user\r\n"
+                    } else if upper.starts_with("DATA") {
+                        data = Some(String::new());
+                        b"354 go on\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        write.write_all(b"221 bye\r\n").await.ok();
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+struct World {
+    engine: Arc<Engine>,
+    clock: Arc<ManualClock>,
+    runner: JobRunner,
+    sms: MockServer,
+    accepted: Arc<Mutex<Vec<Value>>>,
+    flaky_accepted: Arc<Mutex<Vec<Value>>>,
+    mail: Arc<Mutex<Vec<String>>>,
+}
+
+async fn world(store: Arc<dyn Store>) -> World {
+    let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let receiver = MockServer::start().await;
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(path("/hooks"))
+        .respond_with(Receiver {
+            now: clock.clone(),
+            fail_first: 0,
+            seen: AtomicUsize::new(0),
+            accepted: accepted.clone(),
+        })
+        .mount(&receiver)
+        .await;
+    let flaky_accepted = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(path("/flaky"))
+        .respond_with(Receiver {
+            now: clock.clone(),
+            fail_first: notify::MAX_ATTEMPTS as usize,
+            seen: AtomicUsize::new(0),
+            accepted: flaky_accepted.clone(),
+        })
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/gone"))
+        .respond_with(ResponseTemplate::new(410))
+        .mount(&receiver)
+        .await;
+    let sms = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"id": "g-1"})))
+        .mount(&sms)
+        .await;
+    let (smtp_port, mail) = smtp_listener().await;
+    let endpoint = |id: &str, route: &str, topics: &[&str]| WebhookEndpoint {
+        id: id.into(),
+        url: format!("{}{route}", receiver.uri()),
+        secret: SECRET.as_bytes().to_vec(),
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+    };
+    let mailer: Arc<dyn Mailer> = Arc::new(
+        SmtpMailer::new(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: smtp_port,
+            security: SmtpSecurity::None,
+            username: None,
+            password: None,
+            from: "Lender <noreply@lender.example>".into(),
+            timeout: StdDuration::from_secs(5),
+        })
+        .unwrap(),
+    );
+    let engine = Arc::new(
+        Engine::new(store.clone(), clock.clone())
+            .with_vault(Vault::from_hex(&"5c".repeat(32)).unwrap())
+            .with_sms(Arc::new(
+                HttpSmsGateway::new(HttpSmsConfig {
+                    base_url: sms.uri(),
+                    api_key: "k".into(),
+                    timeout: StdDuration::from_secs(5),
+                })
+                .unwrap(),
+            ))
+            .with_notifications(Notifications {
+                webhooks: vec![
+                    endpoint("lender", "/hooks", &["loan.*", "drawdown.ended"]),
+                    endpoint("flaky", "/flaky", &["loan.paid_off"]),
+                    endpoint("gone", "/gone", &["drawdown.ended"]),
+                ],
+                webhook_client: Some(WebhookClient::new(StdDuration::from_secs(5)).unwrap()),
+                mailer: Some(mailer),
+                language: Language::En,
+            }),
+    );
+    let runner = JobRunner::new(
+        store,
+        clock.clone(),
+        RunnerConfig {
+            worker_id: "w".into(),
+            ..RunnerConfig::default()
+        },
+    )
+    .register(DeliveryHandler::new(&engine));
+    // Keep the listeners alive with the world.
+    std::mem::forget(receiver);
+    World {
+        engine,
+        clock,
+        runner,
+        sms,
+        accepted,
+        flaky_accepted,
+        mail,
+    }
+}
+
+impl World {
+    async fn event(&self, topic: &str, payload: Value) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut uow = self.engine.store.begin().await.unwrap();
+        uow.append_outbox(&OutboxEvent {
+            id: id.clone(),
+            topic: topic.into(),
+            aggregate_type: "drawdown".into(),
+            aggregate_id: "d-1".into(),
+            payload,
+            created_at: self.clock.now(),
+            published_at: None,
+        })
+        .await
+        .unwrap();
+        uow.commit().await.unwrap();
+        id
+    }
+
+    /// Publishes, then runs due jobs, moving the clock a day on between rounds, `rounds` times.
+    async fn run(&self, rounds: usize) {
+        notify::publish(&self.engine).await.unwrap();
+        for _ in 0..rounds {
+            while self.runner.poll_once().await.unwrap().ran() > 0 {}
+            self.clock.advance(Duration::days(1));
+        }
+    }
+
+    async fn deliveries(&self, event_id: &str) -> Vec<notify::DeliveryView> {
+        let mut found = notify::list(&self.engine, None, Some(event_id), 50)
+            .await
+            .unwrap();
+        found.sort_by_key(|d| (format!("{:?}", d.channel), d.target.clone()));
+        found
+    }
+}
+
+async fn borrower(engine: &Engine, email: Option<&str>) -> String {
+    borrowers::register(
+        engine,
+        BorrowerInput {
+            kind: Some(BorrowerKind::Individual),
+            name: "张三".into(),
+            resident_id: Some("11010519491231002X".into()),
+            mobile: Some("13812345678".into()),
+            email: email.map(str::to_owned),
+            ..BorrowerInput::default()
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .into_inner()
+    .id
+}
+
+store_test! {
+    async fn an_event_reaches_the_lender_signed_and_the_borrower_by_sms_and_email(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let borrower_id = borrower(&w.engine, Some("zhang@example.com")).await;
+        let event = w.event("loan.repaid", json!({"loan_id": "d-1", "borrower_id": borrower_id, "amount_minor": 91_680})).await;
+        w.run(1).await;
+
+        let accepted = w.accepted.lock().unwrap().clone();
+        assert_eq!(accepted.len(), 1, "verified by the receiver: {accepted:?}");
+        assert_eq!((accepted[0]["id"].as_str(), accepted[0]["topic"].as_str()), (Some(event.as_str()), Some("loan.repaid")));
+        assert_eq!(accepted[0]["data"]["amount_minor"], 91_680);
+
+        let texts: Vec<Value> = w.sms.received_requests().await.unwrap().iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+        assert_eq!(texts.len(), 1);
+        assert_eq!(texts[0]["to"], "13812345678");
+        assert_eq!(texts[0]["text"], "We received your repayment of 916.80 yuan. Thank you.");
+
+        let mail = w.mail.lock().unwrap().clone();
+        assert_eq!(mail.len(), 1);
+        assert!(mail[0].contains("Subject: Repayment received"), "{}", mail[0]);
+        assert!(mail[0].contains("zhang@example.com"));
+
+        let deliveries = w.deliveries(&event).await;
+        assert_eq!(deliveries.len(), 3, "{deliveries:?}");
+        assert!(deliveries.iter().all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1), "{deliveries:?}");
+        let sms = deliveries.iter().find(|d| d.channel == DeliveryChannel::Sms).unwrap();
+        assert_eq!(sms.target, "138****5678", "addresses are logged masked");
+        let one = notify::get(&w.engine, &sms.id).await.unwrap();
+        assert_eq!(one.log.len(), 1);
+
+        // Publishing again, from any process, changes nothing: delivered once.
+        db.execute(&format!("UPDATE outbox SET published_at_ms = NULL WHERE id = '{event}'")).await;
+        w.run(1).await;
+        assert_eq!(w.accepted.lock().unwrap().len(), 1);
+        assert_eq!(w.deliveries(&event).await.len(), 3);
+    }
+
+    async fn what_cannot_be_sent_is_recorded_not_dropped(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let stranger = w.event("loan.repaid", json!({"borrower_id": "lender-b-77", "amount_minor": 100})).await;
+        let internal = w.event("product.created", json!({"code": "cash"})).await;
+        notify::publish(&w.engine).await.unwrap();
+        w.clock.advance(Duration::days(2));
+        let borrower_id = borrower(&w.engine, None).await;
+        let old = {
+            let id = w.event("loan.repaid", json!({"borrower_id": borrower_id, "amount_minor": 100})).await;
+            db.execute(&format!("UPDATE outbox SET created_at_ms = created_at_ms - 172800000 WHERE id = '{id}'")).await;
+            id
+        };
+        w.run(1).await;
+        let stranger = w.deliveries(&stranger).await;
+        let skipped = stranger.iter().find(|d| d.channel == DeliveryChannel::Sms).unwrap();
+        assert_eq!(skipped.status, DeliveryStatus::Skipped);
+        assert!(skipped.last_error.as_deref().unwrap().contains("no borrower is registered"));
+        assert!(stranger.iter().any(|d| d.channel == DeliveryChannel::Webhook && d.status == DeliveryStatus::Delivered),
+            "the lender still hears of it");
+        assert!(w.deliveries(&internal).await.is_empty(), "nobody subscribed, nothing to tell a borrower");
+        let old = w.deliveries(&old).await;
+        let stale = old.iter().find(|d| d.channel == DeliveryChannel::Sms).unwrap();
+        assert_eq!(stale.status, DeliveryStatus::Skipped, "a day-old event is not texted: {old:?}");
+        assert!(w.sms.received_requests().await.unwrap().is_empty());
+    }
+
+    async fn a_failing_receiver_is_retried_then_failed_loudly_and_re_driven(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let ended = w.event("drawdown.ended", json!({"borrower_id": "nobody", "amount_minor": 100, "reason": "channel.account_invalid"})).await;
+        let paid_off = w.event("loan.paid_off", json!({"borrower_id": "nobody"})).await;
+        w.run(notify::MAX_ATTEMPTS as usize + 2).await;
+
+        let gone = w.deliveries(&ended).await.into_iter().find(|d| d.target == "gone").unwrap();
+        assert_eq!((gone.status, gone.attempts), (DeliveryStatus::Failed, 1), "a 410 is not retried: {gone:?}");
+        assert!(gone.last_error.as_deref().unwrap().contains("410"));
+
+        let flaky = w.deliveries(&paid_off).await.into_iter().find(|d| d.target == "flaky").unwrap();
+        assert_eq!(flaky.status, DeliveryStatus::Failed, "{flaky:?}");
+        assert_eq!(flaky.attempts, i64::from(notify::MAX_ATTEMPTS), "the whole budget was used");
+        let log = notify::get(&w.engine, &flaky.id).await.unwrap().log;
+        assert_eq!(log.len(), notify::MAX_ATTEMPTS as usize, "every attempt is in the log");
+        assert!(log.windows(2).all(|p| p[1].at > p[0].at), "with time between them");
+        let failed = notify::list(&w.engine, Some(DeliveryStatus::Failed), None, 50).await.unwrap();
+        assert_eq!(failed.len(), 2);
+
+        let pending = notify::redrive(&w.engine, &notify::list(&w.engine, Some(DeliveryStatus::Delivered), None, 50)
+            .await.unwrap()[0].id).await.unwrap_err();
+        assert_eq!(pending.code(), "conflict.delivery_not_failed");
+        let again = notify::redrive(&w.engine, &flaky.id).await.unwrap();
+        assert_eq!(again.status, DeliveryStatus::Failed, "until the job runs");
+        w.run(1).await;
+        let flaky = notify::get(&w.engine, &flaky.id).await.unwrap();
+        assert_eq!((flaky.status, flaky.attempts), (DeliveryStatus::Delivered, i64::from(notify::MAX_ATTEMPTS) + 1));
+        assert_eq!(w.flaky_accepted.lock().unwrap().len(), 1);
+        assert_eq!(notify::get(&w.engine, "nope").await.unwrap_err().code(), "not_found.delivery");
+    }
+}
