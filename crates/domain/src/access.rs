@@ -21,6 +21,10 @@ pub enum Permission {
     BorrowersRead,
     #[serde(rename = "borrowers:write")]
     BorrowersWrite,
+    #[serde(rename = "applications:read")]
+    ApplicationsRead,
+    #[serde(rename = "applications:decide")]
+    ApplicationsDecide,
     #[serde(rename = "credit_lines:read")]
     CreditLinesRead,
     #[serde(rename = "credit_lines:write")]
@@ -47,6 +51,8 @@ impl Permission {
         Permission::ProductsWrite,
         Permission::BorrowersRead,
         Permission::BorrowersWrite,
+        Permission::ApplicationsRead,
+        Permission::ApplicationsDecide,
         Permission::CreditLinesRead,
         Permission::CreditLinesWrite,
         Permission::DrawdownsRead,
@@ -65,6 +71,8 @@ impl Permission {
             Permission::ProductsWrite => "products:write",
             Permission::BorrowersRead => "borrowers:read",
             Permission::BorrowersWrite => "borrowers:write",
+            Permission::ApplicationsRead => "applications:read",
+            Permission::ApplicationsDecide => "applications:decide",
             Permission::CreditLinesRead => "credit_lines:read",
             Permission::CreditLinesWrite => "credit_lines:write",
             Permission::DrawdownsRead => "drawdowns:read",
@@ -85,12 +93,14 @@ impl Permission {
         match self {
             Permission::ProductsRead
             | Permission::BorrowersRead
+            | Permission::ApplicationsRead
             | Permission::CreditLinesRead
             | Permission::DrawdownsRead
             | Permission::LoansRead
             | Permission::OperationsRead => true,
             Permission::ProductsWrite
             | Permission::BorrowersWrite
+            | Permission::ApplicationsDecide
             | Permission::CreditLinesWrite
             | Permission::DrawdownsWrite
             | Permission::LoansWrite
@@ -110,7 +120,7 @@ pub enum Role {
     Viewer,
     /// Helps borrowers: changes their contact and payment details.
     Support,
-    /// Decides credit: grants, limits, freezes and closes credit lines.
+    /// Decides credit: underwrites applications; grants, limits, freezes and closes lines.
     Risk,
     /// Runs the service: products, maintenance windows, jobs, repayments posted by hand.
     Ops,
@@ -148,7 +158,10 @@ impl Role {
         match self {
             Role::Viewer => false,
             Role::Support => permission == Permission::BorrowersWrite,
-            Role::Risk => permission == Permission::CreditLinesWrite,
+            Role::Risk => matches!(
+                permission,
+                Permission::CreditLinesWrite | Permission::ApplicationsDecide
+            ),
             Role::Ops => matches!(
                 permission,
                 Permission::ProductsWrite | Permission::OperationsWrite | Permission::LoansWrite

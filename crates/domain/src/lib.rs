@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod allocation;
+pub mod application;
 pub mod apr;
 pub mod audit;
 pub mod borrower;

@@ -95,8 +95,12 @@ catalogue! {
         "You cancelled this request.", "您已取消本次申请。";
     UserAbandoned => "user.abandoned", User, retryable: false, visible: true, StartAgain,
         "This request was left unfinished and has been closed. You can start again at any time.", "本次申请长时间未完成，已关闭，您可随时重新发起。";
+    OfferExpired => "user.offer_expired", User, retryable: true, visible: true, StartAgain,
+        "The offer was not accepted in time and has lapsed. You can apply again.", "额度邀请未在有效期内接受，已失效，您可重新申请。";
     ConfirmationTimedOut => "user.confirmation_timed_out", User, retryable: true, visible: true, StartAgain,
         "The confirmation was not received in time. Please request a new quote.", "未在规定时间内确认，请重新获取报价。";
+    NotDecidedInTime => "policy.not_decided_in_time", Policy, retryable: true, visible: true, StartAgain,
+        "We could not decide on your application in time. We are sorry; you can apply again.", "很抱歉，我们未能及时完成审核，您可重新申请。";
     ProductRetired => "policy.product_retired", Policy, retryable: false, visible: true, StartAgain,
         "This product is no longer offered. Please choose another.", "该产品已下线，请选择其他产品。";
     RuleChanged => "policy.rule_changed", Policy, retryable: false, visible: true, StartAgain,
@@ -119,6 +123,8 @@ catalogue! {
         "Too many attempts. To keep your account safe, please wait a while before trying again.", "尝试次数过多，为保障您的账户安全，请稍后再试。";
     CodeNotSent => "network.code_not_sent", Network, retryable: true, visible: true, RetryLater,
         "We could not send the code just now. Please try again in a moment.", "验证码暂时无法发送，请稍后再试。";
+    MethodUnavailable => "identity.method_unavailable", Identity, retryable: true, visible: true, VerifyIdentity,
+        "This way of verifying is unavailable right now. Please choose another.", "该认证方式暂不可用，请选择其他方式。";
     ScoreTooLow => "credit.score_too_low", Credit, retryable: false, visible: true, UploadDocuments,
         "We cannot offer credit right now. Adding income documents may help.", "暂时无法为您提供额度，补充收入证明可能有帮助。";
     LimitExceeded => "credit.limit_exceeded", Credit, retryable: false, visible: true, Nothing,

@@ -34,6 +34,19 @@ pub async fn grant(
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
     }
+    let view = grant_in(uow.as_mut(), input, now).await?;
+    idempotency::record(uow.as_mut(), request, &view, now).await?;
+    uow.commit().await?;
+    Ok(Outcome::Fresh(view))
+}
+
+/// Grants a line in the caller's unit of work (an accepted application grants one with its
+/// acceptance): the line, its expiry timer and its announcement.
+pub(crate) async fn grant_in(
+    uow: &mut dyn lendcore_store::UnitOfWork,
+    input: GrantInput,
+    now: Timestamp,
+) -> Result<LineView, EngineError> {
     let (line, event) = CreditLine::grant(new_id(), input, now).map_err(line_error)?;
     uow.insert_credit_line(&line, &event).await?;
     uow.enqueue_job(
@@ -47,11 +60,8 @@ pub async fn grant(
         now,
     )
     .await?;
-    announce(uow.as_mut(), &line, &event).await?;
-    let view = line.view(now);
-    idempotency::record(uow.as_mut(), request, &view, now).await?;
-    uow.commit().await?;
-    Ok(Outcome::Fresh(view))
+    announce(uow, &line, &event).await?;
+    Ok(line.view(now))
 }
 
 /// A change an operator asks for, decided by the domain on the line as it is now.

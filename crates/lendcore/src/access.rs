@@ -54,7 +54,7 @@ pub async fn create_api_key(
         scopes.to_vec()
     };
     let engine = engine(config).await?;
-    let created = api_keys::create(&engine, CLI_ACTOR, name, &scopes).await?;
+    let created = api_keys::create(&engine, CLI_ACTOR, None, name, &scopes).await?;
     println!("{}", created.key);
     eprintln!(
         "API key {} ({}) with scopes {}; shown once, send it as Authorization: Bearer …",

@@ -110,13 +110,20 @@ async fn demo_access(engine: &Arc<Engine>, admin_file: &Path) -> anyhow::Result<
         .iter()
         .map(|p| p.as_str().to_owned())
         .collect();
-    let key = api_keys::create(engine, ACTOR, "demo", &scopes).await?.key;
+    let key = api_keys::create(engine, ACTOR, None, "demo", &scopes)
+        .await?
+        .key;
     if !operators::list(engine)
         .await?
         .iter()
         .any(|o| o.username == "admin")
     {
         let admin = operators::create(engine, ACTOR, "admin", Role::Admin).await?;
+        // A file left from an earlier database would name an admin that no longer exists.
+        if admin_file.exists() {
+            std::fs::remove_file(admin_file)
+                .with_context(|| format!("replacing {}", admin_file.display()))?;
+        }
         write_private(
             admin_file,
             &format!(

@@ -91,9 +91,10 @@ async fn drawdowns_on(
     }));
     // The load comes from a lender's back-end: one API key, as in production.
     let scopes = vec!["drawdowns:write".to_owned(), "drawdowns:read".to_owned()];
-    let key = lendcore_engine::access::api_keys::create(&engine, "loadtest", "loadtest", &scopes)
-        .await?
-        .key;
+    let key =
+        lendcore_engine::access::api_keys::create(&engine, "loadtest", None, "loadtest", &scopes)
+            .await?
+            .key;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

@@ -2,7 +2,7 @@
 //! route needs, [`authorise`] checks it before any handler runs, so a handler cannot forget.
 //! Operators' requests are audited here, whatever they did, refused ones included.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, Method, request::Parts};
@@ -34,7 +34,8 @@ pub(crate) enum Rule {
 pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
     use Permission as P;
     use Rule::{Borrower, Needs, Public, SignedIn};
-    let read = *method == Method::GET;
+    // HEAD is answered by the GET handler: it is a read too.
+    let read = *method == Method::GET || *method == Method::HEAD;
     let rule = match path {
         "/" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/docs/api" => Public,
         "/v1/auth/codes"
@@ -127,23 +128,36 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 }
 
 fn client_of(request: &Request, trusted_header: Option<&HeaderName>) -> Client {
+    // The proxy appends the address it saw: the last entry of the last such header line is
+    // the one it vouches for; anything before it the client may have written.
     let forwarded = trusted_header
-        .and_then(|name| request.headers().get(name))
+        .and_then(|name| request.headers().get_all(name).iter().next_back())
         .and_then(|v| v.to_str().ok())
-        // The proxy appends the address it saw: the last entry is the one it vouches for.
         .and_then(|v| v.rsplit(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 64);
+        .and_then(|v| v.trim().parse::<IpAddr>().ok());
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    Client(
-        forwarded
-            .map(str::to_owned)
-            .or(peer)
-            .unwrap_or_else(|| "unknown".to_owned()),
-    )
+        .map(|c| c.0.ip());
+    Client(match forwarded.or(peer) {
+        Some(ip) => client_key(ip),
+        None => "unknown".to_owned(),
+    })
+}
+
+/// How limits count a client: an IPv4 address, or an IPv6 /64 (one host usually holds a
+/// whole /64, and would otherwise be a million clients).
+fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -174,7 +188,7 @@ pub(crate) async fn authorise(
         .unwrap_or_default();
     let method = request.method().clone();
     let Some(rule) = rule(&method, &path) else {
-        tracing::error!(%method, %path, "a route has no access rule; refused");
+        tracing::warn!(%method, %path, "a route has no access rule; refused");
         return ApiError::Engine(EngineError::Forbidden {
             code: "auth.forbidden",
             message: "this route is not open to anyone yet".to_owned(),
@@ -206,31 +220,32 @@ pub(crate) async fn authorise(
         },
         Rule::Needs(permission) => access::require(&principal, permission),
     };
-    let operator = matches!(principal, Principal::Operator { .. });
     let actor = principal.actor();
-    let uri = request.uri().path().to_owned();
-    let response = match allowed {
+    // Recorded before the handler runs, so a timeout, a panic or a dropped connection cannot
+    // lose it; what the request changed is recorded by the change itself.
+    if matches!(principal, Principal::Operator { .. }) {
+        let refused = allowed.as_ref().err().map(|_| 403);
+        let uri = request.uri().path().to_owned();
+        audit_operator_request(&state, &actor, &method, &uri, &client, refused).await;
+    }
+    match allowed {
         Ok(()) => {
             request.extensions_mut().insert(Caller(principal));
-            acting::on_behalf_of(actor.clone(), next.run(request)).await
+            acting::on_behalf_of(actor, next.run(request)).await
         }
         Err(err) => ApiError::Engine(err).into_response(),
-    };
-    if operator {
-        audit_operator_request(&state, &actor, &method, &uri, &client, response.status()).await;
     }
-    response
 }
 
 /// Every operator request leaves an audit entry, reads and refusals included: who looked at
-/// what is part of the record.
+/// what is part of the record. `refused` is the status of a request refused here.
 async fn audit_operator_request(
     state: &AppState,
     actor: &str,
     method: &Method,
     path: &str,
     client: &Client,
-    status: axum::http::StatusCode,
+    refused: Option<u16>,
 ) {
     let engine = &state.engine;
     let result = async {
@@ -242,7 +257,8 @@ async fn audit_operator_request(
             ("route", path),
             serde_json::json!({
                 "method": method.as_str(),
-                "status": status.as_u16(),
+                "allowed": refused.is_none(),
+                "refused_with": refused,
                 "client": client.0,
             }),
             engine.clock.now(),
@@ -309,6 +325,10 @@ mod tests {
         );
         assert_eq!(rule(&Method::POST, "/v1/auth/codes"), Some(Rule::Public));
         assert_eq!(rule(&Method::GET, "/v1/unknown"), None);
+        assert_eq!(
+            rule(&Method::HEAD, "/v1/products"),
+            Some(Rule::Needs(Permission::ProductsRead))
+        );
     }
 
     #[test]
@@ -335,5 +355,14 @@ mod tests {
             "1.2.3.4"
         );
         assert_eq!(client_of(&request(None), Some(&header)).0, "10.0.0.1");
+        assert_eq!(
+            client_of(&request(Some("not an address")), Some(&header)).0,
+            "10.0.0.1"
+        );
+        assert_eq!(
+            client_of(&request(Some("2001:db8:1:2:3:4:5:6")), Some(&header)).0,
+            "2001:db8:1:2::/64",
+            "an IPv6 host is counted by its /64"
+        );
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
-use lendcore_engine::access::totp;
+use lendcore_domain::access::Role;
+use lendcore_engine::access::{operators, totp};
 use lendcore_server::HttpLimits;
 use lendcore_testkit::{TestDb, store_test};
 use reqwest::StatusCode;
@@ -113,6 +114,12 @@ store_test! {
         assert!(write.body["message"].as_str().unwrap().contains("products:write"), "{:?}", write.body);
         let admin = api.as_caller("GET", "/v1/api-keys", Some(&key), None).await;
         assert_eq!(admin.status, StatusCode::FORBIDDEN);
+        let keeper = api.send("POST", "/v1/api-keys", None, &json!({"name": "keeper", "scopes": ["access:admin", "products:read"]})).await;
+        let keeper = keeper.body["key"].as_str().unwrap().to_owned();
+        let stronger = api.as_caller("POST", "/v1/api-keys", Some(&keeper), Some(&json!({"name": "x", "scopes": ["products:write"]}))).await;
+        assert_eq!((stronger.status, stronger.code()), (StatusCode::FORBIDDEN, "auth.forbidden"), "a key never mints a stronger one");
+        let weaker = api.as_caller("POST", "/v1/api-keys", Some(&keeper), Some(&json!({"name": "x", "scopes": ["products:read"]}))).await;
+        assert_eq!(weaker.status, StatusCode::CREATED);
 
         let (_, listed) = api.get("/v1/api-keys").await;
         assert!(!listed.to_string().contains(&key), "the key itself is never shown again");
@@ -305,14 +312,22 @@ store_test! {
 
     async fn operators_sign_in_with_password_and_code_act_by_role_and_are_audited(db: &TestDb) {
         let api = Api::default(db).await;
-        let created = api.send("POST", "/v1/operators", None, &json!({"username": "rita", "role": "risk"})).await;
+        let by_key = api.send("POST", "/v1/operators", None, &json!({"username": "rita", "role": "risk"})).await;
+        assert_eq!((by_key.status, by_key.code()), (StatusCode::FORBIDDEN, "auth.forbidden"), "people are let in by people");
+        // The first admin comes from the command line; admins add the others.
+        let admin = operators::create(&api.engine, "cli:lendcore", "ada", Role::Admin).await.unwrap();
+        let admin_secret = secret_of(&json!(admin.totp_secret));
+        let admin_token = api.as_caller("POST", "/v1/auth/operators/sign-in", None, Some(&json!({
+            "username": "ada", "password": admin.password, "code": totp::code(&admin_secret, totp::step_at(api.now()))
+        }))).await.body["token"].as_str().unwrap().to_owned();
+        let created = api.as_caller("POST", "/v1/operators", Some(&admin_token), Some(&json!({"username": "rita", "role": "risk"}))).await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
         let password = created.body["password"].as_str().unwrap().to_owned();
         let secret = secret_of(&created.body["totp_secret"]);
         let operator_id = created.body["operator"]["id"].as_str().unwrap().to_owned();
-        let taken = api.send("POST", "/v1/operators", None, &json!({"username": "rita", "role": "viewer"})).await;
+        let taken = api.as_caller("POST", "/v1/operators", Some(&admin_token), Some(&json!({"username": "rita", "role": "viewer"}))).await;
         assert_eq!(taken.code(), "conflict.username_taken");
-        let bad_role = api.send("POST", "/v1/operators", None, &json!({"username": "x1y", "role": "god"})).await;
+        let bad_role = api.as_caller("POST", "/v1/operators", Some(&admin_token), Some(&json!({"username": "x1y", "role": "god"}))).await;
         assert_eq!(bad_role.code(), "validation.invalid_value");
         let hashes = db.query_strings("SELECT password_hash FROM operators").await;
         assert!(hashes.iter().all(|h| h.starts_with("$argon2id$") && !h.contains(&password)));
@@ -357,12 +372,13 @@ store_test! {
         assert!(by_rita.iter().any(|(a, _)| a == "credit_line.granted"), "{by_rita:?}");
         let requests: Vec<&String> = by_rita.iter().filter(|(a, _)| a == "operator.request").map(|(_, d)| d).collect();
         assert_eq!(requests.len(), 3, "every request, refused and read ones too: {requests:?}");
-        assert!(requests.iter().any(|d| d.contains("\"status\":403")));
+        assert!(requests.iter().any(|d| d.contains("\"refused_with\":403")), "{requests:?}");
         assert!(records.iter().any(|r| r.entry.action == "operator.sign_in_failed" && r.entry.subject_id == "rita"));
         drop(uow);
 
-        // Wrong passwords: five in fifteen minutes, then even the right one waits.
-        for _ in 0..3 {
+        // Attempts from one client at one username: five in fifteen minutes (a success clears
+        // them), then even the right password waits.
+        for _ in 0..4 {
             let reply = sign_in("wrong-password".into(), code_now()).await;
             assert_eq!(reply.code(), "auth.login_failed");
         }
@@ -378,7 +394,8 @@ store_test! {
         let ended = api.as_caller("GET", "/v1/products", Some(&token), None).await;
         assert_eq!(ended.status, StatusCode::UNAUTHORIZED, "a disabled operator's session ends");
         let (_, operators) = api.get("/v1/operators").await;
-        assert!(operators["items"][0]["disabled_at"].is_string());
+        let rita = operators["items"].as_array().unwrap().iter().find(|o| o["username"] == "rita").unwrap();
+        assert!(rita["disabled_at"].is_string());
         assert!(!operators.to_string().contains("argon2"));
     }
 }

@@ -153,13 +153,6 @@ pub trait AccessRepository {
 
     async fn insert_challenge(&mut self, challenge: &StoredChallenge) -> Result<(), StoreError>;
     async fn find_challenge(&mut self, id: &str) -> Result<Option<StoredChallenge>, StoreError>;
-    /// Writes attempts and status of a challenge read with `read_attempts` attempts; false if
-    /// another request counted an attempt first.
-    async fn update_challenge(
-        &mut self,
-        challenge: &StoredChallenge,
-        read_attempts: i64,
-    ) -> Result<bool, StoreError>;
     /// When challenges were created since `since`, for a number or for a client.
     async fn challenge_times(
         &mut self,
@@ -168,12 +161,38 @@ pub trait AccessRepository {
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StoreError>;
 
+    /// Counts one attempt at a challenge, atomically: the challenge's code hash and its attempts
+    /// now, or `None` if it is not open, is out of attempts (`max`) or has expired.
+    async fn count_challenge_attempt(
+        &mut self,
+        id: &str,
+        max: i64,
+        now: Timestamp,
+    ) -> Result<Option<(String, i64)>, StoreError>;
+    /// Moves an open challenge to `status`; false if it was no longer open.
+    async fn close_challenge(
+        &mut self,
+        id: &str,
+        status: ChallengeStatus,
+    ) -> Result<bool, StoreError>;
+    /// Closes every open challenge for a number (a new code replaces them); returns how many.
+    async fn close_challenges_of(&mut self, mobile_index: &str) -> Result<u64, StoreError>;
+    /// Forgets a challenge whose code was never sent, so it counts against no limit.
+    async fn delete_challenge(&mut self, id: &str) -> Result<(), StoreError>;
+    /// Challenges created since `since`, whoever asked: the budget across all numbers.
+    async fn challenges_since(&mut self, since: Timestamp) -> Result<i64, StoreError>;
+    /// Serialises this transaction with any other taking the same `key` until both end
+    /// (PostgreSQL: a transaction advisory lock; SQLite: its single writer already does).
+    async fn serialise_on(&mut self, key: &str) -> Result<(), StoreError>;
+
     async fn record_auth_failure(
         &mut self,
         kind: &str,
         subject: &str,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Forgets the recorded attempts of one kind and subject (a success clears its own).
+    async fn clear_auth_failures(&mut self, kind: &str, subject: &str) -> Result<(), StoreError>;
     async fn auth_failure_times(
         &mut self,
         kind: &str,
@@ -631,25 +650,6 @@ impl AccessRepository for SqlUnitOfWork {
         .transpose()
     }
 
-    async fn update_challenge(
-        &mut self,
-        ch: &StoredChallenge,
-        read_attempts: i64,
-    ) -> Result<bool, StoreError> {
-        let n = on_tx!(self, c => sqlx::query(
-            "UPDATE otp_challenges SET attempts = $1, status = $2 \
-             WHERE id = $3 AND attempts = $4 AND status = 'open'",
-        )
-        .bind(ch.attempts)
-        .bind(status_str(ch.status))
-        .bind(&ch.id)
-        .bind(read_attempts)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(n == 1)
-    }
-
     async fn challenge_times(
         &mut self,
         by: ChallengeKey,
@@ -672,6 +672,92 @@ impl AccessRepository for SqlUnitOfWork {
             .into_iter()
             .map(|ms| from_ms("otp_challenges", ms))
             .collect()
+    }
+
+    async fn count_challenge_attempt(
+        &mut self,
+        id: &str,
+        max: i64,
+        now: Timestamp,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let row: Option<(String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "UPDATE otp_challenges SET attempts = attempts + 1 \
+             WHERE id = $1 AND status = 'open' AND attempts < $2 AND expires_at_ms > $3 \
+             RETURNING code_hash, attempts",
+        )
+        .bind(id)
+        .bind(max)
+        .bind(to_ms(now))
+        .fetch_optional(c)
+        .await)?;
+        Ok(row)
+    }
+
+    async fn close_challenge(
+        &mut self,
+        id: &str,
+        status: ChallengeStatus,
+    ) -> Result<bool, StoreError> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE otp_challenges SET status = $1 WHERE id = $2 AND status = 'open'",
+        )
+        .bind(status_str(status))
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    async fn close_challenges_of(&mut self, mobile_index: &str) -> Result<u64, StoreError> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE otp_challenges SET status = 'exhausted' WHERE mobile_index = $1 AND status = 'open'",
+        )
+        .bind(mobile_index)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n)
+    }
+
+    async fn delete_challenge(&mut self, id: &str) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query("DELETE FROM otp_challenges WHERE id = $1")
+            .bind(id)
+            .execute(c)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    async fn challenges_since(&mut self, since: Timestamp) -> Result<i64, StoreError> {
+        let n: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM otp_challenges WHERE created_at_ms > $1",
+        )
+        .bind(to_ms(since))
+        .fetch_one(c)
+        .await)?;
+        Ok(n)
+    }
+
+    async fn serialise_on(&mut self, key: &str) -> Result<(), StoreError> {
+        if self.backend() == crate::Backend::Postgres {
+            on_tx!(self, c => sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(key)
+                .execute(c)
+                .await
+                .map(drop))?;
+        }
+        Ok(())
+    }
+
+    async fn clear_auth_failures(&mut self, kind: &str, subject: &str) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query("DELETE FROM auth_failures WHERE kind = $1 AND subject = $2")
+            .bind(kind)
+            .bind(subject)
+            .execute(c)
+            .await
+            .map(drop))?;
+        Ok(())
     }
 
     async fn record_auth_failure(

@@ -4,6 +4,7 @@
 //! They share the unit-of-work code, which branches on the backend only where SQL differs.
 
 pub mod access;
+pub mod applications;
 pub mod audit;
 pub mod borrowers;
 pub mod credit_lines;
@@ -30,6 +31,7 @@ pub use access::{
     AccessRepository, ChallengeKey, ChallengeStatus, SessionStage, SessionSubject, StoredApiKey,
     StoredChallenge, StoredOperator, StoredSecondFactor, StoredSession,
 };
+pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use credit_lines::CreditLineRepository;
@@ -96,6 +98,7 @@ pub trait Store: Send + Sync + 'static {
 pub trait UnitOfWork:
     ProductRepository
     + AccessRepository
+    + ApplicationRepository
     + AuditRepository
     + BorrowerRepository
     + CreditLineRepository

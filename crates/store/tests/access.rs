@@ -96,24 +96,33 @@ store_test! {
         uow.commit().await.unwrap();
     }
 
-    async fn a_challenge_counts_each_attempt_once_and_closes_for_good(db: &TestDb) {
+    async fn a_challenge_counts_each_attempt_at_once_and_closes_for_good(db: &TestDb) {
         let challenge = StoredChallenge {
             id: "c1".into(), mobile_index: "m1".into(), code_hash: "h".into(), client: "10.0.0.1".into(),
             attempts: 0, status: ChallengeStatus::Open, created_at: t0(), expires_at: t0() + Duration::minutes(5),
         };
         let mut uow = db.store.begin().await.unwrap();
         uow.insert_challenge(&challenge).await.unwrap();
-        let once = StoredChallenge { attempts: 1, ..challenge.clone() };
-        assert!(uow.update_challenge(&once, 0).await.unwrap());
-        assert!(!uow.update_challenge(&once, 0).await.unwrap(), "a second writer who read 0 attempts loses");
-        let used = StoredChallenge { attempts: 1, status: ChallengeStatus::Used, ..challenge.clone() };
-        assert!(uow.update_challenge(&used, 1).await.unwrap());
-        assert!(!uow.update_challenge(&used, 1).await.unwrap(), "a used challenge is closed");
+        assert_eq!(uow.count_challenge_attempt("c1", 2, t0()).await.unwrap(), Some(("h".to_owned(), 1)));
+        assert_eq!(uow.count_challenge_attempt("c1", 2, t0()).await.unwrap(), Some(("h".to_owned(), 2)));
+        assert_eq!(uow.count_challenge_attempt("c1", 2, t0()).await.unwrap(), None, "out of attempts");
+        assert_eq!(uow.count_challenge_attempt("c1", 5, t0() + Duration::minutes(5)).await.unwrap(), None, "expired");
+        assert!(uow.close_challenge("c1", ChallengeStatus::Used).await.unwrap());
+        assert!(!uow.close_challenge("c1", ChallengeStatus::Used).await.unwrap(), "a used challenge is closed");
+        assert_eq!(uow.count_challenge_attempt("c1", 5, t0()).await.unwrap(), None, "and takes no attempt");
         assert_eq!(uow.find_challenge("c1").await.unwrap().unwrap().status, ChallengeStatus::Used);
         assert_eq!(uow.challenge_times(ChallengeKey::Mobile, "m1", t0() - Duration::minutes(1)).await.unwrap(), vec![t0()]);
         assert_eq!(uow.challenge_times(ChallengeKey::Client, "10.0.0.1", t0()).await.unwrap(), Vec::<DateTime<Utc>>::new(), "only after `since`");
         uow.record_auth_failure("otp_wrong_code", "10.0.0.1", t0()).await.unwrap();
         uow.record_auth_failure("otp_wrong_code", "10.0.0.2", t0()).await.unwrap();
+        uow.clear_auth_failures("otp_wrong_code", "10.0.0.2").await.unwrap();
+        assert!(uow.auth_failure_times("otp_wrong_code", "10.0.0.2", t0() - Duration::hours(1)).await.unwrap().is_empty());
+        let second = StoredChallenge { id: "c2".into(), ..challenge.clone() };
+        uow.insert_challenge(&second).await.unwrap();
+        assert_eq!(uow.close_challenges_of("m1").await.unwrap(), 1, "only the open one");
+        assert_eq!(uow.challenges_since(t0() - Duration::minutes(1)).await.unwrap(), 2);
+        uow.delete_challenge("c2").await.unwrap();
+        uow.serialise_on("otp:m1").await.unwrap();
         let times = uow.auth_failure_times("otp_wrong_code", "10.0.0.1", t0() - Duration::hours(1)).await.unwrap();
         assert_eq!(times, vec![t0()]);
         uow.commit().await.unwrap();

@@ -53,9 +53,12 @@ fn parse_name(name: &str) -> Result<String, Violations> {
     }
 }
 
+/// Creates a key. `granter` is who asks: an API key may only hand out scopes it holds itself,
+/// so a key never mints a stronger one (`None`: the command line, trusted with the database).
 pub async fn create(
     engine: &Engine,
     actor: &str,
+    granter: Option<&super::Principal>,
     name: &str,
     scopes: &[String],
 ) -> Result<ApiKeyCreated, EngineError> {
@@ -65,6 +68,17 @@ pub async fn create(
         (Ok(n), Ok(s)) => (n, s),
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
+    if let Some(super::Principal::ApiKey { scopes: own, .. }) = granter
+        && let Some(beyond) = scopes.iter().find(|p| !own.contains(*p))
+    {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            format!(
+                "an API key cannot grant {}, which it does not hold",
+                beyond.as_str()
+            ),
+        ));
+    }
     let now = engine.clock.now();
     let key = new_token(API_KEY_PREFIX);
     let stored = StoredApiKey {

@@ -322,7 +322,10 @@ pub(crate) fn check_limit(
         None => Ok(()),
         Some(wait) => Err(EngineError::Throttled {
             reason: lendcore_domain::reasons::Reason::TooManyAttempts,
-            retry_after_secs: u64::try_from(wait.num_seconds()).unwrap_or(1).max(1),
+            // Rounded up: coming back at the second said is never early.
+            retry_after_secs: u64::try_from((wait.num_milliseconds() + 999) / 1000)
+                .unwrap_or(1)
+                .max(1),
         }),
     }
 }

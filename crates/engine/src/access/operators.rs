@@ -12,11 +12,18 @@ use serde::Serialize;
 use super::{SessionIssued, check_limit, new_session, totp};
 use crate::{Engine, EngineError, new_id};
 
-/// Wrong sign-ins allowed per username, then the username waits.
-const PER_USERNAME: RateLimit = RateLimit::new(5, chrono::Duration::minutes(15));
-/// Wrong sign-ins allowed per client (IP address), whatever the usernames tried.
+/// Sign-in attempts allowed per username from one client, then that pair waits.
+const PER_PAIR: RateLimit = RateLimit::new(5, chrono::Duration::minutes(15));
+/// Attempts per username from anywhere: higher, so one attacker cannot lock an operator out,
+/// yet a distributed guess is still stopped.
+const PER_USERNAME: RateLimit = RateLimit::new(30, chrono::Duration::minutes(15));
+/// Attempts per client (IP address), whatever the usernames tried.
 const PER_CLIENT: RateLimit = RateLimit::new(20, chrono::Duration::minutes(15));
-const FAILED_SIGN_IN: &str = "operator_sign_in";
+const BY_PAIR: &str = "operator_sign_in_pair";
+const BY_USERNAME: &str = "operator_sign_in_username";
+const BY_CLIENT: &str = "operator_sign_in_client";
+/// Password checks running at once, in this process.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -225,28 +232,53 @@ pub async fn sign_in(
     client: &str,
 ) -> Result<SessionIssued, EngineError> {
     let now = engine.clock.now();
-    {
-        let mut uow = engine.store.begin_read().await?;
-        let by_username = uow
-            .auth_failure_times(FAILED_SIGN_IN, username, PER_USERNAME.since(now))
-            .await?;
-        check_limit(PER_USERNAME, &by_username, now)?;
-        let by_client = uow
-            .auth_failure_times(FAILED_SIGN_IN, client, PER_CLIENT.since(now))
-            .await?;
-        check_limit(PER_CLIENT, &by_client, now)?;
-    }
     let failed = || {
         EngineError::unauthenticated(
             "auth.login_failed",
             "the username, password or code is wrong",
         )
     };
-    // Nothing this long was ever issued; it is not worth a hash, nor a row in the log.
+    // Nothing this long was ever issued; it is not worth a query, a hash, nor a row in the log.
     if username.len() > 64 || password.len() > 1024 || code.len() > 16 {
         return Err(failed());
     }
     let vault = engine.vault()?;
+    // Each attempt is counted, and committed, before the password is hashed: attempts sent
+    // at once are counted one after another and cannot all slip under the limits.
+    let pair = format!("{username}|{client}");
+    {
+        let mut uow = engine.store.begin().await?;
+        uow.serialise_on(&format!("operator-sign-in:{username}"))
+            .await?;
+        for (kind, subject, limit) in [
+            (BY_PAIR, pair.as_str(), PER_PAIR),
+            (BY_USERNAME, username, PER_USERNAME),
+            (BY_CLIENT, client, PER_CLIENT),
+        ] {
+            let times = uow
+                .auth_failure_times(kind, subject, limit.since(now))
+                .await?;
+            check_limit(limit, &times, now)?;
+        }
+        for (kind, subject) in [
+            (BY_PAIR, pair.as_str()),
+            (BY_USERNAME, username),
+            (BY_CLIENT, client),
+        ] {
+            uow.record_auth_failure(kind, subject, now).await?;
+        }
+        uow.commit().await?;
+    }
+    // argon2 costs 19 MiB and tens of milliseconds: a few at a time, whatever arrives.
+    let Ok(_permit) = tokio::time::timeout(std::time::Duration::from_secs(2), HASHING.acquire())
+        .await
+        .map_err(|_| ())
+        .and_then(|p| p.map_err(|_| ()))
+    else {
+        return Err(EngineError::Unavailable(
+            "too many sign-ins are being checked; retry shortly".to_owned(),
+        ));
+    };
     let operator = {
         let mut uow = engine.store.begin_read().await?;
         uow.find_operator_by_username(username).await?
@@ -281,9 +313,6 @@ pub async fn sign_in(
         }
     };
     let Some(operator) = accepted else {
-        uow.record_auth_failure(FAILED_SIGN_IN, username, now)
-            .await?;
-        uow.record_auth_failure(FAILED_SIGN_IN, client, now).await?;
         crate::audit::record(
             uow.as_mut(),
             &format!("client:{client}"),
@@ -296,6 +325,9 @@ pub async fn sign_in(
         uow.commit().await?;
         return Err(failed());
     };
+    // A success forgets this client's attempts at this username, so an operator signing in
+    // often is never locked out by their own sign-ins.
+    uow.clear_auth_failures(BY_PAIR, &pair).await?;
     let (session, issued) = new_session(SessionSubject::Operator, &operator.id, None, false, now);
     uow.insert_session(&session).await?;
     crate::audit::record(

@@ -23,6 +23,8 @@ const PER_NUMBER: RateLimit = RateLimit::new(5, chrono::Duration::hours(1));
 const PER_CLIENT: RateLimit = RateLimit::new(20, chrono::Duration::hours(1));
 const WRONG_PER_CLIENT: RateLimit = RateLimit::new(30, chrono::Duration::hours(1));
 const WRONG_CODE: &str = "otp_wrong_code";
+/// Codes sent per hour across all numbers: a cap on what a flood can cost the lender.
+const ALL_NUMBERS: RateLimit = RateLimit::new(10_000, chrono::Duration::hours(1));
 
 /// A code is on its way.
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +74,19 @@ pub async fn send_code(
     let now = engine.clock.now();
     let mobile_index = vault.index("mobile", mobile.expose());
     let mut uow = engine.store.begin().await?;
+    // Requests for one number, or from one client, at once are counted one after another.
+    uow.serialise_on(&format!("otp:{mobile_index}")).await?;
+    uow.serialise_on(&format!("otp-client:{client}")).await?;
+    if uow.challenges_since(ALL_NUMBERS.since(now)).await? >= i64::from(ALL_NUMBERS.max) {
+        metrics::counter!("lendcore_sms_budget_exhausted_total").increment(1);
+        tracing::error!(
+            "the hourly budget of sign-in codes is spent; codes are refused until it frees up"
+        );
+        return Err(EngineError::Throttled {
+            reason: Reason::TooManyAttempts,
+            retry_after_secs: 60,
+        });
+    }
     let by_number = uow
         .challenge_times(ChallengeKey::Mobile, &mobile_index, PER_NUMBER.since(now))
         .await?;
@@ -93,6 +108,8 @@ pub async fn send_code(
         created_at: now,
         expires_at: now + CODE_LIFETIME,
     };
+    // A new code replaces the number's earlier ones: one live code at a time.
+    uow.close_challenges_of(&challenge.mobile_index).await?;
     uow.insert_challenge(&challenge).await?;
     uow.commit().await?;
     // Sent after the commit: a crash in between leaves a challenge nobody received, and the
@@ -103,8 +120,17 @@ pub async fn send_code(
         reference: id.clone(),
     };
     if let Err(err) = sms.send(&message).await {
-        tracing::warn!(challenge = %id, error = %err, "a sign-in code could not be sent");
+        // The gateway's answer may echo the text, and so the code: only its kind is logged.
+        let kind = match err {
+            lendcore_connectors::sms::SmsError::Rejected(_) => "rejected",
+            lendcore_connectors::sms::SmsError::Unavailable(_) => "unavailable",
+        };
+        tracing::warn!(challenge = %id, kind, "a sign-in code could not be sent");
         metrics::counter!("lendcore_sms_failures_total", "purpose" => "sign_in").increment(1);
+        // Never received, so it counts against no limit: the borrower may simply try again.
+        let mut uow = engine.store.begin().await?;
+        uow.delete_challenge(&id).await?;
+        uow.commit().await?;
         return Err(EngineError::Refused {
             reason: Reason::CodeNotSent,
         });
@@ -125,65 +151,7 @@ pub async fn verify_code(
     client: &str,
 ) -> Result<SessionIssued, EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
-    let wrong = uow
-        .auth_failure_times(WRONG_CODE, client, WRONG_PER_CLIENT.since(now))
-        .await?;
-    check_limit(WRONG_PER_CLIENT, &wrong, now)?;
-    let found = if challenge_id.len() <= 64 {
-        uow.find_challenge(challenge_id).await?
-    } else {
-        None
-    };
-    let Some(mut challenge) = found else {
-        return Err(EngineError::Refused {
-            reason: Reason::CodeExpired,
-        });
-    };
-    match challenge.status {
-        ChallengeStatus::Open if challenge.expires_at > now => {}
-        ChallengeStatus::Open | ChallengeStatus::Used => {
-            return Err(EngineError::Refused {
-                reason: Reason::CodeExpired,
-            });
-        }
-        ChallengeStatus::Exhausted => {
-            return Err(EngineError::Refused {
-                reason: Reason::TooManyAttempts,
-            });
-        }
-    }
-    let expected = challenge.code_hash.clone();
-    let given = code_hash(engine, &challenge.id, code.trim())?;
-    let read_attempts = challenge.attempts;
-    if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-        challenge.attempts += 1;
-        let exhausted = challenge.attempts >= MAX_ATTEMPTS;
-        if exhausted {
-            challenge.status = ChallengeStatus::Exhausted;
-        }
-        if !uow.update_challenge(&challenge, read_attempts).await? {
-            return Err(EngineError::conflict(
-                "conflict.concurrent_update",
-                "another attempt with this code was being checked; try again",
-            ));
-        }
-        uow.record_auth_failure(WRONG_CODE, client, now).await?;
-        uow.commit().await?;
-        return Err(EngineError::Refused {
-            reason: if exhausted {
-                Reason::TooManyAttempts
-            } else {
-                Reason::CodeIncorrect
-            },
-        });
-    }
-    challenge.status = ChallengeStatus::Used;
-    if !uow.update_challenge(&challenge, read_attempts).await? {
-        return Err(EngineError::Refused {
-            reason: Reason::CodeExpired,
-        });
-    }
+    let (mut uow, challenge) = use_code(engine, challenge_id, code, client).await?;
     let borrower_id = uow
         .find_borrowers_by(BorrowerIndex::Mobile, &challenge.mobile_index)
         .await?
@@ -220,4 +188,65 @@ pub async fn verify_code(
     .await?;
     uow.commit().await?;
     Ok(issued)
+}
+
+/// Checks `code` against its challenge and uses the challenge up, in the unit of work it
+/// returns for the caller to finish and commit. A wrong code is counted, and committed, before
+/// it is refused; five use the challenge up; wrong codes per client are limited too.
+pub(crate) async fn use_code(
+    engine: &Engine,
+    challenge_id: &str,
+    code: &str,
+    client: &str,
+) -> Result<(Box<dyn lendcore_store::UnitOfWork>, StoredChallenge), EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let wrong = uow
+        .auth_failure_times(WRONG_CODE, client, WRONG_PER_CLIENT.since(now))
+        .await?;
+    check_limit(WRONG_PER_CLIENT, &wrong, now)?;
+    let refused = |reason| EngineError::Refused { reason };
+    if challenge_id.len() > 64 {
+        return Err(refused(Reason::CodeExpired));
+    }
+    // The attempt is counted before the code is compared, in one statement: guesses sent at
+    // once each use an attempt, and none is compared once five were counted.
+    let Some((expected, attempts)) = uow
+        .count_challenge_attempt(challenge_id, MAX_ATTEMPTS, now)
+        .await?
+    else {
+        let status = uow.find_challenge(challenge_id).await?.map(|c| c.status);
+        return Err(match status {
+            Some(ChallengeStatus::Exhausted) => refused(Reason::TooManyAttempts),
+            Some(ChallengeStatus::Open | ChallengeStatus::Used) | None => {
+                refused(Reason::CodeExpired)
+            }
+        });
+    };
+    let given = code_hash(engine, challenge_id, code.trim())?;
+    if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+        let exhausted = attempts >= MAX_ATTEMPTS;
+        if exhausted {
+            uow.close_challenge(challenge_id, ChallengeStatus::Exhausted)
+                .await?;
+        }
+        uow.record_auth_failure(WRONG_CODE, client, now).await?;
+        uow.commit().await?;
+        return Err(refused(if exhausted {
+            Reason::TooManyAttempts
+        } else {
+            Reason::CodeIncorrect
+        }));
+    }
+    if !uow
+        .close_challenge(challenge_id, ChallengeStatus::Used)
+        .await?
+    {
+        return Err(refused(Reason::CodeExpired));
+    }
+    let challenge = uow
+        .find_challenge(challenge_id)
+        .await?
+        .ok_or_else(|| EngineError::Internal("a used challenge vanished".to_owned()))?;
+    Ok((uow, challenge))
 }

@@ -77,6 +77,8 @@ async fn check_code(engine: &Engine, owner: &str, code: &str) -> Result<(), Engi
     let vault = engine.vault()?;
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
+    // Codes for one owner sent at once are checked one after another, so the limit holds.
+    uow.serialise_on(&format!("second-factor:{owner}")).await?;
     let wrong = uow
         .auth_failure_times(WRONG_CODE, owner, WRONG_PER_OWNER.since(now))
         .await?;

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lendcore_domain::access::Role;
+use lendcore_engine::access::Principal;
 use lendcore_engine::access::api_keys::{self, ApiKeyCreated, ApiKeyView};
 use lendcore_engine::access::operators::{self, OperatorCreated, OperatorView};
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,14 @@ pub async fn create_key(
     body: JsonBody<ApiKeyRequest>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
-    let created = api_keys::create(&state.engine, &caller.actor(), &b.name, &b.scopes).await?;
+    let created = api_keys::create(
+        &state.engine,
+        &caller.actor(),
+        Some(&caller.0),
+        &b.name,
+        &b.scopes,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -113,6 +121,14 @@ pub async fn create_operator(
     caller: Caller,
     body: JsonBody<OperatorRequest>,
 ) -> Result<Response, ApiError> {
+    // People are let in by people: a key could otherwise mint an admin and sign in as it.
+    if !matches!(caller.0, Principal::Operator { .. }) {
+        return Err(ApiError::Engine(lendcore_engine::EngineError::Forbidden {
+            code: "auth.forbidden",
+            message: "operators are created by an admin operator, or by `lendcore operators add`"
+                .to_owned(),
+        }));
+    }
     let b = body.value;
     let created = operators::create(&state.engine, &caller.actor(), &b.username, b.role).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())

@@ -46,7 +46,7 @@ impl Api {
             .iter()
             .map(|p| p.as_str().to_owned())
             .collect();
-        let created = api_keys::create(&engine, "test:setup", "tests", &all)
+        let created = api_keys::create(&engine, "test:setup", None, "tests", &all)
             .await
             .unwrap();
         let (key, scope) = (created.key, format!("api_key:{}", created.api_key.id));
