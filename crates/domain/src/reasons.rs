@@ -36,6 +36,10 @@ pub enum NextAction {
     ContactSupport,
     RequestNewLink,
     StartAgain,
+    /// Finish the application and submit it.
+    CompleteApplication,
+    /// Accept the offer that was made.
+    AcceptOffer,
     Nothing,
 }
 

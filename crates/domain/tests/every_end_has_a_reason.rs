@@ -146,3 +146,93 @@ fn every_credit_line_state_that_blocks_drawing_says_why() {
     }
     assert_eq!(seen.len(), 4, "{seen:?}");
 }
+
+#[test]
+fn every_application_state_is_reachable_and_every_end_but_acceptance_has_a_reason() {
+    use lendcore_domain::application::{Application, ApplicationStatus, Decision, Offer};
+
+    let offer = Offer {
+        limit_minor: 1_000_000,
+        currency: "CNY".into(),
+        valid_days: 30,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut frontier = vec![Application::start("a".into(), "o".into(), "b", now())];
+    while let Some(app) = frontier.pop() {
+        if !seen.insert(app.status.name()) {
+            continue;
+        }
+        // A waiting state has a deadline; an end other than acceptance names its reason.
+        assert_eq!(
+            app.status.wait().is_some(),
+            app.deadline.is_some(),
+            "{}",
+            app.status.name()
+        );
+        if app.status.is_final() && app.status != ApplicationStatus::Accepted {
+            assert!(
+                !app.status.reasons().is_empty(),
+                "{} ends without a reason",
+                app.status.name()
+            );
+        }
+        let mut next = Vec::new();
+        let mut try_step = |step: &dyn Fn(&mut Application) -> bool| {
+            let mut candidate = app.clone();
+            if step(&mut candidate) {
+                next.push(candidate);
+            }
+        };
+        try_step(&|a| a.submit("b-1".into(), "b", now()).unwrap_or(false));
+        try_step(&|a| a.verified("sms_otp", "b", now()).is_ok());
+        try_step(&|a| {
+            a.decide(Decision::Approve(offer.clone()), "ops", None, now())
+                .is_ok()
+        });
+        try_step(&|a| {
+            a.decide(
+                Decision::Decline(vec![Reason::ScoreTooLow]),
+                "ops",
+                None,
+                now(),
+            )
+            .is_ok()
+        });
+        try_step(&|a| {
+            a.decide(
+                Decision::RequestInfo(vec![Reason::LargeAmount]),
+                "ops",
+                None,
+                now(),
+            )
+            .is_ok()
+        });
+        try_step(&|a| a.accept("line".into(), "b", now()).is_ok());
+        try_step(&|a| a.withdraw("b", now()).is_ok());
+        try_step(&|a| match a.deadline {
+            Some(deadline) => {
+                let state = a.status.name();
+                a.expire(state, deadline, deadline)
+            }
+            None => false,
+        });
+        frontier.extend(next);
+    }
+    let all = [
+        "draft",
+        "verifying",
+        "referred",
+        "info_requested",
+        "approved",
+        "declined",
+        "accepted",
+        "withdrawn",
+        "expired",
+    ];
+    for state in all {
+        assert!(
+            seen.contains(state),
+            "{state} is never reached; reached {seen:?}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod acting;
+pub mod applications;
 pub mod audit;
 pub mod borrowers;
 pub mod callbacks;
@@ -57,6 +58,8 @@ pub struct Engine {
     pub cob_batch: u32,
     /// Sends one-time sign-in codes; without it borrowers cannot sign in.
     pub sms: Option<Arc<dyn SmsGateway>>,
+    /// Checks identities by bank card or face; without it only the SMS code method is offered.
+    pub identity: Option<Arc<dyn lendcore_connectors::identity::IdentityProvider>>,
     /// Where outbox events are delivered: webhooks, email, and the language borrowers read.
     pub notifications: Arc<notify::Notifications>,
     products: products::ProductCache,
@@ -76,6 +79,7 @@ impl Engine {
             cob_batch: 500,
             vault: None,
             sms: None,
+            identity: None,
             notifications: Arc::default(),
             products: products::ProductCache::default(),
             api_key_cache: access::ApiKeyCache::default(),
@@ -99,6 +103,14 @@ impl Engine {
 
     pub fn with_notifications(mut self, notifications: notify::Notifications) -> Self {
         self.notifications = Arc::new(notifications);
+        self
+    }
+
+    pub fn with_identity(
+        mut self,
+        provider: Arc<dyn lendcore_connectors::identity::IdentityProvider>,
+    ) -> Self {
+        self.identity = Some(provider);
         self
     }
 

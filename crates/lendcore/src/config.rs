@@ -38,6 +38,26 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    /// Who checks identities by bank card or face; without it only the SMS code is offered.
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum IdentityConfig {
+    /// A provider speaking lendcore's identity protocol (see connectors/src/identity.rs).
+    Http {
+        base_url: String,
+        api_key: SecretString,
+        /// Which of `bank_card` and `face` it offers.
+        methods: Vec<lendcore_connectors::identity::Method>,
+        #[serde(default = "default_sms_timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// The sandbox provider, scripted by the applicant's name: for rehearsals, never for real
+    /// borrowers.
+    Sandbox,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,6 +60,9 @@ pub async fn run(
         timeout_ms: 5_000,
     });
     config.security.pii_key = Some(demo_key(data_dir)?.into());
+    config
+        .identity
+        .get_or_insert(crate::config::IdentityConfig::Sandbox);
     let admin_file = data_dir.join("admin.txt");
     let db_shown = std::path::absolute(&db_path).unwrap_or(db_path);
     serve::run(config, move |engine, address| async move {

@@ -8,9 +8,11 @@ use anyhow::Context;
 use chrono::Duration;
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
 use lendcore_connectors::email::{Mailer, SmtpConfig, SmtpMailer};
+use lendcore_connectors::identity::{HttpIdentityProvider, SandboxIdentityProvider};
 use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
 use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint};
 use lendcore_domain::jobs::Backoff;
+use lendcore_engine::applications;
 use lendcore_engine::cob::{self, CobHandler};
 use lendcore_engine::credit_lines::{ExpiryHandler, FreezeEndHandler};
 use lendcore_engine::drawdowns::{DisburseHandler, ExpireHandler};
@@ -24,7 +26,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::config::{Config, IdentityConfig};
 
 pub fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("LENDCORE_LOG")
@@ -213,6 +215,30 @@ where
         }
         None => tracing::warn!("no [sms] gateway is configured: borrowers cannot sign in (503)"),
     }
+    match &config.identity {
+        Some(IdentityConfig::Http {
+            base_url,
+            api_key,
+            methods,
+            timeout_ms,
+        }) => {
+            let provider = HttpIdentityProvider::new(
+                base_url,
+                api_key.expose_secret().to_owned(),
+                methods.clone(),
+                StdDuration::from_millis(*timeout_ms),
+            )
+            .context("the identity provider")?;
+            engine = engine.with_identity(Arc::new(provider));
+        }
+        Some(IdentityConfig::Sandbox) => {
+            tracing::warn!(
+                "identities are checked by the SANDBOX provider: not for real borrowers"
+            );
+            engine = engine.with_identity(Arc::new(SandboxIdentityProvider));
+        }
+        None => {}
+    }
     let engine = Arc::new(engine.with_notifications(notifications(&config)?));
     prepare(engine.clone(), address).await?;
 
@@ -239,6 +265,7 @@ where
         .register(ExpiryHandler)
         .register(FreezeEndHandler)
         .register(DeliveryHandler::new(&engine))
+        .register(applications::TimerHandler)
         .register(CobHandler::new(
             StdDuration::from_secs(u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1)),
             config.cob.batch,

@@ -45,6 +45,26 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/channels/{id}/callbacks" => Public,
         "/v1/auth/session" | "/v1/auth/sign-out" => SignedIn,
         "/v1/auth/second-factor/enrol" | "/v1/auth/second-factor/confirm" => Borrower,
+        // Reads: a borrower their own, staff with applications:read (checked by the handler,
+        // which knows which the caller is).
+        "/v1/applications"
+        | "/v1/applications/{id}"
+        | "/v1/applications/{id}/status"
+        | "/v1/applications/{id}/documents"
+        | "/v1/applications/{id}/documents/{document_id}"
+            if read =>
+        {
+            SignedIn
+        }
+        "/v1/applications"
+        | "/v1/applications/{id}"
+        | "/v1/applications/{id}/submit"
+        | "/v1/applications/{id}/verification/code"
+        | "/v1/applications/{id}/verification"
+        | "/v1/applications/{id}/accept"
+        | "/v1/applications/{id}/withdraw"
+        | "/v1/applications/{id}/documents" => Borrower,
+        "/v1/applications/{id}/decision" => Needs(P::ApplicationsDecide),
         "/v1/products" | "/v1/products/{code}" if read => Needs(P::ProductsRead),
         "/v1/products"
         | "/v1/products/{code}/versions"

@@ -151,6 +151,38 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/borrowers/{id}/changes", get(routes::borrowers::changes))
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
+        .route(
+            "/v1/applications",
+            get(routes::applications::list).post(routes::applications::start),
+        )
+        .route(
+            "/v1/applications/{id}",
+            get(routes::applications::get).patch(routes::applications::save),
+        )
+        .route("/v1/applications/{id}/submit", post(routes::applications::submit))
+        .route(
+            "/v1/applications/{id}/verification/code",
+            post(routes::applications::verification_code),
+        )
+        .route(
+            "/v1/applications/{id}/verification",
+            post(routes::applications::verify),
+        )
+        .route("/v1/applications/{id}/decision", post(routes::applications::decide))
+        .route("/v1/applications/{id}/accept", post(routes::applications::accept))
+        .route("/v1/applications/{id}/withdraw", post(routes::applications::withdraw))
+        .route("/v1/applications/{id}/status", get(routes::applications::status))
+        .route(
+            "/v1/applications/{id}/documents",
+            get(routes::applications::documents).post(routes::applications::upload).layer(
+                // Documents are files, not JSON: their own limit, a little over 5 MiB.
+                DefaultBodyLimit::max(lendcore_engine::applications::MAX_DOCUMENT_BYTES + 1024),
+            ),
+        )
+        .route(
+            "/v1/applications/{id}/documents/{document_id}",
+            get(routes::applications::document),
+        )
         .route("/v1/deliveries", get(routes::deliveries::list))
         .route("/v1/deliveries/{id}", get(routes::deliveries::get))
         .route(

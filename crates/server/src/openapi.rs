@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    access, auth, borrowers, channels, credit_lines, deliveries, drawdowns, health, jobs, loans,
-    maintenance, products, quotes,
+    access, applications, auth, borrowers, channels, credit_lines, deliveries, drawdowns, health,
+    jobs, loans, maintenance, products, quotes,
 };
 
 #[derive(OpenApi)]
@@ -54,6 +54,20 @@ use crate::routes::{
         maintenance::cancel,
         jobs::list,
         jobs::redrive,
+        applications::start,
+        applications::list,
+        applications::get,
+        applications::save,
+        applications::submit,
+        applications::verification_code,
+        applications::verify,
+        applications::decide,
+        applications::accept,
+        applications::withdraw,
+        applications::status,
+        applications::upload,
+        applications::documents,
+        applications::document,
         deliveries::list,
         deliveries::get,
         deliveries::redrive,
@@ -81,6 +95,7 @@ use crate::routes::{
         (name = "credit lines", description = "Credit lines (额度): limits, freezes and their log"),
         (name = "drawdowns", description = "Drawing on a line: quote, confirm, payout, timeline"),
         (name = "operations", description = "Health, metrics, the job queue, maintenance windows and the delivery log of notifications"),
+        (name = "applications", description = "Credit applications: saved at every step, resumable anywhere, verified, decided by an underwriter, with deadlines and reasons"),
         (name = "sign-in", description = "Borrowers by SMS code (and authenticator code), operators by password and authenticator code; sessions"),
         (name = "access", description = "API keys for lenders' back-ends and operators' accounts (admins only)"),
     )

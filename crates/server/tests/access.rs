@@ -4,60 +4,16 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use chrono::Duration;
-use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
 use lendcore_domain::access::Role;
 use lendcore_engine::access::{operators, totp};
-use lendcore_server::HttpLimits;
-use lendcore_testkit::{TestDb, store_test};
+use lendcore_testkit::store_test;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{Api, Reply};
-
-/// A server whose SMS gateway is `gateway`, a wiremock listener.
-async fn with_gateway(db: &TestDb, gateway: &MockServer) -> Api {
-    let sms = HttpSmsGateway::new(HttpSmsConfig {
-        base_url: gateway.uri(),
-        api_key: "sms-key".into(),
-        timeout: std::time::Duration::from_secs(5),
-    })
-    .unwrap();
-    Api::start_with(db, HttpLimits::default(), |engine| {
-        engine.with_sms(Arc::new(sms))
-    })
-    .await
-}
-
-async fn gateway_accepting() -> MockServer {
-    let gateway = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"id": "m-1"})))
-        .mount(&gateway)
-        .await;
-    gateway
-}
-
-/// The code in the last message the gateway received for `mobile`.
-async fn last_code(gateway: &MockServer, mobile: &str) -> String {
-    let received = gateway.received_requests().await.unwrap();
-    let message: Value = received
-        .iter()
-        .rev()
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
-        .find(|m| m["to"] == mobile)
-        .expect("a message to that number");
-    let text = message["text"].as_str().unwrap();
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a six-digit code in the text")
-        .to_owned()
-}
+use common::{Api, Reply, gateway_accepting, last_code, with_gateway};
 
 async fn ask_code(api: &Api, mobile: &str) -> Reply {
     api.as_caller(

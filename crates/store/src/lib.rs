@@ -115,6 +115,20 @@ pub trait UnitOfWork:
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// Pool hook: a connection that comes back still inside a transaction — its request was
+/// dropped at an unlucky moment (a client gone, a deadline passed) — is closed, not reused:
+/// the next unit of work would otherwise nest inside the dead one and never truly commit.
+pub(crate) fn only_idle_connections<C: sqlx::Connection>(
+    conn: &mut C,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    let idle = !conn.is_in_transaction();
+    if !idle {
+        tracing::warn!("a database connection came back inside a transaction; it is closed");
+    }
+    Box::pin(async move { Ok(idle) })
+}
+
 /// The VALUES of a multi-row statement, `rows` rows of `columns`: `($1, $2, …), …` on
 /// PostgreSQL, `(?, ?, …), …` on SQLite, where numbered parameters cost a lookup each that
 /// grows with their count.

@@ -162,6 +162,60 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ),
             }
         }
+        ("application.info_requested", _) => {
+            let why = reason_message(payload, Reason::LargeAmount, language);
+            match language {
+                En => (
+                    "We need more for your application".to_owned(),
+                    format!("{why} Add it in the app and submit again."),
+                ),
+                ZhHans => (
+                    "申请需补充材料".to_owned(),
+                    format!("{why} 请在应用内补充后重新提交。"),
+                ),
+            }
+        }
+        ("application.approved", _) => {
+            let limit = amount(payload["limit_minor"].as_i64());
+            match language {
+                En => (
+                    "You are approved".to_owned(),
+                    format!(
+                        "You are approved for a credit line of {limit} yuan. Accept the offer in the app to open it."
+                    ),
+                ),
+                ZhHans => (
+                    "申请已获批".to_owned(),
+                    format!("您已获批{limit}元额度，请在应用内接受后开通。"),
+                ),
+            }
+        }
+        ("application.declined" | "application.expired", _) => {
+            let why = reason_message(payload, Reason::UserAbandoned, language);
+            match language {
+                En => (
+                    "About your application".to_owned(),
+                    format!("Your application has ended. {why}"),
+                ),
+                ZhHans => ("申请结果通知".to_owned(), format!("您的申请已结束。{why}")),
+            }
+        }
+        // A wait on the underwriter is the lender's to chase, not the borrower's.
+        ("application.reminder", _) if payload["state"] != "referred" => {
+            let deadline = payload["deadline"].as_str().unwrap_or("");
+            match language {
+                En => (
+                    "Your application is waiting for you".to_owned(),
+                    format!(
+                        "Your application needs your next step before {deadline}, or it will expire."
+                    ),
+                ),
+                ZhHans => (
+                    "申请待您处理".to_owned(),
+                    format!("您的申请需在{deadline}前完成下一步，否则将过期。"),
+                ),
+            }
+        }
         ("credit_line.frozen", _) => (
             subject_for_line(language),
             reason_message(payload, Reason::LineFrozen, language).to_owned(),

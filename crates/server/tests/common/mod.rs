@@ -6,14 +6,19 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
 use lendcore_domain::access::Permission;
+use lendcore_domain::access::Role;
 use lendcore_engine::access::api_keys;
+use lendcore_engine::access::{operators, totp};
 use lendcore_engine::{Clock, Engine, ManualClock};
 use lendcore_server::HttpLimits;
 use lendcore_store::Store;
 use lendcore_testkit::TestDb;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub struct Api {
     pub base: String,
@@ -181,4 +186,102 @@ impl Reply {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("<no code>")
     }
+}
+
+/// A server whose SMS gateway is `gateway`, a wiremock listener.
+pub async fn with_gateway(db: &TestDb, gateway: &MockServer) -> Api {
+    let sms = HttpSmsGateway::new(HttpSmsConfig {
+        base_url: gateway.uri(),
+        api_key: "sms-key".into(),
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap();
+    Api::start_with(db, HttpLimits::default(), |engine| {
+        engine.with_sms(Arc::new(sms))
+    })
+    .await
+}
+
+pub async fn gateway_accepting() -> MockServer {
+    let gateway = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"id": "m-1"})))
+        .mount(&gateway)
+        .await;
+    gateway
+}
+
+/// The code in the last message the gateway received for `mobile`.
+pub async fn last_code(gateway: &MockServer, mobile: &str) -> String {
+    let received = gateway.received_requests().await.unwrap();
+    let message: Value = received
+        .iter()
+        .rev()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .find(|m| m["to"] == mobile)
+        .expect("a message to that number");
+    let text = message["text"].as_str().unwrap();
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a six-digit code in the text")
+        .to_owned()
+}
+
+/// A borrower's session for `mobile`, signed in by SMS code through `gateway`.
+pub async fn borrower_session(api: &Api, gateway: &MockServer, mobile: &str) -> String {
+    let sent = api
+        .as_caller(
+            "POST",
+            "/v1/auth/codes",
+            None,
+            Some(&json!({"mobile": mobile})),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.body);
+    let code = last_code(gateway, mobile).await;
+    let signed_in = api
+        .as_caller(
+            "POST",
+            "/v1/auth/codes/verify",
+            None,
+            Some(&json!({"challenge_id": sent.body["challenge_id"], "code": code})),
+        )
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::CREATED,
+        "{:?}",
+        signed_in.body
+    );
+    signed_in.body["token"].as_str().unwrap().to_owned()
+}
+
+/// An operator with `role`, created as the command line would, and their session.
+pub async fn operator_session(api: &Api, username: &str, role: Role) -> String {
+    let created = operators::create(&api.engine, "cli:lendcore", username, role)
+        .await
+        .unwrap();
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(created.totp_secret.as_bytes())
+        .unwrap();
+    let signed_in = api
+        .as_caller(
+            "POST",
+            "/v1/auth/operators/sign-in",
+            None,
+            Some(&json!({
+                "username": username,
+                "password": created.password,
+                "code": totp::code(&secret, totp::step_at(api.now())),
+            })),
+        )
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::CREATED,
+        "{:?}",
+        signed_in.body
+    );
+    signed_in.body["token"].as_str().unwrap().to_owned()
 }

@@ -1,0 +1,491 @@
+//! Credit applications (`domain/src/application`): a borrower signed in by SMS code starts a
+//! draft, saves it at every step, submits it, verifies their identity, and an underwriter
+//! (operator with the risk role) approves, declines or asks for more; the borrower accepts the
+//! offer and the credit line is granted. Every wait has a deadline, a reminder before it and an
+//! expiry with its reason (`timers.rs`); every step is announced (outbox, audit).
+
+mod documents;
+mod status;
+mod timers;
+mod verification;
+
+use lendcore_domain::Timestamp;
+use lendcore_domain::application::{Application, Decision, Form, Offer};
+use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
+use lendcore_domain::credit_line::GrantInput;
+use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, UnitOfWork};
+use serde::Serialize;
+
+pub use documents::{
+    DocumentView, Download, MAX_BYTES as MAX_DOCUMENT_BYTES, download, list_documents, upload,
+};
+pub use status::{StatusExplanation, explain};
+pub use timers::{TIMER_JOB, TimerHandler};
+pub use verification::{VerificationOutcome, send_code, verify};
+
+use crate::access::Principal;
+use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::{Engine, EngineError, new_id};
+
+/// An application as its owner or an operator sees it: the form with identifiers masked.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApplicationView {
+    #[serde(flatten)]
+    pub application: Application,
+    pub form: Form,
+}
+
+fn not_found() -> EngineError {
+    EngineError::not_found("not_found.application", "no application with that id")
+}
+
+fn state_error(err: lendcore_domain::application::ApplicationError) -> EngineError {
+    use lendcore_domain::application::ApplicationError;
+    let code = err.code();
+    match err {
+        ApplicationError::Invalid(v) => EngineError::Invalid(v),
+        ApplicationError::WrongState { .. } => EngineError::conflict(code, err.to_string()),
+    }
+}
+
+/// The mobile number index a borrower principal signed in with; staff have none.
+fn owner_of(principal: &Principal) -> Option<&str> {
+    match principal {
+        Principal::Borrower { mobile_index, .. } => Some(mobile_index),
+        Principal::ApiKey { .. } | Principal::Operator { .. } => None,
+    }
+}
+
+/// Loads an application the caller may see: a borrower their own (any other is "not found",
+/// so ids cannot be probed); staff any, their route having checked their permission.
+async fn load(
+    uow: &mut dyn UnitOfWork,
+    principal: &Principal,
+    id: &str,
+) -> Result<(Application, String), EngineError> {
+    let (app, form) = uow.find_application(id).await?.ok_or_else(not_found)?;
+    match owner_of(principal) {
+        Some(owner) if owner != app.owner => Err(not_found()),
+        Some(_) | None => Ok((app, form)),
+    }
+}
+
+fn open_form(engine: &Engine, sealed: &str, id: &str) -> Result<Form, EngineError> {
+    let bytes = engine
+        .vault()?
+        .open_bytes(sealed, &format!("application:{id}"))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| EngineError::Internal(format!("application form: {e}")))
+}
+
+fn seal_form(engine: &Engine, form: &Form, id: &str) -> Result<String, EngineError> {
+    let bytes = serde_json::to_vec(form).map_err(|e| EngineError::Internal(e.to_string()))?;
+    engine
+        .vault()?
+        .seal_bytes(&bytes, &format!("application:{id}"))
+}
+
+/// Identifiers shown masked: enough to recognise, never to copy.
+fn masked(form: &Form) -> Form {
+    let keep = |v: &Option<String>, n: usize| {
+        v.as_ref().map(|s| {
+            let chars: Vec<char> = s.chars().collect();
+            let shown: String = chars.iter().rev().take(n).rev().collect();
+            format!("{}{shown}", "*".repeat(chars.len().saturating_sub(n)))
+        })
+    };
+    Form {
+        resident_id: keep(&form.resident_id, 4),
+        mobile: keep(&form.mobile, 4),
+        bank_account: keep(&form.bank_account, 4),
+        email: keep(&form.email, 0).map(|_| "***".to_owned()),
+        address: keep(&form.address, 0).map(|_| "***".to_owned()),
+        ..form.clone()
+    }
+}
+
+fn view(app: Application, form: &Form) -> ApplicationView {
+    ApplicationView {
+        application: app,
+        form: masked(form),
+    }
+}
+
+/// Announces the application's current state (outbox and audit) and sets its timers.
+async fn announce(
+    uow: &mut dyn UnitOfWork,
+    app: &Application,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    let reasons = app.status.reasons();
+    crate::audit::announce(
+        uow,
+        OutboxEvent {
+            id: new_id(),
+            topic: format!("application.{}", app.status.name()),
+            aggregate_type: "application".to_owned(),
+            aggregate_id: app.id.clone(),
+            payload: serde_json::json!({
+                "application_id": app.id,
+                "borrower_id": app.borrower_id,
+                "state": app.status.name(),
+                "reasons": reasons,
+                "reason": reasons.first(),
+                "next_action": reasons.first().map(|r| r.entry().next_action),
+                "deadline": app.deadline,
+                "limit_minor": app.offer.as_ref().map(|o| o.limit_minor),
+            }),
+            created_at: now,
+            published_at: None,
+        },
+        &crate::acting::current(),
+    )
+    .await?;
+    timers::schedule(uow, app, now).await
+}
+
+/// Starts a draft for the signed-in borrower.
+pub async fn start(
+    engine: &Engine,
+    principal: &Principal,
+    request: Option<&IdempotentRequest>,
+) -> Result<Outcome<ApplicationView>, EngineError> {
+    let Some(owner) = owner_of(principal) else {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            "a borrower starts their own application",
+        ));
+    };
+    let now = engine.clock.now();
+    let app = Application::start(new_id(), owner.to_owned(), &principal.actor(), now);
+    let form = Form::default();
+    let sealed = seal_form(engine, &form, &app.id)?;
+    let mut uow = engine.store.begin().await?;
+    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+        return Ok(Outcome::Replayed(done));
+    }
+    uow.insert_application(&app, &sealed).await?;
+    announce(uow.as_mut(), &app, now).await?;
+    let view = view(app, &form);
+    idempotency::record(uow.as_mut(), request, &view, now).await?;
+    uow.commit().await?;
+    Ok(Outcome::Fresh(view))
+}
+
+pub async fn get(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+) -> Result<ApplicationView, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    let (app, sealed) = load(uow.as_mut(), principal, id).await?;
+    let form = open_form(engine, &sealed, &app.id)?;
+    Ok(view(app, &form))
+}
+
+/// A borrower's own applications, or (staff) all in one state; newest first.
+pub async fn list(
+    engine: &Engine,
+    principal: &Principal,
+    state: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Application>, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    Ok(uow
+        .list_applications(owner_of(principal), state, limit)
+        .await?)
+}
+
+/// Saves one step of the form. `revision` is the one the client read: a save from a stale
+/// tab is refused with the current revision to reload, never silently merged.
+pub async fn save(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+    revision: i64,
+    step: Form,
+) -> Result<ApplicationView, EngineError> {
+    step.check_step()?;
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
+    if owner_of(principal).is_none() {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            "only the applicant edits the form",
+        ));
+    }
+    if app.revision != revision {
+        return Err(EngineError::conflict(
+            "conflict.concurrent_update",
+            format!(
+                "the application was saved since (revision {}); reload it and save again",
+                app.revision
+            ),
+        ));
+    }
+    app.saved(now).map_err(state_error)?;
+    let mut form = open_form(engine, &sealed, &app.id)?;
+    form.merge(step);
+    form.check_step()?;
+    app.revision += 1;
+    let sealed = seal_form(engine, &form, &app.id)?;
+    uow.update_application(&app, Some(&sealed), revision)
+        .await?;
+    timers::schedule(uow.as_mut(), &app, now).await?;
+    uow.commit().await?;
+    Ok(view(app, &form))
+}
+
+/// Submits the draft (or the answers to a request for information). Safe to repeat: a
+/// submission that already went through answers the application as it stands.
+pub async fn submit(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+    request: Option<&IdempotentRequest>,
+) -> Result<Outcome<ApplicationView>, EngineError> {
+    let vault = engine.vault()?;
+    let now = engine.clock.now();
+    loop {
+        let mut uow = engine.store.begin().await?;
+        if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+            return Ok(Outcome::Replayed(done));
+        }
+        let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
+        let form = open_form(engine, &sealed, &app.id)?;
+        let read = app.revision;
+        let borrower_id = match &app.borrower_id {
+            Some(existing) => existing.clone(),
+            // Not a draft (withdrawn or expired before submission): the domain says why.
+            None if app.status != lendcore_domain::application::ApplicationStatus::Draft => {
+                String::new()
+            }
+            None => {
+                form.check_complete()?;
+                let mobile = form.mobile.as_deref().unwrap_or_default();
+                if vault.index("mobile", mobile.trim()) != app.owner {
+                    return Err(EngineError::Invalid(
+                        lendcore_domain::validation::Violations::single(
+                            "mobile",
+                            "validation.mobile_not_verified",
+                            "the mobile number must be the one you signed in with",
+                        ),
+                    ));
+                }
+                borrower_for(engine, uow.as_mut(), &form, &app.owner, now).await?
+            }
+        };
+        let moved = app
+            .submit(borrower_id, &principal.actor(), now)
+            .map_err(state_error)?;
+        if moved {
+            app.revision += 1;
+            match uow.update_application(&app, None, read).await {
+                Err(StoreError::Stale(_)) => continue,
+                other => other?,
+            }
+            announce(uow.as_mut(), &app, now).await?;
+        }
+        let view = view(app, &form);
+        idempotency::record(uow.as_mut(), request, &view, now).await?;
+        uow.commit().await?;
+        return Ok(Outcome::Fresh(view));
+    }
+}
+
+/// The borrower the application is for: the one already registered with this identity
+/// number and this mobile number, or a new one from the form.
+async fn borrower_for(
+    engine: &Engine,
+    uow: &mut dyn UnitOfWork,
+    form: &Form,
+    owner: &str,
+    now: Timestamp,
+) -> Result<String, EngineError> {
+    let vault = engine.vault()?;
+    let today_in_china = (now + chrono::Duration::hours(8)).date_naive();
+    let (kind, data) = BorrowerInput {
+        kind: Some(BorrowerKind::Individual),
+        name: form.name.clone().unwrap_or_default(),
+        resident_id: form.resident_id.clone(),
+        mobile: form.mobile.clone(),
+        email: form.email.clone(),
+        address: form.address.clone(),
+        bank_account: form.bank_account.clone(),
+        ..BorrowerInput::default()
+    }
+    .parse(today_in_china)?;
+    let resident_index = data
+        .resident_id
+        .as_ref()
+        .map(|v| vault.index("resident_id", v.expose()));
+    if let Some(index) = &resident_index
+        && let Some(existing) = uow
+            .find_borrowers_by(BorrowerIndex::ResidentId, index)
+            .await?
+            .into_iter()
+            .next()
+    {
+        if existing.mobile_index.as_deref() == Some(owner) {
+            return Ok(existing.id);
+        }
+        return Err(EngineError::Refused {
+            reason: lendcore_domain::reasons::Reason::VerificationFailed,
+        });
+    }
+    let id = new_id();
+    let stored = StoredBorrower {
+        id: id.clone(),
+        kind,
+        personal: vault.seal(&data, &id)?,
+        resident_index,
+        credit_code_index: None,
+        mobile_index: Some(owner.to_owned()),
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    uow.insert_borrower(&stored).await?;
+    crate::audit::record(
+        uow,
+        &crate::acting::current(),
+        "borrower.registered",
+        ("borrower", &id),
+        serde_json::json!({ "from": "application" }),
+        now,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// What an underwriter asks for.
+#[derive(Debug, Clone)]
+pub struct DecisionInput {
+    pub decision: Decision,
+    pub note: Option<String>,
+}
+
+/// An underwriter (risk role) decides a referred application.
+pub async fn decide(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+    input: DecisionInput,
+) -> Result<ApplicationView, EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
+    let read = app.revision;
+    app.decide(input.decision, &principal.actor(), input.note, now)
+        .map_err(state_error)?;
+    app.revision += 1;
+    uow.update_application(&app, None, read).await?;
+    announce(uow.as_mut(), &app, now).await?;
+    let form = open_form(engine, &sealed, &app.id)?;
+    uow.commit().await?;
+    Ok(view(app, &form))
+}
+
+/// The borrower accepts the offer: the credit line is granted in the same transaction.
+pub async fn accept(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+) -> Result<ApplicationView, EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
+    if owner_of(principal).is_none() {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            "only the applicant accepts the offer",
+        ));
+    }
+    let read = app.revision;
+    let (
+        Some(Offer {
+            limit_minor,
+            currency,
+            valid_days,
+        }),
+        Some(borrower_id),
+    ) = (app.offer.clone(), app.borrower_id.clone())
+    else {
+        return Err(EngineError::conflict(
+            "conflict.application_state",
+            format!(
+                "the application is {}; only an approved application is accepted",
+                app.status.name()
+            ),
+        ));
+    };
+    // Checked before the line is made, so a refused acceptance grants nothing.
+    app.clone()
+        .accept(String::new(), &principal.actor(), now)
+        .map_err(state_error)?;
+    let line = crate::credit_lines::grant_in(
+        uow.as_mut(),
+        GrantInput {
+            borrower_id,
+            currency,
+            limit_minor,
+            valid_from: None,
+            valid_until: now + chrono::Duration::days(i64::from(valid_days)),
+            actor: principal.actor(),
+            note: Some(format!("application {}", app.id)),
+        },
+        now,
+    )
+    .await?;
+    app.accept(line.line.id.clone(), &principal.actor(), now)
+        .map_err(state_error)?;
+    app.revision += 1;
+    uow.update_application(&app, None, read).await?;
+    announce(uow.as_mut(), &app, now).await?;
+    let form = open_form(engine, &sealed, &app.id)?;
+    uow.commit().await?;
+    Ok(view(app, &form))
+}
+
+/// The borrower withdraws an application that has not ended.
+pub async fn withdraw(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+) -> Result<ApplicationView, EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
+    if owner_of(principal).is_none() {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            "only the applicant withdraws",
+        ));
+    }
+    let read = app.revision;
+    app.withdraw(&principal.actor(), now).map_err(state_error)?;
+    app.revision += 1;
+    uow.update_application(&app, None, read).await?;
+    announce(uow.as_mut(), &app, now).await?;
+    let form = open_form(engine, &sealed, &app.id)?;
+    uow.commit().await?;
+    Ok(view(app, &form))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_survives_the_idempotency_record() {
+        let now = chrono::Utc::now();
+        let mut app = Application::start("a".into(), "o".into(), "borrower:b", now);
+        app.withdraw("borrower:b", now).unwrap();
+        let view = view(app, &Form::default());
+        let json = serde_json::to_string(&view).unwrap();
+        let back: Result<ApplicationView, _> = serde_json::from_str(&json);
+        assert!(back.is_ok(), "{json}: {back:?}");
+    }
+}

@@ -1,0 +1,215 @@
+//! Identity verification of an application, by one of several methods: a code sent to the
+//! mobile number signed in with (checked here), a bank card check or a face check (through the
+//! configured identity provider). A method that is down or fails leaves the others offered;
+//! every check, passed or not, is recorded on the application with its reason.
+
+use lendcore_connectors::identity::{Method, Subject, Verdict};
+use lendcore_domain::application::IdentityCheck;
+use lendcore_domain::reasons::{Language, Reason};
+use serde::Serialize;
+
+use super::{ApplicationView, announce, load, open_form, state_error, view};
+use crate::access::Principal;
+use crate::access::otp::{self, CodeSent};
+use crate::{Engine, EngineError};
+
+/// How a verification attempt went, and what the borrower can do next.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerificationOutcome {
+    /// `passed`, `failed` or `unavailable`.
+    pub outcome: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub reason: Option<Reason>,
+    /// The methods the borrower may try now.
+    pub other_methods: Vec<String>,
+    pub application: ApplicationView,
+}
+
+fn methods(engine: &Engine) -> Vec<Method> {
+    let mut all = Vec::new();
+    if engine.sms.is_some() {
+        all.push(Method::SmsOtp);
+    }
+    if let Some(provider) = &engine.identity {
+        all.extend(provider.methods());
+    }
+    all
+}
+
+fn parse_method(raw: &str) -> Result<Method, EngineError> {
+    [Method::SmsOtp, Method::BankCard, Method::Face]
+        .into_iter()
+        .find(|m| m.as_str() == raw)
+        .ok_or_else(|| {
+            EngineError::Invalid(lendcore_domain::validation::Violations::single(
+                "method",
+                "validation.unknown_method",
+                "method is sms_otp, bank_card or face",
+            ))
+        })
+}
+
+async fn verifying(engine: &Engine, principal: &Principal, id: &str) -> Result<(), EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    let (app, _) = load(uow.as_mut(), principal, id).await?;
+    match app.status.name() {
+        "verifying" => Ok(()),
+        other => Err(EngineError::conflict(
+            "conflict.application_state",
+            format!("the application is {other}; only one waiting for verification is verified"),
+        )),
+    }
+}
+
+/// Sends a code for the `sms_otp` method to the number the application was made with.
+pub async fn send_code(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+    client: &str,
+    language: Language,
+) -> Result<CodeSent, EngineError> {
+    verifying(engine, principal, id).await?;
+    let form = {
+        let mut uow = engine.store.begin_read().await?;
+        let (app, sealed) = load(uow.as_mut(), principal, id).await?;
+        open_form(engine, &sealed, &app.id)?
+    };
+    let mobile = form.mobile.unwrap_or_default();
+    otp::send_code(engine, &mobile, client, language).await
+}
+
+/// Verifies with `method`. `sms_otp` takes `{"challenge_id", "code"}` as evidence; the
+/// provider's methods take what the provider needs (e.g. a liveness token).
+pub async fn verify(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+    method: &str,
+    evidence: &serde_json::Value,
+    client: &str,
+) -> Result<VerificationOutcome, EngineError> {
+    let method = parse_method(method)?;
+    verifying(engine, principal, id).await?;
+    let offered = methods(engine);
+    let verdict = if !offered.contains(&method) {
+        Verdict::Unavailable {
+            detail: format!("{} is not offered here", method.as_str()),
+        }
+    } else if method == Method::SmsOtp {
+        let challenge_id = evidence["challenge_id"].as_str().unwrap_or_default();
+        let code = evidence["code"].as_str().unwrap_or_default();
+        let (mut uow, challenge) = otp::use_code(engine, challenge_id, code, client).await?;
+        let (app, _) = load(uow.as_mut(), principal, id).await?;
+        if challenge.mobile_index != app.owner {
+            return Err(EngineError::Refused {
+                reason: Reason::CodeExpired,
+            });
+        }
+        // The code is used up in this same unit of work, committed with the outcome below.
+        return record(
+            engine,
+            uow,
+            principal,
+            id,
+            method,
+            Verdict::Passed,
+            &offered,
+        )
+        .await;
+    } else {
+        let subject = {
+            let mut uow = engine.store.begin_read().await?;
+            let (app, sealed) = load(uow.as_mut(), principal, id).await?;
+            let form = open_form(engine, &sealed, &app.id)?;
+            Subject {
+                reference: app.id.clone(),
+                name: form.name.unwrap_or_default(),
+                resident_id: form.resident_id.unwrap_or_default(),
+                mobile: form.mobile.unwrap_or_default(),
+                bank_account: form.bank_account,
+            }
+        };
+        match &engine.identity {
+            Some(provider) => provider.check(method, &subject, evidence).await,
+            None => Verdict::Unavailable {
+                detail: "no identity provider is configured".to_owned(),
+            },
+        }
+    };
+    let uow = engine.store.begin().await?;
+    record(engine, uow, principal, id, method, verdict, &offered).await
+}
+
+async fn record(
+    engine: &Engine,
+    mut uow: Box<dyn lendcore_store::UnitOfWork>,
+    principal: &Principal,
+    id: &str,
+    method: Method,
+    verdict: Verdict,
+    offered: &[Method],
+) -> Result<VerificationOutcome, EngineError> {
+    let now = engine.clock.now();
+    let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
+    let read = app.revision;
+    let (outcome, reason, detail) = match &verdict {
+        Verdict::Passed => ("passed", None, None),
+        Verdict::Failed { reason } => (
+            "failed",
+            Some(Reason::VerificationFailed),
+            Some(reason.clone()),
+        ),
+        Verdict::Unavailable { detail } => (
+            "unavailable",
+            Some(Reason::MethodUnavailable),
+            Some(detail.clone()),
+        ),
+    };
+    app.checks.push(IdentityCheck {
+        method: method.as_str().to_owned(),
+        outcome: outcome.to_owned(),
+        reason,
+        detail: detail.map(|d| d.chars().take(200).collect()),
+        at: now,
+    });
+    app.updated_at = now;
+    let passed = matches!(verdict, Verdict::Passed);
+    if passed {
+        app.verified(method.as_str(), &principal.actor(), now)
+            .map_err(state_error)?;
+    }
+    app.revision += 1;
+    uow.update_application(&app, None, read).await?;
+    if passed {
+        announce(uow.as_mut(), &app, now).await?;
+    } else {
+        crate::audit::record(
+            uow.as_mut(),
+            &principal.actor(),
+            "application.verification_failed",
+            ("application", &app.id),
+            serde_json::json!({ "method": method.as_str(), "outcome": outcome, "reason": reason }),
+            now,
+        )
+        .await?;
+    }
+    let form = open_form(engine, &sealed, &app.id)?;
+    uow.commit().await?;
+    let other_methods = if passed {
+        Vec::new()
+    } else {
+        offered
+            .iter()
+            .filter(|m| **m != method)
+            .map(|m| m.as_str().to_owned())
+            .collect()
+    };
+    Ok(VerificationOutcome {
+        outcome: outcome.to_owned(),
+        reason,
+        other_methods,
+        application: view(app, &form),
+    })
+}

@@ -1,0 +1,285 @@
+//! Credit applications over HTTP, on both stores: saved at every step and resumed on another
+//! device, submitted once however often it is sent (a dropped connection mid-submit included),
+//! verified by another method when one is down, decided by an underwriter with reasons,
+//! accepted into a credit line; documents with checksums and limits; deadlines that expire
+//! with their reason; the status explained in the borrower's language.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use lendcore_connectors::identity::SandboxIdentityProvider;
+use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
+use lendcore_domain::access::Role;
+use lendcore_engine::applications::TimerHandler;
+use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_server::HttpLimits;
+use lendcore_testkit::{TestDb, store_test};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+use common::{Api, Reply, borrower_session, gateway_accepting, last_code, operator_session};
+
+const MOBILE: &str = "13812345678";
+
+async fn api_with_everything(db: &TestDb, gateway: &MockServer) -> Api {
+    let sms = HttpSmsGateway::new(HttpSmsConfig {
+        base_url: gateway.uri(),
+        api_key: "k".into(),
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap();
+    Api::start_with(db, HttpLimits::default(), |engine| {
+        engine
+            .with_sms(Arc::new(sms))
+            .with_identity(Arc::new(SandboxIdentityProvider))
+    })
+    .await
+}
+
+async fn call(api: &Api, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+    api.as_caller(method, path, Some(token), body.as_ref())
+        .await
+}
+
+fn answers(name: &str) -> Value {
+    json!({
+        "name": name, "resident_id": "11010519491231002X", "mobile": MOBILE,
+        "email": "zhang@example.com", "bank_account": "6222020200112233445",
+        "requested_limit_minor": 5_000_000, "monthly_income_minor": 1_500_000,
+        "employer": "Acme", "purpose": "working capital"
+    })
+}
+
+/// A draft filled in over two steps and submitted; the application's id.
+async fn submitted(api: &Api, token: &str, name: &str) -> String {
+    let draft = call(api, "POST", "/v1/applications", token, None).await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{:?}", draft.body);
+    let id = draft.body["id"].as_str().unwrap().to_owned();
+    let saved = call(
+        api,
+        "PATCH",
+        &format!("/v1/applications/{id}"),
+        token,
+        Some(json!({"revision": 1, "answers": answers(name)})),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+    let done = call(
+        api,
+        "POST",
+        &format!("/v1/applications/{id}/submit"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(done.body["state"], "verifying", "{:?}", done.body);
+    id
+}
+
+/// Verifies by a code sent to the application's number.
+async fn verify_by_sms(api: &Api, gateway: &MockServer, token: &str, id: &str) -> Reply {
+    // One code a minute per number: the sign-in code was the last.
+    api.clock.advance(Duration::seconds(61));
+    let sent = call(
+        api,
+        "POST",
+        &format!("/v1/applications/{id}/verification/code"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.body);
+    let code = last_code(gateway, MOBILE).await;
+    call(api, "POST", &format!("/v1/applications/{id}/verification"), token, Some(json!({
+        "method": "sms_otp", "evidence": {"challenge_id": sent.body["challenge_id"], "code": code}
+    }))).await
+}
+
+store_test! {
+    async fn a_draft_survives_a_lost_connection_and_is_resumed_on_another_device(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let phone = borrower_session(&api, &gateway, MOBILE).await;
+        let draft = call(&api, "POST", "/v1/applications", &phone, None).await;
+        let id = draft.body["id"].as_str().unwrap().to_owned();
+        assert_eq!((draft.body["state"].as_str(), draft.body["revision"].as_i64()), (Some("draft"), Some(1)));
+        let step1 = call(&api, "PATCH", &format!("/v1/applications/{id}"), &phone,
+            Some(json!({"revision": 1, "answers": {"name": "张三", "requested_limit_minor": 5_000_000}}))).await;
+        assert_eq!(step1.status, StatusCode::OK, "{:?}", step1.body);
+
+        // The laptop, signed in with the same number, finds the draft and carries on.
+        api.clock.advance(Duration::seconds(61));
+        let laptop = borrower_session(&api, &gateway, MOBILE).await;
+        let mine = call(&api, "GET", "/v1/applications", &laptop, None).await;
+        assert_eq!(mine.body["items"][0]["id"], id.as_str());
+        let resumed = call(&api, "GET", &format!("/v1/applications/{id}"), &laptop, None).await;
+        assert_eq!((resumed.body["form"]["name"].as_str(), resumed.body["revision"].as_i64()), (Some("张三"), Some(2)));
+        let stale = call(&api, "PATCH", &format!("/v1/applications/{id}"), &phone, Some(json!({"revision": 1, "answers": {"employer": "X"}}))).await;
+        assert_eq!((stale.status, stale.code()), (StatusCode::CONFLICT, "conflict.concurrent_update"), "a stale tab never overwrites");
+        let bad = call(&api, "PATCH", &format!("/v1/applications/{id}"), &laptop, Some(json!({"revision": 2, "answers": {"monthly_income_minor": -5}}))).await;
+        assert_eq!(bad.code(), "validation.amount_out_of_range");
+        let unknown = call(&api, "PATCH", &format!("/v1/applications/{id}"), &laptop, Some(json!({"revision": 2, "answers": {"shoe_size": 42}}))).await;
+        assert_eq!(unknown.code(), "validation.unknown_field");
+        let early = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &laptop, None).await;
+        assert_eq!(early.status, StatusCode::BAD_REQUEST);
+        let missing: Vec<&str> = early.body["details"]["violations"].as_array().unwrap().iter().map(|v| v["field"].as_str().unwrap()).collect();
+        assert_eq!(missing, ["resident_id", "mobile", "monthly_income_minor", "bank_account"]);
+        let mut elsewhere = answers("张三");
+        elsewhere["mobile"] = json!("13900000000");
+        let filled = call(&api, "PATCH", &format!("/v1/applications/{id}"), &laptop, Some(json!({"revision": 2, "answers": elsewhere}))).await;
+        assert_eq!(filled.status, StatusCode::OK, "{:?}", filled.body);
+        let not_mine = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &laptop, None).await;
+        assert_eq!(not_mine.code(), "validation.mobile_not_verified", "{:?}", not_mine.body);
+        let fixed = call(&api, "PATCH", &format!("/v1/applications/{id}"), &laptop, Some(json!({"revision": 3, "answers": {"mobile": MOBILE}}))).await;
+        assert_eq!(fixed.status, StatusCode::OK, "{:?}", fixed.body);
+
+        // The connection drops mid-submit; the app retries with the same key. Whatever the
+        // server did with the first, the application is submitted exactly once.
+        let lost = reqwest::Client::builder().timeout(std::time::Duration::from_millis(1)).build().unwrap()
+            .post(format!("{}/v1/applications/{id}/submit", api.base))
+            .bearer_auth(&phone).header("idempotency-key", "submit-1").send().await;
+        assert!(lost.is_err(), "the client gave up");
+        let mut retried = None;
+        for _ in 0..100 {
+            let reply = api.http.post(format!("{}/v1/applications/{id}/submit", api.base))
+                .bearer_auth(&phone).header("idempotency-key", "submit-1").send().await.unwrap();
+            if reply.status() != StatusCode::CONFLICT {
+                retried = Some(Reply::read(reply).await);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let retried = retried.expect("the retry settles");
+        assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+        assert_eq!(retried.body["state"], "verifying");
+        let again = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &laptop, None).await;
+        assert_eq!(again.body["state"], "verifying", "a double submit changes nothing");
+        let history: Vec<&str> = again.body["history"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+        assert_eq!(history, ["draft", "submitted", "verifying"], "submitted once");
+        assert!(again.body["borrower_id"].is_string(), "registered as a borrower");
+        assert_eq!(again.body["form"]["resident_id"], "**************002X", "identifiers masked");
+
+        // Someone else's session cannot see it, nor can an API key without the scope.
+        api.clock.advance(Duration::seconds(61));
+        let stranger = borrower_session(&api, &gateway, "13700001111").await;
+        assert_eq!(call(&api, "GET", &format!("/v1/applications/{id}"), &stranger, None).await.code(), "not_found.application");
+        let (status, _) = api.get(&format!("/v1/applications/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "the test key holds applications:read");
+    }
+
+    async fn verification_offers_another_method_then_an_underwriter_decides_and_the_line_opens(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let id = submitted(&api, &token, "张三 down-bank").await;
+        let down = call(&api, "POST", &format!("/v1/applications/{id}/verification"), &token, Some(json!({"method": "bank_card"}))).await;
+        assert_eq!(down.status, StatusCode::OK, "{:?}", down.body);
+        assert_eq!((down.body["outcome"].as_str(), down.body["reason"].as_str()), (Some("unavailable"), Some("identity.method_unavailable")));
+        assert_eq!(down.body["other_methods"], json!(["sms_otp", "face"]));
+        let unknown = call(&api, "POST", &format!("/v1/applications/{id}/verification"), &token, Some(json!({"method": "palm"}))).await;
+        assert_eq!(unknown.code(), "validation.unknown_method");
+        let passed = verify_by_sms(&api, &gateway, &token, &id).await;
+        assert_eq!(passed.body["outcome"], "passed", "{:?}", passed.body);
+        assert_eq!(passed.body["application"]["state"], "referred");
+        let checks: Vec<&str> = passed.body["application"]["checks"].as_array().unwrap().iter().map(|c| c["outcome"].as_str().unwrap()).collect();
+        assert_eq!(checks, ["unavailable", "passed"], "every check is recorded");
+
+        let waiting = api.http.get(format!("{}/v1/applications/{id}/status", api.base))
+            .bearer_auth(&token).header("accept-language", "zh-CN").send().await.unwrap();
+        assert_eq!(waiting.headers()["content-language"], "zh-Hans");
+        let waiting: Value = waiting.json().await.unwrap();
+        assert_eq!((waiting["headline"].as_str(), waiting["next_action"].as_str()), (Some("您的申请正在审核中。"), Some("wait")));
+
+        let rita = operator_session(&api, "rita", Role::Risk).await;
+        let viewer = operator_session(&api, "vic", Role::Viewer).await;
+        let queue = call(&api, "GET", "/v1/applications", &rita, None).await;
+        assert_eq!(queue.body["items"][0]["id"], id.as_str(), "the underwriters' queue");
+        let not_allowed = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &viewer, Some(json!({"decision": "decline", "reasons": ["credit.score_too_low"]}))).await;
+        assert_eq!(not_allowed.status, StatusCode::FORBIDDEN);
+        let no_reason = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &rita, Some(json!({"decision": "request_info"}))).await;
+        assert_eq!(no_reason.code(), "validation.reason_required");
+        let asked = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &rita, Some(json!({"decision": "request_info", "reasons": ["risk.large_amount"], "note": "payslips please"}))).await;
+        assert_eq!(asked.body["state"], "info_requested", "{:?}", asked.body);
+        let explained = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
+        assert_eq!(explained.body["why"][0]["code"], "risk.large_amount");
+        assert_eq!(explained.body["next_action"], "upload_documents");
+
+        // Documents: the real thing, checked; fakes and oversized files refused.
+        let upload = |bytes: Vec<u8>, kind: &'static str| {
+            let api = &api;
+            let token = token.clone();
+            let id = id.clone();
+            async move {
+                Reply::read(reqwest::Client::new().post(format!("{}/v1/applications/{id}/documents?name=payslip.pdf", api.base))
+                    .bearer_auth(token).header("content-type", kind).body(bytes).send().await.unwrap()).await
+            }
+        };
+        let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n".to_vec();
+        let stored = upload(pdf.clone(), "application/pdf").await;
+        assert_eq!(stored.status, StatusCode::CREATED, "{:?}", stored.body);
+        let sha = stored.body["sha256"].as_str().unwrap().to_owned();
+        assert_eq!(upload(b"MZ\x90\x00".to_vec(), "application/pdf").await.code(), "validation.document_content");
+        assert_eq!(upload(pdf.clone(), "text/html").await.code(), "validation.document_type");
+        assert_eq!(upload(Vec::new(), "application/pdf").await.code(), "validation.document_size");
+        let mut huge = b"%PDF-".to_vec();
+        huge.resize(5 * 1024 * 1024 + 2048, b'x');
+        assert_eq!(upload(huge, "application/pdf").await.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let doc_id = stored.body["id"].as_str().unwrap();
+        let fetched = api.http.get(format!("{}/v1/applications/{id}/documents/{doc_id}", api.base)).send().await.unwrap();
+        assert_eq!(fetched.headers()["x-content-sha256"], sha.as_str());
+        assert_eq!(fetched.bytes().await.unwrap().to_vec(), pdf);
+        let listed = call(&api, "GET", &format!("/v1/applications/{id}/documents"), &rita, None).await;
+        assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+
+        let back = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &token, None).await;
+        assert_eq!(back.body["state"], "referred");
+        let approved = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &rita, Some(json!({"decision": "approve", "limit_minor": 3_000_000, "valid_days": 365}))).await;
+        assert_eq!(approved.body["state"], "approved", "{:?}", approved.body);
+        let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
+        assert_eq!(accepted.body["state"], "accepted", "{:?}", accepted.body);
+        let line_id = accepted.body["line_id"].as_str().unwrap();
+        let (_, line) = api.get(&format!("/v1/credit-lines/{line_id}")).await;
+        assert_eq!((line["limit_minor"].as_i64(), line["borrower_id"].as_str()), (Some(3_000_000), accepted.body["borrower_id"].as_str()));
+        let twice = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
+        assert_eq!(twice.code(), "conflict.application_state", "one line per application");
+        let history: Vec<String> = accepted.body["history"].as_array().unwrap().iter()
+            .map(|s| format!("{}:{}", s["state"].as_str().unwrap(), s["actor"].as_str().unwrap())).collect();
+        assert!(history.contains(&"approved:ops:rita".to_owned()), "{history:?}");
+    }
+
+    async fn every_wait_ends_with_a_reason_the_borrower_is_told(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let draft = call(&api, "POST", "/v1/applications", &token, None).await;
+        let id = draft.body["id"].as_str().unwrap().to_owned();
+        let runner = JobRunner::new(api.store.clone(), api.clock.clone(), RunnerConfig { worker_id: "w".into(), ..RunnerConfig::default() })
+            .register(TimerHandler);
+        api.clock.advance(Duration::days(28));
+        while runner.poll_once().await.unwrap().ran() > 0 {}
+        let mut uow = api.store.begin_read().await.unwrap();
+        let reminded = uow.outbox_for("application", &id).await.unwrap();
+        assert!(reminded.iter().any(|e| e.topic == "application.reminder"), "reminded before the deadline");
+        drop(uow);
+        api.clock.advance(Duration::days(3));
+        while runner.poll_once().await.unwrap().ran() > 0 {}
+        // A month on, the session has ended too: the borrower signs in again and finds out why.
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let expired = call(&api, "GET", &format!("/v1/applications/{id}"), &token, None).await;
+        assert_eq!((expired.body["state"].as_str(), expired.body["reason"].as_str()), (Some("expired"), Some("user.abandoned")), "{:?}", expired.body);
+        let status = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
+        assert_eq!(status.body["headline"], "This application has expired.");
+        assert_eq!(status.body["next_action"], "start_again");
+        assert_eq!(status.body["why"][0]["code"], "user.abandoned");
+        let late = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &token, None).await;
+        assert_eq!(late.code(), "conflict.application_state");
+
+        let second = call(&api, "POST", "/v1/applications", &token, None).await;
+        let second_id = second.body["id"].as_str().unwrap();
+        let withdrawn = call(&api, "POST", &format!("/v1/applications/{second_id}/withdraw"), &token, None).await;
+        assert_eq!((withdrawn.body["state"].as_str(), withdrawn.body["reason"].as_str()), (Some("withdrawn"), Some("user.cancelled")));
+    }
+}
