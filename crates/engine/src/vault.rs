@@ -21,6 +21,7 @@ const VERSION: &str = "v1";
 pub struct Vault {
     cipher: Aes256Gcm,
     index_key: [u8; 32],
+    link_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Vault {
@@ -60,6 +61,7 @@ impl Vault {
         Ok(Self {
             cipher: Aes256Gcm::new(&encryption_key.into()),
             index_key: derive(b"lendcore personal data index v1"),
+            link_key: derive(b"lendcore signed links v1"),
         })
     }
 
@@ -158,6 +160,11 @@ impl Vault {
                 },
             )
             .map_err(|_| corrupt("does not open with this key, or was altered"))
+    }
+
+    /// The signer of links (resume an application, sign a contract), under a key of its own.
+    pub fn link_signer(&self) -> crate::links::LinkSigner {
+        crate::links::LinkSigner::new(self.link_key.to_vec())
     }
 
     /// The blind index of `value` as a `kind` of identifier: equal values give equal indexes;

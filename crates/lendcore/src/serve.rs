@@ -266,6 +266,7 @@ where
         .register(FreezeEndHandler)
         .register(DeliveryHandler::new(&engine))
         .register(applications::TimerHandler)
+        .register(lendcore_engine::links::ReminderHandler)
         .register(CobHandler::new(
             StdDuration::from_secs(u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1)),
             config.cob.batch,

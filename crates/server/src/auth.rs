@@ -43,6 +43,9 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/auth/operators/sign-in"
         | "/v1/auth/second-factor" => Public,
         "/v1/channels/{id}/callbacks" => Public,
+        // A link is its own credential: signed, expiring, recorded.
+        "/v1/links/open" => Public,
+        "/v1/links/renew" | "/v1/applications/{id}/resume-link" => Borrower,
         "/v1/auth/session" | "/v1/auth/sign-out" => SignedIn,
         "/v1/auth/second-factor/enrol" | "/v1/auth/second-factor/confirm" => Borrower,
         // Reads: a borrower their own, staff with applications:read (checked by the handler,

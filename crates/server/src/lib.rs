@@ -183,6 +183,12 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             "/v1/applications/{id}/documents/{document_id}",
             get(routes::applications::document),
         )
+        .route(
+            "/v1/applications/{id}/resume-link",
+            post(routes::links::resume_link),
+        )
+        .route("/v1/links/open", post(routes::links::open))
+        .route("/v1/links/renew", post(routes::links::renew))
         .route("/v1/deliveries", get(routes::deliveries::list))
         .route("/v1/deliveries/{id}", get(routes::deliveries::get))
         .route(

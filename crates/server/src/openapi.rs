@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::ErrorBody;
 use crate::routes::{
     access, applications, auth, borrowers, channels, credit_lines, deliveries, drawdowns, health,
-    jobs, loans, maintenance, products, quotes,
+    jobs, links, loans, maintenance, products, quotes,
 };
 
 #[derive(OpenApi)]
@@ -68,6 +68,9 @@ use crate::routes::{
         applications::upload,
         applications::documents,
         applications::document,
+        links::resume_link,
+        links::open,
+        links::renew,
         deliveries::list,
         deliveries::get,
         deliveries::redrive,

@@ -282,4 +282,64 @@ store_test! {
         let withdrawn = call(&api, "POST", &format!("/v1/applications/{second_id}/withdraw"), &token, None).await;
         assert_eq!((withdrawn.body["state"].as_str(), withdrawn.body["reason"].as_str()), (Some("withdrawn"), Some("user.cancelled")));
     }
+
+    async fn a_resume_link_opens_once_reminds_before_it_expires_and_is_renewed_after_signing_in(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let phone = borrower_session(&api, &gateway, MOBILE).await;
+        let draft = call(&api, "POST", "/v1/applications", &phone, None).await;
+        let id = draft.body["id"].as_str().unwrap().to_owned();
+        let issued = call(&api, "POST", &format!("/v1/applications/{id}/resume-link"), &phone, None).await;
+        assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.body);
+        let token = issued.body["token"].as_str().unwrap().to_owned();
+        assert!(!token.contains(MOBILE), "nothing personal in a link");
+
+        // The laptop opens it: signed in, and told what it opens.
+        let open = |token: String| {
+            let api = &api;
+            async move { api.as_caller("POST", "/v1/links/open", None, Some(&json!({"token": token}))).await }
+        };
+        let opened = open(token.clone()).await;
+        assert_eq!(opened.status, StatusCode::OK, "{:?}", opened.body);
+        assert_eq!((opened.body["purpose"].as_str(), opened.body["subject"].as_str()), (Some("resume_application"), Some(id.as_str())));
+        let laptop = opened.body["session"]["token"].as_str().unwrap().to_owned();
+        let resumed = call(&api, "GET", &format!("/v1/applications/{id}"), &laptop, None).await;
+        assert_eq!(resumed.body["state"], "draft");
+        let again = open(token.clone()).await;
+        assert_eq!((again.status, again.code()), (StatusCode::UNPROCESSABLE_ENTITY, "link.used"));
+        assert_eq!(again.body["details"]["next_action"], "request_new_link");
+        let mut forged = token.clone();
+        forged.replace_range(forged.len() - 2.., if forged.ends_with("00") { "11" } else { "00" });
+        assert_eq!(open(forged).await.code(), "link.invalid");
+        assert_eq!(open("v1.abc".into()).await.code(), "link.invalid");
+
+        // A second link: reminded a day before it expires, refused after, renewed in one step.
+        let second = call(&api, "POST", &format!("/v1/applications/{id}/resume-link"), &phone, None).await;
+        let second = second.body["token"].as_str().unwrap().to_owned();
+        let runner = JobRunner::new(api.store.clone(), api.clock.clone(), RunnerConfig { worker_id: "w".into(), ..RunnerConfig::default() })
+            .register(lendcore_engine::links::ReminderHandler);
+        api.clock.advance(Duration::hours(49));
+        while runner.poll_once().await.unwrap().ran() > 0 {}
+        let mut uow = api.store.begin_read().await.unwrap();
+        let reminders = uow.unpublished_outbox(1000).await.unwrap().into_iter().filter(|e| e.topic == "link.expiring").count();
+        assert_eq!(reminders, 1, "the unused link is reminded; the used one is not");
+        drop(uow);
+        api.clock.advance(Duration::hours(24));
+        let expired = open(second.clone()).await;
+        assert_eq!((expired.status, expired.code()), (StatusCode::UNPROCESSABLE_ENTITY, "link.expired"));
+        let anonymous = api.as_caller("POST", "/v1/links/renew", None, Some(&json!({"token": second}))).await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "renewal follows signing in again");
+        let signed_in = borrower_session(&api, &gateway, MOBILE).await;
+        let renewed = call(&api, "POST", "/v1/links/renew", &signed_in, Some(json!({"token": second}))).await;
+        assert_eq!(renewed.status, StatusCode::CREATED, "{:?}", renewed.body);
+        assert_eq!(renewed.body["subject"], id.as_str());
+        let fresh = open(renewed.body["token"].as_str().unwrap().to_owned()).await;
+        assert_eq!(fresh.status, StatusCode::OK);
+        let twice = call(&api, "POST", "/v1/links/renew", &signed_in, Some(json!({"token": second}))).await;
+        assert_eq!(twice.code(), "link.used", "a link is renewed once");
+        api.clock.advance(Duration::seconds(61));
+        let stranger = borrower_session(&api, &gateway, "13700001111").await;
+        let theirs = call(&api, "POST", "/v1/links/renew", &stranger, Some(json!({"token": second}))).await;
+        assert_eq!(theirs.code(), "link.invalid", "only its owner renews a link");
+    }
 }

@@ -14,6 +14,7 @@ mod error;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod links;
 pub mod maintenance;
 mod migrations;
 pub mod outbox;
@@ -43,6 +44,7 @@ pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use ledger::LedgerRepository;
+pub use links::{LinkRepository, StoredLink};
 pub use maintenance::MaintenanceRepository;
 pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
@@ -105,6 +107,7 @@ pub trait UnitOfWork:
     + DeliveryRepository
     + DrawdownRepository
     + LedgerRepository
+    + LinkRepository
     + MaintenanceRepository
     + JobRepository
     + IdempotencyRepository

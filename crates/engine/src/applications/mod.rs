@@ -59,7 +59,7 @@ fn owner_of(principal: &Principal) -> Option<&str> {
 
 /// Loads an application the caller may see: a borrower their own (any other is "not found",
 /// so ids cannot be probed); staff any, their route having checked their permission.
-async fn load(
+pub(crate) async fn load(
     uow: &mut dyn UnitOfWork,
     principal: &Principal,
     id: &str,

@@ -200,6 +200,23 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ZhHans => ("申请结果通知".to_owned(), format!("您的申请已结束。{why}")),
             }
         }
+        ("link.expiring", _) => {
+            let expires = payload["expires_at"].as_str().unwrap_or("");
+            match language {
+                En => (
+                    "Your link expires soon".to_owned(),
+                    format!(
+                        "The link to continue your application expires at {expires}. Open it before then, or sign in to get a new one."
+                    ),
+                ),
+                ZhHans => (
+                    "链接即将过期".to_owned(),
+                    format!(
+                        "您继续申请的链接将于{expires}过期，请尽快打开；过期后登录即可一键获取新链接。"
+                    ),
+                ),
+            }
+        }
         // A wait on the underwriter is the lender's to chase, not the borrower's.
         ("application.reminder", _) if payload["state"] != "referred" => {
             let deadline = payload["deadline"].as_str().unwrap_or("");

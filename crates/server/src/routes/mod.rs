@@ -9,6 +9,7 @@ pub mod docs;
 pub mod drawdowns;
 pub mod health;
 pub mod jobs;
+pub mod links;
 pub mod loans;
 pub mod maintenance;
 pub mod products;

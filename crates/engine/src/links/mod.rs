@@ -6,6 +6,13 @@
 //!
 //! The token is `v1.<payload>.<signature>`, both parts hex: the payload is
 //! `purpose|subject|expires_at_ms|nonce`. Nothing personal goes in a link: the subject is an id.
+//!
+//! Issued links are also kept in the store (`issued.rs`): whose they are, whether they may be
+//! used once, whether they were used or renewed, and a reminder before they expire.
+
+mod issued;
+
+pub use issued::{LinkIssued, LinkOpened, ReminderHandler, issue_resume_link, open_link, renew};
 
 use hmac::{Hmac, Mac};
 use lendcore_domain::Timestamp;
@@ -58,7 +65,11 @@ pub struct Link {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
     #[error("the link expired; a new one can be requested")]
-    Expired { purpose: Purpose, subject: String },
+    Expired {
+        purpose: Purpose,
+        subject: String,
+        nonce: String,
+    },
     #[error("the link is not valid for this")]
     Invalid,
 }
@@ -100,6 +111,17 @@ impl LinkSigner {
         format!("v1.{payload}.{}", self.mac(&payload))
     }
 
+    /// The purpose a genuine token was signed for (before opening it for that purpose).
+    pub fn purpose_of(&self, token: &str) -> Option<Purpose> {
+        let payload = token.trim().split('.').nth(1)?;
+        let payload = String::from_utf8(hex::decode(payload).ok()?).ok()?;
+        let purpose = Purpose::parse(payload.split('|').next()?)?;
+        // Only a token that opens (at the start of time, so never expired) says anything.
+        self.open(token, purpose, Timestamp::MIN_UTC)
+            .ok()
+            .map(|_| purpose)
+    }
+
     /// Opens a token for `purpose` at `now`. A forged, altered, truncated or misdirected token
     /// is `Invalid`; a genuine one past its time is `Expired`, naming what it was for so a new
     /// one can be offered.
@@ -135,6 +157,7 @@ impl LinkSigner {
             return Err(LinkError::Expired {
                 purpose,
                 subject: (*subject).to_owned(),
+                nonce: (*nonce).to_owned(),
             });
         }
         Ok(Link {
@@ -195,7 +218,8 @@ mod tests {
             late,
             LinkError::Expired {
                 purpose: Purpose::ResumeApplication,
-                subject: "app-1".into()
+                subject: "app-1".into(),
+                nonce: link.nonce.clone(),
             },
             "an expired link says what it was for, so a new one can be offered"
         );

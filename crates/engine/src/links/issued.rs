@@ -1,0 +1,291 @@
+//! Links as issued to borrowers: a resume link opens the application on any device without the
+//! SMS code (once, if single-use); before it expires a reminder goes out; an expired, used or
+//! altered link says so with its reason, and the borrower, signed in again, renews it in one
+//! step — never a dead end.
+
+use async_trait::async_trait;
+use lendcore_domain::Timestamp;
+use lendcore_domain::reasons::Reason;
+use lendcore_store::{Job, NewJob, OutboxEvent, SessionSubject, StoredLink, UnitOfWork};
+use serde::Serialize;
+
+use super::{LinkError, Purpose};
+use crate::access::{Principal, SessionIssued, new_session};
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
+use crate::{Engine, EngineError, new_id};
+
+/// How long a resume link lives, and when before its end the reminder goes.
+pub const RESUME_LIFETIME: chrono::Duration = chrono::Duration::hours(72);
+const REMIND_BEFORE: chrono::Duration = chrono::Duration::hours(24);
+pub const REMINDER_JOB: &str = "link.reminder";
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkIssued {
+    /// Put it in the app's URL; the app opens it with `POST /v1/links/open`.
+    pub token: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub purpose: Purpose,
+    pub subject: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub single_use: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkOpened {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub purpose: Purpose,
+    /// What it opens, e.g. the application's id.
+    pub subject: String,
+    /// A session for the link's owner (a second factor, if they turned one on, is still asked).
+    pub session: SessionIssued,
+}
+
+fn signer(engine: &Engine) -> Result<super::LinkSigner, EngineError> {
+    Ok(engine.vault()?.link_signer())
+}
+
+fn refused(reason: Reason) -> EngineError {
+    EngineError::Refused { reason }
+}
+
+fn link_error(err: LinkError) -> EngineError {
+    refused(err.reason())
+}
+
+async fn issue(
+    engine: &Engine,
+    uow: &mut dyn UnitOfWork,
+    purpose: Purpose,
+    subject: &str,
+    owner: &str,
+    borrower_id: Option<String>,
+    now: Timestamp,
+) -> Result<(LinkIssued, String), EngineError> {
+    let expires_at = now + RESUME_LIFETIME;
+    let token = signer(engine)?.sign(purpose, subject, expires_at);
+    let nonce = signer(engine)?
+        .open(&token, purpose, now)
+        .map_err(|_| EngineError::Internal("a fresh link does not open".to_owned()))?
+        .nonce;
+    uow.insert_link(&StoredLink {
+        nonce: nonce.clone(),
+        purpose: serde_json::to_value(purpose)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        subject: subject.to_owned(),
+        owner: owner.to_owned(),
+        borrower_id,
+        single_use: true,
+        expires_at,
+        used_at: None,
+        renewed_by: None,
+        created_at: now,
+    })
+    .await?;
+    uow.enqueue_job_once(
+        &NewJob {
+            id: format!("link-reminder:{nonce}"),
+            kind: REMINDER_JOB.to_owned(),
+            payload: serde_json::json!({ "nonce": nonce }),
+            run_at: expires_at - REMIND_BEFORE,
+            max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
+        },
+        now,
+    )
+    .await?;
+    crate::audit::record(
+        uow,
+        &crate::acting::current(),
+        "link.issued",
+        ("link", &nonce),
+        serde_json::json!({ "purpose": purpose, "subject": subject, "expires_at": expires_at }),
+        now,
+    )
+    .await?;
+    Ok((
+        LinkIssued {
+            token,
+            purpose,
+            subject: subject.to_owned(),
+            expires_at,
+            single_use: true,
+        },
+        nonce,
+    ))
+}
+
+/// A link that resumes the borrower's application, for another device or a later day.
+pub async fn issue_resume_link(
+    engine: &Engine,
+    principal: &Principal,
+    application_id: &str,
+) -> Result<LinkIssued, EngineError> {
+    let Principal::Borrower { mobile_index, .. } = principal else {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            "a borrower asks for their own resume link",
+        ));
+    };
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let (app, _) = crate::applications::load(uow.as_mut(), principal, application_id).await?;
+    let (issued, _) = issue(
+        engine,
+        uow.as_mut(),
+        Purpose::ResumeApplication,
+        &app.id,
+        mobile_index,
+        app.borrower_id.clone(),
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(issued)
+}
+
+/// Opens a link: checks its signature, its time and its record, uses it up if it is
+/// single-use, and signs its owner in.
+pub async fn open_link(engine: &Engine, token: &str) -> Result<LinkOpened, EngineError> {
+    let now = engine.clock.now();
+    let signer = signer(engine)?;
+    let purpose = signer
+        .purpose_of(token)
+        .ok_or_else(|| refused(Reason::LinkInvalid))?;
+    let link = signer.open(token, purpose, now).map_err(link_error)?;
+    let mut uow = engine.store.begin().await?;
+    let Some(stored) = uow.find_link(&link.nonce).await? else {
+        return Err(refused(Reason::LinkInvalid));
+    };
+    if stored.renewed_by.is_some() {
+        return Err(refused(Reason::LinkUsed));
+    }
+    if stored.single_use && !uow.use_link(&stored.nonce, now).await? {
+        return Err(refused(Reason::LinkUsed));
+    }
+    let second_factor = match &stored.borrower_id {
+        Some(id) => uow
+            .find_second_factor(&format!("borrower:{id}"))
+            .await?
+            .is_some_and(|f| f.activated_at.is_some()),
+        None => false,
+    };
+    let (session, issued) = new_session(
+        SessionSubject::Borrower,
+        &stored.owner,
+        stored.borrower_id.clone(),
+        second_factor,
+        now,
+    );
+    uow.insert_session(&session).await?;
+    crate::audit::record(
+        uow.as_mut(),
+        &format!("session:{}", session.id),
+        "link.opened",
+        ("link", &stored.nonce),
+        serde_json::json!({ "purpose": purpose, "subject": stored.subject }),
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(LinkOpened {
+        purpose,
+        subject: stored.subject,
+        session: issued,
+    })
+}
+
+/// Renews an expired or used link for its owner, signed in again: the same purpose and
+/// subject, a new token, the old one retired.
+pub async fn renew(
+    engine: &Engine,
+    principal: &Principal,
+    token: &str,
+) -> Result<LinkIssued, EngineError> {
+    let Principal::Borrower { mobile_index, .. } = principal else {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            "a borrower renews their own link",
+        ));
+    };
+    let now = engine.clock.now();
+    let signer = signer(engine)?;
+    let purpose = signer
+        .purpose_of(token)
+        .ok_or_else(|| refused(Reason::LinkInvalid))?;
+    // Opened at the start of time: genuine is all that matters here, not current.
+    let link = signer
+        .open(token, purpose, Timestamp::MIN_UTC)
+        .map_err(link_error)?;
+    let mut uow = engine.store.begin().await?;
+    let stored = match uow.find_link(&link.nonce).await? {
+        Some(stored) if stored.owner == *mobile_index => stored,
+        // Someone else's link (or none): nothing to say about it.
+        Some(_) | None => return Err(refused(Reason::LinkInvalid)),
+    };
+    let (issued, nonce) = issue(
+        engine,
+        uow.as_mut(),
+        purpose,
+        &stored.subject,
+        &stored.owner,
+        stored.borrower_id.clone(),
+        now,
+    )
+    .await?;
+    if !uow.renew_link(&stored.nonce, &nonce).await? {
+        return Err(refused(Reason::LinkUsed));
+    }
+    uow.commit().await?;
+    Ok(issued)
+}
+
+/// Before a link expires, its owner is reminded — unless it was used or renewed.
+pub struct ReminderHandler;
+
+#[async_trait]
+impl JobHandler for ReminderHandler {
+    fn kind(&self) -> &'static str {
+        REMINDER_JOB
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let nonce = job.payload["nonce"]
+            .as_str()
+            .ok_or_else(|| JobFailure::permanent("no nonce"))?;
+        let now = ctx.clock.now();
+        let mut uow = ctx.store.begin().await?;
+        let Some(link) = uow.find_link(nonce).await? else {
+            return Err(JobFailure::permanent(format!(
+                "link {nonce} does not exist"
+            )));
+        };
+        if link.used_at.is_none() && link.renewed_by.is_none() && link.expires_at > now {
+            crate::audit::announce(
+                uow.as_mut(),
+                OutboxEvent {
+                    id: new_id(),
+                    topic: "link.expiring".to_owned(),
+                    aggregate_type: "link".to_owned(),
+                    aggregate_id: link.nonce.clone(),
+                    payload: serde_json::json!({
+                        "borrower_id": link.borrower_id,
+                        "purpose": link.purpose,
+                        "subject": link.subject,
+                        "expires_at": link.expires_at,
+                    }),
+                    created_at: now,
+                    published_at: None,
+                },
+                crate::audit::SYSTEM,
+            )
+            .await
+            .map_err(|e| JobFailure::retryable(e.to_string()))?;
+        }
+        uow.complete_job(&ctx.lease, now).await?;
+        uow.commit().await?;
+        Ok(JobDone::CompletedWithEffects)
+    }
+}
