@@ -106,10 +106,18 @@ impl Mailer for SmtpMailer {
             .header(ContentType::TEXT_PLAIN)
             .body(email.text.clone())
             .map_err(|e| MailError::Rejected(format!("cannot build the message: {e}")))?;
+        // The server's words often repeat the address: only the reply code is kept.
+        let code = |e: &lettre::transport::smtp::Error| {
+            e.status()
+                .map_or_else(|| "no reply code".to_owned(), |c| format!("SMTP {c}"))
+        };
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(MailError::Rejected(e.to_string())),
-            Err(e) => Err(MailError::Unavailable(e.to_string())),
+            Err(e) if e.is_permanent() => Err(MailError::Rejected(code(&e))),
+            Err(e) if e.is_transient() => Err(MailError::Unavailable(code(&e))),
+            Err(_) => Err(MailError::Unavailable(
+                "could not reach the mail server".to_owned(),
+            )),
         }
     }
 }

@@ -103,8 +103,8 @@ impl SmsGateway for HttpSmsGateway {
             })?;
             return Ok(accepted.id);
         }
-        let body = response.text().await.unwrap_or_default();
-        let detail = format!("{status}: {}", body.chars().take(200).collect::<String>());
+        // The gateway's words may repeat the number or the text (a code): only the status.
+        let detail = format!("HTTP {status}");
         if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
             Err(SmsError::Rejected(detail))
         } else {

@@ -73,7 +73,8 @@ async fn accepted_rejected_and_outages_are_told_apart() {
         Ok("g-9".to_owned())
     );
     assert!(
-        matches!(sms.send(&message("13800000000")).await, Err(SmsError::Rejected(d)) if d.contains("bad number"))
+        matches!(sms.send(&message("13800000000")).await, Err(SmsError::Rejected(d)) if d.contains("422") && !d.contains("bad number")),
+        "refused, keeping the status and not the gateway's words"
     );
     assert!(matches!(
         sms.send(&message("13899999999")).await,

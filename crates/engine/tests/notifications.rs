@@ -338,6 +338,7 @@ store_test! {
         let w = world(db.store.clone()).await;
         let stranger = w.event("loan.repaid", json!({"borrower_id": "lender-b-77", "amount_minor": 100})).await;
         let internal = w.event("product.created", json!({"code": "cash"})).await;
+        let draft = w.event("application.reminder", json!({"application_id": "a-1", "borrower_id": null, "state": "draft"})).await;
         notify::publish(&w.engine).await.unwrap();
         w.clock.advance(Duration::days(2));
         let borrower_id = borrower(&w.engine, None).await;
@@ -354,6 +355,10 @@ store_test! {
         assert!(stranger.iter().any(|d| d.channel == DeliveryChannel::Webhook && d.status == DeliveryStatus::Delivered),
             "the lender still hears of it");
         assert!(w.deliveries(&internal).await.is_empty(), "nobody subscribed, nothing to tell a borrower");
+        let unregistered = w.deliveries(&draft).await;
+        assert_eq!(unregistered.len(), 1, "{unregistered:?}");
+        assert_eq!(unregistered[0].status, DeliveryStatus::Skipped);
+        assert!(unregistered[0].last_error.as_deref().unwrap().contains("not registered yet"));
         let old = w.deliveries(&old).await;
         let stale = old.iter().find(|d| d.channel == DeliveryChannel::Sms).unwrap();
         assert_eq!(stale.status, DeliveryStatus::Skipped, "a day-old event is not texted: {old:?}");

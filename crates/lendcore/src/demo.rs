@@ -92,6 +92,9 @@ pub async fn run(
         println!("      curl -s {base}/v1/drawdowns/quotes -H \"authorization: Bearer $KEY\" -H 'content-type: application/json' \\");
         println!("        -d '{{\"line_id\": \"{line_id}\", \"product_code\": \"cash-12m\", \"amount_minor\": 1000000, \"term\": 12, \"account\": \"acct-1\"}}'");
         println!("      then POST its confirmation_token to {base}/v1/drawdowns/confirm, and GET /v1/drawdowns/{{id}}");
+        println!("A borrower: POST {base}/v1/auth/codes {{\"mobile\": \"13812345678\"}}, read the code at");
+        println!("      {sms_url}/v1/messages (bearer demo), POST it to {base}/v1/auth/codes/verify, then");
+        println!("      POST {base}/v1/applications with the session token and follow /v1/applications/{{id}}/status");
         println!("Stop with Ctrl-C.");
         println!();
         Ok(())

@@ -79,6 +79,22 @@ async fn submitted(api: &Api, token: &str, name: &str) -> String {
     id
 }
 
+async fn fetched_type(api: &Api, id: &str, doc_id: &str) -> String {
+    let response = api
+        .http
+        .get(format!(
+            "{}/v1/applications/{id}/documents/{doc_id}",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    response.headers()["x-content-type-options"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Verifies by a code sent to the application's number.
 async fn verify_by_sms(api: &Api, gateway: &MockServer, token: &str, id: &str) -> Reply {
     // One code a minute per number: the sign-in code was the last.
@@ -234,12 +250,20 @@ store_test! {
         let listed = call(&api, "GET", &format!("/v1/applications/{id}/documents"), &rita, None).await;
         assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
 
+        let revision = asked.body["revision"].as_i64().unwrap();
+        let renamed = call(&api, "PATCH", &format!("/v1/applications/{id}"), &token, Some(json!({"revision": revision, "answers": {"name": "李四"}}))).await;
+        assert_eq!(renamed.code(), "validation.identity_fixed", "who applies is settled once submitted");
+        let answered = call(&api, "PATCH", &format!("/v1/applications/{id}"), &token, Some(json!({"revision": revision, "answers": {"monthly_income_minor": 2_000_000}}))).await;
+        assert_eq!(answered.status, StatusCode::OK, "{:?}", answered.body);
+        let viewer_download = api.as_caller("GET", &format!("/v1/applications/{id}/documents/{doc_id}"), Some(&viewer), None).await;
+        assert_eq!(viewer_download.status, StatusCode::FORBIDDEN, "documents are for underwriters");
         let back = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &token, None).await;
         assert_eq!(back.body["state"], "referred");
         let approved = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &rita, Some(json!({"decision": "approve", "limit_minor": 3_000_000, "valid_days": 365}))).await;
         assert_eq!(approved.body["state"], "approved", "{:?}", approved.body);
         let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
         assert_eq!(accepted.body["state"], "accepted", "{:?}", accepted.body);
+        assert_eq!(fetched_type(&api, &id, doc_id).await, "nosniff");
         let line_id = accepted.body["line_id"].as_str().unwrap();
         let (_, line) = api.get(&format!("/v1/credit-lines/{line_id}")).await;
         assert_eq!((line["limit_minor"].as_i64(), line["borrower_id"].as_str()), (Some(3_000_000), accepted.body["borrower_id"].as_str()));
@@ -277,6 +301,19 @@ store_test! {
         let late = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &token, None).await;
         assert_eq!(late.code(), "conflict.application_state");
 
+        // An offer past its deadline cannot be accepted, even if its timer has not run.
+        let offered = submitted(&api, &token, "王五").await;
+        api.clock.advance(Duration::seconds(61));
+        verify_by_sms(&api, &gateway, &token, &offered).await;
+        let rita = operator_session(&api, "rita", Role::Risk).await;
+        call(&api, "POST", &format!("/v1/applications/{offered}/decision"), &rita, Some(json!({"decision": "approve", "limit_minor": 1_000_000}))).await;
+        api.clock.advance(Duration::days(15));
+        let too_late = call(&api, "POST", &format!("/v1/applications/{offered}/accept"), &token, None).await;
+        assert_eq!((too_late.status, too_late.code()), (StatusCode::UNPROCESSABLE_ENTITY, "user.offer_expired"), "{:?}", too_late.body);
+        let after = call(&api, "GET", &format!("/v1/applications/{offered}"), &token, None).await;
+        assert_eq!((after.body["state"].as_str(), after.body["line_id"].as_str()), (Some("expired"), None), "no line for a lapsed offer");
+
+        let token = borrower_session(&api, &gateway, MOBILE).await;
         let second = call(&api, "POST", "/v1/applications", &token, None).await;
         let second_id = second.body["id"].as_str().unwrap();
         let withdrawn = call(&api, "POST", &format!("/v1/applications/{second_id}/withdraw"), &token, None).await;
@@ -341,5 +378,24 @@ store_test! {
         let stranger = borrower_session(&api, &gateway, "13700001111").await;
         let theirs = call(&api, "POST", "/v1/links/renew", &stranger, Some(json!({"token": second}))).await;
         assert_eq!(theirs.code(), "link.invalid", "only its owner renews a link");
+    }
+
+    async fn two_applications_submitted_at_once_register_one_borrower(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let draft = call(&api, "POST", "/v1/applications", &token, None).await;
+            let id = draft.body["id"].as_str().unwrap().to_owned();
+            call(&api, "PATCH", &format!("/v1/applications/{id}"), &token, Some(json!({"revision": 1, "answers": answers("张三")}))).await;
+            ids.push(id);
+        }
+        let paths: Vec<String> = ids.iter().map(|id| format!("/v1/applications/{id}/submit")).collect();
+        let replies = futures::future::join_all(paths.iter().map(|p| call(&api, "POST", p, &token, None))).await;
+        for reply in &replies {
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        }
+        assert_eq!(replies[0].body["borrower_id"], replies[1].body["borrower_id"], "one person, one borrower");
     }
 }

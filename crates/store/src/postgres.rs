@@ -30,6 +30,8 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            // SQLite needs no such hook: its worker runs a dropped transaction's rollback before
+            // anything the next user sends.
             .after_release(crate::only_idle_connections)
             .before_acquire(crate::only_idle_connections)
             .connect_with(connect)

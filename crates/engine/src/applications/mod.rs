@@ -227,6 +227,25 @@ pub async fn save(
     }
     app.saved(now).map_err(state_error)?;
     let mut form = open_form(engine, &sealed, &app.id)?;
+    // Once submitted, who applies is settled (and verified): answers to a request for
+    // information may change everything but identity.
+    if app.borrower_id.is_some() {
+        let identity = [
+            ("name", step.name.is_some()),
+            ("resident_id", step.resident_id.is_some()),
+            ("mobile", step.mobile.is_some()),
+            ("bank_account", step.bank_account.is_some()),
+        ];
+        if let Some((field, _)) = identity.iter().find(|(_, sent)| *sent) {
+            return Err(EngineError::Invalid(
+                lendcore_domain::validation::Violations::single(
+                    *field,
+                    "validation.identity_fixed",
+                    "identity details are fixed once an application is submitted; start a new one to change them",
+                ),
+            ));
+        }
+    }
     form.merge(step);
     form.check_step()?;
     app.revision += 1;
@@ -248,6 +267,7 @@ pub async fn submit(
 ) -> Result<Outcome<ApplicationView>, EngineError> {
     let vault = engine.vault()?;
     let now = engine.clock.now();
+    let mut attempts = 0;
     loop {
         let mut uow = engine.store.begin().await?;
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
@@ -274,7 +294,17 @@ pub async fn submit(
                         ),
                     ));
                 }
-                borrower_for(engine, uow.as_mut(), &form, &app.owner, now).await?
+                match borrower_for(engine, uow.as_mut(), &form, &app.owner, now).await {
+                    // Registered by a concurrent submission a moment ago: look again.
+                    Err(EngineError::Conflict {
+                        code: "conflict.concurrent_update",
+                        ..
+                    }) if attempts < 3 => {
+                        attempts += 1;
+                        continue;
+                    }
+                    other => other?,
+                }
             }
         };
         let moved = app
@@ -283,7 +313,10 @@ pub async fn submit(
         if moved {
             app.revision += 1;
             match uow.update_application(&app, None, read).await {
-                Err(StoreError::Stale(_)) => continue,
+                Err(StoreError::Stale(_)) if attempts < 3 => {
+                    attempts += 1;
+                    continue;
+                }
                 other => other?,
             }
             announce(uow.as_mut(), &app, now).await?;
@@ -347,7 +380,15 @@ async fn borrower_for(
         created_at: now,
         updated_at: now,
     };
-    uow.insert_borrower(&stored).await?;
+    match uow.insert_borrower(&stored).await {
+        Err(StoreError::Duplicate(_)) => {
+            return Err(EngineError::conflict(
+                "conflict.concurrent_update",
+                "the borrower was registered by another request at the same moment; retry",
+            ));
+        }
+        other => other?,
+    }
     crate::audit::record(
         uow,
         &crate::acting::current(),
@@ -358,6 +399,30 @@ async fn borrower_for(
     )
     .await?;
     Ok(id)
+}
+
+/// A wait whose deadline passed ends now, even if its timer has not run yet (a runner down, a
+/// backlog): nothing is decided or accepted after its time. Returns the refusal to give.
+async fn expire_if_due(
+    mut uow: Box<dyn UnitOfWork>,
+    app: &mut Application,
+    now: Timestamp,
+) -> Result<Option<EngineError>, EngineError> {
+    let (Some(deadline), Some(wait)) = (app.deadline, app.status.wait()) else {
+        return Ok(None);
+    };
+    let read = app.revision;
+    let state = app.status.name();
+    if !app.expire(state, deadline, now) {
+        return Ok(None);
+    }
+    app.revision += 1;
+    uow.update_application(app, None, read).await?;
+    announce(uow.as_mut(), app, now).await?;
+    uow.commit().await?;
+    Ok(Some(EngineError::Refused {
+        reason: wait.expiry_reason,
+    }))
 }
 
 /// What an underwriter asks for.
@@ -377,6 +442,10 @@ pub async fn decide(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
+    if let Some(late) = expire_if_due(uow, &mut app, now).await? {
+        return Err(late);
+    }
+    let mut uow = engine.store.begin().await?;
     let read = app.revision;
     app.decide(input.decision, &principal.actor(), input.note, now)
         .map_err(state_error)?;
@@ -403,6 +472,10 @@ pub async fn accept(
             "only the applicant accepts the offer",
         ));
     }
+    if let Some(late) = expire_if_due(uow, &mut app, now).await? {
+        return Err(late);
+    }
+    let mut uow = engine.store.begin().await?;
     let read = app.revision;
     let (
         Some(Offer {

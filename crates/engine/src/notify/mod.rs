@@ -26,8 +26,11 @@ use crate::vault::Vault;
 use crate::{Engine, EngineError, new_id};
 
 pub const DELIVER_JOB: &str = "delivery.send";
-/// Attempts per delivery: with the runner's backoff, about a day of trying.
-pub const MAX_ATTEMPTS: u32 = 10;
+/// Attempts per delivery: with the runner's default backoff (doubling from 2 s, at most
+/// 10 minutes apart) about four hours of trying; a longer `jobs.max_delay_ms` stretches it.
+pub const MAX_ATTEMPTS: u32 = 30;
+/// Batches one call publishes before it returns, so a backlog never holds off a shutdown.
+const BATCHES_PER_CALL: usize = 10;
 const PUBLISH_BATCH: u32 = 200;
 /// Borrowers are not sent news older than this when it is published (after an outage, or the
 /// first start of a version that publishes): a day-old reminder would mislead. Webhooks still
@@ -49,7 +52,7 @@ pub struct Notifications {
 /// event, channel and target, and its job once per delivery.
 pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
     let mut published = 0;
-    loop {
+    for _ in 0..BATCHES_PER_CALL {
         let now = engine.clock.now();
         let mut uow = engine.store.begin().await?;
         let events = uow.unpublished_outbox(PUBLISH_BATCH).await?;
@@ -57,7 +60,23 @@ pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
             return Ok(published);
         }
         for event in &events {
-            let deliveries = deliveries_for(engine, uow.as_mut(), event, now).await?;
+            let deliveries = match deliveries_for(engine, uow.as_mut(), event, now).await {
+                Ok(deliveries) => deliveries,
+                // A record that cannot be read (sealed under another key, corrupt) must not
+                // stop every event after it: this one is recorded as skipped, with why.
+                Err(EngineError::Internal(why)) => {
+                    tracing::error!(event = %event.id, error = %why, "an event's borrower cannot be read; its notification is skipped");
+                    vec![delivery(
+                        event,
+                        DeliveryChannel::Sms,
+                        format!("event:{}", event.id),
+                        event.payload["borrower_id"].as_str(),
+                        Some("the borrower's record could not be read; see the error log"),
+                        now,
+                    )]
+                }
+                Err(other) => return Err(other),
+            };
             let inserted = uow.insert_deliveries(&deliveries).await?;
             for delivery in deliveries.iter().filter(|d| inserted.contains(&d.id)) {
                 if delivery.status == DeliveryStatus::Pending {
@@ -73,6 +92,7 @@ pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
         uow.commit().await?;
         published += events.len();
     }
+    Ok(published)
 }
 
 fn job(delivery_id: &str, now: Timestamp) -> NewJob {
@@ -142,8 +162,19 @@ async fn deliveries_for(
             )
         })
         .collect();
-    let told = templates::render(&event.topic, &event.payload, notifications.language).is_some();
-    let Some(borrower_id) = event.payload["borrower_id"].as_str().filter(|_| told) else {
+    if templates::render(&event.topic, &event.payload, notifications.language).is_none() {
+        return Ok(out);
+    }
+    let Some(borrower_id) = event.payload["borrower_id"].as_str() else {
+        // A draft's applicant is not registered yet: recorded, not silently dropped.
+        out.push(delivery(
+            event,
+            DeliveryChannel::Sms,
+            format!("{}:{}", event.aggregate_type, event.aggregate_id),
+            None,
+            Some("the applicant is not registered yet: there is no address to send to"),
+            now,
+        ));
         return Ok(out);
     };
     if now - event.created_at > STALE_FOR_BORROWERS {
@@ -522,21 +553,31 @@ pub async fn get(engine: &Engine, id: &str) -> Result<DeliveryView, EngineError>
     Ok(view(delivery, log))
 }
 
-/// Tries a failed delivery again, with a fresh set of attempts.
+/// Tries a failed delivery again, with a fresh set of attempts: one whose job gave up, whatever
+/// the delivery says (a worker that died on the last attempt leaves it pending).
 pub async fn redrive(engine: &Engine, id: &str) -> Result<DeliveryView, EngineError> {
+    let job_id = format!("deliver:{id}");
     {
         let mut uow = engine.store.begin_read().await?;
         let delivery = uow.find_delivery(id).await?.ok_or_else(not_found)?;
+        let dead = uow
+            .find_job(&job_id)
+            .await?
+            .is_some_and(|j| j.status == lendcore_store::JobStatus::Dead);
         match delivery.status {
-            DeliveryStatus::Failed => {}
-            DeliveryStatus::Pending | DeliveryStatus::Delivered | DeliveryStatus::Skipped => {
+            DeliveryStatus::Failed | DeliveryStatus::Pending if dead => {}
+            DeliveryStatus::Pending
+            | DeliveryStatus::Failed
+            | DeliveryStatus::Delivered
+            | DeliveryStatus::Skipped => {
                 return Err(EngineError::conflict(
                     "conflict.delivery_not_failed",
-                    "only a failed delivery is re-driven; a pending one is still being tried",
+                    "only a delivery whose attempts ran out is re-driven; this one is delivered, \
+                     skipped or still being tried",
                 ));
             }
         }
     }
-    crate::jobs::redrive_job(engine, &format!("deliver:{id}"), None).await?;
+    crate::jobs::redrive_job(engine, &job_id, None).await?;
     get(engine, id).await
 }

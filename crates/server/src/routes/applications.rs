@@ -456,7 +456,8 @@ pub async fn documents(
     Ok(Json(DocumentPage { items }))
 }
 
-/// A document's content, checked against its SHA-256 (sent as `X-Content-SHA256`).
+/// A document's content, checked against its SHA-256 (sent as `X-Content-SHA256`). Staff need
+/// `applications:decide` (the underwriters): a statement or an ID photo is not for every role.
 #[utoipa::path(get, path = "/v1/applications/{id}/documents/{document_id}", tag = "applications",
     params(("id" = String, Path, description = "Application id"), ("document_id" = String, Path, description = "Document id")),
     responses(
@@ -468,7 +469,12 @@ pub async fn document(
     caller: Caller,
     PathParams(path): PathParams<DocPath>,
 ) -> Result<Response, ApiError> {
-    may_read(&caller)?;
+    match &caller.0 {
+        Principal::Borrower { .. } => {}
+        Principal::ApiKey { .. } | Principal::Operator { .. } => {
+            access::require(&caller.0, Permission::ApplicationsDecide)?;
+        }
+    }
     let doc_id = checked(&path.document_id)?;
     let file = applications::download(&state.engine, &caller.0, checked(&path.id)?, doc_id).await?;
     let sha = file.sha256.clone();
@@ -496,5 +502,9 @@ pub async fn document(
     if let Ok(v) = HeaderValue::from_str(&sha) {
         headers.insert("x-content-sha256", v);
     }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(response)
 }

@@ -73,7 +73,14 @@ pub async fn list(
             message: "limit must be between 1 and 500".to_owned(),
         });
     }
-    let event_id = query.event_id.as_deref().filter(|e| e.len() <= 64);
+    if query.event_id.as_ref().is_some_and(|e| e.len() > 64) {
+        return Err(ApiError::InvalidParameter {
+            code: "validation.invalid_event_id",
+            parameter: "event_id".to_owned(),
+            message: "an event id is at most 64 characters".to_owned(),
+        });
+    }
+    let event_id = query.event_id.as_deref();
     let items = notify::list(&state.engine, status, event_id, limit).await?;
     Ok(Json(DeliveryPage { items }))
 }
