@@ -93,7 +93,12 @@ impl HttpIdentityProvider {
             url: format!("{}/v1/checks", base_url.trim_end_matches('/')),
             api_key,
             methods,
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                // A redirect would resend personal data somewhere nobody configured.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
         })
     }
 }

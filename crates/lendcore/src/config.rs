@@ -389,6 +389,20 @@ impl Config {
                         "every [[webhooks]] needs an http(s) url, at least one topic and a secret of 16 characters or more",
                     ),
                     (
+                        self.smtp.as_ref().is_none_or(|m| {
+                            m.security != lendcore_connectors::email::SmtpSecurity::None
+                                || m.username.is_none()
+                                || ["localhost", "127.0.0.1", "::1"].contains(&m.host.as_str())
+                        }),
+                        "smtp.security = \"none\" sends the password in clear: only to a relay on this host",
+                    ),
+                    (
+                        (self.webhooks.is_empty()
+                            || self.notifications.webhook_timeout_ms.unwrap_or(10_000).saturating_mul(3) <= lease_ms)
+                            && self.smtp.as_ref().is_none_or(|m| m.timeout_ms.saturating_mul(3) <= lease_ms),
+                        "jobs.lease_secs must be at least 3 × notifications.webhook_timeout_ms and smtp.timeout_ms",
+                    ),
+                    (
                         self.server.client_ip_header.is_none() || self.client_ip_header().is_some(),
                         "server.client_ip_header must be a header name, e.g. x-forwarded-for",
                     ),

@@ -380,22 +380,45 @@ store_test! {
         assert_eq!(theirs.code(), "link.invalid", "only its owner renews a link");
     }
 
-    async fn two_applications_submitted_at_once_register_one_borrower(db: &TestDb) {
+    async fn an_application_submitted_twice_at_once_registers_one_borrower(db: &TestDb) {
         let gateway = gateway_accepting().await;
         let api = api_with_everything(db, &gateway).await;
         let token = borrower_session(&api, &gateway, MOBILE).await;
-        let mut ids = Vec::new();
-        for _ in 0..2 {
-            let draft = call(&api, "POST", "/v1/applications", &token, None).await;
-            let id = draft.body["id"].as_str().unwrap().to_owned();
-            call(&api, "PATCH", &format!("/v1/applications/{id}"), &token, Some(json!({"revision": 1, "answers": answers("张三")}))).await;
-            ids.push(id);
-        }
-        let paths: Vec<String> = ids.iter().map(|id| format!("/v1/applications/{id}/submit")).collect();
-        let replies = futures::future::join_all(paths.iter().map(|p| call(&api, "POST", p, &token, None))).await;
+        let draft = call(&api, "POST", "/v1/applications", &token, None).await;
+        let id = draft.body["id"].as_str().unwrap().to_owned();
+        let another = call(&api, "POST", "/v1/applications", &token, None).await;
+        assert_eq!((another.status, another.code()), (StatusCode::CONFLICT, "conflict.application_open"), "one open application at a time");
+        call(&api, "PATCH", &format!("/v1/applications/{id}"), &token, Some(json!({"revision": 1, "answers": answers("张三")}))).await;
+        let path = format!("/v1/applications/{id}/submit");
+        let replies = futures::future::join_all((0..3).map(|_| call(&api, "POST", &path, &token, None))).await;
         for reply in &replies {
-            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            assert!(reply.status == StatusCode::OK || reply.code() == "conflict.concurrent_update", "{:?}", reply.body);
         }
-        assert_eq!(replies[0].body["borrower_id"], replies[1].body["borrower_id"], "one person, one borrower");
+        let done = call(&api, "GET", &format!("/v1/applications/{id}"), &token, None).await;
+        let history: Vec<&str> = done.body["history"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+        assert_eq!(history, ["draft", "submitted", "verifying"], "submitted once");
+        let (_, page) = api.get("/v1/applications?state=verifying").await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    }
+
+    async fn a_save_moves_the_deadline_and_the_timers_follow(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let draft = call(&api, "POST", "/v1/applications", &token, None).await;
+        let id = draft.body["id"].as_str().unwrap().to_owned();
+        let runner = JobRunner::new(api.store.clone(), api.clock.clone(), RunnerConfig { worker_id: "w".into(), ..RunnerConfig::default() })
+            .register(TimerHandler);
+        api.clock.advance(Duration::days(20));
+        let saved = call(&api, "PATCH", &format!("/v1/applications/{id}"), &token, Some(json!({"revision": 1, "answers": {"purpose": "stock"}}))).await;
+        assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+        api.clock.advance(Duration::days(11));
+        while runner.poll_once().await.unwrap().ran() > 0 {}
+        let (_, still) = api.get(&format!("/v1/applications/{id}")).await;
+        assert_eq!(still["state"], "draft", "the first deadline passed, but the draft was saved since");
+        api.clock.advance(Duration::days(20));
+        while runner.poll_once().await.unwrap().ran() > 0 {}
+        let (_, ended) = api.get(&format!("/v1/applications/{id}")).await;
+        assert_eq!((ended["state"].as_str(), ended["reason"].as_str()), (Some("expired"), Some("user.abandoned")));
     }
 }

@@ -158,6 +158,23 @@ pub async fn start(
         ));
     };
     let now = engine.clock.now();
+    {
+        let mut uow = engine.store.begin_read().await?;
+        if let Some(open) = uow
+            .list_applications(Some(owner), None, 50)
+            .await?
+            .into_iter()
+            .find(|a| !a.status.is_final())
+        {
+            return Err(EngineError::conflict(
+                "conflict.application_open",
+                format!(
+                    "application {} is still open: resume it, or withdraw it first",
+                    open.id
+                ),
+            ));
+        }
+    }
     let app = Application::start(new_id(), owner.to_owned(), &principal.actor(), now);
     let form = Form::default();
     let sealed = seal_form(engine, &form, &app.id)?;
@@ -250,9 +267,10 @@ pub async fn save(
     form.check_step()?;
     app.revision += 1;
     let sealed = seal_form(engine, &form, &app.id)?;
+    // The timers already set find the later deadline when they fire and set new ones then:
+    // a save per keystroke adds no jobs.
     uow.update_application(&app, Some(&sealed), revision)
         .await?;
-    timers::schedule(uow.as_mut(), &app, now).await?;
     uow.commit().await?;
     Ok(view(app, &form))
 }

@@ -78,8 +78,17 @@ impl JobHandler for TimerHandler {
                 "application {id} does not exist"
             )));
         };
-        let still_waiting = app.status.name() == state && app.deadline == Some(deadline);
-        if !still_waiting {
+        let same_state = app.status.name() == state;
+        if same_state && app.deadline.is_some_and(|d| d > deadline) {
+            // Saved since: the wait was extended. Timers for the new deadline take over.
+            schedule(uow.as_mut(), &app, now)
+                .await
+                .map_err(|e| JobFailure::retryable(e.to_string()))?;
+            uow.complete_job(&ctx.lease, now).await?;
+            uow.commit().await?;
+            return Ok(JobDone::CompletedWithEffects);
+        }
+        if !(same_state && app.deadline == Some(deadline)) {
             return Ok(JobDone::Succeeded);
         }
         match kind {

@@ -13,6 +13,9 @@ use crate::access::Principal;
 use crate::access::otp::{self, CodeSent};
 use crate::{Engine, EngineError};
 
+/// Identity checks one application may try, whatever the methods.
+const MAX_CHECKS: usize = 10;
+
 /// How a verification attempt went, and what the borrower can do next.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -92,6 +95,17 @@ pub async fn verify(
 ) -> Result<VerificationOutcome, EngineError> {
     let method = parse_method(method)?;
     verifying(engine, principal, id).await?;
+    {
+        // Each provider check costs the lender; a borrower who has tried this often talks to
+        // a person instead.
+        let mut uow = engine.store.begin_read().await?;
+        let (app, _) = load(uow.as_mut(), principal, id).await?;
+        if app.checks.len() >= MAX_CHECKS {
+            return Err(EngineError::Refused {
+                reason: Reason::TooManyAttempts,
+            });
+        }
+    }
     let offered = methods(engine);
     let verdict = if !offered.contains(&method) {
         Verdict::Unavailable {
