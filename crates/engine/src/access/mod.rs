@@ -288,6 +288,33 @@ pub(crate) fn new_session(
     (session, issued)
 }
 
+/// Opens a session for the holder of a verified mobile number, in the caller's unit of work:
+/// as the borrower registered with it, if any, waiting for their second factor if they turned
+/// one on.
+pub(crate) async fn open_borrower_session(
+    uow: &mut dyn lendcore_store::UnitOfWork,
+    mobile_index: &str,
+    borrower_id: Option<String>,
+    now: Timestamp,
+) -> Result<(StoredSession, SessionIssued), EngineError> {
+    let second_factor = match &borrower_id {
+        Some(id) => uow
+            .find_second_factor(&format!("borrower:{id}"))
+            .await?
+            .is_some_and(|f| f.activated_at.is_some()),
+        None => false,
+    };
+    let (session, issued) = new_session(
+        SessionSubject::Borrower,
+        mobile_index,
+        borrower_id,
+        second_factor,
+        now,
+    );
+    uow.insert_session(&session).await?;
+    Ok((session, issued))
+}
+
 /// Ends the caller's session; an API key has none to end.
 pub async fn sign_out(engine: &Engine, principal: &Principal) -> Result<(), EngineError> {
     let Some(session_id) = principal.session_id() else {

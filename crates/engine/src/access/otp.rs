@@ -7,12 +7,10 @@ use lendcore_connectors::sms::Sms;
 use lendcore_domain::access::RateLimit;
 use lendcore_domain::borrower::{BorrowerKind, Mobile};
 use lendcore_domain::reasons::{Language, Reason};
-use lendcore_store::{
-    BorrowerIndex, ChallengeKey, ChallengeStatus, SessionSubject, StoredChallenge,
-};
+use lendcore_store::{BorrowerIndex, ChallengeKey, ChallengeStatus, StoredChallenge};
 use serde::Serialize;
 
-use super::{SessionIssued, check_limit, new_session, totp::constant_time_eq};
+use super::{SessionIssued, check_limit, totp::constant_time_eq};
 use crate::{Engine, EngineError, new_id};
 
 pub const CODE_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
@@ -158,21 +156,14 @@ pub async fn verify_code(
         .into_iter()
         .find(|b| b.kind == BorrowerKind::Individual)
         .map(|b| b.id);
-    let second_factor = match &borrower_id {
-        Some(id) => uow
-            .find_second_factor(&format!("borrower:{id}"))
-            .await?
-            .is_some_and(|f| f.activated_at.is_some()),
-        None => false,
-    };
-    let (session, issued) = new_session(
-        SessionSubject::Borrower,
+    let (session, issued) = super::open_borrower_session(
+        uow.as_mut(),
         &challenge.mobile_index,
         borrower_id.clone(),
-        second_factor,
         now,
-    );
-    uow.insert_session(&session).await?;
+    )
+    .await?;
+    let second_factor = issued.second_factor_required;
     let actor = borrower_id.map_or_else(
         || format!("session:{}", session.id),
         |id| format!("borrower:{id}"),

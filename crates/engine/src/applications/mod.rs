@@ -463,14 +463,27 @@ pub async fn decide(
     if let Some(late) = expire_if_due(uow, &mut app, now).await? {
         return Err(late);
     }
-    let mut uow = engine.store.begin().await?;
+    let uow = engine.store.begin().await?;
     let read = app.revision;
     app.decide(input.decision, &principal.actor(), input.note, now)
         .map_err(state_error)?;
+    write_step(engine, uow, app, read, &sealed, now).await
+}
+
+/// Writes a step the domain allowed: the application at its next revision (refused if another
+/// request moved it since `read`), its announcement and timers, then commits.
+async fn write_step(
+    engine: &Engine,
+    mut uow: Box<dyn UnitOfWork>,
+    mut app: Application,
+    read: i64,
+    sealed: &str,
+    now: Timestamp,
+) -> Result<ApplicationView, EngineError> {
     app.revision += 1;
     uow.update_application(&app, None, read).await?;
     announce(uow.as_mut(), &app, now).await?;
-    let form = open_form(engine, &sealed, &app.id)?;
+    let form = open_form(engine, sealed, &app.id)?;
     uow.commit().await?;
     Ok(view(app, &form))
 }
@@ -532,12 +545,7 @@ pub async fn accept(
     .await?;
     app.accept(line.line.id.clone(), &principal.actor(), now)
         .map_err(state_error)?;
-    app.revision += 1;
-    uow.update_application(&app, None, read).await?;
-    announce(uow.as_mut(), &app, now).await?;
-    let form = open_form(engine, &sealed, &app.id)?;
-    uow.commit().await?;
-    Ok(view(app, &form))
+    write_step(engine, uow, app, read, &sealed, now).await
 }
 
 /// The borrower withdraws an application that has not ended.
@@ -557,12 +565,7 @@ pub async fn withdraw(
     }
     let read = app.revision;
     app.withdraw(&principal.actor(), now).map_err(state_error)?;
-    app.revision += 1;
-    uow.update_application(&app, None, read).await?;
-    announce(uow.as_mut(), &app, now).await?;
-    let form = open_form(engine, &sealed, &app.id)?;
-    uow.commit().await?;
-    Ok(view(app, &form))
+    write_step(engine, uow, app, read, &sealed, now).await
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 use lendcore_domain::reasons::Reason;
-use lendcore_store::{Job, NewJob, OutboxEvent, SessionSubject, StoredLink, UnitOfWork};
+use lendcore_store::{Job, NewJob, OutboxEvent, StoredLink, UnitOfWork};
 use serde::Serialize;
 
 use super::{LinkError, Purpose};
-use crate::access::{Principal, SessionIssued, new_session};
+use crate::access::{Principal, SessionIssued};
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError, new_id};
 
@@ -165,21 +165,13 @@ pub async fn open_link(engine: &Engine, token: &str) -> Result<LinkOpened, Engin
     if stored.single_use && !uow.use_link(&stored.nonce, now).await? {
         return Err(refused(Reason::LinkUsed));
     }
-    let second_factor = match &stored.borrower_id {
-        Some(id) => uow
-            .find_second_factor(&format!("borrower:{id}"))
-            .await?
-            .is_some_and(|f| f.activated_at.is_some()),
-        None => false,
-    };
-    let (session, issued) = new_session(
-        SessionSubject::Borrower,
+    let (session, issued) = crate::access::open_borrower_session(
+        uow.as_mut(),
         &stored.owner,
         stored.borrower_id.clone(),
-        second_factor,
         now,
-    );
-    uow.insert_session(&session).await?;
+    )
+    .await?;
     crate::audit::record(
         uow.as_mut(),
         &format!("session:{}", session.id),
