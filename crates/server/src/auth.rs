@@ -45,7 +45,10 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/channels/{id}/callbacks" => Public,
         // A link is its own credential: signed, expiring, recorded.
         "/v1/links/open" => Public,
-        "/v1/links/renew" | "/v1/applications/{id}/resume-link" => Borrower,
+        "/v1/links/renew"
+        | "/v1/applications/{id}/resume-link"
+        | "/v1/applications/{id}/contract-link" => Borrower,
+        "/v1/loans/{id}/view-link" => Needs(P::LoansRead),
         "/v1/auth/session" | "/v1/auth/sign-out" => SignedIn,
         "/v1/auth/second-factor/enrol" | "/v1/auth/second-factor/confirm" => Borrower,
         // Reads: a borrower their own, staff with applications:read (checked by the handler,
@@ -85,7 +88,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/credit-lines/{id}/close" => Needs(P::CreditLinesWrite),
         "/v1/drawdowns/{id}" => Needs(P::DrawdownsRead),
         "/v1/drawdowns/quotes" | "/v1/drawdowns/confirm" => Needs(P::DrawdownsWrite),
-        "/v1/loans/{id}/timeline" => Needs(P::LoansRead),
+        // A borrower reads their own loan (the handler checks whose it is); staff need loans:read.
+        "/v1/loans/{id}/timeline" => SignedIn,
         "/v1/loans/{id}/repayments" => Needs(P::LoansWrite),
         "/v1/borrowers/{id}" | "/v1/borrowers/{id}/changes" => Needs(P::BorrowersRead),
         "/v1/borrowers" | "/v1/borrowers/{id}/contact" => Needs(P::BorrowersWrite),

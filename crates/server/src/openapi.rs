@@ -69,6 +69,8 @@ use crate::routes::{
         applications::documents,
         applications::document,
         links::resume_link,
+        links::contract_link,
+        links::view_loan_link,
         links::open,
         links::renew,
         deliveries::list,

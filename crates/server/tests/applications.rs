@@ -267,7 +267,13 @@ store_test! {
         assert_eq!(back.body["state"], "referred");
         let approved = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &rita, Some(json!({"decision": "approve", "limit_minor": 3_000_000, "valid_days": 365}))).await;
         assert_eq!(approved.body["state"], "approved", "{:?}", approved.body);
-        let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
+        // The offer is read and accepted through a contract link, opened on another device.
+        let contract = call(&api, "POST", &format!("/v1/applications/{id}/contract-link"), &token, None).await;
+        assert_eq!(contract.status, StatusCode::CREATED, "{:?}", contract.body);
+        let opened = api.as_caller("POST", "/v1/links/open", None, Some(&json!({"token": contract.body["token"]}))).await;
+        assert_eq!(opened.body["purpose"], "sign_contract", "{:?}", opened.body);
+        let signer = opened.body["session"]["token"].as_str().unwrap().to_owned();
+        let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &signer, None).await;
         assert_eq!(accepted.body["state"], "accepted", "{:?}", accepted.body);
         assert_eq!(fetched_type(&api, &id, doc_id).await, "nosniff");
         let line_id = accepted.body["line_id"].as_str().unwrap();
@@ -275,6 +281,34 @@ store_test! {
         assert_eq!((line["limit_minor"].as_i64(), line["borrower_id"].as_str()), (Some(3_000_000), accepted.body["borrower_id"].as_str()));
         let twice = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
         assert_eq!(twice.code(), "conflict.application_state", "one line per application");
+        let no_contract = call(&api, "POST", &format!("/v1/applications/{id}/contract-link"), &token, None).await;
+        assert_eq!(no_contract.code(), "conflict.application_state", "a contract link is for an open offer");
+
+        // The borrower draws; the lender sends a link to view the loan, and only they can.
+        let product = api.send("POST", "/v1/products", None, &json!({
+            "code": "cash", "name": "Cash", "kind": "installment", "currency": "CNY",
+            "terms": {"amount": {"min_minor": 100000, "max_minor": 3000000}, "terms": {"unit": "month", "options": [12]},
+                "rate": {"basis": "annual", "value": "0.18"}, "repayment_method": "equal_installment",
+                "penalty_daily_rate": "0.0005", "grace_days": 3}
+        })).await;
+        assert_eq!(product.status, StatusCode::CREATED, "{:?}", product.body);
+        let quoted = api.send("POST", "/v1/drawdowns/quotes", None, &json!({
+            "line_id": line_id, "product_code": "cash", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"
+        })).await;
+        assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
+        let loan_id = quoted.body["drawdown"]["id"].as_str().unwrap().to_owned();
+        let by_borrower = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &token, None).await;
+        assert_eq!(by_borrower.status, StatusCode::FORBIDDEN, "the lender sends loan links");
+        let view = api.send("POST", &format!("/v1/loans/{loan_id}/view-link"), None, &json!({})).await;
+        assert_eq!(view.status, StatusCode::CREATED, "{:?}", view.body);
+        let opened = api.as_caller("POST", "/v1/links/open", None, Some(&json!({"token": view.body["token"]}))).await;
+        let viewer_session = opened.body["session"]["token"].as_str().unwrap().to_owned();
+        let timeline = call(&api, "GET", &format!("/v1/loans/{loan_id}/timeline"), &viewer_session, None).await;
+        assert_eq!(timeline.status, StatusCode::OK, "{:?}", timeline.body);
+        api.clock.advance(Duration::seconds(61));
+        let stranger = borrower_session(&api, &gateway, "13700001111").await;
+        let theirs = call(&api, "GET", &format!("/v1/loans/{loan_id}/timeline"), &stranger, None).await;
+        assert_eq!(theirs.code(), "not_found.loan", "another borrower's loan does not exist for them");
         let history: Vec<String> = accepted.body["history"].as_array().unwrap().iter()
             .map(|s| format!("{}:{}", s["state"].as_str().unwrap(), s["actor"].as_str().unwrap())).collect();
         assert!(history.contains(&"approved:ops:rita".to_owned()), "{history:?}");

@@ -117,28 +117,74 @@ async fn issue(
     ))
 }
 
-/// A link that resumes the borrower's application, for another device or a later day.
-pub async fn issue_resume_link(
+/// Issues a link for `purpose` on `subject`:
+/// - `resume_application`: the applicant's own open application, for another device;
+/// - `sign_contract`: the applicant's approved application, to read and accept the offer;
+/// - `view_loan`: a loan, issued by the lender (staff or back-end) to the loan's borrower.
+pub async fn issue_link(
     engine: &Engine,
     principal: &Principal,
-    application_id: &str,
+    purpose: Purpose,
+    subject: &str,
 ) -> Result<LinkIssued, EngineError> {
-    let Principal::Borrower { mobile_index, .. } = principal else {
-        return Err(EngineError::forbidden(
-            "auth.forbidden",
-            "a borrower asks for their own resume link",
-        ));
-    };
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
-    let (app, _) = crate::applications::load(uow.as_mut(), principal, application_id).await?;
+    let (owner, borrower_id) = match (purpose, principal) {
+        (
+            Purpose::ResumeApplication | Purpose::SignContract,
+            Principal::Borrower { mobile_index, .. },
+        ) => {
+            let (app, _) = crate::applications::load(uow.as_mut(), principal, subject).await?;
+            let wanted = match purpose {
+                Purpose::SignContract => !matches!(
+                    app.status,
+                    lendcore_domain::application::ApplicationStatus::Approved
+                ),
+                Purpose::ResumeApplication | Purpose::ViewLoan => app.status.is_final(),
+            };
+            if wanted {
+                return Err(EngineError::conflict(
+                    "conflict.application_state",
+                    format!(
+                        "the application is {}; no such link for it now",
+                        app.status.name()
+                    ),
+                ));
+            }
+            (mobile_index.clone(), app.borrower_id.clone())
+        }
+        (Purpose::ViewLoan, Principal::ApiKey { .. } | Principal::Operator { .. }) => {
+            let loan = uow
+                .find_drawdown(subject)
+                .await?
+                .ok_or_else(|| EngineError::not_found("not_found.loan", "no loan with that id"))?;
+            let borrower = uow.find_borrower(&loan.borrower_id).await?;
+            let Some(owner) = borrower.and_then(|b| b.mobile_index) else {
+                return Err(EngineError::conflict(
+                    "conflict.borrower_unreachable",
+                    "the loan's borrower is not registered here with a mobile number: a link could not be opened by anyone",
+                ));
+            };
+            (owner, Some(loan.borrower_id))
+        }
+        (
+            Purpose::ResumeApplication | Purpose::SignContract,
+            Principal::ApiKey { .. } | Principal::Operator { .. },
+        )
+        | (Purpose::ViewLoan, Principal::Borrower { .. }) => {
+            return Err(EngineError::forbidden(
+                "auth.forbidden",
+                "application links are the applicant's to ask for; loan links the lender's to send",
+            ));
+        }
+    };
     let (issued, _) = issue(
         engine,
         uow.as_mut(),
-        Purpose::ResumeApplication,
-        &app.id,
-        mobile_index,
-        app.borrower_id.clone(),
+        purpose,
+        subject,
+        &owner,
+        borrower_id,
         now,
     )
     .await?;

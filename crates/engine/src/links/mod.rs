@@ -12,7 +12,7 @@
 
 mod issued;
 
-pub use issued::{LinkIssued, LinkOpened, ReminderHandler, issue_resume_link, open_link, renew};
+pub use issued::{LinkIssued, LinkOpened, ReminderHandler, issue_link, open_link, renew};
 
 use hmac::{Hmac, Mac};
 use lendcore_domain::Timestamp;

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lendcore_engine::links::{self, LinkIssued, LinkOpened};
+use lendcore_engine::links::{self, LinkIssued, LinkOpened, Purpose};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -45,9 +45,50 @@ pub async fn resume_link(
     caller: Caller,
     PathParams(path): PathParams<AppPath>,
 ) -> Result<Response, ApiError> {
-    let id = path.id.get(..64).unwrap_or(&path.id);
-    let issued = links::issue_resume_link(&state.engine, &caller.0, id).await?;
+    issue(&state, &caller, Purpose::ResumeApplication, &path.id).await
+}
+
+async fn issue(
+    state: &AppState,
+    caller: &Caller,
+    purpose: Purpose,
+    subject: &str,
+) -> Result<Response, ApiError> {
+    let subject = subject.get(..64).unwrap_or(subject);
+    let issued = links::issue_link(&state.engine, &caller.0, purpose, subject).await?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
+}
+
+/// A link to read and accept the offer of an approved application (single use, 72 hours).
+#[utoipa::path(post, path = "/v1/applications/{id}/contract-link", tag = "applications",
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 201, description = "Issued", body = LinkIssued),
+        (status = 409, description = "Not approved", body = ErrorBody),
+    ))]
+pub async fn contract_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(path): PathParams<AppPath>,
+) -> Result<Response, ApiError> {
+    issue(&state, &caller, Purpose::SignContract, &path.id).await
+}
+
+/// A link the lender sends a loan's borrower to see the loan (single use, 72 hours); opening
+/// it signs them in, and they read `/v1/loans/{id}/timeline`.
+#[utoipa::path(post, path = "/v1/loans/{id}/view-link", tag = "drawdowns",
+    params(("id" = String, Path, description = "Loan (drawdown) id")),
+    responses(
+        (status = 201, description = "Issued", body = LinkIssued),
+        (status = 404, description = "No such loan", body = ErrorBody),
+        (status = 409, description = "conflict.borrower_unreachable: the borrower is not registered with a number", body = ErrorBody),
+    ))]
+pub async fn view_loan_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(path): PathParams<AppPath>,
+) -> Result<Response, ApiError> {
+    issue(&state, &caller, Purpose::ViewLoan, &path.id).await
 }
 
 /// Open a link: the borrower is signed in and told what it opens. The app's page calls this

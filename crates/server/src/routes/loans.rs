@@ -77,10 +77,30 @@ pub async fn repay(
     ))]
 pub async fn timeline(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     PathParams(path): PathParams<LoanPath>,
 ) -> Result<Json<Timeline>, ApiError> {
     check_id(&path.id)?;
-    Ok(Json(timeline::timeline(&state.engine, &path.id).await?))
+    use lendcore_engine::access::Principal;
+    let own = match &caller.0 {
+        Principal::Borrower { borrower_id, .. } => Some(borrower_id.clone().unwrap_or_default()),
+        Principal::ApiKey { .. } | Principal::Operator { .. } => {
+            lendcore_engine::access::require(
+                &caller.0,
+                lendcore_domain::access::Permission::LoansRead,
+            )?;
+            None
+        }
+    };
+    let found = timeline::timeline(&state.engine, &path.id).await?;
+    // Another borrower's loan does not exist, as far as this borrower can tell.
+    if own.is_some_and(|id| id != found.borrower_id) {
+        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: "not_found.loan",
+            message: "no loan with that id".to_owned(),
+        }));
+    }
+    Ok(Json(found))
 }
 
 /// Loan ids are UUIDs; anything else cannot name a loan and must not reach the database.
