@@ -48,7 +48,6 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/links/renew"
         | "/v1/applications/{id}/resume-link"
         | "/v1/applications/{id}/contract-link" => Borrower,
-        "/v1/loans/{id}/view-link" => Needs(P::LoansRead),
         "/v1/auth/session" | "/v1/auth/sign-out" => SignedIn,
         "/v1/auth/second-factor/enrol" | "/v1/auth/second-factor/confirm" => Borrower,
         // Reads: a borrower their own, staff with applications:read (checked by the handler,

@@ -191,7 +191,6 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             "/v1/applications/{id}/contract-link",
             post(routes::links::contract_link),
         )
-        .route("/v1/loans/{id}/view-link", post(routes::links::view_loan_link))
         .route("/v1/links/open", post(routes::links::open))
         .route("/v1/links/renew", post(routes::links::renew))
         .route("/v1/deliveries", get(routes::deliveries::list))

@@ -70,7 +70,6 @@ use crate::routes::{
         applications::document,
         links::resume_link,
         links::contract_link,
-        links::view_loan_link,
         links::open,
         links::renew,
         deliveries::list,

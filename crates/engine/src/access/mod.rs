@@ -297,6 +297,17 @@ pub(crate) async fn open_borrower_session(
     borrower_id: Option<String>,
     now: Timestamp,
 ) -> Result<(StoredSession, SessionIssued), EngineError> {
+    // Whoever registered with the number since the link was issued counts too: a link never
+    // skips a second factor its owner has turned on.
+    let borrower_id = match borrower_id {
+        Some(id) => Some(id),
+        None => uow
+            .find_borrowers_by(lendcore_store::BorrowerIndex::Mobile, mobile_index)
+            .await?
+            .into_iter()
+            .find(|b| b.kind == lendcore_domain::borrower::BorrowerKind::Individual)
+            .map(|b| b.id),
+    };
     let second_factor = match &borrower_id {
         Some(id) => uow
             .find_second_factor(&format!("borrower:{id}"))

@@ -153,6 +153,8 @@ pub async fn issue_link(
             }
             (mobile_index.clone(), app.borrower_id.clone())
         }
+        // Not offered over HTTP yet: a view_loan link must reach the borrower from lendcore
+        // itself (by SMS), never through whoever asked for it.
         (Purpose::ViewLoan, Principal::ApiKey { .. } | Principal::Operator { .. }) => {
             let loan = uow
                 .find_drawdown(subject)

@@ -74,23 +74,6 @@ pub async fn contract_link(
     issue(&state, &caller, Purpose::SignContract, &path.id).await
 }
 
-/// A link the lender sends a loan's borrower to see the loan (single use, 72 hours); opening
-/// it signs them in, and they read `/v1/loans/{id}/timeline`.
-#[utoipa::path(post, path = "/v1/loans/{id}/view-link", tag = "drawdowns",
-    params(("id" = String, Path, description = "Loan (drawdown) id")),
-    responses(
-        (status = 201, description = "Issued", body = LinkIssued),
-        (status = 404, description = "No such loan", body = ErrorBody),
-        (status = 409, description = "conflict.borrower_unreachable: the borrower is not registered with a number", body = ErrorBody),
-    ))]
-pub async fn view_loan_link(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathParams(path): PathParams<AppPath>,
-) -> Result<Response, ApiError> {
-    issue(&state, &caller, Purpose::ViewLoan, &path.id).await
-}
-
 /// Open a link: the borrower is signed in and told what it opens. The app's page calls this
 /// (not a GET on the link itself, which mail scanners would use up).
 #[utoipa::path(post, path = "/v1/links/open", tag = "applications", request_body = TokenRequest,
