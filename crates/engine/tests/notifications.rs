@@ -339,7 +339,17 @@ store_test! {
         let stranger = w.event("loan.repaid", json!({"borrower_id": "lender-b-77", "amount_minor": 100})).await;
         let internal = w.event("product.created", json!({"code": "cash"})).await;
         let draft = w.event("application.reminder", json!({"application_id": "a-1", "borrower_id": null, "state": "draft"})).await;
+        // A borrower sealed under another key: the lender still hears of the event.
+        let other_key = Engine::new(db.store.clone(), w.clock.clone())
+            .with_vault(Vault::from_hex(&"6d".repeat(32)).unwrap());
+        let sealed_elsewhere = borrower(&other_key, None).await;
+        let unreadable = w.event("loan.repaid", json!({"borrower_id": sealed_elsewhere, "amount_minor": 100})).await;
         notify::publish(&w.engine).await.unwrap();
+        let unreadable = w.deliveries(&unreadable).await;
+        assert!(unreadable.iter().any(|d| d.channel == DeliveryChannel::Webhook), "webhooks kept: {unreadable:?}");
+        let closed = unreadable.iter().find(|d| d.channel == DeliveryChannel::Sms).unwrap();
+        assert_eq!(closed.status, DeliveryStatus::Skipped);
+        assert!(closed.last_error.as_deref().unwrap().contains("could not be opened"));
         w.clock.advance(Duration::days(2));
         let borrower_id = borrower(&w.engine, None).await;
         let old = {

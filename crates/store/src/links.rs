@@ -27,7 +27,8 @@ pub struct StoredLink {
 pub trait LinkRepository {
     async fn insert_link(&mut self, link: &StoredLink) -> Result<(), StoreError>;
     async fn find_link(&mut self, nonce: &str) -> Result<Option<StoredLink>, StoreError>;
-    /// Marks a link used; false if it was used already (a single-use link opens once).
+    /// Marks a link used; false if it was used or renewed already (a single-use link opens
+    /// once, and a renewed one never).
     async fn use_link(&mut self, nonce: &str, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the link that replaced this one; false if it was renewed already.
     async fn renew_link(&mut self, nonce: &str, by: &str) -> Result<bool, StoreError>;
@@ -99,7 +100,8 @@ impl LinkRepository for SqlUnitOfWork {
 
     async fn use_link(&mut self, nonce: &str, at: Timestamp) -> Result<bool, StoreError> {
         let n = on_tx!(self, c => sqlx::query(
-            "UPDATE links SET used_at_ms = $1 WHERE nonce = $2 AND used_at_ms IS NULL",
+            "UPDATE links SET used_at_ms = $1 WHERE nonce = $2 AND used_at_ms IS NULL \
+             AND renewed_by IS NULL",
         )
         .bind(to_ms(at))
         .bind(nonce)

@@ -1,6 +1,6 @@
 //! Each waiting state's deadline: a reminder before it, and the expiry at it. Timers are jobs
-//! with fixed ids per state and deadline, so a save that moves the deadline leaves the old
-//! timers to find nothing to do.
+//! with fixed ids per state and deadline, set when the state is entered; a save that moves the
+//! deadline sets none, and the old timer, firing early, sets the timers for the new deadline.
 
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;

@@ -60,23 +60,7 @@ pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
             return Ok(published);
         }
         for event in &events {
-            let deliveries = match deliveries_for(engine, uow.as_mut(), event, now).await {
-                Ok(deliveries) => deliveries,
-                // A record that cannot be read (sealed under another key, corrupt) must not
-                // stop every event after it: this one is recorded as skipped, with why.
-                Err(EngineError::Internal(why)) => {
-                    tracing::error!(event = %event.id, error = %why, "an event's borrower cannot be read; its notification is skipped");
-                    vec![delivery(
-                        event,
-                        DeliveryChannel::Sms,
-                        format!("event:{}", event.id),
-                        event.payload["borrower_id"].as_str(),
-                        Some("the borrower's record could not be read; see the error log"),
-                        now,
-                    )]
-                }
-                Err(other) => return Err(other),
-            };
+            let deliveries = deliveries_for(engine, uow.as_mut(), event, now).await?;
             let inserted = uow.insert_deliveries(&deliveries).await?;
             for delivery in deliveries.iter().filter(|d| inserted.contains(&d.id)) {
                 if delivery.status == DeliveryStatus::Pending {
@@ -190,7 +174,25 @@ async fn deliveries_for(
     }
     let borrower = match &engine.vault {
         Some(vault) => match uow.find_borrower(borrower_id).await? {
-            Some(stored) => Some(vault.open(&stored.personal, &stored.id)?),
+            Some(stored) => match vault.open(&stored.personal, &stored.id) {
+                Ok(data) => Some(data),
+                // A record that cannot be opened (sealed under another key, corrupt) must not
+                // stop the events after it nor the lender's webhooks for this one: the
+                // borrower's message is recorded as skipped, with why.
+                Err(err) => {
+                    tracing::error!(event = %event.id, borrower = %borrower_id, error = %err,
+                        "a borrower's record cannot be opened; their notification is skipped");
+                    out.push(delivery(
+                        event,
+                        DeliveryChannel::Sms,
+                        format!("borrower:{borrower_id}"),
+                        Some(borrower_id),
+                        Some("the borrower's record could not be opened; see the error log"),
+                        now,
+                    ));
+                    return Ok(out);
+                }
+            },
             None => None,
         },
         None => None,
