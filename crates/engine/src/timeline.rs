@@ -45,12 +45,35 @@ pub enum EventKind {
     Notification,
 }
 
+fn not_found() -> EngineError {
+    // The same words for a loan that does not exist and one that is someone else's.
+    EngineError::not_found("not_found.loan", "no loan with that id")
+}
+
+/// Who reads a timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader<'a> {
+    /// Support and the lender's back-end: every record, with channel and ledger details.
+    Staff,
+    /// A signed-in borrower (registered as this borrower, if at all): only their own loan, and
+    /// only what concerns them — its state changes and the money moved, without payment
+    /// channels, accounts or internal events.
+    Borrower(Option<&'a str>),
+}
+
 /// The timeline of a loan (any drawdown, paid out or not), read from one snapshot.
-pub async fn timeline(engine: &Engine, loan_id: &str) -> Result<Timeline, EngineError> {
+pub async fn timeline(
+    engine: &Engine,
+    reader: Reader<'_>,
+    loan_id: &str,
+) -> Result<Timeline, EngineError> {
     let mut uow = engine.store.begin_read().await?;
-    let loan = uow.find_drawdown(loan_id).await?.ok_or_else(|| {
-        EngineError::not_found("not_found.loan", format!("no loan with id {loan_id}"))
-    })?;
+    let loan = uow.find_drawdown(loan_id).await?.ok_or_else(not_found)?;
+    let staff = match reader {
+        Reader::Staff => true,
+        Reader::Borrower(Some(own)) if own == loan.borrower_id => false,
+        Reader::Borrower(_) => return Err(not_found()),
+    };
     let mut events = Vec::new();
     for step in uow.drawdown_timeline(loan_id).await? {
         events.push(TimelineEvent {
@@ -60,6 +83,20 @@ pub async fn timeline(engine: &Engine, loan_id: &str) -> Result<Timeline, Engine
             reason: step.reason,
             detail: serde_json::json!({ "from": step.from, "to": step.to }),
         });
+    }
+    if !staff {
+        for entry in uow.entries_for(loan_id).await? {
+            if entry.layer == Layer::Posted {
+                events.push(TimelineEvent {
+                    at: entry.at,
+                    kind: EventKind::Posting,
+                    summary: posting_summary(&entry),
+                    reason: None,
+                    detail: serde_json::Value::Null,
+                });
+            }
+        }
+        return Ok(finish(&loan, events));
     }
     for attempt in uow.payout_attempts(loan_id).await? {
         let outcome = attempt.outcome.as_deref().unwrap_or("no answer recorded");
@@ -104,16 +141,20 @@ pub async fn timeline(engine: &Engine, loan_id: &str) -> Result<Timeline, Engine
             }),
         });
     }
+    Ok(finish(&loan, events))
+}
+
+fn finish(loan: &lendcore_domain::drawdown::Drawdown, mut events: Vec<TimelineEvent>) -> Timeline {
     // Stable: within one instant, a state change comes before the calls, postings and
     // notifications it caused, each kind in the order it was written.
     events.sort_by_key(|e| (e.at, e.kind));
-    Ok(Timeline {
+    Timeline {
         loan_id: loan.id.clone(),
         borrower_id: loan.borrower_id.clone(),
         state: loan.status.name().to_owned(),
         reason: loan.status.reason(),
         events,
-    })
+    }
 }
 
 fn posting_summary(entry: &JournalEntry) -> String {

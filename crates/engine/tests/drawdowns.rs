@@ -523,7 +523,7 @@ store_test! {
         let id = w.draw(100_000, "acct~lost-answer").await;
         w.settle().await;
         loans::repay(&w.engine, &id, 10_000, RepaymentMode::Installments, None).await.unwrap();
-        let t = timeline::timeline(&w.engine, &id).await.unwrap();
+        let t = timeline::timeline(&w.engine, timeline::Reader::Staff, &id).await.unwrap();
         assert_eq!(t.state, "active");
         let kinds: std::collections::BTreeSet<_> = t.events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds.len(), 4, "state changes, calls, postings and notifications: {kinds:?}");
@@ -532,8 +532,24 @@ store_test! {
         assert!(summaries.contains(&"disbursing → active"), "{summaries:?}");
         assert!(summaries.iter().any(|s| s.starts_with("submit to sandbox: unknown")), "{summaries:?}");
         assert!(summaries.iter().any(|s| s.starts_with("repayment (posted): 10000 CNY")), "{summaries:?}");
-        let missing = timeline::timeline(&w.engine, "nope").await.unwrap_err();
+        let missing = timeline::timeline(&w.engine, timeline::Reader::Staff, "nope").await.unwrap_err();
         assert_eq!(missing.code(), "not_found.loan");
+
+        // The borrower's own view: what happened to their loan, not how the lender's systems
+        // did it; another borrower's loan reads exactly like a missing one.
+        let own = timeline::timeline(&w.engine, timeline::Reader::Borrower(Some(&t.borrower_id)), &id).await.unwrap();
+        let kinds: std::collections::BTreeSet<_> = own.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [timeline::EventKind::StateChange, timeline::EventKind::Posting].into(), "{own:?}");
+        let postings = own.events.iter().filter(|e| e.kind == timeline::EventKind::Posting);
+        assert!(postings.clone().all(|e| e.detail.is_null()), "no accounts: {own:?}");
+        assert!(postings.clone().any(|e| e.summary == "repayment (posted): 10000 CNY"), "{own:?}");
+        assert!(own.events.iter().all(|e| !e.summary.contains("(pending)")), "posted money only: {own:?}");
+        for reader in [timeline::Reader::Borrower(Some("someone-else")), timeline::Reader::Borrower(None)] {
+            let theirs = timeline::timeline(&w.engine, reader, &id).await.unwrap_err();
+            assert_eq!(theirs.to_string(), missing.to_string(), "not found, in the same words");
+        }
+        let unknown = timeline::timeline(&w.engine, timeline::Reader::Borrower(Some(&t.borrower_id)), "nope").await.unwrap_err();
+        assert_eq!(unknown.to_string(), missing.to_string());
     }
 
     async fn the_daily_close_of_business_is_scheduled_once_runs_in_slices_and_catches_up(db: &TestDb) {

@@ -18,7 +18,7 @@ use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::notify::{self, DeliveryHandler, Notifications};
 use lendcore_engine::vault::Vault;
 use lendcore_engine::{Clock, Engine, ManualClock, borrowers};
-use lendcore_store::{DeliveryChannel, DeliveryStatus, OutboxEvent, Store};
+use lendcore_store::{DeliveryChannel, DeliveryStatus, LeaseRequest, OutboxEvent, Store};
 use lendcore_testkit::store_test;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -373,6 +373,54 @@ store_test! {
         let stale = old.iter().find(|d| d.channel == DeliveryChannel::Sms).unwrap();
         assert_eq!(stale.status, DeliveryStatus::Skipped, "a day-old event is not texted: {old:?}");
         assert!(w.sms.received_requests().await.unwrap().is_empty());
+    }
+
+    async fn a_delivery_whose_sending_fails_before_a_word_is_sent_is_failed_not_left_pending(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        // The record was readable when the event was published, and is not when it is sent.
+        let borrower_id = borrower(&w.engine, None).await;
+        let other_key = Engine::new(db.store.clone(), w.clock.clone())
+            .with_vault(Vault::from_hex(&"6d".repeat(32)).unwrap());
+        let sealed_elsewhere = borrower(&other_key, None).await;
+        let event = w.event("loan.repaid", json!({"borrower_id": borrower_id, "amount_minor": 100})).await;
+        notify::publish(&w.engine).await.unwrap();
+        db.execute(&format!(
+            "UPDATE borrowers SET personal = (SELECT personal FROM borrowers WHERE id = '{sealed_elsewhere}') \
+             WHERE id = '{borrower_id}'"
+        )).await;
+        w.run(1).await;
+        let sms = w.deliveries(&event).await.into_iter().find(|d| d.channel == DeliveryChannel::Sms).unwrap();
+        assert_eq!((sms.status, sms.attempts), (DeliveryStatus::Failed, 1), "{sms:?}");
+        let log = notify::get(&w.engine, &sms.id).await.unwrap().log;
+        assert!(log[0].detail.contains("could not be opened"), "the attempt says why: {log:?}");
+
+        // A worker that dies during the last attempt leaves no attempt behind; its job is
+        // buried, and the delivery reads as failed, listed with the failures, re-driven.
+        let event = w.event("loan.paid_off", json!({"borrower_id": "nobody"})).await;
+        notify::publish(&w.engine).await.unwrap();
+        let lender = w.deliveries(&event).await.into_iter().find(|d| d.target == "lender").unwrap();
+        db.execute(&format!("UPDATE jobs SET max_attempts = 1 WHERE id = 'deliver:{}'", lender.id)).await;
+        let now = w.clock.now();
+        let mut uow = db.store.begin().await.unwrap();
+        let leased = uow.lease_jobs(&LeaseRequest {
+            owner: "doomed", token: "doomed-1", kinds: &[notify::DELIVER_JOB], limit: 10,
+            now, until: now + Duration::seconds(60),
+        }).await.unwrap();
+        uow.commit().await.unwrap();
+        assert!(leased.iter().any(|j| j.id == format!("deliver:{}", lender.id)));
+        w.clock.advance(Duration::minutes(5));
+        w.runner.poll_once().await.unwrap();
+        let dead = notify::get(&w.engine, &lender.id).await.unwrap();
+        assert_eq!((dead.status, dead.attempts), (DeliveryStatus::Failed, 0), "{dead:?}");
+        assert!(dead.last_error.as_deref().unwrap().contains("lease expired"), "{dead:?}");
+        let failed = notify::list(&w.engine, Some(DeliveryStatus::Failed), None, 50).await.unwrap();
+        assert!(failed.iter().any(|d| d.id == lender.id), "listed with the failures");
+        let pending = notify::list(&w.engine, Some(DeliveryStatus::Pending), None, 50).await.unwrap();
+        assert!(pending.iter().all(|d| d.id != lender.id), "and not as pending");
+        notify::redrive(&w.engine, &lender.id).await.unwrap();
+        w.run(1).await;
+        let delivered = notify::get(&w.engine, &lender.id).await.unwrap();
+        assert_eq!(delivered.status, DeliveryStatus::Delivered, "{delivered:?}");
     }
 
     async fn a_failing_receiver_is_retried_then_failed_loudly_and_re_driven(db: &TestDb) {

@@ -385,16 +385,30 @@ store_test! {
         assert_eq!(open("v1.abc".into()).await.code(), "link.invalid");
 
         // A second link: reminded a day before it expires, refused after, renewed in one step.
+        let saved = call(&api, "PATCH", &format!("/v1/applications/{id}"), &phone, Some(json!({"revision": 1, "answers": {"mobile": MOBILE}}))).await;
+        assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
         let second = call(&api, "POST", &format!("/v1/applications/{id}/resume-link"), &phone, None).await;
         let second = second.body["token"].as_str().unwrap().to_owned();
+        let early = call(&api, "POST", "/v1/links/renew", &phone, Some(json!({"token": second}))).await;
+        assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "conflict.link_still_valid"), "a link that still works is opened, not renewed");
         let runner = JobRunner::new(api.store.clone(), api.clock.clone(), RunnerConfig { worker_id: "w".into(), ..RunnerConfig::default() })
-            .register(lendcore_engine::links::ReminderHandler);
+            .register(lendcore_engine::links::ReminderHandler)
+            .register(lendcore_engine::notify::DeliveryHandler::new(&api.engine));
         api.clock.advance(Duration::hours(49));
         while runner.poll_once().await.unwrap().ran() > 0 {}
         let mut uow = api.store.begin_read().await.unwrap();
-        let reminders = uow.unpublished_outbox(1000).await.unwrap().into_iter().filter(|e| e.topic == "link.expiring").count();
-        assert_eq!(reminders, 1, "the unused link is reminded; the used one is not");
+        let reminders: Vec<String> = uow.unpublished_outbox(1000).await.unwrap().into_iter().filter(|e| e.topic == "link.expiring").map(|e| e.id).collect();
+        assert_eq!(reminders.len(), 1, "the unused link is reminded; the used one is not");
         drop(uow);
+        // The applicant is not registered yet: the reminder reaches the number they signed in with.
+        lendcore_engine::notify::publish(&api.engine).await.unwrap();
+        while runner.poll_once().await.unwrap().ran() > 0 {}
+        let sent = lendcore_engine::notify::list(&api.engine, None, Some(&reminders[0]), 10).await.unwrap();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!((sent[0].target.as_str(), sent[0].status), ("138****5678", lendcore_store::DeliveryStatus::Delivered), "{sent:?}");
+        let texts: Vec<String> = gateway.received_requests().await.unwrap().iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["text"].as_str().unwrap().to_owned()).collect();
+        assert!(texts.iter().any(|t| t.contains("continue your application")), "{texts:?}");
         api.clock.advance(Duration::hours(24));
         let expired = open(second.clone()).await;
         assert_eq!((expired.status, expired.code()), (StatusCode::UNPROCESSABLE_ENTITY, "link.expired"));
@@ -433,6 +447,63 @@ store_test! {
         assert_eq!(history, ["draft", "submitted", "verifying"], "submitted once");
         let (_, page) = api.get("/v1/applications?state=verifying").await;
         assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    }
+
+    async fn a_retried_start_replays_its_draft_and_racing_starts_open_one(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let start = |key: String| {
+            let (api, token) = (&api, token.clone());
+            async move { api.as_caller_keyed("POST", "/v1/applications", Some(&token), Some(&key), None).await }
+        };
+        let first = start("start-1".into()).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+        let retried = start("start-1".into()).await;
+        assert!(retried.replayed, "the same key answers with the draft it made: {:?}", retried.body);
+        assert_eq!(retried.body["id"], first.body["id"]);
+        let id = first.body["id"].as_str().unwrap();
+        let withdrawn = call(&api, "POST", &format!("/v1/applications/{id}/withdraw"), &token, None).await;
+        assert_eq!(withdrawn.status, StatusCode::OK, "{:?}", withdrawn.body);
+
+        let replies = futures::future::join_all((0..6).map(|i| start(format!("race-{i}")))).await;
+        let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+        for reply in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+            assert_eq!(reply.code(), "conflict.application_open", "{:?}", reply.body);
+        }
+        assert_eq!(created, 1, "exactly one of six racing starts opens an application");
+        let mine = call(&api, "GET", "/v1/applications", &token, None).await;
+        let open: Vec<&Value> = mine.body["items"].as_array().unwrap().iter().filter(|a| a["state"] == "draft").collect();
+        assert_eq!(open.len(), 1);
+    }
+
+    async fn ten_identity_tries_at_most_even_in_parallel_and_a_method_down_uses_none(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let id = submitted(&api, &token, "张三 down-bank fail-face").await;
+        let path = format!("/v1/applications/{id}/verification");
+        for _ in 0..12 {
+            let down = call(&api, "POST", &path, &token, Some(json!({"method": "bank_card"}))).await;
+            assert_eq!(down.body["outcome"], "unavailable", "a method that is down checked nothing: {:?}", down.body);
+        }
+        let face = || call(&api, "POST", &path, &token, Some(json!({"method": "face"})));
+        let replies = futures::future::join_all((0..14).map(|_| face())).await;
+        for reply in replies.iter().filter(|r| r.body["outcome"] != "failed") {
+            assert_eq!(reply.code(), "identity.too_many_attempts", "{:?}", reply.body);
+        }
+        for _ in 0..20 {
+            let reply = face().await;
+            if reply.code() == "identity.too_many_attempts" {
+                break;
+            }
+            assert_eq!(reply.body["outcome"], "failed", "{:?}", reply.body);
+        }
+        let app = call(&api, "GET", &format!("/v1/applications/{id}"), &token, None).await;
+        let count = |outcome: &str| app.body["checks"].as_array().unwrap().iter().filter(|c| c["outcome"] == outcome).count();
+        assert_eq!((count("failed"), count("unavailable"), count("started")), (10, 12, 0), "{:?}", app.body["checks"]);
+        let refused = face().await;
+        assert_eq!(refused.code(), "identity.too_many_attempts");
     }
 
     async fn a_save_moves_the_deadline_and_the_timers_follow(db: &TestDb) {

@@ -46,6 +46,8 @@ pub struct Delivery {
     /// A webhook's id, or the address masked.
     pub target: String,
     pub borrower_id: Option<String>,
+    /// For an applicant not registered yet: the application whose number they are reached at.
+    pub application_id: Option<String>,
     pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -101,6 +103,7 @@ struct DeliveryRow {
     channel: String,
     target: String,
     borrower_id: Option<String>,
+    application_id: Option<String>,
     status: String,
     attempts: i64,
     last_error: Option<String>,
@@ -177,13 +180,25 @@ fn from_row(row: DeliveryRow) -> Result<Delivery, StoreError> {
         topic: row.topic,
         target: row.target,
         borrower_id: row.borrower_id,
+        application_id: row.application_id,
         attempts: row.attempts,
         last_error: row.last_error,
     })
 }
 
-const SELECT: &str = "SELECT id, event_id, topic, channel, target, borrower_id, status, attempts, \
-     last_error, created_at_ms, updated_at_ms FROM deliveries";
+/// A pending delivery whose job is dead (its worker died, or its attempt was cut off, on the
+/// last attempt: nothing was left to record the end) reads as failed, with the job's error, so
+/// it is listed with the failures and can be re-driven. The job id is the engine's
+/// `deliver:{delivery id}`.
+const SELECT: &str = "SELECT d.id, d.event_id, d.topic, d.channel, d.target, d.borrower_id, \
+     d.application_id, \
+     CASE WHEN d.status = 'pending' AND j.status = 'dead' THEN 'failed' ELSE d.status END \
+     AS status, d.attempts, \
+     CASE WHEN d.status = 'pending' AND j.status = 'dead' THEN j.last_error \
+     ELSE d.last_error END AS last_error, d.created_at_ms, d.updated_at_ms \
+     FROM deliveries d LEFT JOIN jobs j ON j.id = 'deliver:' || d.id";
+const STATUS: &str = "CASE WHEN d.status = 'pending' AND j.status = 'dead' THEN 'failed' \
+     ELSE d.status END";
 
 #[async_trait]
 impl DeliveryRepository for SqlUnitOfWork {
@@ -195,8 +210,8 @@ impl DeliveryRepository for SqlUnitOfWork {
         for d in deliveries {
             let n = on_tx!(self, c => sqlx::query(
                 "INSERT INTO deliveries (id, event_id, topic, channel, target, borrower_id, \
-                 status, attempts, last_error, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 status, attempts, last_error, created_at_ms, updated_at_ms, application_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (event_id, channel, target) DO NOTHING",
             )
             .bind(&d.id)
@@ -210,6 +225,7 @@ impl DeliveryRepository for SqlUnitOfWork {
             .bind(d.last_error.as_deref())
             .bind(to_ms(d.created_at))
             .bind(to_ms(d.updated_at))
+            .bind(d.application_id.as_deref())
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -221,7 +237,7 @@ impl DeliveryRepository for SqlUnitOfWork {
     }
 
     async fn find_delivery(&mut self, id: &str) -> Result<Option<Delivery>, StoreError> {
-        let sql = format!("{SELECT} WHERE id = $1");
+        let sql = format!("{SELECT} WHERE d.id = $1");
         let row: Option<DeliveryRow> =
             on_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
         row.map(from_row).transpose()
@@ -234,8 +250,8 @@ impl DeliveryRepository for SqlUnitOfWork {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let sql = format!(
-            "{SELECT} WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR event_id = $2) \
-             ORDER BY created_at_ms DESC, id DESC LIMIT $3"
+            "{SELECT} WHERE ($1 IS NULL OR {STATUS} = $1) AND ($2 IS NULL OR d.event_id = $2) \
+             ORDER BY d.created_at_ms DESC, d.id DESC LIMIT $3"
         );
         let rows: Vec<DeliveryRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(status.map(status_str))

@@ -208,13 +208,45 @@ pub struct Application {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityCheck {
     pub method: String,
-    /// `passed`, `failed` or `unavailable`.
-    pub outcome: String,
+    pub outcome: CheckOutcome,
     pub reason: Option<Reason>,
     /// What the provider said, for operators.
     pub detail: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub at: Timestamp,
+}
+
+/// How an identity check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// Sent to the provider, no answer recorded yet (or the process stopped before it was).
+    Started,
+    Passed,
+    Failed,
+    /// The method was down or not offered: nothing was checked.
+    Unavailable,
+}
+
+impl CheckOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckOutcome::Started => "started",
+            CheckOutcome::Passed => "passed",
+            CheckOutcome::Failed => "failed",
+            CheckOutcome::Unavailable => "unavailable",
+        }
+    }
+
+    /// Whether the check may have been made (and paid for): an unavailable method checked
+    /// nothing, so it does not use up the borrower's tries.
+    pub fn counts_as_a_try(self) -> bool {
+        match self {
+            CheckOutcome::Started | CheckOutcome::Passed | CheckOutcome::Failed => true,
+            CheckOutcome::Unavailable => false,
+        }
+    }
 }
 
 /// Why a step is refused.

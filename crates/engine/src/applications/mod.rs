@@ -11,7 +11,7 @@ mod verification;
 
 use lendcore_domain::Timestamp;
 use lendcore_domain::application::{Application, Decision, Form, Offer};
-use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
+use lendcore_domain::borrower::{BorrowerInput, BorrowerKind, Mobile};
 use lendcore_domain::credit_line::GrantInput;
 use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, UnitOfWork};
 use serde::Serialize;
@@ -25,6 +25,7 @@ pub use verification::{VerificationOutcome, send_code, verify};
 
 use crate::access::Principal;
 use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::vault::Vault;
 use crate::{Engine, EngineError, new_id};
 
 /// An application as its owner or an operator sees it: the form with identifiers masked.
@@ -72,11 +73,32 @@ pub(crate) async fn load(
 }
 
 fn open_form(engine: &Engine, sealed: &str, id: &str) -> Result<Form, EngineError> {
-    let bytes = engine
-        .vault()?
-        .open_bytes(sealed, &format!("application:{id}"))?;
+    open_form_with(engine.vault()?, sealed, id)
+}
+
+fn open_form_with(vault: &Vault, sealed: &str, id: &str) -> Result<Form, EngineError> {
+    let bytes = vault.open_bytes(sealed, &format!("application:{id}"))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| EngineError::Internal(format!("application form: {e}")))
+}
+
+/// The number an applicant signed in with, once their form gives that very number: an
+/// applicant who is not registered as a borrower yet is reminded there. `None` before that,
+/// and for an application that does not exist.
+pub(crate) async fn applicant_mobile(
+    vault: &Vault,
+    uow: &mut dyn UnitOfWork,
+    application_id: &str,
+) -> Result<Option<Mobile>, EngineError> {
+    let Some((app, sealed)) = uow.find_application(application_id).await? else {
+        return Ok(None);
+    };
+    let form = open_form_with(vault, &sealed, &app.id)?;
+    Ok(form
+        .mobile
+        .as_deref()
+        .and_then(|m| Mobile::parse(m).ok())
+        .filter(|m| vault.index("mobile", m.expose()) == app.owner))
 }
 
 fn seal_form(engine: &Engine, form: &Form, id: &str) -> Result<String, EngineError> {
@@ -145,6 +167,13 @@ async fn announce(
     timers::schedule(uow, app, now).await
 }
 
+fn already_open(id: &str) -> EngineError {
+    EngineError::conflict(
+        "conflict.application_open",
+        format!("application {id} is still open: resume it, or withdraw it first"),
+    )
+}
+
 /// Starts a draft for the signed-in borrower.
 pub async fn start(
     engine: &Engine,
@@ -158,31 +187,33 @@ pub async fn start(
         ));
     };
     let now = engine.clock.now();
-    {
-        let mut uow = engine.store.begin_read().await?;
-        if let Some(open) = uow
-            .list_applications(Some(owner), None, 50)
-            .await?
-            .into_iter()
-            .find(|a| !a.status.is_final())
-        {
-            return Err(EngineError::conflict(
-                "conflict.application_open",
-                format!(
-                    "application {} is still open: resume it, or withdraw it first",
-                    open.id
-                ),
-            ));
-        }
-    }
     let app = Application::start(new_id(), owner.to_owned(), &principal.actor(), now);
     let form = Form::default();
     let sealed = seal_form(engine, &form, &app.id)?;
     let mut uow = engine.store.begin().await?;
+    // The key first: a retried start answers with the draft it made, not with "one is open".
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
     }
-    uow.insert_application(&app, &sealed).await?;
+    if let Some(open) = uow
+        .list_applications(Some(owner), None, 50)
+        .await?
+        .into_iter()
+        .find(|a| !a.status.is_final())
+    {
+        return Err(already_open(&open.id));
+    }
+    match uow.insert_application(&app, &sealed).await {
+        Ok(()) => {}
+        // Another start won the race past the check above (the one-open index refused us).
+        Err(StoreError::Duplicate(_)) => {
+            return Err(EngineError::conflict(
+                "conflict.application_open",
+                "another application was just started: resume it, or withdraw it first",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
     announce(uow.as_mut(), &app, now).await?;
     let view = view(app, &form);
     idempotency::record(uow.as_mut(), request, &view, now).await?;

@@ -4,7 +4,7 @@
 //! every check, passed or not, is recorded on the application with its reason.
 
 use lendcore_connectors::identity::{Method, Subject, Verdict};
-use lendcore_domain::application::IdentityCheck;
+use lendcore_domain::application::{Application, CheckOutcome, IdentityCheck};
 use lendcore_domain::reasons::{Language, Reason};
 use serde::Serialize;
 
@@ -13,15 +13,18 @@ use crate::access::Principal;
 use crate::access::otp::{self, CodeSent};
 use crate::{Engine, EngineError};
 
-/// Identity checks one application may try, whatever the methods.
-const MAX_CHECKS: usize = 10;
+/// Identity checks one application may try, whatever the methods (unavailable ones aside:
+/// they checked nothing).
+const MAX_TRIES: usize = 10;
+/// Checks recorded on one application at most, unavailable ones included, so a borrower
+/// retrying a method that is down cannot grow the record without end.
+const MAX_RECORDED: usize = 40;
 
 /// How a verification attempt went, and what the borrower can do next.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerificationOutcome {
-    /// `passed`, `failed` or `unavailable`.
-    pub outcome: String,
+    pub outcome: CheckOutcome,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub reason: Option<Reason>,
     /// The methods the borrower may try now.
@@ -95,17 +98,6 @@ pub async fn verify(
 ) -> Result<VerificationOutcome, EngineError> {
     let method = parse_method(method)?;
     verifying(engine, principal, id).await?;
-    {
-        // Each provider check costs the lender; a borrower who has tried this often talks to
-        // a person instead.
-        let mut uow = engine.store.begin_read().await?;
-        let (app, _) = load(uow.as_mut(), principal, id).await?;
-        if app.checks.len() >= MAX_CHECKS {
-            return Err(EngineError::Refused {
-                reason: Reason::TooManyAttempts,
-            });
-        }
-    }
     let offered = methods(engine);
     let verdict = if !offered.contains(&method) {
         Verdict::Unavailable {
@@ -146,14 +138,110 @@ pub async fn verify(
             }
         };
         match &engine.identity {
-            Some(provider) => provider.check(method, &subject, evidence).await,
+            Some(provider) => {
+                start_check(engine, principal, id, method).await?;
+                provider.check(method, &subject, evidence).await
+            }
             None => Verdict::Unavailable {
                 detail: "no identity provider is configured".to_owned(),
             },
         }
     };
-    let uow = engine.store.begin().await?;
-    record(engine, uow, principal, id, method, verdict, &offered).await
+    // The provider has answered: its answer is recorded even if other checks of the same
+    // application are being recorded at the same moment.
+    let mut tries = 0;
+    loop {
+        let uow = engine.store.begin().await?;
+        match record(
+            engine,
+            uow,
+            principal,
+            id,
+            method,
+            verdict.clone(),
+            &offered,
+        )
+        .await
+        {
+            Err(err) if is_concurrent_update(&err) && tries < CONCURRENT_RETRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
+/// How often a check's write that lost a race with another change of the application (a save,
+/// a decision) is tried again, on what was written meanwhile.
+const CONCURRENT_RETRIES: usize = 3;
+
+fn is_concurrent_update(err: &EngineError) -> bool {
+    matches!(
+        err,
+        EngineError::Conflict {
+            code: "conflict.concurrent_update",
+            ..
+        }
+    )
+}
+
+/// Refuses a check beyond the application's allowance. Each provider check costs the lender;
+/// a borrower who has tried this often talks to a person instead.
+fn within_allowance(app: &Application) -> Result<(), EngineError> {
+    let tries = app
+        .checks
+        .iter()
+        .filter(|c| c.outcome.counts_as_a_try())
+        .count();
+    if tries >= MAX_TRIES || app.checks.len() >= MAX_RECORDED {
+        return Err(EngineError::Refused {
+            reason: Reason::TooManyAttempts,
+        });
+    }
+    Ok(())
+}
+
+/// Records a provider check as started before the provider is called, so checks sent in
+/// parallel cannot pass the allowance together.
+async fn start_check(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+    method: Method,
+) -> Result<(), EngineError> {
+    let mut tries = 0;
+    loop {
+        match try_start_check(engine, principal, id, method).await {
+            Err(err) if is_concurrent_update(&err) && tries < CONCURRENT_RETRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
+async fn try_start_check(
+    engine: &Engine,
+    principal: &Principal,
+    id: &str,
+    method: Method,
+) -> Result<(), EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    // Checks of one application are written one after another: each sees the last.
+    uow.serialise_on(&format!("application-checks:{id}"))
+        .await?;
+    let (mut app, _) = load(uow.as_mut(), principal, id).await?;
+    within_allowance(&app)?;
+    let read = app.revision;
+    app.checks.push(IdentityCheck {
+        method: method.as_str().to_owned(),
+        outcome: CheckOutcome::Started,
+        reason: None,
+        detail: None,
+        at: now,
+    });
+    app.updated_at = now;
+    app.revision += 1;
+    uow.update_application(&app, None, read).await?;
+    uow.commit().await?;
+    Ok(())
 }
 
 async fn record(
@@ -166,28 +254,42 @@ async fn record(
     offered: &[Method],
 ) -> Result<VerificationOutcome, EngineError> {
     let now = engine.clock.now();
+    uow.serialise_on(&format!("application-checks:{id}"))
+        .await?;
     let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
     let read = app.revision;
     let (outcome, reason, detail) = match &verdict {
-        Verdict::Passed => ("passed", None, None),
+        Verdict::Passed => (CheckOutcome::Passed, None, None),
         Verdict::Failed { reason } => (
-            "failed",
+            CheckOutcome::Failed,
             Some(Reason::VerificationFailed),
             Some(reason.clone()),
         ),
         Verdict::Unavailable { detail } => (
-            "unavailable",
+            CheckOutcome::Unavailable,
             Some(Reason::MethodUnavailable),
             Some(detail.clone()),
         ),
     };
-    app.checks.push(IdentityCheck {
+    let check = IdentityCheck {
         method: method.as_str().to_owned(),
-        outcome: outcome.to_owned(),
+        outcome,
         reason,
         detail: detail.map(|d| d.chars().take(200).collect()),
         at: now,
-    });
+    };
+    // A provider check was recorded as started: its answer takes that place.
+    match app
+        .checks
+        .iter_mut()
+        .find(|c| c.outcome == CheckOutcome::Started && c.method == check.method)
+    {
+        Some(started) => *started = check,
+        None => {
+            within_allowance(&app)?;
+            app.checks.push(check);
+        }
+    }
     app.updated_at = now;
     let passed = matches!(verdict, Verdict::Passed);
     if passed {
@@ -204,7 +306,7 @@ async fn record(
             &principal.actor(),
             "application.verification_failed",
             ("application", &app.id),
-            serde_json::json!({ "method": method.as_str(), "outcome": outcome, "reason": reason }),
+            serde_json::json!({ "method": method.as_str(), "outcome": outcome.as_str(), "reason": reason }),
             now,
         )
         .await?;
@@ -221,7 +323,7 @@ async fn record(
             .collect()
     };
     Ok(VerificationOutcome {
-        outcome: outcome.to_owned(),
+        outcome,
         reason,
         other_methods,
         application: view(app, &form),

@@ -117,6 +117,34 @@ async fn issue(
     ))
 }
 
+/// The borrower's application, if a link for `purpose` fits its state now: a resume link an
+/// open application, a contract link an approved one.
+async fn application_for(
+    uow: &mut dyn UnitOfWork,
+    principal: &Principal,
+    purpose: Purpose,
+    id: &str,
+) -> Result<lendcore_domain::application::Application, EngineError> {
+    let (app, _) = crate::applications::load(uow, principal, id).await?;
+    let fits = match purpose {
+        Purpose::SignContract => matches!(
+            app.status,
+            lendcore_domain::application::ApplicationStatus::Approved
+        ),
+        Purpose::ResumeApplication | Purpose::ViewLoan => !app.status.is_final(),
+    };
+    if !fits {
+        return Err(EngineError::conflict(
+            "conflict.application_state",
+            format!(
+                "the application is {}; no such link for it now",
+                app.status.name()
+            ),
+        ));
+    }
+    Ok(app)
+}
+
 /// Issues a link for `purpose` on `subject`:
 /// - `resume_application`: the applicant's own open application, for another device;
 /// - `sign_contract`: the applicant's approved application, to read and accept the offer;
@@ -134,23 +162,7 @@ pub async fn issue_link(
             Purpose::ResumeApplication | Purpose::SignContract,
             Principal::Borrower { mobile_index, .. },
         ) => {
-            let (app, _) = crate::applications::load(uow.as_mut(), principal, subject).await?;
-            let wanted = match purpose {
-                Purpose::SignContract => !matches!(
-                    app.status,
-                    lendcore_domain::application::ApplicationStatus::Approved
-                ),
-                Purpose::ResumeApplication | Purpose::ViewLoan => app.status.is_final(),
-            };
-            if wanted {
-                return Err(EngineError::conflict(
-                    "conflict.application_state",
-                    format!(
-                        "the application is {}; no such link for it now",
-                        app.status.name()
-                    ),
-                ));
-            }
+            let app = application_for(uow.as_mut(), principal, purpose, subject).await?;
             (mobile_index.clone(), app.borrower_id.clone())
         }
         // Not offered over HTTP yet: a view_loan link must reach the borrower from lendcore
@@ -265,6 +277,26 @@ pub async fn renew(
         // Someone else's link (or none): nothing to say about it.
         Some(_) | None => return Err(refused(Reason::LinkInvalid)),
     };
+    if stored.renewed_by.is_some() {
+        return Err(refused(Reason::LinkUsed));
+    }
+    if stored.used_at.is_none() && stored.expires_at > now {
+        return Err(EngineError::conflict(
+            "conflict.link_still_valid",
+            "this link still works: open it",
+        ));
+    }
+    // What the link opens must still be there to open.
+    match purpose {
+        Purpose::ResumeApplication | Purpose::SignContract => {
+            application_for(uow.as_mut(), principal, purpose, &stored.subject).await?;
+        }
+        Purpose::ViewLoan => {
+            if uow.find_drawdown(&stored.subject).await?.is_none() {
+                return Err(refused(Reason::LinkInvalid));
+            }
+        }
+    }
     let (issued, nonce) = issue(
         engine,
         uow.as_mut(),
@@ -303,6 +335,22 @@ impl JobHandler for ReminderHandler {
             )));
         };
         if link.used_at.is_none() && link.renewed_by.is_none() && link.expires_at > now {
+            // An application's link reaches its applicant: registered by now, or not yet (then
+            // at the number they signed in with).
+            let application_id = match Purpose::parse(&link.purpose) {
+                Some(Purpose::ResumeApplication | Purpose::SignContract) => {
+                    Some(link.subject.clone())
+                }
+                Some(Purpose::ViewLoan) | None => None,
+            };
+            let borrower_id = match (&link.borrower_id, &application_id) {
+                (Some(id), _) => Some(id.clone()),
+                (None, Some(application)) => uow
+                    .find_application(application)
+                    .await?
+                    .and_then(|(app, _)| app.borrower_id),
+                (None, None) => None,
+            };
             crate::audit::announce(
                 uow.as_mut(),
                 OutboxEvent {
@@ -311,7 +359,8 @@ impl JobHandler for ReminderHandler {
                     aggregate_type: "link".to_owned(),
                     aggregate_id: link.nonce.clone(),
                     payload: serde_json::json!({
-                        "borrower_id": link.borrower_id,
+                        "borrower_id": borrower_id,
+                        "application_id": application_id,
                         "purpose": link.purpose,
                         "subject": link.subject,
                         "expires_at": link.expires_at,

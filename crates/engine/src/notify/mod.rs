@@ -13,7 +13,7 @@ use lendcore_connectors::email::{Email, MailError, Mailer};
 use lendcore_connectors::sms::{Sms, SmsError, SmsGateway};
 use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint, WebhookError};
 use lendcore_domain::Timestamp;
-use lendcore_domain::borrower::PersonalData;
+use lendcore_domain::borrower::{Email as EmailAddress, Mobile};
 use lendcore_domain::reasons::Language;
 use lendcore_store::{
     AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus, Job, NewJob,
@@ -97,21 +97,46 @@ fn channel_name(channel: DeliveryChannel) -> &'static str {
     }
 }
 
+/// Who a borrower-facing event is for.
+#[derive(Debug, Clone, Copy)]
+enum Recipient<'a> {
+    Borrower(&'a str),
+    /// An applicant not registered as a borrower yet, reached at the number they signed in
+    /// with, as their application gives it.
+    Applicant(&'a str),
+}
+
+impl Recipient<'_> {
+    /// Where a message that cannot be sent is recorded as meant to go.
+    fn nowhere(self) -> String {
+        match self {
+            Recipient::Borrower(id) => format!("borrower:{id}"),
+            Recipient::Applicant(id) => format!("application:{id}"),
+        }
+    }
+}
+
 fn delivery(
     event: &OutboxEvent,
     channel: DeliveryChannel,
     target: String,
-    borrower_id: Option<&str>,
+    recipient: Option<Recipient<'_>>,
     skipped: Option<&str>,
     now: Timestamp,
 ) -> Delivery {
+    let (borrower_id, application_id) = match recipient {
+        Some(Recipient::Borrower(id)) => (Some(id.to_owned()), None),
+        Some(Recipient::Applicant(id)) => (None, Some(id.to_owned())),
+        None => (None, None),
+    };
     Delivery {
         id: new_id(),
         event_id: event.id.clone(),
         topic: event.topic.clone(),
         channel,
         target,
-        borrower_id: borrower_id.map(str::to_owned),
+        borrower_id,
+        application_id,
         status: if skipped.is_some() {
             DeliveryStatus::Skipped
         } else {
@@ -149,68 +174,99 @@ async fn deliveries_for(
     if templates::render(&event.topic, &event.payload, notifications.language).is_none() {
         return Ok(out);
     }
-    let Some(borrower_id) = event.payload["borrower_id"].as_str() else {
-        // A draft's applicant is not registered yet: recorded, not silently dropped.
-        out.push(delivery(
+    let recipient = match (
+        event.payload["borrower_id"].as_str(),
+        event.payload["application_id"].as_str(),
+    ) {
+        (Some(borrower_id), _) => Recipient::Borrower(borrower_id),
+        (None, Some(application_id)) => Recipient::Applicant(application_id),
+        (None, None) => {
+            // Recorded, not silently dropped.
+            out.push(delivery(
+                event,
+                DeliveryChannel::Sms,
+                format!("{}:{}", event.aggregate_type, event.aggregate_id),
+                None,
+                Some("the event names no borrower: there is no address to send to"),
+                now,
+            ));
+            return Ok(out);
+        }
+    };
+    let skip = |why: &str| {
+        delivery(
             event,
             DeliveryChannel::Sms,
-            format!("{}:{}", event.aggregate_type, event.aggregate_id),
-            None,
-            Some("the applicant is not registered yet: there is no address to send to"),
+            recipient.nowhere(),
+            Some(recipient),
+            Some(why),
             now,
-        ));
-        return Ok(out);
+        )
     };
     if now - event.created_at > STALE_FOR_BORROWERS {
-        out.push(delivery(
-            event,
-            DeliveryChannel::Sms,
-            format!("borrower:{borrower_id}"),
-            Some(borrower_id),
-            Some("older than a day when published: not sent to the borrower"),
-            now,
+        out.push(skip(
+            "older than a day when published: not sent to the borrower",
         ));
         return Ok(out);
     }
-    let borrower = match &engine.vault {
-        Some(vault) => match uow.find_borrower(borrower_id).await? {
-            Some(stored) => match vault.open(&stored.personal, &stored.id) {
-                Ok(data) => Some(data),
-                // A record that cannot be opened (sealed under another key, corrupt) must not
-                // stop the events after it nor the lender's webhooks for this one: the
-                // borrower's message is recorded as skipped, with why.
+    let Some(vault) = &engine.vault else {
+        out.push(skip(
+            "no personal data key is configured: borrowers' addresses cannot be read",
+        ));
+        return Ok(out);
+    };
+    let borrower_id = match recipient {
+        Recipient::Borrower(borrower_id) => borrower_id,
+        Recipient::Applicant(application_id) => {
+            match crate::applications::applicant_mobile(vault, uow, application_id).await {
+                Ok(Some(mobile)) => out.push(delivery(
+                    event,
+                    DeliveryChannel::Sms,
+                    mobile.masked(),
+                    Some(recipient),
+                    engine
+                        .sms
+                        .is_none()
+                        .then_some("no SMS gateway is configured ([sms])"),
+                    now,
+                )),
+                Ok(None) => out.push(skip(
+                    "the applicant is not registered yet and their application does not give \
+                     the number they signed in with: there is no address to send to",
+                )),
+                Err(err @ EngineError::Unavailable(_)) => return Err(err),
                 Err(err) => {
-                    tracing::error!(event = %event.id, borrower = %borrower_id, error = %err,
-                        "a borrower's record cannot be opened; their notification is skipped");
-                    out.push(delivery(
-                        event,
-                        DeliveryChannel::Sms,
-                        format!("borrower:{borrower_id}"),
-                        Some(borrower_id),
-                        Some("the borrower's record could not be opened; see the error log"),
-                        now,
+                    tracing::error!(event = %event.id, application = %application_id, error = %err,
+                        "an application cannot be opened; the applicant's notification is skipped");
+                    out.push(skip(
+                        "the application could not be opened; see the error log",
                     ));
-                    return Ok(out);
                 }
-            },
-            None => None,
+            }
+            return Ok(out);
+        }
+    };
+    let borrower = match uow.find_borrower(borrower_id).await? {
+        Some(stored) => match vault.open(&stored.personal, &stored.id) {
+            Ok(data) => Some(data),
+            // A record that cannot be opened (sealed under another key, corrupt) must not
+            // stop the events after it nor the lender's webhooks for this one: the
+            // borrower's message is recorded as skipped, with why.
+            Err(err) => {
+                tracing::error!(event = %event.id, borrower = %borrower_id, error = %err,
+                    "a borrower's record cannot be opened; their notification is skipped");
+                out.push(skip(
+                    "the borrower's record could not be opened; see the error log",
+                ));
+                return Ok(out);
+            }
         },
         None => None,
     };
     let Some(data) = borrower else {
         // Seen, not silent: a borrower the lender never registered here cannot be reached.
-        let why = if engine.vault.is_none() {
-            "no personal data key is configured: borrowers' addresses cannot be read"
-        } else {
-            "no borrower is registered under this id: there is no address to send to"
-        };
-        out.push(delivery(
-            event,
-            DeliveryChannel::Sms,
-            format!("borrower:{borrower_id}"),
-            Some(borrower_id),
-            Some(why),
-            now,
+        out.push(skip(
+            "no borrower is registered under this id: there is no address to send to",
         ));
         return Ok(out);
     };
@@ -219,28 +275,21 @@ async fn deliveries_for(
             event,
             DeliveryChannel::Sms,
             mobile.masked(),
-            Some(borrower_id),
+            Some(recipient),
             engine
                 .sms
                 .is_none()
                 .then_some("no SMS gateway is configured ([sms])"),
             now,
         )),
-        None => out.push(delivery(
-            event,
-            DeliveryChannel::Sms,
-            format!("borrower:{borrower_id}"),
-            Some(borrower_id),
-            Some("the borrower has no mobile number"),
-            now,
-        )),
+        None => out.push(skip("the borrower has no mobile number")),
     }
     if let Some(email) = &data.email {
         out.push(delivery(
             event,
             DeliveryChannel::Email,
             email.masked(),
-            Some(borrower_id),
+            Some(recipient),
             notifications
                 .mailer
                 .is_none()
@@ -279,6 +328,13 @@ impl DeliveryHandler {
     }
 }
 
+/// Where a recipient is reached.
+#[derive(Default)]
+struct Contact {
+    mobile: Option<Mobile>,
+    email: Option<EmailAddress>,
+}
+
 /// How one attempt went.
 enum Sent {
     Delivered(String),
@@ -287,22 +343,43 @@ enum Sent {
 }
 
 impl DeliveryHandler {
-    async fn contact(
-        &self,
-        store: &dyn Store,
-        borrower_id: Option<&str>,
-    ) -> Result<Option<PersonalData>, JobFailure> {
-        let (Some(vault), Some(id)) = (&self.vault, borrower_id) else {
-            return Ok(None);
+    /// Where the delivery's recipient is reached now (they may have changed their number).
+    async fn contact(&self, store: &dyn Store, delivery: &Delivery) -> Result<Contact, JobFailure> {
+        let Some(vault) = &self.vault else {
+            return Ok(Contact::default());
         };
         let mut uow = store.begin_read().await?;
-        match uow.find_borrower(id).await? {
-            Some(stored) => vault
-                .open(&stored.personal, &stored.id)
-                .map(Some)
-                .map_err(|e| JobFailure::permanent(e.to_string())),
-            None => Ok(None),
+        if let Some(id) = &delivery.borrower_id {
+            return match uow.find_borrower(id).await? {
+                Some(stored) => {
+                    let data = vault.open(&stored.personal, &stored.id).map_err(|e| {
+                        JobFailure::permanent(format!(
+                            "the borrower's record could not be opened: {e}"
+                        ))
+                    })?;
+                    Ok(Contact {
+                        mobile: data.mobile,
+                        email: data.email,
+                    })
+                }
+                None => Ok(Contact::default()),
+            };
         }
+        if let Some(id) = &delivery.application_id {
+            let mobile = crate::applications::applicant_mobile(vault, uow.as_mut(), id)
+                .await
+                .map_err(|e| match e {
+                    EngineError::Unavailable(d) => JobFailure::retryable(d),
+                    other => JobFailure::permanent(format!(
+                        "the application could not be opened: {other}"
+                    )),
+                })?;
+            return Ok(Contact {
+                mobile,
+                email: None,
+            });
+        }
+        Ok(Contact::default())
     }
 
     async fn send(
@@ -352,11 +429,9 @@ impl DeliveryHandler {
                 else {
                     return Ok(Sent::Rejected("no template for this event".to_owned()));
                 };
-                let contact = self.contact(store, delivery.borrower_id.as_deref()).await?;
+                let contact = self.contact(store, delivery).await?;
                 if delivery.channel == DeliveryChannel::Sms {
-                    let (Some(sms), Some(mobile)) =
-                        (&self.sms, contact.as_ref().and_then(|c| c.mobile.as_ref()))
-                    else {
+                    let (Some(sms), Some(mobile)) = (&self.sms, contact.mobile.as_ref()) else {
                         return Ok(Sent::Rejected(
                             "no SMS gateway, or the borrower has no mobile number now".to_owned(),
                         ));
@@ -372,10 +447,9 @@ impl DeliveryHandler {
                         Err(SmsError::Unavailable(d)) => Sent::Retryable(d),
                     })
                 } else {
-                    let (Some(mailer), Some(address)) = (
-                        &self.notifications.mailer,
-                        contact.as_ref().and_then(|c| c.email.as_ref()),
-                    ) else {
+                    let (Some(mailer), Some(address)) =
+                        (&self.notifications.mailer, contact.email.as_ref())
+                    else {
                         return Ok(Sent::Rejected(
                             "no mail server, or the borrower has no email address now".to_owned(),
                         ));
@@ -425,9 +499,19 @@ impl JobHandler for DeliveryHandler {
             DeliveryStatus::Pending | DeliveryStatus::Failed => {}
         }
         let now = ctx.clock.now();
-        let sent = self
-            .send(ctx.store.as_ref(), &delivery, &event, now)
-            .await?;
+        // Whatever stops an attempt is recorded as one: a delivery never stays pending with
+        // its job gone.
+        let sent = match self.send(ctx.store.as_ref(), &delivery, &event, now).await {
+            Ok(sent) => sent,
+            Err(JobFailure {
+                message,
+                retryable: true,
+            }) => Sent::Retryable(message),
+            Err(JobFailure {
+                message,
+                retryable: false,
+            }) => Sent::Rejected(message),
+        };
         let last_attempt = job.attempts >= job.max_attempts;
         let (outcome, status, detail) = match &sent {
             Sent::Delivered(d) => (AttemptOutcome::Delivered, DeliveryStatus::Delivered, d),
@@ -483,6 +567,8 @@ pub struct DeliveryView {
     /// A webhook's id, or the address masked.
     pub target: String,
     pub borrower_id: Option<String>,
+    /// For an applicant not registered yet: the application they are reached through.
+    pub application_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status: DeliveryStatus,
     pub attempts: i64,
@@ -512,6 +598,7 @@ fn view(d: Delivery, log: Vec<DeliveryAttempt>) -> DeliveryView {
         channel: d.channel,
         target: d.target,
         borrower_id: d.borrower_id,
+        application_id: d.application_id,
         status: d.status,
         attempts: d.attempts,
         last_error: d.last_error,

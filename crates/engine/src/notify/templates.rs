@@ -202,17 +202,22 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
         }
         ("link.expiring", _) => {
             let expires = payload["expires_at"].as_str().unwrap_or("");
+            let (en, zh) = match payload["purpose"].as_str() {
+                Some("sign_contract") => ("read and accept your offer", "查看并接受额度"),
+                Some("view_loan") => ("view your loan", "查看借款"),
+                _ => ("continue your application", "继续申请"),
+            };
             match language {
                 En => (
                     "Your link expires soon".to_owned(),
                     format!(
-                        "The link to continue your application expires at {expires}. Open it before then, or sign in to get a new one."
+                        "The link to {en} expires at {expires}. Open it before then, or sign in to get a new one."
                     ),
                 ),
                 ZhHans => (
                     "链接即将过期".to_owned(),
                     format!(
-                        "您继续申请的链接将于{expires}过期，请尽快打开；过期后登录即可一键获取新链接。"
+                        "您用于{zh}的链接将于{expires}过期，请尽快打开；过期后登录即可一键获取新链接。"
                     ),
                 ),
             }

@@ -82,25 +82,21 @@ pub async fn timeline(
 ) -> Result<Json<Timeline>, ApiError> {
     check_id(&path.id)?;
     use lendcore_engine::access::Principal;
-    let own = match &caller.0 {
-        Principal::Borrower { borrower_id, .. } => Some(borrower_id.clone().unwrap_or_default()),
+    let reader = match &caller.0 {
+        Principal::Borrower { borrower_id, .. } => {
+            timeline::Reader::Borrower(borrower_id.as_deref())
+        }
         Principal::ApiKey { .. } | Principal::Operator { .. } => {
             lendcore_engine::access::require(
                 &caller.0,
                 lendcore_domain::access::Permission::LoansRead,
             )?;
-            None
+            timeline::Reader::Staff
         }
     };
-    let found = timeline::timeline(&state.engine, &path.id).await?;
-    // Another borrower's loan does not exist, as far as this borrower can tell.
-    if own.is_some_and(|id| id != found.borrower_id) {
-        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.loan",
-            message: "no loan with that id".to_owned(),
-        }));
-    }
-    Ok(Json(found))
+    Ok(Json(
+        timeline::timeline(&state.engine, reader, &path.id).await?,
+    ))
 }
 
 /// Loan ids are UUIDs; anything else cannot name a loan and must not reach the database.

@@ -139,10 +139,25 @@ impl Api {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Reply {
+        self.as_caller_keyed(method, path, token, None, body).await
+    }
+
+    /// [`Api::as_caller`] with an `Idempotency-Key`.
+    pub async fn as_caller_keyed(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
         }
         if let Some(body) = body {
             request = request.json(body);
