@@ -55,10 +55,14 @@ fn not_found() -> EngineError {
 pub enum Reader<'a> {
     /// Support and the lender's back-end: every record, with channel and ledger details.
     Staff,
-    /// A signed-in borrower (registered as this borrower, if at all): only their own loan, and
-    /// only what concerns them — its state changes and the money moved, without payment
-    /// channels, accounts or internal events.
-    Borrower(Option<&'a str>),
+    /// A signed-in borrower: only their own loan (the session's borrower, or the borrower
+    /// registered with the number they signed in with, as a session opened before they
+    /// registered has none), and only what concerns them — its state changes and the money
+    /// moved, without payment channels, accounts or internal events.
+    Borrower {
+        borrower_id: Option<&'a str>,
+        mobile_index: &'a str,
+    },
 }
 
 /// The timeline of a loan (any drawdown, paid out or not), read from one snapshot.
@@ -71,8 +75,17 @@ pub async fn timeline(
     let loan = uow.find_drawdown(loan_id).await?.ok_or_else(not_found)?;
     let staff = match reader {
         Reader::Staff => true,
-        Reader::Borrower(Some(own)) if own == loan.borrower_id => false,
-        Reader::Borrower(_) => return Err(not_found()),
+        Reader::Borrower {
+            borrower_id: Some(own),
+            ..
+        } if own == loan.borrower_id => false,
+        Reader::Borrower { mobile_index, .. } => {
+            let registered = uow.find_borrower(&loan.borrower_id).await?;
+            if registered.and_then(|b| b.mobile_index).as_deref() != Some(mobile_index) {
+                return Err(not_found());
+            }
+            false
+        }
     };
     let mut events = Vec::new();
     for step in uow.drawdown_timeline(loan_id).await? {

@@ -537,18 +537,21 @@ store_test! {
 
         // The borrower's own view: what happened to their loan, not how the lender's systems
         // did it; another borrower's loan reads exactly like a missing one.
-        let own = timeline::timeline(&w.engine, timeline::Reader::Borrower(Some(&t.borrower_id)), &id).await.unwrap();
+        let own = timeline::timeline(&w.engine, timeline::Reader::Borrower { borrower_id: Some(&t.borrower_id), mobile_index: "" }, &id).await.unwrap();
         let kinds: std::collections::BTreeSet<_> = own.events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [timeline::EventKind::StateChange, timeline::EventKind::Posting].into(), "{own:?}");
         let postings = own.events.iter().filter(|e| e.kind == timeline::EventKind::Posting);
         assert!(postings.clone().all(|e| e.detail.is_null()), "no accounts: {own:?}");
         assert!(postings.clone().any(|e| e.summary == "repayment (posted): 10000 CNY"), "{own:?}");
         assert!(own.events.iter().all(|e| !e.summary.contains("(pending)")), "posted money only: {own:?}");
-        for reader in [timeline::Reader::Borrower(Some("someone-else")), timeline::Reader::Borrower(None)] {
+        for reader in [
+            timeline::Reader::Borrower { borrower_id: Some("someone-else"), mobile_index: "m-1" },
+            timeline::Reader::Borrower { borrower_id: None, mobile_index: "m-1" },
+        ] {
             let theirs = timeline::timeline(&w.engine, reader, &id).await.unwrap_err();
             assert_eq!(theirs.to_string(), missing.to_string(), "not found, in the same words");
         }
-        let unknown = timeline::timeline(&w.engine, timeline::Reader::Borrower(Some(&t.borrower_id)), "nope").await.unwrap_err();
+        let unknown = timeline::timeline(&w.engine, timeline::Reader::Borrower { borrower_id: Some(&t.borrower_id), mobile_index: "" }, "nope").await.unwrap_err();
         assert_eq!(unknown.to_string(), missing.to_string());
     }
 

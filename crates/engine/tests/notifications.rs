@@ -216,6 +216,7 @@ async fn world(store: Arc<dyn Store>) -> World {
                 webhook_client: Some(WebhookClient::new(StdDuration::from_secs(5)).unwrap()),
                 mailer: Some(mailer),
                 language: Language::En,
+                link_base_url: None,
             }),
     );
     let runner = JobRunner::new(

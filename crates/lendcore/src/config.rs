@@ -97,6 +97,10 @@ pub struct NotificationsConfig {
     /// How long a webhook receiver has to answer, in milliseconds.
     #[serde(default)]
     pub webhook_timeout_ms: Option<u64>,
+    /// The address a link's token is appended to, for the links lendcore texts borrowers
+    /// itself (`POST /v1/loans/{id}/view-link`), e.g. `https://app.lender.example/open?link=`.
+    #[serde(default)]
+    pub link_base_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -387,6 +391,12 @@ impl Config {
                                 && w.secret.expose_secret().len() >= 16
                         }),
                         "every [[webhooks]] needs an http(s) url, at least one topic and a secret of 16 characters or more",
+                    ),
+                    (
+                        self.notifications.link_base_url.as_ref().is_none_or(|u| {
+                            u.starts_with("https://") || u.starts_with("http://")
+                        }),
+                        "notifications.link_base_url must be an http(s) address",
                     ),
                     (
                         self.smtp.as_ref().is_none_or(|m| {

@@ -383,6 +383,7 @@ fn notifications(config: &Config) -> anyhow::Result<notify::Notifications> {
             .notifications
             .language
             .unwrap_or(lendcore_domain::reasons::Language::ZhHans),
+        link_base_url: config.notifications.link_base_url.clone(),
     })
 }
 

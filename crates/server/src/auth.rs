@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lendcore_domain::access::Permission;
 use lendcore_engine::access::{self, Principal};
+use lendcore_engine::links::{LinkScope, Purpose};
 use lendcore_engine::{EngineError, acting};
 
 use crate::AppState;
@@ -89,6 +90,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/drawdowns/quotes" | "/v1/drawdowns/confirm" => Needs(P::DrawdownsWrite),
         // A borrower reads their own loan (the handler checks whose it is); staff need loans:read.
         "/v1/loans/{id}/timeline" => SignedIn,
+        // Support texts a loan's borrower a link to it; the link itself goes only to them.
+        "/v1/loans/{id}/view-link" => Needs(P::BorrowersWrite),
         "/v1/loans/{id}/repayments" => Needs(P::LoansWrite),
         "/v1/borrowers/{id}" | "/v1/borrowers/{id}/changes" => Needs(P::BorrowersRead),
         "/v1/borrowers" | "/v1/borrowers/{id}/contact" => Needs(P::BorrowersWrite),
@@ -186,6 +189,48 @@ fn client_key(ip: IpAddr) -> String {
     }
 }
 
+/// Whether a session opened from a link may call this route (`template`, as matched, and
+/// `path`, as sent): only what the link opens, on the link's subject — and signing out.
+pub(crate) fn link_reaches(scope: &LinkScope, method: &Method, template: &str, path: &str) -> bool {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    if template == "/v1/auth/session" || template == "/v1/auth/sign-out" {
+        return true;
+    }
+    let id = template
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(t, _)| *t == "{id}")
+        .map(|(_, p)| p);
+    if id != Some(scope.subject.as_str()) || template.split('/').count() != path.split('/').count()
+    {
+        return false;
+    }
+    match scope.purpose {
+        // Everything the applicant does to finish the application; an offer is accepted
+        // through its own contract link (or signed in with a code), and links beget no links.
+        Purpose::ResumeApplication => matches!(
+            template,
+            "/v1/applications/{id}"
+                | "/v1/applications/{id}/status"
+                | "/v1/applications/{id}/submit"
+                | "/v1/applications/{id}/verification/code"
+                | "/v1/applications/{id}/verification"
+                | "/v1/applications/{id}/withdraw"
+                | "/v1/applications/{id}/documents"
+                | "/v1/applications/{id}/documents/{document_id}"
+        ),
+        Purpose::SignContract => {
+            (read
+                && matches!(
+                    template,
+                    "/v1/applications/{id}" | "/v1/applications/{id}/status"
+                ))
+                || (*method == Method::POST && template == "/v1/applications/{id}/accept")
+        }
+        Purpose::ViewLoan => read && template == "/v1/loans/{id}/timeline",
+    }
+}
+
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)
@@ -235,6 +280,25 @@ pub(crate) async fn authorise(
         Ok(p) => p,
         Err(err) => return ApiError::Engine(err).into_response(),
     };
+    let link_scope = match &principal {
+        Principal::Borrower {
+            link: Some(scope), ..
+        } => Some(scope),
+        Principal::Borrower { link: None, .. }
+        | Principal::ApiKey { .. }
+        | Principal::Operator { .. } => None,
+    };
+    if let Some(scope) = link_scope
+        && !link_reaches(scope, &method, &path, request.uri().path())
+    {
+        return ApiError::Engine(EngineError::Forbidden {
+            code: "auth.link_scope",
+            message: "this session was opened from a link and reaches only what the link \
+                      opens; sign in with a code for the rest"
+                .to_owned(),
+        })
+        .into_response();
+    }
     let allowed = match rule {
         Rule::Public | Rule::SignedIn => Ok(()),
         Rule::Borrower => match principal {
@@ -354,6 +418,125 @@ mod tests {
         assert_eq!(
             rule(&Method::HEAD, "/v1/products"),
             Some(Rule::Needs(Permission::ProductsRead))
+        );
+    }
+
+    #[test]
+    fn a_session_from_a_link_reaches_only_what_the_link_opens() {
+        let scope = |purpose| LinkScope {
+            purpose,
+            subject: "a-1".to_owned(),
+        };
+        let resume = scope(Purpose::ResumeApplication);
+        let reaches = |scope: &LinkScope, method: Method, template: &str, path: &str| {
+            link_reaches(scope, &method, template, path)
+        };
+        assert!(reaches(
+            &resume,
+            Method::PATCH,
+            "/v1/applications/{id}",
+            "/v1/applications/a-1"
+        ));
+        assert!(reaches(
+            &resume,
+            Method::POST,
+            "/v1/applications/{id}/submit",
+            "/v1/applications/a-1/submit"
+        ));
+        assert!(
+            !reaches(
+                &resume,
+                Method::GET,
+                "/v1/applications/{id}",
+                "/v1/applications/a-2"
+            ),
+            "another application"
+        );
+        assert!(
+            !reaches(
+                &resume,
+                Method::POST,
+                "/v1/applications",
+                "/v1/applications"
+            ),
+            "a new application"
+        );
+        assert!(
+            !reaches(
+                &resume,
+                Method::POST,
+                "/v1/applications/{id}/resume-link",
+                "/v1/applications/a-1/resume-link"
+            ),
+            "links beget no links"
+        );
+        assert!(!reaches(
+            &resume,
+            Method::POST,
+            "/v1/applications/{id}/accept",
+            "/v1/applications/a-1/accept"
+        ));
+        assert!(!reaches(
+            &resume,
+            Method::POST,
+            "/v1/links/renew",
+            "/v1/links/renew"
+        ));
+        assert!(!reaches(
+            &resume,
+            Method::POST,
+            "/v1/auth/second-factor/enrol",
+            "/v1/auth/second-factor/enrol"
+        ));
+        assert!(reaches(
+            &resume,
+            Method::POST,
+            "/v1/auth/sign-out",
+            "/v1/auth/sign-out"
+        ));
+        let contract = scope(Purpose::SignContract);
+        assert!(reaches(
+            &contract,
+            Method::GET,
+            "/v1/applications/{id}",
+            "/v1/applications/a-1"
+        ));
+        assert!(reaches(
+            &contract,
+            Method::POST,
+            "/v1/applications/{id}/accept",
+            "/v1/applications/a-1/accept"
+        ));
+        assert!(
+            !reaches(
+                &contract,
+                Method::PATCH,
+                "/v1/applications/{id}",
+                "/v1/applications/a-1"
+            ),
+            "reads the offer, changes nothing"
+        );
+        let loan = scope(Purpose::ViewLoan);
+        assert!(reaches(
+            &loan,
+            Method::GET,
+            "/v1/loans/{id}/timeline",
+            "/v1/loans/a-1/timeline"
+        ));
+        assert!(!reaches(
+            &loan,
+            Method::GET,
+            "/v1/loans/{id}/timeline",
+            "/v1/loans/a-2/timeline"
+        ));
+        assert!(
+            !reaches(
+                &loan,
+                Method::GET,
+                "/v1/applications/{id}",
+                "/v1/applications/a-1"
+            ),
+            "the same id, another purpose"
         );
     }
 

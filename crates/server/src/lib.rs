@@ -136,6 +136,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/channels/{id}/callbacks", post(routes::channels::callback))
         .route("/v1/loans/{id}/repayments", post(routes::loans::repay))
         .route("/v1/loans/{id}/timeline", get(routes::loans::timeline))
+        .route("/v1/loans/{id}/view-link", post(routes::loans::view_link))
         .route(
             "/v1/maintenance-windows",
             get(routes::maintenance::list).post(routes::maintenance::create),

@@ -48,6 +48,7 @@ use crate::routes::{
         channels::callback,
         loans::repay,
         loans::timeline,
+        loans::view_link,
         maintenance::create,
         maintenance::list,
         maintenance::get,

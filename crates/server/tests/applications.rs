@@ -14,6 +14,7 @@ use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
 use lendcore_domain::access::Role;
 use lendcore_engine::applications::TimerHandler;
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::notify::Notifications;
 use lendcore_server::HttpLimits;
 use lendcore_testkit::{TestDb, store_test};
 use reqwest::StatusCode;
@@ -23,6 +24,7 @@ use wiremock::MockServer;
 use common::{Api, Reply, borrower_session, gateway_accepting, last_code, operator_session};
 
 const MOBILE: &str = "13812345678";
+const LINK_BASE: &str = "https://app.lender.example/open?link=";
 
 async fn api_with_everything(db: &TestDb, gateway: &MockServer) -> Api {
     let sms = HttpSmsGateway::new(HttpSmsConfig {
@@ -35,6 +37,10 @@ async fn api_with_everything(db: &TestDb, gateway: &MockServer) -> Api {
         engine
             .with_sms(Arc::new(sms))
             .with_identity(Arc::new(SandboxIdentityProvider))
+            .with_notifications(Notifications {
+                link_base_url: Some(LINK_BASE.to_owned()),
+                ..Notifications::default()
+            })
     })
     .await
 }
@@ -297,8 +303,45 @@ store_test! {
         })).await;
         assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
         let loan_id = quoted.body["drawdown"]["id"].as_str().unwrap().to_owned();
-        let timeline = call(&api, "GET", &format!("/v1/loans/{loan_id}/timeline"), &signer, None).await;
+        // The session signed in before registering reads it too (by the number it proved).
+        let timeline = call(&api, "GET", &format!("/v1/loans/{loan_id}/timeline"), &token, None).await;
         assert_eq!(timeline.status, StatusCode::OK, "{:?}", timeline.body);
+        let kinds: Vec<&str> = timeline.body["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert!(kinds.iter().all(|k| ["state_change", "posting"].contains(k)), "the borrower's view: {kinds:?}");
+        // The contract link's session reaches the offer, nothing else.
+        for (method, path) in [("GET", format!("/v1/loans/{loan_id}/timeline")), ("POST", "/v1/applications".to_owned()), ("POST", "/v1/links/renew".to_owned())] {
+            let beyond = call(&api, method, &path, &signer, Some(json!({"token": "x"}))).await;
+            assert_eq!((beyond.status, beyond.code()), (StatusCode::FORBIDDEN, "auth.link_scope"), "{method} {path}");
+        }
+
+        // Support texts the borrower a link to the loan; the link never passes through them.
+        let support = operator_session(&api, "sam", Role::Support).await;
+        let sent = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &support, None).await;
+        assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
+        assert_eq!(sent.body["sent_to"], "138****5678");
+        assert!(!sent.body.to_string().contains(LINK_BASE) && sent.body.get("token").is_none(), "{:?}", sent.body);
+        let texted: Vec<String> = gateway.received_requests().await.unwrap().iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .filter(|m| m["to"] == MOBILE)
+            .map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+        let text = texted.iter().rev().find(|t| t.contains(LINK_BASE)).expect("the link was texted");
+        let view_token = text.split(LINK_BASE).nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+        let viewer_link = api.as_caller("POST", "/v1/links/open", None, Some(&json!({"token": view_token}))).await;
+        assert_eq!(viewer_link.body["purpose"], "view_loan", "{:?}", viewer_link.body);
+        let loan_reader = viewer_link.body["session"]["token"].as_str().unwrap().to_owned();
+        let read = call(&api, "GET", &format!("/v1/loans/{loan_id}/timeline"), &loan_reader, None).await;
+        assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+        let beyond = call(&api, "GET", &format!("/v1/applications/{id}"), &loan_reader, None).await;
+        assert_eq!(beyond.code(), "auth.link_scope", "a loan's link opens the loan only");
+        for _ in 0..2 {
+            call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &support, None).await;
+        }
+        let flood = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &support, None).await;
+        assert_eq!(flood.status, StatusCode::TOO_MANY_REQUESTS, "three an hour: {:?}", flood.body);
+        let borrower_asks = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &token, None).await;
+        assert_eq!(borrower_asks.status, StatusCode::FORBIDDEN);
+        let missing = call(&api, "POST", "/v1/loans/nope/view-link", &support, None).await;
+        assert_eq!(missing.code(), "not_found.loan");
         api.clock.advance(Duration::seconds(61));
         let stranger = borrower_session(&api, &gateway, "13700001111").await;
         let theirs = call(&api, "GET", &format!("/v1/loans/{loan_id}/timeline"), &stranger, None).await;

@@ -68,6 +68,8 @@ pub struct StoredSession {
     pub subject_id: String,
     pub borrower_id: Option<String>,
     pub stage: SessionStage,
+    /// For a session opened from a link: the link's `purpose:subject`, all it may reach.
+    pub scope: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
@@ -276,6 +278,7 @@ struct SessionRow {
     subject_id: String,
     borrower_id: Option<String>,
     stage: String,
+    scope: Option<String>,
     created_at_ms: i64,
     expires_at_ms: i64,
     revoked_at_ms: Option<i64>,
@@ -304,6 +307,7 @@ impl SessionRow {
             token_hash: self.token_hash,
             subject_id: self.subject_id,
             borrower_id: self.borrower_id,
+            scope: self.scope,
         })
     }
 }
@@ -347,7 +351,7 @@ const API_KEY_SELECT: &str = "SELECT id, name, token_hash, scopes, created_by, c
 const OPERATOR_SELECT: &str = "SELECT id, username, role, password_hash, created_by, \
      created_at_ms, disabled_at_ms FROM operators";
 const SESSION_SELECT: &str = "SELECT id, token_hash, subject_type, subject_id, borrower_id, \
-     stage, created_at_ms, expires_at_ms, revoked_at_ms FROM sessions";
+     stage, scope, created_at_ms, expires_at_ms, revoked_at_ms FROM sessions";
 
 #[async_trait]
 impl AccessRepository for SqlUnitOfWork {
@@ -523,8 +527,8 @@ impl AccessRepository for SqlUnitOfWork {
     async fn insert_session(&mut self, s: &StoredSession) -> Result<(), StoreError> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO sessions (id, token_hash, subject_type, subject_id, borrower_id, \
-             stage, created_at_ms, expires_at_ms, revoked_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             stage, created_at_ms, expires_at_ms, revoked_at_ms, scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&s.id)
         .bind(&s.token_hash)
@@ -535,6 +539,7 @@ impl AccessRepository for SqlUnitOfWork {
         .bind(to_ms(s.created_at))
         .bind(to_ms(s.expires_at))
         .bind(s.revoked_at.map(to_ms))
+        .bind(s.scope.as_deref())
         .execute(c)
         .await
         .map(drop))?;

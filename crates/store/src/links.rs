@@ -32,6 +32,13 @@ pub trait LinkRepository {
     async fn use_link(&mut self, nonce: &str, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the link that replaced this one; false if it was renewed already.
     async fn renew_link(&mut self, nonce: &str, by: &str) -> Result<bool, StoreError>;
+    /// When links for `purpose` on `subject` were issued since `since`.
+    async fn links_issued_since(
+        &mut self,
+        purpose: &str,
+        subject: &str,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StoreError>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -109,6 +116,24 @@ impl LinkRepository for SqlUnitOfWork {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(n == 1)
+    }
+
+    async fn links_issued_since(
+        &mut self,
+        purpose: &str,
+        subject: &str,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StoreError> {
+        let rows: Vec<(i64,)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT created_at_ms FROM links WHERE subject = $1 AND purpose = $2 \
+             AND created_at_ms > $3 ORDER BY created_at_ms",
+        )
+        .bind(subject)
+        .bind(purpose)
+        .bind(to_ms(since))
+        .fetch_all(c)
+        .await)?;
+        rows.into_iter().map(|(ms,)| from_ms("links", ms)).collect()
     }
 
     async fn renew_link(&mut self, nonce: &str, by: &str) -> Result<bool, StoreError> {

@@ -20,6 +20,7 @@ fn session(id: &str, subject: SessionSubject, subject_id: &str) -> StoredSession
         subject_id: subject_id.into(),
         borrower_id: None,
         stage: SessionStage::SecondFactor,
+        scope: Some(format!("view_loan:{id}")),
         created_at: t0(),
         expires_at: t0() + Duration::minutes(10),
         revoked_at: None,
@@ -77,6 +78,7 @@ store_test! {
         assert!(uow.activate_session("s3", t0() + Duration::days(1)).await.unwrap());
         let s3 = uow.find_session_by_hash("hash-s3").await.unwrap().unwrap();
         assert_eq!((s3.stage, s3.expires_at), (SessionStage::Active, t0() + Duration::days(1)));
+        assert_eq!(s3.scope.as_deref(), Some("view_loan:s3"), "a link's scope stays with its session");
         assert!(!uow.activate_session("s3", t0()).await.unwrap(), "activated once");
         uow.commit().await.unwrap();
     }

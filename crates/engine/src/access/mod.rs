@@ -33,6 +33,8 @@ const SESSION_PREFIX: &str = "lcs_";
 pub const BORROWER_SESSION: chrono::Duration = chrono::Duration::days(30);
 /// How long an operator stays signed in: one working day.
 pub const OPERATOR_SESSION: chrono::Duration = chrono::Duration::hours(12);
+/// How long a session opened from a link lasts: long enough to finish what the link opens.
+pub const LINK_SESSION: chrono::Duration = chrono::Duration::hours(2);
 /// How long a session that has its first factor waits for the second.
 pub const SECOND_FACTOR_WAIT: chrono::Duration = chrono::Duration::minutes(10);
 
@@ -60,6 +62,8 @@ pub enum Principal {
         mobile_index: String,
         /// The borrower registered with that number, if there is one.
         borrower_id: Option<String>,
+        /// For a session opened from a link: all it reaches.
+        link: Option<crate::links::LinkScope>,
     },
 }
 
@@ -228,6 +232,17 @@ pub(crate) async fn live_session(
 async fn principal_of(engine: &Engine, session: StoredSession) -> Result<Principal, EngineError> {
     match session.subject {
         SessionSubject::Borrower => Ok(Principal::Borrower {
+            link: match &session.scope {
+                Some(stored) => {
+                    Some(crate::links::LinkScope::from_stored(stored).ok_or_else(|| {
+                        EngineError::Internal(format!(
+                            "session {} has an unknown scope",
+                            session.id
+                        ))
+                    })?)
+                }
+                None => None,
+            },
             session_id: session.id,
             mobile_index: session.subject_id,
             borrower_id: session.borrower_id,
@@ -251,19 +266,26 @@ async fn principal_of(engine: &Engine, session: StoredSession) -> Result<Princip
     }
 }
 
+/// How long a session lasts once active.
+pub(crate) fn session_lifetime(subject: SessionSubject, from_link: bool) -> chrono::Duration {
+    match (subject, from_link) {
+        (SessionSubject::Borrower, true) => LINK_SESSION,
+        (SessionSubject::Borrower, false) => BORROWER_SESSION,
+        (SessionSubject::Operator, _) => OPERATOR_SESSION,
+    }
+}
+
 /// A new session row and its token; the caller writes the row in its unit of work.
 pub(crate) fn new_session(
     subject: SessionSubject,
     subject_id: &str,
     borrower_id: Option<String>,
     second_factor: bool,
+    scope: Option<&crate::links::LinkScope>,
     now: Timestamp,
 ) -> (StoredSession, SessionIssued) {
     let token = new_token(SESSION_PREFIX);
-    let lifetime = match subject {
-        SessionSubject::Borrower => BORROWER_SESSION,
-        SessionSubject::Operator => OPERATOR_SESSION,
-    };
+    let lifetime = session_lifetime(subject, scope.is_some());
     let (stage, expires_at) = if second_factor {
         (SessionStage::SecondFactor, now + SECOND_FACTOR_WAIT)
     } else {
@@ -276,6 +298,7 @@ pub(crate) fn new_session(
         subject_id: subject_id.to_owned(),
         borrower_id,
         stage,
+        scope: scope.map(crate::links::LinkScope::to_stored),
         created_at: now,
         expires_at,
         revoked_at: None,
@@ -295,6 +318,7 @@ pub(crate) async fn open_borrower_session(
     uow: &mut dyn lendcore_store::UnitOfWork,
     mobile_index: &str,
     borrower_id: Option<String>,
+    scope: Option<&crate::links::LinkScope>,
     now: Timestamp,
 ) -> Result<(StoredSession, SessionIssued), EngineError> {
     // Whoever registered with the number since the link was issued counts too: a link never
@@ -320,6 +344,7 @@ pub(crate) async fn open_borrower_session(
         mobile_index,
         borrower_id,
         second_factor,
+        scope,
         now,
     );
     uow.insert_session(&session).await?;

@@ -328,7 +328,14 @@ pub async fn sign_in(
     // A success forgets this client's attempts at this username, so an operator signing in
     // often is never locked out by their own sign-ins.
     uow.clear_auth_failures(BY_PAIR, &pair).await?;
-    let (session, issued) = new_session(SessionSubject::Operator, &operator.id, None, false, now);
+    let (session, issued) = new_session(
+        SessionSubject::Operator,
+        &operator.id,
+        None,
+        false,
+        None,
+        now,
+    );
     uow.insert_session(&session).await?;
     crate::audit::record(
         uow.as_mut(),

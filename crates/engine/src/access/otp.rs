@@ -160,6 +160,7 @@ pub async fn verify_code(
         uow.as_mut(),
         &challenge.mobile_index,
         borrower_id.clone(),
+        None,
         now,
     )
     .await?;

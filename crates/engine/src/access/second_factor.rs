@@ -148,7 +148,7 @@ pub async fn complete_sign_in(
     };
     check_code(engine, &owner, code).await?;
     let now = engine.clock.now();
-    let expires_at = now + super::BORROWER_SESSION;
+    let expires_at = now + super::session_lifetime(session.subject, session.scope.is_some());
     let mut uow = engine.store.begin().await?;
     if !uow.activate_session(&session.id, expires_at).await? {
         return Err(EngineError::unauthenticated(

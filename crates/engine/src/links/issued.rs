@@ -4,8 +4,10 @@
 //! step — never a dead end.
 
 use async_trait::async_trait;
+use lendcore_connectors::sms::{Sms, SmsError};
 use lendcore_domain::Timestamp;
-use lendcore_domain::reasons::Reason;
+use lendcore_domain::access::RateLimit;
+use lendcore_domain::reasons::{Language, Reason};
 use lendcore_store::{Job, NewJob, OutboxEvent, StoredLink, UnitOfWork};
 use serde::Serialize;
 
@@ -145,10 +147,12 @@ async fn application_for(
     Ok(app)
 }
 
-/// Issues a link for `purpose` on `subject`:
-/// - `resume_application`: the applicant's own open application, for another device;
-/// - `sign_contract`: the applicant's approved application, to read and accept the offer;
-/// - `view_loan`: a loan, issued by the lender (staff or back-end) to the loan's borrower.
+/// Issues a link for `purpose` on `subject`, to the signed-in applicant (not from a session a
+/// link opened: links do not beget links):
+/// - `resume_application`: their own open application, for another device;
+/// - `sign_contract`: their approved application, to read and accept the offer.
+///
+/// A `view_loan` link is only ever texted to the loan's borrower ([`send_view_link`]).
 pub async fn issue_link(
     engine: &Engine,
     principal: &Principal,
@@ -160,35 +164,38 @@ pub async fn issue_link(
     let (owner, borrower_id) = match (purpose, principal) {
         (
             Purpose::ResumeApplication | Purpose::SignContract,
-            Principal::Borrower { mobile_index, .. },
+            Principal::Borrower {
+                mobile_index,
+                link: None,
+                ..
+            },
         ) => {
             let app = application_for(uow.as_mut(), principal, purpose, subject).await?;
             (mobile_index.clone(), app.borrower_id.clone())
         }
-        // Not offered over HTTP yet: a view_loan link must reach the borrower from lendcore
-        // itself (by SMS), never through whoever asked for it.
-        (Purpose::ViewLoan, Principal::ApiKey { .. } | Principal::Operator { .. }) => {
-            let loan = uow
-                .find_drawdown(subject)
-                .await?
-                .ok_or_else(|| EngineError::not_found("not_found.loan", "no loan with that id"))?;
-            let borrower = uow.find_borrower(&loan.borrower_id).await?;
-            let Some(owner) = borrower.and_then(|b| b.mobile_index) else {
-                return Err(EngineError::conflict(
-                    "conflict.borrower_unreachable",
-                    "the loan's borrower is not registered here with a mobile number: a link could not be opened by anyone",
-                ));
-            };
-            (owner, Some(loan.borrower_id))
+        (Purpose::ViewLoan, _) => {
+            return Err(EngineError::forbidden(
+                "auth.forbidden",
+                "a loan's link goes to its borrower from lendcore, never through whoever asks: \
+                 send it with POST /v1/loans/{id}/view-link",
+            ));
+        }
+        (
+            Purpose::ResumeApplication | Purpose::SignContract,
+            Principal::Borrower { link: Some(_), .. },
+        ) => {
+            return Err(EngineError::forbidden(
+                "auth.link_scope",
+                "a session opened from a link issues no links: sign in with a code",
+            ));
         }
         (
             Purpose::ResumeApplication | Purpose::SignContract,
             Principal::ApiKey { .. } | Principal::Operator { .. },
-        )
-        | (Purpose::ViewLoan, Principal::Borrower { .. }) => {
+        ) => {
             return Err(EngineError::forbidden(
                 "auth.forbidden",
-                "application links are the applicant's to ask for; loan links the lender's to send",
+                "application links are the applicant's to ask for",
             ));
         }
     };
@@ -225,10 +232,15 @@ pub async fn open_link(engine: &Engine, token: &str) -> Result<LinkOpened, Engin
     if stored.single_use && !uow.use_link(&stored.nonce, now).await? {
         return Err(refused(Reason::LinkUsed));
     }
+    let scope = super::LinkScope {
+        purpose,
+        subject: stored.subject.clone(),
+    };
     let (session, issued) = crate::access::open_borrower_session(
         uow.as_mut(),
         &stored.owner,
         stored.borrower_id.clone(),
+        Some(&scope),
         now,
     )
     .await?;
@@ -256,10 +268,15 @@ pub async fn renew(
     principal: &Principal,
     token: &str,
 ) -> Result<LinkIssued, EngineError> {
-    let Principal::Borrower { mobile_index, .. } = principal else {
+    let Principal::Borrower {
+        mobile_index,
+        link: None,
+        ..
+    } = principal
+    else {
         return Err(EngineError::forbidden(
             "auth.forbidden",
-            "a borrower renews their own link",
+            "a borrower renews their own link, signed in again with a code",
         ));
     };
     let now = engine.clock.now();
@@ -312,6 +329,131 @@ pub async fn renew(
     }
     uow.commit().await?;
     Ok(issued)
+}
+
+/// View links texted for one loan: enough to resend one that went astray, too few to flood a
+/// borrower's phone.
+const VIEW_LINKS_PER_LOAN: RateLimit = RateLimit::new(3, chrono::Duration::hours(1));
+
+/// What the lender is told when lendcore has texted a loan's borrower a link to it: where it
+/// went, masked, and until when it opens — never the link itself.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ViewLinkSent {
+    pub loan_id: String,
+    /// The borrower's registered number, masked.
+    pub sent_to: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Texts a loan's borrower a `view_loan` link, at the number registered for them. The token
+/// goes to that number only: handed to the lender's systems it would be a credential for the
+/// borrower's account.
+pub async fn send_view_link(
+    engine: &Engine,
+    principal: &Principal,
+    loan_id: &str,
+) -> Result<ViewLinkSent, EngineError> {
+    match principal {
+        Principal::ApiKey { .. } | Principal::Operator { .. } => {}
+        Principal::Borrower { .. } => {
+            return Err(EngineError::forbidden(
+                "auth.forbidden",
+                "the lender sends a loan's link to its borrower",
+            ));
+        }
+    }
+    let Some(base) = engine.notifications.link_base_url.clone() else {
+        return Err(EngineError::NotConfigured(
+            "no address for links is configured ([notifications] link_base_url)".to_owned(),
+        ));
+    };
+    let Some(sms) = engine.sms.clone() else {
+        return Err(EngineError::NotConfigured(
+            "no SMS gateway is configured ([sms]): links cannot be sent".to_owned(),
+        ));
+    };
+    let vault = engine.vault()?;
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let loan = uow
+        .find_drawdown(loan_id)
+        .await?
+        .ok_or_else(|| EngineError::not_found("not_found.loan", "no loan with that id"))?;
+    uow.serialise_on(&format!("view-link:{loan_id}")).await?;
+    let sent = uow
+        .links_issued_since(
+            Purpose::ViewLoan.as_str(),
+            loan_id,
+            VIEW_LINKS_PER_LOAN.since(now),
+        )
+        .await?;
+    crate::access::check_limit(VIEW_LINKS_PER_LOAN, &sent, now)?;
+    let unreachable = || {
+        EngineError::conflict(
+            "conflict.borrower_unreachable",
+            "the loan's borrower is not registered here with a mobile number",
+        )
+    };
+    let borrower = uow
+        .find_borrower(&loan.borrower_id)
+        .await?
+        .ok_or_else(unreachable)?;
+    let mobile = vault
+        .open(&borrower.personal, &borrower.id)?
+        .mobile
+        .ok_or_else(unreachable)?;
+    let owner = borrower
+        .mobile_index
+        .unwrap_or_else(|| vault.index("mobile", mobile.expose()));
+    let (issued, nonce) = issue(
+        engine,
+        uow.as_mut(),
+        Purpose::ViewLoan,
+        loan_id,
+        &owner,
+        Some(loan.borrower_id.clone()),
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    // Sent after the commit, like a sign-in code: a link that was sent is always on record.
+    let url = format!("{base}{}", issued.token);
+    let expires = issued.expires_at.format("%Y-%m-%d %H:%M UTC");
+    let text = match engine.notifications.language {
+        Language::En => {
+            format!("View your loan: {url} (opens once, until {expires}). Do not share it.")
+        }
+        Language::ZhHans => {
+            format!("查看您的借款：{url}（仅可打开一次，{expires}前有效），请勿转发。")
+        }
+    };
+    let message = Sms {
+        to: mobile.expose().to_owned(),
+        text,
+        reference: nonce.clone(),
+    };
+    if let Err(err) = sms.send(&message).await {
+        // The gateway's answer may echo the text, and so the link: only its kind is logged.
+        let kind = match err {
+            SmsError::Rejected(_) => "rejected",
+            SmsError::Unavailable(_) => "unavailable",
+        };
+        tracing::warn!(link = %nonce, kind, "a loan's link could not be sent");
+        metrics::counter!("lendcore_sms_failures_total", "purpose" => "view_loan").increment(1);
+        // Never received: retired, so it is not reminded of and cannot open.
+        let mut uow = engine.store.begin().await?;
+        uow.use_link(&nonce, now).await?;
+        uow.commit().await?;
+        return Err(EngineError::Unavailable(format!(
+            "the SMS gateway did not take the message ({kind}); try again later"
+        )));
+    }
+    Ok(ViewLinkSent {
+        loan_id: loan_id.to_owned(),
+        sent_to: mobile.masked(),
+        expires_at: issued.expires_at,
+    })
 }
 
 /// Before a link expires, its owner is reminded — unless it was used or renewed.

@@ -12,13 +12,38 @@
 
 mod issued;
 
-pub use issued::{LinkIssued, LinkOpened, ReminderHandler, issue_link, open_link, renew};
+pub use issued::{
+    LinkIssued, LinkOpened, ReminderHandler, ViewLinkSent, issue_link, open_link, renew,
+    send_view_link,
+};
 
 use hmac::{Hmac, Mac};
 use lendcore_domain::Timestamp;
 use lendcore_domain::reasons::Reason;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+/// What a session opened from a link may reach: the link's purpose, on its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkScope {
+    pub purpose: Purpose,
+    pub subject: String,
+}
+
+impl LinkScope {
+    /// As sessions keep it: `purpose:subject`.
+    pub fn to_stored(&self) -> String {
+        format!("{}:{}", self.purpose.as_str(), self.subject)
+    }
+
+    pub fn from_stored(stored: &str) -> Option<LinkScope> {
+        let (purpose, subject) = stored.split_once(':')?;
+        Some(LinkScope {
+            purpose: Purpose::parse(purpose)?,
+            subject: subject.to_owned(),
+        })
+    }
+}
 
 /// What a link may be used for: a link for one purpose opens nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,9 @@ pub struct Notifications {
     pub mailer: Option<Arc<dyn Mailer>>,
     /// The language borrowers are written to.
     pub language: Language,
+    /// Where a link's token is appended to make the address borrowers open, e.g.
+    /// `https://app.lender.example/open?link=`; without it lendcore texts no links.
+    pub link_base_url: Option<String>,
 }
 
 /// Publishes unpublished outbox events into deliveries and their jobs; returns how many

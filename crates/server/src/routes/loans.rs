@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use lendcore_engine::links::ViewLinkSent;
 use lendcore_engine::loans::{self, RepaymentMode, RepaymentReceipt};
 use lendcore_engine::timeline::{self, Timeline};
 use serde::Deserialize;
@@ -83,9 +84,14 @@ pub async fn timeline(
     check_id(&path.id)?;
     use lendcore_engine::access::Principal;
     let reader = match &caller.0 {
-        Principal::Borrower { borrower_id, .. } => {
-            timeline::Reader::Borrower(borrower_id.as_deref())
-        }
+        Principal::Borrower {
+            borrower_id,
+            mobile_index,
+            ..
+        } => timeline::Reader::Borrower {
+            borrower_id: borrower_id.as_deref(),
+            mobile_index,
+        },
         Principal::ApiKey { .. } | Principal::Operator { .. } => {
             lendcore_engine::access::require(
                 &caller.0,
@@ -97,6 +103,28 @@ pub async fn timeline(
     Ok(Json(
         timeline::timeline(&state.engine, reader, &path.id).await?,
     ))
+}
+
+/// Text the loan's borrower a link to their loan, at the number registered for them. The link
+/// opens once, signs them in to this loan's timeline only, and never passes through the
+/// caller: the answer says where it went (masked) and until when it opens.
+#[utoipa::path(post, path = "/v1/loans/{id}/view-link", tag = "drawdowns",
+    params(("id" = String, Path, description = "Loan (drawdown) id")),
+    responses(
+        (status = 201, description = "Sent", body = ViewLinkSent),
+        (status = 404, description = "No such loan", body = ErrorBody),
+        (status = 409, description = "The borrower has no registered mobile number", body = ErrorBody),
+        (status = 429, description = "Three links an hour per loan at most", body = ErrorBody),
+        (status = 503, description = "No SMS gateway or link address configured, or the gateway is down", body = ErrorBody),
+    ))]
+pub async fn view_link(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+    PathParams(path): PathParams<LoanPath>,
+) -> Result<(StatusCode, Json<ViewLinkSent>), ApiError> {
+    check_id(&path.id)?;
+    let sent = lendcore_engine::links::send_view_link(&state.engine, &caller.0, &path.id).await?;
+    Ok((StatusCode::CREATED, Json(sent)))
 }
 
 /// Loan ids are UUIDs; anything else cannot name a loan and must not reach the database.
