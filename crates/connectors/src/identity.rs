@@ -57,8 +57,14 @@ pub enum Verdict {
     Failed {
         reason: String,
     },
-    /// Could not check now: offer another method.
+    /// Could not check now, and nothing was checked (the provider is unreachable or down):
+    /// offer another method.
     Unavailable {
+        detail: String,
+    },
+    /// Asked, but no verdict came back (a timeout, a refused request, an answer that cannot be
+    /// read): the check may have been made, and paid for. Offer another method.
+    Inconclusive {
         detail: String,
     },
 }
@@ -143,13 +149,24 @@ impl IdentityProvider for HttpIdentityProvider {
             .await;
         let response = match sent {
             Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
+            // A provider that is down has checked nothing.
+            Ok(r) if r.status().is_server_error() => {
                 return Verdict::Unavailable {
                     detail: format!("HTTP {}", r.status()),
                 };
             }
-            Err(e) => {
+            Ok(r) => {
+                return Verdict::Inconclusive {
+                    detail: format!("HTTP {}", r.status()),
+                };
+            }
+            Err(e) if e.is_connect() => {
                 return Verdict::Unavailable {
+                    detail: e.to_string(),
+                };
+            }
+            Err(e) => {
+                return Verdict::Inconclusive {
                     detail: e.to_string(),
                 };
             }
@@ -159,10 +176,10 @@ impl IdentityProvider for HttpIdentityProvider {
             Ok(a) if a.result == "failed" => Verdict::Failed {
                 reason: a.reason.unwrap_or_else(|| "no reason given".to_owned()),
             },
-            Ok(a) => Verdict::Unavailable {
+            Ok(a) => Verdict::Inconclusive {
                 detail: format!("unknown result {:?}", a.result),
             },
-            Err(e) => Verdict::Unavailable {
+            Err(e) => Verdict::Inconclusive {
                 detail: format!("unreadable answer: {e}"),
             },
         }

@@ -54,6 +54,9 @@ async fn the_http_provider_tells_passed_failed_and_unavailable_apart() {
     )
     .mount(&provider)
     .await;
+    answer("refused", ResponseTemplate::new(400))
+        .mount(&provider)
+        .await;
     answer(
         "odd",
         ResponseTemplate::new(200).set_body_json(json!({"result": "maybe"})),
@@ -83,10 +86,14 @@ async fn the_http_provider_tells_passed_failed_and_unavailable_apart() {
             reason: "card holder mismatch".into()
         }
     );
-    for name in ["down", "slow", "odd"] {
+    assert!(
+        matches!(check("down").await, Verdict::Unavailable { .. }),
+        "a 503 checked nothing"
+    );
+    for name in ["slow", "odd", "refused"] {
         assert!(
-            matches!(check(name).await, Verdict::Unavailable { .. }),
-            "{name}"
+            matches!(check(name).await, Verdict::Inconclusive { .. }),
+            "{name}: asked, no verdict"
         );
     }
     let nobody = HttpIdentityProvider::new(

@@ -153,6 +153,10 @@ catalogue! {
         "We cannot complete this right now. Please try again later.", "暂时无法完成，请稍后再试。";
     Blacklist => "risk.blacklist", Risk, retryable: false, visible: false, ContactSupport,
         "We cannot complete this. Please contact us.", "暂时无法完成，请联系客服。";
+    RiskTryLater => "risk.try_later", Risk, retryable: true, visible: true, Wait,
+        "We cannot complete this right now. Please try again later.", "暂时无法完成，请稍后再试。";
+    RiskContactUs => "risk.contact_us", Risk, retryable: false, visible: true, ContactSupport,
+        "We cannot complete this. Please contact us.", "暂时无法完成，请联系客服。";
     AccountInvalid => "channel.account_invalid", Channel, retryable: false, visible: true, UpdateBankAccount,
         "The receiving account was refused. Please check or change your bank account.", "收款账户被拒绝，请核对或更换银行卡。";
     ChannelUnavailable => "channel.unavailable", Channel, retryable: true, visible: true, Wait,
@@ -167,6 +171,19 @@ catalogue! {
         "This link is not valid here. Request a new one in one step.", "该链接无效，可一键重新获取。";
     PaidOff => "closed.paid_off", Closed, retryable: false, visible: true, Nothing,
         "Your loan is fully repaid. Thank you.", "您的借款已全部还清，感谢使用。";
+}
+
+impl Reason {
+    /// The reason as a borrower may see it: itself, or — for a risk reason whose exact cause is
+    /// not disclosed — a general one that still says whether to wait or to get in touch.
+    pub fn for_borrower(self) -> Reason {
+        let entry = self.entry();
+        match (entry.borrower_visible, entry.retryable) {
+            (true, _) => self,
+            (false, true) => Reason::RiskTryLater,
+            (false, false) => Reason::RiskContactUs,
+        }
+    }
 }
 
 impl Entry {
@@ -291,5 +308,23 @@ mod tests {
             let json = serde_json::to_value(reason).unwrap();
             assert_eq!(json, entry.code);
         }
+    }
+
+    #[test]
+    fn a_borrower_never_sees_an_undisclosed_cause_but_still_what_to_do() {
+        for &reason in Reason::ALL {
+            let shown = reason.for_borrower();
+            assert!(shown.entry().borrower_visible, "{reason:?}");
+            assert_eq!(
+                shown.entry().retryable,
+                reason.entry().retryable,
+                "{reason:?}"
+            );
+            if reason.entry().borrower_visible {
+                assert_eq!(shown, reason);
+            }
+        }
+        assert_eq!(Reason::Blacklist.for_borrower(), Reason::RiskContactUs);
+        assert_eq!(Reason::Velocity.for_borrower(), Reason::RiskTryLater);
     }
 }

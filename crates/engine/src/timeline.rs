@@ -79,7 +79,16 @@ pub async fn timeline(
             borrower_id: Some(own),
             ..
         } if own == loan.borrower_id => false,
-        Reader::Borrower { mobile_index, .. } => {
+        Reader::Borrower {
+            borrower_id: Some(_),
+            ..
+        } => return Err(not_found()),
+        // A session opened before its borrower registered names none: the borrower registered
+        // with the number it proved is the one.
+        Reader::Borrower {
+            borrower_id: None,
+            mobile_index,
+        } => {
             let registered = uow.find_borrower(&loan.borrower_id).await?;
             if registered.and_then(|b| b.mobile_index).as_deref() != Some(mobile_index) {
                 return Err(not_found());
@@ -109,7 +118,13 @@ pub async fn timeline(
                 });
             }
         }
-        return Ok(finish(&loan, events));
+        // The exact cause of a risk decision is not the borrower's to see.
+        for event in &mut events {
+            event.reason = event.reason.map(Reason::for_borrower);
+        }
+        let mut own = finish(&loan, events);
+        own.reason = own.reason.map(Reason::for_borrower);
+        return Ok(own);
     }
     for attempt in uow.payout_attempts(loan_id).await? {
         let outcome = attempt.outcome.as_deref().unwrap_or("no answer recorded");

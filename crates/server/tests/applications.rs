@@ -549,6 +549,26 @@ store_test! {
         assert_eq!(refused.code(), "identity.too_many_attempts");
     }
 
+    async fn a_risk_decline_tells_the_borrower_what_to_do_not_the_exact_cause(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let token = borrower_session(&api, &gateway, MOBILE).await;
+        let id = submitted(&api, &token, "张三").await;
+        api.clock.advance(Duration::seconds(61));
+        let verified = verify_by_sms(&api, &gateway, &token, &id).await;
+        assert_eq!(verified.body["application"]["state"], "referred", "{:?}", verified.body);
+        let rita = operator_session(&api, "rita", Role::Risk).await;
+        let declined = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &rita, Some(json!({"decision": "decline", "reasons": ["risk.blacklist"]}))).await;
+        assert_eq!(declined.body["reasons"], json!(["risk.blacklist"]), "the underwriter sees the cause: {:?}", declined.body);
+        let (_, staff) = api.get(&format!("/v1/applications/{id}")).await;
+        assert_eq!(staff["reasons"], json!(["risk.blacklist"]));
+        let mine = call(&api, "GET", &format!("/v1/applications/{id}"), &token, None).await;
+        assert_eq!(mine.body["reasons"], json!(["risk.contact_us"]), "{:?}", mine.body);
+        assert!(!mine.body.to_string().contains("blacklist"), "nowhere in the borrower's view: {:?}", mine.body);
+        let status = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
+        assert_eq!((status.body["why"][0]["code"].as_str(), status.body["next_action"].as_str()), (Some("risk.contact_us"), Some("contact_support")));
+    }
+
     async fn a_save_moves_the_deadline_and_the_timers_follow(db: &TestDb) {
         let gateway = gateway_accepting().await;
         let api = api_with_everything(db, &gateway).await;

@@ -227,6 +227,8 @@ pub enum CheckOutcome {
     Failed,
     /// The method was down or not offered: nothing was checked.
     Unavailable,
+    /// The provider was asked and gave no verdict: it may have checked.
+    Inconclusive,
 }
 
 impl CheckOutcome {
@@ -236,6 +238,7 @@ impl CheckOutcome {
             CheckOutcome::Passed => "passed",
             CheckOutcome::Failed => "failed",
             CheckOutcome::Unavailable => "unavailable",
+            CheckOutcome::Inconclusive => "inconclusive",
         }
     }
 
@@ -243,7 +246,10 @@ impl CheckOutcome {
     /// nothing, so it does not use up the borrower's tries.
     pub fn counts_as_a_try(self) -> bool {
         match self {
-            CheckOutcome::Started | CheckOutcome::Passed | CheckOutcome::Failed => true,
+            CheckOutcome::Started
+            | CheckOutcome::Passed
+            | CheckOutcome::Failed
+            | CheckOutcome::Inconclusive => true,
             CheckOutcome::Unavailable => false,
         }
     }
@@ -276,6 +282,37 @@ pub enum Decision {
 }
 
 impl Application {
+    /// The application as its borrower may see it: the exact cause of a risk decision
+    /// replaced by a general reason ([`Reason::for_borrower`]), in its state and its history.
+    pub fn as_shown_to_borrower(mut self) -> Application {
+        let shown = |reasons: &mut Vec<Reason>| {
+            for reason in reasons.iter_mut() {
+                *reason = reason.for_borrower();
+            }
+        };
+        match &mut self.status {
+            ApplicationStatus::InfoRequested { reasons }
+            | ApplicationStatus::Declined { reasons } => shown(reasons),
+            ApplicationStatus::Withdrawn { reason } | ApplicationStatus::Expired { reason } => {
+                *reason = reason.for_borrower();
+            }
+            ApplicationStatus::Draft
+            | ApplicationStatus::Submitted
+            | ApplicationStatus::Verifying
+            | ApplicationStatus::Assessing
+            | ApplicationStatus::Referred
+            | ApplicationStatus::Approved
+            | ApplicationStatus::Accepted => {}
+        }
+        for step in &mut self.history {
+            shown(&mut step.reasons);
+        }
+        for check in &mut self.checks {
+            check.reason = check.reason.map(Reason::for_borrower);
+        }
+        self
+    }
+
     pub fn start(id: String, owner: String, actor: &str, now: Timestamp) -> Application {
         let mut application = Application {
             id,

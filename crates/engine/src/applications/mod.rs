@@ -127,9 +127,15 @@ fn masked(form: &Form) -> Form {
     }
 }
 
-fn view(app: Application, form: &Form) -> ApplicationView {
+/// The application as `principal` may see it: a borrower without the exact cause of a risk
+/// decision, staff with everything.
+fn view(principal: &Principal, app: Application, form: &Form) -> ApplicationView {
+    let application = match principal {
+        Principal::Borrower { .. } => app.as_shown_to_borrower(),
+        Principal::ApiKey { .. } | Principal::Operator { .. } => app,
+    };
     ApplicationView {
-        application: app,
+        application,
         form: masked(form),
     }
 }
@@ -215,7 +221,7 @@ pub async fn start(
         Err(e) => return Err(e.into()),
     }
     announce(uow.as_mut(), &app, now).await?;
-    let view = view(app, &form);
+    let view = view(principal, app, &form);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
     Ok(Outcome::Fresh(view))
@@ -229,7 +235,7 @@ pub async fn get(
     let mut uow = engine.store.begin_read().await?;
     let (app, sealed) = load(uow.as_mut(), principal, id).await?;
     let form = open_form(engine, &sealed, &app.id)?;
-    Ok(view(app, &form))
+    Ok(view(principal, app, &form))
 }
 
 /// A borrower's own applications, or (staff) all in one state; newest first.
@@ -303,7 +309,7 @@ pub async fn save(
     uow.update_application(&app, Some(&sealed), revision)
         .await?;
     uow.commit().await?;
-    Ok(view(app, &form))
+    Ok(view(principal, app, &form))
 }
 
 /// Submits the draft (or the answers to a request for information). Safe to repeat: a
@@ -370,7 +376,7 @@ pub async fn submit(
             }
             announce(uow.as_mut(), &app, now).await?;
         }
-        let view = view(app, &form);
+        let view = view(principal, app, &form);
         idempotency::record(uow.as_mut(), request, &view, now).await?;
         uow.commit().await?;
         return Ok(Outcome::Fresh(view));
@@ -498,13 +504,14 @@ pub async fn decide(
     let read = app.revision;
     app.decide(input.decision, &principal.actor(), input.note, now)
         .map_err(state_error)?;
-    write_step(engine, uow, app, read, &sealed, now).await
+    write_step(engine, principal, uow, app, read, &sealed, now).await
 }
 
 /// Writes a step the domain allowed: the application at its next revision (refused if another
 /// request moved it since `read`), its announcement and timers, then commits.
 async fn write_step(
     engine: &Engine,
+    principal: &Principal,
     mut uow: Box<dyn UnitOfWork>,
     mut app: Application,
     read: i64,
@@ -516,7 +523,7 @@ async fn write_step(
     announce(uow.as_mut(), &app, now).await?;
     let form = open_form(engine, sealed, &app.id)?;
     uow.commit().await?;
-    Ok(view(app, &form))
+    Ok(view(principal, app, &form))
 }
 
 /// The borrower accepts the offer: the credit line is granted in the same transaction.
@@ -576,7 +583,7 @@ pub async fn accept(
     .await?;
     app.accept(line.line.id.clone(), &principal.actor(), now)
         .map_err(state_error)?;
-    write_step(engine, uow, app, read, &sealed, now).await
+    write_step(engine, principal, uow, app, read, &sealed, now).await
 }
 
 /// The borrower withdraws an application that has not ended.
@@ -596,7 +603,7 @@ pub async fn withdraw(
     }
     let read = app.revision;
     app.withdraw(&principal.actor(), now).map_err(state_error)?;
-    write_step(engine, uow, app, read, &sealed, now).await
+    write_step(engine, principal, uow, app, read, &sealed, now).await
 }
 
 #[cfg(test)]
@@ -608,7 +615,13 @@ mod tests {
         let now = chrono::Utc::now();
         let mut app = Application::start("a".into(), "o".into(), "borrower:b", now);
         app.withdraw("borrower:b", now).unwrap();
-        let view = view(app, &Form::default());
+        let borrower = Principal::Borrower {
+            session_id: "s".into(),
+            mobile_index: "o".into(),
+            borrower_id: None,
+            link: None,
+        };
+        let view = view(&borrower, app, &Form::default());
         let json = serde_json::to_string(&view).unwrap();
         let back: Result<ApplicationView, _> = serde_json::from_str(&json);
         assert!(back.is_ok(), "{json}: {back:?}");

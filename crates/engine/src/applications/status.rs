@@ -52,7 +52,14 @@ pub async fn explain(
         .as_ref()
         .map(|o| format!("{}.{:02}", o.limit_minor / 100, o.limit_minor % 100))
         .unwrap_or_default();
-    let reasons = app.status.reasons();
+    // Whoever asks (the borrower, or support reading what they see), the exact cause of a
+    // risk decision is not shown.
+    let reasons: Vec<Reason> = app
+        .status
+        .reasons()
+        .into_iter()
+        .map(Reason::for_borrower)
+        .collect();
     let first_action = reasons.first().map(|r| r.entry().next_action);
     use Language::{En, ZhHans};
     let (headline, next_step, next_action) = match (&app.status, language) {

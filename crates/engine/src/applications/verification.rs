@@ -59,6 +59,10 @@ fn parse_method(raw: &str) -> Result<Method, EngineError> {
 async fn verifying(engine: &Engine, principal: &Principal, id: &str) -> Result<(), EngineError> {
     let mut uow = engine.store.begin_read().await?;
     let (app, _) = load(uow.as_mut(), principal, id).await?;
+    still_verifying(&app)
+}
+
+fn still_verifying(app: &Application) -> Result<(), EngineError> {
     match app.status.name() {
         "verifying" => Ok(()),
         other => Err(EngineError::conflict(
@@ -228,6 +232,9 @@ async fn try_start_check(
     uow.serialise_on(&format!("application-checks:{id}"))
         .await?;
     let (mut app, _) = load(uow.as_mut(), principal, id).await?;
+    // Checked again under the lock: once a check has passed, nothing more goes to the
+    // provider.
+    still_verifying(&app)?;
     within_allowance(&app)?;
     let read = app.revision;
     app.checks.push(IdentityCheck {
@@ -270,6 +277,11 @@ async fn record(
             Some(Reason::MethodUnavailable),
             Some(detail.clone()),
         ),
+        Verdict::Inconclusive { detail } => (
+            CheckOutcome::Inconclusive,
+            Some(Reason::MethodUnavailable),
+            Some(detail.clone()),
+        ),
     };
     let check = IdentityCheck {
         method: method.as_str().to_owned(),
@@ -279,19 +291,26 @@ async fn record(
         at: now,
     };
     // A provider check was recorded as started: its answer takes that place.
-    match app
+    let answers_started = match app
         .checks
         .iter_mut()
         .find(|c| c.outcome == CheckOutcome::Started && c.method == check.method)
     {
-        Some(started) => *started = check,
+        Some(started) => {
+            *started = check;
+            true
+        }
         None => {
             within_allowance(&app)?;
             app.checks.push(check);
+            false
         }
-    }
+    };
     app.updated_at = now;
-    let passed = matches!(verdict, Verdict::Passed);
+    // A provider's answer is kept even when another check ended the wait meanwhile; only a
+    // wait still open moves on (a code checked now must find it open).
+    let passed =
+        matches!(verdict, Verdict::Passed) && (!answers_started || still_verifying(&app).is_ok());
     if passed {
         app.verified(method.as_str(), &principal.actor(), now)
             .map_err(state_error)?;
@@ -304,7 +323,7 @@ async fn record(
         crate::audit::record(
             uow.as_mut(),
             &principal.actor(),
-            "application.verification_failed",
+            "application.identity_checked",
             ("application", &app.id),
             serde_json::json!({ "method": method.as_str(), "outcome": outcome.as_str(), "reason": reason }),
             now,
@@ -313,7 +332,7 @@ async fn record(
     }
     let form = open_form(engine, &sealed, &app.id)?;
     uow.commit().await?;
-    let other_methods = if passed {
+    let other_methods = if matches!(verdict, Verdict::Passed) {
         Vec::new()
     } else {
         offered
@@ -326,6 +345,6 @@ async fn record(
         outcome,
         reason,
         other_methods,
-        application: view(app, &form),
+        application: view(principal, app, &form),
     })
 }
