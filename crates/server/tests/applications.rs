@@ -19,7 +19,8 @@ use lendcore_server::HttpLimits;
 use lendcore_testkit::{TestDb, store_test};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::MockServer;
+use wiremock::matchers::{body_string_contains, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use common::{Api, Reply, borrower_session, gateway_accepting, last_code, operator_session};
 
@@ -316,6 +317,11 @@ store_test! {
 
         // Support texts the borrower a link to the loan; the link never passes through them.
         let support = operator_session(&api, "sam", Role::Support).await;
+        Mock::given(method("POST")).and(body_string_contains(LINK_BASE))
+            .respond_with(ResponseTemplate::new(503)).up_to_n_times(1).with_priority(1)
+            .mount(&gateway).await;
+        let down = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &support, None).await;
+        assert_eq!((down.status, down.code()), (StatusCode::SERVICE_UNAVAILABLE, "system.unavailable"), "{:?}", down.body);
         let sent = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &support, None).await;
         assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
         assert_eq!(sent.body["sent_to"], "138****5678");
@@ -337,7 +343,7 @@ store_test! {
             call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &support, None).await;
         }
         let flood = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &support, None).await;
-        assert_eq!(flood.status, StatusCode::TOO_MANY_REQUESTS, "three an hour: {:?}", flood.body);
+        assert_eq!(flood.status, StatusCode::TOO_MANY_REQUESTS, "three sent an hour (the one not sent aside): {:?}", flood.body);
         let borrower_asks = call(&api, "POST", &format!("/v1/loans/{loan_id}/view-link"), &token, None).await;
         assert_eq!(borrower_asks.status, StatusCode::FORBIDDEN);
         let missing = call(&api, "POST", "/v1/loans/nope/view-link", &support, None).await;

@@ -25,6 +25,8 @@ pub struct StoredDocument {
 
 #[async_trait]
 pub trait ApplicationRepository {
+    /// [`StoreError::Duplicate`] if the application is open and its owner already has an open
+    /// one.
     async fn insert_application(&mut self, app: &Application, form: &str)
     -> Result<(), StoreError>;
     /// Writes an application read at `read_revision` (and its form, when given);
@@ -115,7 +117,8 @@ impl ApplicationRepository for SqlUnitOfWork {
         let doc = encode(app)?;
         on_tx!(self, c => sqlx::query(
             "INSERT INTO applications (id, owner, borrower_id, state, doc, form, revision, \
-             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             created_at_ms, updated_at_ms, open_owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&app.id)
         .bind(&app.owner)
@@ -126,6 +129,7 @@ impl ApplicationRepository for SqlUnitOfWork {
         .bind(app.revision)
         .bind(to_ms(app.created_at))
         .bind(to_ms(app.updated_at))
+        .bind((!app.status.is_final()).then_some(app.owner.as_str()))
         .execute(c)
         .await
         .map(drop))?;
@@ -141,7 +145,8 @@ impl ApplicationRepository for SqlUnitOfWork {
         let doc = encode(app)?;
         let n = on_tx!(self, c => sqlx::query(
             "UPDATE applications SET borrower_id = $1, state = $2, doc = $3, \
-             form = COALESCE($4, form), revision = $5, updated_at_ms = $6 \
+             form = COALESCE($4, form), revision = $5, updated_at_ms = $6, \
+             open_owner = CASE WHEN $9 THEN NULL ELSE open_owner END \
              WHERE id = $7 AND revision = $8",
         )
         .bind(app.borrower_id.as_deref())
@@ -152,6 +157,8 @@ impl ApplicationRepository for SqlUnitOfWork {
         .bind(to_ms(app.updated_at))
         .bind(&app.id)
         .bind(read_revision)
+        // An ended application gives up its owner's one open place; none is ever reopened.
+        .bind(app.status.is_final())
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

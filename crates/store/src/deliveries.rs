@@ -197,8 +197,9 @@ const SELECT: &str = "SELECT d.id, d.event_id, d.topic, d.channel, d.target, d.b
      CASE WHEN d.status = 'pending' AND j.status = 'dead' THEN j.last_error \
      ELSE d.last_error END AS last_error, d.created_at_ms, d.updated_at_ms \
      FROM deliveries d LEFT JOIN jobs j ON j.id = 'deliver:' || d.id";
-const STATUS: &str = "CASE WHEN d.status = 'pending' AND j.status = 'dead' THEN 'failed' \
-     ELSE d.status END";
+/// Whether the delivery is pending with its job dead (so reads as failed); written for the
+/// status filter so it can still use `deliveries_by_status`.
+const DEAD: &str = "(d.status = 'pending' AND COALESCE(j.status, '') = 'dead')";
 
 #[async_trait]
 impl DeliveryRepository for SqlUnitOfWork {
@@ -250,7 +251,9 @@ impl DeliveryRepository for SqlUnitOfWork {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let sql = format!(
-            "{SELECT} WHERE ($1 IS NULL OR {STATUS} = $1) AND ($2 IS NULL OR d.event_id = $2) \
+            "{SELECT} WHERE ($1 IS NULL OR (d.status = $1 AND NOT {DEAD}) \
+             OR ($1 = 'failed' AND d.status = 'pending' AND {DEAD})) \
+             AND ($2 IS NULL OR d.event_id = $2) \
              ORDER BY d.created_at_ms DESC, d.id DESC LIMIT $3"
         );
         let rows: Vec<DeliveryRow> = on_tx!(self, c => sqlx::query_as(&sql)

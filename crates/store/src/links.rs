@@ -32,6 +32,8 @@ pub trait LinkRepository {
     async fn use_link(&mut self, nonce: &str, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the link that replaced this one; false if it was renewed already.
     async fn renew_link(&mut self, nonce: &str, by: &str) -> Result<bool, StoreError>;
+    /// Forgets a link that never reached its owner.
+    async fn delete_link(&mut self, nonce: &str) -> Result<(), StoreError>;
     /// When links for `purpose` on `subject` were issued since `since`.
     async fn links_issued_since(
         &mut self,
@@ -116,6 +118,15 @@ impl LinkRepository for SqlUnitOfWork {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(n == 1)
+    }
+
+    async fn delete_link(&mut self, nonce: &str) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query("DELETE FROM links WHERE nonce = $1")
+            .bind(nonce)
+            .execute(c)
+            .await
+            .map(drop))?;
+        Ok(())
     }
 
     async fn links_issued_since(

@@ -81,6 +81,26 @@ fn code(s: &str) -> ProductCode {
 }
 
 store_test! {
+    async fn an_owner_holds_one_open_application_place_given_up_when_it_ends(db: &TestDb) {
+        use lendcore_domain::application::Application;
+        let open = |id: &str| Application::start(id.into(), "owner-1".into(), "borrower:b", t0());
+        let mut uow = db.store.begin().await.unwrap();
+        uow.insert_application(&open("a1"), "sealed").await.unwrap();
+        let second = uow.insert_application(&open("a2"), "sealed").await;
+        assert!(matches!(second, Err(StoreError::Duplicate(_))), "{second:?}");
+        drop(uow);
+        let mut uow = db.store.begin().await.unwrap();
+        uow.insert_application(&open("a1"), "sealed").await.unwrap();
+        let mut ended = open("a1");
+        ended.withdraw("borrower:b", t0()).unwrap();
+        ended.revision += 1;
+        uow.update_application(&ended, None, 1).await.unwrap();
+        uow.insert_application(&open("a2"), "sealed").await.unwrap();
+        let other_owner = Application::start("b1".into(), "owner-2".into(), "borrower:c", t0());
+        uow.insert_application(&other_owner, "sealed").await.unwrap();
+        uow.commit().await.unwrap();
+    }
+
     async fn migrations_are_current_and_rerunning_them_is_a_no_op(db: &TestDb) {
         db.store.readiness().await.unwrap();
         let report = db.store.migrate().await.unwrap();

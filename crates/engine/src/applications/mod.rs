@@ -83,17 +83,14 @@ fn open_form_with(vault: &Vault, sealed: &str, id: &str) -> Result<Form, EngineE
 }
 
 /// The number an applicant signed in with, once their form gives that very number: an
-/// applicant who is not registered as a borrower yet is reminded there. `None` before that,
-/// and for an application that does not exist.
-pub(crate) async fn applicant_mobile(
+/// applicant who is not registered as a borrower yet is reminded there. `None` before that.
+/// An error means the sealed form cannot be opened (another key, altered): no retry helps.
+pub(crate) fn applicant_mobile(
     vault: &Vault,
-    uow: &mut dyn UnitOfWork,
-    application_id: &str,
+    app: &Application,
+    sealed_form: &str,
 ) -> Result<Option<Mobile>, EngineError> {
-    let Some((app, sealed)) = uow.find_application(application_id).await? else {
-        return Ok(None);
-    };
-    let form = open_form_with(vault, &sealed, &app.id)?;
+    let form = open_form_with(vault, sealed_form, &app.id)?;
     Ok(form
         .mobile
         .as_deref()

@@ -87,17 +87,6 @@ async fn issue(
         created_at: now,
     })
     .await?;
-    uow.enqueue_job_once(
-        &NewJob {
-            id: format!("link-reminder:{nonce}"),
-            kind: REMINDER_JOB.to_owned(),
-            payload: serde_json::json!({ "nonce": nonce }),
-            run_at: expires_at - REMIND_BEFORE,
-            max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
-        },
-        now,
-    )
-    .await?;
     crate::audit::record(
         uow,
         &crate::acting::current(),
@@ -119,6 +108,27 @@ async fn issue(
     ))
 }
 
+/// Reminds the link's owner a day before it expires (unless it was used or renewed by then).
+async fn schedule_reminder(
+    uow: &mut dyn UnitOfWork,
+    issued: &LinkIssued,
+    nonce: &str,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    uow.enqueue_job_once(
+        &NewJob {
+            id: format!("link-reminder:{nonce}"),
+            kind: REMINDER_JOB.to_owned(),
+            payload: serde_json::json!({ "nonce": nonce }),
+            run_at: issued.expires_at - REMIND_BEFORE,
+            max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 /// The borrower's application, if a link for `purpose` fits its state now: a resume link an
 /// open application, a contract link an approved one.
 async fn application_for(
@@ -133,7 +143,8 @@ async fn application_for(
             app.status,
             lendcore_domain::application::ApplicationStatus::Approved
         ),
-        Purpose::ResumeApplication | Purpose::ViewLoan => !app.status.is_final(),
+        Purpose::ResumeApplication => !app.status.is_final(),
+        Purpose::ViewLoan => false,
     };
     if !fits {
         return Err(EngineError::conflict(
@@ -199,7 +210,7 @@ pub async fn issue_link(
             ));
         }
     };
-    let (issued, _) = issue(
+    let (issued, nonce) = issue(
         engine,
         uow.as_mut(),
         purpose,
@@ -209,6 +220,7 @@ pub async fn issue_link(
         now,
     )
     .await?;
+    schedule_reminder(uow.as_mut(), &issued, &nonce, now).await?;
     uow.commit().await?;
     Ok(issued)
 }
@@ -327,6 +339,7 @@ pub async fn renew(
     if !uow.renew_link(&stored.nonce, &nonce).await? {
         return Err(refused(Reason::LinkUsed));
     }
+    schedule_reminder(uow.as_mut(), &issued, &nonce, now).await?;
     uow.commit().await?;
     Ok(issued)
 }
@@ -441,14 +454,29 @@ pub async fn send_view_link(
         };
         tracing::warn!(link = %nonce, kind, "a loan's link could not be sent");
         metrics::counter!("lendcore_sms_failures_total", "purpose" => "view_loan").increment(1);
-        // Never received: retired, so it is not reminded of and cannot open.
+        // Never received: forgotten (so it counts against no limit and cannot open), with the
+        // audit saying so.
         let mut uow = engine.store.begin().await?;
-        uow.use_link(&nonce, now).await?;
+        uow.delete_link(&nonce).await?;
+        crate::audit::record(
+            uow.as_mut(),
+            &crate::acting::current(),
+            "link.not_sent",
+            ("link", &nonce),
+            serde_json::json!({ "purpose": Purpose::ViewLoan, "subject": loan_id, "gateway": kind }),
+            now,
+        )
+        .await?;
         uow.commit().await?;
         return Err(EngineError::Unavailable(format!(
             "the SMS gateway did not take the message ({kind}); try again later"
         )));
     }
+    // Reminded of only once it was sent: a crash before the message leaves no reminder of a
+    // link nobody received.
+    let mut uow = engine.store.begin().await?;
+    schedule_reminder(uow.as_mut(), &issued, &nonce, now).await?;
+    uow.commit().await?;
     Ok(ViewLinkSent {
         loan_id: loan_id.to_owned(),
         sent_to: mobile.masked(),

@@ -221,7 +221,12 @@ async fn deliveries_for(
     let borrower_id = match recipient {
         Recipient::Borrower(borrower_id) => borrower_id,
         Recipient::Applicant(application_id) => {
-            match crate::applications::applicant_mobile(vault, uow, application_id).await {
+            let found = uow.find_application(application_id).await?;
+            let mobile = match &found {
+                Some((app, sealed)) => crate::applications::applicant_mobile(vault, app, sealed),
+                None => Ok(None),
+            };
+            match mobile {
                 Ok(Some(mobile)) => out.push(delivery(
                     event,
                     DeliveryChannel::Sms,
@@ -237,7 +242,6 @@ async fn deliveries_for(
                     "the applicant is not registered yet and their application does not give \
                      the number they signed in with: there is no address to send to",
                 )),
-                Err(err @ EngineError::Unavailable(_)) => return Err(err),
                 Err(err) => {
                     tracing::error!(event = %event.id, application = %application_id, error = %err,
                         "an application cannot be opened; the applicant's notification is skipped");
@@ -369,14 +373,13 @@ impl DeliveryHandler {
             };
         }
         if let Some(id) = &delivery.application_id {
-            let mobile = crate::applications::applicant_mobile(vault, uow.as_mut(), id)
-                .await
-                .map_err(|e| match e {
-                    EngineError::Unavailable(d) => JobFailure::retryable(d),
-                    other => JobFailure::permanent(format!(
-                        "the application could not be opened: {other}"
-                    )),
-                })?;
+            let mobile = match uow.find_application(id).await? {
+                Some((app, sealed)) => crate::applications::applicant_mobile(vault, &app, &sealed)
+                    .map_err(|e| {
+                        JobFailure::permanent(format!("the application could not be opened: {e}"))
+                    })?,
+                None => None,
+            };
             return Ok(Contact {
                 mobile,
                 email: None,
@@ -645,23 +648,16 @@ pub async fn get(engine: &Engine, id: &str) -> Result<DeliveryView, EngineError>
     Ok(view(delivery, log))
 }
 
-/// Tries a failed delivery again, with a fresh set of attempts: one whose job gave up, whatever
-/// the delivery says (a worker that died on the last attempt leaves it pending).
+/// Tries a failed delivery again, with a fresh set of attempts. A delivery whose job died
+/// without recording its end reads as failed too (see `store/src/deliveries.rs`).
 pub async fn redrive(engine: &Engine, id: &str) -> Result<DeliveryView, EngineError> {
     let job_id = format!("deliver:{id}");
     {
         let mut uow = engine.store.begin_read().await?;
         let delivery = uow.find_delivery(id).await?.ok_or_else(not_found)?;
-        let dead = uow
-            .find_job(&job_id)
-            .await?
-            .is_some_and(|j| j.status == lendcore_store::JobStatus::Dead);
         match delivery.status {
-            DeliveryStatus::Failed | DeliveryStatus::Pending if dead => {}
-            DeliveryStatus::Pending
-            | DeliveryStatus::Failed
-            | DeliveryStatus::Delivered
-            | DeliveryStatus::Skipped => {
+            DeliveryStatus::Failed => {}
+            DeliveryStatus::Pending | DeliveryStatus::Delivered | DeliveryStatus::Skipped => {
                 return Err(EngineError::conflict(
                     "conflict.delivery_not_failed",
                     "only a delivery whose attempts ran out is re-driven; this one is delivered, \
