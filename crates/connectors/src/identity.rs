@@ -149,8 +149,9 @@ impl IdentityProvider for HttpIdentityProvider {
             .await;
         let response = match sent {
             Ok(r) if r.status().is_success() => r,
-            // A provider that is down has checked nothing.
-            Ok(r) if r.status().is_server_error() => {
+            // Down, overloaded or throttling: nothing was checked. (A 500 or a gateway timeout
+            // may have reached the provider, so it is inconclusive.)
+            Ok(r) if matches!(r.status().as_u16(), 429 | 502 | 503) => {
                 return Verdict::Unavailable {
                     detail: format!("HTTP {}", r.status()),
                 };

@@ -396,9 +396,11 @@ impl Config {
                         // A link signs its borrower in: it never travels in clear, except
                         // to this machine (a rehearsal).
                         self.notifications.link_base_url.as_ref().is_none_or(|u| {
-                            u.starts_with("https://")
-                                || u.starts_with("http://localhost")
-                                || u.starts_with("http://127.0.0.1")
+                            reqwest::Url::parse(u).is_ok_and(|url| {
+                                url.scheme() == "https"
+                                    || (url.scheme() == "http"
+                                        && matches!(url.host_str(), Some("localhost" | "127.0.0.1")))
+                            })
                         }),
                         "notifications.link_base_url must be an https:// address",
                     ),

@@ -172,6 +172,34 @@ async fn seal_audit(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// Prunes sign-in leftovers every hour (and a minute after start). Any number of processes may:
+/// each deletes what is due, and what another deleted first is simply gone.
+async fn prune_access(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    let mut wait = StdDuration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => {}
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        match lendcore_engine::access::housekeeping::prune(&engine).await {
+            Ok(pruned) => tracing::info!(
+                sessions = pruned.sessions,
+                codes = pruned.codes,
+                failures = pruned.failures,
+                links = pruned.links,
+                "pruned sign-in leftovers"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not prune sign-in leftovers; trying again later")
+            }
+        }
+        wait = StdDuration::from_secs(3600);
+    }
+}
+
 /// Migrates, runs `prepare` (the demo seeds data there), then serves until Ctrl-C or SIGTERM.
 pub async fn run<F, Fut>(config: Config, prepare: F) -> anyhow::Result<()>
 where
@@ -276,6 +304,7 @@ where
     });
     let sealer = tokio::spawn(seal_audit(store.clone(), stopped.clone()));
     let publisher = tokio::spawn(publish_outbox(engine.clone(), stopped.clone()));
+    let pruner = tokio::spawn(prune_access(engine.clone(), stopped.clone()));
     let scheduler = match (config.cob.enabled, config.cob_run_after()) {
         (true, Some(run_after)) => Some(tokio::spawn(schedule_close_of_business(
             store.clone(),
@@ -306,6 +335,7 @@ where
     }
     sealer.await?;
     publisher.await?;
+    pruner.await?;
     store.close().await;
     Ok(())
 }

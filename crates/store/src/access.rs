@@ -60,6 +60,23 @@ pub enum SessionStage {
     SecondFactor,
 }
 
+/// What [`AccessRepository::prune_access`] deletes: what ended before these times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneCutoffs {
+    pub sessions: Timestamp,
+    pub attempts: Timestamp,
+    pub links: Timestamp,
+}
+
+/// How many rows one call pruned, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: u64,
+    pub codes: u64,
+    pub failures: u64,
+    pub links: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
     pub id: String,
@@ -186,6 +203,15 @@ pub trait AccessRepository {
     /// Serialises this transaction with any other taking the same `key` until both end
     /// (PostgreSQL: a transaction advisory lock; SQLite: its single writer already does).
     async fn serialise_on(&mut self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes, at most `batch` of each, the credentials' leftovers nothing needs any more:
+    /// sessions that ended before `cutoffs.sessions`, sign-in codes and failed attempts
+    /// from before `cutoffs.attempts`, links that expired before `cutoffs.links`.
+    async fn prune_access(
+        &mut self,
+        cutoffs: &PruneCutoffs,
+        batch: u32,
+    ) -> Result<Pruned, StoreError>;
 
     async fn record_auth_failure(
         &mut self,
@@ -742,6 +768,53 @@ impl AccessRepository for SqlUnitOfWork {
         .fetch_one(c)
         .await)?;
         Ok(n)
+    }
+
+    async fn prune_access(
+        &mut self,
+        cutoffs: &PruneCutoffs,
+        batch: u32,
+    ) -> Result<Pruned, StoreError> {
+        let limit = i64::from(batch);
+        let sessions = on_tx!(self, c => sqlx::query(
+            "DELETE FROM sessions WHERE id IN \
+             (SELECT id FROM sessions WHERE expires_at_ms < $1 LIMIT $2)",
+        )
+        .bind(to_ms(cutoffs.sessions))
+        .bind(limit)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        let codes = on_tx!(self, c => sqlx::query(
+            "DELETE FROM otp_challenges WHERE id IN \
+             (SELECT id FROM otp_challenges WHERE created_at_ms < $1 LIMIT $2)",
+        )
+        .bind(to_ms(cutoffs.attempts))
+        .bind(limit)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        // Failures have no key of their own; at most a few hours' worth are old at a time.
+        let failures = on_tx!(self, c => sqlx::query("DELETE FROM auth_failures WHERE at_ms < $1")
+            .bind(to_ms(cutoffs.attempts))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let links = on_tx!(self, c => sqlx::query(
+            "DELETE FROM links WHERE nonce IN \
+             (SELECT nonce FROM links WHERE expires_at_ms < $1 LIMIT $2)",
+        )
+        .bind(to_ms(cutoffs.links))
+        .bind(limit)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(Pruned {
+            sessions,
+            codes,
+            failures,
+            links,
+        })
     }
 
     async fn serialise_on(&mut self, key: &str) -> Result<(), StoreError> {

@@ -197,8 +197,8 @@ const SELECT: &str = "SELECT d.id, d.event_id, d.topic, d.channel, d.target, d.b
      CASE WHEN d.status = 'pending' AND j.status = 'dead' THEN j.last_error \
      ELSE d.last_error END AS last_error, d.created_at_ms, d.updated_at_ms \
      FROM deliveries d LEFT JOIN jobs j ON j.id = 'deliver:' || d.id";
-/// Whether the delivery is pending with its job dead (so reads as failed); written for the
-/// status filter so it can still use `deliveries_by_status`.
+/// Whether the delivery is pending with its job dead (so reads as failed), for the status
+/// filter.
 const DEAD: &str = "(d.status = 'pending' AND COALESCE(j.status, '') = 'dead')";
 
 #[async_trait]

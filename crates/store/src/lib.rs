@@ -29,8 +29,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use access::{
-    AccessRepository, ChallengeKey, ChallengeStatus, SessionStage, SessionSubject, StoredApiKey,
-    StoredChallenge, StoredOperator, StoredSecondFactor, StoredSession,
+    AccessRepository, ChallengeKey, ChallengeStatus, PruneCutoffs, Pruned, SessionStage,
+    SessionSubject, StoredApiKey, StoredChallenge, StoredOperator, StoredSecondFactor,
+    StoredSession,
 };
 pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;

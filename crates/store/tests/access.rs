@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lendcore_store::{
-    ChallengeKey, ChallengeStatus, SessionStage, SessionSubject, StoreError, StoredApiKey,
-    StoredChallenge, StoredOperator, StoredSecondFactor, StoredSession,
+    ChallengeKey, ChallengeStatus, PruneCutoffs, Pruned, SessionStage, SessionSubject, StoreError,
+    StoredApiKey, StoredChallenge, StoredLink, StoredOperator, StoredSecondFactor, StoredSession,
 };
 use lendcore_testkit::store_test;
 
@@ -127,6 +127,50 @@ store_test! {
         uow.serialise_on("otp:m1").await.unwrap();
         let times = uow.auth_failure_times("otp_wrong_code", "10.0.0.1", t0() - Duration::hours(1)).await.unwrap();
         assert_eq!(times, vec![t0()]);
+        uow.commit().await.unwrap();
+    }
+
+    async fn leftovers_are_pruned_in_batches_and_nothing_still_needed_is(db: &TestDb) {
+        let mut uow = db.store.begin().await.unwrap();
+        for (id, days) in [("old-1", 40), ("old-2", 35), ("old-3", 31), ("recent", 10)] {
+            let mut s = session(id, SessionSubject::Borrower, "m1");
+            s.expires_at = t0() - Duration::days(days);
+            uow.insert_session(&s).await.unwrap();
+        }
+        uow.insert_session(&session("live", SessionSubject::Borrower, "m1")).await.unwrap();
+        for (id, days) in [("c-old", 3), ("c-new", 1)] {
+            uow.insert_challenge(&StoredChallenge {
+                id: id.into(), mobile_index: "m1".into(), code_hash: "h".into(), client: "10.0.0.1".into(),
+                attempts: 0, status: ChallengeStatus::Used, created_at: t0() - Duration::days(days),
+                expires_at: t0() - Duration::days(days) + Duration::minutes(5),
+            }).await.unwrap();
+            uow.record_auth_failure("otp_wrong_code", id, t0() - Duration::days(days)).await.unwrap();
+        }
+        for (nonce, days) in [("l-old", 100), ("l-new", 30)] {
+            uow.insert_link(&StoredLink {
+                nonce: nonce.into(), purpose: "resume_application".into(), subject: "a-1".into(),
+                owner: "m1".into(), borrower_id: None, single_use: true,
+                expires_at: t0() - Duration::days(days), used_at: None, renewed_by: None,
+                created_at: t0() - Duration::days(days + 3),
+            }).await.unwrap();
+        }
+        let cutoffs = PruneCutoffs {
+            sessions: t0() - Duration::days(30),
+            attempts: t0() - Duration::days(2),
+            links: t0() - Duration::days(90),
+        };
+        let first = uow.prune_access(&cutoffs, 2).await.unwrap();
+        assert_eq!(first, Pruned { sessions: 2, codes: 1, failures: 1, links: 1 }, "a batch at most");
+        let second = uow.prune_access(&cutoffs, 2).await.unwrap();
+        assert_eq!(second, Pruned { sessions: 1, codes: 0, failures: 0, links: 0 });
+        assert_eq!(uow.prune_access(&cutoffs, 2).await.unwrap(), Pruned::default());
+        for kept in ["hash-recent", "hash-live"] {
+            assert!(uow.find_session_by_hash(kept).await.unwrap().is_some(), "{kept}");
+        }
+        assert!(uow.find_challenge("c-new").await.unwrap().is_some());
+        assert_eq!(uow.auth_failure_times("otp_wrong_code", "c-new", t0() - Duration::days(3)).await.unwrap().len(), 1);
+        assert!(uow.find_link("l-new").await.unwrap().is_some());
+        assert!(uow.find_link("l-old").await.unwrap().is_none());
         uow.commit().await.unwrap();
     }
 }

@@ -281,9 +281,14 @@ pub enum Decision {
     RequestInfo(Vec<Reason>),
 }
 
+/// Who acted, as a borrower reads it, when it was the lender's people or systems.
+pub const LENDER: &str = "lender";
+
 impl Application {
     /// The application as its borrower may see it: the exact cause of a risk decision
-    /// replaced by a general reason ([`Reason::for_borrower`]), in its state and its history.
+    /// replaced by a general reason ([`Reason::for_borrower`]) in its state, history and
+    /// checks; the lender's people named as the lender; notes only where they were written to
+    /// the borrower (a request for information); what a provider said left to operators.
     pub fn as_shown_to_borrower(mut self) -> Application {
         let shown = |reasons: &mut Vec<Reason>| {
             for reason in reasons.iter_mut() {
@@ -306,9 +311,16 @@ impl Application {
         }
         for step in &mut self.history {
             shown(&mut step.reasons);
+            if !(step.actor.starts_with("borrower:") || step.actor.starts_with("session:")) {
+                step.actor = LENDER.to_owned();
+            }
+            if step.state != "info_requested" {
+                step.note = None;
+            }
         }
         for check in &mut self.checks {
             check.reason = check.reason.map(Reason::for_borrower);
+            check.detail = None;
         }
         self
     }

@@ -9,6 +9,7 @@
 //! on every process.
 
 pub mod api_keys;
+pub mod housekeeping;
 pub mod operators;
 pub mod otp;
 pub mod second_factor;

@@ -243,9 +243,16 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<Application>, EngineError> {
     let mut uow = engine.store.begin_read().await?;
-    Ok(uow
+    let found = uow
         .list_applications(owner_of(principal), state, limit)
-        .await?)
+        .await?;
+    Ok(match principal {
+        Principal::Borrower { .. } => found
+            .into_iter()
+            .map(Application::as_shown_to_borrower)
+            .collect(),
+        Principal::ApiKey { .. } | Principal::Operator { .. } => found,
+    })
 }
 
 /// Saves one step of the form. `revision` is the one the client read: a save from a stale

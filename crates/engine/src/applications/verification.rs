@@ -168,7 +168,20 @@ pub async fn verify(
         .await
         {
             Err(err) if is_concurrent_update(&err) && tries < CONCURRENT_RETRIES => tries += 1,
-            done => return done,
+            Err(err) => {
+                // The provider answered (and may have charged): the answer must not vanish
+                // with the request. Its `started` entry stays, counted, for the record.
+                let answer = match &verdict {
+                    Verdict::Passed => "passed",
+                    Verdict::Failed { .. } => "failed",
+                    Verdict::Unavailable { .. } => "unavailable",
+                    Verdict::Inconclusive { .. } => "inconclusive",
+                };
+                tracing::error!(application = %id, method = method.as_str(), answer,
+                    error = %err, "a provider's answer could not be recorded");
+                return Err(err);
+            }
+            Ok(done) => return Ok(done),
         }
     }
 }

@@ -448,16 +448,22 @@ pub async fn send_view_link(
     };
     if let Err(err) = sms.send(&message).await {
         // The gateway's answer may echo the text, and so the link: only its kind is logged.
-        let kind = match err {
+        let kind = match &err {
             SmsError::Rejected(_) => "rejected",
             SmsError::Unavailable(_) => "unavailable",
         };
         tracing::warn!(link = %nonce, kind, "a loan's link could not be sent");
         metrics::counter!("lendcore_sms_failures_total", "purpose" => "view_loan").increment(1);
-        // Never received: forgotten (so it counts against no limit and cannot open), with the
-        // audit saying so.
+        // Refused, it never left: forgotten, so it counts against no limit. Otherwise it may
+        // have arrived (a timeout, an answer that cannot be read): it still counts, but is
+        // retired, so it neither opens nor is reminded of. The audit says which.
         let mut uow = engine.store.begin().await?;
-        uow.delete_link(&nonce).await?;
+        match err {
+            SmsError::Rejected(_) => uow.delete_link(&nonce).await?,
+            SmsError::Unavailable(_) => {
+                uow.use_link(&nonce, now).await?;
+            }
+        }
         crate::audit::record(
             uow.as_mut(),
             &crate::acting::current(),
@@ -473,10 +479,17 @@ pub async fn send_view_link(
         )));
     }
     // Reminded of only once it was sent: a crash before the message leaves no reminder of a
-    // link nobody received.
-    let mut uow = engine.store.begin().await?;
-    schedule_reminder(uow.as_mut(), &issued, &nonce, now).await?;
-    uow.commit().await?;
+    // link nobody received. The link is on its way whatever happens here, so a failure to
+    // schedule is logged, not answered (an answer would invite sending it again).
+    let reminder = async {
+        let mut uow = engine.store.begin().await?;
+        schedule_reminder(uow.as_mut(), &issued, &nonce, now).await?;
+        uow.commit().await?;
+        Ok::<_, EngineError>(())
+    };
+    if let Err(err) = reminder.await {
+        tracing::error!(link = %nonce, error = %err, "a loan's link was sent but its reminder could not be scheduled");
+    }
     Ok(ViewLinkSent {
         loan_id: loan_id.to_owned(),
         sent_to: mobile.masked(),

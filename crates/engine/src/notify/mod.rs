@@ -221,10 +221,15 @@ async fn deliveries_for(
     let borrower_id = match recipient {
         Recipient::Borrower(borrower_id) => borrower_id,
         Recipient::Applicant(application_id) => {
-            let found = uow.find_application(application_id).await?;
-            let mobile = match &found {
-                Some((app, sealed)) => crate::applications::applicant_mobile(vault, app, sealed),
-                None => Ok(None),
+            let mobile = match uow.find_application(application_id).await {
+                Ok(Some((app, sealed))) => {
+                    crate::applications::applicant_mobile(vault, &app, &sealed)
+                }
+                Ok(None) => Ok(None),
+                // A record that cannot be read back is skipped like a form that cannot be
+                // opened; the database being away holds the outbox until it is back.
+                Err(err @ lendcore_store::StoreError::Corrupt { .. }) => Err(err.into()),
+                Err(err) => return Err(err.into()),
             };
             match mobile {
                 Ok(Some(mobile)) => out.push(delivery(

@@ -25,6 +25,7 @@ fn reason_message(payload: &Value, fallback: Reason, language: Language) -> &'st
         .as_str()
         .and_then(Reason::parse)
         .unwrap_or(fallback)
+        .for_borrower()
         .entry()
         .message(language)
 }
