@@ -776,39 +776,31 @@ impl AccessRepository for SqlUnitOfWork {
         batch: u32,
     ) -> Result<Pruned, StoreError> {
         let limit = i64::from(batch);
-        let sessions = on_tx!(self, c => sqlx::query(
-            "DELETE FROM sessions WHERE id IN \
-             (SELECT id FROM sessions WHERE expires_at_ms < $1 LIMIT $2)",
-        )
-        .bind(to_ms(cutoffs.sessions))
-        .bind(limit)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        let codes = on_tx!(self, c => sqlx::query(
-            "DELETE FROM otp_challenges WHERE id IN \
-             (SELECT id FROM otp_challenges WHERE created_at_ms < $1 LIMIT $2)",
-        )
-        .bind(to_ms(cutoffs.attempts))
-        .bind(limit)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        // (table, key, time column, cutoff): each pruned by its key, a batch at a time.
+        let mut batches = [
+            ("sessions", "id", "expires_at_ms", cutoffs.sessions, 0),
+            ("otp_challenges", "id", "created_at_ms", cutoffs.attempts, 0),
+            ("links", "nonce", "expires_at_ms", cutoffs.links, 0),
+        ];
+        for (table, key, column, cutoff, deleted) in &mut batches {
+            let sql = format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} WHERE {column} < $1 LIMIT $2)"
+            );
+            *deleted = on_tx!(self, c => sqlx::query(&sql)
+                .bind(to_ms(*cutoff))
+                .bind(limit)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        let [(.., sessions), (.., codes), (.., links)] = batches;
         // Failures have no key of their own; at most a few hours' worth are old at a time.
         let failures = on_tx!(self, c => sqlx::query("DELETE FROM auth_failures WHERE at_ms < $1")
             .bind(to_ms(cutoffs.attempts))
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
-        let links = on_tx!(self, c => sqlx::query(
-            "DELETE FROM links WHERE nonce IN \
-             (SELECT nonce FROM links WHERE expires_at_ms < $1 LIMIT $2)",
-        )
-        .bind(to_ms(cutoffs.links))
-        .bind(limit)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
         Ok(Pruned {
             sessions,
             codes,

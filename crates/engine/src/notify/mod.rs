@@ -206,6 +206,19 @@ async fn deliveries_for(
             now,
         )
     };
+    let sms_to = |mobile: &Mobile| {
+        delivery(
+            event,
+            DeliveryChannel::Sms,
+            mobile.masked(),
+            Some(recipient),
+            engine
+                .sms
+                .is_none()
+                .then_some("no SMS gateway is configured ([sms])"),
+            now,
+        )
+    };
     if now - event.created_at > STALE_FOR_BORROWERS {
         out.push(skip(
             "older than a day when published: not sent to the borrower",
@@ -232,17 +245,7 @@ async fn deliveries_for(
                 Err(err) => return Err(err.into()),
             };
             match mobile {
-                Ok(Some(mobile)) => out.push(delivery(
-                    event,
-                    DeliveryChannel::Sms,
-                    mobile.masked(),
-                    Some(recipient),
-                    engine
-                        .sms
-                        .is_none()
-                        .then_some("no SMS gateway is configured ([sms])"),
-                    now,
-                )),
+                Ok(Some(mobile)) => out.push(sms_to(&mobile)),
                 Ok(None) => out.push(skip(
                     "the applicant is not registered yet and their application does not give \
                      the number they signed in with: there is no address to send to",
@@ -283,17 +286,7 @@ async fn deliveries_for(
         return Ok(out);
     };
     match &data.mobile {
-        Some(mobile) => out.push(delivery(
-            event,
-            DeliveryChannel::Sms,
-            mobile.masked(),
-            Some(recipient),
-            engine
-                .sms
-                .is_none()
-                .then_some("no SMS gateway is configured ([sms])"),
-            now,
-        )),
+        Some(mobile) => out.push(sms_to(mobile)),
         None => out.push(skip("the borrower has no mobile number")),
     }
     if let Some(email) = &data.email {
