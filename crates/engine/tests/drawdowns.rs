@@ -381,6 +381,21 @@ store_test! {
         assert!(uow.unbalanced_entries().await.unwrap().is_empty());
     }
 
+    async fn a_channel_that_pays_the_wrong_amount_freezes_the_line_and_hands_the_loan_to_a_person(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct~pays-less:1").await;
+        w.settle().await;
+        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::AbnormalPattern });
+        assert!(w.topics(&id).await.contains(&"drawdown.manual_review".to_owned()));
+        let refused = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap_err();
+        assert!(matches!(refused, EngineError::Refused { .. }), "the line is frozen: {refused:?}");
+        let staff = timeline::timeline(&w.engine, timeline::Reader::Staff, &id).await.unwrap();
+        assert_eq!(staff.reason, Some(Reason::AbnormalPattern), "support sees the cause");
+        let own = timeline::timeline(&w.engine, timeline::Reader::Borrower { borrower_id: Some("b-1"), mobile_index: "" }, &id).await.unwrap();
+        assert_eq!(own.reason, Some(Reason::RiskContactUs), "the borrower is told to get in touch");
+        assert!(own.events.iter().all(|e| e.reason != Some(Reason::AbnormalPattern)), "{own:?}");
+    }
+
     async fn an_unconfirmed_quote_expires_with_its_reason(db: &TestDb) {
         let w = world(db.store.clone(), false).await;
         let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();

@@ -12,6 +12,7 @@
 //! | `delayed:N` | accepts; `pending` for N queries, then `succeeded` |
 //! | `fail-later:CODE` | accepts; then reports `failed` with the code |
 //! | `duplicate-callback` | pays and sends its callback twice |
+//! | `pays-less:N` | pays N minor units less than asked, and says so (an integrity fault) |
 //!
 //! A reference is paid at most once: the same request again gets the same answer, a different
 //! one under the same reference gets 409.
@@ -77,6 +78,7 @@ enum Mode {
     Delayed(u32),
     FailLater(String),
     DuplicateCallback,
+    PaysLess(i64),
 }
 
 fn mode_of(account: &str) -> Mode {
@@ -87,6 +89,7 @@ fn mode_of(account: &str) -> Mode {
         Some(("reject", code)) => Mode::Reject(code.to_owned()),
         Some(("delayed", n)) => Mode::Delayed(n.parse().unwrap_or(1)),
         Some(("fail-later", code)) => Mode::FailLater(code.to_owned()),
+        Some(("pays-less", n)) => Mode::PaysLess(n.parse().unwrap_or(1)),
         _ => match mode {
             "5xx" => Mode::ServerError,
             "5xx-after-accept" => Mode::ServerErrorAfterAccept,
@@ -126,7 +129,7 @@ impl Sandbox {
         self.records()
             .get(reference)
             .filter(|r| r.final_status == PayoutStatus::Succeeded)
-            .map(|r| r.request.amount_minor)
+            .map(|r| r.state.amount_minor)
     }
 
     /// How many references the sandbox has accepted a payout under.
@@ -220,7 +223,20 @@ async fn submit(
         | Mode::ServerErrorAfterAccept
         | Mode::Timeout
         | Mode::LostAnswer
-        | Mode::DuplicateCallback => (0, PayoutStatus::Succeeded, None),
+        | Mode::DuplicateCallback
+        | Mode::PaysLess(_) => (0, PayoutStatus::Succeeded, None),
+    };
+    let paid_minor = match &mode {
+        Mode::PaysLess(n) => request.amount_minor - n,
+        Mode::Pay
+        | Mode::Reject(_)
+        | Mode::ServerError
+        | Mode::ServerErrorAfterAccept
+        | Mode::Timeout
+        | Mode::LostAnswer
+        | Mode::Delayed(_)
+        | Mode::FailLater(_)
+        | Mode::DuplicateCallback => request.amount_minor,
     };
     let status_now = if pending_queries > 0 || final_status == PayoutStatus::Failed {
         PayoutStatus::Pending
@@ -231,7 +247,7 @@ async fn submit(
         reference: request.reference.clone(),
         channel_reference: format!("sbx-{}", request.reference),
         status: status_now,
-        amount_minor: request.amount_minor,
+        amount_minor: paid_minor,
         currency: request.currency.clone(),
         failure_code: None,
     };
@@ -288,7 +304,8 @@ async fn submit(
         | Mode::ServerError
         | Mode::Delayed(_)
         | Mode::FailLater(_)
-        | Mode::DuplicateCallback => (StatusCode::OK, Json(state)).into_response(),
+        | Mode::DuplicateCallback
+        | Mode::PaysLess(_) => (StatusCode::OK, Json(state)).into_response(),
     }
 }
 
@@ -327,7 +344,8 @@ async fn query(
             | Mode::Timeout
             | Mode::LostAnswer
             | Mode::Delayed(_)
-            | Mode::DuplicateCallback => None,
+            | Mode::DuplicateCallback
+            | Mode::PaysLess(_) => None,
         };
     }
     (StatusCode::OK, Json(record.state.clone())).into_response()
