@@ -209,6 +209,13 @@ pub enum Language {
 }
 
 impl Language {
+    /// The language a [`Language::tag`] names.
+    pub fn from_tag(tag: &str) -> Option<Language> {
+        [Language::En, Language::ZhHans]
+            .into_iter()
+            .find(|l| l.tag() == tag)
+    }
+
     /// The BCP 47 tag, e.g. for `Content-Language`.
     pub fn tag(self) -> &'static str {
         match self {
@@ -287,6 +294,10 @@ mod tests {
         let entry = Reason::LineFrozen.entry();
         assert_eq!(entry.message(Language::ZhHans), entry.message_zh);
         assert_eq!(Language::ZhHans.tag(), "zh-Hans");
+        for language in [Language::En, Language::ZhHans] {
+            assert_eq!(Language::from_tag(language.tag()), Some(language));
+        }
+        assert_eq!(Language::from_tag("fr"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use lendcore_domain::Timestamp;
 use lendcore_domain::borrower::{
     BorrowerChange, BorrowerInput, BorrowerKind, ContactChange, MaskedPersonalData, PersonalData,
 };
+use lendcore_domain::reasons::Language;
 use lendcore_domain::validation::Violations;
 use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, UnitOfWork};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,9 @@ pub struct BorrowerView {
     pub id: String,
     pub kind: BorrowerKind,
     pub personal: MaskedPersonalData,
+    /// The language they are written to; absent: the lender's default.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub language: Option<Language>,
     pub revision: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub created_at: Timestamp,
@@ -35,6 +39,7 @@ fn view(stored: &StoredBorrower, data: &PersonalData) -> BorrowerView {
         id: stored.id.clone(),
         kind: stored.kind,
         personal: data.masked(),
+        language: stored.language,
         revision: stored.revision,
         created_at: stored.created_at,
         updated_at: stored.updated_at,
@@ -50,6 +55,7 @@ pub async fn register(
     let now = lendcore_domain::to_millis(engine.clock.now());
     // Identity numbers carry birth dates on China Standard Time (UTC+8).
     let today_in_china = (now + chrono::Duration::hours(8)).date_naive();
+    let language = input.language;
     let (kind, data) = input.parse(today_in_china)?;
     let resident_index = data
         .resident_id
@@ -84,6 +90,7 @@ pub async fn register(
             .mobile
             .as_ref()
             .map(|m| vault.index("mobile", m.expose())),
+        language,
         revision: 1,
         created_at: now,
         updated_at: now,

@@ -333,6 +333,20 @@ store_test! {
         w.run(1).await;
         assert_eq!(w.accepted.lock().unwrap().len(), 1);
         assert_eq!(w.deliveries(&event).await.len(), 3);
+
+        // A borrower who chose Chinese is written to in Chinese, whatever the lender's default.
+        let chinese = borrowers::register(&w.engine, BorrowerInput {
+            kind: Some(BorrowerKind::Individual), name: "李四".into(),
+            resident_id: Some("110105198001010016".into()), mobile: Some("13900001111".into()),
+            language: Some(Language::ZhHans), ..BorrowerInput::default()
+        }, None).await.unwrap().into_inner();
+        assert_eq!(chinese.language, Some(Language::ZhHans));
+        w.event("loan.repaid", json!({"loan_id": "d-2", "borrower_id": chinese.id, "amount_minor": 100})).await;
+        w.run(1).await;
+        let texts: Vec<Value> = w.sms.received_requests().await.unwrap().iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+        let theirs = texts.iter().find(|t| t["to"] == "13900001111").expect("sent");
+        assert!(theirs["text"].as_str().unwrap().contains("还款"), "{theirs}");
     }
 
     async fn what_cannot_be_sent_is_recorded_not_dropped(db: &TestDb) {

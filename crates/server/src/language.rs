@@ -14,12 +14,16 @@ tokio::task_local! {
 
 /// Middleware: answers the request in the language its `Accept-Language` prefers.
 pub async fn negotiate(request: Request, next: Next) -> Response {
-    let language = request
-        .headers()
+    let language = asked(request.headers()).unwrap_or(Language::En);
+    LANGUAGE.scope(language, next.run(request)).await
+}
+
+/// The language a request's `Accept-Language` asks for, if it has one.
+pub fn asked(headers: &axum::http::HeaderMap) -> Option<Language> {
+    headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .map_or(Language::En, Language::negotiate);
-    LANGUAGE.scope(language, next.run(request)).await
+        .map(Language::negotiate)
 }
 
 /// The current request's language; English outside a request.

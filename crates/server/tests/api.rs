@@ -594,9 +594,10 @@ store_test! {
     async fn borrowers_are_registered_masked_changed_and_bad_input_refused(db: &TestDb) {
         let api = Api::default(db).await;
         let zhang = json!({"kind": "individual", "name": "张三", "resident_id": "11010519491231002X",
-            "mobile": "13812345678", "address": "北京市朝阳区建国路88号"});
+            "mobile": "13812345678", "address": "北京市朝阳区建国路88号", "language": "zh-Hans"});
         let created = api.send("POST", "/v1/borrowers", Some("b-1"), &zhang).await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        assert_eq!(created.body["language"], "zh-Hans");
         assert_eq!(created.body["personal"]["resident_id"], "110***********002X");
         assert!(!created.body.to_string().contains("11010519491231002X"), "never in clear");
         assert!(api.send("POST", "/v1/borrowers", Some("b-1"), &zhang).await.replayed);
@@ -618,6 +619,8 @@ store_test! {
         }
         let unknown_kind = api.send("POST", "/v1/borrowers", None, &json!({"kind": "robot", "name": "R"})).await;
         assert_eq!(unknown_kind.code(), "validation.invalid_value");
+        let unknown_language = api.send("POST", "/v1/borrowers", None, &json!({"kind": "individual", "name": "R", "language": "fr"})).await;
+        assert_eq!((unknown_language.status, unknown_language.code()), (StatusCode::BAD_REQUEST, "validation.invalid_value"));
         let extra = api.send("POST", "/v1/borrowers", None, &json!({"kind": "individual", "name": "R", "ssn": "1"})).await;
         assert_eq!(extra.code(), "validation.unknown_field");
 
@@ -633,6 +636,7 @@ store_test! {
         assert_eq!(history["items"][0]["before"], "138****5678");
         let (status, view) = api.get(&format!("/v1/borrowers/{id}")).await;
         assert_eq!((status, view["revision"].as_i64()), (StatusCode::OK, Some(2)));
+        assert_eq!(view["language"], "zh-Hans", "a contact change keeps the language");
         for path in ["/v1/borrowers/nope", "/v1/borrowers/%00", "/v1/borrowers/nope/changes"] {
             let (status, body) = api.get(path).await;
             assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.borrower"), "{path}");

@@ -74,15 +74,21 @@ async fn submitted(api: &Api, token: &str, name: &str) -> String {
     )
     .await;
     assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
-    let done = call(
-        api,
-        "POST",
-        &format!("/v1/applications/{id}/submit"),
-        token,
-        None,
+    // Asked in Chinese: the borrower it registers is written to in Chinese.
+    let done = Reply::read(
+        api.http
+            .post(format!("{}/v1/applications/{id}/submit", api.base))
+            .bearer_auth(token)
+            .header("accept-language", "zh-CN,zh;q=0.9")
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(done.body["state"], "verifying", "{:?}", done.body);
+    let borrower_id = done.body["borrower_id"].as_str().unwrap();
+    let (_, borrower) = api.get(&format!("/v1/borrowers/{borrower_id}")).await;
+    assert_eq!(borrower["language"], "zh-Hans", "{borrower}");
     id
 }
 

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 use lendcore_domain::borrower::{BorrowerChange, BorrowerKind, ChangedField};
+use lendcore_domain::reasons::Language;
 
 use crate::StoreError;
 use crate::time::{from_ms, to_ms};
@@ -18,6 +19,8 @@ pub struct StoredBorrower {
     pub resident_index: Option<String>,
     pub credit_code_index: Option<String>,
     pub mobile_index: Option<String>,
+    /// The language they are written to; `None`: the lender's default.
+    pub language: Option<Language>,
     pub revision: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -65,6 +68,7 @@ struct BorrowerRow {
     resident_index: Option<String>,
     credit_code_index: Option<String>,
     mobile_index: Option<String>,
+    language: Option<String>,
     revision: i64,
     created_at_ms: i64,
     updated_at_ms: i64,
@@ -82,15 +86,15 @@ struct ChangeRow {
 }
 
 const SELECT: &str = "SELECT id, kind, personal, resident_index, credit_code_index, mobile_index, \
-     revision, created_at_ms, updated_at_ms FROM borrowers";
+     language, revision, created_at_ms, updated_at_ms FROM borrowers";
 
 #[async_trait]
 impl BorrowerRepository for SqlUnitOfWork {
     async fn insert_borrower(&mut self, b: &StoredBorrower) -> Result<(), StoreError> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO borrowers (id, kind, personal, resident_index, credit_code_index, \
-             mobile_index, revision, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             mobile_index, revision, created_at_ms, updated_at_ms, language) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&b.id)
         .bind(kind_str(b.kind))
@@ -101,6 +105,7 @@ impl BorrowerRepository for SqlUnitOfWork {
         .bind(b.revision)
         .bind(to_ms(b.created_at))
         .bind(to_ms(b.updated_at))
+        .bind(b.language.map(Language::tag))
         .execute(c)
         .await
         .map(drop))?;
@@ -115,7 +120,7 @@ impl BorrowerRepository for SqlUnitOfWork {
     ) -> Result<(), StoreError> {
         let updated = on_tx!(self, c => sqlx::query(
             "UPDATE borrowers SET personal = $1, mobile_index = $2, revision = $3, \
-             updated_at_ms = $4 WHERE id = $5 AND revision = $6",
+             updated_at_ms = $4, language = $7 WHERE id = $5 AND revision = $6",
         )
         .bind(&b.personal)
         .bind(b.mobile_index.as_deref())
@@ -123,6 +128,7 @@ impl BorrowerRepository for SqlUnitOfWork {
         .bind(to_ms(b.updated_at))
         .bind(&b.id)
         .bind(read_revision)
+        .bind(b.language.map(Language::tag))
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -241,6 +247,13 @@ fn from_row(row: BorrowerRow) -> Result<StoredBorrower, StoreError> {
         resident_index: row.resident_index,
         credit_code_index: row.credit_code_index,
         mobile_index: row.mobile_index,
+        language: match row.language.as_deref() {
+            None => None,
+            Some(tag) => Some(
+                Language::from_tag(tag)
+                    .ok_or_else(|| StoreError::corrupt(T, format!("language {tag}")))?,
+            ),
+        },
         revision: row.revision,
     })
 }

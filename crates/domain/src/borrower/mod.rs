@@ -221,6 +221,9 @@ pub struct BorrowerInput {
     pub email: Option<String>,
     pub address: Option<String>,
     pub bank_account: Option<String>,
+    /// The language they are written to; the lender's default when absent. Not personal data:
+    /// kept beside it, not sealed with it.
+    pub language: Option<crate::reasons::Language>,
 }
 
 impl BorrowerInput {

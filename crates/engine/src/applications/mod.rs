@@ -13,6 +13,7 @@ use lendcore_domain::Timestamp;
 use lendcore_domain::application::{Application, Decision, Form, Offer};
 use lendcore_domain::borrower::{BorrowerInput, BorrowerKind, Mobile};
 use lendcore_domain::credit_line::GrantInput;
+use lendcore_domain::reasons::Language;
 use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, UnitOfWork};
 use serde::Serialize;
 
@@ -318,10 +319,13 @@ pub async fn save(
 
 /// Submits the draft (or the answers to a request for information). Safe to repeat: a
 /// submission that already went through answers the application as it stands.
+/// `language`, the one the applicant's app asked in, becomes the language a borrower registered
+/// by this submission is written to.
 pub async fn submit(
     engine: &Engine,
     principal: &Principal,
     id: &str,
+    language: Option<Language>,
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<ApplicationView>, EngineError> {
     let vault = engine.vault()?;
@@ -353,7 +357,7 @@ pub async fn submit(
                         ),
                     ));
                 }
-                match borrower_for(engine, uow.as_mut(), &form, &app.owner, now).await {
+                match borrower_for(engine, uow.as_mut(), &form, &app.owner, language, now).await {
                     // Registered by a concurrent submission a moment ago: look again.
                     Err(EngineError::Conflict {
                         code: "conflict.concurrent_update",
@@ -394,6 +398,7 @@ async fn borrower_for(
     uow: &mut dyn UnitOfWork,
     form: &Form,
     owner: &str,
+    language: Option<Language>,
     now: Timestamp,
 ) -> Result<String, EngineError> {
     let vault = engine.vault()?;
@@ -435,6 +440,7 @@ async fn borrower_for(
         resident_index,
         credit_code_index: None,
         mobile_index: Some(owner.to_owned()),
+        language,
         revision: 1,
         created_at: now,
         updated_at: now,

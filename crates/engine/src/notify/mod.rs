@@ -338,6 +338,8 @@ impl DeliveryHandler {
 struct Contact {
     mobile: Option<Mobile>,
     email: Option<EmailAddress>,
+    /// The language they chose; the lender's default otherwise.
+    language: Option<Language>,
 }
 
 /// How one attempt went.
@@ -365,6 +367,7 @@ impl DeliveryHandler {
                     Ok(Contact {
                         mobile: data.mobile,
                         email: data.email,
+                        language: stored.language,
                     })
                 }
                 None => Ok(Contact::default()),
@@ -381,6 +384,7 @@ impl DeliveryHandler {
             return Ok(Contact {
                 mobile,
                 email: None,
+                language: None,
             });
         }
         Ok(Contact::default())
@@ -393,7 +397,7 @@ impl DeliveryHandler {
         event: &OutboxEvent,
         now: Timestamp,
     ) -> Result<Sent, JobFailure> {
-        let language = self.notifications.language;
+        let default_language = self.notifications.language;
         match delivery.channel {
             DeliveryChannel::Webhook => {
                 let (Some(endpoint), Some(client)) = (
@@ -429,11 +433,12 @@ impl DeliveryHandler {
                 )
             }
             DeliveryChannel::Sms | DeliveryChannel::Email => {
+                let contact = self.contact(store, delivery).await?;
+                let language = contact.language.unwrap_or(default_language);
                 let Some(message) = templates::render(&event.topic, &event.payload, language)
                 else {
                     return Ok(Sent::Rejected("no template for this event".to_owned()));
                 };
-                let contact = self.contact(store, delivery).await?;
                 if delivery.channel == DeliveryChannel::Sms {
                     let (Some(sms), Some(mobile)) = (&self.sms, contact.mobile.as_ref()) else {
                         return Ok(Sent::Rejected(

@@ -239,10 +239,14 @@ pub async fn submit(
     caller: Caller,
     PathParams(path): PathParams<AppPath>,
     idempotency: IdempotencyHeader,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = checked(&path.id)?;
     let request = idempotency.request("POST", &format!("/v1/applications/{id}/submit"), b"");
-    let outcome = applications::submit(&state.engine, &caller.0, id, request.as_ref()).await?;
+    // The language the applicant's app asks in is the one a new borrower is written to.
+    let language = crate::language::asked(&headers);
+    let outcome =
+        applications::submit(&state.engine, &caller.0, id, language, request.as_ref()).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 

@@ -43,6 +43,11 @@ pub struct RegisterRequest {
     pub address: Option<String>,
     #[serde(default)]
     pub bank_account: Option<String>,
+    /// `en` or `zh-Hans`: the language notifications are written in; the lender's default
+    /// (`notifications.language`) when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "zh-Hans")]
+    pub language: Option<lendcore_domain::reasons::Language>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -131,6 +136,7 @@ pub async fn register(
             email: b.email,
             address: b.address,
             bank_account: b.bank_account,
+            language: b.language,
         },
         request.as_ref(),
     )
