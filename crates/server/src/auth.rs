@@ -50,6 +50,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/applications/{id}/resume-link"
         | "/v1/applications/{id}/contract-link" => Borrower,
         "/v1/auth/session" | "/v1/auth/sign-out" => SignedIn,
+        // An operator's own password (the handler refuses anyone else).
+        "/v1/auth/password" => SignedIn,
         "/v1/auth/second-factor/enrol" | "/v1/auth/second-factor/confirm" => Borrower,
         // Reads: a borrower their own, staff with applications:read (checked by the handler,
         // which knows which the caller is).
@@ -94,7 +96,9 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/loans/{id}/view-link" => Needs(P::BorrowersWrite),
         "/v1/loans/{id}/repayments" => Needs(P::LoansWrite),
         "/v1/borrowers/{id}" | "/v1/borrowers/{id}/changes" => Needs(P::BorrowersRead),
-        "/v1/borrowers" | "/v1/borrowers/{id}/contact" => Needs(P::BorrowersWrite),
+        "/v1/borrowers"
+        | "/v1/borrowers/{id}/contact"
+        | "/v1/borrowers/{id}/second-factor/remove" => Needs(P::BorrowersWrite),
         "/v1/maintenance-windows"
         | "/v1/maintenance-windows/{id}"
         | "/v1/jobs"
@@ -111,7 +115,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/api-keys"
         | "/v1/api-keys/{id}/revoke"
         | "/v1/operators"
-        | "/v1/operators/{id}/disable" => Needs(P::AccessAdmin),
+        | "/v1/operators/{id}/disable"
+        | "/v1/operators/{id}/reset" => Needs(P::AccessAdmin),
         _ => return None,
     };
     Some(rule)

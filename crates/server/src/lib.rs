@@ -150,6 +150,10 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/borrowers/{id}", get(routes::borrowers::get))
         .route("/v1/borrowers/{id}/contact", post(routes::borrowers::change_contact))
         .route("/v1/borrowers/{id}/changes", get(routes::borrowers::changes))
+        .route(
+            "/v1/borrowers/{id}/second-factor/remove",
+            post(routes::borrowers::remove_second_factor),
+        )
         .route("/v1/jobs", get(routes::jobs::list))
         .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
         .route(
@@ -208,6 +212,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/auth/operators/sign-in", post(routes::auth::operator_sign_in))
         .route("/v1/auth/session", get(routes::auth::session))
         .route("/v1/auth/sign-out", post(routes::auth::sign_out))
+        .route("/v1/auth/password", post(routes::auth::change_password))
         .route(
             "/v1/api-keys",
             get(routes::access::list_keys).post(routes::access::create_key),
@@ -221,6 +226,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             "/v1/operators/{id}/disable",
             post(routes::access::disable_operator),
         )
+        .route("/v1/operators/{id}/reset", post(routes::access::reset_operator))
         // Every matched route passes its access rule first (see `auth::rule`).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

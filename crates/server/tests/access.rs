@@ -264,6 +264,80 @@ store_test! {
         let reused = api.as_caller("POST", "/v1/auth/second-factor", Some(&pending),
             Some(&json!({"code": code_now(&api)}))).await;
         assert_eq!(reused.code(), "conflict.second_factor_not_awaited");
+
+        // The phone with the authenticator is lost: support, having confirmed who they are,
+        // turns it off; their sessions end and a code alone signs them in again.
+        let borrower_id = me.body["borrower_id"].as_str().unwrap().to_owned();
+        let remove = format!("/v1/borrowers/{borrower_id}/second-factor/remove");
+        let support = common::operator_session(&api, "sam", Role::Support).await;
+        let no_note = api.as_caller("POST", &remove, Some(&support), Some(&json!({"note": "  "}))).await;
+        assert_eq!((no_note.status, no_note.code()), (StatusCode::BAD_REQUEST, "validation.note_required"));
+        let by_borrower = api.as_caller("POST", &remove, Some(&pending), Some(&json!({"note": "me"}))).await;
+        assert_eq!(by_borrower.status, StatusCode::FORBIDDEN, "support's to do, not the session's");
+        let removed = api.as_caller("POST", &remove, Some(&support),
+            Some(&json!({"note": "called back on the registered number; identity confirmed"}))).await;
+        assert_eq!(removed.status, StatusCode::NO_CONTENT, "{:?}", removed.body);
+        let ended = api.as_caller("GET", "/v1/auth/session", Some(&pending), None).await;
+        assert_eq!(ended.status, StatusCode::UNAUTHORIZED, "their sessions ended");
+        let twice = api.as_caller("POST", &remove, Some(&support), Some(&json!({"note": "again"}))).await;
+        assert_eq!(twice.code(), "conflict.no_second_factor");
+        api.clock.advance(Duration::seconds(61));
+        let third = sign_in(&api).await;
+        assert_eq!(third.body["second_factor_required"], false, "{:?}", third.body);
+    }
+
+    async fn an_operator_changes_their_password_and_an_admin_resets_a_lost_one(db: &TestDb) {
+        let api = Api::default(db).await;
+        let admin = common::operator_session(&api, "ada", Role::Admin).await;
+        let created = operators::create(&api.engine, "cli:lendcore", "rita", Role::Risk).await.unwrap();
+        let sign_in = |password: String, secret: Vec<u8>| {
+            let api = &api;
+            async move {
+                api.as_caller("POST", "/v1/auth/operators/sign-in", None, Some(&json!({
+                    "username": "rita", "password": password, "code": totp::code(&secret, totp::step_at(api.now()))
+                }))).await
+            }
+        };
+        let secret = secret_of(&json!(created.totp_secret));
+        let token = sign_in(created.password.clone(), secret.clone()).await.body["token"].as_str().unwrap().to_owned();
+        let change = |current: &str, new: &str| {
+            let (api, token, body) = (&api, token.clone(), json!({"current_password": current, "new_password": new}));
+            async move { api.as_caller("POST", "/v1/auth/password", Some(&token), Some(&body)).await }
+        };
+        assert_eq!(change(&created.password, "short").await.code(), "validation.weak_password");
+        assert_eq!(change("not-it-at-all", "a much longer passphrase").await.code(), "auth.password_incorrect");
+        let by_key = api.send("POST", "/v1/auth/password", None, &json!({"current_password": "x", "new_password": "a much longer passphrase"})).await;
+        assert_eq!(by_key.status, StatusCode::FORBIDDEN, "keys have no password");
+        let changed = change(&created.password, "a much longer passphrase").await;
+        assert_eq!(changed.status, StatusCode::NO_CONTENT, "{:?}", changed.body);
+        let ended = api.as_caller("GET", "/v1/auth/session", Some(&token), None).await;
+        assert_eq!(ended.status, StatusCode::UNAUTHORIZED, "signed out everywhere, here too");
+        api.clock.advance(Duration::seconds(31));
+        let old = sign_in(created.password.clone(), secret.clone()).await;
+        assert_eq!(old.code(), "auth.login_failed");
+        api.clock.advance(Duration::seconds(31));
+        let new = sign_in("a much longer passphrase".into(), secret.clone()).await;
+        assert_eq!(new.status, StatusCode::CREATED, "{:?}", new.body);
+
+        // Lost phone and password alike: an admin resets them; the old ones open nothing.
+        let operator_id = created.operator.id.clone();
+        let by_key = api.send("POST", &format!("/v1/operators/{operator_id}/reset"), None, &json!({})).await;
+        assert_eq!(by_key.status, StatusCode::FORBIDDEN, "people reset people");
+        let reset = api.as_caller("POST", &format!("/v1/operators/{operator_id}/reset"), Some(&admin), None).await;
+        assert_eq!(reset.status, StatusCode::OK, "{:?}", reset.body);
+        let new_token = new.body["token"].as_str().unwrap();
+        assert_eq!(api.as_caller("GET", "/v1/auth/session", Some(new_token), None).await.status, StatusCode::UNAUTHORIZED);
+        api.clock.advance(Duration::seconds(31));
+        let with_old_phone = sign_in(reset.body["password"].as_str().unwrap().into(), secret).await;
+        assert_eq!(with_old_phone.code(), "auth.login_failed", "the old authenticator is gone");
+        api.clock.advance(Duration::seconds(31));
+        let fresh = sign_in(reset.body["password"].as_str().unwrap().into(), secret_of(&reset.body["totp_secret"])).await;
+        assert_eq!(fresh.status, StatusCode::CREATED, "{:?}", fresh.body);
+        api.as_caller("POST", &format!("/v1/operators/{operator_id}/disable"), Some(&admin), None).await;
+        let disabled = api.as_caller("POST", &format!("/v1/operators/{operator_id}/reset"), Some(&admin), None).await;
+        assert_eq!(disabled.code(), "conflict.operator_disabled");
+        let missing = api.as_caller("POST", "/v1/operators/nope/reset", Some(&admin), None).await;
+        assert_eq!(missing.code(), "not_found.operator");
     }
 
     async fn operators_sign_in_with_password_and_code_act_by_role_and_are_audited(db: &TestDb) {

@@ -134,9 +134,13 @@ pub trait AccessRepository {
     ) -> Result<Option<StoredOperator>, StoreError>;
     async fn list_operators(&mut self) -> Result<Vec<StoredOperator>, StoreError>;
     async fn disable_operator(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// Replaces an enabled operator's password hash; false if there is none such.
+    async fn set_operator_password(&mut self, id: &str, hash: &str) -> Result<bool, StoreError>;
 
     /// Inserts or replaces the owner's second factor.
     async fn put_second_factor(&mut self, factor: &StoredSecondFactor) -> Result<(), StoreError>;
+    /// Removes the owner's second factor; false if they had none.
+    async fn delete_second_factor(&mut self, owner: &str) -> Result<bool, StoreError>;
     async fn find_second_factor(
         &mut self,
         owner: &str,
@@ -484,6 +488,27 @@ impl AccessRepository for SqlUnitOfWork {
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    async fn set_operator_password(&mut self, id: &str, hash: &str) -> Result<bool, StoreError> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE operators SET password_hash = $1 WHERE id = $2 AND disabled_at_ms IS NULL",
+        )
+        .bind(hash)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    async fn delete_second_factor(&mut self, owner: &str) -> Result<bool, StoreError> {
+        let n = on_tx!(self, c => sqlx::query("DELETE FROM second_factors WHERE owner = $1")
+            .bind(owner)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(n == 1)
     }
 

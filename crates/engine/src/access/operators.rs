@@ -195,10 +195,7 @@ pub async fn disable(engine: &Engine, actor: &str, id: &str) -> Result<OperatorV
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if uow.find_operator(id).await?.is_none() {
-        return Err(EngineError::not_found(
-            "not_found.operator",
-            "no operator with that id",
-        ));
+        return Err(no_operator());
     }
     if uow.disable_operator(id, now).await? {
         let ended = uow
@@ -220,6 +217,136 @@ pub async fn disable(engine: &Engine, actor: &str, id: &str) -> Result<OperatorV
         .ok_or_else(|| EngineError::Internal("disabled operator vanished".to_owned()))?;
     uow.commit().await?;
     view(operator)
+}
+
+fn no_operator() -> EngineError {
+    EngineError::not_found("not_found.operator", "no operator with that id")
+}
+
+/// A new password and a new authenticator secret for an operator who lost one or the other,
+/// handed over like at creation (shown once); their sessions end. A disabled operator stays
+/// disabled: enable nobody by accident.
+pub async fn reset(engine: &Engine, actor: &str, id: &str) -> Result<OperatorCreated, EngineError> {
+    let vault = engine.vault()?;
+    let now = engine.clock.now();
+    let password = new_password();
+    let password_hash = hash_password(password.clone()).await?;
+    let secret = totp::new_secret();
+    let mut uow = engine.store.begin().await?;
+    let operator = uow.find_operator(id).await?.ok_or_else(no_operator)?;
+    if !uow.set_operator_password(id, &password_hash).await? {
+        return Err(EngineError::conflict(
+            "conflict.operator_disabled",
+            "a disabled operator is not reset; create a new one if they come back",
+        ));
+    }
+    uow.put_second_factor(&StoredSecondFactor {
+        owner: owner(id),
+        secret: vault.seal_bytes(&secret, &owner(id))?,
+        activated_at: Some(now),
+        last_step: 0,
+        created_at: now,
+    })
+    .await?;
+    let ended = uow
+        .revoke_sessions_of(SessionSubject::Operator, id, now)
+        .await?;
+    crate::audit::record(
+        uow.as_mut(),
+        actor,
+        "operator.reset",
+        ("operator", id),
+        serde_json::json!({ "sessions_ended": ended }),
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(OperatorCreated {
+        totp_secret: totp::base32(&secret),
+        totp_uri: totp::otpauth_uri("lendcore", &operator.username, &secret),
+        operator: view(operator)?,
+        password,
+    })
+}
+
+/// Wrong current passwords an operator may give, changing theirs, in fifteen minutes.
+const PASSWORD_CHANGES: RateLimit = RateLimit::new(5, chrono::Duration::minutes(15));
+const BY_PASSWORD_CHANGE: &str = "operator_password_change";
+
+/// An operator sets their own password, giving the current one. Every session of theirs ends,
+/// this one too: they sign in again with the new password.
+pub async fn change_password(
+    engine: &Engine,
+    principal: &super::Principal,
+    current: &str,
+    new: &str,
+) -> Result<(), EngineError> {
+    let super::Principal::Operator { id, .. } = principal else {
+        return Err(EngineError::forbidden(
+            "auth.forbidden",
+            "operators change their own password",
+        ));
+    };
+    let chars = new.chars().count();
+    if !(12..=128).contains(&chars) || new == current || current.len() > 1024 {
+        return Err(Violations::single(
+            "new_password",
+            "validation.weak_password",
+            "a new password is 12 to 128 characters and not the current one",
+        )
+        .into());
+    }
+    let now = engine.clock.now();
+    // Counted before the hash is checked, like a sign-in: guesses sent at once each count.
+    {
+        let mut uow = engine.store.begin().await?;
+        uow.serialise_on(&format!("operator-password:{id}")).await?;
+        let times = uow
+            .auth_failure_times(BY_PASSWORD_CHANGE, id, PASSWORD_CHANGES.since(now))
+            .await?;
+        check_limit(PASSWORD_CHANGES, &times, now)?;
+        uow.record_auth_failure(BY_PASSWORD_CHANGE, id, now).await?;
+        uow.commit().await?;
+    }
+    let Ok(_permit) = tokio::time::timeout(std::time::Duration::from_secs(2), HASHING.acquire())
+        .await
+        .map_err(|_| ())
+        .and_then(|p| p.map_err(|_| ()))
+    else {
+        return Err(EngineError::Unavailable(
+            "too many passwords are being checked; retry shortly".to_owned(),
+        ));
+    };
+    let operator = {
+        let mut uow = engine.store.begin_read().await?;
+        uow.find_operator(id).await?.ok_or_else(no_operator)?
+    };
+    if !password_matches(current.to_owned(), operator.password_hash).await {
+        return Err(EngineError::forbidden(
+            "auth.password_incorrect",
+            "the current password is wrong",
+        ));
+    }
+    let hash = hash_password(new.to_owned()).await?;
+    let mut uow = engine.store.begin().await?;
+    if !uow.set_operator_password(id, &hash).await? {
+        return Err(no_operator());
+    }
+    uow.clear_auth_failures(BY_PASSWORD_CHANGE, id).await?;
+    let ended = uow
+        .revoke_sessions_of(SessionSubject::Operator, id, now)
+        .await?;
+    crate::audit::record(
+        uow.as_mut(),
+        &principal.actor(),
+        "operator.password_changed",
+        ("operator", id),
+        serde_json::json!({ "sessions_ended": ended }),
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(())
 }
 
 /// Signs an operator in. Every failure answers the same `auth.login_failed`, whichever part

@@ -163,3 +163,56 @@ pub async fn complete_sign_in(
         second_factor_required: false,
     })
 }
+
+/// Turns a borrower's second factor off for them when they lost their authenticator: support,
+/// having made sure who they are some other way, says how (`note`, kept in the audit). Their
+/// sessions end; they sign in again by SMS code and may turn it on anew.
+pub async fn remove_for_borrower(
+    engine: &Engine,
+    actor: &str,
+    borrower_id: &str,
+    note: &str,
+) -> Result<(), EngineError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > 500 {
+        return Err(lendcore_domain::validation::Violations::single(
+            "note",
+            "validation.note_required",
+            "say how the borrower's identity was confirmed (1 to 500 characters)",
+        )
+        .into());
+    }
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    let borrower = uow
+        .find_borrower(borrower_id)
+        .await?
+        .ok_or_else(|| EngineError::not_found("not_found.borrower", "no borrower with that id"))?;
+    if !uow
+        .delete_second_factor(&format!("borrower:{borrower_id}"))
+        .await?
+    {
+        return Err(EngineError::conflict(
+            "conflict.no_second_factor",
+            "this borrower has no second factor to turn off",
+        ));
+    }
+    let ended = match &borrower.mobile_index {
+        Some(mobile_index) => {
+            uow.revoke_sessions_of(lendcore_store::SessionSubject::Borrower, mobile_index, now)
+                .await?
+        }
+        None => 0,
+    };
+    crate::audit::record(
+        uow.as_mut(),
+        actor,
+        "borrower.second_factor_removed",
+        ("borrower", borrower_id),
+        serde_json::json!({ "note": note, "sessions_ended": ended }),
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(())
+}

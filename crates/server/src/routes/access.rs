@@ -142,6 +142,33 @@ pub async fn list_operators(State(state): State<AppState>) -> Result<Json<Operat
     }))
 }
 
+/// Reset an operator who lost their password or authenticator: a new password and a new
+/// authenticator secret, in this answer only; their sessions end.
+#[utoipa::path(post, path = "/v1/operators/{id}/reset", tag = "access",
+    params(("id" = String, Path, description = "Operator id")),
+    responses(
+        (status = 200, description = "Reset", body = OperatorCreated),
+        (status = 404, description = "No such operator", body = ErrorBody),
+        (status = 409, description = "conflict.operator_disabled", body = ErrorBody),
+    ))]
+pub async fn reset_operator(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(path): PathParams<IdPath>,
+) -> Result<Json<OperatorCreated>, ApiError> {
+    // As for creating one: people, not keys, hand out credentials to people.
+    if !matches!(caller.0, Principal::Operator { .. }) {
+        return Err(ApiError::Engine(lendcore_engine::EngineError::Forbidden {
+            code: "auth.forbidden",
+            message: "operators are reset by an admin operator".to_owned(),
+        }));
+    }
+    let id = checked_id(&path.id, "not_found.operator", "operator")?;
+    Ok(Json(
+        operators::reset(&state.engine, &caller.actor(), id).await?,
+    ))
+}
+
 /// Disable an operator: they can no longer sign in, and their sessions end now.
 #[utoipa::path(post, path = "/v1/operators/{id}/disable", tag = "access",
     params(("id" = String, Path, description = "Operator id")),

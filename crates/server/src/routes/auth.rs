@@ -50,6 +50,14 @@ pub struct OperatorSignInRequest {
     pub code: String,
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    pub current_password: String,
+    /// 12 to 128 characters.
+    pub new_password: String,
+}
+
 // Codes and passwords: never printed, not even by a stray `{:?}`.
 macro_rules! hidden_debug {
     ($($t:ty),*) => {$(
@@ -64,7 +72,8 @@ hidden_debug!(
     CodeRequest,
     VerifyRequest,
     SecondFactorRequest,
-    OperatorSignInRequest
+    OperatorSignInRequest,
+    PasswordChangeRequest
 );
 
 /// Who the session or key belongs to.
@@ -243,5 +252,30 @@ pub async fn sign_out(
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
     access::sign_out(&state.engine, &caller.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An operator changes their own password. Every session of theirs ends, this one too: sign in
+/// again with the new password.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = PasswordChangeRequest,
+    responses(
+        (status = 204, description = "Changed; signed out everywhere"),
+        (status = 400, description = "validation.weak_password", body = ErrorBody),
+        (status = 403, description = "auth.password_incorrect, or not an operator", body = ErrorBody),
+        (status = 429, description = "Five wrong current passwords in fifteen minutes", body = ErrorBody),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: JsonBody<PasswordChangeRequest>,
+) -> Result<StatusCode, ApiError> {
+    let b = body.value;
+    operators::change_password(
+        &state.engine,
+        &caller.0,
+        &b.current_password,
+        &b.new_password,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,6 +106,42 @@ fn borrower_id(raw: &str) -> Result<&str, ApiError> {
     }
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorRemoval {
+    /// How the borrower's identity was confirmed, for the audit.
+    #[schema(example = "called back on the registered number; identity number and card confirmed")]
+    pub note: String,
+}
+
+/// Turn off a borrower's second factor when they lost their authenticator, having confirmed
+/// who they are some other way (say how in `note`: it is audited). Their sessions end.
+#[utoipa::path(post, path = "/v1/borrowers/{id}/second-factor/remove", tag = "borrowers",
+    request_body = SecondFactorRemoval,
+    params(("id" = String, Path, description = "Borrower id")),
+    responses(
+        (status = 204, description = "Turned off"),
+        (status = 400, description = "validation.note_required", body = ErrorBody),
+        (status = 404, description = "No such borrower", body = ErrorBody),
+        (status = 409, description = "conflict.no_second_factor", body = ErrorBody),
+    ))]
+pub async fn remove_second_factor(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+    PathParams(path): PathParams<BorrowerPath>,
+    body: JsonBody<SecondFactorRemoval>,
+) -> Result<StatusCode, ApiError> {
+    let id = borrower_id(&path.id)?;
+    lendcore_engine::access::second_factor::remove_for_borrower(
+        &state.engine,
+        &caller.actor(),
+        id,
+        &body.value.note,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Register a borrower. Personal data is encrypted at rest and every answer shows it masked;
 /// an identity number or credit code is registered once.
 #[utoipa::path(post, path = "/v1/borrowers", tag = "borrowers", request_body = RegisterRequest,
