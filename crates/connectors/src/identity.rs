@@ -149,9 +149,10 @@ impl IdentityProvider for HttpIdentityProvider {
             .await;
         let response = match sent {
             Ok(r) if r.status().is_success() => r,
-            // Down, overloaded or throttling: nothing was checked. (A 500 or a gateway timeout
-            // may have reached the provider, so it is inconclusive.)
-            Ok(r) if matches!(r.status().as_u16(), 429 | 502 | 503) => {
+            // Down, overloaded, throttling, or refusing our own credentials: nothing was
+            // checked. (A 500 or a gateway timeout may have reached the provider, so it is
+            // inconclusive.)
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403 | 429 | 502 | 503) => {
                 return Verdict::Unavailable {
                     detail: format!("HTTP {}", r.status()),
                 };

@@ -228,6 +228,12 @@ impl Language {
     /// the highest weight that names one (any `zh…` range is answered in Simplified Chinese,
     /// the only Chinese the catalogue has); English when none does, or the header is garbage.
     pub fn negotiate(accept_language: &str) -> Language {
+        Language::named_in(accept_language).unwrap_or(Language::En)
+    }
+
+    /// The catalogue's language an `Accept-Language` header weighs most, if it names one at
+    /// all (`*`, `fr-FR` or nonsense name none).
+    pub fn named_in(accept_language: &str) -> Option<Language> {
         let mut best: Option<(f32, Language)> = None;
         for range in accept_language.split(',') {
             let mut parts = range.split(';');
@@ -250,7 +256,7 @@ impl Language {
                 best = Some((weight, language));
             }
         }
-        best.map_or(Language::En, |(_, language)| language)
+        best.map(|(_, language)| language)
     }
 }
 
@@ -298,6 +304,10 @@ mod tests {
             assert_eq!(Language::from_tag(language.tag()), Some(language));
         }
         assert_eq!(Language::from_tag("fr"), None);
+        for header in ["*", "fr-FR", ";;;", ""] {
+            assert_eq!(Language::named_in(header), None, "{header:?}");
+        }
+        assert_eq!(Language::named_in("fr, zh;q=0.5"), Some(Language::ZhHans));
     }
 
     #[test]

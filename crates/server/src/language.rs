@@ -18,12 +18,12 @@ pub async fn negotiate(request: Request, next: Next) -> Response {
     LANGUAGE.scope(language, next.run(request)).await
 }
 
-/// The language a request's `Accept-Language` asks for, if it has one.
+/// The catalogue's language a request's `Accept-Language` asks for, if it names one.
 pub fn asked(headers: &axum::http::HeaderMap) -> Option<Language> {
     headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .map(Language::negotiate)
+        .and_then(Language::named_in)
 }
 
 /// The current request's language; English outside a request.

@@ -274,6 +274,8 @@ store_test! {
         assert_eq!((no_note.status, no_note.code()), (StatusCode::BAD_REQUEST, "validation.note_required"));
         let by_borrower = api.as_caller("POST", &remove, Some(&pending), Some(&json!({"note": "me"}))).await;
         assert_eq!(by_borrower.status, StatusCode::FORBIDDEN, "support's to do, not the session's");
+        let by_key = api.send("POST", &remove, None, &json!({"note": "the lender's back-end says so"})).await;
+        assert_eq!(by_key.status, StatusCode::FORBIDDEN, "a person who spoke to the borrower, never a key");
         let removed = api.as_caller("POST", &remove, Some(&support),
             Some(&json!({"note": "called back on the registered number; identity confirmed"}))).await;
         assert_eq!(removed.status, StatusCode::NO_CONTENT, "{:?}", removed.body);
@@ -338,6 +340,11 @@ store_test! {
         assert_eq!(disabled.code(), "conflict.operator_disabled");
         let missing = api.as_caller("POST", "/v1/operators/nope/reset", Some(&admin), None).await;
         assert_eq!(missing.code(), "not_found.operator");
+        let operators_page = api.as_caller("GET", "/v1/operators", Some(&admin), None).await;
+        let ada_id = operators_page.body["items"].as_array().unwrap().iter()
+            .find(|o| o["username"] == "ada").unwrap()["id"].as_str().unwrap().to_owned();
+        let own = api.as_caller("POST", &format!("/v1/operators/{ada_id}/reset"), Some(&admin), None).await;
+        assert_eq!((own.status, own.code()), (StatusCode::FORBIDDEN, "auth.forbidden"), "another admin vouches: {:?}", own.body);
     }
 
     async fn operators_sign_in_with_password_and_code_act_by_role_and_are_audited(db: &TestDb) {

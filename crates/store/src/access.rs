@@ -166,6 +166,13 @@ pub trait AccessRepository {
         expires_at: Timestamp,
     ) -> Result<bool, StoreError>;
     async fn revoke_session(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// Revokes every live session that acts as this registered borrower, under whichever
+    /// number it was opened; returns how many.
+    async fn revoke_sessions_of_borrower(
+        &mut self,
+        borrower_id: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError>;
     /// Revokes every live session of a subject (an operator disabled); returns how many.
     async fn revoke_sessions_of(
         &mut self,
@@ -489,6 +496,23 @@ impl AccessRepository for SqlUnitOfWork {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(n == 1)
+    }
+
+    async fn revoke_sessions_of_borrower(
+        &mut self,
+        borrower_id: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE sessions SET revoked_at_ms = $1 WHERE borrower_id = $2 \
+             AND revoked_at_ms IS NULL",
+        )
+        .bind(to_ms(at))
+        .bind(borrower_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(StoreError::from)
     }
 
     async fn set_operator_password(&mut self, id: &str, hash: &str) -> Result<bool, StoreError> {

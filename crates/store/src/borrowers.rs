@@ -247,13 +247,8 @@ fn from_row(row: BorrowerRow) -> Result<StoredBorrower, StoreError> {
         resident_index: row.resident_index,
         credit_code_index: row.credit_code_index,
         mobile_index: row.mobile_index,
-        language: match row.language.as_deref() {
-            None => None,
-            Some(tag) => Some(
-                Language::from_tag(tag)
-                    .ok_or_else(|| StoreError::corrupt(T, format!("language {tag}")))?,
-            ),
-        },
+        // A language this build does not know (written by a newer one): the lender's default.
+        language: row.language.as_deref().and_then(Language::from_tag),
         revision: row.revision,
     })
 }

@@ -27,6 +27,8 @@ pub async fn prune(engine: &Engine) -> Result<Pruned, EngineError> {
     let mut total = Pruned::default();
     loop {
         let mut uow = engine.store.begin().await?;
+        // Processes prune one at a time: two deleting the same rows could deadlock.
+        uow.serialise_on("prune-access").await?;
         let pruned = uow.prune_access(&cutoffs, BATCH).await?;
         uow.commit().await?;
         total.sessions += pruned.sessions;

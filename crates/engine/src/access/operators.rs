@@ -219,6 +219,11 @@ pub async fn disable(engine: &Engine, actor: &str, id: &str) -> Result<OperatorV
     view(operator)
 }
 
+/// Changing an operator's credentials and opening a session with them happen one at a time.
+fn credentials_of(operator_id: &str) -> String {
+    format!("operator-credentials:{operator_id}")
+}
+
 fn no_operator() -> EngineError {
     EngineError::not_found("not_found.operator", "no operator with that id")
 }
@@ -226,13 +231,38 @@ fn no_operator() -> EngineError {
 /// A new password and a new authenticator secret for an operator who lost one or the other,
 /// handed over like at creation (shown once); their sessions end. A disabled operator stays
 /// disabled: enable nobody by accident.
-pub async fn reset(engine: &Engine, actor: &str, id: &str) -> Result<OperatorCreated, EngineError> {
+pub async fn reset(
+    engine: &Engine,
+    principal: &super::Principal,
+    id: &str,
+) -> Result<OperatorCreated, EngineError> {
+    // People vouch for people, and another admin for this one: a key cannot hand out a
+    // person's credentials, and a stolen session cannot mint itself new ones and lock the
+    // owner out.
+    match principal {
+        super::Principal::Operator { id: own, .. } if own != id => {}
+        super::Principal::Operator { .. } => {
+            return Err(EngineError::forbidden(
+                "auth.forbidden",
+                "operators do not reset themselves: change your password, or ask another admin",
+            ));
+        }
+        super::Principal::ApiKey { .. } | super::Principal::Borrower { .. } => {
+            return Err(EngineError::forbidden(
+                "auth.forbidden",
+                "operators are reset by an admin operator",
+            ));
+        }
+    }
+    let actor = principal.actor();
+    let actor = actor.as_str();
     let vault = engine.vault()?;
     let now = engine.clock.now();
     let password = new_password();
     let password_hash = hash_password(password.clone()).await?;
     let secret = totp::new_secret();
     let mut uow = engine.store.begin().await?;
+    uow.serialise_on(&credentials_of(id)).await?;
     let operator = uow.find_operator(id).await?.ok_or_else(no_operator)?;
     if !uow.set_operator_password(id, &password_hash).await? {
         return Err(EngineError::conflict(
@@ -321,7 +351,7 @@ pub async fn change_password(
         let mut uow = engine.store.begin_read().await?;
         uow.find_operator(id).await?.ok_or_else(no_operator)?
     };
-    if !password_matches(current.to_owned(), operator.password_hash).await {
+    if !password_matches(current.to_owned(), operator.password_hash.clone()).await {
         return Err(EngineError::forbidden(
             "auth.password_incorrect",
             "the current password is wrong",
@@ -329,8 +359,17 @@ pub async fn change_password(
     }
     let hash = hash_password(new.to_owned()).await?;
     let mut uow = engine.store.begin().await?;
-    if !uow.set_operator_password(id, &hash).await? {
-        return Err(no_operator());
+    uow.serialise_on(&credentials_of(id)).await?;
+    // Reset by an admin while the current password was checked: that one no longer counts.
+    let unchanged = uow
+        .find_operator(id)
+        .await?
+        .is_some_and(|now| now.password_hash == operator.password_hash);
+    if !unchanged || !uow.set_operator_password(id, &hash).await? {
+        return Err(EngineError::conflict(
+            "conflict.concurrent_update",
+            "the password was changed meanwhile; sign in again",
+        ));
     }
     uow.clear_auth_failures(BY_PASSWORD_CHANGE, id).await?;
     let ended = uow
@@ -414,9 +453,20 @@ pub async fn sign_in(
     let hash = operator
         .as_ref()
         .map_or_else(|| DUMMY_HASH.to_owned(), |o| o.password_hash.clone());
-    let password_ok = password_matches(password.to_owned(), hash).await;
+    let password_ok = password_matches(password.to_owned(), hash.clone()).await;
     let mut uow = engine.store.begin().await?;
-    let accepted = match operator.filter(|o| o.disabled_at.is_none() && password_ok) {
+    // Read again in the transaction that opens the session: a password changed or reset, or
+    // an operator disabled, while the hash was being checked must not let the old one in.
+    let still = match &operator {
+        Some(o) => {
+            uow.serialise_on(&credentials_of(&o.id)).await?;
+            uow.find_operator(&o.id)
+                .await?
+                .is_some_and(|now| now.disabled_at.is_none() && now.password_hash == hash)
+        }
+        None => false,
+    };
+    let accepted = match operator.filter(|_| still && password_ok) {
         None => None,
         Some(operator) => {
             let factor = uow.find_second_factor(&owner(&operator.id)).await?;

@@ -197,13 +197,15 @@ pub async fn remove_for_borrower(
             "this borrower has no second factor to turn off",
         ));
     }
-    let ended = match &borrower.mobile_index {
-        Some(mobile_index) => {
-            uow.revoke_sessions_of(lendcore_store::SessionSubject::Borrower, mobile_index, now)
-                .await?
-        }
-        None => 0,
-    };
+    // Sessions under their number now, and any still acting as them under an earlier one.
+    let mut ended = uow.revoke_sessions_of_borrower(borrower_id, now).await?;
+    if let Some(mobile_index) = &borrower.mobile_index {
+        ended += uow
+            .revoke_sessions_of(lendcore_store::SessionSubject::Borrower, mobile_index, now)
+            .await?;
+    }
+    uow.clear_auth_failures(WRONG_CODE, &format!("borrower:{borrower_id}"))
+        .await?;
     crate::audit::record(
         uow.as_mut(),
         actor,

@@ -416,6 +416,7 @@ pub async fn send_view_link(
         .open(&borrower.personal, &borrower.id)?
         .mobile
         .ok_or_else(unreachable)?;
+    let borrower_language = borrower.language;
     let owner = borrower
         .mobile_index
         .unwrap_or_else(|| vault.index("mobile", mobile.expose()));
@@ -433,7 +434,7 @@ pub async fn send_view_link(
     // Sent after the commit, like a sign-in code: a link that was sent is always on record.
     let url = format!("{base}{}", issued.token);
     let expires = issued.expires_at.format("%Y-%m-%d %H:%M UTC");
-    let text = match engine.notifications.language {
+    let text = match borrower_language.unwrap_or(engine.notifications.language) {
         Language::En => {
             format!("View your loan: {url} (opens once, until {expires}). Do not share it.")
         }

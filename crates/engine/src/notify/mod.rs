@@ -261,7 +261,19 @@ async fn deliveries_for(
             return Ok(out);
         }
     };
-    let borrower = match uow.find_borrower(borrower_id).await? {
+    let found = match uow.find_borrower(borrower_id).await {
+        Ok(found) => found,
+        Err(err @ lendcore_store::StoreError::Corrupt { .. }) => {
+            tracing::error!(event = %event.id, borrower = %borrower_id, error = %err,
+                "a borrower's record cannot be read; their notification is skipped");
+            out.push(skip(
+                "the borrower's record could not be read; see the error log",
+            ));
+            return Ok(out);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let borrower = match found {
         Some(stored) => match vault.open(&stored.personal, &stored.id) {
             Ok(data) => Some(data),
             // A record that cannot be opened (sealed under another key, corrupt) must not

@@ -131,6 +131,17 @@ pub async fn remove_second_factor(
     PathParams(path): PathParams<BorrowerPath>,
     body: JsonBody<SecondFactorRemoval>,
 ) -> Result<StatusCode, ApiError> {
+    // A person who spoke to the borrower, never a key: with a key that may also change the
+    // number, this would hand the account to whoever holds the key.
+    if !matches!(
+        caller.0,
+        lendcore_engine::access::Principal::Operator { .. }
+    ) {
+        return Err(ApiError::Engine(lendcore_engine::EngineError::Forbidden {
+            code: "auth.forbidden",
+            message: "a borrower's second factor is turned off by support, signed in".to_owned(),
+        }));
+    }
     let id = borrower_id(&path.id)?;
     lendcore_engine::access::second_factor::remove_for_borrower(
         &state.engine,
