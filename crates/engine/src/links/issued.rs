@@ -439,7 +439,8 @@ pub async fn send_view_link(
             format!("View your loan: {url} (opens once, until {expires}). Do not share it.")
         }
         Language::ZhHans => {
-            format!("查看您的借款：{url}（仅可打开一次，{expires}前有效），请勿转发。")
+            // Spaces around the address: a phone must not read the brackets as part of it.
+            format!("查看您的借款： {url} （仅可打开一次，{expires}前有效），请勿转发。")
         }
     };
     let message = Sms {
