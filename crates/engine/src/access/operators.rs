@@ -224,6 +224,17 @@ fn credentials_of(operator_id: &str) -> String {
     format!("operator-credentials:{operator_id}")
 }
 
+/// A turn at checking a password. argon2 costs 19 MiB and tens of milliseconds: a few at a
+/// time, whatever arrives; the rest are told to retry.
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, EngineError> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) | Err(_) => Err(EngineError::Unavailable(
+            "too many passwords are being checked; retry shortly".to_owned(),
+        )),
+    }
+}
+
 fn no_operator() -> EngineError {
     EngineError::not_found("not_found.operator", "no operator with that id")
 }
@@ -338,15 +349,7 @@ pub async fn change_password(
         uow.record_auth_failure(BY_PASSWORD_CHANGE, id, now).await?;
         uow.commit().await?;
     }
-    let Ok(_permit) = tokio::time::timeout(std::time::Duration::from_secs(2), HASHING.acquire())
-        .await
-        .map_err(|_| ())
-        .and_then(|p| p.map_err(|_| ()))
-    else {
-        return Err(EngineError::Unavailable(
-            "too many passwords are being checked; retry shortly".to_owned(),
-        ));
-    };
+    let _permit = hashing_turn().await?;
     let operator = {
         let mut uow = engine.store.begin_read().await?;
         uow.find_operator(id).await?.ok_or_else(no_operator)?
@@ -435,16 +438,7 @@ pub async fn sign_in(
         }
         uow.commit().await?;
     }
-    // argon2 costs 19 MiB and tens of milliseconds: a few at a time, whatever arrives.
-    let Ok(_permit) = tokio::time::timeout(std::time::Duration::from_secs(2), HASHING.acquire())
-        .await
-        .map_err(|_| ())
-        .and_then(|p| p.map_err(|_| ()))
-    else {
-        return Err(EngineError::Unavailable(
-            "too many sign-ins are being checked; retry shortly".to_owned(),
-        ));
-    };
+    let _permit = hashing_turn().await?;
     let operator = {
         let mut uow = engine.store.begin_read().await?;
         uow.find_operator_by_username(username).await?
