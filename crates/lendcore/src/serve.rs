@@ -190,7 +190,8 @@ async fn prune_access(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
                 codes = pruned.codes,
                 failures = pruned.failures,
                 links = pruned.links,
-                "pruned sign-in leftovers"
+                idempotency_keys = pruned.idempotency_keys,
+                "pruned leftovers"
             ),
             Err(err) => {
                 tracing::warn!(error = %err, "could not prune sign-in leftovers; trying again later")

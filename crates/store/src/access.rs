@@ -66,6 +66,7 @@ pub struct PruneCutoffs {
     pub sessions: Timestamp,
     pub attempts: Timestamp,
     pub links: Timestamp,
+    pub idempotency_keys: Timestamp,
 }
 
 /// How many rows one call pruned, by kind.
@@ -75,6 +76,7 @@ pub struct Pruned {
     pub codes: u64,
     pub failures: u64,
     pub links: u64,
+    pub idempotency_keys: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,9 +217,10 @@ pub trait AccessRepository {
     /// (PostgreSQL: a transaction advisory lock; SQLite: its single writer already does).
     async fn serialise_on(&mut self, key: &str) -> Result<(), StoreError>;
 
-    /// Deletes, at most `batch` of each, the credentials' leftovers nothing needs any more:
-    /// sessions that ended before `cutoffs.sessions`, sign-in codes and failed attempts
-    /// from before `cutoffs.attempts`, links that expired before `cutoffs.links`.
+    /// Deletes, at most `batch` of each, the leftovers nothing needs any more: sessions that
+    /// ended before `cutoffs.sessions`, sign-in codes and failed attempts from before
+    /// `cutoffs.attempts`, links that expired before `cutoffs.links`, idempotency keys claimed
+    /// before `cutoffs.idempotency_keys`.
     async fn prune_access(
         &mut self,
         cutoffs: &PruneCutoffs,
@@ -844,6 +847,15 @@ impl AccessRepository for SqlUnitOfWork {
                 .map(|r| r.rows_affected()))?;
         }
         let [(.., sessions), (.., codes), (.., links)] = batches;
+        let idempotency_keys = on_tx!(self, c => sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (scope, idem_key) IN \
+             (SELECT scope, idem_key FROM idempotency_keys WHERE created_at_ms < $1 LIMIT $2)",
+        )
+        .bind(to_ms(cutoffs.idempotency_keys))
+        .bind(limit)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
         // Failures have no key of their own; at most a few hours' worth are old at a time.
         let failures = on_tx!(self, c => sqlx::query("DELETE FROM auth_failures WHERE at_ms < $1")
             .bind(to_ms(cutoffs.attempts))
@@ -855,6 +867,7 @@ impl AccessRepository for SqlUnitOfWork {
             codes,
             failures,
             links,
+            idempotency_keys,
         })
     }
 

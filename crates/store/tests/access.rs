@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lendcore_store::{
-    ChallengeKey, ChallengeStatus, PruneCutoffs, Pruned, SessionStage, SessionSubject, StoreError,
-    StoredApiKey, StoredChallenge, StoredLink, StoredOperator, StoredSecondFactor, StoredSession,
+    ChallengeKey, ChallengeStatus, IdempotencyClaim, PruneCutoffs, Pruned, SessionStage,
+    SessionSubject, StoreError, StoredApiKey, StoredChallenge, StoredLink, StoredOperator,
+    StoredSecondFactor, StoredSession,
 };
 use lendcore_testkit::store_test;
 
@@ -154,15 +155,23 @@ store_test! {
                 created_at: t0() - Duration::days(days + 3),
             }).await.unwrap();
         }
+        for (key, days) in [("k-old", 8), ("k-new", 6)] {
+            uow.claim_idempotency_key("api_key:k1", key, "fp", t0() - Duration::days(days)).await.unwrap();
+        }
         let cutoffs = PruneCutoffs {
             sessions: t0() - Duration::days(30),
             attempts: t0() - Duration::days(2),
             links: t0() - Duration::days(90),
+            idempotency_keys: t0() - Duration::days(7),
         };
         let first = uow.prune_access(&cutoffs, 2).await.unwrap();
-        assert_eq!(first, Pruned { sessions: 2, codes: 1, failures: 1, links: 1 }, "a batch at most");
+        assert_eq!(first, Pruned { sessions: 2, codes: 1, failures: 1, links: 1, idempotency_keys: 1 }, "a batch at most");
         let second = uow.prune_access(&cutoffs, 2).await.unwrap();
-        assert_eq!(second, Pruned { sessions: 1, codes: 0, failures: 0, links: 0 });
+        assert_eq!(second, Pruned { sessions: 1, ..Pruned::default() });
+        let kept = uow.claim_idempotency_key("api_key:k1", "k-new", "fp", t0()).await.unwrap();
+        assert!(!matches!(kept, IdempotencyClaim::Claimed), "a key within the week still answers: {kept:?}");
+        let gone = uow.claim_idempotency_key("api_key:k1", "k-old", "fp", t0()).await.unwrap();
+        assert!(matches!(gone, IdempotencyClaim::Claimed), "an older one is a new request: {gone:?}");
         assert_eq!(uow.prune_access(&cutoffs, 2).await.unwrap(), Pruned::default());
         for kept in ["hash-recent", "hash-live"] {
             assert!(uow.find_session_by_hash(kept).await.unwrap().is_some(), "{kept}");
