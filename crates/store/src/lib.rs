@@ -121,12 +121,13 @@ pub trait UnitOfWork:
 
 /// Pool hook: a connection that comes back still inside a transaction — its request was
 /// dropped at an unlucky moment (a client gone, a deadline passed) — is closed, not reused:
-/// the next unit of work would otherwise nest inside the dead one and never truly commit.
-pub(crate) fn only_idle_connections(
-    conn: &mut sqlx::PgConnection,
+/// the next unit of work would otherwise nest inside the dead one and never truly commit (on
+/// SQLite, it would fail to begin at all). Both stores' pools use it.
+pub(crate) fn only_idle_connections<C: sqlx::Connection>(
+    conn: &mut C,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
-    let idle = !sqlx::Connection::is_in_transaction(conn);
+    let idle = !conn.is_in_transaction();
     if !idle {
         tracing::warn!("a database connection came back inside a transaction; it is closed");
     }

@@ -40,6 +40,8 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            .after_release(crate::only_idle_connections)
+            .before_acquire(crate::only_idle_connections)
             .connect_with(
                 base.clone()
                     .create_if_missing(true)
@@ -50,6 +52,8 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.clamp(1, 8))
             .acquire_timeout(options.acquire_timeout)
+            .after_release(crate::only_idle_connections)
+            .before_acquire(crate::only_idle_connections)
             .connect_with(base.read_only(true))
             .await?;
         Ok(Self { writer, reader })
