@@ -198,18 +198,7 @@ pub async fn disable(engine: &Engine, actor: &str, id: &str) -> Result<OperatorV
         return Err(no_operator());
     }
     if uow.disable_operator(id, now).await? {
-        let ended = uow
-            .revoke_sessions_of(SessionSubject::Operator, id, now)
-            .await?;
-        crate::audit::record(
-            uow.as_mut(),
-            actor,
-            "operator.disabled",
-            ("operator", id),
-            serde_json::json!({ "sessions_ended": ended }),
-            now,
-        )
-        .await?;
+        end_sessions(uow.as_mut(), actor, "operator.disabled", id, now).await?;
     }
     let operator = uow
         .find_operator(id)
@@ -217,6 +206,30 @@ pub async fn disable(engine: &Engine, actor: &str, id: &str) -> Result<OperatorV
         .ok_or_else(|| EngineError::Internal("disabled operator vanished".to_owned()))?;
     uow.commit().await?;
     view(operator)
+}
+
+/// Ends every session of an operator whose access just changed, and records `action` with how
+/// many ended, in the caller's unit of work.
+async fn end_sessions(
+    uow: &mut dyn lendcore_store::UnitOfWork,
+    actor: &str,
+    action: &str,
+    id: &str,
+    now: lendcore_domain::Timestamp,
+) -> Result<(), EngineError> {
+    let ended = uow
+        .revoke_sessions_of(SessionSubject::Operator, id, now)
+        .await?;
+    crate::audit::record(
+        uow,
+        actor,
+        action,
+        ("operator", id),
+        serde_json::json!({ "sessions_ended": ended }),
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Changing an operator's credentials and opening a session with them happen one at a time.
@@ -289,18 +302,7 @@ pub async fn reset(
         created_at: now,
     })
     .await?;
-    let ended = uow
-        .revoke_sessions_of(SessionSubject::Operator, id, now)
-        .await?;
-    crate::audit::record(
-        uow.as_mut(),
-        actor,
-        "operator.reset",
-        ("operator", id),
-        serde_json::json!({ "sessions_ended": ended }),
-        now,
-    )
-    .await?;
+    end_sessions(uow.as_mut(), actor, "operator.reset", id, now).await?;
     uow.commit().await?;
     Ok(OperatorCreated {
         totp_secret: totp::base32(&secret),
@@ -375,15 +377,11 @@ pub async fn change_password(
         ));
     }
     uow.clear_auth_failures(BY_PASSWORD_CHANGE, id).await?;
-    let ended = uow
-        .revoke_sessions_of(SessionSubject::Operator, id, now)
-        .await?;
-    crate::audit::record(
+    end_sessions(
         uow.as_mut(),
         &principal.actor(),
         "operator.password_changed",
-        ("operator", id),
-        serde_json::json!({ "sessions_ended": ended }),
+        id,
         now,
     )
     .await?;
