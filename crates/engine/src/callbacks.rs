@@ -1,6 +1,8 @@
-//! Callbacks from payment channels. A callback is only ever a hint: verified or not, it changes
-//! nothing by itself; it makes the payout job ask the channel now, and the channel's answer to
-//! that query is what counts. So a forged or replayed callback can at most cause a query.
+//! Callbacks from payment channels. A callback must be signed by the channel with its secret
+//! and timestamped within five minutes; anything else is refused and does nothing. Even a
+//! verified callback is only a hint: it changes nothing by itself; it makes the payout job ask
+//! the channel now, and the channel's answer to that query is what counts. The answer to the
+//! caller says nothing about the drawdown.
 
 use lendcore_connectors::channel::protocol::{self, PayoutState};
 use lendcore_domain::drawdown::DrawdownStatus;
@@ -14,14 +16,12 @@ use crate::{Engine, EngineError};
 /// How far a callback's timestamp may be from our clock.
 const TOLERANCE_SECS: i64 = 300;
 
+/// The answer to a verified callback: the same whatever the drawdown's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CallbackReceipt {
-    /// Whether the signature and timestamp checked out (logged and counted either way).
-    pub verified: bool,
-    /// `query_scheduled` when the payout will be asked about now, `ignored` when there is
-    /// nothing in flight to settle.
-    pub action: String,
+    /// Always `true`: the callback was verified and taken.
+    pub received: bool,
 }
 
 pub async fn receive(
@@ -54,8 +54,12 @@ pub async fn receive(
     if !verified {
         tracing::warn!(
             channel = channel_id,
-            "unverified channel callback: it only schedules a query"
+            "channel callback refused: no secret configured, or a missing, bad or stale signature"
         );
+        return Err(EngineError::Unauthenticated {
+            code: "auth.bad_signature",
+            message: "the callback's signature or timestamp does not check out".to_owned(),
+        });
     }
     let state: PayoutState = serde_json::from_slice(body).map_err(|e| {
         Violations::single(
@@ -74,10 +78,7 @@ pub async fn receive(
         )
     };
     if !disbursing {
-        return Ok(CallbackReceipt {
-            verified,
-            action: "ignored".to_owned(),
-        });
+        return Ok(CallbackReceipt { received: true });
     }
     let mut uow = engine.store.begin().await?;
     // One extra payout run per drawdown per minute at most, however many callbacks arrive.
@@ -86,7 +87,9 @@ pub async fn receive(
         kind: DISBURSE_JOB.to_owned(),
         payload: serde_json::json!({ "drawdown_id": drawdown_id, "hint": true }),
         run_at: now,
-        max_attempts: 1,
+        // A worker that dies mid-query leaves it to another; a query that fails succeeds
+        // anyway (the payout's own job asks), so these never pile up dead.
+        max_attempts: 3,
     };
     match uow.enqueue_job(&job, now).await {
         Ok(()) => uow.commit().await?,
@@ -94,8 +97,5 @@ pub async fn receive(
         Err(StoreError::Duplicate(_)) => {}
         Err(other) => return Err(other.into()),
     }
-    Ok(CallbackReceipt {
-        verified,
-        action: "query_scheduled".to_owned(),
-    })
+    Ok(CallbackReceipt { received: true })
 }

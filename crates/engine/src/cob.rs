@@ -198,9 +198,9 @@ impl JobHandler for CobHandler {
     }
 }
 
-/// A drawdown still `disbursing` (or queued behind maintenance) whose payout job is dead (its
-/// worker died on the last attempt) would otherwise wait forever: it goes to manual review,
-/// with its reason and a notification.
+/// A drawdown still `disbursing` (or queued behind maintenance) whose payout job is dead goes
+/// to manual review, with its reason and a notification. The runner does this when it buries
+/// the job; this sweep catches any a process without that hook (an older version) left behind.
 async fn escalate_dead_payouts(engine: &Engine) -> Result<usize, EngineError> {
     let mut escalated = 0;
     for state in ["disbursing", "queued_for_maintenance"] {
@@ -227,41 +227,15 @@ async fn escalate_dead_payouts_in(engine: &Engine, state: &str) -> Result<usize,
                 .find_job(&crate::drawdowns::disburse_job_id(id))
                 .await?
                 .is_some_and(|job| job.status == lendcore_store::JobStatus::Dead);
-            let Some(mut drawdown) = uow.lock_drawdown(id).await? else {
-                continue;
-            };
-            let waiting = match drawdown.status {
-                DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. } => true,
-                DrawdownStatus::Quoted { .. }
-                | DrawdownStatus::ManualReview { .. }
-                | DrawdownStatus::Active
-                | DrawdownStatus::Expired { .. }
-                | DrawdownStatus::Refused { .. }
-                | DrawdownStatus::Failed { .. }
-                | DrawdownStatus::Closed { .. } => false,
-            };
-            if !dead || !waiting {
-                continue;
+            if dead
+                && crate::drawdowns::hand_to_person(uow.as_mut(), id, "its payout job is dead", now)
+                    .await?
+            {
+                uow.commit().await?;
+                escalated += 1;
+            } else {
+                uow.rollback().await?;
             }
-            let read_revision = drawdown.revision;
-            let reason = lendcore_domain::reasons::Reason::SyncFailure;
-            let next = drawdown
-                .status
-                .to_manual_review(reason)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-            let step = drawdown.move_to(next, now);
-            uow.update_drawdown(&drawdown, read_revision, Some(&step))
-                .await?;
-            crate::drawdowns::notify(
-                uow.as_mut(),
-                &drawdown,
-                "drawdown.manual_review",
-                Some(reason),
-            )
-            .await?;
-            uow.commit().await?;
-            tracing::error!(drawdown = %id, "payout job is dead: drawdown handed to a person");
-            escalated += 1;
         }
         after = last;
     }

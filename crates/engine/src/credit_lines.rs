@@ -285,7 +285,7 @@ async fn run_timer(
     }
 }
 
-async fn announce(
+pub(crate) async fn announce(
     uow: &mut dyn UnitOfWork,
     line: &CreditLine,
     event: &LineEvent,
@@ -328,7 +328,7 @@ fn line_not_found(id: &str) -> EngineError {
     )
 }
 
-fn line_error(err: LineError) -> EngineError {
+pub(crate) fn line_error(err: LineError) -> EngineError {
     let code = err.code();
     match err {
         LineError::Invalid(v) => EngineError::Invalid(v),

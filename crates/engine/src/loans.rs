@@ -6,6 +6,7 @@
 use lendcore_domain::allocation::{self, Allocation, Component, Due};
 use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
 use lendcore_domain::ledger::LoanAccounts;
+use lendcore_domain::product::MAX_AMOUNT_MINOR;
 use lendcore_domain::reasons::Reason;
 use lendcore_domain::schedule::accrued_interest;
 use lendcore_domain::validation::Violations;
@@ -46,11 +47,11 @@ pub async fn repay(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<RepaymentReceipt>, EngineError> {
     let now = engine.clock.now();
-    if amount_minor <= 0 {
+    if !(1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
         return Err(Violations::single(
             "amount_minor",
             "validation.amount_out_of_range",
-            "amount_minor must be positive",
+            format!("amount_minor must be between 1 and {MAX_AMOUNT_MINOR}"),
         )
         .into());
     }
@@ -87,14 +88,18 @@ pub async fn repay(
         .find(|v| v.version == loan.product_version)
         .map(|v| v.terms.allocation().clone())
         .unwrap_or_default();
+    // A repayment takes at most what is owed: more would have to be refunded, and a wrong
+    // amount typed by a person must not close a loan and debit the collections account.
+    let owed = |dues: &[Due]| -> i64 {
+        dues.iter()
+            .map(|d| d.penalty_minor + d.fee_minor + d.interest_minor + d.principal_minor)
+            .sum()
+    };
     let dues = match mode {
         RepaymentMode::Installments => loan.dues(),
         RepaymentMode::Payoff => {
             let dues = payoff_dues(&loan, now.date_naive());
-            let total: i64 = dues
-                .iter()
-                .map(|d| d.principal_minor + d.interest_minor + d.fee_minor)
-                .sum();
+            let total = owed(&dues);
             if amount_minor < total {
                 return Err(Violations::single(
                     "amount_minor",
@@ -106,6 +111,15 @@ pub async fn repay(
             dues
         }
     };
+    let owed = owed(&dues);
+    if amount_minor > owed {
+        return Err(Violations::single(
+            "amount_minor",
+            "validation.amount_above_owed",
+            format!("{owed} minor units are owed; a repayment takes at most that"),
+        )
+        .into());
+    }
     let allocation = allocation::allocate(amount_minor, &dues, &order)
         .map_err(|e| EngineError::Internal(e.to_string()))?;
     let read_revision = loan.revision;

@@ -13,8 +13,9 @@ use lendcore_domain::maintenance::WindowInput;
 use lendcore_domain::money::Currency;
 use lendcore_domain::product::ProductCode;
 use lendcore_domain::reasons::Reason;
+use lendcore_engine::acting::on_behalf_of as by;
 use lendcore_engine::credit_lines::{self, LineChange};
-use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler};
+use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler, review};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::loans::{self, RepaymentMode};
 use lendcore_engine::{Clock, Engine, EngineError, IdempotencyKey, IdempotentRequest, ManualClock};
@@ -156,21 +157,30 @@ store_test! {
             "reference": format!("{id}:sandbox"), "channel_reference": "x", "status": "succeeded",
             "amount_minor": 99_000, "currency": "CNY"
         })).unwrap();
-        // A forged callback (bad signature) is counted as unverified, and only prompts a query.
-        let forged = callbacks::receive(&w.engine, "sandbox", Some("1"), Some("00"), &body).await.unwrap();
-        assert!(!forged.verified);
-        assert_eq!(forged.action, "query_scheduled");
+        // A forged callback (bad signature), a stale one and an unsigned one are refused and
+        // schedule nothing.
+        let jobs_before = w.runner.poll_once().await.unwrap().ran();
+        assert_eq!(jobs_before, 0);
+        let forged = callbacks::receive(&w.engine, "sandbox", Some(&w.clock.now().timestamp().to_string()), Some("00"), &body).await.unwrap_err();
+        assert_eq!(forged.code(), "auth.bad_signature");
+        let stale_ts = w.clock.now().timestamp() - 301;
+        let stale = callbacks::receive(&w.engine, "sandbox", Some(&stale_ts.to_string()),
+            Some(&protocol::sign(b"cb-secret", stale_ts, &body)), &body).await.unwrap_err();
+        assert_eq!(stale.code(), "auth.bad_signature");
+        let unsigned = callbacks::receive(&w.engine, "sandbox", None, None, &body).await.unwrap_err();
+        assert_eq!(unsigned.code(), "auth.bad_signature");
+        assert_eq!(w.runner.poll_once().await.unwrap().ran(), 0, "a refused callback schedules nothing");
         assert_eq!(w.status(&id).await, DrawdownStatus::Disbursing, "a callback changes nothing by itself");
         let ts = w.clock.now().timestamp();
         let signed = protocol::sign(b"cb-secret", ts, &body);
         let genuine = callbacks::receive(&w.engine, "sandbox", Some(&ts.to_string()), Some(&signed), &body).await.unwrap();
-        assert!(genuine.verified);
+        assert!(genuine.received);
 
         // The prompted run asks the channel now, without waiting for the backoff.
         w.runner.poll_once().await.unwrap();
         assert_eq!(w.status(&id).await, DrawdownStatus::Active);
         let again = callbacks::receive(&w.engine, "sandbox", Some(&ts.to_string()), Some(&signed), &body).await.unwrap();
-        assert_eq!(again.action, "ignored", "nothing left to settle");
+        assert_eq!(again, genuine, "the answer says nothing about the drawdown");
         let unknown = callbacks::receive(&w.engine, "nope", None, None, &body).await.unwrap_err();
         assert_eq!(unknown.code(), "not_found.channel");
         w.settle().await;
@@ -213,14 +223,31 @@ store_test! {
         // Paying off the day after the first due date: the principal left, plus one day's interest.
         w.clock.set(chrono::DateTime::from_naive_utc_and_offset(first.due_date.and_hms_opt(12, 0, 0).unwrap(), Utc) + Duration::days(1));
         let outstanding = 1_000_000 - first.principal_minor;
-        let overpay = outstanding + 50_000;
-        let closing = loans::repay(&w.engine, &id, overpay, RepaymentMode::Payoff, None).await.unwrap().into_inner();
+        // More than is owed is refused, and writes nothing: no loan closed, no collections
+        // account debited by an amount typed wrong.
+        let whole_schedule = loan.quote.schedule.total_repaid_minor;
+        for (too_much, mode, code) in [
+            (i64::MAX, RepaymentMode::Payoff, "validation.amount_out_of_range"),
+            (i64::MAX, RepaymentMode::Installments, "validation.amount_out_of_range"),
+            (outstanding + 50_000, RepaymentMode::Payoff, "validation.amount_above_owed"),
+            // What is left of the schedule is less than all of it, one installment being paid.
+            (whole_schedule, RepaymentMode::Installments, "validation.amount_above_owed"),
+        ] {
+            let refused = loans::repay(&w.engine, &id, too_much, mode, None).await.unwrap_err();
+            assert_eq!(refused.code(), code, "{too_much} {mode:?}");
+        }
+        assert_eq!(w.line().await, (1_000_000 - first.principal_minor, 0), "nothing written");
+        let refused = loans::repay(&w.engine, &id, outstanding + 50_000, RepaymentMode::Payoff, None).await.unwrap_err();
+        let payoff: i64 = refused.to_string().split(' ').next().unwrap().parse().unwrap();
+        assert!(payoff > outstanding, "the principal left and today's interest: {refused}");
+        let closing = loans::repay(&w.engine, &id, payoff, RepaymentMode::Payoff, None).await.unwrap().into_inner();
         assert_eq!(closing.loan.status, DrawdownStatus::Closed { reason: Reason::PaidOff });
         assert_eq!(closing.outstanding_principal_minor, 0);
         let interest_today: i64 = closing.allocation.shares.iter()
             .filter(|s| s.component == lendcore_domain::allocation::Component::Interest).map(|s| s.amount_minor).sum();
         assert!(interest_today > 0 && interest_today < first.interest_minor, "{interest_today}");
-        assert_eq!(closing.allocation.unapplied_minor, overpay - outstanding - interest_today, "the rest waits in suspense");
+        assert_eq!(payoff, outstanding + interest_today);
+        assert_eq!(closing.allocation.unapplied_minor, 0);
         assert_eq!(w.line().await, (0, 0));
         assert!(w.topics(&id).await.contains(&"loan.paid_off".to_owned()));
         let again = loans::repay(&w.engine, &id, 100, RepaymentMode::Installments, None).await.unwrap_err();
@@ -313,7 +340,7 @@ store_test! {
 
         let report = cob::run(&w.engine, w.clock.now().date_naive(), |_, _| {}).await.unwrap();
         assert_eq!(report.payouts_escalated, 1);
-        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure });
+        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure, claim: None });
         assert!(w.topics(&id).await.contains(&"drawdown.manual_review".to_owned()));
         assert_eq!(w.line().await, (0, 100_000), "the hold stays until a person settles the payout");
     }
@@ -366,7 +393,7 @@ store_test! {
             match reason {
                 None => assert_eq!(status, DrawdownStatus::Active, "{account}"),
                 Some(Reason::SyncFailure) => {
-                    assert_eq!(status, DrawdownStatus::ManualReview { reason: Reason::SyncFailure }, "{account}");
+                    assert_eq!(status, DrawdownStatus::ManualReview { reason: Reason::SyncFailure, claim: None }, "{account}");
                     assert!(w.topics(id).await.contains(&"drawdown.manual_review".to_owned()));
                 }
                 Some(reason) => {
@@ -385,7 +412,7 @@ store_test! {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(100_000, "acct~pays-less:1").await;
         w.settle().await;
-        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::AbnormalPattern });
+        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::AbnormalPattern, claim: None });
         assert!(w.topics(&id).await.contains(&"drawdown.manual_review".to_owned()));
         let refused = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap_err();
         assert!(matches!(refused, EngineError::Refused { .. }), "the line is frozen: {refused:?}");
@@ -689,7 +716,7 @@ store_test! {
             runner.poll_once().await.unwrap();
         }
         // No call after the first reached it; still, it may have paid: no failover.
-        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure });
+        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure, claim: None });
         assert_eq!(second_sandbox.accepted_count(), 0, "the second channel was never asked to pay");
         assert!(first_sandbox.paid_minor(&format!("{id}:first")).is_some(), "the first one did pay");
         assert_eq!(w.line().await, (0, 100_000), "held until a person settles it");
@@ -697,6 +724,182 @@ store_test! {
         assert!(view.payout_attempts.iter().all(|a| a.channel_id == "first"));
         assert!(view.payout_attempts.iter().skip(1).all(|a| a.outcome.as_deref() == Some("error") || a.outcome.as_deref() == Some("not_sent")),
             "{:?}", view.payout_attempts);
+    }
+
+    async fn a_refusal_after_an_ambiguous_answer_fails_over_once_the_channel_had_no_record(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        // Two channels served by one sandbox: its first answer to this account is a 5xx (it may
+        // have paid), every later one a definite refusal of its own (it is unavailable).
+        let (sandbox, url) = common::sandbox(StdDuration::from_secs(2)).await;
+        let timeout = StdDuration::from_millis(400);
+        let channels = vec![common::http_channel("first", &url, timeout), common::http_channel("second", &url, timeout)];
+        let runner = JobRunner::new(w.engine.store.clone(), w.clock.clone(), RunnerConfig {
+            worker_id: "seq".into(), lease: Duration::seconds(30), batch: 4, ..RunnerConfig::default()
+        })
+        .register(DisburseHandler::new(channels));
+        let id = w.draw(100_000, "acct~seq:5xx,reject:channel.unavailable").await;
+        for _ in 0..12 {
+            runner.poll_once().await.unwrap();
+            w.clock.advance(Duration::minutes(11));
+        }
+        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        let calls: Vec<(String, String, Option<String>)> = view.payout_attempts.iter()
+            .map(|a| (a.channel_id.clone(), a.action.clone(), a.outcome.clone())).collect();
+        // The first channel said it had nothing, then refused: it certainly did not pay, so the
+        // second was asked; it refused as well and was the last, so the payout failed with the
+        // channel's reason rather than waiting for a person.
+        assert!(calls.contains(&("first".into(), "query".into(), Some("not_found".into()))), "{calls:?}");
+        assert!(calls.contains(&("first".into(), "submit".into(), Some("refused_by_channel".into()))), "{calls:?}");
+        assert!(calls.iter().any(|(c, a, _)| c == "second" && a == "submit"), "failed over: {calls:?}");
+        assert_eq!(view.drawdown.status, DrawdownStatus::Failed { reason: Reason::ChannelUnavailable });
+        assert_eq!(sandbox.accepted_count(), 0, "nothing was paid");
+        assert_eq!(w.line().await, (0, 0), "the hold is released");
+    }
+
+    async fn a_payout_whose_worker_dies_on_its_last_attempt_goes_to_a_person_at_once(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct~delayed:1").await;
+        db.execute("UPDATE jobs SET max_attempts = 2 WHERE kind = 'drawdown.disburse'").await;
+        assert_eq!(w.runner.poll_once().await.unwrap().retried, 1, "pending at the channel");
+        // The last attempt is taken by a worker that dies holding it.
+        w.clock.advance(Duration::minutes(11));
+        let now = w.clock.now();
+        let mut uow = w.engine.store.begin().await.unwrap();
+        let leased = uow.lease_jobs(&lendcore_store::LeaseRequest {
+            owner: "dying", token: "dying-token", kinds: &[drawdowns::DISBURSE_JOB], limit: 1,
+            now, until: now + Duration::seconds(30),
+        }).await.unwrap();
+        uow.commit().await.unwrap();
+        assert_eq!(leased.len(), 1);
+        w.clock.advance(Duration::minutes(1));
+        assert_eq!(w.runner.poll_once().await.unwrap().dead_lettered, 1);
+        // At once, not at the next close of business: a person is asked, the borrower told.
+        assert_eq!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure, claim: None });
+        assert!(w.topics(&id).await.contains(&"drawdown.manual_review".to_owned()));
+        assert_eq!(w.line().await, (0, 100_000), "held until settled");
+        // Re-driving the dead job asks the channel again, and settles what it confirms.
+        let job = lendcore_engine::jobs::redrive_job(&w.engine, &drawdowns::disburse_job_id(&id), None).await.unwrap().into_inner();
+        assert_eq!(job.status, "pending");
+        w.runner.poll_once().await.unwrap();
+        assert_eq!(w.status(&id).await, DrawdownStatus::Active);
+        assert_eq!(w.line().await, (100_000, 0));
+        let timeline = drawdowns::get(&w.engine, &id).await.unwrap().timeline;
+        let last = timeline.last().unwrap();
+        assert_eq!((last.to.as_str(), last.actor.as_deref()), ("active", Some("system:lendcore")));
+        assert!(last.note.as_deref().unwrap().contains("sandbox: succeeded"), "{last:?}");
+    }
+
+    async fn an_operator_settles_a_payout_in_review_by_asking_the_channel_or_failing_it(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        db.execute("UPDATE jobs SET max_attempts = 1 WHERE kind = 'drawdown.disburse'").await;
+        // Paid, but the channel says `pending` to the next three questions.
+        let paid = w.draw(100_000, "acct~delayed:3").await;
+        db.execute("UPDATE jobs SET max_attempts = 1 WHERE kind = 'drawdown.disburse'").await;
+        w.runner.poll_once().await.unwrap();
+        assert!(matches!(w.status(&paid).await, DrawdownStatus::ManualReview { reason: Reason::SyncFailure, .. }));
+        let asked = by("ops:alice".into(), review::ask_channels(&w.engine, &paid, None)).await.unwrap().into_inner();
+        assert!(matches!(asked.drawdown.status, DrawdownStatus::ManualReview { .. }), "still pending");
+        let step = asked.timeline.last().unwrap();
+        assert_eq!(step.actor.as_deref(), Some("ops:alice"));
+        assert!(step.note.as_deref().unwrap().contains("sandbox: pending"), "{step:?}");
+        // While the channel may still pay, it cannot be marked failed.
+        let refused = by("ops:alice".into(), review::mark_failed(&w.engine, &paid, Reason::ChannelUnavailable, "gave up", None)).await.unwrap_err();
+        assert_eq!(refused.code(), "conflict.payout_may_have_paid");
+        let settled = by("ops:alice".into(), review::ask_channels(&w.engine, &paid, None)).await.unwrap().into_inner();
+        assert_eq!(settled.drawdown.status, DrawdownStatus::Active, "the channel confirmed it");
+        assert_eq!(w.line().await, (100_000, 0));
+
+        // Never paid: the channel answered 5xx and has no record.
+        let unpaid = w.draw(200_000, "acct~5xx").await;
+        db.execute("UPDATE jobs SET max_attempts = 1 WHERE kind = 'drawdown.disburse'").await;
+        w.runner.poll_once().await.unwrap();
+        assert!(matches!(w.status(&unpaid).await, DrawdownStatus::ManualReview { .. }));
+        let wrong = by("ops:alice".into(), review::mark_failed(&w.engine, &unpaid, Reason::LimitExceeded, "no", None)).await.unwrap_err();
+        assert_eq!(wrong.code(), "validation.reason_not_allowed");
+        let blank = by("ops:alice".into(), review::mark_failed(&w.engine, &unpaid, Reason::ChannelUnavailable, "  ", None)).await.unwrap_err();
+        assert_eq!(blank.code(), "validation.invalid_note");
+        let failed = by("ops:alice".into(), review::mark_failed(&w.engine, &unpaid, Reason::ChannelUnavailable, "the channel has no such payout", None)).await.unwrap().into_inner();
+        assert_eq!(failed.drawdown.status, DrawdownStatus::Failed { reason: Reason::ChannelUnavailable });
+        assert_eq!(w.line().await, (100_000, 0), "its hold is released");
+        let step = failed.timeline.last().unwrap();
+        assert_eq!((step.to.as_str(), step.actor.as_deref()), ("failed", Some("ops:alice")));
+        assert!(step.note.as_deref().unwrap().contains("not_found"), "{step:?}");
+        assert!(w.topics(&unpaid).await.contains(&"drawdown.ended".to_owned()), "the borrower is told");
+        let again = by("ops:alice".into(), review::ask_channels(&w.engine, &unpaid, None)).await.unwrap_err();
+        assert_eq!(again.code(), "conflict.drawdown_state");
+        let mut uow = w.engine.store.begin().await.unwrap();
+        let (_, pending) = uow.claim_pending_audit(10_000).await.unwrap();
+        uow.rollback().await.unwrap();
+        let audited: Vec<String> = pending.into_iter()
+            .filter(|(_, e)| e.actor == "ops:alice").map(|(_, e)| e.action).collect();
+        assert!(audited.contains(&"drawdown.review.asked".to_owned()) && audited.contains(&"drawdown.review.marked_failed".to_owned()), "{audited:?}");
+    }
+
+    async fn a_wrong_payout_is_marked_paid_only_with_a_second_operator_and_its_line_decided(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct~pays-less:100").await;
+        w.settle().await;
+        assert!(matches!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::AbnormalPattern, .. }));
+        let mark = |reference: &str| review::PaidMark {
+            channel_id: "sandbox".into(), channel_reference: reference.into(), note: "statement shows it".into(),
+        };
+        let reference = format!("sbx-{id}:sandbox");
+        let by_key = by("api_key:k1".into(), review::mark_paid(&w.engine, &id, mark(&reference), None)).await.unwrap_err();
+        assert_eq!(by_key.code(), "auth.operator_required");
+        let unknown = by("ops:alice".into(), review::mark_paid(&w.engine, &id, review::PaidMark { channel_id: "other".into(), ..mark(&reference) }, None)).await.unwrap_err();
+        assert_eq!(unknown.code(), "validation.unknown_channel");
+        // The channel paid 100 less than sent: it does not confirm the claim, which waits.
+        let claimed = by("ops:alice".into(), review::mark_paid(&w.engine, &id, mark(&reference), None)).await.unwrap().into_inner();
+        let DrawdownStatus::ManualReview { claim: Some(claim), .. } = &claimed.drawdown.status else { panic!("{:?}", claimed.drawdown.status) };
+        assert_eq!((claim.claimed_by.as_str(), claim.channel_reference.as_str()), ("ops:alice", reference.as_str()));
+        assert_eq!(w.line().await, (0, 100_000), "nothing settled on one person's word");
+        // Risk keeps the line frozen, with a note, then lifts it.
+        let kept = by("ops:rita".into(), review::decide_line(&w.engine, &id, review::LineDecision::KeepFrozen, "until the 100 is recovered", None)).await.unwrap().into_inner();
+        assert!(kept.timeline.last().unwrap().note.as_deref().unwrap().starts_with("line kept frozen"));
+        let log = credit_lines::events(&w.engine, &w.line_id).await.unwrap();
+        let last = log.last().unwrap();
+        assert_eq!((last.kind, last.actor.as_str(), last.note.as_deref()),
+            (lendcore_domain::credit_line::LineEventKind::FreezeKept, "ops:rita", Some("until the 100 is recovered")));
+        by("ops:rita".into(), review::decide_line(&w.engine, &id, review::LineDecision::Unfreeze, "recovered", None)).await.unwrap();
+        assert_eq!(credit_lines::get(&w.engine, &w.line_id).await.unwrap().state, lendcore_domain::credit_line::LineState::Active);
+        let twice = by("ops:rita".into(), review::decide_line(&w.engine, &id, review::LineDecision::Unfreeze, "again", None)).await.unwrap_err();
+        assert_eq!(twice.code(), "conflict.line_not_frozen");
+        // The one who claimed cannot approve; a second operator can.
+        let own = by("ops:alice".into(), review::approve_paid(&w.engine, &id, "I am sure", None)).await.unwrap_err();
+        assert_eq!(own.code(), "auth.four_eyes");
+        let approved = by("ops:bob".into(), review::approve_paid(&w.engine, &id, "checked the statement", None)).await.unwrap().into_inner();
+        assert_eq!(approved.drawdown.status, DrawdownStatus::Active);
+        assert_eq!(w.line().await, (100_000, 0));
+        let step = approved.timeline.last().unwrap();
+        assert_eq!(step.actor.as_deref(), Some("ops:bob"));
+        assert!(step.note.as_deref().unwrap().contains("ops:alice"), "{step:?}");
+        let mut uow = w.engine.store.begin_read().await.unwrap();
+        assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+    }
+
+    async fn a_payout_job_and_a_prompted_query_finding_the_same_wrong_amount_leave_no_dead_job(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        let id = w.draw(100_000, "acct~pays-less:100").await;
+        // A callback schedules a query; both it and the payout job run in the same poll.
+        let body = serde_json::to_vec(&serde_json::json!({
+            "reference": format!("{id}:sandbox"), "channel_reference": "x", "status": "succeeded",
+            "amount_minor": 99_900, "currency": "CNY"
+        })).unwrap();
+        let ts = w.clock.now().timestamp();
+        callbacks::receive(&w.engine, "sandbox", Some(&ts.to_string()), Some(&protocol::sign(b"cb-secret", ts, &body)), &body).await.unwrap();
+        // The query's first worker dies holding it; another takes it over.
+        let now = w.clock.now();
+        let mut uow = w.engine.store.begin().await.unwrap();
+        let leased = uow.lease_jobs(&lendcore_store::LeaseRequest {
+            owner: "dying", token: "dying-token", kinds: &[drawdowns::DISBURSE_JOB], limit: 1,
+            now, until: now,
+        }).await.unwrap();
+        uow.commit().await.unwrap();
+        assert_eq!(leased.len(), 1);
+        w.settle().await;
+        assert!(matches!(w.status(&id).await, DrawdownStatus::ManualReview { reason: Reason::AbnormalPattern, .. }));
+        let dead = lendcore_engine::jobs::list_jobs(&w.engine, lendcore_store::JobStatus::Dead, 100).await.unwrap();
+        assert!(dead.is_empty(), "work found done is a success: {dead:?}");
     }
 
     async fn a_drawdown_written_before_the_quotes_table_keeps_its_quote_through_every_write(db: &TestDb) {

@@ -330,6 +330,8 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
                 to: "active".into(),
                 reason: None,
                 at: now,
+                actor: None,
+                note: None,
             };
             uow.insert_drawdown(&loan, &id, &step).await?;
         }

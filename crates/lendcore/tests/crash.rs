@@ -56,8 +56,16 @@ fn config(dir: &std::path::Path, channel_url: &str) {
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
+    // One key for every retry of this call, as a client that moves money must send.
+    let key = uuid::Uuid::new_v4().to_string();
     for _ in 0..50 {
-        let response = http.post(&url).json(&body).send().await.unwrap();
+        let response = http
+            .post(&url)
+            .header("idempotency-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         match status {

@@ -14,7 +14,13 @@ fn start(db_url: &str) -> Server {
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let response = http.post(url).json(&body).send().await.unwrap();
+    let response = http
+        .post(url)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

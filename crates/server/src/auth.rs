@@ -90,6 +90,12 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/credit-lines/{id}/close" => Needs(P::CreditLinesWrite),
         "/v1/drawdowns/{id}" => Needs(P::DrawdownsRead),
         "/v1/drawdowns/quotes" | "/v1/drawdowns/confirm" => Needs(P::DrawdownsWrite),
+        // Settling a payout by hand is operations' work; a line's freeze is risk's.
+        "/v1/drawdowns/{id}/review/ask"
+        | "/v1/drawdowns/{id}/review/paid"
+        | "/v1/drawdowns/{id}/review/paid/approve"
+        | "/v1/drawdowns/{id}/review/failed" => Needs(P::OperationsWrite),
+        "/v1/drawdowns/{id}/review/line" => Needs(P::CreditLinesWrite),
         // A borrower reads their own loan (the handler checks whose it is); staff need loans:read.
         "/v1/loans/{id}/timeline" => SignedIn,
         // Support texts a loan's borrower a link to it; the link itself goes only to them.

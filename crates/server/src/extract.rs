@@ -140,6 +140,26 @@ impl IdempotencyHeader {
             .clone()
             .map(|key| IdempotentRequest::new(&self.scope, key, method, path, body))
     }
+
+    /// The same, for a call that moves money: without a key it is refused, since a retry
+    /// after a lost answer could otherwise move the money twice.
+    pub fn required(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<IdempotentRequest, ApiError> {
+        self.request(method, path, body).ok_or_else(|| {
+            ApiError::Engine(
+                lendcore_domain::validation::Violations::single(
+                    "Idempotency-Key",
+                    "idempotency.key_required",
+                    "this call moves money: send an Idempotency-Key (1-255 visible ASCII characters) and reuse it on retries",
+                )
+                .into(),
+            )
+        })
+    }
 }
 
 /// Path parameters, with a stable code when one does not parse.

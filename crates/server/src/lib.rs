@@ -133,6 +133,14 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/v1/drawdowns/quotes", post(routes::drawdowns::quote))
         .route("/v1/drawdowns/confirm", post(routes::drawdowns::confirm))
         .route("/v1/drawdowns/{id}", get(routes::drawdowns::get))
+        .route("/v1/drawdowns/{id}/review/ask", post(routes::drawdowns::review_ask))
+        .route("/v1/drawdowns/{id}/review/paid", post(routes::drawdowns::review_paid))
+        .route(
+            "/v1/drawdowns/{id}/review/paid/approve",
+            post(routes::drawdowns::review_approve),
+        )
+        .route("/v1/drawdowns/{id}/review/failed", post(routes::drawdowns::review_failed))
+        .route("/v1/drawdowns/{id}/review/line", post(routes::drawdowns::review_line))
         .route("/v1/channels/{id}/callbacks", post(routes::channels::callback))
         .route("/v1/loans/{id}/repayments", post(routes::loans::repay))
         .route("/v1/loans/{id}/timeline", get(routes::loans::timeline))

@@ -504,9 +504,14 @@ store_test! {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(view["timeline"].as_array().unwrap().len(), 2);
 
-        let twice = api.send("POST", "/v1/drawdowns/confirm", None, &json!({"confirmation_token": token})).await;
+        let twice = api.send("POST", "/v1/drawdowns/confirm", Some("c-2"), &json!({"confirmation_token": token})).await;
         assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "conflict.drawdown_state"));
-        let unknown = api.send("POST", "/v1/drawdowns/confirm", None, &json!({"confirmation_token": "nope"})).await;
+        // A call that moves money without a key is refused before anything is read or written.
+        let keyless = api.send("POST", "/v1/drawdowns/confirm", None, &json!({"confirmation_token": token})).await;
+        assert_eq!((keyless.status, keyless.code()), (StatusCode::BAD_REQUEST, "idempotency.key_required"));
+        let keyless = api.send("POST", &format!("/v1/loans/{id}/repayments"), None, &json!({"amount_minor": 100})).await;
+        assert_eq!((keyless.status, keyless.code()), (StatusCode::BAD_REQUEST, "idempotency.key_required"));
+        let unknown = api.send("POST", "/v1/drawdowns/confirm", Some("c-3"), &json!({"confirmation_token": "nope"})).await;
         assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found.confirmation"));
         let too_much = api.send("POST", "/v1/drawdowns/quotes", None, &json!({
             "line_id": line_id, "product_code": "cash", "amount_minor": 1_500_000, "term": 12, "account": "acct-1"
@@ -529,11 +534,11 @@ store_test! {
         }
         let (status, body) = api.get("/v1/drawdowns/%00").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.drawdown"));
-        let not_paid_out = api.send("POST", &format!("/v1/loans/{id}/repayments"), None, &json!({"amount_minor": 100})).await;
+        let not_paid_out = api.send("POST", &format!("/v1/loans/{id}/repayments"), Some("r-1"), &json!({"amount_minor": 100})).await;
         assert_eq!((not_paid_out.status, not_paid_out.code()), (StatusCode::CONFLICT, "conflict.loan_not_active"));
-        let bad_mode = api.send("POST", &format!("/v1/loans/{id}/repayments"), None, &json!({"amount_minor": 100, "mode": "all"})).await;
+        let bad_mode = api.send("POST", &format!("/v1/loans/{id}/repayments"), Some("r-2"), &json!({"amount_minor": 100, "mode": "all"})).await;
         assert_eq!(bad_mode.code(), "validation.invalid_value");
-        let no_loan = api.send("POST", "/v1/loans/nope/repayments", None, &json!({"amount_minor": 100})).await;
+        let no_loan = api.send("POST", "/v1/loans/nope/repayments", Some("r-3"), &json!({"amount_minor": 100})).await;
         assert_eq!((no_loan.status, no_loan.code()), (StatusCode::NOT_FOUND, "not_found.loan"));
         let callback = api.send("POST", "/v1/channels/unknown/callbacks", None, &json!({"reference": "x"})).await;
         assert_eq!((callback.status, callback.code()), (StatusCode::NOT_FOUND, "not_found.channel"));
@@ -549,7 +554,7 @@ store_test! {
         let ask = json!({"line_id": line.body["id"], "product_code": "cash", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"});
         let quoted = api.send("POST", "/v1/drawdowns/quotes", None, &ask).await;
         let id = quoted.body["drawdown"]["id"].as_str().unwrap().to_owned();
-        api.send("POST", "/v1/drawdowns/confirm", None, &json!({"confirmation_token": quoted.body["confirmation_token"]})).await;
+        api.send("POST", "/v1/drawdowns/confirm", Some("c-1"), &json!({"confirmation_token": quoted.body["confirmation_token"]})).await;
         let (status, timeline) = api.get(&format!("/v1/loans/{id}/timeline")).await;
         assert_eq!(status, StatusCode::OK, "{timeline}");
         assert_eq!(timeline["state"], "disbursing");

@@ -319,6 +319,7 @@ fn kind_str(kind: LineEventKind) -> &'static str {
         LineEventKind::Increased => "increased",
         LineEventKind::Decreased => "decreased",
         LineEventKind::Frozen => "frozen",
+        LineEventKind::FreezeKept => "freeze_kept",
         LineEventKind::Unfrozen => "unfrozen",
         LineEventKind::Closed => "closed",
         LineEventKind::Expired => "expired",

@@ -122,6 +122,8 @@ struct TransitionRow {
     to_state: String,
     reason: Option<String>,
     at_ms: i64,
+    actor: Option<String>,
+    note: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -284,7 +286,7 @@ impl DrawdownRepository for SqlUnitOfWork {
 
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError> {
         let rows: Vec<TransitionRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT from_state, to_state, reason, at_ms FROM drawdown_transitions \
+            "SELECT from_state, to_state, reason, at_ms, actor, note FROM drawdown_transitions \
              WHERE drawdown_id = $1 ORDER BY seq",
         )
         .bind(id)
@@ -305,6 +307,8 @@ impl DrawdownRepository for SqlUnitOfWork {
                         })
                         .transpose()?,
                     at: from_ms(T, row.at_ms)?,
+                    actor: row.actor,
+                    note: row.note,
                 })
             })
             .collect()
@@ -459,7 +463,7 @@ impl SqlUnitOfWork {
         .await)?;
         on_tx!(self, c => sqlx::query(
             "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, to_state, \
-             reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             reason, at_ms, actor, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&drawdown.id)
         .bind(next)
@@ -468,6 +472,8 @@ impl SqlUnitOfWork {
         .bind(&step.to)
         .bind(step.reason.map(Reason::code))
         .bind(to_ms(step.at))
+        .bind(&step.actor)
+        .bind(&step.note)
         .execute(c)
         .await
         .map(drop))?;

@@ -103,10 +103,14 @@ pub struct LeaseRequest<'a> {
 pub trait JobRepository {
     async fn enqueue_job(&mut self, job: &NewJob, now: Timestamp) -> Result<(), StoreError>;
 
-    /// Dead-letters jobs whose lease expired during their final attempt (the worker died or
-    /// hung on its last try) and returns them, so the caller can raise the alarm.
-    async fn bury_expired_final_attempts(&mut self, now: Timestamp)
-    -> Result<Vec<Job>, StoreError>;
+    /// Dead-letters jobs of `kinds` whose lease expired during their final attempt (the worker
+    /// died or hung on its last try) and returns them, so the caller can raise the alarm and
+    /// hand their work to a person.
+    async fn bury_expired_final_attempts(
+        &mut self,
+        now: Timestamp,
+        kinds: &[&str],
+    ) -> Result<Vec<Job>, StoreError>;
 
     /// Leases up to `limit` jobs of the requested kinds that are due, or whose lease has
     /// expired. On PostgreSQL concurrent callers skip each other's rows rather than wait.
@@ -198,15 +202,20 @@ impl JobRepository for SqlUnitOfWork {
     async fn bury_expired_final_attempts(
         &mut self,
         now: Timestamp,
+        kinds: &[&str],
     ) -> Result<Vec<Job>, StoreError> {
         let sql = format!(
             "UPDATE jobs SET status = 'dead', {END_LEASE}, finished_at_ms = $1, updated_at_ms = $1, \
              last_error = 'lease expired during the final attempt (worker died or hung)' \
              WHERE status = 'running' AND lease_expires_at_ms <= $1 AND attempts >= max_attempts \
-             RETURNING {COLUMNS}"
+             AND kind IN ({}) RETURNING {COLUMNS}",
+            self.kinds_list(2)
         );
+        let kinds = serde_json::to_string(kinds)
+            .map_err(|e| StoreError::Config(format!("job kinds: {e}")))?;
         let rows: Vec<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(to_ms(now))
+            .bind(&kinds)
             .fetch_all(c)
             .await)?;
         rows.into_iter().map(job_from_row).collect()
@@ -215,12 +224,10 @@ impl JobRepository for SqlUnitOfWork {
     async fn lease_jobs(&mut self, request: &LeaseRequest<'_>) -> Result<Vec<Job>, StoreError> {
         // SQLite has one writer, so the plain subquery cannot hand a job to two workers; on
         // PostgreSQL, SKIP LOCKED lets concurrent workers take disjoint batches without waiting.
-        let (kinds, lock) = match self.backend() {
-            Backend::Sqlite => ("SELECT value FROM json_each($5)", ""),
-            Backend::Postgres => (
-                "SELECT jsonb_array_elements_text($5::jsonb)",
-                "FOR UPDATE SKIP LOCKED",
-            ),
+        let kinds = self.kinds_list(5);
+        let lock = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2, \
@@ -384,6 +391,14 @@ impl JobRepository for SqlUnitOfWork {
 }
 
 impl SqlUnitOfWork {
+    /// The job kinds bound as a JSON array at parameter `n`, as a subquery for `IN (…)`.
+    fn kinds_list(&self, n: u8) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Backend::Postgres => format!("SELECT jsonb_array_elements_text(${n}::jsonb)"),
+        }
+    }
+
     /// Inserts a pending job, `then` being what to do about an existing id; returns the rows
     /// inserted.
     async fn insert_job(

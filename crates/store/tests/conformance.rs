@@ -305,7 +305,9 @@ store_test! {
         let leased = lease(uow.as_mut(), "w", 1, t0(), t0() + Duration::seconds(30)).await.unwrap();
         assert_eq!(leased.len(), 1);
         let later = t0() + Duration::minutes(1);
-        let buried = uow.bury_expired_final_attempts(later).await.unwrap();
+        assert!(uow.bury_expired_final_attempts(later, &["other.kind"]).await.unwrap().is_empty(),
+            "only the kinds the caller handles");
+        let buried = uow.bury_expired_final_attempts(later, &["test.echo"]).await.unwrap();
         assert_eq!(buried.len(), 1);
         assert!(lease(uow.as_mut(), "w2", 1, later, later + Duration::seconds(30)).await.unwrap().is_empty());
         let dead = uow.find_job("poison").await.unwrap().unwrap();

@@ -13,6 +13,7 @@
 //! | `fail-later:CODE` | accepts; then reports `failed` with the code |
 //! | `duplicate-callback` | pays and sends its callback twice |
 //! | `pays-less:N` | pays N minor units less than asked, and says so (an integrity fault) |
+//! | `seq:M1,M2,…` | the first submit for the account behaves as M1, the next as M2, and so on; the last repeats |
 //!
 //! A reference is paid at most once: the same request again gets the same answer, a different
 //! one under the same reference gets 409.
@@ -64,6 +65,8 @@ struct Record {
 pub struct Sandbox {
     config: SandboxConfig,
     payouts: Mutex<HashMap<String, Record>>,
+    /// Submits seen per account, for `seq:` scripts.
+    submits: Mutex<HashMap<String, usize>>,
     http: reqwest::Client,
 }
 
@@ -81,10 +84,26 @@ enum Mode {
     PaysLess(i64),
 }
 
+/// The mode of the `nth` submit (from 0) for `account`.
+fn mode_of_submit(account: &str, nth: usize) -> Mode {
+    match account.split_once('~').map(|(_, m)| m.split_once(':')) {
+        Some(Some(("seq", steps))) => {
+            let steps: Vec<&str> = steps.split(',').collect();
+            let step = steps[nth.min(steps.len() - 1)];
+            parse_mode(step)
+        }
+        _ => mode_of(account),
+    }
+}
+
 fn mode_of(account: &str) -> Mode {
     let Some((_, mode)) = account.split_once('~') else {
         return Mode::Pay;
     };
+    parse_mode(mode)
+}
+
+fn parse_mode(mode: &str) -> Mode {
     match mode.split_once(':') {
         Some(("reject", code)) => Mode::Reject(code.to_owned()),
         Some(("delayed", n)) => Mode::Delayed(n.parse().unwrap_or(1)),
@@ -106,6 +125,7 @@ impl Sandbox {
         Arc::new(Self {
             config,
             payouts: Mutex::new(HashMap::new()),
+            submits: Mutex::new(HashMap::new()),
             http: reqwest::Client::new(),
         })
     }
@@ -199,7 +219,12 @@ async fn submit(
             "amount must be positive",
         );
     }
-    let mode = mode_of(&request.account);
+    let mode = {
+        let mut submits = sandbox.submits.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = submits.entry(request.account.clone()).or_insert(0);
+        *seen += 1;
+        mode_of_submit(&request.account, *seen - 1)
+    };
     if let Mode::Reject(code) = &mode {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,

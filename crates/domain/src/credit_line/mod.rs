@@ -88,6 +88,8 @@ pub enum LineEventKind {
     Increased,
     Decreased,
     Frozen,
+    /// A person looked at a freeze and kept it (after a payout paid the wrong amount).
+    FreezeKept,
     Unfrozen,
     Closed,
     Expired,
@@ -374,6 +376,34 @@ impl CreditLine {
             LineEventKind::Unfrozen,
             self.limit_minor,
             None,
+            actor,
+            note,
+            now,
+        ))
+    }
+
+    /// A person reviewed the freeze and keeps it; the log says who and why.
+    pub fn keep_frozen(
+        &mut self,
+        actor: String,
+        note: Option<String>,
+        last_seq: i64,
+        now: Timestamp,
+    ) -> Result<LineEvent, LineError> {
+        let now = to_millis(now);
+        let reason = match self.status {
+            LineStatus::Frozen { reason, .. } => reason,
+            LineStatus::Active => return Err(LineError::NotFrozen),
+            LineStatus::Closed { .. } => return Err(LineError::Closed),
+        };
+        check_actor(&actor)?;
+        check_note(note.as_deref())?;
+        self.touch(now);
+        Ok(self.event(
+            last_seq + 1,
+            LineEventKind::FreezeKept,
+            self.limit_minor,
+            Some(reason),
             actor,
             note,
             now,

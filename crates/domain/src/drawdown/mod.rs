@@ -128,6 +128,21 @@ impl Drawdown {
         let paid: i64 = self.paid.iter().map(|p| p.principal_minor).sum();
         self.amount_minor - paid
     }
+    /// A step that changes nothing but the record: a person's action on the drawdown as it
+    /// stands (asking the channel, claiming it paid), for the timeline.
+    pub fn remark(&mut self, actor: impl Into<String>, note: String, now: Timestamp) -> Transition {
+        self.revision += 1;
+        self.updated_at = now;
+        Transition {
+            from: self.status.name().to_owned(),
+            to: self.status.name().to_owned(),
+            reason: self.status.reason(),
+            at: now,
+            actor: Some(actor.into()),
+            note: Some(note),
+        }
+    }
+
     /// Moves to `next`, returning the step for the timeline.
     pub fn move_to(&mut self, next: DrawdownStatus, now: Timestamp) -> Transition {
         let step = Transition {
@@ -135,6 +150,8 @@ impl Drawdown {
             to: next.name().to_owned(),
             reason: next.reason(),
             at: now,
+            actor: None,
+            note: None,
         };
         self.status = next;
         self.revision += 1;
@@ -161,8 +178,13 @@ pub enum DrawdownStatus {
     /// Confirmed: the amount is held on the line and the payout is under way.
     Disbursing,
     /// The payout could not be settled automatically; a person takes over. Not terminal: it
-    /// ends paid out or failed.
-    ManualReview { reason: Reason },
+    /// ends paid out or failed. `claim` is an operator's word that the channel paid, which the
+    /// channel did not confirm: it waits for a second operator's approval.
+    ManualReview {
+        reason: Reason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claim: Option<PaidClaim>,
+    },
     /// Paid out: the loan runs.
     Active,
     /// Terminal: the borrower did not confirm in time.
@@ -195,7 +217,7 @@ impl DrawdownStatus {
     /// waiting out maintenance; `None` while it simply runs.
     pub fn reason(&self) -> Option<Reason> {
         match self {
-            DrawdownStatus::ManualReview { reason } => Some(*reason),
+            DrawdownStatus::ManualReview { reason, .. } => Some(*reason),
             DrawdownStatus::QueuedForMaintenance { .. } => Some(Reason::SystemMaintenance),
             DrawdownStatus::Expired { reason }
             | DrawdownStatus::Refused { reason }
@@ -231,6 +253,36 @@ pub struct Transition {
     pub reason: Option<Reason>,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub at: Timestamp,
+    /// Who took the step, when a person did (an operator settling a payout by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// What the person wrote, or what the channel answered when they asked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Transition {
+    /// The step as taken by a person, with what they wrote.
+    pub fn by(mut self, actor: impl Into<String>, note: Option<String>) -> Self {
+        self.actor = Some(actor.into());
+        self.note = note;
+        self
+    }
+}
+
+/// An operator's word that a channel paid a drawdown in review, with the channel's reference
+/// for the payout. Unless the channel confirms it, it settles nothing until a second operator
+/// approves it (four eyes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PaidClaim {
+    pub channel_id: String,
+    pub channel_reference: String,
+    /// The operator who made the claim; the approver must be someone else.
+    pub claimed_by: String,
+    pub note: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub claimed_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -326,11 +378,26 @@ impl DrawdownStatus {
         }
     }
 
+    /// An operator says the channel paid; until a second operator approves, the drawdown stays
+    /// in review with the claim. A new claim replaces an earlier one.
+    pub fn claim_paid(&self, claim: PaidClaim) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::ManualReview { reason, .. } => Ok(DrawdownStatus::ManualReview {
+                reason: *reason,
+                claim: Some(claim),
+            }),
+            other => Err(illegal(other, "be claimed paid")),
+        }
+    }
+
     /// Automatic settling gave up; a person takes over.
     pub fn to_manual_review(&self, reason: Reason) -> Result<DrawdownStatus, IllegalTransition> {
         match self {
             DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. } => {
-                Ok(DrawdownStatus::ManualReview { reason })
+                Ok(DrawdownStatus::ManualReview {
+                    reason,
+                    claim: None,
+                })
             }
             other => Err(illegal(other, "go to manual review")),
         }

@@ -9,16 +9,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use lendcore_connectors::channel::{PaymentChannel, Payout, QueryOutcome, SubmitOutcome};
+use lendcore_domain::Timestamp;
 use lendcore_domain::credit_line::CreditLine;
-use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
+use lendcore_domain::drawdown::{Drawdown, DrawdownStatus, IllegalTransition};
 use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::money::Currency;
 use lendcore_domain::reasons::Reason;
-use lendcore_store::Job;
+use lendcore_store::{Job, PayoutAttempt, Store, StoreError, UnitOfWork};
 
 use super::notify;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
-use crate::new_id;
+use crate::{EngineError, new_id};
 
 pub const DISBURSE_JOB: &str = "drawdown.disburse";
 
@@ -33,7 +34,7 @@ impl DisburseHandler {
 }
 
 /// Where an attempt left the payout.
-enum Settled {
+pub(crate) enum Settled {
     Paid {
         amount_minor: i64,
         currency: Currency,
@@ -47,6 +48,15 @@ enum Settled {
 impl JobHandler for DisburseHandler {
     fn kind(&self) -> &'static str {
         DISBURSE_JOB
+    }
+
+    async fn dead_lettered(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        job: &Job,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        self.on_death(uow, job, now).await
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
@@ -71,6 +81,19 @@ impl JobHandler for DisburseHandler {
             }
             DrawdownStatus::QueuedForMaintenance { .. } => resume(ctx, &drawdown).await?,
             DrawdownStatus::Disbursing => drawdown,
+            // In a person's hands: a re-driven payout job asks the channels again and settles
+            // only what they confirm; everything else stays with the person.
+            DrawdownStatus::ManualReview { .. } if !hint(job) => {
+                super::review::ask_again(
+                    ctx.store.as_ref(),
+                    ctx.clock.as_ref(),
+                    &self.channels,
+                    &drawdown.id,
+                )
+                .await
+                .map_err(|e| JobFailure::retryable(e.to_string()))?;
+                return Ok(JobDone::Succeeded);
+            }
             // Settled already, or in a person's hands.
             DrawdownStatus::Quoted { .. }
             | DrawdownStatus::ManualReview { .. }
@@ -85,7 +108,7 @@ impl JobHandler for DisburseHandler {
         }
         // A run a callback prompted only asks; the drawdown's own job sends, fails over,
         // retries and escalates, so two runs can never both send.
-        let hint = job.payload["hint"].as_bool().unwrap_or(false);
+        let hint = hint(job);
         let last_attempt = job.attempts >= job.max_attempts;
         let attempts = {
             let mut uow = ctx.store.begin_read().await?;
@@ -106,12 +129,9 @@ impl JobHandler for DisburseHandler {
         // either never reached it or was refused for its own reasons. When every channel has,
         // keep trying the last one until the attempts run out.
         let certainly_unpaid = |c: &Arc<dyn PaymentChannel>| {
-            let mut submits = attempts
-                .iter()
-                .filter(|a| a.channel_id == c.id() && a.action == "submit")
-                .peekable();
-            submits.peek().is_some()
-                && submits.all(|a| matches!(a.outcome.as_deref(), Some(NOT_SENT | CHANNEL_REFUSED)))
+            let at_channel: Vec<&PayoutAttempt> =
+                attempts.iter().filter(|a| a.channel_id == c.id()).collect();
+            certainly_unpaid(&at_channel)
         };
         let chosen = self
             .channels
@@ -139,13 +159,19 @@ impl JobHandler for DisburseHandler {
                 None => return Ok(JobDone::Succeeded),
             }
         } else {
-            self.attempt(ctx, channel.as_ref(), &drawdown, &reference)
+            self.attempt(ctx, channel.as_ref(), &drawdown, &reference, &attempts)
                 .await
         };
         let settled = match outcome {
             Ok(settled) => settled,
+            // A prompted query is only a hint: the payout's own job asks again anyway.
+            Err(failure) if hint => {
+                tracing::warn!(drawdown = %drawdown.id, error = %failure.message,
+                    "a callback-prompted query failed; the payout job will ask");
+                return Ok(JobDone::Succeeded);
+            }
             // Whatever went wrong, the last attempt hands the payout to a person, with a reason.
-            Err(failure) if last_attempt && !hint => Settled::Open(failure.message),
+            Err(failure) if last_attempt => Settled::Open(failure.message),
             Err(failure) => return Err(failure),
         };
         match settled {
@@ -185,6 +211,25 @@ impl JobHandler for DisburseHandler {
 }
 
 impl DisburseHandler {
+    /// A payout job that died leaves its drawdown with a person at once; a prompted query that
+    /// died leaves nothing, since the payout's own job asks anyway.
+    async fn on_death(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        job: &Job,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        if hint(job) {
+            return Ok(());
+        }
+        let Some(id) = job.payload["drawdown_id"].as_str() else {
+            return Ok(());
+        };
+        hand_to_person(uow, id, "its payout job was dead-lettered", now)
+            .await
+            .map(drop)
+    }
+
     /// One round with the channel: ask first if we called before, send if it never got it.
     async fn attempt(
         &self,
@@ -192,14 +237,11 @@ impl DisburseHandler {
         channel: &dyn PaymentChannel,
         drawdown: &Drawdown,
         reference: &str,
+        attempts: &[PayoutAttempt],
     ) -> Result<Settled, JobFailure> {
-        let called_before = {
-            let mut uow = ctx.store.begin_read().await?;
-            uow.payout_attempts(&drawdown.id)
-                .await?
-                .iter()
-                .any(|a| a.reference == reference && a.action == "submit")
-        };
+        let called_before = attempts
+            .iter()
+            .any(|a| a.reference == reference && a.action == "submit");
         // Called before: ask first. If the channel never got it, send it (same reference) below.
         if called_before
             && let Some(settled) = self.query(ctx, channel, drawdown, reference).await?
@@ -212,7 +254,16 @@ impl DisburseHandler {
             amount_minor: drawdown.quote.schedule.disbursed_minor,
             currency: drawdown.currency,
         };
-        let attempt = record_start(ctx, drawdown, channel.id(), reference, "submit").await?;
+        let store = ctx.store.as_ref();
+        let attempt = record_start(
+            store,
+            ctx.clock.now(),
+            drawdown,
+            channel.id(),
+            reference,
+            "submit",
+        )
+        .await?;
         let outcome = channel.submit(&payout).await;
         let (label, detail) = match &outcome {
             SubmitOutcome::Accepted { channel_reference } => {
@@ -227,7 +278,15 @@ impl DisburseHandler {
             SubmitOutcome::NotSent { detail } => (NOT_SENT, detail.clone()),
             SubmitOutcome::Unknown { detail } => ("unknown", detail.clone()),
         };
-        record_end(ctx, &drawdown.id, attempt, label, &detail).await?;
+        record_end(
+            store,
+            ctx.clock.now(),
+            &drawdown.id,
+            attempt,
+            label,
+            &detail,
+        )
+        .await?;
         match outcome {
             SubmitOutcome::Rejected { reason, .. }
                 if channel_side(reason) && self.after(channel) =>
@@ -258,37 +317,91 @@ impl DisburseHandler {
         drawdown: &Drawdown,
         reference: &str,
     ) -> Result<Option<Settled>, JobFailure> {
-        let attempt = record_start(ctx, drawdown, channel.id(), reference, "query").await?;
-        let answer = channel.query(reference).await;
-        let (label, detail) = match &answer {
-            Ok(QueryOutcome::Succeeded {
-                channel_reference, ..
-            }) => ("succeeded", channel_reference.clone()),
-            Ok(QueryOutcome::Failed { reason, detail }) => {
-                ("failed", format!("{reason}: {detail}"))
-            }
-            Ok(QueryOutcome::Pending) => ("pending", String::new()),
-            Ok(QueryOutcome::NotFound) => ("not_found", String::new()),
-            Err(err) => ("error", err.to_string()),
-        };
-        record_end(ctx, &drawdown.id, attempt, label, &detail).await?;
-        Ok(match answer {
-            Ok(QueryOutcome::Succeeded {
-                amount_minor,
-                currency,
-                ..
-            }) => Some(Settled::Paid {
+        let answer = ask(
+            ctx.store.as_ref(),
+            ctx.clock.as_ref(),
+            channel,
+            drawdown,
+            reference,
+        )
+        .await?;
+        Ok(answer.settled)
+    }
+}
+
+/// What a channel said when asked about a payout.
+pub(crate) struct Answer {
+    /// `None` when the channel has never seen the reference (nothing was paid under it).
+    pub settled: Option<Settled>,
+    /// The channel's own reference for a payout it made.
+    pub channel_reference: Option<String>,
+    /// The answer as recorded: `succeeded`, `pending`, `not_found`, `failed`, `error`.
+    pub label: &'static str,
+    /// The answer in a few words, for a person.
+    pub summary: String,
+}
+
+/// Asks `channel` about the payout under `reference`, recording the call before it is made
+/// and its answer after.
+pub(crate) async fn ask(
+    store: &dyn Store,
+    clock: &dyn crate::Clock,
+    channel: &dyn PaymentChannel,
+    drawdown: &Drawdown,
+    reference: &str,
+) -> Result<Answer, StoreError> {
+    let attempt = record_start(
+        store,
+        clock.now(),
+        drawdown,
+        channel.id(),
+        reference,
+        "query",
+    )
+    .await?;
+    let answer = channel.query(reference).await;
+    let (label, detail) = match &answer {
+        Ok(QueryOutcome::Succeeded {
+            channel_reference, ..
+        }) => ("succeeded", channel_reference.clone()),
+        Ok(QueryOutcome::Failed { reason, detail }) => ("failed", format!("{reason}: {detail}")),
+        Ok(QueryOutcome::Pending) => ("pending", String::new()),
+        Ok(QueryOutcome::NotFound) => ("not_found", String::new()),
+        Err(err) => ("error", err.to_string()),
+    };
+    record_end(store, clock.now(), &drawdown.id, attempt, label, &detail).await?;
+    let summary = match detail.is_empty() {
+        true => format!("{}: {label}", channel.id()),
+        false => format!("{}: {label} ({detail})", channel.id()),
+    };
+    let (settled, channel_reference) = match answer {
+        Ok(QueryOutcome::Succeeded {
+            amount_minor,
+            currency,
+            channel_reference,
+        }) => (
+            Some(Settled::Paid {
                 amount_minor,
                 currency,
             }),
-            Ok(QueryOutcome::Failed { reason, .. }) => Some(Settled::NotPaid(reason)),
-            Ok(QueryOutcome::Pending) => Some(Settled::Open(
+            Some(channel_reference),
+        ),
+        Ok(QueryOutcome::Failed { reason, .. }) => (Some(Settled::NotPaid(reason)), None),
+        Ok(QueryOutcome::Pending) => (
+            Some(Settled::Open(
                 "the channel reports the payout pending".to_owned(),
             )),
-            Ok(QueryOutcome::NotFound) => None,
-            Err(err) => Some(Settled::Open(err.to_string())),
-        })
-    }
+            None,
+        ),
+        Ok(QueryOutcome::NotFound) => (None, None),
+        Err(err) => (Some(Settled::Open(err.to_string())), None),
+    };
+    Ok(Answer {
+        settled,
+        channel_reference,
+        label,
+        summary,
+    })
 }
 
 impl DisburseHandler {
@@ -302,9 +415,42 @@ impl DisburseHandler {
     }
 }
 
-/// Outcomes after which a channel has certainly not paid and another may be tried.
+/// Outcomes of a submit after which the channel has certainly not paid under its reference.
 const NOT_SENT: &str = "not_sent";
 const CHANNEL_REFUSED: &str = "refused_by_channel";
+
+/// Whether a channel has certainly not paid, from the calls made to it, oldest first. A submit
+/// that never reached it, or that it refused for reasons of its own, paid nothing. A submit
+/// that may have reached it (no answer, a 5xx, accepted) may have paid; that doubt ends only
+/// when a later query found no payout under the reference and a later submit under the same
+/// reference was refused: a channel keeps one payout per reference, so had it paid it would
+/// have answered with that payout rather than a refusal.
+pub(crate) fn certainly_unpaid(attempts: &[&PayoutAttempt]) -> bool {
+    let mut submitted = false;
+    let mut doubt = false;
+    let mut found_nothing_since = false;
+    for attempt in attempts {
+        match (attempt.action.as_str(), attempt.outcome.as_deref()) {
+            ("submit", Some(CHANNEL_REFUSED)) => {
+                submitted = true;
+                if found_nothing_since {
+                    doubt = false;
+                }
+            }
+            ("submit", Some(NOT_SENT)) => submitted = true,
+            ("submit", _) => {
+                submitted = true;
+                doubt = true;
+                found_nothing_since = false;
+            }
+            ("query", Some("not_found")) => found_nothing_since = doubt,
+            // An error tells nothing; any other answer means the channel has the payout.
+            ("query", Some("error") | None) => {}
+            _ => found_nothing_since = false,
+        }
+    }
+    submitted && !doubt
+}
 
 /// A refusal about the channel itself (down, over its limit), not about the borrower's account:
 /// another channel may well pay.
@@ -312,47 +458,55 @@ fn channel_side(reason: Reason) -> bool {
     matches!(reason, Reason::ChannelUnavailable | Reason::ChannelLimit)
 }
 
-async fn record_start(
-    ctx: &JobContext,
+/// Whether a payout job run was prompted by a channel's callback: such a run only asks.
+fn hint(job: &Job) -> bool {
+    job.payload["hint"].as_bool().unwrap_or(false)
+}
+
+pub(crate) async fn record_start(
+    store: &dyn Store,
+    now: Timestamp,
     drawdown: &Drawdown,
     channel_id: &str,
     reference: &str,
     action: &str,
-) -> Result<i64, JobFailure> {
+) -> Result<i64, StoreError> {
     // A prompted query and the payout job may number an attempt at the same moment; the
     // loser of that race simply takes the next number.
-    for _ in 0..3 {
-        let mut uow = ctx.store.begin().await?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut uow = store.begin().await?;
         match uow
-            .start_payout_attempt(drawdown, channel_id, reference, action, ctx.clock.now())
+            .start_payout_attempt(drawdown, channel_id, reference, action, now)
             .await
         {
             Ok(attempt) => {
                 uow.commit().await?;
                 return Ok(attempt);
             }
-            Err(lendcore_store::StoreError::Duplicate(_)) => continue,
-            Err(other) => return Err(other.into()),
+            Err(StoreError::Duplicate(_)) if tries < 3 => uow.rollback().await?,
+            Err(other) => return Err(other),
         }
     }
-    Err(JobFailure::retryable("could not number the payout attempt"))
 }
 
-async fn record_end(
-    ctx: &JobContext,
+pub(crate) async fn record_end(
+    store: &dyn Store,
+    now: Timestamp,
     drawdown_id: &str,
     attempt: i64,
     outcome: &str,
     detail: &str,
-) -> Result<(), JobFailure> {
-    let mut uow = ctx.store.begin().await?;
-    uow.finish_payout_attempt(drawdown_id, attempt, outcome, detail, ctx.clock.now())
+) -> Result<(), StoreError> {
+    let mut uow = store.begin().await?;
+    uow.finish_payout_attempt(drawdown_id, attempt, outcome, detail, now)
         .await?;
-    uow.commit().await?;
-    Ok(())
+    uow.commit().await
 }
 
-enum Ending<'a> {
+/// How a payout ends, or that it goes to a person.
+pub(crate) enum Ending<'a> {
     Paid {
         channel_id: String,
     },
@@ -377,8 +531,6 @@ async fn finish(
         .lock_drawdown(&read.id)
         .await?
         .ok_or_else(|| JobFailure::permanent(format!("drawdown {} is gone", read.id)))?;
-    let read_revision = drawdown.revision;
-    let principal = drawdown.amount_minor;
     if matches!(ending, Ending::Paid { .. })
         && matches!(drawdown.status, DrawdownStatus::Failed { .. })
     {
@@ -389,23 +541,93 @@ async fn finish(
             "paid after the payout was declared failed",
         ));
     }
-    match drawdown.status {
-        DrawdownStatus::Disbursing | DrawdownStatus::ManualReview { .. } => {}
-        // Another run settled it first (a prompted query and the payout job together).
+    let open = match drawdown.status {
+        DrawdownStatus::Disbursing => true,
+        // Already with a person (a prompted query and the payout job found the same thing):
+        // only the channel's word that it paid settles it now.
+        DrawdownStatus::ManualReview { .. } => matches!(ending, Ending::Paid { .. }),
+        // Another run settled it first.
         DrawdownStatus::Quoted { .. }
         | DrawdownStatus::QueuedForMaintenance { .. }
         | DrawdownStatus::Active
         | DrawdownStatus::Expired { .. }
         | DrawdownStatus::Refused { .. }
         | DrawdownStatus::Failed { .. }
-        | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
+        | DrawdownStatus::Closed { .. } => false,
+    };
+    if !open {
+        return Ok(JobDone::Succeeded);
     }
-    let illegal =
-        |e: lendcore_domain::drawdown::IllegalTransition| JobFailure::permanent(e.to_string());
+    let step = settle(uow.as_mut(), &mut drawdown, ending, now)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    uow.update_drawdown(&drawdown, step.read_revision, Some(&step.transition))
+        .await?;
+    notify(uow.as_mut(), &drawdown, step.topic, step.reason)
+        .await
+        .map_err(|e| JobFailure::retryable(e.to_string()))?;
+    uow.complete_job(&ctx.lease, now).await?;
+    uow.commit().await?;
+    Ok(JobDone::CompletedWithEffects)
+}
+
+/// Hands a payout still under way (or queued behind maintenance) to a person, with its reason
+/// and a notification, in `uow`. `false` when it is not under way any more.
+pub(crate) async fn hand_to_person(
+    uow: &mut dyn UnitOfWork,
+    drawdown_id: &str,
+    why: &str,
+    now: Timestamp,
+) -> Result<bool, EngineError> {
+    let Some(mut drawdown) = uow.lock_drawdown(drawdown_id).await? else {
+        return Ok(false);
+    };
+    match drawdown.status {
+        DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. } => {}
+        DrawdownStatus::Quoted { .. }
+        | DrawdownStatus::ManualReview { .. }
+        | DrawdownStatus::Active
+        | DrawdownStatus::Expired { .. }
+        | DrawdownStatus::Refused { .. }
+        | DrawdownStatus::Failed { .. }
+        | DrawdownStatus::Closed { .. } => return Ok(false),
+    }
+    let step = settle(
+        uow,
+        &mut drawdown,
+        Ending::Review(Reason::SyncFailure, why),
+        now,
+    )
+    .await?;
+    uow.update_drawdown(&drawdown, step.read_revision, Some(&step.transition))
+        .await?;
+    notify(uow, &drawdown, step.topic, step.reason).await?;
+    Ok(true)
+}
+
+/// A settlement decided, to write: the step for the timeline and the borrower's notification.
+pub(crate) struct Step {
+    pub read_revision: i64,
+    pub transition: lendcore_domain::drawdown::Transition,
+    pub topic: &'static str,
+    pub reason: Option<Reason>,
+}
+
+/// Books how a payout ended on the drawdown (locked in `uow`): the line, the ledger and the
+/// drawdown's state. The caller writes the drawdown with the step and tells the borrower.
+pub(crate) async fn settle(
+    uow: &mut dyn UnitOfWork,
+    drawdown: &mut Drawdown,
+    ending: Ending<'_>,
+    now: Timestamp,
+) -> Result<Step, EngineError> {
+    let read_revision = drawdown.revision;
+    let principal = drawdown.amount_minor;
+    let illegal = |e: IllegalTransition| EngineError::conflict(e.code(), e.to_string());
     let (next, topic, reason) = match ending {
         Ending::Paid { channel_id } => {
             uow.draw_hold(&drawdown.line_id, principal, now).await?;
-            clear_pending(uow.as_mut(), &drawdown, now).await?;
+            clear_pending(uow, drawdown, now).await?;
             let accounts = LoanAccounts {
                 loan_id: drawdown.id.clone(),
                 channel_id,
@@ -419,7 +641,7 @@ async fn finish(
                     drawdown.quote.schedule.upfront_fee_minor,
                     now,
                 )
-                .map_err(|e| JobFailure::permanent(format!("ledger: {e}")))?;
+                .map_err(|e| EngineError::Internal(format!("ledger: {e}")))?;
             uow.post_entry(&entry).await?;
             (
                 drawdown.status.paid_out().map_err(illegal)?,
@@ -429,7 +651,7 @@ async fn finish(
         }
         Ending::Failed(reason) => {
             uow.release_hold(&drawdown.line_id, principal, now).await?;
-            clear_pending(uow.as_mut(), &drawdown, now).await?;
+            clear_pending(uow, drawdown, now).await?;
             (
                 drawdown.status.payout_failed(reason).map_err(illegal)?,
                 "drawdown.ended",
@@ -454,7 +676,7 @@ async fn finish(
             tracing::error!(drawdown = %drawdown.id, paid = amount_minor, %currency,
                 sent = drawdown.quote.schedule.disbursed_minor,
                 "INTEGRITY: the channel paid a different amount or currency; line frozen");
-            freeze_line(uow.as_mut(), &drawdown.line_id, now).await?;
+            freeze_line(uow, &drawdown.line_id, now).await?;
             let reason = Reason::AbnormalPattern;
             (
                 drawdown.status.to_manual_review(reason).map_err(illegal)?,
@@ -463,15 +685,13 @@ async fn finish(
             )
         }
     };
-    let step = drawdown.move_to(next, now);
-    uow.update_drawdown(&drawdown, read_revision, Some(&step))
-        .await?;
-    notify(uow.as_mut(), &drawdown, topic, reason)
-        .await
-        .map_err(|e| JobFailure::retryable(e.to_string()))?;
-    uow.complete_job(&ctx.lease, now).await?;
-    uow.commit().await?;
-    Ok(JobDone::CompletedWithEffects)
+    let transition = drawdown.move_to(next, now);
+    Ok(Step {
+        read_revision,
+        transition,
+        topic,
+        reason,
+    })
 }
 
 /// The maintenance window a confirmed drawdown waited out is over: it moves on to its payout,
@@ -500,10 +720,10 @@ async fn resume(ctx: &JobContext, read: &Drawdown) -> Result<Drawdown, JobFailur
 
 /// Reverses the pending payout entry once the payout is settled either way.
 async fn clear_pending(
-    uow: &mut dyn lendcore_store::UnitOfWork,
+    uow: &mut dyn UnitOfWork,
     drawdown: &Drawdown,
-    now: lendcore_domain::Timestamp,
-) -> Result<(), JobFailure> {
+    now: Timestamp,
+) -> Result<(), EngineError> {
     let pending_id = super::pending_entry_id(&drawdown.id);
     let entries = uow.entries_for(&drawdown.id).await?;
     let Some(pending) = entries.iter().find(|e| e.id == pending_id) else {
@@ -511,18 +731,18 @@ async fn clear_pending(
     };
     let reversal = pending
         .reversal(format!("{pending_id}:reversed"), now)
-        .map_err(|e| JobFailure::permanent(format!("ledger: {e}")))?;
+        .map_err(|e| EngineError::Internal(format!("ledger: {e}")))?;
     uow.post_entry(&reversal).await?;
     Ok(())
 }
 
 async fn freeze_line(
-    uow: &mut dyn lendcore_store::UnitOfWork,
+    uow: &mut dyn UnitOfWork,
     line_id: &str,
-    now: lendcore_domain::Timestamp,
-) -> Result<(), JobFailure> {
+    now: Timestamp,
+) -> Result<(), EngineError> {
     let Some(mut line): Option<CreditLine> = uow.find_credit_line(line_id).await? else {
-        return Err(JobFailure::permanent(format!("line {line_id} is gone")));
+        return Err(EngineError::Internal(format!("line {line_id} is gone")));
     };
     let last_seq = uow
         .credit_line_events(line_id)

@@ -5,6 +5,7 @@
 
 mod disburse;
 mod expire;
+pub mod review;
 
 use lendcore_domain::credit_line::LineView;
 use lendcore_domain::drawdown::{Confirmation, Drawdown, DrawdownStatus, Transition};
@@ -15,6 +16,7 @@ use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub(crate) use disburse::hand_to_person;
 pub use disburse::{DISBURSE_JOB, DisburseHandler};
 pub use expire::{EXPIRE_JOB, ExpireHandler};
 
@@ -145,6 +147,8 @@ pub async fn quote(
         to: drawdown.status.name().to_owned(),
         reason: None,
         at: drawdown.created_at,
+        actor: None,
+        note: None,
     };
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), idempotent, now).await? {

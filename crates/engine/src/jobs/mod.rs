@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use chrono::Duration;
 use lendcore_domain::jobs::{AfterFailure, Backoff};
-use lendcore_store::{Job, Lease, LeaseRequest, Store, StoreError};
+use lendcore_store::{Job, Lease, LeaseRequest, Store, StoreError, UnitOfWork};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -77,6 +77,18 @@ pub trait JobHandler: Send + Sync + 'static {
     /// The job kind this handler runs, e.g. `product.version_effective`.
     fn kind(&self) -> &'static str;
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure>;
+
+    /// A job of this kind was dead-lettered: its attempts ran out, it failed for good, or its
+    /// worker died during the last one. Runs in the unit of work that records it, so whatever
+    /// the job carried is left, at once, where a person is asked to settle it.
+    async fn dead_lettered(
+        &self,
+        _uow: &mut dyn UnitOfWork,
+        _job: &Job,
+        _now: lendcore_domain::Timestamp,
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +166,10 @@ impl JobRunner {
         let token = crate::new_id();
         let kinds: Vec<&str> = self.handlers.keys().copied().collect();
         let mut uow = self.store.begin().await?;
-        let buried = uow.bury_expired_final_attempts(now).await?;
+        let buried = uow.bury_expired_final_attempts(now, &kinds).await?;
+        for job in &buried {
+            self.after_death(uow.as_mut(), job, now).await?;
+        }
         let jobs = uow
             .lease_jobs(&LeaseRequest {
                 owner: &self.config.worker_id,
@@ -245,7 +260,11 @@ impl JobRunner {
                     AfterFailure::DeadLetter => (None, Recorded::DeadLettered),
                 };
                 let mut uow = self.store.begin().await?;
-                match uow.fail_job(&lease, &failure.message, retry_at, now).await {
+                let failed = uow.fail_job(&lease, &failure.message, retry_at, now).await;
+                if failed.is_ok() && recorded == Recorded::DeadLettered {
+                    self.after_death(uow.as_mut(), &job, now).await?;
+                }
+                match failed {
                     Ok(()) => uow.commit().await.map(|()| {
                         match recorded {
                             Recorded::DeadLettered => dead_lettered(&job, &failure.message),
@@ -277,6 +296,19 @@ impl JobRunner {
                 Ok(Recorded::LeaseLost)
             }
             Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Lets the job's handler leave its work with a person, in the unit of work that buries it.
+    async fn after_death(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        job: &Job,
+        now: lendcore_domain::Timestamp,
+    ) -> Result<(), EngineError> {
+        match self.handlers.get(job.kind.as_str()) {
+            Some(handler) => handler.dead_lettered(uow, job, now).await,
+            None => Ok(()),
         }
     }
 

@@ -18,14 +18,16 @@ pub struct ChannelPath {
     id: String,
 }
 
-/// Receive a channel's payout callback (signed with `X-Lendcore-Timestamp` and
-/// `X-Lendcore-Signature`). It schedules a query of the payout; it never settles one itself.
+/// Receive a channel's payout callback, signed with `X-Lendcore-Timestamp` and
+/// `X-Lendcore-Signature` (docs/CHANNEL_PROTOCOL.md). A verified one schedules a query of the
+/// payout; it never settles one itself, and the answer says nothing about the drawdown.
 #[utoipa::path(post, path = "/v1/channels/{id}/callbacks", tag = "drawdowns",
     params(("id" = String, Path, description = "Channel id")),
     request_body(content = String, content_type = "application/json", description = "The payout's state, as the channel protocol defines it"),
     responses(
         (status = 200, description = "Received", body = CallbackReceipt),
         (status = 400, description = "Not a payout state", body = ErrorBody),
+        (status = 401, description = "Unsigned, badly signed, or timestamped more than five minutes off (auth.bad_signature)", body = ErrorBody),
         (status = 404, description = "No such channel", body = ErrorBody),
     ))]
 pub async fn callback(

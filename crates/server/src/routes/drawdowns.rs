@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
-use lendcore_engine::drawdowns::{self, DrawdownRequest, DrawdownView, Quoted};
+use lendcore_engine::drawdowns::{self, DrawdownRequest, DrawdownView, Quoted, review};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -82,9 +82,10 @@ pub async fn quote(
 /// Confirm a quote: the amount is held on the line and the payout starts. A quote that expired,
 /// or a line that refuses by now, ends the drawdown with its reason — the answer shows it.
 #[utoipa::path(post, path = "/v1/drawdowns/confirm", tag = "drawdowns", request_body = ConfirmRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    params(("Idempotency-Key" = String, Header, description = "Required: this call moves money. Reuse it on retries")),
     responses(
         (status = 200, description = "The drawdown: disbursing, or ended with its reason", body = DrawdownView),
+        (status = 400, description = "No or an invalid Idempotency-Key", body = ErrorBody),
         (status = 404, description = "No quote has this token", body = ErrorBody),
         (status = 409, description = "Already confirmed or ended", body = ErrorBody),
     ))]
@@ -93,11 +94,11 @@ pub async fn confirm(
     idempotency: IdempotencyHeader,
     body: JsonBody<ConfirmRequest>,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.request("POST", "/v1/drawdowns/confirm", &body.raw);
+    let request = idempotency.required("POST", "/v1/drawdowns/confirm", &body.raw)?;
     let outcome = drawdowns::confirm(
         &state.engine,
         &body.value.confirmation_token,
-        request.as_ref(),
+        Some(&request),
     )
     .await?;
     Ok(respond(StatusCode::OK, outcome))
@@ -114,11 +115,197 @@ pub async fn get(
     State(state): State<AppState>,
     PathParams(path): PathParams<DrawdownPath>,
 ) -> Result<Json<DrawdownView>, ApiError> {
-    if path.id.is_empty() || path.id.len() > 64 || !path.id.bytes().all(|b| b.is_ascii_graphic()) {
+    check_id(&path.id)?;
+    Ok(Json(drawdowns::get(&state.engine, &path.id).await?))
+}
+
+/// Drawdown ids are UUIDs; anything else cannot name one and must not reach the database.
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
             code: "not_found.drawdown",
             message: "no drawdown with that id".to_owned(),
         }));
     }
-    Ok(Json(drawdowns::get(&state.engine, &path.id).await?))
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkPaidRequest {
+    /// The channel that paid: one the payout was sent to.
+    #[schema(example = "sandbox")]
+    pub channel_id: String,
+    /// The channel's own reference for the payout, from its statement.
+    #[schema(example = "sbx-0192…:sandbox", min_length = 1, max_length = 128)]
+    pub channel_reference: String,
+    /// How the payout was established (1-500 characters).
+    #[schema(min_length = 1, max_length = 500)]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovePaidRequest {
+    /// Why the claim holds (1-500 characters).
+    #[schema(min_length = 1, max_length = 500)]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkFailedRequest {
+    /// A catalogue reason of the channel, network, risk or system category; the borrower is
+    /// told it with its next step.
+    pub reason: lendcore_domain::reasons::Reason,
+    /// Why the payout did not happen (1-500 characters).
+    #[schema(min_length = 1, max_length = 500)]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineDecisionRequest {
+    pub decision: review::LineDecision,
+    /// Why (1-500 characters); kept in the line's log and the drawdown's timeline.
+    #[schema(min_length = 1, max_length = 500)]
+    pub note: String,
+}
+
+/// Ask every channel the payout in review was sent to. A payout a channel confirms, for the
+/// amount sent, is settled as paid; otherwise the answers go to the timeline.
+#[utoipa::path(post, path = "/v1/drawdowns/{id}/review/ask", tag = "drawdowns",
+    params(("id" = String, Path, description = "Drawdown id"),
+        ("Idempotency-Key" = String, Header, description = "Required: this call may settle a payout")),
+    responses(
+        (status = 200, description = "The drawdown, paid out or still in review with the answers in its timeline", body = DrawdownView),
+        (status = 400, description = "No or an invalid Idempotency-Key", body = ErrorBody),
+        (status = 404, description = "No such drawdown", body = ErrorBody),
+        (status = 409, description = "Not in manual review", body = ErrorBody),
+    ))]
+pub async fn review_ask(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DrawdownPath>,
+    idempotency: IdempotencyHeader,
+) -> Result<Response, ApiError> {
+    check_id(&path.id)?;
+    let uri = format!("/v1/drawdowns/{}/review/ask", path.id);
+    let request = idempotency.required("POST", &uri, b"")?;
+    let outcome = review::ask_channels(&state.engine, &path.id, Some(&request)).await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// Mark a payout in review as paid, with the channel's reference. Settled at once when the
+/// channel confirms it (paid under lendcore's reference, for the amount sent, as that
+/// reference); otherwise it waits, claimed, for a second operator's approval.
+#[utoipa::path(post, path = "/v1/drawdowns/{id}/review/paid", tag = "drawdowns", request_body = MarkPaidRequest,
+    params(("id" = String, Path, description = "Drawdown id"),
+        ("Idempotency-Key" = String, Header, description = "Required: this call may settle a payout")),
+    responses(
+        (status = 200, description = "The drawdown: paid out, or in review with the claim awaiting approval", body = DrawdownView),
+        (status = 400, description = "Invalid input, a channel the payout was never sent to, no Idempotency-Key", body = ErrorBody),
+        (status = 403, description = "Only an operator makes the claim", body = ErrorBody),
+        (status = 404, description = "No such drawdown", body = ErrorBody),
+        (status = 409, description = "Not in manual review", body = ErrorBody),
+    ))]
+pub async fn review_paid(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DrawdownPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<MarkPaidRequest>,
+) -> Result<Response, ApiError> {
+    check_id(&path.id)?;
+    let uri = format!("/v1/drawdowns/{}/review/paid", path.id);
+    let request = idempotency.required("POST", &uri, &body.raw)?;
+    let b = body.value;
+    let mark = review::PaidMark {
+        channel_id: b.channel_id,
+        channel_reference: b.channel_reference,
+        note: b.note,
+    };
+    let outcome = review::mark_paid(&state.engine, &path.id, mark, Some(&request)).await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// Approve another operator's claim that a payout in review was made: it is settled as paid.
+#[utoipa::path(post, path = "/v1/drawdowns/{id}/review/paid/approve", tag = "drawdowns", request_body = ApprovePaidRequest,
+    params(("id" = String, Path, description = "Drawdown id"),
+        ("Idempotency-Key" = String, Header, description = "Required: this call settles a payout")),
+    responses(
+        (status = 200, description = "The drawdown, paid out", body = DrawdownView),
+        (status = 400, description = "Invalid note, no Idempotency-Key", body = ErrorBody),
+        (status = 403, description = "Only an operator approves, and not the one who made the claim (auth.four_eyes)", body = ErrorBody),
+        (status = 404, description = "No such drawdown", body = ErrorBody),
+        (status = 409, description = "Not in manual review, or nobody claimed it paid", body = ErrorBody),
+    ))]
+pub async fn review_approve(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DrawdownPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<ApprovePaidRequest>,
+) -> Result<Response, ApiError> {
+    check_id(&path.id)?;
+    let uri = format!("/v1/drawdowns/{}/review/paid/approve", path.id);
+    let request = idempotency.required("POST", &uri, &body.raw)?;
+    let outcome =
+        review::approve_paid(&state.engine, &path.id, &body.value.note, Some(&request)).await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// Mark a payout in review as not made, with a catalogue reason: the hold is released and the
+/// borrower told. Refused while a channel says it paid or is still paying.
+#[utoipa::path(post, path = "/v1/drawdowns/{id}/review/failed", tag = "drawdowns", request_body = MarkFailedRequest,
+    params(("id" = String, Path, description = "Drawdown id"),
+        ("Idempotency-Key" = String, Header, description = "Required: this call releases a hold")),
+    responses(
+        (status = 200, description = "The drawdown, failed with the reason", body = DrawdownView),
+        (status = 400, description = "Invalid input, a reason of another category, no Idempotency-Key", body = ErrorBody),
+        (status = 404, description = "No such drawdown", body = ErrorBody),
+        (status = 409, description = "Not in manual review, or a channel may have paid (conflict.payout_may_have_paid)", body = ErrorBody),
+    ))]
+pub async fn review_failed(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DrawdownPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<MarkFailedRequest>,
+) -> Result<Response, ApiError> {
+    check_id(&path.id)?;
+    let uri = format!("/v1/drawdowns/{}/review/failed", path.id);
+    let request = idempotency.required("POST", &uri, &body.raw)?;
+    let b = body.value;
+    let outcome =
+        review::mark_failed(&state.engine, &path.id, b.reason, &b.note, Some(&request)).await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// Decide about the line a payout of the wrong amount froze: unfreeze it or keep it frozen,
+/// with a note in the line's log and the drawdown's timeline.
+#[utoipa::path(post, path = "/v1/drawdowns/{id}/review/line", tag = "drawdowns", request_body = LineDecisionRequest,
+    params(("id" = String, Path, description = "Drawdown id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "The drawdown, with the decision in its timeline", body = DrawdownView),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 404, description = "No such drawdown", body = ErrorBody),
+        (status = 409, description = "Not in review for a wrong payout, or the line is not frozen", body = ErrorBody),
+    ))]
+pub async fn review_line(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DrawdownPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<LineDecisionRequest>,
+) -> Result<Response, ApiError> {
+    check_id(&path.id)?;
+    let uri = format!("/v1/drawdowns/{}/review/line", path.id);
+    let request = idempotency.request("POST", &uri, &body.raw);
+    let b = body.value;
+    let outcome = review::decide_line(
+        &state.engine,
+        &path.id,
+        b.decision,
+        &b.note,
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, outcome))
 }

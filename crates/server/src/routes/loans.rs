@@ -18,7 +18,9 @@ use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepaymentRequest {
-    #[schema(example = 91680)]
+    /// At most what is owed: the whole schedule left (`installments`) or the payoff today
+    /// (`payoff`). More is refused, never taken.
+    #[schema(example = 91680, minimum = 1, maximum = 10_000_000_000_000_i64)]
     pub amount_minor: i64,
     /// `installments` (the default) or `payoff`.
     #[serde(default = "installments")]
@@ -35,13 +37,14 @@ pub struct LoanPath {
 }
 
 /// Repay a loan: installments oldest first in the product's allocation order, or a payoff.
-/// Anything paid beyond what is owed is reported as `unapplied` and held, never lost.
+/// An amount above what is owed is refused (`validation.amount_above_owed`), so nothing is
+/// collected that would have to be refunded.
 #[utoipa::path(post, path = "/v1/loans/{id}/repayments", tag = "drawdowns", request_body = RepaymentRequest,
     params(("id" = String, Path, description = "Loan (drawdown) id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+        ("Idempotency-Key" = String, Header, description = "Required: this call moves money. Reuse it on retries")),
     responses(
         (status = 201, description = "Booked", body = RepaymentReceipt),
-        (status = 400, description = "Invalid amount, or less than a payoff takes", body = ErrorBody),
+        (status = 400, description = "Invalid amount, less than a payoff takes, more than is owed (validation.amount_above_owed, the message says how much is), no Idempotency-Key", body = ErrorBody),
         (status = 404, description = "No such loan", body = ErrorBody),
         (status = 409, description = "The loan is not active", body = ErrorBody),
     ))]
@@ -52,17 +55,17 @@ pub async fn repay(
     body: JsonBody<RepaymentRequest>,
 ) -> Result<Response, ApiError> {
     check_id(&path.id)?;
-    let request = idempotency.request(
+    let request = idempotency.required(
         "POST",
         &format!("/v1/loans/{}/repayments", path.id),
         &body.raw,
-    );
+    )?;
     let outcome = loans::repay(
         &state.engine,
         &path.id,
         body.value.amount_minor,
         body.value.mode,
-        request.as_ref(),
+        Some(&request),
     )
     .await?;
     Ok(respond(StatusCode::CREATED, outcome))
