@@ -43,12 +43,29 @@ pub enum NextAction {
     Nothing,
 }
 
+/// The schema is written by hand: on the wire a reason is its dotted code, which the derive,
+/// inside the catalogue's macro, would name by the Rust variant instead.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Reason {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Reason::ALL.iter().map(|r| r.code())))
+            .description(Some(
+                "A stable reason code from the catalogue, e.g. `credit.line_frozen`",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Reason {}
+
 macro_rules! catalogue {
     ($( $variant:ident => $code:literal, $category:ident, retryable: $retry:literal,
         visible: $visible:literal, $action:ident, $en:literal, $zh:literal; )*) => {
         /// A stable reason code, e.g. `credit.line_frozen`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum Reason {
             $( #[serde(rename = $code)] $variant, )*
         }

@@ -865,9 +865,17 @@ store_test! {
         let twice = by("ops:rita".into(), review::decide_line(&w.engine, &id, review::LineDecision::Unfreeze, "again", None)).await.unwrap_err();
         assert_eq!(twice.code(), "conflict.line_not_frozen");
         // The one who claimed cannot approve; a second operator can.
-        let own = by("ops:alice".into(), review::approve_paid(&w.engine, &id, "I am sure", None)).await.unwrap_err();
+        let checked = |reference: &str, note: &str| review::PaidMark {
+            channel_id: "sandbox".into(), channel_reference: reference.into(), note: note.into(),
+        };
+        let own = by("ops:alice".into(), review::approve_paid(&w.engine, &id, &checked(&reference, "I am sure"), None)).await.unwrap_err();
         assert_eq!(own.code(), "auth.four_eyes");
-        let approved = by("ops:bob".into(), review::approve_paid(&w.engine, &id, "checked the statement", None)).await.unwrap().into_inner();
+        let other = by("ops:bob".into(), review::approve_paid(&w.engine, &id, &checked("sbx-other", "checked"), None)).await.unwrap_err();
+        assert_eq!(other.code(), "conflict.claim_changed", "an approval names the claim it checked");
+        // While the claim waits, the payout is not failed.
+        let failing = by("ops:bob".into(), review::mark_failed(&w.engine, &id, Reason::ChannelUnavailable, "no", None)).await.unwrap_err();
+        assert_eq!(failing.code(), "conflict.paid_claim_pending");
+        let approved = by("ops:bob".into(), review::approve_paid(&w.engine, &id, &checked(&reference, "checked the statement"), None)).await.unwrap().into_inner();
         assert_eq!(approved.drawdown.status, DrawdownStatus::Active);
         assert_eq!(w.line().await, (100_000, 0));
         let step = approved.timeline.last().unwrap();

@@ -153,8 +153,39 @@ impl Modify for EveryOperation {
             ];
             for (method, operation) in operations {
                 let Some(operation) = operation else { continue };
+                operation.operation_id = Some(operation_id(
+                    path,
+                    operation.operation_id.as_deref().unwrap_or_default(),
+                ));
                 let rule = crate::auth::rule(&method, path);
+                let has_body = operation.request_body.is_some();
+                let has_query = operation.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
+                });
                 let responses = &mut operation.responses.responses;
+                // What the extractors answer before a handler runs: a body that is not JSON or
+                // not of its type, a path or query parameter that does not parse.
+                if has_body || has_query || path.contains('{') {
+                    responses.entry("400".to_owned()).or_insert_with(|| {
+                        error("Bad input: the code says which (validation.*, idempotency.key_invalid)")
+                    });
+                }
+                if has_body {
+                    responses.entry("413".to_owned()).or_insert_with(|| {
+                        error("The body is too large (validation.body_too_large)")
+                    });
+                    responses.entry("415".to_owned()).or_insert_with(|| {
+                        error(
+                            "The body is not application/json (validation.unsupported_media_type)",
+                        )
+                    });
+                }
+                if path.contains('{') {
+                    responses
+                        .entry("404".to_owned())
+                        .or_insert_with(|| error("Nothing with that id (not_found.*)"));
+                }
                 if rule != Some(crate::auth::Rule::Public) {
                     operation.security = Some(vec![SecurityRequirement::new(
                         "bearer",
@@ -181,4 +212,51 @@ impl Modify for EveryOperation {
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// An operation's id, unique in the document: the resource its path names (the first segment
+/// after `/v1`) and the handler's name, e.g. `drawdowns_review_ask`; what a client generator
+/// names its methods.
+fn operation_id(path: &str, handler: &str) -> String {
+    match path.strip_prefix("/v1/") {
+        Some(rest) => {
+            let resource = rest.split('/').next().unwrap_or_default().replace('-', "_");
+            format!("{resource}_{handler}")
+        }
+        None => handler.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_unique_so_a_generated_client_has_one_method_each() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let mut seen = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let id = operation["operationId"].as_str().unwrap().to_owned();
+                if let Some(other) = seen.insert(id.clone(), format!("{method} {path}")) {
+                    panic!("{id} names both {other} and {method} {path}");
+                }
+            }
+        }
+        assert!(seen.contains_key("drawdowns_review_ask"), "{seen:?}");
+    }
+
+    #[test]
+    fn reasons_are_documented_by_the_codes_the_api_sends() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let codes = doc["components"]["schemas"]["Reason"]["enum"]
+            .as_array()
+            .unwrap();
+        assert!(
+            codes.contains(&serde_json::json!("credit.line_frozen")),
+            "{codes:?}"
+        );
+        assert!(!codes.contains(&serde_json::json!("LineFrozen")));
+        assert_eq!(codes.len(), lendcore_domain::reasons::Reason::ALL.len());
+    }
 }

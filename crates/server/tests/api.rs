@@ -511,6 +511,15 @@ store_test! {
         assert_eq!((keyless.status, keyless.code()), (StatusCode::BAD_REQUEST, "idempotency.key_required"));
         let keyless = api.send("POST", &format!("/v1/loans/{id}/repayments"), None, &json!({"amount_minor": 100})).await;
         assert_eq!((keyless.status, keyless.code()), (StatusCode::BAD_REQUEST, "idempotency.key_required"));
+        // Settling by hand is for a payout in review, by an operator, with a key.
+        let review = format!("/v1/drawdowns/{id}/review/ask");
+        let keyless = api.send("POST", &review, None, &json!({})).await;
+        assert_eq!((keyless.status, keyless.code()), (StatusCode::BAD_REQUEST, "idempotency.key_required"));
+        let not_in_review = api.send("POST", &review, Some("rv-1"), &json!({})).await;
+        assert_eq!((not_in_review.status, not_in_review.code()), (StatusCode::CONFLICT, "conflict.drawdown_state"));
+        let by_key = api.send("POST", &format!("/v1/drawdowns/{id}/review/paid"), Some("rv-2"),
+            &json!({"channel_id": "sandbox", "channel_reference": "x", "note": "seen"})).await;
+        assert_eq!((by_key.status, by_key.code()), (StatusCode::FORBIDDEN, "auth.operator_required"));
         let unknown = api.send("POST", "/v1/drawdowns/confirm", Some("c-3"), &json!({"confirmation_token": "nope"})).await;
         assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found.confirmation"));
         let too_much = api.send("POST", "/v1/drawdowns/quotes", None, &json!({

@@ -219,6 +219,19 @@ async fn submit(
             "amount must be positive",
         );
     }
+    // A reference it already holds is answered with its payout (or 409 for another request),
+    // before any scripted fault: a channel that paid never refuses the same payout later.
+    if let Some(existing) = sandbox.records().get(&request.reference) {
+        return if existing.request == request {
+            (StatusCode::OK, Json(existing.state.clone())).into_response()
+        } else {
+            error(
+                StatusCode::CONFLICT,
+                "channel.idempotency_conflict",
+                "this reference was used for another payout",
+            )
+        };
+    }
     let mode = {
         let mut submits = sandbox.submits.lock().unwrap_or_else(|e| e.into_inner());
         let seen = submits.entry(request.account.clone()).or_insert(0);

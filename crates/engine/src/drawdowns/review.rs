@@ -51,6 +51,9 @@ pub async fn ask_channels(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
     let actor = crate::acting::current();
+    if let Some(done) = earlier_answer(engine, request).await? {
+        return Ok(Outcome::Replayed(done));
+    }
     let read = in_review(engine.store.as_ref(), id).await?;
     let answers = ask_all(
         engine.store.as_ref(),
@@ -118,6 +121,9 @@ pub async fn mark_paid(
     let actor = operator()?;
     let note = parse_note(&mark.note)?;
     let channel_reference = parse_channel_reference(&mark.channel_reference)?;
+    if let Some(done) = earlier_answer(engine, request).await? {
+        return Ok(Outcome::Replayed(done));
+    }
     let read = in_review(engine.store.as_ref(), id).await?;
     let called = called_channels(engine.store.as_ref(), &read.id).await?;
     let Some((_, reference)) = called.iter().find(|(c, _)| *c == mark.channel_id) else {
@@ -213,15 +219,16 @@ pub async fn mark_paid(
     finish(uow, drawdown, request, now).await
 }
 
-/// A second operator approves another's claim that the payout was made: it is settled as paid
-/// through the claimed channel.
+/// A second operator approves another's claim that the payout was made, naming the channel and
+/// reference they checked: it is settled as paid through the claimed channel.
 pub async fn approve_paid(
     engine: &Engine,
     id: &str,
-    note: &str,
+    approved: &PaidMark,
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
     let actor = operator()?;
+    let note = approved.note.as_str();
     let note = parse_note(note)?;
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
@@ -238,6 +245,18 @@ pub async fn approve_paid(
             "nobody has claimed this payout paid; mark it paid first",
         ));
     };
+    // The approver names what they checked, so a claim changed meanwhile is not approved.
+    if claim.channel_id != approved.channel_id
+        || claim.channel_reference != approved.channel_reference
+    {
+        return Err(EngineError::conflict(
+            "conflict.claim_changed",
+            format!(
+                "the claim is now {} as {}; check that one",
+                claim.channel_id, claim.channel_reference
+            ),
+        ));
+    }
     if claim.claimed_by == actor {
         return Err(EngineError::Forbidden {
             code: "auth.four_eyes",
@@ -286,7 +305,7 @@ pub async fn mark_failed(
     note: &str,
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
-    let actor = crate::acting::current();
+    let actor = operator()?;
     let note = parse_note(note)?;
     match reason.entry().category {
         Category::Channel | Category::Network | Category::Risk | Category::System => {}
@@ -304,7 +323,11 @@ pub async fn mark_failed(
             .into());
         }
     }
+    if let Some(done) = earlier_answer(engine, request).await? {
+        return Ok(Outcome::Replayed(done));
+    }
     let read = in_review(engine.store.as_ref(), id).await?;
+    refuse_if_claimed(&read)?;
     let answers = ask_all(
         engine.store.as_ref(),
         engine.clock.as_ref(),
@@ -327,6 +350,7 @@ pub async fn mark_failed(
         return Ok(Outcome::Replayed(done));
     }
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
+    refuse_if_claimed(&drawdown)?;
     let said = summary(&answers);
     let note = format!("{note} (the channels said: {})", said["channels"]);
     settle_by(
@@ -379,11 +403,17 @@ pub async fn decide_line(
         .ok_or_else(|| {
             EngineError::Internal(format!("line of drawdown {} is gone", drawdown.id))
         })?;
-    if !matches!(line.status, LineStatus::Frozen { .. }) {
-        return Err(EngineError::conflict(
-            "conflict.line_not_frozen",
-            "the line is not frozen any more",
-        ));
+    match line.status {
+        LineStatus::Frozen {
+            reason: Reason::AbnormalPattern,
+            ..
+        } => {}
+        LineStatus::Frozen { .. } | LineStatus::Active | LineStatus::Closed { .. } => {
+            return Err(EngineError::conflict(
+                "conflict.line_not_frozen",
+                "the line is not frozen for a wrong payout (any more): its freeze is risk's to change",
+            ));
+        }
     }
     let last_seq = uow
         .credit_line_events(&line.id)
@@ -499,13 +529,45 @@ async fn ask_all(
     Ok(answers)
 }
 
-/// Whether an answer leaves open that the channel paid: it says so, or it is still paying.
+/// Whether an answer leaves open that the channel paid: it says so, it is still paying, or it
+/// could not be asked. A channel no longer configured cannot be asked at all; the operator's
+/// word, audited, stands for it.
 fn may_have_paid(answer: &Answer) -> bool {
     match &answer.settled {
         Some(Settled::Paid { .. }) => true,
-        Some(Settled::Open(_)) => answer.label == "pending",
+        Some(Settled::Open(_)) => answer.label != "not_configured",
         Some(Settled::NotPaid(_)) | None => false,
     }
+}
+
+/// A payout an operator has claimed paid is not failed until the claim is settled.
+fn refuse_if_claimed(drawdown: &Drawdown) -> Result<(), EngineError> {
+    match &drawdown.status {
+        DrawdownStatus::ManualReview {
+            claim: Some(claim), ..
+        } => Err(EngineError::conflict(
+            "conflict.paid_claim_pending",
+            format!(
+                "{} has claimed it paid; that claim is approved before anything else",
+                claim.claimed_by
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The stored answer to a retried request, looked up before anything is asked or checked.
+async fn earlier_answer(
+    engine: &Engine,
+    request: Option<&IdempotentRequest>,
+) -> Result<Option<DrawdownView>, EngineError> {
+    if request.is_none() {
+        return Ok(None);
+    }
+    let mut uow = engine.store.begin().await?;
+    let done = idempotency::claim(uow.as_mut(), request, engine.clock.now()).await?;
+    uow.rollback().await?;
+    Ok(done)
 }
 
 /// Settles as the channels' answers allow (paid, for the amount sent, by one of them), or
@@ -518,17 +580,32 @@ async fn record_answers(
     now: Timestamp,
 ) -> Result<(), EngineError> {
     let said = summary(answers)["channels"].to_string();
-    let paid = answers.iter().find_map(|(channel, a)| match a.settled {
-        Some(Settled::Paid {
-            amount_minor,
-            currency,
-        }) if amount_minor == drawdown.quote.schedule.disbursed_minor
-            && currency == drawdown.currency =>
-        {
-            Some(channel.clone())
+    let paying: Vec<&(String, Answer)> = answers
+        .iter()
+        .filter(|(_, a)| matches!(a.settled, Some(Settled::Paid { .. })))
+        .collect();
+    // Settled only when exactly one channel paid, and paid what was sent; two that paid, or
+    // one that paid another amount, stay with the person.
+    let paid = match paying.as_slice() {
+        [(channel, answer)] => match answer.settled {
+            Some(Settled::Paid {
+                amount_minor,
+                currency,
+            }) if amount_minor == drawdown.quote.schedule.disbursed_minor
+                && currency == drawdown.currency =>
+            {
+                Some(channel.clone())
+            }
+            Some(Settled::Paid { .. } | Settled::NotPaid(_) | Settled::Open(_)) | None => None,
+        },
+        [] => None,
+        [_, _, ..] => {
+            metrics::counter!("lendcore_payout_integrity_failures_total").increment(1);
+            tracing::error!(drawdown = %drawdown.id, answers = %said,
+                "INTEGRITY: more than one channel reports the payout paid");
+            None
         }
-        Some(Settled::Paid { .. } | Settled::NotPaid(_) | Settled::Open(_)) | None => None,
-    });
+    };
     match paid {
         Some(channel_id) => {
             let note = format!("the channel confirms it paid: {said}");

@@ -79,8 +79,8 @@ pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure>;
 
     /// A job of this kind was dead-lettered: its attempts ran out, it failed for good, or its
-    /// worker died during the last one. Runs in the unit of work that records it, so whatever
-    /// the job carried is left, at once, where a person is asked to settle it.
+    /// worker died during the last one. Runs right after, in `uow`, which the runner commits,
+    /// so whatever the job carried is left, at once, where a person is asked to settle it.
     async fn dead_lettered(
         &self,
         _uow: &mut dyn UnitOfWork,
@@ -167,9 +167,6 @@ impl JobRunner {
         let kinds: Vec<&str> = self.handlers.keys().copied().collect();
         let mut uow = self.store.begin().await?;
         let buried = uow.bury_expired_final_attempts(now, &kinds).await?;
-        for job in &buried {
-            self.after_death(uow.as_mut(), job, now).await?;
-        }
         let jobs = uow
             .lease_jobs(&LeaseRequest {
                 owner: &self.config.worker_id,
@@ -184,6 +181,7 @@ impl JobRunner {
         let leased_at = Instant::now();
         for job in &buried {
             dead_lettered(job, "its worker died or hung during the final attempt");
+            self.after_death(job, now).await;
         }
         let attempts = jobs.into_iter().map(|job| self.attempt(job, leased_at));
         let mut report = PollReport {
@@ -260,11 +258,7 @@ impl JobRunner {
                     AfterFailure::DeadLetter => (None, Recorded::DeadLettered),
                 };
                 let mut uow = self.store.begin().await?;
-                let failed = uow.fail_job(&lease, &failure.message, retry_at, now).await;
-                if failed.is_ok() && recorded == Recorded::DeadLettered {
-                    self.after_death(uow.as_mut(), &job, now).await?;
-                }
-                match failed {
+                match uow.fail_job(&lease, &failure.message, retry_at, now).await {
                     Ok(()) => uow.commit().await.map(|()| {
                         match recorded {
                             Recorded::DeadLettered => dead_lettered(&job, &failure.message),
@@ -283,6 +277,9 @@ impl JobRunner {
                 }
             }
         };
+        if matches!(recorded, Ok(Recorded::DeadLettered)) {
+            self.after_death(&job, now).await;
+        }
         match recorded {
             Ok(recorded) => {
                 metrics::counter!("lendcore_job_attempts_total", "kind" => job.kind.clone(),
@@ -299,16 +296,22 @@ impl JobRunner {
         }
     }
 
-    /// Lets the job's handler leave its work with a person, in the unit of work that buries it.
-    async fn after_death(
-        &self,
-        uow: &mut dyn UnitOfWork,
-        job: &Job,
-        now: lendcore_domain::Timestamp,
-    ) -> Result<(), EngineError> {
-        match self.handlers.get(job.kind.as_str()) {
-            Some(handler) => handler.dead_lettered(uow, job, now).await,
-            None => Ok(()),
+    /// Lets a dead job's handler leave its work with a person, in a unit of work of its own,
+    /// so a failure there never holds up the other jobs: it is logged, and close of business
+    /// sweeps payouts whose job is dead.
+    async fn after_death(&self, job: &Job, now: lendcore_domain::Timestamp) {
+        let Some(handler) = self.handlers.get(job.kind.as_str()) else {
+            return;
+        };
+        let handed = async {
+            let mut uow = self.store.begin().await?;
+            handler.dead_lettered(uow.as_mut(), job, now).await?;
+            uow.commit().await?;
+            Ok::<(), EngineError>(())
+        };
+        if let Err(err) = handed.await {
+            tracing::error!(job = %job.id, kind = %job.kind, error = %err,
+                "a dead job's work could not be handed to a person; close of business will");
         }
     }
 

@@ -42,7 +42,7 @@ impl std::fmt::Debug for SaveRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyRequest {
+pub struct IdentityCheckRequest {
     /// `sms_otp`, `bank_card` or `face`.
     pub method: String,
     /// For `sms_otp`: `{"challenge_id": "…", "code": "123456"}`; for the provider's methods,
@@ -140,7 +140,8 @@ fn may_read(caller: &Caller) -> Result<(), ApiError> {
 /// Start a draft.
 #[utoipa::path(post, path = "/v1/applications", tag = "applications",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
-    responses((status = 201, description = "A draft, saved", body = ApplicationView)))]
+    responses((status = 201, description = "A draft, saved", body = ApplicationView),
+        (status = 409, description = "The applicant has an application open already (conflict.application_open): resume it or withdraw it", body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     caller: Caller,
@@ -276,7 +277,7 @@ pub async fn verification_code(
 
 /// Verify identity with one method. If it fails or is unavailable, the answer says why and
 /// which other methods to try.
-#[utoipa::path(post, path = "/v1/applications/{id}/verification", tag = "applications", request_body = VerifyRequest,
+#[utoipa::path(post, path = "/v1/applications/{id}/verification", tag = "applications", request_body = IdentityCheckRequest,
     params(("id" = String, Path, description = "Application id")),
     responses(
         (status = 200, description = "The outcome, recorded", body = VerificationOutcome),
@@ -288,7 +289,7 @@ pub async fn verify(
     caller: Caller,
     client: Client,
     PathParams(path): PathParams<AppPath>,
-    body: JsonBody<VerifyRequest>,
+    body: JsonBody<IdentityCheckRequest>,
 ) -> Result<Json<VerificationOutcome>, ApiError> {
     let b = body.value;
     Ok(Json(
@@ -349,6 +350,7 @@ pub async fn decide(
     responses(
         (status = 200, description = "Accepted; `line_id` names the new line", body = ApplicationView),
         (status = 409, description = "Not approved", body = ErrorBody),
+        (status = 422, description = "The offer lapsed (user.offer_expired): the application expires with that reason", body = ErrorBody),
     ))]
 pub async fn accept(
     State(state): State<AppState>,

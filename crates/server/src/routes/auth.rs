@@ -140,6 +140,7 @@ pub async fn verify_code(
     responses(
         (status = 200, description = "The session is now active", body = SessionIssued),
         (status = 401, description = "No session, or it ended", body = ErrorBody),
+        (status = 409, description = "The session is not waiting for a second factor (conflict.second_factor_not_awaited)", body = ErrorBody),
         (status = 422, description = "identity.code_incorrect", body = ErrorBody),
         (status = 429, description = "identity.too_many_attempts; see Retry-After", body = ErrorBody),
     ))]

@@ -147,6 +147,11 @@ pub struct MarkPaidRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovePaidRequest {
+    /// The claim's channel, as the approver checked it.
+    pub channel_id: String,
+    /// The claim's channel reference, as the approver checked it; a claim changed meanwhile
+    /// is not approved (`conflict.claim_changed`).
+    pub channel_reference: String,
     /// Why the claim holds (1-500 characters).
     #[schema(min_length = 1, max_length = 500)]
     pub note: String,
@@ -236,7 +241,7 @@ pub async fn review_paid(
         (status = 400, description = "Invalid note, no Idempotency-Key", body = ErrorBody),
         (status = 403, description = "Only an operator approves, and not the one who made the claim (auth.four_eyes)", body = ErrorBody),
         (status = 404, description = "No such drawdown", body = ErrorBody),
-        (status = 409, description = "Not in manual review, or nobody claimed it paid", body = ErrorBody),
+        (status = 409, description = "Not in manual review, nobody claimed it paid, or the claim is not the one named", body = ErrorBody),
     ))]
 pub async fn review_approve(
     State(state): State<AppState>,
@@ -247,8 +252,13 @@ pub async fn review_approve(
     check_id(&path.id)?;
     let uri = format!("/v1/drawdowns/{}/review/paid/approve", path.id);
     let request = idempotency.required("POST", &uri, &body.raw)?;
-    let outcome =
-        review::approve_paid(&state.engine, &path.id, &body.value.note, Some(&request)).await?;
+    let b = body.value;
+    let approved = review::PaidMark {
+        channel_id: b.channel_id,
+        channel_reference: b.channel_reference,
+        note: b.note,
+    };
+    let outcome = review::approve_paid(&state.engine, &path.id, &approved, Some(&request)).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 
@@ -261,7 +271,8 @@ pub async fn review_approve(
         (status = 200, description = "The drawdown, failed with the reason", body = DrawdownView),
         (status = 400, description = "Invalid input, a reason of another category, no Idempotency-Key", body = ErrorBody),
         (status = 404, description = "No such drawdown", body = ErrorBody),
-        (status = 409, description = "Not in manual review, or a channel may have paid (conflict.payout_may_have_paid)", body = ErrorBody),
+        (status = 403, description = "Only an operator marks a payout failed", body = ErrorBody),
+        (status = 409, description = "Not in manual review, a channel may have paid or could not be asked (conflict.payout_may_have_paid), or a paid claim awaits approval", body = ErrorBody),
     ))]
 pub async fn review_failed(
     State(state): State<AppState>,

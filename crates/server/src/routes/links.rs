@@ -94,6 +94,7 @@ pub async fn open(
 #[utoipa::path(post, path = "/v1/links/renew", tag = "applications", request_body = TokenRequest,
     responses(
         (status = 201, description = "A new link", body = LinkIssued),
+        (status = 409, description = "The link still opens (conflict.link_still_valid): use it", body = ErrorBody),
         (status = 422, description = "link.invalid: not a link of yours", body = ErrorBody),
     ))]
 pub async fn renew(

@@ -3,6 +3,8 @@
 // Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
 
+pub mod contract;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -97,7 +99,9 @@ impl Api {
             .await
             .unwrap();
         let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let body = response.json().await.unwrap_or(Value::Null);
+        contract::check("GET", path, status.as_u16(), &body);
+        (status, body)
     }
 
     pub async fn send(&self, method: &str, path: &str, key: Option<&str>, body: &Value) -> Reply {
@@ -119,16 +123,16 @@ impl Api {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(verb, format!("{}{path}", self.base))
             .header("content-type", content_type)
             .body(body);
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }
-        Reply::read(request.send().await.unwrap()).await
+        Reply::checked(method, path, request.send().await.unwrap()).await
     }
 
     /// A request as another caller: with `token` as bearer, or with no credentials at all.
@@ -151,8 +155,8 @@ impl Api {
         key: Option<&str>,
         body: Option<&Value>,
     ) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = reqwest::Client::new().request(verb, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -162,7 +166,7 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
-        Reply::read(request.send().await.unwrap()).await
+        Reply::checked(method, path, request.send().await.unwrap()).await
     }
 
     pub async fn product_count(&self) -> usize {
@@ -196,6 +200,15 @@ impl Reply {
                 .map(|v| v.to_str().unwrap().to_owned()),
             body: response.json().await.unwrap_or(Value::Null),
         }
+    }
+
+    /// Reads the response and checks it against the document (see [`contract`]).
+    pub async fn checked(method: &str, path: &str, response: reqwest::Response) -> Reply {
+        let reply = Reply::read(response).await;
+        if method != "HEAD" {
+            contract::check(method, path, reply.status.as_u16(), &reply.body);
+        }
+        reply
     }
 
     pub fn code(&self) -> &str {
