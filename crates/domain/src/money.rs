@@ -64,6 +64,38 @@ impl Money {
         Self { minor, currency }
     }
 
+    /// The amount as a person reads it in `language`: the minor units placed by the currency's
+    /// exponent, thousands grouped, with the currency as that language writes it:
+    /// `CNY 10,000.00` in English, `10,000.00元` in Chinese. The one place money is formatted
+    /// for people (notifications, timelines); the API carries minor units.
+    pub fn for_people(self, language: crate::reasons::Language) -> String {
+        let exponent = self.currency.exponent();
+        let scale = 10u64.pow(exponent);
+        let magnitude = self.minor.unsigned_abs();
+        let (whole, fraction) = (magnitude / scale, magnitude % scale);
+        let digits = whole.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let number = match exponent {
+            0 => format!("{sign}{grouped}"),
+            _ => format!(
+                "{sign}{grouped}.{fraction:0width$}",
+                width = exponent as usize
+            ),
+        };
+        match (language, self.currency) {
+            (crate::reasons::Language::En, currency) => format!("{} {number}", currency.code()),
+            (crate::reasons::Language::ZhHans, Currency::Cny) => format!("{number}元"),
+            (crate::reasons::Language::ZhHans, Currency::Usd) => format!("{number}美元"),
+        }
+    }
+
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
         let minor = self
@@ -91,20 +123,10 @@ impl Money {
     }
 }
 
+/// As an English reader reads it (see [`Money::for_people`]).
 impl std::fmt::Display for Money {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scale = 10i64.pow(self.currency.exponent());
-        let sign = if self.minor < 0 { "-" } else { "" };
-        let abs = self.minor.unsigned_abs();
-        let scale = scale.unsigned_abs();
-        write!(
-            f,
-            "{sign}{}.{:0width$} {}",
-            abs / scale,
-            abs % scale,
-            self.currency,
-            width = self.currency.exponent() as usize
-        )
+        f.write_str(&self.for_people(crate::reasons::Language::En))
     }
 }
 
@@ -113,15 +135,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_is_exact() {
+    fn people_read_money_by_the_currency_s_exponent_in_their_language() {
+        use crate::reasons::Language::{En, ZhHans};
         assert_eq!(
             Money::new(123_456, Currency::Cny).to_string(),
-            "1234.56 CNY"
+            "CNY 1,234.56"
         );
-        assert_eq!(Money::new(-5, Currency::Usd).to_string(), "-0.05 USD");
+        assert_eq!(
+            Money::new(1_000_000, Currency::Cny).for_people(ZhHans),
+            "10,000.00元"
+        );
+        assert_eq!(Money::new(-5, Currency::Usd).for_people(En), "USD -0.05");
+        assert_eq!(Money::new(99, Currency::Usd).for_people(ZhHans), "0.99美元");
+        assert_eq!(
+            Money::new(100_000, Currency::Cny).for_people(En),
+            "CNY 1,000.00"
+        );
         assert_eq!(
             Money::new(i64::MIN, Currency::Usd).to_string(),
-            "-92233720368547758.08 USD"
+            "USD -92,233,720,368,547,758.08"
         );
     }
 

@@ -40,6 +40,8 @@ pub enum NextAction {
     CompleteApplication,
     /// Accept the offer that was made.
     AcceptOffer,
+    /// Sign in with the mobile number already registered for this identity.
+    SignInWithRegisteredNumber,
     Nothing,
 }
 
@@ -136,6 +138,8 @@ catalogue! {
         "Please verify your identity to continue.", "请先完成身份认证。";
     VerificationFailed => "identity.verification_failed", Identity, retryable: true, visible: true, VerifyIdentity,
         "Identity verification did not succeed. Please try another method.", "身份认证未通过，请尝试其他认证方式。";
+    AlreadyRegistered => "identity.already_registered", Identity, retryable: false, visible: true, SignInWithRegisteredNumber,
+        "This identity number is already registered with another mobile number. Sign in with that number to continue, or contact us if you no longer have it.", "该身份证号已使用其他手机号注册。请使用该手机号登录后继续；如该号码已不再使用，请联系我们。";
     CodeIncorrect => "identity.code_incorrect", Identity, retryable: true, visible: true, RetryNow,
         "The code is not correct. Check the text message and try again.", "验证码不正确，请核对短信后重试。";
     CodeExpired => "identity.code_expired", Identity, retryable: true, visible: true, RetryNow,

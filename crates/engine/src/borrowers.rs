@@ -115,6 +115,66 @@ pub async fn register(
     Ok(Outcome::Fresh(view))
 }
 
+/// What support looks a borrower up by: one identifier, as the borrower gives it.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Mobile(String),
+    ResidentId(String),
+    CreditCode(String),
+}
+
+/// Finds the borrowers registered with an identifier, through its blind index: the identifier
+/// is parsed first (a mistyped one is a 400 naming what is wrong, not an empty list), never
+/// stored or logged in clear, and the search is audited with what was searched by and how
+/// many were found. Results are masked.
+pub async fn find(engine: &Engine, lookup: &Lookup) -> Result<Vec<BorrowerView>, EngineError> {
+    let vault = engine.vault()?;
+    let now = engine.clock.now();
+    let today_in_china = (now + chrono::Duration::hours(8)).date_naive();
+    let invalid = |field: &str, code: &'static str, message: String| -> EngineError {
+        Violations::single(field, code, message).into()
+    };
+    let (by, index_kind, index) = match lookup {
+        Lookup::Mobile(raw) => {
+            let mobile = lendcore_domain::borrower::Mobile::parse(raw)?;
+            let index = vault.index("mobile", mobile.expose());
+            ("mobile", BorrowerIndex::Mobile, index)
+        }
+        Lookup::ResidentId(raw) => {
+            let id = lendcore_domain::identity::ResidentId::parse(raw, today_in_china)
+                .map_err(|e| invalid("resident_id", e.code(), e.to_string()))?;
+            let index = vault.index("resident_id", id.expose());
+            ("resident_id", BorrowerIndex::ResidentId, index)
+        }
+        Lookup::CreditCode(raw) => {
+            let code = lendcore_domain::identity::CreditCode::parse(raw)
+                .map_err(|e| invalid("credit_code", e.code(), e.to_string()))?;
+            let index = vault.index("credit_code", code.expose());
+            ("credit_code", BorrowerIndex::CreditCode, index)
+        }
+    };
+    let mut uow = engine.store.begin().await?;
+    let found = uow.find_borrowers_by(index_kind, &index).await?;
+    let views = found
+        .iter()
+        .map(|stored| Ok(view(stored, &vault.open(&stored.personal, &stored.id)?)))
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    crate::audit::record(
+        uow.as_mut(),
+        &crate::acting::current(),
+        "borrower.searched",
+        ("borrower", "*"),
+        serde_json::json!({
+            "by": by,
+            "found": views.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+        }),
+        lendcore_domain::to_millis(now),
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(views)
+}
+
 pub async fn get(engine: &Engine, id: &str) -> Result<BorrowerView, EngineError> {
     let vault = engine.vault()?;
     let mut uow = engine.store.begin_read().await?;

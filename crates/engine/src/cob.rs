@@ -421,6 +421,7 @@ fn close_day(
             writes.events.push(event(loan, "loan.reminder", serde_json::json!({
                 "kind": kind, "installment": installment.number, "due_date": installment.due_date,
                 "amount_minor": due.principal_minor + due.interest_minor + due.fee_minor + due.penalty_minor,
+                "currency": loan.currency,
             }), now));
         }
         if days_to_due > 0 {

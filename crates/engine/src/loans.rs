@@ -261,6 +261,7 @@ async fn announce(
                 "loan_id": loan.id,
                 "borrower_id": loan.borrower_id,
                 "amount_minor": amount_minor,
+                "currency": loan.currency,
                 "unapplied_minor": allocation.unapplied_minor,
                 "outstanding_principal_minor": loan.outstanding_principal_minor(),
                 "reason": settled.then_some(Reason::PaidOff),

@@ -3,7 +3,8 @@
 
 use lendcore_domain::Timestamp;
 use lendcore_domain::ledger::{EntryEvent, JournalEntry, Layer};
-use lendcore_domain::reasons::Reason;
+use lendcore_domain::money::Money;
+use lendcore_domain::reasons::{Language, Reason};
 use serde::{Deserialize, Serialize};
 
 use crate::{Engine, EngineError};
@@ -201,12 +202,11 @@ fn posting_summary(entry: &JournalEntry) -> String {
         Layer::Posted => "posted",
     };
     let amount: i64 = entry.postings.iter().map(|p| p.debit_minor).sum();
-    format!("{event} ({layer}): {amount} {}", currency_of(entry))
-}
-
-fn currency_of(entry: &JournalEntry) -> &'static str {
-    entry
-        .postings
-        .first()
-        .map_or("", |p| p.account.currency.code())
+    match entry.postings.first() {
+        Some(posting) => format!(
+            "{event} ({layer}): {}",
+            Money::new(amount, posting.account.currency).for_people(Language::En)
+        ),
+        None => format!("{event} ({layer})"),
+    }
 }

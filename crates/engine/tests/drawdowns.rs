@@ -573,7 +573,7 @@ store_test! {
         let summaries: Vec<&str> = t.events.iter().map(|e| e.summary.as_str()).collect();
         assert!(summaries.contains(&"disbursing → active"), "{summaries:?}");
         assert!(summaries.iter().any(|s| s.starts_with("submit to sandbox: unknown")), "{summaries:?}");
-        assert!(summaries.iter().any(|s| s.starts_with("repayment (posted): 10000 CNY")), "{summaries:?}");
+        assert!(summaries.iter().any(|s| s.starts_with("repayment (posted): CNY 100.00")), "{summaries:?}");
         let missing = timeline::timeline(&w.engine, timeline::Reader::Staff, "nope").await.unwrap_err();
         assert_eq!(missing.code(), "not_found.loan");
 
@@ -584,7 +584,7 @@ store_test! {
         assert_eq!(kinds, [timeline::EventKind::StateChange, timeline::EventKind::Posting].into(), "{own:?}");
         let postings = own.events.iter().filter(|e| e.kind == timeline::EventKind::Posting);
         assert!(postings.clone().all(|e| e.detail.is_null()), "no accounts: {own:?}");
-        assert!(postings.clone().any(|e| e.summary == "repayment (posted): 10000 CNY"), "{own:?}");
+        assert!(postings.clone().any(|e| e.summary == "repayment (posted): CNY 100.00"), "{own:?}");
         assert!(own.events.iter().all(|e| !e.summary.contains("(pending)")), "posted money only: {own:?}");
         for reader in [
             timeline::Reader::Borrower { borrower_id: Some("someone-else"), mobile_index: "m-1" },

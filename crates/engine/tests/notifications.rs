@@ -313,7 +313,7 @@ store_test! {
             .map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
         assert_eq!(texts.len(), 1);
         assert_eq!(texts[0]["to"], "13812345678");
-        assert_eq!(texts[0]["text"], "We received your repayment of 916.80 yuan. Thank you.");
+        assert_eq!(texts[0]["text"], "We received your repayment of CNY 916.80. Thank you.");
 
         let mail = w.mail.lock().unwrap().clone();
         assert_eq!(mail.len(), 1);

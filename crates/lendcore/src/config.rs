@@ -449,6 +449,7 @@ impl Config {
         lendcore_store::ConnectOptions {
             max_connections: self.database.max_connections,
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+            create_if_missing: true,
         }
     }
 

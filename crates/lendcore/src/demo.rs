@@ -7,10 +7,12 @@ use anyhow::Context;
 use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
 use lendcore_connectors::sms::SandboxSms;
 use lendcore_domain::access::{Permission, Role};
+use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
 use lendcore_domain::credit_line::GrantInput;
 use lendcore_domain::product::{NewProductInput, ProductCode, ProductKind, ProductTermsInput};
+use lendcore_domain::reasons::Language;
 use lendcore_engine::{Engine, EngineError};
-use lendcore_engine::{credit_lines, products};
+use lendcore_engine::{borrowers, credit_lines, products};
 
 use crate::config::{ChannelConfig, Config, Overrides, SmsConfig};
 use crate::serve;
@@ -60,6 +62,12 @@ pub async fn run(
         timeout_ms: 5_000,
     });
     config.security.pii_key = Some(demo_key(data_dir)?.into());
+    // The demo's links open on its own page, so the address is settled before the service
+    // starts: links name it.
+    if let Some(address) = local_address(&config.server.bind)? {
+        config.server.bind = address.to_string();
+        config.notifications.link_base_url = Some(format!("http://{address}/links/open?link="));
+    }
     config
         .identity
         .get_or_insert(crate::config::IdentityConfig::Sandbox);
@@ -68,7 +76,10 @@ pub async fn run(
     serve::run(config, move |engine, address| async move {
         let key = demo_access(&engine, &admin_file).await?;
         lendcore_engine::acting::on_behalf_of("demo:seed".to_owned(), seed(&engine)).await?;
-        let line_id = seed_line(&engine).await?;
+        let borrower_id =
+            lendcore_engine::acting::on_behalf_of("demo:seed".to_owned(), seed_borrower(&engine))
+                .await?;
+        let line_id = seed_line(&engine, &borrower_id).await?;
         let base = format!("http://{address}");
         println!();
         println!("lendcore demo is running. Database: {}", db_shown.display());
@@ -91,7 +102,9 @@ pub async fn run(
         println!("      curl -s {base}/v1/credit-lines/{line_id} -H \"authorization: Bearer $KEY\"");
         println!("      curl -s {base}/v1/drawdowns/quotes -H \"authorization: Bearer $KEY\" -H 'content-type: application/json' \\");
         println!("        -d '{{\"line_id\": \"{line_id}\", \"product_code\": \"cash-12m\", \"amount_minor\": 1000000, \"term\": 12, \"account\": \"acct-1\"}}'");
-        println!("      then POST its confirmation_token to {base}/v1/drawdowns/confirm, and GET /v1/drawdowns/{{id}}");
+        println!("      then POST its confirmation_token to {base}/v1/drawdowns/confirm (with an Idempotency-Key header),");
+        println!("      GET /v1/drawdowns/{{id}}, and POST /v1/loans/{{id}}/view-link: the link texted to the demo borrower");
+        println!("      ({DEMO_MOBILE}, in the sandbox SMS inbox) opens on {base}/links/open");
         println!("A borrower: POST {base}/v1/auth/codes {{\"mobile\": \"13812345678\"}}, read the code at");
         println!("      {sms_url}/v1/messages (bearer demo), POST it to {base}/v1/auth/codes/verify, then");
         println!("      POST {base}/v1/applications with the session token and follow /v1/applications/{{id}}/status");
@@ -172,10 +185,55 @@ fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
     Ok(key)
 }
 
+/// The demo borrower's mobile number: the one the printed sign-in example uses.
+const DEMO_MOBILE: &str = "13812345678";
+
+/// The loopback address to serve on when `bind` is one (an unspecified host is served on
+/// 127.0.0.1), with its port chosen now if it is 0; `None` for any other host, whose links
+/// would have to be https.
+fn local_address(bind: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let wanted: std::net::SocketAddr = bind
+        .parse()
+        .with_context(|| format!("server.bind {bind} is not an address"))?;
+    if !(wanted.ip().is_loopback() || wanted.ip().is_unspecified()) {
+        return Ok(None);
+    }
+    let port = match wanted.port() {
+        0 => std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port(),
+        port => port,
+    };
+    Ok(Some((std::net::Ipv4Addr::LOCALHOST, port).into()))
+}
+
+/// The demo borrower, registered on the first run and found by number after.
+async fn seed_borrower(engine: &Arc<Engine>) -> anyhow::Result<String> {
+    let lookup = borrowers::Lookup::Mobile(DEMO_MOBILE.to_owned());
+    if let Some(existing) = borrowers::find(engine, &lookup).await?.into_iter().next() {
+        return Ok(existing.id);
+    }
+    let registered = borrowers::register(
+        engine,
+        BorrowerInput {
+            kind: Some(BorrowerKind::Individual),
+            name: "张三".to_owned(),
+            resident_id: Some("11010519491231002X".to_owned()),
+            mobile: Some(DEMO_MOBILE.to_owned()),
+            bank_account: Some("6222020200112233445".to_owned()),
+            language: Some(Language::ZhHans),
+            ..BorrowerInput::default()
+        },
+        None,
+    )
+    .await
+    .context("registering the demo borrower")?;
+    Ok(registered.into_inner().id)
+}
+
 /// The demo borrower's credit line, granted on the first run.
-async fn seed_line(engine: &Arc<Engine>) -> anyhow::Result<String> {
-    const BORROWER: &str = "demo-borrower";
-    if let Some(existing) = credit_lines::of_borrower(engine, BORROWER)
+async fn seed_line(engine: &Arc<Engine>, borrower_id: &str) -> anyhow::Result<String> {
+    if let Some(existing) = credit_lines::of_borrower(engine, borrower_id)
         .await?
         .into_iter()
         .next()
@@ -185,7 +243,7 @@ async fn seed_line(engine: &Arc<Engine>) -> anyhow::Result<String> {
     let granted = credit_lines::grant(
         engine,
         GrantInput {
-            borrower_id: BORROWER.to_owned(),
+            borrower_id: borrower_id.to_owned(),
             currency: "CNY".to_owned(),
             limit_minor: 5_000_000,
             valid_from: None,

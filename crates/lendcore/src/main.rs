@@ -12,6 +12,15 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
 
+/// What every `--db` means.
+const DB_HELP: &str = "The database: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB \
+    (default: database.url from the configuration, else sqlite://lendcore.sqlite3; \
+    the demo's is sqlite://.lendcore/demo.sqlite3)";
+
+/// What every `--bind` means.
+const BIND_HELP: &str =
+    "The address to listen on, e.g. 127.0.0.1:8080 (default: server.bind from the configuration)";
+
 #[derive(Parser)]
 #[command(
     name = "lendcore",
@@ -30,21 +39,19 @@ struct Cli {
 enum Command {
     /// Migrate the database, then serve the API and run the job runner.
     Serve {
-        /// sqlite://path or postgres://user:password@host/db
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
-        /// Address to listen on, e.g. 127.0.0.1:8080
-        #[arg(long)]
+        #[arg(long, help = BIND_HELP)]
         bind: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate {
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
     },
     /// Serve a local demo: SQLite file under --data-dir, two demo products, URLs printed.
     Demo {
-        #[arg(long)]
+        #[arg(long, help = BIND_HELP)]
         bind: Option<String>,
         /// Where the demo database lives.
         #[arg(long, default_value = ".lendcore")]
@@ -93,9 +100,9 @@ enum Command {
     },
     /// Print the effective configuration, secrets masked.
     Config {
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
-        #[arg(long)]
+        #[arg(long, help = BIND_HELP)]
         bind: Option<String>,
     },
 }
@@ -104,7 +111,7 @@ enum Command {
 enum OperatorsAction {
     /// Create an operator; prints their first password and authenticator secret, once.
     Add {
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
         #[arg(long)]
         username: String,
@@ -118,7 +125,7 @@ enum OperatorsAction {
 enum ApiKeysAction {
     /// Create a key; prints it on stdout, once.
     Create {
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
         /// What uses the key, e.g. "loan-app backend".
         #[arg(long)]
@@ -141,7 +148,7 @@ fn parse_role(raw: &str) -> Result<lendcore_domain::access::Role, String> {
 enum CobAction {
     /// Run it for one business date.
     Run {
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
         /// The business date (YYYY-MM-DD); if omitted, the last one that has ended and is due
         /// under `cob.run_after` (usually yesterday, UTC).
@@ -154,7 +161,7 @@ enum CobAction {
 enum AuditAction {
     /// Check every record's hash and link; name the first broken one (exit status 1).
     Verify {
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
         /// A head printed earlier, SEQ:HASH: that record must still be there, unchanged,
         /// which catches a rewrite of the chain's tail.
@@ -164,7 +171,7 @@ enum AuditAction {
     /// Write the chain as JSON lines to FILE (verified as it is written) and print the head
     /// hash, to publish or timestamp elsewhere.
     Export {
-        #[arg(long)]
+        #[arg(long, help = DB_HELP)]
         db: Option<String>,
         #[arg(long)]
         out: PathBuf,
@@ -175,7 +182,8 @@ enum AuditAction {
 enum LoadtestAction {
     /// Seed active loans into an empty database and time close of business over them.
     Cob {
-        /// An empty database to use; a temporary SQLite file, removed afterwards, if omitted.
+        /// An empty database to use (sqlite://PATH or postgres://…); a temporary SQLite file,
+        /// removed afterwards, if omitted.
         #[arg(long)]
         db: Option<String>,
         #[arg(long, default_value_t = 100_000)]
@@ -183,7 +191,8 @@ enum LoadtestAction {
     },
     /// Confirm quoted drawdowns over HTTP from concurrent clients; report rate and latency.
     Drawdowns {
-        /// An empty database to use; a temporary SQLite file, removed afterwards, if omitted.
+        /// An empty database to use (sqlite://PATH or postgres://…); a temporary SQLite file,
+        /// removed afterwards, if omitted.
         #[arg(long)]
         db: Option<String>,
         #[arg(long, default_value_t = 20_000)]

@@ -112,8 +112,16 @@ pub async fn audit(
     anchor: Option<&lendcore_engine::audit::Anchor>,
 ) -> anyhow::Result<bool> {
     use std::io::Write;
-    let store = open_store(config).await?;
-    // Read only: an auditor's role needs no right to change the schema.
+    let url = config.database_url();
+    // Read only: an auditor's role needs no right to change the schema, and a mistyped path
+    // must not leave an empty database behind.
+    let options = lendcore_store::ConnectOptions {
+        create_if_missing: false,
+        ..config.connect_options()
+    };
+    let store = lendcore_store::connect(url, &options)
+        .await
+        .with_context(|| format!("opening database {}", redact_url(url)))?;
     store
         .readiness()
         .await

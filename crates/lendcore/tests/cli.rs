@@ -44,7 +44,12 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut printed = Vec::new();
     let (mut reference, mut key) = (None, None);
-    while reference.is_none() || key.is_none() {
+    while reference.is_none()
+        || key.is_none()
+        || !printed
+            .iter()
+            .any(|l: &String| l.contains("/v1/credit-lines/"))
+    {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| {
@@ -84,6 +89,75 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
         .map(|p| p["code"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(codes, ["cash-12m", "daily-credit"]);
+
+    // The product working: the demo line's borrower is registered, a drawdown pays out, and
+    // the borrower is texted a link that opens on the demo's own page.
+    let line_id = printed
+        .iter()
+        .find_map(|l| l.split("/v1/credit-lines/").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the demo prints its line")
+        .to_owned();
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(path).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let (status, line) = get(format!("{base}/v1/credit-lines/{line_id}")).await;
+    assert_eq!(status, 200, "{line}");
+    let borrower = line["borrower_id"]
+        .as_str()
+        .expect("the line names its borrower");
+    let (status, registered) = get(format!("{base}/v1/borrowers/{borrower}")).await;
+    assert_eq!(status, 200, "the demo borrower is registered: {registered}");
+    let quoted: serde_json::Value = http
+        .post(format!("{base}/v1/drawdowns/quotes"))
+        .json(&serde_json::json!({"line_id": line_id, "product_code": "cash-12m", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"}))
+        .send().await.unwrap().json().await.unwrap();
+    let confirmed: serde_json::Value = http
+        .post(format!("{base}/v1/drawdowns/confirm"))
+        .header("idempotency-key", "demo-test-1")
+        .json(&serde_json::json!({"confirmation_token": quoted["confirmation_token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = confirmed["drawdown"]["id"]
+        .as_str()
+        .expect("confirmed")
+        .to_owned();
+    let paid_by = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, view) = get(format!("{base}/v1/drawdowns/{id}")).await;
+        if view["drawdown"]["status"]["state"] == "active" {
+            break;
+        }
+        assert!(Instant::now() < paid_by, "the demo never paid out: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sent = http
+        .post(format!("{base}/v1/loans/{id}/view-link"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201, "{}", sent.text().await.unwrap());
+    let page = http
+        .get(format!("{base}/links/open?link=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("/v1/links/open"));
 
     let pid = child.0.id().to_string();
     assert!(
@@ -242,4 +316,64 @@ fn the_load_tests_run_on_a_scratch_database_and_report_what_they_measured() {
     assert!(said.contains("0 not confirmed"), "{said}");
     // Nothing left behind in the working directory; the scratch database is removed.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_command_that_only_reads_says_a_missing_database_does_not_exist_and_creates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.sqlite3");
+    let url = format!("sqlite://{}", missing.display());
+    for action in ["verify", "export"] {
+        let mut args = vec!["audit", action, "--db", &url];
+        if action == "export" {
+            args.extend(["--out", "out.jsonl"]);
+        }
+        let run = Command::new(BIN)
+            .args(&args)
+            .current_dir(dir.path())
+            .env_remove("LENDCORE_CONFIG")
+            .output()
+            .unwrap();
+        assert!(!run.status.success(), "{action}");
+        let said = String::from_utf8_lossy(&run.stderr);
+        assert!(said.contains("does not exist"), "{action}: {said}");
+        assert!(
+            !missing.exists(),
+            "{action} created the database it was asked to read"
+        );
+    }
+}
+
+#[test]
+fn every_db_and_bind_flag_says_what_it_takes() {
+    for command in [
+        &["serve"][..],
+        &["migrate"],
+        &["demo"],
+        &["audit", "verify"],
+        &["cob", "run"],
+        &["config"],
+    ] {
+        let help = Command::new(BIN)
+            .args(command)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&help.stdout);
+        for flag in ["--db", "--bind"] {
+            let lines: Vec<&str> = text.lines().collect();
+            if let Some(at) = lines.iter().position(|l| l.trim_start().starts_with(flag)) {
+                // The help is on the flag's line, or on the next when it is long.
+                let said = format!(
+                    "{} {}",
+                    lines[at].trim(),
+                    lines.get(at + 1).map_or("", |l| l.trim())
+                );
+                assert!(
+                    said.len() > flag.len() + 16,
+                    "{command:?} {flag} has no help: {said:?}"
+                );
+            }
+        }
+    }
 }

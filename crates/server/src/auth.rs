@@ -39,6 +39,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
     let read = *method == Method::GET || *method == Method::HEAD;
     let rule = match path {
         "/" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/docs/api" => Public,
+        // A page: the link it is given is the credential, and only its button spends it.
+        "/links/open" => Public,
         "/v1/auth/codes"
         | "/v1/auth/codes/verify"
         | "/v1/auth/operators/sign-in"
@@ -101,7 +103,10 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         // Support texts a loan's borrower a link to it; the link itself goes only to them.
         "/v1/loans/{id}/view-link" => Needs(P::BorrowersWrite),
         "/v1/loans/{id}/repayments" => Needs(P::LoansWrite),
-        "/v1/borrowers/{id}" | "/v1/borrowers/{id}/changes" => Needs(P::BorrowersRead),
+        // A search is a read; it is a POST so identifiers never sit in a URL.
+        "/v1/borrowers/{id}" | "/v1/borrowers/{id}/changes" | "/v1/borrowers/search" => {
+            Needs(P::BorrowersRead)
+        }
         "/v1/borrowers"
         | "/v1/borrowers/{id}/contact"
         | "/v1/borrowers/{id}/second-factor/remove" => Needs(P::BorrowersWrite),

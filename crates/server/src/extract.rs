@@ -187,12 +187,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| Self(q.0))
-            .map_err(|rejection| ApiError::InvalidParameter {
-                code: "validation.invalid_query_parameter",
-                parameter: "query".to_owned(),
-                message: rejection.body_text(),
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Self)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let message = err.into_inner().to_string();
+                // A missing parameter has no path of its own; serde names it in its message.
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next());
+                let (code, parameter) = match missing {
+                    Some(name) => ("validation.missing_parameter", name.to_owned()),
+                    None if path != "." => ("validation.invalid_query_parameter", path),
+                    None => ("validation.invalid_query_parameter", String::new()),
+                };
+                ApiError::InvalidParameter {
+                    code,
+                    parameter,
+                    message,
+                }
             })
     }
 }

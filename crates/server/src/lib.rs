@@ -61,6 +61,7 @@ impl Default for HttpLimits {
 /// Rendered once at start-up: the documents never change while the process runs.
 pub(crate) struct Docs {
     openapi_json: String,
+    link_html: String,
     reference_html: String,
     index_html: String,
 }
@@ -91,6 +92,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             }
             .render(),
         ),
+        link_html: render(reference::LinkPage.render()),
     };
     let state = AppState {
         engine,
@@ -111,6 +113,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .route("/metrics", get(routes::health::metrics))
         .route("/openapi.json", get(routes::docs::openapi_json))
         .route("/docs/api", get(routes::docs::reference))
+        .route("/links/open", get(routes::docs::link))
         .route("/v1/products", get(routes::products::list).post(routes::products::create))
         .route("/v1/products/{code}", get(routes::products::get))
         .route("/v1/products/{code}/versions", post(routes::products::add_version))
@@ -155,6 +158,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
             post(routes::maintenance::cancel),
         )
         .route("/v1/borrowers", post(routes::borrowers::register))
+        .route("/v1/borrowers/search", post(routes::borrowers::search))
         .route("/v1/borrowers/{id}", get(routes::borrowers::get))
         .route("/v1/borrowers/{id}/contact", post(routes::borrowers::change_contact))
         .route("/v1/borrowers/{id}/changes", get(routes::borrowers::changes))

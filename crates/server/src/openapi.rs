@@ -31,6 +31,7 @@ use crate::routes::{
         products::retire,
         quotes::create,
         borrowers::register,
+        borrowers::search,
         borrowers::get,
         borrowers::change_contact,
         borrowers::remove_second_factor,
@@ -157,6 +158,7 @@ impl Modify for EveryOperation {
                     path,
                     operation.operation_id.as_deref().unwrap_or_default(),
                 ));
+                describe_parameters(path, operation);
                 let rule = crate::auth::rule(&method, path);
                 let has_body = operation.request_body.is_some();
                 let has_query = operation.parameters.as_ref().is_some_and(|ps| {
@@ -212,6 +214,38 @@ impl Modify for EveryOperation {
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// Writes into the schema the limits the extractors enforce on parameters: an
+/// `Idempotency-Key` is 1-255 visible ASCII characters, an id in a path 1-64, a product code
+/// follows its pattern.
+fn describe_parameters(path: &str, operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let text = |min: usize, max: usize, pattern: &str| {
+        RefOr::T(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(min))
+                .max_length(Some(max))
+                .pattern(Some(pattern))
+                .into(),
+        )
+    };
+    for parameter in operation.parameters.iter_mut().flatten() {
+        match (&parameter.parameter_in, parameter.name.as_str()) {
+            (ParameterIn::Header, "Idempotency-Key") => {
+                parameter.schema = Some(text(1, 255, "^[\\x21-\\x7E]+$"));
+            }
+            (ParameterIn::Path, "code") if path.starts_with("/v1/products/") => {
+                parameter.schema = Some(text(2, 32, "^[a-z0-9][a-z0-9_-]{1,31}$"));
+            }
+            (ParameterIn::Path, "id") => {
+                parameter.schema = Some(text(1, 64, "^[\\x21-\\x7E]+$"));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// An operation's id, unique in the document: the resource its path names (the first segment

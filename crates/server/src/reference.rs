@@ -251,3 +251,8 @@ fn describe(schema: &Value) -> TypeRef {
 pub struct IndexPage {
     pub version: &'static str,
 }
+
+/// The page a link lendcore sends points at when no app of the lender's takes it (the demo).
+#[derive(Template)]
+#[template(path = "link.html")]
+pub struct LinkPage;

@@ -477,8 +477,12 @@ store_test! {
         assert_eq!(wrong_kind.code(), "validation.reason_not_allowed");
         let (status, body) = api.get("/v1/credit-lines/no-such-line").await;
         assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found.credit_line"));
+        // A missing or mistyped query parameter is named, as a body's field is.
         let (status, body) = api.get("/v1/credit-lines").await;
-        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "validation.invalid_query_parameter"));
+        assert_eq!((status, body["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "validation.missing_parameter"));
+        assert_eq!(body["details"]["parameter"], "borrower_id", "{body}");
+        let (status, body) = api.get("/v1/products?limit=abc").await;
+        assert_eq!((status, body["details"]["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")), "{body}");
         let reply = api.send("POST", "/v1/credit-lines/%00/limit", None, &json!({"limit_minor": 5})).await;
         assert_eq!(reply.code(), "not_found.credit_line");
     }
@@ -618,6 +622,32 @@ store_test! {
         let again = api.send("POST", "/v1/borrowers", None, &zhang).await;
         assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.borrower_exists"));
         let id = created.body["id"].as_str().unwrap().to_owned();
+        // Support finds them by number, identity number or credit code: masked, audited.
+        for by in [json!({"mobile": "138 1234 5678"}), json!({"resident_id": "11010519491231002x"})] {
+            let found = api.send("POST", "/v1/borrowers/search", None, &by).await;
+            assert_eq!(found.status, StatusCode::OK, "{:?}", found.body);
+            let items = found.body["items"].as_array().unwrap();
+            assert_eq!(items.len(), 1, "{by}");
+            assert_eq!(items[0]["id"], id.as_str());
+            assert!(!found.body.to_string().contains("13812345678"), "masked");
+        }
+        let none = api.send("POST", "/v1/borrowers/search", None, &json!({"credit_code": "91350100M000100Y43"})).await;
+        assert_eq!(none.body["items"], json!([]));
+        for (bad, code) in [
+            (json!({}), "validation.one_identifier"),
+            (json!({"mobile": "13812345678", "resident_id": "11010519491231002X"}), "validation.one_identifier"),
+            (json!({"mobile": "123"}), "validation.invalid_mobile"),
+            (json!({"resident_id": "110105194912310021"}), "validation.resident_id_check"),
+        ] {
+            let reply = api.send("POST", "/v1/borrowers/search", None, &bad).await;
+            assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, code), "{bad}");
+        }
+        let mut uow = api.store.begin().await.unwrap();
+        let (_, pending) = uow.claim_pending_audit(10_000).await.unwrap();
+        uow.rollback().await.unwrap();
+        let searches: Vec<_> = pending.iter().filter(|(_, e)| e.action == "borrower.searched").collect();
+        assert_eq!(searches.len(), 3, "every search audited");
+        assert!(!searches.iter().any(|(_, e)| e.detail.to_string().contains("1381234")), "identifiers never in the audit");
         for (bad, code, field) in [
             (json!({"kind": "individual", "name": "李四", "resident_id": "110105194912310021", "mobile": "13812345678"}), "validation.resident_id_check", "resident_id"),
             (json!({"kind": "individual", "name": "李四", "resident_id": "11010519491231002", "mobile": "13812345678"}), "validation.resident_id_length", "resident_id"),

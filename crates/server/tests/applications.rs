@@ -597,6 +597,24 @@ store_test! {
         assert!(history.as_array().unwrap().iter().any(|s| s["actor"] == "lender"), "the lender's people are the lender: {history:?}");
     }
 
+    async fn an_identity_registered_under_another_number_says_so_and_how_to_go_on(db: &TestDb) {
+        let gateway = gateway_accepting().await;
+        let api = api_with_everything(db, &gateway).await;
+        let registered = api.send("POST", "/v1/borrowers", Some("b-x"), &json!({
+            "kind": "individual", "name": "张三", "resident_id": "11010519491231002X", "mobile": "13900000000"
+        })).await;
+        assert_eq!(registered.status, StatusCode::CREATED, "{:?}", registered.body);
+        let phone = borrower_session(&api, &gateway, MOBILE).await;
+        let draft = call(&api, "POST", "/v1/applications", &phone, None).await;
+        let id = draft.body["id"].as_str().unwrap().to_owned();
+        call(&api, "PATCH", &format!("/v1/applications/{id}"), &phone,
+            Some(json!({"revision": 1, "answers": answers("张三")}))).await;
+        let refused = call(&api, "POST", &format!("/v1/applications/{id}/submit"), &phone, None).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "identity.already_registered"), "{:?}", refused.body);
+        assert_eq!(refused.body["details"]["next_action"], "sign_in_with_registered_number");
+        assert!(refused.body["message"].as_str().unwrap().contains("another mobile number"), "{:?}", refused.body);
+    }
+
     async fn a_save_moves_the_deadline_and_the_timers_follow(db: &TestDb) {
         let gateway = gateway_accepting().await;
         let api = api_with_everything(db, &gateway).await;

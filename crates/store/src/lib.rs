@@ -119,19 +119,31 @@ pub trait UnitOfWork:
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }
 
-/// Pool hook: a connection that comes back still inside a transaction — its request was
-/// dropped at an unlucky moment (a client gone, a deadline passed) — is closed, not reused:
-/// the next unit of work would otherwise nest inside the dead one and never truly commit (on
-/// SQLite, it would fail to begin at all). Both stores' pools use it.
+/// Pool hook: a connection that comes back still inside a transaction once its queued
+/// rollback has run — its request was dropped at an unlucky moment (a client gone, a deadline
+/// passed) — is closed, not reused: the next unit of work would otherwise nest inside the dead
+/// one and never truly commit (on SQLite, it would fail to begin at all). A unit of work
+/// dropped without commit is rolled back and its connection kept: reads end that way, and
+/// closing their connections cost a reconnection each (`docs/PERFORMANCE.md`). Both stores'
+/// pools use it.
 pub(crate) fn only_idle_connections<C: sqlx::Connection>(
     conn: &mut C,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
-    let idle = !conn.is_in_transaction();
-    if !idle {
-        tracing::warn!("a database connection came back inside a transaction; it is closed");
-    }
-    Box::pin(async move { Ok(idle) })
+    Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
+        // A unit of work that ended without commit (a read, an early return, a dropped
+        // request) had its rollback queued when it was dropped; SQLite runs it on the
+        // connection's worker thread, so wait for it: a ping is queued behind it.
+        conn.ping().await?;
+        let idle = !conn.is_in_transaction();
+        if !idle {
+            tracing::warn!("a database connection came back inside a transaction; it is closed");
+        }
+        Ok(idle)
+    })
 }
 
 /// The VALUES of a multi-row statement, `rows` rows of `columns`: `($1, $2, …), …` on
@@ -173,6 +185,9 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long a caller waits for a connection before the store reports itself unavailable.
     pub acquire_timeout: std::time::Duration,
+    /// Whether a SQLite file that does not exist is created. Commands that only read (an
+    /// audit) say the database does not exist instead of creating an empty one.
+    pub create_if_missing: bool,
 }
 
 impl Default for ConnectOptions {
@@ -180,6 +195,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 16,
             acquire_timeout: std::time::Duration::from_secs(10),
+            create_if_missing: true,
         }
     }
 }

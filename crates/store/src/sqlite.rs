@@ -22,7 +22,8 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file a `sqlite://path` URL names.
+    /// Opens the database file a `sqlite://path` URL names, creating it if it is missing and
+    /// `options` allow.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
         if url.contains(":memory:") || url.contains("mode=memory") {
             // The writer and the readers would each open a database of their own.
@@ -37,6 +38,13 @@ impl SqliteStore {
             // 32 MiB of page cache per connection rather than 2: a large book's indexes stay
             // in memory (close of business over a million loans ran 20% faster).
             .pragma("cache_size", "-32768");
+        let path = base.get_filename();
+        if !options.create_if_missing && !path.exists() {
+            return Err(StoreError::Config(format!(
+                "the database {} does not exist",
+                path.display()
+            )));
+        }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
@@ -44,7 +52,7 @@ impl SqliteStore {
             .before_acquire(crate::only_idle_connections)
             .connect_with(
                 base.clone()
-                    .create_if_missing(true)
+                    .create_if_missing(options.create_if_missing)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full),
             )

@@ -17,6 +17,7 @@ const MAX_NAME_CHARS: usize = 120;
 /// A product's public identifier, e.g. `cash-12m`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[a-z0-9][a-z0-9_-]{1,31}$", example = "cash-12m"))]
 #[serde(try_from = "String", into = "String")]
 pub struct ProductCode(String);
 

@@ -161,6 +161,7 @@ async fn announce(
                 "next_action": reasons.first().map(|r| r.entry().next_action),
                 "deadline": app.deadline,
                 "limit_minor": app.offer.as_ref().map(|o| o.limit_minor),
+                "currency": app.offer.as_ref().map(|o| o.currency.as_str()),
             }),
             created_at: now,
             published_at: None,
@@ -428,8 +429,10 @@ async fn borrower_for(
         if existing.mobile_index.as_deref() == Some(owner) {
             return Ok(existing.id);
         }
+        // Someone registered this identity under another number: the applicant most likely
+        // has an account already, which they reach by that number, not by another method.
         return Err(EngineError::Refused {
-            reason: lendcore_domain::reasons::Reason::VerificationFailed,
+            reason: lendcore_domain::reasons::Reason::AlreadyRegistered,
         });
     }
     let id = new_id();

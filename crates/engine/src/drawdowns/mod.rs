@@ -323,6 +323,7 @@ pub(crate) async fn notify(
                 "borrower_id": drawdown.borrower_id,
                 "state": drawdown.status.name(),
                 "amount_minor": drawdown.amount_minor,
+                "currency": drawdown.currency,
                 "reason": reason,
                 "next_action": reason.map(|r| r.entry().next_action),
             }),

@@ -2,6 +2,7 @@
 //! have a template; an ending says its reason in the catalogue's words, so the message and the
 //! API never disagree.
 
+use lendcore_domain::money::{Currency, Money};
 use lendcore_domain::reasons::{Language, Reason};
 use serde_json::Value;
 
@@ -12,12 +13,15 @@ pub struct Rendered {
     pub text: String,
 }
 
-/// Minor units as yuan with two decimals.
-fn amount(minor: Option<i64>) -> String {
-    let minor = minor.unwrap_or(0);
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", minor / 100, minor % 100)
+/// An amount of the event as the borrower reads it. Events name their currency; those written
+/// before they did were all in.
+fn amount(minor: Option<i64>, payload: &Value, language: Language) -> String {
+    let currency = payload["currency"]
+        .as_str()
+        .or(payload["detail"]["currency"].as_str())
+        .and_then(Currency::parse)
+        .unwrap_or(Currency::Cny);
+    Money::new(minor.unwrap_or(0), currency).for_people(language)
 }
 
 fn reason_message(payload: &Value, fallback: Reason, language: Language) -> &'static str {
@@ -37,35 +41,37 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
         payload["amount_minor"]
             .as_i64()
             .or(payload["detail"]["amount_minor"].as_i64()),
+        payload,
+        language,
     );
     let (subject, text) = match (topic, language) {
         ("drawdown.confirmed", En) => (
             "Your drawdown is confirmed".to_owned(),
             format!(
-                "Your drawdown of {money} yuan is confirmed and is being paid out. We will tell you when it arrives."
+                "Your drawdown of {money} is confirmed and is being paid out. We will tell you when it arrives."
             ),
         ),
         ("drawdown.confirmed", ZhHans) => (
             "借款已确认".to_owned(),
-            format!("您的借款{money}元已确认，正在放款，到账后我们会通知您。"),
+            format!("您的借款{money}已确认，正在放款，到账后我们会通知您。"),
         ),
         ("drawdown.paid_out", En) => (
             "Your money has been paid out".to_owned(),
-            format!("{money} yuan has been paid to your account."),
+            format!("{money} has been paid to your account."),
         ),
         ("drawdown.paid_out", ZhHans) => (
             "借款已到账".to_owned(),
-            format!("{money}元已发放至您的账户。"),
+            format!("{money}已发放至您的账户。"),
         ),
         ("drawdown.manual_review", En) => (
             "We are checking your payout".to_owned(),
             format!(
-                "Your drawdown of {money} yuan needs a check by our team. Nothing is lost; we will update you."
+                "Your drawdown of {money} needs a check by our team. Nothing is lost; we will update you."
             ),
         ),
         ("drawdown.manual_review", ZhHans) => (
             "放款核实中".to_owned(),
-            format!("您的借款{money}元需要人工核实，资金安全，我们会及时通知您。"),
+            format!("您的借款{money}需要人工核实，资金安全，我们会及时通知您。"),
         ),
         ("drawdown.queued_for_maintenance" | "drawdown.resumed", _) => {
             let message = Reason::SystemMaintenance.entry().message(language);
@@ -77,11 +83,11 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 match language {
                     En => (
                         "Your drawdown continues".to_owned(),
-                        format!("Maintenance is over: your drawdown of {money} yuan continues."),
+                        format!("Maintenance is over: your drawdown of {money} continues."),
                     ),
                     ZhHans => (
                         "借款继续处理".to_owned(),
-                        format!("维护已结束，您的借款{money}元将继续处理。"),
+                        format!("维护已结束，您的借款{money}将继续处理。"),
                     ),
                 }
             } else {
@@ -93,11 +99,11 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
             match language {
                 En => (
                     "Your drawdown did not go through".to_owned(),
-                    format!("Your drawdown of {money} yuan did not go through. {why}"),
+                    format!("Your drawdown of {money} did not go through. {why}"),
                 ),
                 ZhHans => (
                     "借款未成功".to_owned(),
-                    format!("您的借款{money}元未成功。{why}"),
+                    format!("您的借款{money}未成功。{why}"),
                 ),
             }
         }
@@ -108,34 +114,34 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ("overdue", En) => (
                     "Your repayment is overdue".to_owned(),
                     format!(
-                        "{money} yuan was due on {due} and is overdue. {}",
+                        "{money} was due on {due} and is overdue. {}",
                         Reason::Overdue.entry().message_en
                     ),
                 ),
                 ("overdue", ZhHans) => (
                     "还款已逾期".to_owned(),
                     format!(
-                        "您应于{due}归还的{money}元已逾期。{}",
+                        "您应于{due}归还的{money}已逾期。{}",
                         Reason::Overdue.entry().message_zh
                     ),
                 ),
                 (_, En) => (
                     "A repayment is coming up".to_owned(),
-                    format!("{money} yuan is due on {due}."),
+                    format!("{money} is due on {due}."),
                 ),
                 (_, ZhHans) => (
                     "还款提醒".to_owned(),
-                    format!("您有{money}元将于{due}到期，请按时还款。"),
+                    format!("您有{money}将于{due}到期，请按时还款。"),
                 ),
             }
         }
         ("loan.repaid", En) => (
             "Repayment received".to_owned(),
-            format!("We received your repayment of {money} yuan. Thank you."),
+            format!("We received your repayment of {money}. Thank you."),
         ),
         ("loan.repaid", ZhHans) => (
             "还款成功".to_owned(),
-            format!("已收到您的还款{money}元，感谢。"),
+            format!("已收到您的还款{money}，感谢。"),
         ),
         ("loan.paid_off", _) => (
             match language {
@@ -177,17 +183,17 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
             }
         }
         ("application.approved", _) => {
-            let limit = amount(payload["limit_minor"].as_i64());
+            let limit = amount(payload["limit_minor"].as_i64(), payload, language);
             match language {
                 En => (
                     "You are approved".to_owned(),
                     format!(
-                        "You are approved for a credit line of {limit} yuan. Accept the offer in the app to open it."
+                        "You are approved for a credit line of {limit}. Accept the offer in the app to open it."
                     ),
                 ),
                 ZhHans => (
                     "申请已获批".to_owned(),
-                    format!("您已获批{limit}元额度，请在应用内接受后开通。"),
+                    format!("您已获批{limit}额度，请在应用内接受后开通。"),
                 ),
             }
         }
@@ -273,10 +279,15 @@ mod tests {
     fn endings_say_their_reason_in_the_borrowers_language() {
         let payload = json!({"amount_minor": 1_000_000, "reason": "channel.account_invalid"});
         let en = render("drawdown.ended", &payload, Language::En).unwrap();
-        assert!(en.text.contains("10000.00 yuan"), "{}", en.text);
+        assert!(en.text.contains("of CNY 10,000.00 did"), "{}", en.text);
         assert!(en.text.contains(Reason::AccountInvalid.entry().message_en));
         let zh = render("drawdown.ended", &payload, Language::ZhHans).unwrap();
+        assert!(zh.text.contains("10,000.00元"), "{}", zh.text);
         assert!(zh.text.contains(Reason::AccountInvalid.entry().message_zh));
+        let dollars =
+            json!({"amount_minor": 1_050, "currency": "USD", "reason": "channel.account_invalid"});
+        let en = render("drawdown.ended", &dollars, Language::En).unwrap();
+        assert!(en.text.contains("of USD 10.50 did"), "{}", en.text);
     }
 
     #[test]
@@ -285,7 +296,7 @@ mod tests {
         let text = render("loan.reminder", &payload, Language::En)
             .unwrap()
             .text;
-        assert_eq!(text, "916.80 yuan is due on 2026-12-01.");
+        assert_eq!(text, "CNY 916.80 is due on 2026-12-01.");
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub struct ListQuery {
     /// their own, every state.
     pub state: Option<String>,
     /// 1-200; 50 if omitted.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -234,6 +235,7 @@ pub async fn save(
         (status = 200, description = "Submitted (now waiting for identity verification)", body = ApplicationView),
         (status = 400, description = "Answers missing or invalid, every one named", body = ErrorBody),
         (status = 409, description = "Withdrawn or expired", body = ErrorBody),
+        (status = 422, description = "The identity number is registered under another mobile number (identity.already_registered): sign in with that number", body = ErrorBody),
     ))]
 pub async fn submit(
     State(state): State<AppState>,

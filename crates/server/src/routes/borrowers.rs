@@ -191,6 +191,56 @@ pub async fn register(
     Ok(respond(StatusCode::CREATED, outcome))
 }
 
+/// Exactly one identifier to look a borrower up by.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// A mainland mobile number, e.g. `13812345678`.
+    pub mobile: Option<String>,
+    /// A resident identity number (18 characters, checked).
+    pub resident_id: Option<String>,
+    /// A unified social credit code (18 characters, checked).
+    pub credit_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BorrowerPage {
+    pub items: Vec<BorrowerView>,
+}
+
+/// Find borrowers by mobile number, identity number or credit code, through their blind
+/// indexes. The identifier travels in the body, never in a URL that proxies and browsers log;
+/// results are masked; every search is audited (what it was by and whom it found).
+#[utoipa::path(post, path = "/v1/borrowers/search", tag = "borrowers", request_body = SearchRequest,
+    responses(
+        (status = 200, description = "The borrowers registered with it (none, one, or for a mobile number possibly more), masked", body = BorrowerPage),
+        (status = 400, description = "Not exactly one identifier, or one that does not parse (the code says why)", body = ErrorBody),
+        (status = 503, description = "system.not_configured: no personal data key is configured", body = ErrorBody),
+    ))]
+pub async fn search(
+    State(state): State<AppState>,
+    body: JsonBody<SearchRequest>,
+) -> Result<Json<BorrowerPage>, ApiError> {
+    let b = body.value;
+    let lookup = match (b.mobile, b.resident_id, b.credit_code) {
+        (Some(m), None, None) => borrowers::Lookup::Mobile(m),
+        (None, Some(r), None) => borrowers::Lookup::ResidentId(r),
+        (None, None, Some(c)) => borrowers::Lookup::CreditCode(c),
+        _ => {
+            return Err(ApiError::Engine(
+                lendcore_domain::validation::Violations::single(
+                    "",
+                    "validation.one_identifier",
+                    "give exactly one of mobile, resident_id and credit_code",
+                )
+                .into(),
+            ));
+        }
+    };
+    let items = borrowers::find(&state.engine, &lookup).await?;
+    Ok(Json(BorrowerPage { items }))
+}
+
 #[utoipa::path(get, path = "/v1/borrowers/{id}", tag = "borrowers",
     params(("id" = String, Path, description = "Borrower id")),
     responses(

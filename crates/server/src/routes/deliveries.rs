@@ -20,6 +20,7 @@ pub struct ListDeliveriesQuery {
     /// Only the deliveries of this outbox event.
     pub event_id: Option<String>,
     /// 1-500; 50 if omitted.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -20,3 +20,8 @@ pub async fn reference(State(state): State<AppState>) -> Html<String> {
 pub async fn index(State(state): State<AppState>) -> Html<String> {
     Html(state.docs.index_html.clone())
 }
+
+/// The page a sent link opens when the lender's own app does not take it.
+pub async fn link(State(state): State<AppState>) -> Html<String> {
+    Html(state.docs.link_html.clone())
+}

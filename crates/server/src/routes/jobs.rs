@@ -21,6 +21,7 @@ pub struct ListJobsQuery {
     /// `pending`, `running`, `succeeded` or `dead` (the default).
     pub status: Option<String>,
     /// 1-500; 50 if omitted.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -61,6 +61,7 @@ pub struct ListQuery {
     /// Return products whose code sorts after this one (the previous page's `next_after`).
     pub after: Option<String>,
     /// Page size, 1-200; 50 if omitted.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

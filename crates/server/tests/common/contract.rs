@@ -47,7 +47,7 @@ fn template<'a>(paths: &'a serde_json::Map<String, Value>, path: &str) -> Option
 /// does not list, or a body its schema refuses.
 pub fn check(method: &str, path: &str, status: u16, body: &Value) {
     // The document itself and the pages rendered from it are not API operations.
-    if matches!(path, "/" | "/openapi.json" | "/docs/api") {
+    if matches!(path, "/" | "/openapi.json" | "/docs/api" | "/links/open") {
         return;
     }
     let contract = contract();

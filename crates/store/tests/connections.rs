@@ -1,0 +1,52 @@
+//! Units of work that end without commit — every read, an early return — give their connection
+//! back to the pool rolled back, and it is reused: no warning, no reconnection. Only a
+//! connection still inside a transaction after its rollback is closed. Both stores.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lendcore_testkit::store_test;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Warnings from the store, counted by a subscriber for this test binary alone.
+static WARNINGS: AtomicUsize = AtomicUsize::new(0);
+
+struct CountWarnings;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() == tracing::Level::WARN && meta.target().starts_with("lendcore_store") {
+            WARNINGS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn count_warnings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::registry().with(CountWarnings);
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+    });
+}
+
+store_test! {
+    async fn units_of_work_ended_without_commit_keep_their_connections_quietly(db: &TestDb) {
+        count_warnings();
+        let before = WARNINGS.load(Ordering::SeqCst);
+        for _ in 0..50 {
+            // A read, as most requests make one: it ends by being dropped.
+            let mut read = db.store.begin_read().await.unwrap();
+            read.find_job("nothing").await.unwrap();
+            drop(read);
+            // A write that returned early.
+            let mut write = db.store.begin().await.unwrap();
+            write.find_job("nothing").await.unwrap();
+            drop(write);
+        }
+        // The last connections have come back and been checked before this read takes one.
+        let mut read = db.store.begin_read().await.unwrap();
+        assert!(read.find_job("nothing").await.unwrap().is_none());
+        read.rollback().await.unwrap();
+        assert_eq!(WARNINGS.load(Ordering::SeqCst), before, "no connection was thrown away");
+    }
+}
