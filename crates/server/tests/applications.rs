@@ -75,9 +75,12 @@ async fn submitted(api: &Api, token: &str, name: &str) -> String {
     .await;
     assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
     // Asked in Chinese: the borrower it registers is written to in Chinese.
-    let done = Reply::read(
+    let submit = format!("/v1/applications/{id}/submit");
+    let done = Reply::checked(
+        "POST",
+        &submit,
         api.http
-            .post(format!("{}/v1/applications/{id}/submit", api.base))
+            .post(format!("{}{submit}", api.base))
             .bearer_auth(token)
             .header("accept-language", "zh-CN,zh;q=0.9")
             .send()
@@ -182,7 +185,7 @@ store_test! {
             let reply = api.http.post(format!("{}/v1/applications/{id}/submit", api.base))
                 .bearer_auth(&phone).header("idempotency-key", "submit-1").send().await.unwrap();
             if reply.status() != StatusCode::CONFLICT {
-                retried = Some(Reply::read(reply).await);
+                retried = Some(Reply::checked("POST", &format!("/v1/applications/{id}/submit"), reply).await);
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -248,7 +251,8 @@ store_test! {
             let token = token.clone();
             let id = id.clone();
             async move {
-                Reply::read(reqwest::Client::new().post(format!("{}/v1/applications/{id}/documents?name=payslip.pdf", api.base))
+                let path = format!("/v1/applications/{id}/documents?name=payslip.pdf");
+                Reply::checked("POST", &path, reqwest::Client::new().post(format!("{}{path}", api.base))
                     .bearer_auth(token).header("content-type", kind).body(bytes).send().await.unwrap()).await
             }
         };
