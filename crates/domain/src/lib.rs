@@ -13,6 +13,7 @@ pub mod drawdown;
 pub mod identity;
 pub mod jobs;
 pub mod ledger;
+pub mod links;
 pub mod maintenance;
 pub mod money;
 pub mod product;
@@ -21,6 +22,7 @@ pub mod reasons;
 pub mod rounding;
 pub mod schedule;
 pub mod servicing;
+pub mod topic;
 pub mod validation;
 
 /// Wall-clock instants are UTC everywhere; business dates come later with their own type.

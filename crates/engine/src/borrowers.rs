@@ -8,6 +8,7 @@ use lendcore_domain::borrower::{
     BorrowerChange, BorrowerInput, BorrowerKind, ContactChange, MaskedPersonalData, PersonalData,
 };
 use lendcore_domain::reasons::Language;
+use lendcore_domain::topic::Topic;
 use lendcore_domain::validation::Violations;
 use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, UnitOfWork};
 use serde::{Deserialize, Serialize};
@@ -102,7 +103,7 @@ pub async fn register(
     }
     announce(
         uow.as_mut(),
-        "borrower.registered",
+        Topic::BorrowerRegistered,
         &stored,
         serde_json::json!({}),
         &crate::acting::current(),
@@ -242,7 +243,7 @@ pub async fn change_contact(
             let fields: Vec<_> = history.iter().map(|c| c.field).collect();
             announce(
                 uow.as_mut(),
-                "borrower.contact_changed",
+                Topic::BorrowerContactChanged,
                 &stored,
                 serde_json::json!({ "fields": fields }),
                 &actor,
@@ -268,7 +269,7 @@ pub async fn changes(engine: &Engine, id: &str) -> Result<Vec<BorrowerChange>, E
 /// An event about a borrower for the outbox: never any personal data.
 async fn announce(
     uow: &mut dyn UnitOfWork,
-    topic: &str,
+    topic: Topic,
     borrower: &StoredBorrower,
     detail: serde_json::Value,
     actor: &str,
@@ -278,7 +279,7 @@ async fn announce(
         uow,
         OutboxEvent {
         id: new_id(),
-        topic: topic.to_owned(),
+        topic: topic.as_str().to_owned(),
         aggregate_type: "borrower".to_owned(),
         aggregate_id: borrower.id.clone(),
         payload: serde_json::json!({ "borrower_id": borrower.id, "kind": borrower.kind, "detail": detail }),

@@ -5,6 +5,8 @@
 //! caller says nothing about the drawdown.
 
 use lendcore_connectors::channel::protocol::{self, PayoutState};
+/// The headers a channel signs its callbacks with (docs/CHANNEL_PROTOCOL.md).
+pub use lendcore_connectors::channel::protocol::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::validation::Violations;
 use lendcore_store::{NewJob, StoreError};

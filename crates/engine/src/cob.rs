@@ -8,6 +8,7 @@
 //! and one worker at a time runs it (its lease). A long run continues in slices, each shorter
 //! than a lease, so no other worker takes it over mid-way.
 
+use lendcore_domain::topic::Topic;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
@@ -27,8 +28,7 @@ use crate::{Clock, Engine, EngineError, new_id};
 const PAGE: u32 = 500;
 const STALE_RETRIES: usize = 3;
 
-/// The job kind of the daily close of business.
-pub const COB_JOB: &str = "cob.run";
+pub use crate::jobs::kinds::CLOSE_OF_BUSINESS as COB_JOB;
 /// Attempts at a day's close (a failure is a database outage or loans that kept changing)
 /// before it is dead-lettered and an operator is alerted.
 const COB_ATTEMPTS: u32 = 10;
@@ -292,7 +292,7 @@ async fn close_batch(
         for event in writes
             .events
             .iter()
-            .filter(|e| e.topic == "loan.delinquency_changed")
+            .filter(|e| e.topic == Topic::LoanDelinquencyChanged.as_str())
         {
             crate::audit::record_event(uow.as_mut(), event, crate::audit::SYSTEM).await?;
         }
@@ -418,7 +418,7 @@ fn close_day(
         };
         if let Some(kind) = reminder {
             day.reminders += 1;
-            writes.events.push(event(loan, "loan.reminder", serde_json::json!({
+            writes.events.push(event(loan, Topic::LoanReminder, serde_json::json!({
                 "kind": kind, "installment": installment.number, "due_date": installment.due_date,
                 "amount_minor": due.principal_minor + due.interest_minor + due.fee_minor + due.penalty_minor,
                 "currency": loan.currency,
@@ -463,7 +463,7 @@ fn close_day(
         was => {
             writes.events.push(event(
                 loan,
-                "loan.delinquency_changed",
+                Topic::LoanDelinquencyChanged,
                 serde_json::json!({ "from": was, "to": worst }),
                 now,
             ));
@@ -485,13 +485,13 @@ fn rank(d: Delinquency) -> u8 {
 
 fn event(
     loan: &Drawdown,
-    topic: &str,
+    topic: Topic,
     detail: serde_json::Value,
     now: lendcore_domain::Timestamp,
 ) -> OutboxEvent {
     OutboxEvent {
         id: new_id(),
-        topic: topic.to_owned(),
+        topic: topic.as_str().to_owned(),
         aggregate_type: "drawdown".to_owned(),
         aggregate_id: loan.id.clone(),
         payload: serde_json::json!({ "loan_id": loan.id, "borrower_id": loan.borrower_id, "detail": detail }),

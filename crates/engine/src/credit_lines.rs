@@ -9,6 +9,7 @@ use lendcore_domain::credit_line::{
     CreditLine, GrantInput, LineError, LineEvent, LineStatus, LineView,
 };
 use lendcore_domain::reasons::Reason;
+use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
@@ -17,10 +18,8 @@ use crate::{Engine, EngineError, new_id};
 
 const STALE_RETRIES: usize = 3;
 
-/// Writes a line's expiry to its log when its validity ends.
-pub const EXPIRY_JOB: &str = "credit_line.expiry";
-/// Lifts a freeze that has an end when the end comes.
-pub const FREEZE_END_JOB: &str = "credit_line.freeze_end";
+pub use crate::jobs::kinds::LINE_EXPIRY as EXPIRY_JOB;
+pub use crate::jobs::kinds::LINE_FREEZE_END as FREEZE_END_JOB;
 /// Who the log names for what the timers do.
 const SYSTEM_ACTOR: &str = "system:lendcore";
 
@@ -290,13 +289,7 @@ pub(crate) async fn announce(
     line: &CreditLine,
     event: &LineEvent,
 ) -> Result<(), EngineError> {
-    let topic = format!(
-        "credit_line.{}",
-        serde_json::to_value(event.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    );
+    let topic = Topic::of_line_event(event.kind).as_str().to_owned();
     crate::audit::announce(
         uow,
         OutboxEvent {

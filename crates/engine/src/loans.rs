@@ -9,6 +9,7 @@ use lendcore_domain::ledger::LoanAccounts;
 use lendcore_domain::product::MAX_AMOUNT_MINOR;
 use lendcore_domain::reasons::Reason;
 use lendcore_domain::schedule::accrued_interest;
+use lendcore_domain::topic::Topic;
 use lendcore_domain::validation::Violations;
 use lendcore_store::{OutboxEvent, UnitOfWork};
 use serde::{Deserialize, Serialize};
@@ -246,15 +247,15 @@ async fn announce(
     settled: bool,
 ) -> Result<(), EngineError> {
     let topic = if settled {
-        "loan.paid_off"
+        Topic::LoanPaidOff
     } else {
-        "loan.repaid"
+        Topic::LoanRepaid
     };
     crate::audit::announce(
         uow,
         OutboxEvent {
             id: new_id(),
-            topic: topic.to_owned(),
+            topic: topic.as_str().to_owned(),
             aggregate_type: "drawdown".to_owned(),
             aggregate_id: loan.id.clone(),
             payload: serde_json::json!({

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 use lendcore_domain::maintenance::{MaintenanceWindow, WindowError, WindowInput, WindowStatus};
+use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, UnitOfWork};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,7 @@ use crate::idempotency::{self, IdempotentRequest, Outcome};
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError, new_id};
 
-pub const NOTICE_JOB: &str = "maintenance.notice";
+pub use crate::jobs::kinds::MAINTENANCE_NOTICE as NOTICE_JOB;
 /// Drawdown states whose borrowers are told about a window: work that is not finished.
 const IN_FLIGHT: [&str; 4] = [
     "quoted",
@@ -69,7 +70,14 @@ pub async fn schedule(
     )
     .await?;
     let actor = window.created_by.clone();
-    announce(uow.as_mut(), "maintenance.scheduled", &window, &actor, now).await?;
+    announce(
+        uow.as_mut(),
+        Topic::MaintenanceScheduled,
+        &window,
+        &actor,
+        now,
+    )
+    .await?;
     let view = view(engine, window, now);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
@@ -98,14 +106,14 @@ pub async fn cancel(
     // Payouts held back go now, whichever window they waited for (one that finds another
     // window in progress waits again); one waiting on backoff merely asks a little early.
     uow.run_jobs_now(
-        crate::drawdowns::DISBURSE_JOB,
+        crate::jobs::kinds::DISBURSE,
         lendcore_domain::Timestamp::MAX_UTC,
         now,
     )
     .await?;
     announce(
         uow.as_mut(),
-        "maintenance.cancelled",
+        Topic::MaintenanceCancelled,
         &window,
         &crate::acting::current(),
         now,
@@ -182,7 +190,7 @@ impl JobHandler for NoticeHandler {
             for borrower in &borrowers {
                 uow.append_outbox(&OutboxEvent {
                     id: new_id(),
-                    topic: "maintenance.notice".to_owned(),
+                    topic: Topic::MaintenanceNotice.as_str().to_owned(),
                     aggregate_type: "borrower".to_owned(),
                     aggregate_id: borrower.clone(),
                     payload: serde_json::json!({
@@ -212,7 +220,7 @@ impl JobHandler for NoticeHandler {
 
 async fn announce(
     uow: &mut dyn UnitOfWork,
-    topic: &str,
+    topic: Topic,
     window: &MaintenanceWindow,
     actor: &str,
     now: Timestamp,
@@ -221,7 +229,7 @@ async fn announce(
         uow,
         OutboxEvent {
             id: new_id(),
-            topic: topic.to_owned(),
+            topic: topic.as_str().to_owned(),
             aggregate_type: "maintenance_window".to_owned(),
             aggregate_id: window.id.clone(),
             payload: serde_json::to_value(window)

@@ -128,11 +128,15 @@ pub async fn timeline(
         return Ok(own);
     }
     for attempt in uow.payout_attempts(loan_id).await? {
-        let outcome = attempt.outcome.as_deref().unwrap_or("no answer recorded");
+        let outcome = attempt.outcome.map_or("no answer recorded", |o| o.as_str());
         events.push(TimelineEvent {
             at: attempt.started_at,
             kind: EventKind::PayoutAttempt,
-            summary: format!("{} to {}: {outcome}", attempt.action, attempt.channel_id),
+            summary: format!(
+                "{} to {}: {outcome}",
+                attempt.action.as_str(),
+                attempt.channel_id
+            ),
             reason: None,
             detail: serde_json::json!({
                 "attempt": attempt.attempt,

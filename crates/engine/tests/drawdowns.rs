@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use lendcore_connectors::channel::protocol;
 use lendcore_connectors::channel::sandbox::Sandbox;
-use lendcore_domain::drawdown::DrawdownStatus;
+use lendcore_domain::drawdown::{DrawdownStatus, PayoutAnswer, PayoutCall};
 use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
 use lendcore_domain::maintenance::WindowInput;
 use lendcore_domain::money::Currency;
@@ -194,12 +194,12 @@ store_test! {
         w.settle().await;
         assert_eq!(w.status(&id).await, DrawdownStatus::Active);
         let view = drawdowns::get(&w.engine, &id).await.unwrap();
-        let calls: Vec<(String, String, Option<String>)> = view
+        let calls: Vec<(String, PayoutCall, Option<PayoutAnswer>)> = view
             .payout_attempts
             .iter()
-            .map(|a| (a.channel_id.clone(), a.action.clone(), a.outcome.clone()))
+            .map(|a| (a.channel_id.clone(), a.action, a.outcome))
             .collect();
-        assert_eq!(calls[0], ("dead".into(), "submit".into(), Some("not_sent".into())));
+        assert_eq!(calls[0], ("dead".into(), PayoutCall::Submit, Some(PayoutAnswer::NotSent)));
         assert!(calls[1..].iter().all(|(channel, _, _)| channel == "sandbox"), "{calls:?}");
         assert!(w.sandbox.accepted(&format!("{id}:sandbox")));
     }
@@ -722,7 +722,7 @@ store_test! {
         assert_eq!(w.line().await, (0, 100_000), "held until a person settles it");
         let view = drawdowns::get(&w.engine, &id).await.unwrap();
         assert!(view.payout_attempts.iter().all(|a| a.channel_id == "first"));
-        assert!(view.payout_attempts.iter().skip(1).all(|a| a.outcome.as_deref() == Some("error") || a.outcome.as_deref() == Some("not_sent")),
+        assert!(view.payout_attempts.iter().skip(1).all(|a| matches!(a.outcome, Some(PayoutAnswer::Error | PayoutAnswer::NotSent))),
             "{:?}", view.payout_attempts);
     }
 
@@ -743,14 +743,14 @@ store_test! {
             w.clock.advance(Duration::minutes(11));
         }
         let view = drawdowns::get(&w.engine, &id).await.unwrap();
-        let calls: Vec<(String, String, Option<String>)> = view.payout_attempts.iter()
-            .map(|a| (a.channel_id.clone(), a.action.clone(), a.outcome.clone())).collect();
+        let calls: Vec<(String, PayoutCall, Option<PayoutAnswer>)> = view.payout_attempts.iter()
+            .map(|a| (a.channel_id.clone(), a.action, a.outcome)).collect();
         // The first channel said it had nothing, then refused: it certainly did not pay, so the
         // second was asked; it refused as well and was the last, so the payout failed with the
         // channel's reason rather than waiting for a person.
-        assert!(calls.contains(&("first".into(), "query".into(), Some("not_found".into()))), "{calls:?}");
-        assert!(calls.contains(&("first".into(), "submit".into(), Some("refused_by_channel".into()))), "{calls:?}");
-        assert!(calls.iter().any(|(c, a, _)| c == "second" && a == "submit"), "failed over: {calls:?}");
+        assert!(calls.contains(&("first".into(), PayoutCall::Query, Some(PayoutAnswer::NotFound))), "{calls:?}");
+        assert!(calls.contains(&("first".into(), PayoutCall::Submit, Some(PayoutAnswer::RefusedByChannel))), "{calls:?}");
+        assert!(calls.iter().any(|(c, a, _)| c == "second" && *a == PayoutCall::Submit), "failed over: {calls:?}");
         assert_eq!(view.drawdown.status, DrawdownStatus::Failed { reason: Reason::ChannelUnavailable });
         assert_eq!(sandbox.accepted_count(), 0, "nothing was paid");
         assert_eq!(w.line().await, (0, 0), "the hold is released");

@@ -393,6 +393,13 @@ impl Config {
                         "every [[webhooks]] needs an http(s) url, at least one topic and a secret of 16 characters or more",
                     ),
                     (
+                        self.webhooks
+                            .iter()
+                            .flat_map(|w| &w.topics)
+                            .all(|t| subscribable(t)),
+                        "every [[webhooks]] topic is *, a family such as drawdown.*, or a topic lendcore sends (docs/WEBHOOKS.md)",
+                    ),
+                    (
                         // A link signs its borrower in: it never travels in clear, except
                         // to this machine (a rehearsal).
                         self.notifications.link_base_url.as_ref().is_none_or(|u| {
@@ -543,6 +550,19 @@ impl Config {
     }
 }
 
+/// Whether a webhook can subscribe to `topic`: everything, a family of topics lendcore sends,
+/// or one of them. A misspelt topic would otherwise receive nothing, silently.
+fn subscribable(topic: &str) -> bool {
+    use lendcore_domain::topic::Topic;
+    match topic.strip_suffix(".*") {
+        _ if topic == "*" => true,
+        Some(family) => Topic::ALL
+            .iter()
+            .any(|t| t.as_str().split('.').next() == Some(family)),
+        None => Topic::parse(topic).is_some(),
+    }
+}
+
 #[cfg(test)]
 // figment::Jail fixes its closure's error type; its size is not ours to choose.
 #[allow(clippy::result_large_err)]
@@ -623,5 +643,18 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_webhook_subscribes_to_topics_lendcore_sends() {
+        for (topic, ok) in [
+            ("*", true),
+            ("drawdown.*", true),
+            ("drawdown.paid_out", true),
+            ("drawdown.paidout", false),
+            ("drawdowns.*", false),
+        ] {
+            assert_eq!(subscribable(topic), ok, "{topic}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;
-use lendcore_domain::drawdown::{Drawdown, Transition};
+use lendcore_domain::drawdown::{Drawdown, PayoutAnswer, PayoutCall, Transition};
 use lendcore_domain::reasons::Reason;
 
 use crate::StoreError;
@@ -21,10 +21,9 @@ pub struct PayoutAttempt {
     /// The channel's idempotency key: the same for every call about this drawdown on this
     /// channel, so a resend can never pay twice.
     pub reference: String,
-    /// `submit` or `query`.
-    pub action: String,
+    pub action: PayoutCall,
     /// What came of it; `None` while the call is in flight (or its process died mid-call).
-    pub outcome: Option<String>,
+    pub outcome: Option<PayoutAnswer>,
     pub detail: Option<String>,
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
@@ -94,7 +93,7 @@ pub trait DrawdownRepository {
         drawdown: &Drawdown,
         channel_id: &str,
         reference: &str,
-        action: &str,
+        action: PayoutCall,
         now: Timestamp,
     ) -> Result<i64, StoreError>;
 
@@ -102,7 +101,7 @@ pub trait DrawdownRepository {
         &mut self,
         drawdown_id: &str,
         attempt: i64,
-        outcome: &str,
+        outcome: PayoutAnswer,
         detail: &str,
         now: Timestamp,
     ) -> Result<(), StoreError>;
@@ -370,7 +369,7 @@ impl DrawdownRepository for SqlUnitOfWork {
         drawdown: &Drawdown,
         channel_id: &str,
         reference: &str,
-        action: &str,
+        action: PayoutCall,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
         let next: i64 = on_tx!(self, c => sqlx::query_scalar(
@@ -388,7 +387,7 @@ impl DrawdownRepository for SqlUnitOfWork {
         .bind(&drawdown.borrower_id)
         .bind(channel_id)
         .bind(reference)
-        .bind(action)
+        .bind(action.as_str())
         .bind(to_ms(now))
         .execute(c)
         .await
@@ -400,7 +399,7 @@ impl DrawdownRepository for SqlUnitOfWork {
         &mut self,
         drawdown_id: &str,
         attempt: i64,
-        outcome: &str,
+        outcome: PayoutAnswer,
         detail: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
@@ -408,7 +407,7 @@ impl DrawdownRepository for SqlUnitOfWork {
             "UPDATE payout_attempts SET outcome = $1, detail = $2, ended_at_ms = $3 \
              WHERE drawdown_id = $4 AND attempt = $5",
         )
-        .bind(outcome)
+        .bind(outcome.as_str())
         .bind(detail)
         .bind(to_ms(now))
         .bind(drawdown_id)
@@ -440,8 +439,15 @@ impl DrawdownRepository for SqlUnitOfWork {
                     attempt: row.attempt,
                     channel_id: row.channel_id,
                     reference: row.reference,
-                    action: row.action,
-                    outcome: row.outcome,
+                    action: PayoutCall::parse(&row.action)
+                        .ok_or_else(|| StoreError::corrupt(T, format!("action {}", row.action)))?,
+                    outcome: row
+                        .outcome
+                        .map(|o| {
+                            PayoutAnswer::parse(&o)
+                                .ok_or_else(|| StoreError::corrupt(T, format!("outcome {o}")))
+                        })
+                        .transpose()?,
                     detail: row.detail,
                 })
             })

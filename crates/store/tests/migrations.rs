@@ -9,7 +9,11 @@ use std::path::Path;
 /// Spellings that differ only because the databases do, each with why, rewritten before the
 /// sets are compared.
 const SAME_THING: &[(&str, &str, &str)] = &[
-    ("bigint", "integer", "SQLite's INTEGER is 64 bits: PostgreSQL's BIGINT"),
+    (
+        "bigint",
+        "integer",
+        "SQLite's INTEGER is 64 bits: PostgreSQL's BIGINT",
+    ),
     (
         " collate \"c\"",
         "",
@@ -83,7 +87,11 @@ fn the_sqlite_and_postgresql_migrations_are_one_schema() {
     for (name, ours) in &sqlite {
         let theirs = &postgres[name];
         let data = DATA_MIGRATIONS.iter().any(|(file, _why)| file == name);
-        assert_eq!(ours.len(), theirs.len(), "{name}: the same number of statements");
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{name}: the same number of statements"
+        );
         for (a, b) in ours.iter().zip(theirs) {
             let schema_statement = !(a.starts_with("insert") || a.starts_with("update"));
             if !data || schema_statement {

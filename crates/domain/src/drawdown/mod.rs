@@ -285,6 +285,94 @@ pub struct PaidClaim {
     pub claimed_at: Timestamp,
 }
 
+/// A call made to a payment channel about a payout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutCall {
+    /// Asked the channel to pay.
+    Submit,
+    /// Asked the channel what became of the payout.
+    Query,
+}
+
+/// What a call to a payment channel came to, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutAnswer {
+    /// A submit the channel took.
+    Accepted,
+    /// A submit refused for a reason of the borrower's (the account): nothing paid.
+    Rejected,
+    /// A submit refused for a reason of the channel's own (down, over its limit): nothing paid,
+    /// another channel may pay.
+    RefusedByChannel,
+    /// A submit that never reached the channel: nothing paid.
+    NotSent,
+    /// A submit with no answer that can be read: the channel may have paid.
+    Unknown,
+    /// A query: the channel paid.
+    Succeeded,
+    /// A query: the payout definitely failed.
+    Failed,
+    /// A query: the channel is still paying.
+    Pending,
+    /// A query: the channel has no payout under the reference.
+    NotFound,
+    /// A query that got no answer.
+    Error,
+}
+
+impl PayoutCall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutCall::Submit => "submit",
+            PayoutCall::Query => "query",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [PayoutCall::Submit, PayoutCall::Query]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+impl PayoutAnswer {
+    pub const ALL: &'static [PayoutAnswer] = &[
+        PayoutAnswer::Accepted,
+        PayoutAnswer::Rejected,
+        PayoutAnswer::RefusedByChannel,
+        PayoutAnswer::NotSent,
+        PayoutAnswer::Unknown,
+        PayoutAnswer::Succeeded,
+        PayoutAnswer::Failed,
+        PayoutAnswer::Pending,
+        PayoutAnswer::NotFound,
+        PayoutAnswer::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutAnswer::Accepted => "accepted",
+            PayoutAnswer::Rejected => "rejected",
+            PayoutAnswer::RefusedByChannel => "refused_by_channel",
+            PayoutAnswer::NotSent => "not_sent",
+            PayoutAnswer::Unknown => "unknown",
+            PayoutAnswer::Succeeded => "succeeded",
+            PayoutAnswer::Failed => "failed",
+            PayoutAnswer::Pending => "pending",
+            PayoutAnswer::NotFound => "not_found",
+            PayoutAnswer::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        PayoutAnswer::ALL.iter().copied().find(|a| a.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a {from} drawdown cannot {action}")]
 pub struct IllegalTransition {

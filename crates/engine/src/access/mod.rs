@@ -64,7 +64,7 @@ pub enum Principal {
         /// The borrower registered with that number, if there is one.
         borrower_id: Option<String>,
         /// For a session opened from a link: all it reaches.
-        link: Option<crate::links::LinkScope>,
+        link: Option<lendcore_domain::links::LinkScope>,
     },
 }
 
@@ -234,14 +234,14 @@ async fn principal_of(engine: &Engine, session: StoredSession) -> Result<Princip
     match session.subject {
         SessionSubject::Borrower => Ok(Principal::Borrower {
             link: match &session.scope {
-                Some(stored) => {
-                    Some(crate::links::LinkScope::from_stored(stored).ok_or_else(|| {
+                Some(stored) => Some(
+                    lendcore_domain::links::LinkScope::from_stored(stored).ok_or_else(|| {
                         EngineError::Internal(format!(
                             "session {} has an unknown scope",
                             session.id
                         ))
-                    })?)
-                }
+                    })?,
+                ),
                 None => None,
             },
             session_id: session.id,
@@ -282,7 +282,7 @@ pub(crate) fn new_session(
     subject_id: &str,
     borrower_id: Option<String>,
     second_factor: bool,
-    scope: Option<&crate::links::LinkScope>,
+    scope: Option<&lendcore_domain::links::LinkScope>,
     now: Timestamp,
 ) -> (StoredSession, SessionIssued) {
     let token = new_token(SESSION_PREFIX);
@@ -299,7 +299,7 @@ pub(crate) fn new_session(
         subject_id: subject_id.to_owned(),
         borrower_id,
         stage,
-        scope: scope.map(crate::links::LinkScope::to_stored),
+        scope: scope.map(lendcore_domain::links::LinkScope::to_stored),
         created_at: now,
         expires_at,
         revoked_at: None,
@@ -319,7 +319,7 @@ pub(crate) async fn open_borrower_session(
     uow: &mut dyn lendcore_store::UnitOfWork,
     mobile_index: &str,
     borrower_id: Option<String>,
-    scope: Option<&crate::links::LinkScope>,
+    scope: Option<&lendcore_domain::links::LinkScope>,
     now: Timestamp,
 ) -> Result<(StoredSession, SessionIssued), EngineError> {
     // Whoever registered with the number since the link was issued counts too: a link never

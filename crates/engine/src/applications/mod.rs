@@ -14,6 +14,7 @@ use lendcore_domain::application::{Application, Decision, Form, Offer};
 use lendcore_domain::borrower::{BorrowerInput, BorrowerKind, Mobile};
 use lendcore_domain::credit_line::GrantInput;
 use lendcore_domain::reasons::Language;
+use lendcore_domain::topic::Topic;
 use lendcore_store::{BorrowerIndex, OutboxEvent, StoreError, StoredBorrower, UnitOfWork};
 use serde::Serialize;
 
@@ -149,7 +150,7 @@ async fn announce(
         uow,
         OutboxEvent {
             id: new_id(),
-            topic: format!("application.{}", app.status.name()),
+            topic: Topic::of_application(&app.status).as_str().to_owned(),
             aggregate_type: "application".to_owned(),
             aggregate_id: app.id.clone(),
             payload: serde_json::json!({

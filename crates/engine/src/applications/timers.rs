@@ -5,12 +5,13 @@
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 use lendcore_domain::application::Application;
+use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{EngineError, new_id};
 
-pub const TIMER_JOB: &str = "application.timer";
+pub use crate::jobs::kinds::APPLICATION_TIMER as TIMER_JOB;
 
 /// Sets the reminder and the expiry of the state the application waits in, if it waits.
 pub(super) async fn schedule(
@@ -101,7 +102,7 @@ impl JobHandler for TimerHandler {
                     uow.as_mut(),
                     OutboxEvent {
                         id: new_id(),
-                        topic: "application.reminder".to_owned(),
+                        topic: Topic::ApplicationReminder.as_str().to_owned(),
                         aggregate_type: "application".to_owned(),
                         aggregate_id: app.id.clone(),
                         payload: serde_json::json!({

@@ -5,13 +5,16 @@
 //! a definitive failure releases the hold; when the attempts run out a person takes over. Each
 //! outcome commits in one unit of work with the job's completion.
 
+use lendcore_domain::topic::Topic;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use lendcore_connectors::channel::{PaymentChannel, Payout, QueryOutcome, SubmitOutcome};
 use lendcore_domain::Timestamp;
 use lendcore_domain::credit_line::CreditLine;
-use lendcore_domain::drawdown::{Drawdown, DrawdownStatus, IllegalTransition};
+use lendcore_domain::drawdown::{
+    Drawdown, DrawdownStatus, IllegalTransition, PayoutAnswer, PayoutCall,
+};
 use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::money::Currency;
 use lendcore_domain::reasons::Reason;
@@ -21,7 +24,7 @@ use super::notify;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{EngineError, new_id};
 
-pub const DISBURSE_JOB: &str = "drawdown.disburse";
+pub use crate::jobs::kinds::DISBURSE as DISBURSE_JOB;
 
 pub struct DisburseHandler {
     channels: Vec<Arc<dyn PaymentChannel>>,
@@ -251,7 +254,7 @@ impl DisburseHandler {
     ) -> Result<Settled, JobFailure> {
         let called_before = attempts
             .iter()
-            .any(|a| a.reference == reference && a.action == "submit");
+            .any(|a| a.reference == reference && a.action == PayoutCall::Submit);
         // Called before: ask first. If the channel never got it, send it (same reference) below.
         if called_before
             && let Some(settled) = self.query(ctx, channel, drawdown, reference).await?
@@ -271,22 +274,23 @@ impl DisburseHandler {
             drawdown,
             channel.id(),
             reference,
-            "submit",
+            PayoutCall::Submit,
         )
         .await?;
         let outcome = channel.submit(&payout).await;
         let (label, detail) = match &outcome {
             SubmitOutcome::Accepted { channel_reference } => {
-                ("accepted", channel_reference.clone())
+                (PayoutAnswer::Accepted, channel_reference.clone())
             }
-            SubmitOutcome::Rejected { reason, detail } if channel_side(*reason) => {
-                (CHANNEL_REFUSED, format!("{reason}: {detail}"))
-            }
+            SubmitOutcome::Rejected { reason, detail } if channel_side(*reason) => (
+                PayoutAnswer::RefusedByChannel,
+                format!("{reason}: {detail}"),
+            ),
             SubmitOutcome::Rejected { reason, detail } => {
-                ("rejected", format!("{reason}: {detail}"))
+                (PayoutAnswer::Rejected, format!("{reason}: {detail}"))
             }
-            SubmitOutcome::NotSent { detail } => (NOT_SENT, detail.clone()),
-            SubmitOutcome::Unknown { detail } => ("unknown", detail.clone()),
+            SubmitOutcome::NotSent { detail } => (PayoutAnswer::NotSent, detail.clone()),
+            SubmitOutcome::Unknown { detail } => (PayoutAnswer::Unknown, detail.clone()),
         };
         record_end(
             store,
@@ -345,8 +349,9 @@ pub(crate) struct Answer {
     pub settled: Option<Settled>,
     /// The channel's own reference for a payout it made.
     pub channel_reference: Option<String>,
-    /// The answer as recorded: `succeeded`, `pending`, `not_found`, `failed`, `error`.
-    pub label: &'static str,
+    /// The answer as recorded; `None` when the channel could not be asked at all (it is no
+    /// longer configured).
+    pub answer: Option<PayoutAnswer>,
     /// The answer in a few words, for a person.
     pub summary: String,
 }
@@ -366,23 +371,25 @@ pub(crate) async fn ask(
         drawdown,
         channel.id(),
         reference,
-        "query",
+        PayoutCall::Query,
     )
     .await?;
     let answer = channel.query(reference).await;
     let (label, detail) = match &answer {
         Ok(QueryOutcome::Succeeded {
             channel_reference, ..
-        }) => ("succeeded", channel_reference.clone()),
-        Ok(QueryOutcome::Failed { reason, detail }) => ("failed", format!("{reason}: {detail}")),
-        Ok(QueryOutcome::Pending) => ("pending", String::new()),
-        Ok(QueryOutcome::NotFound) => ("not_found", String::new()),
-        Err(err) => ("error", err.to_string()),
+        }) => (PayoutAnswer::Succeeded, channel_reference.clone()),
+        Ok(QueryOutcome::Failed { reason, detail }) => {
+            (PayoutAnswer::Failed, format!("{reason}: {detail}"))
+        }
+        Ok(QueryOutcome::Pending) => (PayoutAnswer::Pending, String::new()),
+        Ok(QueryOutcome::NotFound) => (PayoutAnswer::NotFound, String::new()),
+        Err(err) => (PayoutAnswer::Error, err.to_string()),
     };
     record_end(store, clock.now(), &drawdown.id, attempt, label, &detail).await?;
     let summary = match detail.is_empty() {
-        true => format!("{}: {label}", channel.id()),
-        false => format!("{}: {label} ({detail})", channel.id()),
+        true => format!("{}: {}", channel.id(), label.as_str()),
+        false => format!("{}: {} ({detail})", channel.id(), label.as_str()),
     };
     let (settled, channel_reference) = match answer {
         Ok(QueryOutcome::Succeeded {
@@ -409,7 +416,7 @@ pub(crate) async fn ask(
     Ok(Answer {
         settled,
         channel_reference,
-        label,
+        answer: Some(label),
         summary,
     })
 }
@@ -425,10 +432,6 @@ impl DisburseHandler {
     }
 }
 
-/// Outcomes of a submit after which the channel has certainly not paid under its reference.
-const NOT_SENT: &str = "not_sent";
-const CHANNEL_REFUSED: &str = "refused_by_channel";
-
 /// Whether a channel has certainly not paid, from the calls made to it, oldest first. A submit
 /// that never reached it, or that it refused for reasons of its own, paid nothing. A submit
 /// that may have reached it (no answer, a 5xx, accepted) may have paid; that doubt ends only
@@ -440,23 +443,23 @@ pub(crate) fn certainly_unpaid(attempts: &[&PayoutAttempt]) -> bool {
     let mut doubt = false;
     let mut found_nothing_since = false;
     for attempt in attempts {
-        match (attempt.action.as_str(), attempt.outcome.as_deref()) {
-            ("submit", Some(CHANNEL_REFUSED)) => {
+        match (attempt.action, attempt.outcome) {
+            (PayoutCall::Submit, Some(PayoutAnswer::RefusedByChannel)) => {
                 submitted = true;
                 if found_nothing_since {
                     doubt = false;
                 }
             }
-            ("submit", Some(NOT_SENT)) => submitted = true,
-            ("submit", _) => {
+            (PayoutCall::Submit, Some(PayoutAnswer::NotSent)) => submitted = true,
+            (PayoutCall::Submit, _) => {
                 submitted = true;
                 doubt = true;
                 found_nothing_since = false;
             }
-            ("query", Some("not_found")) => found_nothing_since = doubt,
+            (PayoutCall::Query, Some(PayoutAnswer::NotFound)) => found_nothing_since = doubt,
             // An error tells nothing; any other answer means the channel has the payout.
-            ("query", Some("error") | None) => {}
-            _ => found_nothing_since = false,
+            (PayoutCall::Query, Some(PayoutAnswer::Error) | None) => {}
+            (PayoutCall::Query, Some(_)) => found_nothing_since = false,
         }
     }
     submitted && !doubt
@@ -479,7 +482,7 @@ pub(crate) async fn record_start(
     drawdown: &Drawdown,
     channel_id: &str,
     reference: &str,
-    action: &str,
+    action: PayoutCall,
 ) -> Result<i64, StoreError> {
     // A prompted query and the payout job may number an attempt at the same moment; the
     // loser of that race simply takes the next number.
@@ -506,7 +509,7 @@ pub(crate) async fn record_end(
     now: Timestamp,
     drawdown_id: &str,
     attempt: i64,
-    outcome: &str,
+    outcome: PayoutAnswer,
     detail: &str,
 ) -> Result<(), StoreError> {
     let mut uow = store.begin().await?;
@@ -619,7 +622,7 @@ pub(crate) async fn hand_to_person(
 pub(crate) struct Step {
     pub read_revision: i64,
     pub transition: lendcore_domain::drawdown::Transition,
-    pub topic: &'static str,
+    pub topic: Topic,
     pub reason: Option<Reason>,
 }
 
@@ -655,7 +658,7 @@ pub(crate) async fn settle(
             uow.post_entry(&entry).await?;
             (
                 drawdown.status.paid_out().map_err(illegal)?,
-                "drawdown.paid_out",
+                Topic::DrawdownPaidOut,
                 None,
             )
         }
@@ -664,7 +667,7 @@ pub(crate) async fn settle(
             clear_pending(uow, drawdown, now).await?;
             (
                 drawdown.status.payout_failed(reason).map_err(illegal)?,
-                "drawdown.ended",
+                Topic::DrawdownEnded,
                 Some(reason),
             )
         }
@@ -674,7 +677,7 @@ pub(crate) async fn settle(
                 "payout needs a person: automatic settling gave up");
             (
                 drawdown.status.to_manual_review(reason).map_err(illegal)?,
-                "drawdown.manual_review",
+                Topic::DrawdownManualReview,
                 Some(reason),
             )
         }
@@ -690,7 +693,7 @@ pub(crate) async fn settle(
             let reason = Reason::AbnormalPattern;
             (
                 drawdown.status.to_manual_review(reason).map_err(illegal)?,
-                "drawdown.manual_review",
+                Topic::DrawdownManualReview,
                 Some(reason),
             )
         }
@@ -721,7 +724,7 @@ async fn resume(ctx: &JobContext, read: &Drawdown) -> Result<Drawdown, JobFailur
     let step = drawdown.move_to(next, now);
     uow.update_drawdown(&drawdown, read_revision, Some(&step))
         .await?;
-    notify(uow.as_mut(), &drawdown, "drawdown.resumed", None)
+    notify(uow.as_mut(), &drawdown, Topic::DrawdownResumed, None)
         .await
         .map_err(|e| JobFailure::retryable(e.to_string()))?;
     uow.commit().await?;
@@ -771,4 +774,76 @@ async fn freeze_line(
         uow.update_credit_line(&line, read_revision, &event).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(action: PayoutCall, outcome: Option<PayoutAnswer>) -> PayoutAttempt {
+        PayoutAttempt {
+            drawdown_id: "d".into(),
+            attempt: 0,
+            channel_id: "c".into(),
+            reference: "d:c".into(),
+            action,
+            outcome,
+            detail: None,
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            ended_at: None,
+        }
+    }
+
+    fn unpaid(calls: &[(PayoutCall, Option<PayoutAnswer>)]) -> bool {
+        let attempts: Vec<PayoutAttempt> = calls.iter().map(|(a, o)| call(*a, *o)).collect();
+        certainly_unpaid(&attempts.iter().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_channel_is_certainly_unpaid_only_when_no_submit_may_have_reached_it() {
+        use PayoutAnswer::*;
+        use PayoutCall::{Query, Submit};
+        assert!(!unpaid(&[]), "never called: nothing to fail over from");
+        assert!(unpaid(&[(Submit, Some(NotSent))]));
+        assert!(unpaid(&[(Submit, Some(RefusedByChannel))]));
+        assert!(
+            !unpaid(&[(Submit, Some(Unknown))]),
+            "a lost answer may have paid"
+        );
+        assert!(
+            !unpaid(&[(Submit, None)]),
+            "a call its worker died in may have paid"
+        );
+        // One ambiguous answer, then the channel had nothing and refused the same reference.
+        assert!(unpaid(&[
+            (Submit, Some(Unknown)),
+            (Query, Some(NotFound)),
+            (Submit, Some(RefusedByChannel)),
+        ]));
+        // A refusal with no query between proves nothing about the ambiguous call.
+        assert!(!unpaid(&[
+            (Submit, Some(Unknown)),
+            (Submit, Some(RefusedByChannel))
+        ]));
+        // Nothing found, but then not reached: the first call may still land.
+        assert!(!unpaid(&[
+            (Submit, Some(Unknown)),
+            (Query, Some(NotFound)),
+            (Submit, Some(NotSent)),
+        ]));
+        // The channel said it is paying: no refusal afterwards clears that.
+        assert!(!unpaid(&[
+            (Submit, Some(Accepted)),
+            (Query, Some(NotFound)),
+            (Query, Some(Pending)),
+            (Submit, Some(RefusedByChannel)),
+        ]));
+        // An unanswered query changes nothing either way.
+        assert!(unpaid(&[
+            (Submit, Some(Unknown)),
+            (Query, Some(NotFound)),
+            (Query, Some(Error)),
+            (Submit, Some(RefusedByChannel)),
+        ]));
+    }
 }

@@ -2,13 +2,14 @@
 //! silently lapsing.
 
 use async_trait::async_trait;
+use lendcore_domain::topic::Topic;
 use lendcore_store::Job;
 
 use super::notify;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use lendcore_domain::drawdown::DrawdownStatus;
 
-pub const EXPIRE_JOB: &str = "drawdown.expire";
+pub use crate::jobs::kinds::EXPIRE_QUOTE as EXPIRE_JOB;
 
 pub struct ExpireHandler;
 
@@ -47,7 +48,7 @@ impl JobHandler for ExpireHandler {
         let step = drawdown.move_to(next, now);
         uow.update_drawdown(&drawdown, read_revision, Some(&step))
             .await?;
-        notify(uow.as_mut(), &drawdown, "drawdown.ended", reason)
+        notify(uow.as_mut(), &drawdown, Topic::DrawdownEnded, reason)
             .await
             .map_err(|e| JobFailure::retryable(e.to_string()))?;
         uow.complete_job(&ctx.lease, now).await?;

@@ -8,10 +8,13 @@ mod expire;
 pub mod review;
 
 use lendcore_domain::credit_line::LineView;
-use lendcore_domain::drawdown::{Confirmation, Drawdown, DrawdownStatus, Transition};
+use lendcore_domain::drawdown::{
+    Confirmation, Drawdown, DrawdownStatus, PayoutAnswer, PayoutCall, Transition,
+};
 use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
 use lendcore_domain::reasons::Reason;
+use lendcore_domain::topic::Topic;
 use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -61,8 +64,8 @@ pub struct AttemptView {
     pub attempt: i64,
     pub channel_id: String,
     pub reference: String,
-    pub action: String,
-    pub outcome: Option<String>,
+    pub action: PayoutCall,
+    pub outcome: Option<PayoutAnswer>,
     pub detail: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub started_at: lendcore_domain::Timestamp,
@@ -167,7 +170,7 @@ pub async fn quote(
         now,
     )
     .await?;
-    notify(uow.as_mut(), &drawdown, "drawdown.quoted", None).await?;
+    notify(uow.as_mut(), &drawdown, Topic::DrawdownQuoted, None).await?;
     let quoted = Quoted {
         drawdown,
         confirmation_token: token,
@@ -247,12 +250,12 @@ pub async fn confirm(
             )
             .await?;
             match held_until {
-                None => notify(uow.as_mut(), &drawdown, "drawdown.confirmed", None).await?,
+                None => notify(uow.as_mut(), &drawdown, Topic::DrawdownConfirmed, None).await?,
                 Some(_) => {
                     notify(
                         uow.as_mut(),
                         &drawdown,
-                        "drawdown.queued_for_maintenance",
+                        Topic::DrawdownQueuedForMaintenance,
                         Some(Reason::SystemMaintenance),
                     )
                     .await?
@@ -260,7 +263,7 @@ pub async fn confirm(
             }
         }
         Confirmation::Ended(reason) => {
-            notify(uow.as_mut(), &drawdown, "drawdown.ended", Some(reason)).await?;
+            notify(uow.as_mut(), &drawdown, Topic::DrawdownEnded, Some(reason)).await?;
         }
     }
     let view = view_in(uow.as_mut(), drawdown).await?;
@@ -308,14 +311,14 @@ fn refuse_unless_holdable(line: &LineView, amount_minor: i64) -> Result<(), Engi
 pub(crate) async fn notify(
     uow: &mut dyn UnitOfWork,
     drawdown: &Drawdown,
-    topic: &str,
+    topic: Topic,
     reason: Option<Reason>,
 ) -> Result<(), EngineError> {
     crate::audit::announce(
         uow,
         OutboxEvent {
             id: new_id(),
-            topic: topic.to_owned(),
+            topic: topic.as_str().to_owned(),
             aggregate_type: "drawdown".to_owned(),
             aggregate_id: drawdown.id.clone(),
             payload: serde_json::json!({

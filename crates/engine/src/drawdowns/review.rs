@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lendcore_connectors::channel::PaymentChannel;
 use lendcore_domain::Timestamp;
 use lendcore_domain::credit_line::LineStatus;
-use lendcore_domain::drawdown::{Drawdown, DrawdownStatus, PaidClaim, Transition};
+use lendcore_domain::drawdown::{Drawdown, DrawdownStatus, PaidClaim, PayoutCall, Transition};
 use lendcore_domain::reasons::{Category, Reason};
 use lendcore_domain::validation::Violations;
 use lendcore_store::{Store, UnitOfWork};
@@ -496,7 +496,10 @@ async fn called_channels(
     let attempts = uow.payout_attempts(id).await?;
     uow.rollback().await?;
     let mut called: Vec<(String, String)> = Vec::new();
-    for attempt in attempts.into_iter().filter(|a| a.action == "submit") {
+    for attempt in attempts
+        .into_iter()
+        .filter(|a| a.action == PayoutCall::Submit)
+    {
         if !called.iter().any(|(c, _)| *c == attempt.channel_id) {
             called.push((attempt.channel_id, attempt.reference));
         }
@@ -520,7 +523,7 @@ async fn ask_all(
             None => Answer {
                 settled: Some(Settled::Open("no longer configured".to_owned())),
                 channel_reference: None,
-                label: "not_configured",
+                answer: None,
                 summary: format!("{channel_id}: no longer configured"),
             },
         };
@@ -535,7 +538,7 @@ async fn ask_all(
 fn may_have_paid(answer: &Answer) -> bool {
     match &answer.settled {
         Some(Settled::Paid { .. }) => true,
-        Some(Settled::Open(_)) => answer.label != "not_configured",
+        Some(Settled::Open(_)) => answer.answer.is_some(),
         Some(Settled::NotPaid(_)) | None => false,
     }
 }

@@ -5,6 +5,7 @@
 //! effect commits exactly when the job's success does, and not at all if the lease was lost.
 
 mod admin;
+pub mod kinds;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use admin::{JobView, list_jobs, redrive_job};
+pub use lendcore_store::JobStatus;
 
 use crate::{Clock, EngineError};
 

@@ -8,6 +8,7 @@ use lendcore_connectors::sms::{Sms, SmsError};
 use lendcore_domain::Timestamp;
 use lendcore_domain::access::RateLimit;
 use lendcore_domain::reasons::{Language, Reason};
+use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoredLink, UnitOfWork};
 use serde::Serialize;
 
@@ -19,7 +20,7 @@ use crate::{Engine, EngineError, new_id};
 /// How long a resume link lives, and when before its end the reminder goes.
 pub const RESUME_LIFETIME: chrono::Duration = chrono::Duration::hours(72);
 const REMIND_BEFORE: chrono::Duration = chrono::Duration::hours(24);
-pub const REMINDER_JOB: &str = "link.reminder";
+pub use crate::jobs::kinds::LINK_REMINDER as REMINDER_JOB;
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -540,7 +541,7 @@ impl JobHandler for ReminderHandler {
                 uow.as_mut(),
                 OutboxEvent {
                     id: new_id(),
-                    topic: "link.expiring".to_owned(),
+                    topic: Topic::LinkExpiring.as_str().to_owned(),
                     aggregate_type: "link".to_owned(),
                     aggregate_id: link.nonce.clone(),
                     payload: serde_json::json!({

@@ -6,6 +6,9 @@
 
 pub mod templates;
 
+pub use lendcore_store::DeliveryStatus;
+
+use lendcore_domain::topic::Topic;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,8 +19,8 @@ use lendcore_domain::Timestamp;
 use lendcore_domain::borrower::{Email as EmailAddress, Mobile};
 use lendcore_domain::reasons::Language;
 use lendcore_store::{
-    AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus, Job, NewJob,
-    OutboxEvent, Store, UnitOfWork,
+    AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, Job, NewJob, OutboxEvent, Store,
+    UnitOfWork,
 };
 use serde::Serialize;
 
@@ -25,7 +28,7 @@ use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::vault::Vault;
 use crate::{Engine, EngineError, new_id};
 
-pub const DELIVER_JOB: &str = "delivery.send";
+pub use crate::jobs::kinds::DELIVERY as DELIVER_JOB;
 /// Attempts per delivery: with the runner's default backoff (doubling from 2 s, at most
 /// 10 minutes apart) about four hours of trying; a longer `jobs.max_delay_ms` stretches it.
 pub const MAX_ATTEMPTS: u32 = 30;
@@ -174,7 +177,9 @@ async fn deliveries_for(
             )
         })
         .collect();
-    if templates::render(&event.topic, &event.payload, notifications.language).is_none() {
+    let told = Topic::parse(&event.topic)
+        .and_then(|topic| templates::render(topic, &event.payload, notifications.language));
+    if told.is_none() {
         return Ok(out);
     }
     let recipient = match (
@@ -447,7 +452,8 @@ impl DeliveryHandler {
             DeliveryChannel::Sms | DeliveryChannel::Email => {
                 let contact = self.contact(store, delivery).await?;
                 let language = contact.language.unwrap_or(default_language);
-                let Some(message) = templates::render(&event.topic, &event.payload, language)
+                let Some(message) = Topic::parse(&event.topic)
+                    .and_then(|topic| templates::render(topic, &event.payload, language))
                 else {
                     return Ok(Sent::Rejected("no template for this event".to_owned()));
                 };

@@ -4,6 +4,7 @@
 
 use lendcore_domain::money::{Currency, Money};
 use lendcore_domain::reasons::{Language, Reason};
+use lendcore_domain::topic::Topic;
 use serde_json::Value;
 
 /// A message ready to send: the subject is for email; SMS sends the text alone.
@@ -35,7 +36,7 @@ fn reason_message(payload: &Value, fallback: Reason, language: Language) -> &'st
 }
 
 /// The message for `topic`, or `None` when borrowers are not told of it.
-pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Rendered> {
+pub fn render(topic: Topic, payload: &Value, language: Language) -> Option<Rendered> {
     use Language::{En, ZhHans};
     let money = amount(
         payload["amount_minor"]
@@ -45,41 +46,41 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
         language,
     );
     let (subject, text) = match (topic, language) {
-        ("drawdown.confirmed", En) => (
+        (Topic::DrawdownConfirmed, En) => (
             "Your drawdown is confirmed".to_owned(),
             format!(
                 "Your drawdown of {money} is confirmed and is being paid out. We will tell you when it arrives."
             ),
         ),
-        ("drawdown.confirmed", ZhHans) => (
+        (Topic::DrawdownConfirmed, ZhHans) => (
             "借款已确认".to_owned(),
             format!("您的借款{money}已确认，正在放款，到账后我们会通知您。"),
         ),
-        ("drawdown.paid_out", En) => (
+        (Topic::DrawdownPaidOut, En) => (
             "Your money has been paid out".to_owned(),
             format!("{money} has been paid to your account."),
         ),
-        ("drawdown.paid_out", ZhHans) => (
+        (Topic::DrawdownPaidOut, ZhHans) => (
             "借款已到账".to_owned(),
             format!("{money}已发放至您的账户。"),
         ),
-        ("drawdown.manual_review", En) => (
+        (Topic::DrawdownManualReview, En) => (
             "We are checking your payout".to_owned(),
             format!(
                 "Your drawdown of {money} needs a check by our team. Nothing is lost; we will update you."
             ),
         ),
-        ("drawdown.manual_review", ZhHans) => (
+        (Topic::DrawdownManualReview, ZhHans) => (
             "放款核实中".to_owned(),
             format!("您的借款{money}需要人工核实，资金安全，我们会及时通知您。"),
         ),
-        ("drawdown.queued_for_maintenance" | "drawdown.resumed", _) => {
+        (Topic::DrawdownQueuedForMaintenance | Topic::DrawdownResumed, _) => {
             let message = Reason::SystemMaintenance.entry().message(language);
             let subject = match language {
                 En => "Your drawdown is queued",
                 ZhHans => "借款排队中",
             };
-            if topic == "drawdown.resumed" {
+            if topic == Topic::DrawdownResumed {
                 match language {
                     En => (
                         "Your drawdown continues".to_owned(),
@@ -94,7 +95,7 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 (subject.to_owned(), message.to_owned())
             }
         }
-        ("drawdown.ended", _) => {
+        (Topic::DrawdownEnded, _) => {
             let why = reason_message(payload, Reason::SystemInternal, language);
             match language {
                 En => (
@@ -107,7 +108,7 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ),
             }
         }
-        ("loan.reminder", _) => {
+        (Topic::LoanReminder, _) => {
             let due = payload["detail"]["due_date"].as_str().unwrap_or("");
             let kind = payload["detail"]["kind"].as_str().unwrap_or("due");
             match (kind, language) {
@@ -135,22 +136,22 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ),
             }
         }
-        ("loan.repaid", En) => (
+        (Topic::LoanRepaid, En) => (
             "Repayment received".to_owned(),
             format!("We received your repayment of {money}. Thank you."),
         ),
-        ("loan.repaid", ZhHans) => (
+        (Topic::LoanRepaid, ZhHans) => (
             "还款成功".to_owned(),
             format!("已收到您的还款{money}，感谢。"),
         ),
-        ("loan.paid_off", _) => (
+        (Topic::LoanPaidOff, _) => (
             match language {
                 En => "Your loan is repaid".to_owned(),
                 ZhHans => "借款已结清".to_owned(),
             },
             Reason::PaidOff.entry().message(language).to_owned(),
         ),
-        ("maintenance.notice", _) => {
+        (Topic::MaintenanceNotice, _) => {
             let starts = payload["starts_at"].as_str().unwrap_or("");
             let ends = payload["ends_at"].as_str().unwrap_or("");
             let message = payload["message"].as_str().unwrap_or("");
@@ -169,7 +170,7 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ),
             }
         }
-        ("application.info_requested", _) => {
+        (Topic::ApplicationInfoRequested, _) => {
             let why = reason_message(payload, Reason::LargeAmount, language);
             match language {
                 En => (
@@ -182,7 +183,7 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ),
             }
         }
-        ("application.approved", _) => {
+        (Topic::ApplicationApproved, _) => {
             let limit = amount(payload["limit_minor"].as_i64(), payload, language);
             match language {
                 En => (
@@ -197,7 +198,7 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ),
             }
         }
-        ("application.declined" | "application.expired", _) => {
+        (Topic::ApplicationDeclined | Topic::ApplicationExpired, _) => {
             let why = reason_message(payload, Reason::UserAbandoned, language);
             match language {
                 En => (
@@ -207,7 +208,7 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ZhHans => ("申请结果通知".to_owned(), format!("您的申请已结束。{why}")),
             }
         }
-        ("link.expiring", _) => {
+        (Topic::LinkExpiring, _) => {
             let expires = payload["expires_at"].as_str().unwrap_or("");
             let (en, zh) = match payload["purpose"].as_str() {
                 Some("sign_contract") => ("read and accept your offer", "查看并接受额度"),
@@ -230,7 +231,7 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
             }
         }
         // A wait on the underwriter is the lender's to chase, not the borrower's.
-        ("application.reminder", _) if payload["state"] != "referred" => {
+        (Topic::ApplicationReminder, _) if payload["state"] != "referred" => {
             let deadline = payload["deadline"].as_str().unwrap_or("");
             match language {
                 En => (
@@ -245,19 +246,48 @@ pub fn render(topic: &str, payload: &Value, language: Language) -> Option<Render
                 ),
             }
         }
-        ("credit_line.frozen", _) => (
+        (Topic::CreditLineFrozen, _) => (
             subject_for_line(language),
             reason_message(payload, Reason::LineFrozen, language).to_owned(),
         ),
-        ("credit_line.closed", _) => (
+        (Topic::CreditLineClosed, _) => (
             subject_for_line(language),
             reason_message(payload, Reason::LineClosed, language).to_owned(),
         ),
-        ("credit_line.expired", _) => (
+        (Topic::CreditLineExpired, _) => (
             subject_for_line(language),
             Reason::LineExpired.entry().message(language).to_owned(),
         ),
-        _ => return None,
+        // Told to the lender (webhooks), not to the borrower: the lender's own workings, steps
+        // the borrower took themselves, and a wait on the underwriter, which is the lender's to
+        // chase.
+        (
+            Topic::ProductCreated
+            | Topic::ProductVersionAdded
+            | Topic::ProductVersionReplaced
+            | Topic::ProductRetirementScheduled
+            | Topic::ProductVersionEffective
+            | Topic::BorrowerRegistered
+            | Topic::BorrowerContactChanged
+            | Topic::CreditLineGranted
+            | Topic::CreditLineIncreased
+            | Topic::CreditLineDecreased
+            | Topic::CreditLineFreezeKept
+            | Topic::CreditLineUnfrozen
+            | Topic::DrawdownQuoted
+            | Topic::LoanDelinquencyChanged
+            | Topic::MaintenanceScheduled
+            | Topic::MaintenanceCancelled
+            | Topic::ApplicationDraft
+            | Topic::ApplicationSubmitted
+            | Topic::ApplicationVerifying
+            | Topic::ApplicationAssessing
+            | Topic::ApplicationReferred
+            | Topic::ApplicationAccepted
+            | Topic::ApplicationWithdrawn
+            | Topic::ApplicationReminder,
+            _,
+        ) => return None,
     };
     Some(Rendered { subject, text })
 }
@@ -278,22 +308,22 @@ mod tests {
     #[test]
     fn endings_say_their_reason_in_the_borrowers_language() {
         let payload = json!({"amount_minor": 1_000_000, "reason": "channel.account_invalid"});
-        let en = render("drawdown.ended", &payload, Language::En).unwrap();
+        let en = render(Topic::DrawdownEnded, &payload, Language::En).unwrap();
         assert!(en.text.contains("of CNY 10,000.00 did"), "{}", en.text);
         assert!(en.text.contains(Reason::AccountInvalid.entry().message_en));
-        let zh = render("drawdown.ended", &payload, Language::ZhHans).unwrap();
+        let zh = render(Topic::DrawdownEnded, &payload, Language::ZhHans).unwrap();
         assert!(zh.text.contains("10,000.00元"), "{}", zh.text);
         assert!(zh.text.contains(Reason::AccountInvalid.entry().message_zh));
         let dollars =
             json!({"amount_minor": 1_050, "currency": "USD", "reason": "channel.account_invalid"});
-        let en = render("drawdown.ended", &dollars, Language::En).unwrap();
+        let en = render(Topic::DrawdownEnded, &dollars, Language::En).unwrap();
         assert!(en.text.contains("of USD 10.50 did"), "{}", en.text);
     }
 
     #[test]
     fn reminders_name_the_amount_and_the_date() {
         let payload = json!({"detail": {"kind": "upcoming", "due_date": "2026-12-01", "amount_minor": 91_680}});
-        let text = render("loan.reminder", &payload, Language::En)
+        let text = render(Topic::LoanReminder, &payload, Language::En)
             .unwrap()
             .text;
         assert_eq!(text, "CNY 916.80 is due on 2026-12-01.");
@@ -302,10 +332,10 @@ mod tests {
     #[test]
     fn internal_events_are_not_sent_to_borrowers() {
         for topic in [
-            "product.created",
-            "borrower.registered",
-            "credit_line.granted",
-            "drawdown.quoted",
+            Topic::ProductCreated,
+            Topic::BorrowerRegistered,
+            Topic::CreditLineGranted,
+            Topic::DrawdownQuoted,
         ] {
             assert!(render(topic, &json!({}), Language::En).is_none(), "{topic}");
         }

@@ -3,12 +3,13 @@
 
 use async_trait::async_trait;
 use lendcore_domain::product::{Product, ProductCode, ProductVersion};
+use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 
-pub const VERSION_EFFECTIVE_JOB: &str = "product.version_effective";
+pub use crate::jobs::kinds::VERSION_EFFECTIVE as VERSION_EFFECTIVE_JOB;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Payload {
@@ -73,7 +74,7 @@ impl JobHandler for VersionEffectiveHandler {
                 payload.version,
                 payload.effective_from.timestamp_millis()
             ),
-            topic: VERSION_EFFECTIVE_JOB.to_owned(),
+            topic: Topic::ProductVersionEffective.as_str().to_owned(),
             aggregate_type: "product".to_owned(),
             aggregate_id: product.id.clone(),
             payload: serde_json::json!({

@@ -9,6 +9,7 @@ use lendcore_domain::product::{
     NewProductInput, Product, ProductCode, ProductError, ProductTermsInput, ProductView,
 };
 use lendcore_domain::quote;
+use lendcore_domain::topic::Topic;
 use lendcore_store::{NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 pub(crate) use cache::ProductCache;
@@ -42,7 +43,7 @@ pub async fn create_product(
         }
         other => other?,
     }
-    announce(uow.as_mut(), &product, "product.created", 1, now).await?;
+    announce(uow.as_mut(), &product, Topic::ProductCreated, 1, now).await?;
     let view = product.view(now);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
@@ -61,7 +62,7 @@ pub async fn add_product_version(
         engine,
         code,
         request,
-        "product.version_added",
+        Topic::ProductVersionAdded,
         |product, now| product.add_version(terms.clone(), effective_from, now),
     )
     .await
@@ -79,7 +80,7 @@ pub async fn replace_scheduled_version(
         engine,
         code,
         request,
-        "product.version_replaced",
+        Topic::ProductVersionReplaced,
         |product, now| {
             product
                 .replace_scheduled_version(version, terms.clone(), effective_from, now)
@@ -99,7 +100,7 @@ pub async fn retire_product(
         engine,
         code,
         request,
-        "product.retirement_scheduled",
+        Topic::ProductRetirementScheduled,
         |product, now| product.retire(ends_at, now).map(|()| 0),
     )
     .await
@@ -135,7 +136,7 @@ async fn change_product(
     engine: &Engine,
     code: &ProductCode,
     request: Option<&IdempotentRequest>,
-    topic: &'static str,
+    topic: Topic,
     decide: impl Fn(&mut Product, Timestamp) -> Result<u32, ProductError>,
 ) -> Result<Outcome<ProductView>, EngineError> {
     let mut attempt = 0;
@@ -171,7 +172,7 @@ async fn change_product(
 async fn announce(
     uow: &mut dyn UnitOfWork,
     product: &Product,
-    topic: &str,
+    topic: Topic,
     version: u32,
     now: Timestamp,
 ) -> Result<(), EngineError> {
@@ -190,7 +191,7 @@ async fn announce(
         uow,
         OutboxEvent {
             id: new_id(),
-            topic: topic.to_owned(),
+            topic: topic.as_str().to_owned(),
             aggregate_type: "product".to_owned(),
             aggregate_id: product.id.clone(),
             payload,

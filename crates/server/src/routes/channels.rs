@@ -5,8 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use lendcore_connectors::channel::protocol::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use lendcore_engine::callbacks::{self, CallbackReceipt};
+use lendcore_engine::callbacks::{self, CallbackReceipt, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde::Deserialize;
 
 use crate::AppState;

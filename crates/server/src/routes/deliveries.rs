@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use lendcore_engine::notify::DeliveryStatus;
 use lendcore_engine::notify::{self, DeliveryView};
-use lendcore_store::DeliveryStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

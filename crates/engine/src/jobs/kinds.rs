@@ -1,0 +1,23 @@
+//! Every kind of durable job, named once: the runner leases by these names, handlers answer to
+//! them, and the modules that enqueue a job name it from here rather than from each other.
+
+/// Pays a confirmed drawdown out through the channels; one per drawdown (`disburse:{id}`), and the queries a callback prompts.
+pub const DISBURSE: &str = "drawdown.disburse";
+/// Ends a quote nobody confirmed in time.
+pub const EXPIRE_QUOTE: &str = "drawdown.expire";
+/// Tells borrowers with work in flight of a maintenance window.
+pub const MAINTENANCE_NOTICE: &str = "maintenance.notice";
+/// Closes one business date (`cob:{date}`), in slices.
+pub const CLOSE_OF_BUSINESS: &str = "cob.run";
+/// Writes a line's expiry to its log when its validity ends.
+pub const LINE_EXPIRY: &str = "credit_line.expiry";
+/// Lifts a freeze at its end.
+pub const LINE_FREEZE_END: &str = "credit_line.freeze_end";
+/// Announces a product version taking effect.
+pub const VERSION_EFFECTIVE: &str = "product.version_effective";
+/// Reminds a link's owner before it expires.
+pub const LINK_REMINDER: &str = "link.reminder";
+/// Reminds of and expires an application's wait.
+pub const APPLICATION_TIMER: &str = "application.timer";
+/// Sends one delivery: a webhook, an SMS or an email.
+pub const DELIVERY: &str = "delivery.send";
