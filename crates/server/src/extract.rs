@@ -106,6 +106,9 @@ fn classify(field: String, err: serde_json::Error) -> ApiError {
 pub struct IdempotencyHeader {
     key: Option<IdempotencyKey>,
     scope: String,
+    /// The request's method and path, read here so no handler writes its path twice.
+    method: String,
+    path: String,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
@@ -121,35 +124,39 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
                     "an idempotent route without a caller".to_owned(),
                 ))
             })?;
+        let method = parts.method.as_str().to_owned();
+        let path = parts.uri.path().to_owned();
         let Some(raw) = parts.headers.get("idempotency-key") else {
-            return Ok(Self { key: None, scope });
+            return Ok(Self {
+                key: None,
+                scope,
+                method,
+                path,
+            });
         };
         let raw = raw.to_str().unwrap_or("\u{fffd}");
         let key = IdempotencyKey::parse(raw).map_err(lendcore_engine::EngineError::from)?;
         Ok(Self {
             key: Some(key),
             scope,
+            method,
+            path,
         })
     }
 }
 
 impl IdempotencyHeader {
     /// Binds the key to this exact request: method, path and body.
-    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Option<IdempotentRequest> {
+    pub fn request(&self, body: &[u8]) -> Option<IdempotentRequest> {
         self.key
             .clone()
-            .map(|key| IdempotentRequest::new(&self.scope, key, method, path, body))
+            .map(|key| IdempotentRequest::new(&self.scope, key, &self.method, &self.path, body))
     }
 
     /// The same, for a call that moves money: without a key it is refused, since a retry
     /// after a lost answer could otherwise move the money twice.
-    pub fn required(
-        &self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> Result<IdempotentRequest, ApiError> {
-        self.request(method, path, body).ok_or_else(|| {
+    pub fn required(&self, body: &[u8]) -> Result<IdempotentRequest, ApiError> {
+        self.request(body).ok_or_else(|| {
             ApiError::Engine(
                 lendcore_domain::validation::Violations::single(
                     "Idempotency-Key",

@@ -19,7 +19,6 @@ use askama::Template;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::routing::{get, post, put};
 use lendcore_engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -107,138 +106,22 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
     ));
 
     Router::new()
-        .route("/", get(routes::docs::index))
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(routes::health::metrics))
-        .route("/openapi.json", get(routes::docs::openapi_json))
-        .route("/docs/api", get(routes::docs::reference))
-        .route("/links/open", get(routes::docs::link))
-        .route("/v1/products", get(routes::products::list).post(routes::products::create))
-        .route("/v1/products/{code}", get(routes::products::get))
-        .route("/v1/products/{code}/versions", post(routes::products::add_version))
-        .route(
-            "/v1/products/{code}/versions/{version}",
-            put(routes::products::replace_version),
-        )
-        .route("/v1/products/{code}/retire", post(routes::products::retire))
-        .route("/v1/quotes", post(routes::quotes::create))
-        .route(
-            "/v1/credit-lines",
-            get(routes::credit_lines::list).post(routes::credit_lines::grant),
-        )
-        .route("/v1/credit-lines/{id}", get(routes::credit_lines::get))
-        .route("/v1/credit-lines/{id}/events", get(routes::credit_lines::events))
-        .route("/v1/credit-lines/{id}/limit", post(routes::credit_lines::limit))
-        .route("/v1/credit-lines/{id}/freeze", post(routes::credit_lines::freeze))
-        .route("/v1/credit-lines/{id}/unfreeze", post(routes::credit_lines::unfreeze))
-        .route("/v1/credit-lines/{id}/close", post(routes::credit_lines::close))
-        .route("/v1/drawdowns/quotes", post(routes::drawdowns::quote))
-        .route("/v1/drawdowns/confirm", post(routes::drawdowns::confirm))
-        .route("/v1/drawdowns/{id}", get(routes::drawdowns::get))
-        .route("/v1/drawdowns/{id}/review/ask", post(routes::drawdowns::review_ask))
-        .route("/v1/drawdowns/{id}/review/paid", post(routes::drawdowns::review_paid))
-        .route(
-            "/v1/drawdowns/{id}/review/paid/approve",
-            post(routes::drawdowns::review_approve),
-        )
-        .route("/v1/drawdowns/{id}/review/failed", post(routes::drawdowns::review_failed))
-        .route("/v1/drawdowns/{id}/review/line", post(routes::drawdowns::review_line))
-        .route("/v1/channels/{id}/callbacks", post(routes::channels::callback))
-        .route("/v1/loans/{id}/repayments", post(routes::loans::repay))
-        .route("/v1/loans/{id}/timeline", get(routes::loans::timeline))
-        .route("/v1/loans/{id}/view-link", post(routes::loans::view_link))
-        .route(
-            "/v1/maintenance-windows",
-            get(routes::maintenance::list).post(routes::maintenance::create),
-        )
-        .route("/v1/maintenance-windows/{id}", get(routes::maintenance::get))
-        .route(
-            "/v1/maintenance-windows/{id}/cancel",
-            post(routes::maintenance::cancel),
-        )
-        .route("/v1/borrowers", post(routes::borrowers::register))
-        .route("/v1/borrowers/search", post(routes::borrowers::search))
-        .route("/v1/borrowers/{id}", get(routes::borrowers::get))
-        .route("/v1/borrowers/{id}/contact", post(routes::borrowers::change_contact))
-        .route("/v1/borrowers/{id}/changes", get(routes::borrowers::changes))
-        .route(
-            "/v1/borrowers/{id}/second-factor/remove",
-            post(routes::borrowers::remove_second_factor),
-        )
-        .route("/v1/jobs", get(routes::jobs::list))
-        .route("/v1/jobs/{id}/redrive", post(routes::jobs::redrive))
-        .route(
-            "/v1/applications",
-            get(routes::applications::list).post(routes::applications::start),
-        )
-        .route(
-            "/v1/applications/{id}",
-            get(routes::applications::get).patch(routes::applications::save),
-        )
-        .route("/v1/applications/{id}/submit", post(routes::applications::submit))
-        .route(
-            "/v1/applications/{id}/verification/code",
-            post(routes::applications::verification_code),
-        )
-        .route(
-            "/v1/applications/{id}/verification",
-            post(routes::applications::verify),
-        )
-        .route("/v1/applications/{id}/decision", post(routes::applications::decide))
-        .route("/v1/applications/{id}/accept", post(routes::applications::accept))
-        .route("/v1/applications/{id}/withdraw", post(routes::applications::withdraw))
-        .route("/v1/applications/{id}/status", get(routes::applications::status))
-        .route(
-            "/v1/applications/{id}/documents",
-            get(routes::applications::documents).post(routes::applications::upload).layer(
-                // Documents are files, not JSON: their own limit, a little over 5 MiB.
-                DefaultBodyLimit::max(lendcore_engine::applications::MAX_DOCUMENT_BYTES + 1024),
-            ),
-        )
-        .route(
-            "/v1/applications/{id}/documents/{document_id}",
-            get(routes::applications::document),
-        )
-        .route(
-            "/v1/applications/{id}/resume-link",
-            post(routes::links::resume_link),
-        )
-        .route(
-            "/v1/applications/{id}/contract-link",
-            post(routes::links::contract_link),
-        )
-        .route("/v1/links/open", post(routes::links::open))
-        .route("/v1/links/renew", post(routes::links::renew))
-        .route("/v1/deliveries", get(routes::deliveries::list))
-        .route("/v1/deliveries/{id}", get(routes::deliveries::get))
-        .route(
-            "/v1/deliveries/{id}/redrive",
-            post(routes::deliveries::redrive),
-        )
-        .route("/v1/auth/codes", post(routes::auth::send_code))
-        .route("/v1/auth/codes/verify", post(routes::auth::verify_code))
-        .route("/v1/auth/second-factor", post(routes::auth::second_factor))
-        .route("/v1/auth/second-factor/enrol", post(routes::auth::enrol))
-        .route("/v1/auth/second-factor/confirm", post(routes::auth::confirm))
-        .route("/v1/auth/operators/sign-in", post(routes::auth::operator_sign_in))
-        .route("/v1/auth/session", get(routes::auth::session))
-        .route("/v1/auth/sign-out", post(routes::auth::sign_out))
-        .route("/v1/auth/password", post(routes::auth::change_password))
-        .route(
-            "/v1/api-keys",
-            get(routes::access::list_keys).post(routes::access::create_key),
-        )
-        .route("/v1/api-keys/{id}/revoke", post(routes::access::revoke_key))
-        .route(
-            "/v1/operators",
-            get(routes::access::list_operators).post(routes::access::create_operator),
-        )
-        .route(
-            "/v1/operators/{id}/disable",
-            post(routes::access::disable_operator),
-        )
-        .route("/v1/operators/{id}/reset", post(routes::access::reset_operator))
+        .merge(routes::docs::routes())
+        .merge(routes::health::routes())
+        .merge(routes::products::routes())
+        .merge(routes::quotes::routes())
+        .merge(routes::credit_lines::routes())
+        .merge(routes::drawdowns::routes())
+        .merge(routes::channels::routes())
+        .merge(routes::loans::routes())
+        .merge(routes::maintenance::routes())
+        .merge(routes::borrowers::routes())
+        .merge(routes::jobs::routes())
+        .merge(routes::applications::routes())
+        .merge(routes::links::routes())
+        .merge(routes::deliveries::routes())
+        .merge(routes::auth::routes())
+        .merge(routes::access::routes())
         // Every matched route passes its access rule first (see `auth::rule`).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -177,3 +177,20 @@ pub async fn disable_operator(
         operators::disable(&state.engine, &caller.actor(), id).await?,
     ))
 }
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/api-keys", routing::get(list_keys).post(create_key))
+        .route("/v1/api-keys/{id}/revoke", routing::post(revoke_key))
+        .route(
+            "/v1/operators",
+            routing::get(list_operators).post(create_operator),
+        )
+        .route(
+            "/v1/operators/{id}/disable",
+            routing::post(disable_operator),
+        )
+        .route("/v1/operators/{id}/reset", routing::post(reset_operator))
+}

@@ -148,7 +148,7 @@ pub async fn start(
     caller: Caller,
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.request("POST", "/v1/applications", b"");
+    let request = idempotency.request(b"");
     let outcome = applications::start(&state.engine, &caller.0, request.as_ref()).await?;
     Ok(respond(StatusCode::CREATED, outcome))
 }
@@ -245,7 +245,7 @@ pub async fn submit(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = checked(&path.id)?;
-    let request = idempotency.request("POST", &format!("/v1/applications/{id}/submit"), b"");
+    let request = idempotency.request(b"");
     // The language the applicant's app asks in is the one a new borrower is written to.
     let language = crate::language::asked(&headers);
     let outcome =
@@ -515,4 +515,35 @@ pub async fn document(
         HeaderValue::from_static("nosniff"),
     );
     Ok(response)
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/applications", routing::get(list).post(start))
+        .route("/v1/applications/{id}", routing::get(get).patch(save))
+        .route("/v1/applications/{id}/submit", routing::post(submit))
+        .route(
+            "/v1/applications/{id}/verification/code",
+            routing::post(verification_code),
+        )
+        .route("/v1/applications/{id}/verification", routing::post(verify))
+        .route("/v1/applications/{id}/decision", routing::post(decide))
+        .route("/v1/applications/{id}/accept", routing::post(accept))
+        .route("/v1/applications/{id}/withdraw", routing::post(withdraw))
+        .route("/v1/applications/{id}/status", routing::get(status))
+        .route(
+            "/v1/applications/{id}/documents",
+            routing::get(documents).post(upload).layer(
+                // Documents are files, not JSON: their own limit, a little over 5 MiB.
+                axum::extract::DefaultBodyLimit::max(
+                    lendcore_engine::applications::MAX_DOCUMENT_BYTES + 1024,
+                ),
+            ),
+        )
+        .route(
+            "/v1/applications/{id}/documents/{document_id}",
+            routing::get(document),
+        )
 }

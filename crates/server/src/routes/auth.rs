@@ -280,3 +280,21 @@ pub async fn change_password(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/auth/codes", routing::post(send_code))
+        .route("/v1/auth/codes/verify", routing::post(verify_code))
+        .route("/v1/auth/second-factor", routing::post(second_factor))
+        .route("/v1/auth/second-factor/enrol", routing::post(enrol))
+        .route("/v1/auth/second-factor/confirm", routing::post(confirm))
+        .route(
+            "/v1/auth/operators/sign-in",
+            routing::post(operator_sign_in),
+        )
+        .route("/v1/auth/session", routing::get(session))
+        .route("/v1/auth/sign-out", routing::post(sign_out))
+        .route("/v1/auth/password", routing::post(change_password))
+}

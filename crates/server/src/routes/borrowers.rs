@@ -169,7 +169,7 @@ pub async fn register(
     body: JsonBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let keyed = keyed_body(&state, &body.raw);
-    let request = idempotency.request("POST", "/v1/borrowers", keyed.as_bytes());
+    let request = idempotency.request(keyed.as_bytes());
     let b = body.value;
     let outcome = borrowers::register(
         &state.engine,
@@ -275,11 +275,7 @@ pub async fn change_contact(
 ) -> Result<Response, ApiError> {
     let id = borrower_id(&path.id)?;
     let keyed = keyed_body(&state, &body.raw);
-    let request = idempotency.request(
-        "POST",
-        &format!("/v1/borrowers/{id}/contact"),
-        keyed.as_bytes(),
-    );
+    let request = idempotency.request(keyed.as_bytes());
     let b = body.value;
     let outcome = borrowers::change_contact(
         &state.engine,
@@ -308,4 +304,19 @@ pub async fn changes(
 ) -> Result<Json<ChangePage>, ApiError> {
     let items = borrowers::changes(&state.engine, borrower_id(&path.id)?).await?;
     Ok(Json(ChangePage { items }))
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/borrowers", routing::post(register))
+        .route("/v1/borrowers/search", routing::post(search))
+        .route("/v1/borrowers/{id}", routing::get(get))
+        .route("/v1/borrowers/{id}/contact", routing::post(change_contact))
+        .route("/v1/borrowers/{id}/changes", routing::get(changes))
+        .route(
+            "/v1/borrowers/{id}/second-factor/remove",
+            routing::post(remove_second_factor),
+        )
 }

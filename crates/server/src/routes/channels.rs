@@ -46,3 +46,9 @@ pub async fn callback(
     .await?;
     Ok(Json(receipt))
 }
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new().route("/v1/channels/{id}/callbacks", routing::post(callback))
+}

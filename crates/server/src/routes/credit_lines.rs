@@ -119,7 +119,7 @@ pub async fn grant(
     idempotency: IdempotencyHeader,
     body: JsonBody<GrantRequest>,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.request("POST", "/v1/credit-lines", &body.raw);
+    let request = idempotency.request(&body.raw);
     let input = body.value;
     let outcome = credit_lines::grant(
         &state.engine,
@@ -192,14 +192,13 @@ struct Who {
 async fn apply(
     state: AppState,
     id: &str,
-    action: &str,
     idempotency: IdempotencyHeader,
     raw: &[u8],
     change: LineChange,
     who: Who,
 ) -> Result<Response, ApiError> {
     let id = line_id(id)?;
-    let request = idempotency.request("POST", &format!("/v1/credit-lines/{id}/{action}"), raw);
+    let request = idempotency.request(raw);
     let outcome = credit_lines::change(
         &state.engine,
         id,
@@ -236,7 +235,6 @@ pub async fn limit(
     apply(
         state,
         &path.id,
-        "limit",
         idempotency,
         &body.raw,
         change,
@@ -273,7 +271,6 @@ pub async fn freeze(
     apply(
         state,
         &path.id,
-        "freeze",
         idempotency,
         &body.raw,
         change,
@@ -305,7 +302,6 @@ pub async fn unfreeze(
     apply(
         state,
         &path.id,
-        "unfreeze",
         idempotency,
         &body.raw,
         LineChange::Unfreeze,
@@ -339,7 +335,6 @@ pub async fn close(
     apply(
         state,
         &path.id,
-        "close",
         idempotency,
         &body.raw,
         change,
@@ -349,4 +344,17 @@ pub async fn close(
         },
     )
     .await
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/credit-lines", routing::get(list).post(grant))
+        .route("/v1/credit-lines/{id}", routing::get(get))
+        .route("/v1/credit-lines/{id}/events", routing::get(events))
+        .route("/v1/credit-lines/{id}/limit", routing::post(limit))
+        .route("/v1/credit-lines/{id}/freeze", routing::post(freeze))
+        .route("/v1/credit-lines/{id}/unfreeze", routing::post(unfreeze))
+        .route("/v1/credit-lines/{id}/close", routing::post(close))
 }

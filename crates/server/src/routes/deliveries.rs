@@ -119,3 +119,12 @@ pub async fn redrive(
         notify::redrive(&state.engine, delivery_id(&path.id)?).await?,
     ))
 }
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/deliveries", routing::get(list))
+        .route("/v1/deliveries/{id}", routing::get(get))
+        .route("/v1/deliveries/{id}/redrive", routing::post(redrive))
+}

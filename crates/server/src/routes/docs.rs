@@ -25,3 +25,13 @@ pub async fn index(State(state): State<AppState>) -> Html<String> {
 pub async fn link(State(state): State<AppState>) -> Html<String> {
     Html(state.docs.link_html.clone())
 }
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/", routing::get(index))
+        .route("/openapi.json", routing::get(openapi_json))
+        .route("/docs/api", routing::get(reference))
+        .route("/links/open", routing::get(link))
+}

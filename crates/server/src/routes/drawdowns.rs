@@ -59,7 +59,7 @@ pub async fn quote(
     idempotency: IdempotencyHeader,
     body: JsonBody<QuoteDrawdownRequest>,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.request("POST", "/v1/drawdowns/quotes", &body.raw);
+    let request = idempotency.request(&body.raw);
     let b = body.value;
     let product = ProductCode::parse(&b.product_code)
         .map_err(|v| ApiError::Engine(v.within("product_code").into()))?;
@@ -94,7 +94,7 @@ pub async fn confirm(
     idempotency: IdempotencyHeader,
     body: JsonBody<ConfirmRequest>,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.required("POST", "/v1/drawdowns/confirm", &body.raw)?;
+    let request = idempotency.required(&body.raw)?;
     let outcome = drawdowns::confirm(
         &state.engine,
         &body.value.confirmation_token,
@@ -194,8 +194,7 @@ pub async fn review_ask(
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
     check_id(&path.id)?;
-    let uri = format!("/v1/drawdowns/{}/review/ask", path.id);
-    let request = idempotency.required("POST", &uri, b"")?;
+    let request = idempotency.required(b"")?;
     let outcome = review::ask_channels(&state.engine, &path.id, Some(&request)).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
@@ -220,8 +219,7 @@ pub async fn review_paid(
     body: JsonBody<MarkPaidRequest>,
 ) -> Result<Response, ApiError> {
     check_id(&path.id)?;
-    let uri = format!("/v1/drawdowns/{}/review/paid", path.id);
-    let request = idempotency.required("POST", &uri, &body.raw)?;
+    let request = idempotency.required(&body.raw)?;
     let b = body.value;
     let mark = review::PaidMark {
         channel_id: b.channel_id,
@@ -250,8 +248,7 @@ pub async fn review_approve(
     body: JsonBody<ApprovePaidRequest>,
 ) -> Result<Response, ApiError> {
     check_id(&path.id)?;
-    let uri = format!("/v1/drawdowns/{}/review/paid/approve", path.id);
-    let request = idempotency.required("POST", &uri, &body.raw)?;
+    let request = idempotency.required(&body.raw)?;
     let b = body.value;
     let approved = review::PaidMark {
         channel_id: b.channel_id,
@@ -281,8 +278,7 @@ pub async fn review_failed(
     body: JsonBody<MarkFailedRequest>,
 ) -> Result<Response, ApiError> {
     check_id(&path.id)?;
-    let uri = format!("/v1/drawdowns/{}/review/failed", path.id);
-    let request = idempotency.required("POST", &uri, &body.raw)?;
+    let request = idempotency.required(&body.raw)?;
     let b = body.value;
     let outcome =
         review::mark_failed(&state.engine, &path.id, b.reason, &b.note, Some(&request)).await?;
@@ -307,8 +303,7 @@ pub async fn review_line(
     body: JsonBody<LineDecisionRequest>,
 ) -> Result<Response, ApiError> {
     check_id(&path.id)?;
-    let uri = format!("/v1/drawdowns/{}/review/line", path.id);
-    let request = idempotency.request("POST", &uri, &body.raw);
+    let request = idempotency.request(&body.raw);
     let b = body.value;
     let outcome = review::decide_line(
         &state.engine,
@@ -319,4 +314,24 @@ pub async fn review_line(
     )
     .await?;
     Ok(respond(StatusCode::OK, outcome))
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/drawdowns/quotes", routing::post(quote))
+        .route("/v1/drawdowns/confirm", routing::post(confirm))
+        .route("/v1/drawdowns/{id}", routing::get(get))
+        .route("/v1/drawdowns/{id}/review/ask", routing::post(review_ask))
+        .route("/v1/drawdowns/{id}/review/paid", routing::post(review_paid))
+        .route(
+            "/v1/drawdowns/{id}/review/paid/approve",
+            routing::post(review_approve),
+        )
+        .route(
+            "/v1/drawdowns/{id}/review/failed",
+            routing::post(review_failed),
+        )
+        .route("/v1/drawdowns/{id}/review/line", routing::post(review_line))
 }

@@ -86,7 +86,15 @@ pub async fn redrive(
             message: "no job with that id".to_owned(),
         }));
     }
-    let request = idempotency.request("POST", &format!("/v1/jobs/{}/redrive", path.id), b"");
+    let request = idempotency.request(b"");
     let outcome = jobs::redrive_job(&state.engine, &path.id, request.as_ref()).await?;
     Ok(respond(StatusCode::OK, outcome))
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/jobs", routing::get(list))
+        .route("/v1/jobs/{id}/redrive", routing::post(redrive))
 }

@@ -105,3 +105,19 @@ pub async fn renew(
     let issued = links::renew(&state.engine, &caller.0, &body.value.token).await?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route(
+            "/v1/applications/{id}/resume-link",
+            routing::post(resume_link),
+        )
+        .route(
+            "/v1/applications/{id}/contract-link",
+            routing::post(contract_link),
+        )
+        .route("/v1/links/open", routing::post(open))
+        .route("/v1/links/renew", routing::post(renew))
+}

@@ -55,11 +55,7 @@ pub async fn repay(
     body: JsonBody<RepaymentRequest>,
 ) -> Result<Response, ApiError> {
     check_id(&path.id)?;
-    let request = idempotency.required(
-        "POST",
-        &format!("/v1/loans/{}/repayments", path.id),
-        &body.raw,
-    )?;
+    let request = idempotency.required(&body.raw)?;
     let outcome = loans::repay(
         &state.engine,
         &path.id,
@@ -139,4 +135,13 @@ fn check_id(id: &str) -> Result<(), ApiError> {
         }));
     }
     Ok(())
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/loans/{id}/repayments", routing::post(repay))
+        .route("/v1/loans/{id}/timeline", routing::get(timeline))
+        .route("/v1/loans/{id}/view-link", routing::post(view_link))
 }

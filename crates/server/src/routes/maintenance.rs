@@ -65,7 +65,7 @@ pub async fn create(
     idempotency: IdempotencyHeader,
     body: JsonBody<WindowRequest>,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.request("POST", "/v1/maintenance-windows", &body.raw);
+    let request = idempotency.request(&body.raw);
     let b = body.value;
     let outcome = maintenance::schedule(
         &state.engine,
@@ -120,7 +120,16 @@ pub async fn cancel(
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
     let id = window_id(&path.id)?;
-    let request = idempotency.request("POST", &format!("/v1/maintenance-windows/{id}/cancel"), b"");
+    let request = idempotency.request(b"");
     let outcome = maintenance::cancel(&state.engine, id, request.as_ref()).await?;
     Ok(respond(StatusCode::OK, outcome))
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/maintenance-windows", routing::get(list).post(create))
+        .route("/v1/maintenance-windows/{id}", routing::get(get))
+        .route("/v1/maintenance-windows/{id}/cancel", routing::post(cancel))
 }

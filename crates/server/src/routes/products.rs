@@ -103,7 +103,7 @@ pub async fn create(
     idempotency: IdempotencyHeader,
     body: JsonBody<CreateProductRequest>,
 ) -> Result<Response, ApiError> {
-    let request = idempotency.request("POST", "/v1/products", &body.raw);
+    let request = idempotency.request(&body.raw);
     let input = body.value;
     let outcome = products::create_product(
         &state.engine,
@@ -183,7 +183,7 @@ pub async fn add_version(
     body: JsonBody<VersionRequest>,
 ) -> Result<Response, ApiError> {
     let code = parse_code(&path.code)?;
-    let request = idempotency.request("POST", &format!("/v1/products/{code}/versions"), &body.raw);
+    let request = idempotency.request(&body.raw);
     let outcome = products::add_product_version(
         &state.engine,
         &code,
@@ -216,11 +216,7 @@ pub async fn replace_version(
     body: JsonBody<VersionRequest>,
 ) -> Result<Response, ApiError> {
     let code = parse_code(&path.code)?;
-    let request = idempotency.request(
-        "PUT",
-        &format!("/v1/products/{code}/versions/{}", path.version),
-        &body.raw,
-    );
+    let request = idempotency.request(&body.raw);
     let outcome = products::replace_scheduled_version(
         &state.engine,
         &code,
@@ -253,9 +249,23 @@ pub async fn retire(
     body: JsonBody<RetireRequest>,
 ) -> Result<Response, ApiError> {
     let code = parse_code(&path.code)?;
-    let request = idempotency.request("POST", &format!("/v1/products/{code}/retire"), &body.raw);
+    let request = idempotency.request(&body.raw);
     let outcome =
         products::retire_product(&state.engine, &code, body.value.ends_at, request.as_ref())
             .await?;
     Ok(respond(StatusCode::OK, outcome))
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/products", routing::get(list).post(create))
+        .route("/v1/products/{code}", routing::get(get))
+        .route("/v1/products/{code}/versions", routing::post(add_version))
+        .route(
+            "/v1/products/{code}/versions/{version}",
+            routing::put(replace_version),
+        )
+        .route("/v1/products/{code}/retire", routing::post(retire))
 }

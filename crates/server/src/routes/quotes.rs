@@ -68,3 +68,9 @@ pub async fn create(
     .await?;
     Ok(Json(quote))
 }
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new().route("/v1/quotes", routing::post(create))
+}
