@@ -48,23 +48,71 @@ pub async fn repay(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<RepaymentReceipt>, EngineError> {
     let now = engine.clock.now();
-    if !(1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
-        return Err(Violations::single(
-            "amount_minor",
-            "validation.amount_out_of_range",
-            format!("amount_minor must be between 1 and {MAX_AMOUNT_MINOR}"),
-        )
-        .into());
-    }
+    check_amount(amount_minor)?;
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
     }
-    let mut loan = uow.lock_drawdown(loan_id).await?.ok_or_else(|| {
+    let mut loan = lock_active_loan(uow.as_mut(), loan_id).await?;
+    let order = allocation_order(uow.as_mut(), &loan).await?;
+    let dues = dues_for(&loan, mode, amount_minor, now.date_naive())?;
+    let allocation = allocation::allocate(amount_minor, &dues, &order)
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    let read_revision = loan.revision;
+    loan.apply(&allocation);
+    loan.revision += 1;
+    loan.updated_at = now;
+    book(uow.as_mut(), &mut loan, &allocation, now).await?;
+    let settled = match mode {
+        RepaymentMode::Payoff => true,
+        RepaymentMode::Installments => loan.dues().is_empty(),
+    };
+    let step = if settled {
+        let closed = loan
+            .status
+            .close(Reason::PaidOff)
+            .map_err(|e| EngineError::conflict(e.code(), e.to_string()))?;
+        // `move_to` counts its own revision; undo the one taken above.
+        loan.revision -= 1;
+        Some(loan.move_to(closed, now))
+    } else {
+        None
+    };
+    uow.update_drawdown(&loan, read_revision, step.as_ref())
+        .await?;
+    announce(uow.as_mut(), &loan, amount_minor, &allocation, settled).await?;
+    let receipt = RepaymentReceipt {
+        outstanding_principal_minor: loan.outstanding_principal_minor(),
+        loan,
+        allocation,
+    };
+    idempotency::record(uow.as_mut(), request, &receipt, now).await?;
+    uow.commit().await?;
+    Ok(Outcome::Fresh(receipt))
+}
+
+fn check_amount(amount_minor: i64) -> Result<(), EngineError> {
+    if (1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
+        return Ok(());
+    }
+    Err(Violations::single(
+        "amount_minor",
+        "validation.amount_out_of_range",
+        format!("amount_minor must be between 1 and {MAX_AMOUNT_MINOR}"),
+    )
+    .into())
+}
+
+/// The loan, locked for the repayment; only a loan paid out and not yet closed is repaid.
+async fn lock_active_loan(
+    uow: &mut dyn UnitOfWork,
+    loan_id: &str,
+) -> Result<Drawdown, EngineError> {
+    let loan = uow.lock_drawdown(loan_id).await?.ok_or_else(|| {
         EngineError::not_found("not_found.loan", format!("no loan with id {loan_id}"))
     })?;
     match loan.status {
-        DrawdownStatus::Active => {}
+        DrawdownStatus::Active => Ok(loan),
         DrawdownStatus::Quoted { .. }
         | DrawdownStatus::QueuedForMaintenance { .. }
         | DrawdownStatus::Disbursing
@@ -72,25 +120,39 @@ pub async fn repay(
         | DrawdownStatus::Expired { .. }
         | DrawdownStatus::Refused { .. }
         | DrawdownStatus::Failed { .. }
-        | DrawdownStatus::Closed { .. } => {
-            return Err(EngineError::conflict(
-                "conflict.loan_not_active",
-                format!("loan {loan_id} is {}: nothing to repay", loan.status.name()),
-            ));
-        }
+        | DrawdownStatus::Closed { .. } => Err(EngineError::conflict(
+            "conflict.loan_not_active",
+            format!("loan {loan_id} is {}: nothing to repay", loan.status.name()),
+        )),
     }
+}
+
+/// The order the loan's product version allocates repayments in.
+async fn allocation_order(
+    uow: &mut dyn UnitOfWork,
+    loan: &Drawdown,
+) -> Result<allocation::AllocationOrder, EngineError> {
     let product = uow
         .find_product(&loan.product_code)
         .await?
-        .ok_or_else(|| EngineError::Internal(format!("product of loan {loan_id} is gone")))?;
-    let order = product
+        .ok_or_else(|| EngineError::Internal(format!("product of loan {} is gone", loan.id)))?;
+    Ok(product
         .versions
         .iter()
         .find(|v| v.version == loan.product_version)
         .map(|v| v.terms.allocation().clone())
-        .unwrap_or_default();
-    // A repayment takes at most what is owed: more would have to be refunded, and a wrong
-    // amount typed by a person must not close a loan and debit the collections account.
+        .unwrap_or_default())
+}
+
+/// What the repayment settles: the installments left, or what paying off today takes. A
+/// repayment takes at most what is owed: more would have to be refunded, and a wrong amount
+/// typed by a person must not close a loan and debit the collections account.
+fn dues_for(
+    loan: &Drawdown,
+    mode: RepaymentMode,
+    amount_minor: i64,
+    today: lendcore_domain::calendar::Date,
+) -> Result<Vec<Due>, EngineError> {
     let owed = |dues: &[Due]| -> i64 {
         dues.iter()
             .map(|d| d.penalty_minor + d.fee_minor + d.interest_minor + d.principal_minor)
@@ -98,21 +160,17 @@ pub async fn repay(
     };
     let dues = match mode {
         RepaymentMode::Installments => loan.dues(),
-        RepaymentMode::Payoff => {
-            let dues = payoff_dues(&loan, now.date_naive());
-            let total = owed(&dues);
-            if amount_minor < total {
-                return Err(Violations::single(
-                    "amount_minor",
-                    "validation.amount_below_payoff",
-                    format!("paying off today takes {total} minor units"),
-                )
-                .into());
-            }
-            dues
-        }
+        RepaymentMode::Payoff => payoff_dues(loan, today),
     };
     let owed = owed(&dues);
+    if mode == RepaymentMode::Payoff && amount_minor < owed {
+        return Err(Violations::single(
+            "amount_minor",
+            "validation.amount_below_payoff",
+            format!("paying off today takes {owed} minor units"),
+        )
+        .into());
+    }
     if amount_minor > owed {
         return Err(Violations::single(
             "amount_minor",
@@ -121,13 +179,17 @@ pub async fn repay(
         )
         .into());
     }
-    let allocation = allocation::allocate(amount_minor, &dues, &order)
-        .map_err(|e| EngineError::Internal(e.to_string()))?;
-    let read_revision = loan.revision;
-    loan.apply(&allocation);
-    loan.revision += 1;
-    loan.updated_at = now;
+    Ok(dues)
+}
 
+/// Posts the repayment to the ledger — recognising interest paid ahead of its accrual and
+/// fees as they are paid — and gives the line back the principal repaid.
+async fn book(
+    uow: &mut dyn UnitOfWork,
+    loan: &mut Drawdown,
+    allocation: &Allocation,
+    now: lendcore_domain::Timestamp,
+) -> Result<(), EngineError> {
     let share = |c: Component| -> i64 {
         allocation
             .shares
@@ -161,39 +223,13 @@ pub async fn repay(
         uow.post_entry(&accounts.charge_fee(new_id(), fees, now).map_err(ledger)?)
             .await?;
     }
-    uow.post_entry(&accounts.repay(new_id(), &allocation, now).map_err(ledger)?)
+    uow.post_entry(&accounts.repay(new_id(), allocation, now).map_err(ledger)?)
         .await?;
     let principal = share(Component::Principal);
     if principal > 0 {
         uow.repay_drawn(&loan.line_id, principal, now).await?;
     }
-
-    let settled = match mode {
-        RepaymentMode::Payoff => true,
-        RepaymentMode::Installments => loan.dues().is_empty(),
-    };
-    let step = if settled {
-        let closed = loan
-            .status
-            .close(Reason::PaidOff)
-            .map_err(|e| EngineError::conflict(e.code(), e.to_string()))?;
-        // `move_to` counts its own revision; undo the one taken above.
-        loan.revision -= 1;
-        Some(loan.move_to(closed, now))
-    } else {
-        None
-    };
-    uow.update_drawdown(&loan, read_revision, step.as_ref())
-        .await?;
-    announce(uow.as_mut(), &loan, amount_minor, &allocation, settled).await?;
-    let receipt = RepaymentReceipt {
-        outstanding_principal_minor: loan.outstanding_principal_minor(),
-        loan,
-        allocation,
-    };
-    idempotency::record(uow.as_mut(), request, &receipt, now).await?;
-    uow.commit().await?;
-    Ok(Outcome::Fresh(receipt))
+    Ok(())
 }
 
 /// What paying off today settles: installments already due in full, then the rest of the

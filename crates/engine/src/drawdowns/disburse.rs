@@ -77,54 +77,22 @@ impl JobHandler for DisburseHandler {
     }
 }
 
+/// What a payout job run found to do.
+enum Found {
+    /// A drawdown still to be paid out.
+    Payout(Box<Drawdown>),
+    /// Nothing to pay now: settled, with a person, or waiting out maintenance.
+    Done(JobDone),
+}
+
 impl DisburseHandler {
+    /// One run: find what is to be paid, choose the channel, make one round with it, and
+    /// conclude.
     async fn run_once(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
-        let id = job.payload["drawdown_id"]
-            .as_str()
-            .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
-        let (drawdown, held_until) = {
-            let mut uow = ctx.store.begin_read().await?;
-            let drawdown = uow
-                .find_drawdown(id)
-                .await?
-                .ok_or_else(|| JobFailure::permanent(format!("drawdown {id} is gone")))?;
-            let held = crate::maintenance::held_until(uow.as_mut(), ctx.clock.now()).await?;
-            (drawdown, held)
+        let drawdown = match self.find_payout(job, ctx).await? {
+            Found::Payout(drawdown) => *drawdown,
+            Found::Done(done) => return Ok(done),
         };
-        let drawdown = match drawdown.status {
-            // Payouts wait out a maintenance window without using up their attempts.
-            DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. }
-                if held_until.is_some() =>
-            {
-                return Ok(JobDone::Postponed(held_until.unwrap_or(ctx.clock.now())));
-            }
-            DrawdownStatus::QueuedForMaintenance { .. } => resume(ctx, &drawdown).await?,
-            DrawdownStatus::Disbursing => drawdown,
-            // In a person's hands: a re-driven payout job asks the channels again and settles
-            // only what they confirm; everything else stays with the person.
-            DrawdownStatus::ManualReview { .. } if !hint(job) => {
-                super::review::ask_again(
-                    ctx.store.as_ref(),
-                    ctx.clock.as_ref(),
-                    &self.channels,
-                    &drawdown.id,
-                )
-                .await
-                .map_err(|e| JobFailure::retryable(e.to_string()))?;
-                return Ok(JobDone::Succeeded);
-            }
-            // Settled already, or in a person's hands.
-            DrawdownStatus::Quoted { .. }
-            | DrawdownStatus::ManualReview { .. }
-            | DrawdownStatus::Active
-            | DrawdownStatus::Expired { .. }
-            | DrawdownStatus::Refused { .. }
-            | DrawdownStatus::Failed { .. }
-            | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
-        };
-        if drawdown.status != DrawdownStatus::Disbursing {
-            return Ok(JobDone::Succeeded);
-        }
         // A run a callback prompted only asks; the drawdown's own job sends, fails over,
         // retries and escalates, so two runs can never both send.
         let hint = hint(job);
@@ -133,40 +101,11 @@ impl DisburseHandler {
             let mut uow = ctx.store.begin_read().await?;
             uow.payout_attempts(&drawdown.id).await?
         };
-        if let Some(gone) = attempts
-            .iter()
-            .find(|a| !self.channels.iter().any(|c| c.id() == a.channel_id))
-        {
-            // A payout may sit at a channel we can no longer ask: a person must look.
-            let why = format!(
-                "channel {} was called but is no longer configured",
-                gone.channel_id
-            );
-            return finish(ctx, &drawdown, Ending::Review(Reason::SyncFailure, &why)).await;
-        }
-        // Fail over only from a channel that certainly has not paid: every call sent to it
-        // either never reached it or was refused for its own reasons. When every channel has,
-        // keep trying the last one until the attempts run out.
-        let certainly_unpaid = |c: &Arc<dyn PaymentChannel>| {
-            let at_channel: Vec<&PayoutAttempt> =
-                attempts.iter().filter(|a| a.channel_id == c.id()).collect();
-            certainly_unpaid(&at_channel)
-        };
-        let chosen = self
-            .channels
-            .iter()
-            .find(|c| !certainly_unpaid(c))
-            .or(self.channels.last());
-        let Some(channel) = chosen else {
-            return finish(
-                ctx,
-                &drawdown,
-                Ending::Review(
-                    Reason::ChannelUnavailable,
-                    "no payment channel is configured",
-                ),
-            )
-            .await;
+        let channel = match self.choose_channel(&attempts) {
+            Ok(channel) => channel,
+            Err((reason, why)) => {
+                return finish(ctx, &drawdown, Ending::Review(reason, &why)).await;
+            }
         };
         let reference = format!("{}:{}", drawdown.id, channel.id());
         let outcome = if hint {
@@ -187,39 +126,141 @@ impl DisburseHandler {
             Err(failure) if last_attempt && !hint => Settled::Open(failure.message),
             Err(failure) => return Err(failure),
         };
-        match settled {
-            Settled::Paid {
-                amount_minor,
-                currency,
-            } => {
-                let sent = drawdown.quote.schedule.disbursed_minor;
-                if amount_minor != sent || currency != drawdown.currency {
-                    return finish(
-                        ctx,
-                        &drawdown,
-                        Ending::Integrity {
-                            amount_minor,
-                            currency,
-                        },
-                    )
-                    .await;
-                }
-                finish(
-                    ctx,
-                    &drawdown,
-                    Ending::Paid {
-                        channel_id: channel.id().to_owned(),
-                    },
+        conclude(ctx, &drawdown, channel.id(), settled, hint, last_attempt).await
+    }
+
+    /// The drawdown the job pays out, once it is under way; or why there is nothing to do.
+    async fn find_payout(&self, job: &Job, ctx: &JobContext) -> Result<Found, JobFailure> {
+        let id = job.payload["drawdown_id"]
+            .as_str()
+            .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
+        let (drawdown, held_until) = {
+            let mut uow = ctx.store.begin_read().await?;
+            let drawdown = uow
+                .find_drawdown(id)
+                .await?
+                .ok_or_else(|| JobFailure::permanent(format!("drawdown {id} is gone")))?;
+            let held = crate::maintenance::held_until(uow.as_mut(), ctx.clock.now()).await?;
+            (drawdown, held)
+        };
+        let drawdown = match drawdown.status {
+            // Payouts wait out a maintenance window without using up their attempts.
+            DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. }
+                if held_until.is_some() =>
+            {
+                return Ok(Found::Done(JobDone::Postponed(
+                    held_until.unwrap_or(ctx.clock.now()),
+                )));
+            }
+            DrawdownStatus::QueuedForMaintenance { .. } => resume(ctx, &drawdown).await?,
+            DrawdownStatus::Disbursing => drawdown,
+            // In a person's hands: a re-driven payout job asks the channels again and settles
+            // only what they confirm; everything else stays with the person.
+            DrawdownStatus::ManualReview { .. } if !hint(job) => {
+                super::review::ask_again(
+                    ctx.store.as_ref(),
+                    ctx.clock.as_ref(),
+                    &self.channels,
+                    &drawdown.id,
                 )
                 .await
+                .map_err(|e| JobFailure::retryable(e.to_string()))?;
+                return Ok(Found::Done(JobDone::Succeeded));
             }
-            Settled::NotPaid(reason) => finish(ctx, &drawdown, Ending::Failed(reason)).await,
-            Settled::Open(_) if hint => Ok(JobDone::Succeeded),
-            Settled::Open(why) if last_attempt => {
-                finish(ctx, &drawdown, Ending::Review(Reason::SyncFailure, &why)).await
-            }
-            Settled::Open(why) => Err(JobFailure::retryable(why)),
+            // Settled already, or in a person's hands.
+            DrawdownStatus::Quoted { .. }
+            | DrawdownStatus::ManualReview { .. }
+            | DrawdownStatus::Active
+            | DrawdownStatus::Expired { .. }
+            | DrawdownStatus::Refused { .. }
+            | DrawdownStatus::Failed { .. }
+            | DrawdownStatus::Closed { .. } => return Ok(Found::Done(JobDone::Succeeded)),
+        };
+        Ok(match drawdown.status {
+            DrawdownStatus::Disbursing => Found::Payout(Box::new(drawdown)),
+            // Another run resumed it and moved it on meanwhile.
+            DrawdownStatus::Quoted { .. }
+            | DrawdownStatus::QueuedForMaintenance { .. }
+            | DrawdownStatus::ManualReview { .. }
+            | DrawdownStatus::Active
+            | DrawdownStatus::Expired { .. }
+            | DrawdownStatus::Refused { .. }
+            | DrawdownStatus::Failed { .. }
+            | DrawdownStatus::Closed { .. } => Found::Done(JobDone::Succeeded),
+        })
+    }
+
+    /// The channel to ask: the first that has not certainly refused it, the last when all
+    /// have. Failing over only from a channel that certainly has not paid keeps a payout from
+    /// being made twice; a channel called before but configured no longer is for a person.
+    fn choose_channel(
+        &self,
+        attempts: &[PayoutAttempt],
+    ) -> Result<&Arc<dyn PaymentChannel>, (Reason, String)> {
+        if let Some(gone) = attempts
+            .iter()
+            .find(|a| !self.channels.iter().any(|c| c.id() == a.channel_id))
+        {
+            return Err((
+                Reason::SyncFailure,
+                format!(
+                    "channel {} was called but is no longer configured",
+                    gone.channel_id
+                ),
+            ));
         }
+        let certainly_unpaid = |c: &Arc<dyn PaymentChannel>| {
+            let at_channel: Vec<&PayoutAttempt> =
+                attempts.iter().filter(|a| a.channel_id == c.id()).collect();
+            certainly_unpaid(&at_channel)
+        };
+        self.channels
+            .iter()
+            .find(|c| !certainly_unpaid(c))
+            .or(self.channels.last())
+            .ok_or_else(|| {
+                (
+                    Reason::ChannelUnavailable,
+                    "no payment channel is configured".to_owned(),
+                )
+            })
+    }
+}
+
+/// What one round with a channel comes to: paid (for the amount sent, or an integrity alert),
+/// not paid, or still open — retried, or handed to a person on the last attempt.
+async fn conclude(
+    ctx: &JobContext,
+    drawdown: &Drawdown,
+    channel_id: &str,
+    settled: Settled,
+    hint: bool,
+    last_attempt: bool,
+) -> Result<JobDone, JobFailure> {
+    match settled {
+        Settled::Paid {
+            amount_minor,
+            currency,
+        } => {
+            let sent = drawdown.quote.schedule.disbursed_minor;
+            let ending = if amount_minor != sent || currency != drawdown.currency {
+                Ending::Integrity {
+                    amount_minor,
+                    currency,
+                }
+            } else {
+                Ending::Paid {
+                    channel_id: channel_id.to_owned(),
+                }
+            };
+            finish(ctx, drawdown, ending).await
+        }
+        Settled::NotPaid(reason) => finish(ctx, drawdown, Ending::Failed(reason)).await,
+        Settled::Open(_) if hint => Ok(JobDone::Succeeded),
+        Settled::Open(why) if last_attempt => {
+            finish(ctx, drawdown, Ending::Review(Reason::SyncFailure, &why)).await
+        }
+        Settled::Open(why) => Err(JobFailure::retryable(why)),
     }
 }
 

@@ -266,7 +266,13 @@ pub async fn confirm(
             notify(uow.as_mut(), &drawdown, Topic::DrawdownEnded, Some(reason)).await?;
         }
     }
-    let view = view_in(uow.as_mut(), drawdown).await?;
+    // What was just written is answered as it stands: only the timeline is read back (its
+    // earlier steps); no call to a channel can come before the confirmation.
+    let view = DrawdownView {
+        timeline: uow.drawdown_timeline(&drawdown.id).await?,
+        payout_attempts: Vec::new(),
+        drawdown,
+    };
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
     Ok(Outcome::Fresh(view))

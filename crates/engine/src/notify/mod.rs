@@ -182,6 +182,18 @@ async fn deliveries_for(
     if told.is_none() {
         return Ok(out);
     }
+    out.extend(borrower_deliveries(engine, uow, event, now).await?);
+    Ok(out)
+}
+
+/// The borrower's deliveries of an event they are told of: one per way of reaching them, or
+/// one recorded as skipped with why — never nothing.
+async fn borrower_deliveries(
+    engine: &Engine,
+    uow: &mut dyn UnitOfWork,
+    event: &OutboxEvent,
+    now: Timestamp,
+) -> Result<Vec<Delivery>, EngineError> {
     let recipient = match (
         event.payload["borrower_id"].as_str(),
         event.payload["application_id"].as_str(),
@@ -190,136 +202,165 @@ async fn deliveries_for(
         (None, Some(application_id)) => Recipient::Applicant(application_id),
         (None, None) => {
             // Recorded, not silently dropped.
-            out.push(delivery(
+            return Ok(vec![delivery(
                 event,
                 DeliveryChannel::Sms,
                 format!("{}:{}", event.aggregate_type, event.aggregate_id),
                 None,
                 Some("the event names no borrower: there is no address to send to"),
                 now,
-            ));
-            return Ok(out);
+            )]);
         }
     };
-    let skip = |why: &str| {
-        delivery(
-            event,
-            DeliveryChannel::Sms,
-            recipient.nowhere(),
-            Some(recipient),
-            Some(why),
-            now,
-        )
+    let to = Addressing {
+        engine,
+        event,
+        recipient,
+        now,
     };
-    let sms_to = |mobile: &Mobile| {
+    if now - event.created_at > STALE_FOR_BORROWERS {
+        return Ok(vec![to.skip(
+            "older than a day when published: not sent to the borrower",
+        )]);
+    }
+    let Some(vault) = &engine.vault else {
+        return Ok(vec![to.skip(
+            "no personal data key is configured: borrowers' addresses cannot be read",
+        )]);
+    };
+    match recipient {
+        Recipient::Applicant(application_id) => {
+            Ok(vec![to.applicant(uow, vault, application_id).await?])
+        }
+        Recipient::Borrower(borrower_id) => to.borrower(uow, vault, borrower_id).await,
+    }
+}
+
+/// Who an event's message goes to, and how each way of reaching them is recorded.
+struct Addressing<'a> {
+    engine: &'a Engine,
+    event: &'a OutboxEvent,
+    recipient: Recipient<'a>,
+    now: Timestamp,
+}
+
+impl Addressing<'_> {
+    fn skip(&self, why: &str) -> Delivery {
         delivery(
-            event,
+            self.event,
+            DeliveryChannel::Sms,
+            self.recipient.nowhere(),
+            Some(self.recipient),
+            Some(why),
+            self.now,
+        )
+    }
+
+    fn sms_to(&self, mobile: &Mobile) -> Delivery {
+        delivery(
+            self.event,
             DeliveryChannel::Sms,
             mobile.masked(),
-            Some(recipient),
-            engine
+            Some(self.recipient),
+            self.engine
                 .sms
                 .is_none()
                 .then_some("no SMS gateway is configured ([sms])"),
-            now,
+            self.now,
         )
-    };
-    if now - event.created_at > STALE_FOR_BORROWERS {
-        out.push(skip(
-            "older than a day when published: not sent to the borrower",
-        ));
-        return Ok(out);
     }
-    let Some(vault) = &engine.vault else {
-        out.push(skip(
-            "no personal data key is configured: borrowers' addresses cannot be read",
-        ));
-        return Ok(out);
-    };
-    let borrower_id = match recipient {
-        Recipient::Borrower(borrower_id) => borrower_id,
-        Recipient::Applicant(application_id) => {
-            let mobile = match uow.find_application(application_id).await {
-                Ok(Some((app, sealed))) => {
-                    crate::applications::applicant_mobile(vault, &app, &sealed)
-                }
-                Ok(None) => Ok(None),
-                // A record that cannot be read back is skipped like a form that cannot be
-                // opened; the database being away holds the outbox until it is back.
-                Err(err @ lendcore_store::StoreError::Corrupt { .. }) => Err(err.into()),
-                Err(err) => return Err(err.into()),
-            };
-            match mobile {
-                Ok(Some(mobile)) => out.push(sms_to(&mobile)),
-                Ok(None) => out.push(skip(
-                    "the applicant is not registered yet and their application does not give \
-                     the number they signed in with: there is no address to send to",
-                )),
-                Err(err) => {
-                    tracing::error!(event = %event.id, application = %application_id, error = %err,
-                        "an application cannot be opened; the applicant's notification is skipped");
-                    out.push(skip(
-                        "the application could not be opened; see the error log",
-                    ));
-                }
+
+    fn email_to(&self, email: &lendcore_domain::borrower::Email) -> Delivery {
+        delivery(
+            self.event,
+            DeliveryChannel::Email,
+            email.masked(),
+            Some(self.recipient),
+            self.engine
+                .notifications
+                .mailer
+                .is_none()
+                .then_some("no mail server is configured ([smtp])"),
+            self.now,
+        )
+    }
+
+    /// An applicant not registered yet: reached at the number they signed in with, when their
+    /// application's form gives that very number.
+    async fn applicant(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        vault: &Vault,
+        application_id: &str,
+    ) -> Result<Delivery, EngineError> {
+        let mobile = match uow.find_application(application_id).await {
+            Ok(Some((app, sealed))) => crate::applications::applicant_mobile(vault, &app, &sealed),
+            Ok(None) => Ok(None),
+            // A record that cannot be read back is skipped like a form that cannot be
+            // opened; the database being away holds the outbox until it is back.
+            Err(err @ lendcore_store::StoreError::Corrupt { .. }) => Err(err.into()),
+            Err(err) => return Err(err.into()),
+        };
+        Ok(match mobile {
+            Ok(Some(mobile)) => self.sms_to(&mobile),
+            Ok(None) => self.skip(
+                "the applicant is not registered yet and their application does not give \
+                 the number they signed in with: there is no address to send to",
+            ),
+            Err(err) => {
+                tracing::error!(event = %self.event.id, application = %application_id, error = %err,
+                    "an application cannot be opened; the applicant's notification is skipped");
+                self.skip("the application could not be opened; see the error log")
             }
-            return Ok(out);
-        }
-    };
-    let found = match uow.find_borrower(borrower_id).await {
-        Ok(found) => found,
-        Err(err @ lendcore_store::StoreError::Corrupt { .. }) => {
-            tracing::error!(event = %event.id, borrower = %borrower_id, error = %err,
-                "a borrower's record cannot be read; their notification is skipped");
-            out.push(skip(
-                "the borrower's record could not be read; see the error log",
-            ));
-            return Ok(out);
-        }
-        Err(err) => return Err(err.into()),
-    };
-    let borrower = match found {
-        Some(stored) => match vault.open(&stored.personal, &stored.id) {
-            Ok(data) => Some(data),
+        })
+    }
+
+    /// A registered borrower: by SMS and by email, as their record gives them.
+    async fn borrower(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        vault: &Vault,
+        borrower_id: &str,
+    ) -> Result<Vec<Delivery>, EngineError> {
+        let found = match uow.find_borrower(borrower_id).await {
+            Ok(found) => found,
+            Err(err @ lendcore_store::StoreError::Corrupt { .. }) => {
+                tracing::error!(event = %self.event.id, borrower = %borrower_id, error = %err,
+                    "a borrower's record cannot be read; their notification is skipped");
+                return Ok(vec![self.skip(
+                    "the borrower's record could not be read; see the error log",
+                )]);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let Some(stored) = found else {
+            // Seen, not silent: a borrower the lender never registered here cannot be reached.
+            return Ok(vec![self.skip(
+                "no borrower is registered under this id: there is no address to send to",
+            )]);
+        };
+        let data = match vault.open(&stored.personal, &stored.id) {
+            Ok(data) => data,
             // A record that cannot be opened (sealed under another key, corrupt) must not
             // stop the events after it nor the lender's webhooks for this one: the
             // borrower's message is recorded as skipped, with why.
             Err(err) => {
-                tracing::error!(event = %event.id, borrower = %borrower_id, error = %err,
+                tracing::error!(event = %self.event.id, borrower = %borrower_id, error = %err,
                     "a borrower's record cannot be opened; their notification is skipped");
-                out.push(skip(
+                return Ok(vec![self.skip(
                     "the borrower's record could not be opened; see the error log",
-                ));
-                return Ok(out);
+                )]);
             }
-        },
-        None => None,
-    };
-    let Some(data) = borrower else {
-        // Seen, not silent: a borrower the lender never registered here cannot be reached.
-        out.push(skip(
-            "no borrower is registered under this id: there is no address to send to",
-        ));
-        return Ok(out);
-    };
-    match &data.mobile {
-        Some(mobile) => out.push(sms_to(mobile)),
-        None => out.push(skip("the borrower has no mobile number")),
+        };
+        let mut out = vec![match &data.mobile {
+            Some(mobile) => self.sms_to(mobile),
+            None => self.skip("the borrower has no mobile number"),
+        }];
+        if let Some(email) = &data.email {
+            out.push(self.email_to(email));
+        }
+        Ok(out)
     }
-    if let Some(email) = &data.email {
-        out.push(delivery(
-            event,
-            DeliveryChannel::Email,
-            email.masked(),
-            Some(recipient),
-            notifications
-                .mailer
-                .is_none()
-                .then_some("no mail server is configured ([smtp])"),
-            now,
-        ));
-    }
-    Ok(out)
 }
 
 /// What a webhook receives: the event, as it was recorded.
