@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod credit_line;
 pub mod drawdown;
 pub mod identity;
+pub mod ids;
 pub mod jobs;
 pub mod ledger;
 pub mod links;

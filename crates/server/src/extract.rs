@@ -169,6 +169,17 @@ impl IdempotencyHeader {
     }
 }
 
+/// A resource's id from the path, parsed once into its type: a string that cannot be an id
+/// names nothing, and is answered as that resource's 404 before anything is read.
+pub fn path_id<T: lendcore_domain::ids::Id>(raw: &str) -> Result<T, ApiError> {
+    T::parse(raw).ok_or_else(|| {
+        ApiError::Engine(lendcore_engine::EngineError::NotFound {
+            code: T::NOT_FOUND,
+            message: format!("no {} with that id", T::NOUN),
+        })
+    })
+}
+
 /// Path parameters, with a stable code when one does not parse.
 pub struct PathParams<T>(pub T);
 

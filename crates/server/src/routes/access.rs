@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lendcore_domain::access::Role;
+use lendcore_domain::ids::{ApiKeyId, OperatorId};
 use lendcore_engine::access::Principal;
 use lendcore_engine::access::api_keys::{self, ApiKeyCreated, ApiKeyView};
 use lendcore_engine::access::operators::{self, OperatorCreated, OperatorView};
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{JsonBody, PathParams};
+use crate::extract::{JsonBody, PathParams, path_id};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,17 +48,6 @@ pub struct OperatorPage {
 #[derive(Debug, Deserialize)]
 pub struct IdPath {
     id: String,
-}
-
-fn checked_id<'a>(raw: &'a str, code: &'static str, what: &str) -> Result<&'a str, ApiError> {
-    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(raw)
-    } else {
-        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code,
-            message: format!("no {what} with that id"),
-        }))
-    }
 }
 
 /// Create an API key. The key is in this answer only: lendcore keeps its hash.
@@ -103,9 +93,9 @@ pub async fn revoke_key(
     caller: Caller,
     PathParams(path): PathParams<IdPath>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let id = checked_id(&path.id, "not_found.api_key", "API key")?;
+    let id = path_id::<ApiKeyId>(&path.id)?;
     Ok(Json(
-        api_keys::revoke(&state.engine, &caller.actor(), id).await?,
+        api_keys::revoke(&state.engine, &caller.actor(), id.as_str()).await?,
     ))
 }
 
@@ -156,8 +146,10 @@ pub async fn reset_operator(
     caller: Caller,
     PathParams(path): PathParams<IdPath>,
 ) -> Result<Json<OperatorCreated>, ApiError> {
-    let id = checked_id(&path.id, "not_found.operator", "operator")?;
-    Ok(Json(operators::reset(&state.engine, &caller.0, id).await?))
+    let id = path_id::<OperatorId>(&path.id)?;
+    Ok(Json(
+        operators::reset(&state.engine, &caller.0, id.as_str()).await?,
+    ))
 }
 
 /// Disable an operator: they can no longer sign in, and their sessions end now.
@@ -172,9 +164,9 @@ pub async fn disable_operator(
     caller: Caller,
     PathParams(path): PathParams<IdPath>,
 ) -> Result<Json<OperatorView>, ApiError> {
-    let id = checked_id(&path.id, "not_found.operator", "operator")?;
+    let id = path_id::<OperatorId>(&path.id)?;
     Ok(Json(
-        operators::disable(&state.engine, &caller.actor(), id).await?,
+        operators::disable(&state.engine, &caller.actor(), id.as_str()).await?,
     ))
 }
 

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lendcore_domain::access::Permission;
 use lendcore_domain::application::{Application, Decision, Form, Offer};
+use lendcore_domain::ids::{ApplicationId, DocumentId};
 use lendcore_domain::reasons::Reason;
 use lendcore_engine::access::otp::CodeSent;
 use lendcore_engine::access::{self, Principal};
@@ -23,7 +24,7 @@ use super::respond;
 use crate::AppState;
 use crate::auth::{Caller, Client};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams, path_id};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -117,17 +118,6 @@ pub struct DocPath {
     document_id: String,
 }
 
-fn checked(raw: &str) -> Result<&str, ApiError> {
-    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(raw)
-    } else {
-        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.application",
-            message: "no application with that id".to_owned(),
-        }))
-    }
-}
-
 /// Borrowers read their own (the engine sees to it); staff need `applications:read`.
 fn may_read(caller: &Caller) -> Result<(), ApiError> {
     match &caller.0 {
@@ -194,7 +184,12 @@ pub async fn get(
 ) -> Result<Json<ApplicationView>, ApiError> {
     may_read(&caller)?;
     Ok(Json(
-        applications::get(&state.engine, &caller.0, checked(&path.id)?).await?,
+        applications::get(
+            &state.engine,
+            &caller.0,
+            path_id::<ApplicationId>(&path.id)?.as_str(),
+        )
+        .await?,
     ))
 }
 
@@ -218,7 +213,7 @@ pub async fn save(
         applications::save(
             &state.engine,
             &caller.0,
-            checked(&path.id)?,
+            path_id::<ApplicationId>(&path.id)?.as_str(),
             b.revision,
             b.answers,
         )
@@ -244,7 +239,8 @@ pub async fn submit(
     idempotency: IdempotencyHeader,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = checked(&path.id)?;
+    let id = path_id::<ApplicationId>(&path.id)?;
+    let id = id.as_str();
     let request = idempotency.request(b"");
     // The language the applicant's app asks in is the one a new borrower is written to.
     let language = crate::language::asked(&headers);
@@ -269,7 +265,7 @@ pub async fn verification_code(
     let sent = applications::send_code(
         &state.engine,
         &caller.0,
-        checked(&path.id)?,
+        path_id::<ApplicationId>(&path.id)?.as_str(),
         &client.0,
         crate::language::current(),
     )
@@ -298,7 +294,7 @@ pub async fn verify(
         applications::verify(
             &state.engine,
             &caller.0,
-            checked(&path.id)?,
+            path_id::<ApplicationId>(&path.id)?.as_str(),
             &b.method,
             &b.evidence,
             &client.0,
@@ -336,7 +332,7 @@ pub async fn decide(
         applications::decide(
             &state.engine,
             &caller.0,
-            checked(&path.id)?,
+            path_id::<ApplicationId>(&path.id)?.as_str(),
             DecisionInput {
                 decision,
                 note: b.note,
@@ -360,7 +356,12 @@ pub async fn accept(
     PathParams(path): PathParams<AppPath>,
 ) -> Result<Json<ApplicationView>, ApiError> {
     Ok(Json(
-        applications::accept(&state.engine, &caller.0, checked(&path.id)?).await?,
+        applications::accept(
+            &state.engine,
+            &caller.0,
+            path_id::<ApplicationId>(&path.id)?.as_str(),
+        )
+        .await?,
     ))
 }
 
@@ -376,7 +377,12 @@ pub async fn withdraw(
     PathParams(path): PathParams<AppPath>,
 ) -> Result<Json<ApplicationView>, ApiError> {
     Ok(Json(
-        applications::withdraw(&state.engine, &caller.0, checked(&path.id)?).await?,
+        applications::withdraw(
+            &state.engine,
+            &caller.0,
+            path_id::<ApplicationId>(&path.id)?.as_str(),
+        )
+        .await?,
     ))
 }
 
@@ -391,8 +397,13 @@ pub async fn status(
 ) -> Result<Response, ApiError> {
     may_read(&caller)?;
     let language = crate::language::current();
-    let explained =
-        applications::explain(&state.engine, &caller.0, checked(&path.id)?, language).await?;
+    let explained = applications::explain(
+        &state.engine,
+        &caller.0,
+        path_id::<ApplicationId>(&path.id)?.as_str(),
+        language,
+    )
+    .await?;
     let mut response = Json(explained).into_response();
     response.headers_mut().insert(
         header::CONTENT_LANGUAGE,
@@ -442,7 +453,7 @@ pub async fn upload(
     let stored = applications::upload(
         &state.engine,
         &caller.0,
-        checked(&path.id)?,
+        path_id::<ApplicationId>(&path.id)?.as_str(),
         &query.name,
         &content_type,
         &body,
@@ -460,7 +471,12 @@ pub async fn documents(
     PathParams(path): PathParams<AppPath>,
 ) -> Result<Json<DocumentPage>, ApiError> {
     may_read(&caller)?;
-    let items = applications::list_documents(&state.engine, &caller.0, checked(&path.id)?).await?;
+    let items = applications::list_documents(
+        &state.engine,
+        &caller.0,
+        path_id::<ApplicationId>(&path.id)?.as_str(),
+    )
+    .await?;
     Ok(Json(DocumentPage { items }))
 }
 
@@ -483,8 +499,14 @@ pub async fn document(
             access::require(&caller.0, Permission::ApplicationsDecide)?;
         }
     }
-    let doc_id = checked(&path.document_id)?;
-    let file = applications::download(&state.engine, &caller.0, checked(&path.id)?, doc_id).await?;
+    let doc_id = path_id::<DocumentId>(&path.document_id)?;
+    let file = applications::download(
+        &state.engine,
+        &caller.0,
+        path_id::<ApplicationId>(&path.id)?.as_str(),
+        doc_id.as_str(),
+    )
+    .await?;
     let sha = file.sha256.clone();
     let mut response = file.content.into_response();
     let headers = response.headers_mut();

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use lendcore_domain::borrower::{BorrowerChange, BorrowerInput, BorrowerKind, ContactChange};
+use lendcore_domain::ids::BorrowerId;
 use lendcore_engine::borrowers::{self, BorrowerView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +15,7 @@ use super::respond;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, path_id};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,17 +96,6 @@ fn keyed_body(state: &AppState, raw: &[u8]) -> String {
     }
 }
 
-fn borrower_id(raw: &str) -> Result<&str, ApiError> {
-    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(raw)
-    } else {
-        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.borrower",
-            message: "no borrower with that id".to_owned(),
-        }))
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecondFactorRemoval {
@@ -142,7 +132,8 @@ pub async fn remove_second_factor(
             message: "a borrower's second factor is turned off by support, signed in".to_owned(),
         }));
     }
-    let id = borrower_id(&path.id)?;
+    let id = path_id::<BorrowerId>(&path.id)?;
+    let id = id.as_str();
     lendcore_engine::access::second_factor::remove_for_borrower(
         &state.engine,
         &caller.actor(),
@@ -252,7 +243,7 @@ pub async fn get(
     PathParams(path): PathParams<BorrowerPath>,
 ) -> Result<Json<BorrowerView>, ApiError> {
     Ok(Json(
-        borrowers::get(&state.engine, borrower_id(&path.id)?).await?,
+        borrowers::get(&state.engine, path_id::<BorrowerId>(&path.id)?.as_str()).await?,
     ))
 }
 
@@ -273,7 +264,8 @@ pub async fn change_contact(
     idempotency: IdempotencyHeader,
     body: JsonBody<ContactRequest>,
 ) -> Result<Response, ApiError> {
-    let id = borrower_id(&path.id)?;
+    let id = path_id::<BorrowerId>(&path.id)?;
+    let id = id.as_str();
     let keyed = keyed_body(&state, &body.raw);
     let request = idempotency.request(keyed.as_bytes());
     let b = body.value;
@@ -302,7 +294,8 @@ pub async fn changes(
     State(state): State<AppState>,
     PathParams(path): PathParams<BorrowerPath>,
 ) -> Result<Json<ChangePage>, ApiError> {
-    let items = borrowers::changes(&state.engine, borrower_id(&path.id)?).await?;
+    let items =
+        borrowers::changes(&state.engine, path_id::<BorrowerId>(&path.id)?.as_str()).await?;
     Ok(Json(ChangePage { items }))
 }
 

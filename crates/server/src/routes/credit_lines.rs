@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use lendcore_domain::credit_line::{GrantInput, LineEvent, LineView};
+use lendcore_domain::ids::LineId;
 use lendcore_domain::reasons::Reason;
 use lendcore_engine::credit_lines::{self, LineChange};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use super::respond;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams, path_id};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,18 +94,6 @@ pub struct LinePath {
     id: String,
 }
 
-/// Line ids are UUIDs; anything else cannot name a line and must not reach the database.
-fn line_id(raw: &str) -> Result<&str, ApiError> {
-    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(raw)
-    } else {
-        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.credit_line",
-            message: "no credit line with that id".to_owned(),
-        }))
-    }
-}
-
 /// Grant a credit line.
 #[utoipa::path(post, path = "/v1/credit-lines", tag = "credit lines", request_body = GrantRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
@@ -164,7 +153,7 @@ pub async fn get(
     PathParams(path): PathParams<LinePath>,
 ) -> Result<Json<LineView>, ApiError> {
     Ok(Json(
-        credit_lines::get(&state.engine, line_id(&path.id)?).await?,
+        credit_lines::get(&state.engine, path_id::<LineId>(&path.id)?.as_str()).await?,
     ))
 }
 
@@ -179,7 +168,7 @@ pub async fn events(
     State(state): State<AppState>,
     PathParams(path): PathParams<LinePath>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let items = credit_lines::events(&state.engine, line_id(&path.id)?).await?;
+    let items = credit_lines::events(&state.engine, path_id::<LineId>(&path.id)?.as_str()).await?;
     Ok(Json(EventPage { items }))
 }
 
@@ -197,11 +186,11 @@ async fn apply(
     change: LineChange,
     who: Who,
 ) -> Result<Response, ApiError> {
-    let id = line_id(id)?;
+    let id = path_id::<LineId>(id)?;
     let request = idempotency.request(raw);
     let outcome = credit_lines::change(
         &state.engine,
-        id,
+        id.as_str(),
         change,
         who.actor,
         who.note,

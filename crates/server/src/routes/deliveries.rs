@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use lendcore_domain::ids::DeliveryId;
 use lendcore_engine::notify::DeliveryStatus;
 use lendcore_engine::notify::{self, DeliveryView};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{PathParams, QueryParams};
+use crate::extract::{PathParams, QueryParams, path_id};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -32,17 +33,6 @@ pub struct DeliveryPage {
 #[derive(Debug, Deserialize)]
 pub struct DeliveryPath {
     id: String,
-}
-
-fn delivery_id(raw: &str) -> Result<&str, ApiError> {
-    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(raw)
-    } else {
-        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.delivery",
-            message: "no delivery with that id".to_owned(),
-        }))
-    }
 }
 
 /// Deliveries, newest first.
@@ -98,7 +88,7 @@ pub async fn get(
     PathParams(path): PathParams<DeliveryPath>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     Ok(Json(
-        notify::get(&state.engine, delivery_id(&path.id)?).await?,
+        notify::get(&state.engine, path_id::<DeliveryId>(&path.id)?.as_str()).await?,
     ))
 }
 
@@ -116,7 +106,7 @@ pub async fn redrive(
     PathParams(path): PathParams<DeliveryPath>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     Ok(Json(
-        notify::redrive(&state.engine, delivery_id(&path.id)?).await?,
+        notify::redrive(&state.engine, path_id::<DeliveryId>(&path.id)?.as_str()).await?,
     ))
 }
 

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use lendcore_domain::ids::DrawdownId;
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
 use lendcore_engine::drawdowns::{self, DrawdownRequest, DrawdownView, Quoted, review};
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use utoipa::ToSchema;
 use super::respond;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, path_id};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -115,19 +116,8 @@ pub async fn get(
     State(state): State<AppState>,
     PathParams(path): PathParams<DrawdownPath>,
 ) -> Result<Json<DrawdownView>, ApiError> {
-    check_id(&path.id)?;
-    Ok(Json(drawdowns::get(&state.engine, &path.id).await?))
-}
-
-/// Drawdown ids are UUIDs; anything else cannot name one and must not reach the database.
-fn check_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.drawdown",
-            message: "no drawdown with that id".to_owned(),
-        }));
-    }
-    Ok(())
+    let id = path_id::<DrawdownId>(&path.id)?;
+    Ok(Json(drawdowns::get(&state.engine, id.as_str()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -193,9 +183,9 @@ pub async fn review_ask(
     PathParams(path): PathParams<DrawdownPath>,
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
-    check_id(&path.id)?;
+    let id = path_id::<DrawdownId>(&path.id)?;
     let request = idempotency.required(b"")?;
-    let outcome = review::ask_channels(&state.engine, &path.id, Some(&request)).await?;
+    let outcome = review::ask_channels(&state.engine, id.as_str(), Some(&request)).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 
@@ -218,7 +208,7 @@ pub async fn review_paid(
     idempotency: IdempotencyHeader,
     body: JsonBody<MarkPaidRequest>,
 ) -> Result<Response, ApiError> {
-    check_id(&path.id)?;
+    let id = path_id::<DrawdownId>(&path.id)?;
     let request = idempotency.required(&body.raw)?;
     let b = body.value;
     let mark = review::PaidMark {
@@ -226,7 +216,7 @@ pub async fn review_paid(
         channel_reference: b.channel_reference,
         note: b.note,
     };
-    let outcome = review::mark_paid(&state.engine, &path.id, mark, Some(&request)).await?;
+    let outcome = review::mark_paid(&state.engine, id.as_str(), mark, Some(&request)).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 
@@ -247,7 +237,7 @@ pub async fn review_approve(
     idempotency: IdempotencyHeader,
     body: JsonBody<ApprovePaidRequest>,
 ) -> Result<Response, ApiError> {
-    check_id(&path.id)?;
+    let id = path_id::<DrawdownId>(&path.id)?;
     let request = idempotency.required(&body.raw)?;
     let b = body.value;
     let approved = review::PaidMark {
@@ -255,7 +245,8 @@ pub async fn review_approve(
         channel_reference: b.channel_reference,
         note: b.note,
     };
-    let outcome = review::approve_paid(&state.engine, &path.id, &approved, Some(&request)).await?;
+    let outcome =
+        review::approve_paid(&state.engine, id.as_str(), &approved, Some(&request)).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 
@@ -277,11 +268,17 @@ pub async fn review_failed(
     idempotency: IdempotencyHeader,
     body: JsonBody<MarkFailedRequest>,
 ) -> Result<Response, ApiError> {
-    check_id(&path.id)?;
+    let id = path_id::<DrawdownId>(&path.id)?;
     let request = idempotency.required(&body.raw)?;
     let b = body.value;
-    let outcome =
-        review::mark_failed(&state.engine, &path.id, b.reason, &b.note, Some(&request)).await?;
+    let outcome = review::mark_failed(
+        &state.engine,
+        id.as_str(),
+        b.reason,
+        &b.note,
+        Some(&request),
+    )
+    .await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 
@@ -302,12 +299,12 @@ pub async fn review_line(
     idempotency: IdempotencyHeader,
     body: JsonBody<LineDecisionRequest>,
 ) -> Result<Response, ApiError> {
-    check_id(&path.id)?;
+    let id = path_id::<DrawdownId>(&path.id)?;
     let request = idempotency.request(&body.raw);
     let b = body.value;
     let outcome = review::decide_line(
         &state.engine,
-        &path.id,
+        id.as_str(),
         b.decision,
         &b.note,
         request.as_ref(),

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use lendcore_domain::ids::JobId;
 use lendcore_engine::jobs::JobStatus;
 use lendcore_engine::jobs::{self, JobView};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::respond;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, PathParams, QueryParams};
+use crate::extract::{IdempotencyHeader, PathParams, QueryParams, path_id};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -79,15 +80,9 @@ pub async fn redrive(
     PathParams(path): PathParams<JobPath>,
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
-    // Job ids are UUIDs; anything else cannot name a job, and must not reach the database.
-    if path.id.is_empty() || path.id.len() > 64 || !path.id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.job",
-            message: "no job with that id".to_owned(),
-        }));
-    }
+    let id = path_id::<JobId>(&path.id)?;
     let request = idempotency.request(b"");
-    let outcome = jobs::redrive_job(&state.engine, &path.id, request.as_ref()).await?;
+    let outcome = jobs::redrive_job(&state.engine, id.as_str(), request.as_ref()).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use lendcore_domain::ids::LoanId;
 use lendcore_engine::links::ViewLinkSent;
 use lendcore_engine::loans::{self, RepaymentMode, RepaymentReceipt};
 use lendcore_engine::timeline::{self, Timeline};
@@ -13,7 +14,7 @@ use utoipa::ToSchema;
 use super::respond;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, path_id};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,11 +55,11 @@ pub async fn repay(
     idempotency: IdempotencyHeader,
     body: JsonBody<RepaymentRequest>,
 ) -> Result<Response, ApiError> {
-    check_id(&path.id)?;
+    let id = path_id::<LoanId>(&path.id)?;
     let request = idempotency.required(&body.raw)?;
     let outcome = loans::repay(
         &state.engine,
-        &path.id,
+        id.as_str(),
         body.value.amount_minor,
         body.value.mode,
         Some(&request),
@@ -80,7 +81,7 @@ pub async fn timeline(
     caller: crate::auth::Caller,
     PathParams(path): PathParams<LoanPath>,
 ) -> Result<Json<Timeline>, ApiError> {
-    check_id(&path.id)?;
+    let id = path_id::<LoanId>(&path.id)?;
     use lendcore_engine::access::Principal;
     let reader = match &caller.0 {
         Principal::Borrower {
@@ -100,7 +101,7 @@ pub async fn timeline(
         }
     };
     Ok(Json(
-        timeline::timeline(&state.engine, reader, &path.id).await?,
+        timeline::timeline(&state.engine, reader, id.as_str()).await?,
     ))
 }
 
@@ -121,20 +122,10 @@ pub async fn view_link(
     caller: crate::auth::Caller,
     PathParams(path): PathParams<LoanPath>,
 ) -> Result<(StatusCode, Json<ViewLinkSent>), ApiError> {
-    check_id(&path.id)?;
-    let sent = lendcore_engine::links::send_view_link(&state.engine, &caller.0, &path.id).await?;
+    let id = path_id::<LoanId>(&path.id)?;
+    let sent =
+        lendcore_engine::links::send_view_link(&state.engine, &caller.0, id.as_str()).await?;
     Ok((StatusCode::CREATED, Json(sent)))
-}
-
-/// Loan ids are UUIDs; anything else cannot name a loan and must not reach the database.
-fn check_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.loan",
-            message: "no loan with that id".to_owned(),
-        }));
-    }
-    Ok(())
 }
 
 /// This resource's routes, each path written here once.

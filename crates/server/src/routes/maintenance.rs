@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use lendcore_domain::ids::WindowId;
 use lendcore_domain::maintenance::WindowInput;
 use lendcore_engine::maintenance::{self, WindowView};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use super::respond;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, JsonBody, PathParams};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, path_id};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,17 +37,6 @@ pub struct WindowPage {
 #[derive(Debug, Deserialize)]
 pub struct WindowPath {
     id: String,
-}
-
-fn window_id(raw: &str) -> Result<&str, ApiError> {
-    if (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(raw)
-    } else {
-        Err(ApiError::Engine(lendcore_engine::EngineError::NotFound {
-            code: "not_found.maintenance_window",
-            message: "no maintenance window with that id".to_owned(),
-        }))
-    }
 }
 
 /// Schedule a maintenance window. Borrowers with work in flight are told ahead; while it runs,
@@ -101,7 +91,7 @@ pub async fn get(
     PathParams(path): PathParams<WindowPath>,
 ) -> Result<Json<WindowView>, ApiError> {
     Ok(Json(
-        maintenance::get(&state.engine, window_id(&path.id)?).await?,
+        maintenance::get(&state.engine, path_id::<WindowId>(&path.id)?.as_str()).await?,
     ))
 }
 
@@ -119,7 +109,8 @@ pub async fn cancel(
     PathParams(path): PathParams<WindowPath>,
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
-    let id = window_id(&path.id)?;
+    let id = path_id::<WindowId>(&path.id)?;
+    let id = id.as_str();
     let request = idempotency.request(b"");
     let outcome = maintenance::cancel(&state.engine, id, request.as_ref()).await?;
     Ok(respond(StatusCode::OK, outcome))
