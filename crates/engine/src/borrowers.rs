@@ -117,11 +117,22 @@ pub async fn register(
 }
 
 /// What support looks a borrower up by: one identifier, as the borrower gives it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Lookup {
     Mobile(String),
     ResidentId(String),
     CreditCode(String),
+}
+
+/// Says what is looked up by, never the identifier: logs carry no personal data.
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lookup::Mobile(_) => f.write_str("Lookup::Mobile(hidden)"),
+            Lookup::ResidentId(_) => f.write_str("Lookup::ResidentId(hidden)"),
+            Lookup::CreditCode(_) => f.write_str("Lookup::CreditCode(hidden)"),
+        }
+    }
 }
 
 /// Finds the borrowers registered with an identifier, through its blind index: the identifier

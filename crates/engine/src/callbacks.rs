@@ -12,7 +12,7 @@ use lendcore_domain::validation::Violations;
 use lendcore_store::{NewJob, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::drawdowns::DISBURSE_JOB;
+use crate::jobs::kinds;
 use crate::{Engine, EngineError};
 
 /// How far a callback's timestamp may be from our clock.
@@ -86,7 +86,7 @@ pub async fn receive(
     // One extra payout run per drawdown per minute at most, however many callbacks arrive.
     let job = NewJob {
         id: format!("callback:{drawdown_id}:{}", now.timestamp() / 60),
-        kind: DISBURSE_JOB.to_owned(),
+        kind: kinds::DISBURSE.to_owned(),
         payload: serde_json::json!({ "drawdown_id": drawdown_id, "hint": true }),
         run_at: now,
         // A worker that dies mid-query leaves it to another; a query that fails succeeds

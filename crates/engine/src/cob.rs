@@ -22,13 +22,13 @@ use lendcore_store::{Job, JobStatus, NewJob, OutboxEvent, Store, StoreError, Uni
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Clock, Engine, EngineError, new_id};
 
 const PAGE: u32 = 500;
 const STALE_RETRIES: usize = 3;
 
-pub use crate::jobs::kinds::CLOSE_OF_BUSINESS as COB_JOB;
 /// Attempts at a day's close (a failure is a database outage or loans that kept changing)
 /// before it is dead-lettered and an operator is alerted.
 const COB_ATTEMPTS: u32 = 10;
@@ -121,7 +121,7 @@ pub async fn schedule_due(
     let now = clock.now();
     let due = due_date(now, run_after);
     let mut uow = store.begin().await?;
-    let latest = uow.latest_job_of_kind(COB_JOB).await?;
+    let latest = uow.latest_job_of_kind(kinds::CLOSE_OF_BUSINESS).await?;
     let next = match latest {
         None => due,
         // Dates close in order: the next waits until this one is done (a dead one has alerted).
@@ -136,7 +136,7 @@ pub async fn schedule_due(
         .enqueue_job_once(
             &NewJob {
                 id: cob_job_id(next),
-                kind: COB_JOB.to_owned(),
+                kind: kinds::CLOSE_OF_BUSINESS.to_owned(),
                 payload: serde_json::json!({ "date": next }),
                 run_at: now,
                 max_attempts: COB_ATTEMPTS,
@@ -171,7 +171,7 @@ impl CobHandler {
 #[async_trait]
 impl JobHandler for CobHandler {
     fn kind(&self) -> &'static str {
-        COB_JOB
+        kinds::CLOSE_OF_BUSINESS
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {

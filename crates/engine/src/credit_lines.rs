@@ -13,13 +13,12 @@ use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError, new_id};
 
 const STALE_RETRIES: usize = 3;
 
-pub use crate::jobs::kinds::LINE_EXPIRY as EXPIRY_JOB;
-pub use crate::jobs::kinds::LINE_FREEZE_END as FREEZE_END_JOB;
 /// Who the log names for what the timers do.
 const SYSTEM_ACTOR: &str = "system:lendcore";
 
@@ -51,7 +50,7 @@ pub(crate) async fn grant_in(
     uow.enqueue_job(
         &NewJob {
             id: format!("line-expiry:{}", line.id),
-            kind: EXPIRY_JOB.to_owned(),
+            kind: kinds::LINE_EXPIRY.to_owned(),
             payload: serde_json::json!({ "line_id": line.id }),
             run_at: line.valid_until,
             max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
@@ -129,7 +128,7 @@ pub async fn change(
             uow.enqueue_job(
                 &NewJob {
                     id: format!("line-freeze-end:{}:{}", line.id, event.seq),
-                    kind: FREEZE_END_JOB.to_owned(),
+                    kind: kinds::LINE_FREEZE_END.to_owned(),
                     payload: serde_json::json!({ "line_id": line.id, "until": until }),
                     run_at: until,
                     max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
@@ -180,7 +179,7 @@ pub struct FreezeEndHandler;
 #[async_trait]
 impl JobHandler for ExpiryHandler {
     fn kind(&self) -> &'static str {
-        EXPIRY_JOB
+        kinds::LINE_EXPIRY
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
@@ -201,7 +200,7 @@ impl JobHandler for ExpiryHandler {
 #[async_trait]
 impl JobHandler for FreezeEndHandler {
     fn kind(&self) -> &'static str {
-        FREEZE_END_JOB
+        kinds::LINE_FREEZE_END
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
@@ -303,6 +302,7 @@ pub(crate) async fn announce(
                 "seq": event.seq,
                 "limit_before_minor": event.limit_before_minor,
                 "limit_after_minor": event.limit_after_minor,
+                "currency": line.currency,
                 "reason": event.reason,
             }),
             created_at: event.at,

@@ -10,10 +10,10 @@ use lendcore_store::{Job, NewJob, OutboxEvent, UnitOfWork};
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError, new_id};
 
-pub use crate::jobs::kinds::MAINTENANCE_NOTICE as NOTICE_JOB;
 /// Drawdown states whose borrowers are told about a window: work that is not finished.
 const IN_FLIGHT: [&str; 4] = [
     "quoted",
@@ -61,7 +61,7 @@ pub async fn schedule(
     uow.enqueue_job(
         &NewJob {
             id: format!("maintenance-notice:{}", window.id),
-            kind: NOTICE_JOB.to_owned(),
+            kind: kinds::MAINTENANCE_NOTICE.to_owned(),
             payload: serde_json::json!({ "window_id": window.id }),
             run_at: notice_at(engine, &window, now),
             max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
@@ -105,12 +105,8 @@ pub async fn cancel(
         .await?;
     // Payouts held back go now, whichever window they waited for (one that finds another
     // window in progress waits again); one waiting on backoff merely asks a little early.
-    uow.run_jobs_now(
-        crate::jobs::kinds::DISBURSE,
-        lendcore_domain::Timestamp::MAX_UTC,
-        now,
-    )
-    .await?;
+    uow.run_jobs_now(kinds::DISBURSE, lendcore_domain::Timestamp::MAX_UTC, now)
+        .await?;
     announce(
         uow.as_mut(),
         Topic::MaintenanceCancelled,
@@ -160,7 +156,7 @@ pub struct NoticeHandler;
 #[async_trait]
 impl JobHandler for NoticeHandler {
     fn kind(&self) -> &'static str {
-        NOTICE_JOB
+        kinds::MAINTENANCE_NOTICE
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {

@@ -766,7 +766,7 @@ store_test! {
         let now = w.clock.now();
         let mut uow = w.engine.store.begin().await.unwrap();
         let leased = uow.lease_jobs(&lendcore_store::LeaseRequest {
-            owner: "dying", token: "dying-token", kinds: &[drawdowns::DISBURSE_JOB], limit: 1,
+            owner: "dying", token: "dying-token", kinds: &[lendcore_engine::jobs::kinds::DISBURSE], limit: 1,
             now, until: now + Duration::seconds(30),
         }).await.unwrap();
         uow.commit().await.unwrap();
@@ -899,7 +899,7 @@ store_test! {
         let now = w.clock.now();
         let mut uow = w.engine.store.begin().await.unwrap();
         let leased = uow.lease_jobs(&lendcore_store::LeaseRequest {
-            owner: "dying", token: "dying-token", kinds: &[drawdowns::DISBURSE_JOB], limit: 1,
+            owner: "dying", token: "dying-token", kinds: &[lendcore_engine::jobs::kinds::DISBURSE], limit: 1,
             now, until: now,
         }).await.unwrap();
         uow.commit().await.unwrap();

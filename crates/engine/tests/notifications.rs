@@ -418,7 +418,7 @@ store_test! {
         let now = w.clock.now();
         let mut uow = db.store.begin().await.unwrap();
         let leased = uow.lease_jobs(&LeaseRequest {
-            owner: "doomed", token: "doomed-1", kinds: &[notify::DELIVER_JOB], limit: 10,
+            owner: "doomed", token: "doomed-1", kinds: &[lendcore_engine::jobs::kinds::DELIVERY], limit: 10,
             now, until: now + Duration::seconds(60),
         }).await.unwrap();
         uow.commit().await.unwrap();

@@ -62,11 +62,15 @@ pub async fn run(
         timeout_ms: 5_000,
     });
     config.security.pii_key = Some(demo_key(data_dir)?.into());
-    // The demo's links open on its own page, so the address is settled before the service
-    // starts: links name it.
-    if let Some(address) = local_address(&config.server.bind)? {
-        config.server.bind = address.to_string();
-        config.notifications.link_base_url = Some(format!("http://{address}/links/open?link="));
+    // The demo's links open on its own page, so its port is settled before the service
+    // starts: links name it. A link address the configuration gives is kept.
+    if let Some(bind) = settled_port(&config.server.bind)? {
+        config.server.bind = bind.to_string();
+        if config.notifications.link_base_url.is_none() && reachable_here(bind) {
+            let port = bind.port();
+            config.notifications.link_base_url =
+                Some(format!("http://127.0.0.1:{port}/links/open?link="));
+        }
     }
     config
         .identity
@@ -188,23 +192,28 @@ fn demo_key(data_dir: &Path) -> anyhow::Result<String> {
 /// The demo borrower's mobile number: the one the printed sign-in example uses.
 const DEMO_MOBILE: &str = "13812345678";
 
-/// The loopback address to serve on when `bind` is one (an unspecified host is served on
-/// 127.0.0.1), with its port chosen now if it is 0; `None` for any other host, whose links
-/// would have to be https.
-fn local_address(bind: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
-    let wanted: std::net::SocketAddr = bind
-        .parse()
-        .with_context(|| format!("server.bind {bind} is not an address"))?;
-    if !(wanted.ip().is_loopback() || wanted.ip().is_unspecified()) {
+/// `bind` as given, with its port chosen now if it is 0; `None` when it is a host name (the
+/// demo then serves there without links of its own).
+fn settled_port(bind: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Ok(wanted) = bind.parse::<std::net::SocketAddr>() else {
         return Ok(None);
-    }
-    let port = match wanted.port() {
-        0 => std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port(),
-        port => port,
     };
-    Ok(Some((std::net::Ipv4Addr::LOCALHOST, port).into()))
+    if wanted.port() != 0 {
+        return Ok(Some(wanted));
+    }
+    let chosen = std::net::TcpListener::bind(wanted)
+        .with_context(|| format!("binding {bind}"))?
+        .local_addr()?;
+    Ok(Some(chosen))
+}
+
+/// Whether the demo, served at `bind`, answers on 127.0.0.1, where its links point (a link
+/// signs its borrower in, so only https or this machine may carry one).
+fn reachable_here(bind: std::net::SocketAddr) -> bool {
+    match bind.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback() || ip.is_unspecified(),
+        std::net::IpAddr::V6(_) => false,
+    }
 }
 
 /// The demo borrower, registered on the first run and found by number after.

@@ -43,7 +43,10 @@ store_test! {
             write.find_job("nothing").await.unwrap();
             drop(write);
         }
-        // The last connections have come back and been checked before this read takes one.
+        // The writer is one connection: taking it again waits until the last write's came back
+        // through the hook. The readers come back on tasks of their own; give them a moment.
+        db.store.begin().await.unwrap().rollback().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let mut read = db.store.begin_read().await.unwrap();
         assert!(read.find_job("nothing").await.unwrap().is_none());
         read.rollback().await.unwrap();

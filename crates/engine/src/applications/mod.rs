@@ -22,7 +22,7 @@ pub use documents::{
     DocumentView, Download, MAX_BYTES as MAX_DOCUMENT_BYTES, download, list_documents, upload,
 };
 pub use status::{StatusExplanation, explain};
-pub use timers::{TIMER_JOB, TimerHandler};
+pub use timers::TimerHandler;
 pub use verification::{VerificationOutcome, send_code, verify};
 
 use crate::access::Principal;

@@ -8,10 +8,9 @@ use lendcore_domain::application::Application;
 use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
 
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{EngineError, new_id};
-
-pub use crate::jobs::kinds::APPLICATION_TIMER as TIMER_JOB;
 
 /// Sets the reminder and the expiry of the state the application waits in, if it waits.
 pub(super) async fn schedule(
@@ -35,7 +34,7 @@ pub(super) async fn schedule(
                     app.id,
                     deadline.timestamp_millis()
                 ),
-                kind: TIMER_JOB.to_owned(),
+                kind: kinds::APPLICATION_TIMER.to_owned(),
                 payload: serde_json::json!({
                     "application_id": app.id,
                     "state": state,
@@ -57,7 +56,7 @@ pub struct TimerHandler;
 #[async_trait]
 impl JobHandler for TimerHandler {
     fn kind(&self) -> &'static str {
-        TIMER_JOB
+        kinds::APPLICATION_TIMER
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {

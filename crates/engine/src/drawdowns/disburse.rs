@@ -21,10 +21,9 @@ use lendcore_domain::reasons::Reason;
 use lendcore_store::{Job, PayoutAttempt, Store, StoreError, UnitOfWork};
 
 use super::notify;
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{EngineError, new_id};
-
-pub use crate::jobs::kinds::DISBURSE as DISBURSE_JOB;
 
 pub struct DisburseHandler {
     channels: Vec<Arc<dyn PaymentChannel>>,
@@ -50,7 +49,7 @@ pub(crate) enum Settled {
 #[async_trait]
 impl JobHandler for DisburseHandler {
     fn kind(&self) -> &'static str {
-        DISBURSE_JOB
+        kinds::DISBURSE
     }
 
     async fn dead_lettered(

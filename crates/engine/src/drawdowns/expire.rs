@@ -6,17 +6,16 @@ use lendcore_domain::topic::Topic;
 use lendcore_store::Job;
 
 use super::notify;
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use lendcore_domain::drawdown::DrawdownStatus;
-
-pub use crate::jobs::kinds::EXPIRE_QUOTE as EXPIRE_JOB;
 
 pub struct ExpireHandler;
 
 #[async_trait]
 impl JobHandler for ExpireHandler {
     fn kind(&self) -> &'static str {
-        EXPIRE_JOB
+        kinds::EXPIRE_QUOTE
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {

@@ -19,11 +19,12 @@ use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use disburse::DisburseHandler;
 pub(crate) use disburse::hand_to_person;
-pub use disburse::{DISBURSE_JOB, DisburseHandler};
-pub use expire::{EXPIRE_JOB, ExpireHandler};
+pub use expire::ExpireHandler;
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::jobs::kinds;
 use crate::quotes::{self, QuoteRequest};
 use crate::{Engine, EngineError, new_id};
 
@@ -162,7 +163,7 @@ pub async fn quote(
     uow.enqueue_job(
         &NewJob {
             id: new_id(),
-            kind: EXPIRE_JOB.to_owned(),
+            kind: kinds::EXPIRE_QUOTE.to_owned(),
             payload: serde_json::json!({ "drawdown_id": drawdown.id }),
             run_at: expires_at,
             max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
@@ -241,7 +242,7 @@ pub async fn confirm(
             uow.enqueue_job(
                 &NewJob {
                     id: disburse_job_id(&drawdown.id),
-                    kind: DISBURSE_JOB.to_owned(),
+                    kind: kinds::DISBURSE.to_owned(),
                     payload: serde_json::json!({ "drawdown_id": drawdown.id }),
                     run_at: held_until.unwrap_or(now),
                     max_attempts: PAYOUT_ATTEMPTS,

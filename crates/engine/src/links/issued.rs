@@ -14,13 +14,13 @@ use serde::Serialize;
 
 use super::{LinkError, Purpose};
 use crate::access::{Principal, SessionIssued};
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError, new_id};
 
 /// How long a resume link lives, and when before its end the reminder goes.
 pub const RESUME_LIFETIME: chrono::Duration = chrono::Duration::hours(72);
 const REMIND_BEFORE: chrono::Duration = chrono::Duration::hours(24);
-pub use crate::jobs::kinds::LINK_REMINDER as REMINDER_JOB;
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -119,7 +119,7 @@ async fn schedule_reminder(
     uow.enqueue_job_once(
         &NewJob {
             id: format!("link-reminder:{nonce}"),
-            kind: REMINDER_JOB.to_owned(),
+            kind: kinds::LINK_REMINDER.to_owned(),
             payload: serde_json::json!({ "nonce": nonce }),
             run_at: issued.expires_at - REMIND_BEFORE,
             max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
@@ -506,7 +506,7 @@ pub struct ReminderHandler;
 #[async_trait]
 impl JobHandler for ReminderHandler {
     fn kind(&self) -> &'static str {
-        REMINDER_JOB
+        kinds::LINK_REMINDER
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {

@@ -24,11 +24,11 @@ use lendcore_store::{
 };
 use serde::Serialize;
 
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::vault::Vault;
 use crate::{Engine, EngineError, new_id};
 
-pub use crate::jobs::kinds::DELIVERY as DELIVER_JOB;
 /// Attempts per delivery: with the runner's default backoff (doubling from 2 s, at most
 /// 10 minutes apart) about four hours of trying; a longer `jobs.max_delay_ms` stretches it.
 pub const MAX_ATTEMPTS: u32 = 30;
@@ -88,7 +88,7 @@ pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
 fn job(delivery_id: &str, now: Timestamp) -> NewJob {
     NewJob {
         id: format!("deliver:{delivery_id}"),
-        kind: DELIVER_JOB.to_owned(),
+        kind: kinds::DELIVERY.to_owned(),
         payload: serde_json::json!({ "delivery_id": delivery_id }),
         run_at: now,
         max_attempts: MAX_ATTEMPTS,
@@ -541,7 +541,7 @@ impl DeliveryHandler {
 #[async_trait]
 impl JobHandler for DeliveryHandler {
     fn kind(&self) -> &'static str {
-        DELIVER_JOB
+        kinds::DELIVERY
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {

@@ -7,9 +7,8 @@ use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError};
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
-
-pub use crate::jobs::kinds::VERSION_EFFECTIVE as VERSION_EFFECTIVE_JOB;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Payload {
@@ -26,7 +25,7 @@ pub(super) fn job(product: &Product, version: &ProductVersion) -> NewJob {
         effective_from: version.effective_from,
     };
     super::new_job(
-        VERSION_EFFECTIVE_JOB,
+        kinds::VERSION_EFFECTIVE,
         serde_json::to_value(payload).unwrap_or_default(),
         version.effective_from,
     )
@@ -41,7 +40,7 @@ pub struct VersionEffectiveHandler;
 #[async_trait]
 impl JobHandler for VersionEffectiveHandler {
     fn kind(&self) -> &'static str {
-        VERSION_EFFECTIVE_JOB
+        kinds::VERSION_EFFECTIVE
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
@@ -69,7 +68,7 @@ impl JobHandler for VersionEffectiveHandler {
         let event = OutboxEvent {
             id: format!(
                 "{}:{}:{}:{}",
-                VERSION_EFFECTIVE_JOB,
+                kinds::VERSION_EFFECTIVE,
                 product.id,
                 payload.version,
                 payload.effective_from.timestamp_millis()

@@ -13,7 +13,7 @@ use lendcore_domain::topic::Topic;
 use lendcore_store::{NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 pub(crate) use cache::ProductCache;
-pub use effective::{VERSION_EFFECTIVE_JOB, VersionEffectiveHandler};
+pub use effective::VersionEffectiveHandler;
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
 use crate::{Engine, EngineError, new_id};

@@ -183,7 +183,7 @@ pub async fn register(
 }
 
 /// Exactly one identifier to look a borrower up by.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// A mainland mobile number, e.g. `13812345678`.
@@ -192,6 +192,12 @@ pub struct SearchRequest {
     pub resident_id: Option<String>,
     /// A unified social credit code (18 characters, checked).
     pub credit_code: Option<String>,
+}
+
+impl std::fmt::Debug for SearchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SearchRequest(hidden)")
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
