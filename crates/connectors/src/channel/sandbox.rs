@@ -200,6 +200,20 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// A submit under a reference the sandbox holds: the same request gets the same answer,
+/// another one under it a 409.
+fn again(existing: &Record, request: &PayoutRequest) -> Response {
+    if existing.request == *request {
+        (StatusCode::OK, Json(existing.state.clone())).into_response()
+    } else {
+        error(
+            StatusCode::CONFLICT,
+            "channel.idempotency_conflict",
+            "this reference was used for another payout",
+        )
+    }
+}
+
 async fn submit(
     State(sandbox): State<Arc<Sandbox>>,
     headers: HeaderMap,
@@ -222,15 +236,7 @@ async fn submit(
     // A reference it already holds is answered with its payout (or 409 for another request),
     // before any scripted fault: a channel that paid never refuses the same payout later.
     if let Some(existing) = sandbox.records().get(&request.reference) {
-        return if existing.request == request {
-            (StatusCode::OK, Json(existing.state.clone())).into_response()
-        } else {
-            error(
-                StatusCode::CONFLICT,
-                "channel.idempotency_conflict",
-                "this reference was used for another payout",
-            )
-        };
+        return again(existing, &request);
     }
     let mode = {
         let mut submits = sandbox.submits.lock().unwrap_or_else(|e| e.into_inner());
@@ -294,16 +300,7 @@ async fn submit(
         let mut records = sandbox.records();
         match records.entry(request.reference.clone()) {
             std::collections::hash_map::Entry::Occupied(existing) => {
-                let existing = existing.get();
-                return if existing.request == request {
-                    (StatusCode::OK, Json(existing.state.clone())).into_response()
-                } else {
-                    error(
-                        StatusCode::CONFLICT,
-                        "channel.idempotency_conflict",
-                        "this reference was used for another payout",
-                    )
-                };
+                return again(existing.get(), &request);
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(Record {

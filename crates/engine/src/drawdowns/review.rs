@@ -69,16 +69,16 @@ pub async fn ask_channels(
     }
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
     record_answers(uow.as_mut(), &mut drawdown, &answers, &actor, now).await?;
-    audit(
-        uow.as_mut(),
+    finish(
+        uow,
         &actor,
         "drawdown.review.asked",
-        &drawdown,
         summary(&answers),
+        drawdown,
+        request,
         now,
     )
-    .await?;
-    finish(uow, drawdown, request, now).await
+    .await
 }
 
 /// A re-driven payout job of a drawdown in review: the same as [`ask_channels`], done by
@@ -163,7 +163,7 @@ pub async fn mark_paid(
         "channel_says": confirmed.1,
         "confirmed": confirmed.0,
     });
-    if confirmed.0 {
+    let action = if confirmed.0 {
         let note = format!("{note} (confirmed by the channel: {})", confirmed.1);
         settle_by(
             uow.as_mut(),
@@ -176,15 +176,7 @@ pub async fn mark_paid(
             now,
         )
         .await?;
-        audit(
-            uow.as_mut(),
-            &actor,
-            "drawdown.review.marked_paid",
-            &drawdown,
-            detail,
-            now,
-        )
-        .await?;
+        "drawdown.review.marked_paid"
     } else {
         let claim = PaidClaim {
             channel_id: mark.channel_id,
@@ -206,17 +198,9 @@ pub async fn mark_paid(
         let step = drawdown.remark(actor.as_str(), note, now);
         uow.update_drawdown(&drawdown, read_revision, Some(&step))
             .await?;
-        audit(
-            uow.as_mut(),
-            &actor,
-            "drawdown.review.claimed_paid",
-            &drawdown,
-            detail,
-            now,
-        )
-        .await?;
-    }
-    finish(uow, drawdown, request, now).await
+        "drawdown.review.claimed_paid"
+    };
+    finish(uow, &actor, action, detail, drawdown, request, now).await
 }
 
 /// A second operator approves another's claim that the payout was made, naming the channel and
@@ -284,16 +268,16 @@ pub async fn approve_paid(
         now,
     )
     .await?;
-    audit(
-        uow.as_mut(),
+    finish(
+        uow,
         &actor,
         "drawdown.review.approved_paid",
-        &drawdown,
         detail,
+        drawdown,
+        request,
         now,
     )
-    .await?;
-    finish(uow, drawdown, request, now).await
+    .await
 }
 
 /// An operator ends the payout as not made, with a catalogue reason: the hold is released and
@@ -362,16 +346,16 @@ pub async fn mark_failed(
         now,
     )
     .await?;
-    audit(
-        uow.as_mut(),
+    finish(
+        uow,
         &actor,
         "drawdown.review.marked_failed",
-        &drawdown,
         serde_json::json!({ "reason": reason, "channels": said["channels"] }),
+        drawdown,
+        request,
         now,
     )
-    .await?;
-    finish(uow, drawdown, request, now).await
+    .await
 }
 
 /// Decides about the line of a drawdown whose channel paid the wrong amount: unfreeze it or
@@ -438,16 +422,16 @@ pub async fn decide_line(
     let step = drawdown.remark(actor.as_str(), format!("{said}: {note}"), now);
     uow.update_drawdown(&drawdown, read_revision, Some(&step))
         .await?;
-    audit(
-        uow.as_mut(),
+    finish(
+        uow,
         &actor,
         "drawdown.review.line_decided",
-        &drawdown,
         serde_json::json!({ "line_id": line.id, "decision": decision }),
+        drawdown,
+        request,
         now,
     )
-    .await?;
-    finish(uow, drawdown, request, now).await
+    .await
 }
 
 /// The drawdown, read to act on, which must be in review.
@@ -651,12 +635,18 @@ async fn audit(
     crate::audit::record(uow, actor, action, ("drawdown", &drawdown.id), detail, now).await
 }
 
+/// Audits the step as `action` by `actor`, then answers with the drawdown as it now stands,
+/// recorded under the request's key, in the step's unit of work.
 async fn finish(
     mut uow: Box<dyn UnitOfWork>,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
     drawdown: Drawdown,
     request: Option<&IdempotentRequest>,
     now: Timestamp,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
+    audit(uow.as_mut(), actor, action, &drawdown, detail, now).await?;
     let view = view_in(uow.as_mut(), drawdown).await?;
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
