@@ -341,3 +341,41 @@ mod tests {
         }
     }
 }
+
+/// Every message, in both languages, for payloads of each shape, as it read when the messages
+/// moved into templates (`messages.golden.json`): a change of wording shows here.
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use serde_json::json;
+
+    pub(super) fn payloads() -> [Value; 3] {
+        [
+            json!({"amount_minor": 1_000_000, "currency": "CNY", "reason": "channel.account_invalid", "limit_minor": 5_000_000,
+                   "starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-12-01T02:00:00Z", "message": "Upgrade.",
+                   "expires_at": "2026-12-03T00:00:00Z", "purpose": "sign_contract", "deadline": "2026-12-05T00:00:00Z", "state": "draft"}),
+            json!({"detail": {"kind": "overdue", "due_date": "2026-12-01", "amount_minor": 91_680, "currency": "USD"}, "purpose": "view_loan", "state": "referred", "reason": "risk.velocity"}),
+            json!({"detail": {"kind": "due_today", "due_date": "2026-12-01", "amount_minor": 91_680}}),
+        ]
+    }
+
+    #[test]
+    fn every_message_reads_as_written() {
+        let expected: Vec<Value> =
+            serde_json::from_str(include_str!("messages.golden.json")).unwrap();
+        let mut rendered = Vec::new();
+        for &topic in Topic::ALL {
+            for language in [Language::En, Language::ZhHans] {
+                for (i, p) in payloads().iter().enumerate() {
+                    if let Some(r) = render(topic, p, language) {
+                        rendered.push(json!([topic.as_str(), language, i, r.subject, r.text]));
+                    }
+                }
+            }
+        }
+        assert_eq!(rendered.len(), expected.len());
+        for (got, want) in rendered.iter().zip(&expected) {
+            assert_eq!(got, want);
+        }
+    }
+}
