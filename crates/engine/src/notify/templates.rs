@@ -1,7 +1,9 @@
 //! What borrowers are told, per event and language. Only events a borrower should hear about
-//! have a template; an ending says its reason in the catalogue's words, so the message and the
-//! API never disagree.
+//! have a message; an ending says its reason in the catalogue's words, so the message and the
+//! API never disagree. What a message says is worked out here from the event; its words are in
+//! the templates (`templates/messages/`, one per language).
 
+use askama::Template;
 use lendcore_domain::money::{Currency, Money};
 use lendcore_domain::reasons::{Language, Reason};
 use lendcore_domain::topic::Topic;
@@ -14,8 +16,102 @@ pub struct Rendered {
     pub text: String,
 }
 
+/// What a message to a borrower says, in their language already where it quotes the catalogue
+/// or an amount.
+enum Message<'a> {
+    DrawdownConfirmed {
+        money: String,
+    },
+    DrawdownPaidOut {
+        money: String,
+    },
+    DrawdownManualReview {
+        money: String,
+    },
+    DrawdownQueued {
+        why: &'static str,
+    },
+    DrawdownResumed {
+        money: String,
+    },
+    DrawdownEnded {
+        money: String,
+        why: &'static str,
+    },
+    LoanOverdue {
+        money: String,
+        due: &'a str,
+        why: &'static str,
+    },
+    LoanDue {
+        money: String,
+        due: &'a str,
+    },
+    LoanRepaid {
+        money: String,
+    },
+    LoanPaidOff {
+        why: &'static str,
+    },
+    MaintenanceNotice {
+        starts: &'a str,
+        ends: &'a str,
+        message: &'a str,
+    },
+    InfoRequested {
+        why: &'static str,
+    },
+    Approved {
+        limit: String,
+    },
+    ApplicationEnded {
+        why: &'static str,
+    },
+    LinkExpiring {
+        to: LinkTo,
+        expires: &'a str,
+    },
+    ApplicationReminder {
+        deadline: &'a str,
+    },
+    LineChanged {
+        why: &'static str,
+    },
+}
+
+/// What an expiring link opens, as its reminder names it.
+enum LinkTo {
+    Offer,
+    Loan,
+    Application,
+}
+
+#[derive(Template)]
+#[template(path = "messages/en.txt", block = "subject")]
+struct EnglishSubject<'a> {
+    m: &'a Message<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "messages/en.txt", block = "text")]
+struct EnglishText<'a> {
+    m: &'a Message<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "messages/zh-Hans.txt", block = "subject")]
+struct ChineseSubject<'a> {
+    m: &'a Message<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "messages/zh-Hans.txt", block = "text")]
+struct ChineseText<'a> {
+    m: &'a Message<'a>,
+}
+
 /// An amount of the event as the borrower reads it. Events name their currency; those written
-/// before they did were all in.
+/// before they did were all in yuan.
 fn amount(minor: Option<i64>, payload: &Value, language: Language) -> String {
     let currency = payload["currency"]
         .as_str()
@@ -37,270 +133,132 @@ fn reason_message(payload: &Value, fallback: Reason, language: Language) -> &'st
 
 /// The message for `topic`, or `None` when borrowers are not told of it.
 pub fn render(topic: Topic, payload: &Value, language: Language) -> Option<Rendered> {
-    use Language::{En, ZhHans};
-    let money = amount(
-        payload["amount_minor"]
-            .as_i64()
-            .or(payload["detail"]["amount_minor"].as_i64()),
-        payload,
-        language,
-    );
-    let (subject, text) = match (topic, language) {
-        (Topic::DrawdownConfirmed, En) => (
-            "Your drawdown is confirmed".to_owned(),
-            format!(
-                "Your drawdown of {money} is confirmed and is being paid out. We will tell you when it arrives."
-            ),
-        ),
-        (Topic::DrawdownConfirmed, ZhHans) => (
-            "借款已确认".to_owned(),
-            format!("您的借款{money}已确认，正在放款，到账后我们会通知您。"),
-        ),
-        (Topic::DrawdownPaidOut, En) => (
-            "Your money has been paid out".to_owned(),
-            format!("{money} has been paid to your account."),
-        ),
-        (Topic::DrawdownPaidOut, ZhHans) => (
-            "借款已到账".to_owned(),
-            format!("{money}已发放至您的账户。"),
-        ),
-        (Topic::DrawdownManualReview, En) => (
-            "We are checking your payout".to_owned(),
-            format!(
-                "Your drawdown of {money} needs a check by our team. Nothing is lost; we will update you."
-            ),
-        ),
-        (Topic::DrawdownManualReview, ZhHans) => (
-            "放款核实中".to_owned(),
-            format!("您的借款{money}需要人工核实，资金安全，我们会及时通知您。"),
-        ),
-        (Topic::DrawdownQueuedForMaintenance | Topic::DrawdownResumed, _) => {
-            let message = Reason::SystemMaintenance.entry().message(language);
-            let subject = match language {
-                En => "Your drawdown is queued",
-                ZhHans => "借款排队中",
-            };
-            if topic == Topic::DrawdownResumed {
-                match language {
-                    En => (
-                        "Your drawdown continues".to_owned(),
-                        format!("Maintenance is over: your drawdown of {money} continues."),
-                    ),
-                    ZhHans => (
-                        "借款继续处理".to_owned(),
-                        format!("维护已结束，您的借款{money}将继续处理。"),
-                    ),
-                }
-            } else {
-                (subject.to_owned(), message.to_owned())
-            }
-        }
-        (Topic::DrawdownEnded, _) => {
-            let why = reason_message(payload, Reason::SystemInternal, language);
-            match language {
-                En => (
-                    "Your drawdown did not go through".to_owned(),
-                    format!("Your drawdown of {money} did not go through. {why}"),
-                ),
-                ZhHans => (
-                    "借款未成功".to_owned(),
-                    format!("您的借款{money}未成功。{why}"),
-                ),
-            }
-        }
-        (Topic::LoanReminder, _) => {
-            let due = payload["detail"]["due_date"].as_str().unwrap_or("");
-            let kind = payload["detail"]["kind"].as_str().unwrap_or("due");
-            match (kind, language) {
-                ("overdue", En) => (
-                    "Your repayment is overdue".to_owned(),
-                    format!(
-                        "{money} was due on {due} and is overdue. {}",
-                        Reason::Overdue.entry().message_en
-                    ),
-                ),
-                ("overdue", ZhHans) => (
-                    "还款已逾期".to_owned(),
-                    format!(
-                        "您应于{due}归还的{money}已逾期。{}",
-                        Reason::Overdue.entry().message_zh
-                    ),
-                ),
-                (_, En) => (
-                    "A repayment is coming up".to_owned(),
-                    format!("{money} is due on {due}."),
-                ),
-                (_, ZhHans) => (
-                    "还款提醒".to_owned(),
-                    format!("您有{money}将于{due}到期，请按时还款。"),
-                ),
-            }
-        }
-        (Topic::LoanRepaid, En) => (
-            "Repayment received".to_owned(),
-            format!("We received your repayment of {money}. Thank you."),
-        ),
-        (Topic::LoanRepaid, ZhHans) => (
-            "还款成功".to_owned(),
-            format!("已收到您的还款{money}，感谢。"),
-        ),
-        (Topic::LoanPaidOff, _) => (
-            match language {
-                En => "Your loan is repaid".to_owned(),
-                ZhHans => "借款已结清".to_owned(),
-            },
-            Reason::PaidOff.entry().message(language).to_owned(),
-        ),
-        (Topic::MaintenanceNotice, _) => {
-            let starts = payload["starts_at"].as_str().unwrap_or("");
-            let ends = payload["ends_at"].as_str().unwrap_or("");
-            let message = payload["message"].as_str().unwrap_or("");
-            match language {
-                En => (
-                    "Scheduled maintenance".to_owned(),
-                    format!(
-                        "Maintenance from {starts} to {ends}: {message} Your requests are kept and continue afterwards."
-                    ),
-                ),
-                ZhHans => (
-                    "系统维护通知".to_owned(),
-                    format!(
-                        "系统将于{starts}至{ends}维护：{message} 您的申请会保留，维护后继续处理。"
-                    ),
-                ),
-            }
-        }
-        (Topic::ApplicationInfoRequested, _) => {
-            let why = reason_message(payload, Reason::LargeAmount, language);
-            match language {
-                En => (
-                    "We need more for your application".to_owned(),
-                    format!("{why} Add it in the app and submit again."),
-                ),
-                ZhHans => (
-                    "申请需补充材料".to_owned(),
-                    format!("{why} 请在应用内补充后重新提交。"),
-                ),
-            }
-        }
-        (Topic::ApplicationApproved, _) => {
-            let limit = amount(payload["limit_minor"].as_i64(), payload, language);
-            match language {
-                En => (
-                    "You are approved".to_owned(),
-                    format!(
-                        "You are approved for a credit line of {limit}. Accept the offer in the app to open it."
-                    ),
-                ),
-                ZhHans => (
-                    "申请已获批".to_owned(),
-                    format!("您已获批{limit}额度，请在应用内接受后开通。"),
-                ),
-            }
-        }
-        (Topic::ApplicationDeclined | Topic::ApplicationExpired, _) => {
-            let why = reason_message(payload, Reason::UserAbandoned, language);
-            match language {
-                En => (
-                    "About your application".to_owned(),
-                    format!("Your application has ended. {why}"),
-                ),
-                ZhHans => ("申请结果通知".to_owned(), format!("您的申请已结束。{why}")),
-            }
-        }
-        (Topic::LinkExpiring, _) => {
-            let expires = payload["expires_at"].as_str().unwrap_or("");
-            let (en, zh) = match payload["purpose"].as_str() {
-                Some("sign_contract") => ("read and accept your offer", "查看并接受额度"),
-                Some("view_loan") => ("view your loan", "查看借款"),
-                _ => ("continue your application", "继续申请"),
-            };
-            match language {
-                En => (
-                    "Your link expires soon".to_owned(),
-                    format!(
-                        "The link to {en} expires at {expires}. Open it before then, or sign in to get a new one."
-                    ),
-                ),
-                ZhHans => (
-                    "链接即将过期".to_owned(),
-                    format!(
-                        "您用于{zh}的链接将于{expires}过期，请尽快打开；过期后登录即可一键获取新链接。"
-                    ),
-                ),
-            }
-        }
-        // A wait on the underwriter is the lender's to chase, not the borrower's.
-        (Topic::ApplicationReminder, _) if payload["state"] != "referred" => {
-            let deadline = payload["deadline"].as_str().unwrap_or("");
-            match language {
-                En => (
-                    "Your application is waiting for you".to_owned(),
-                    format!(
-                        "Your application needs your next step before {deadline}, or it will expire."
-                    ),
-                ),
-                ZhHans => (
-                    "申请待您处理".to_owned(),
-                    format!("您的申请需在{deadline}前完成下一步，否则将过期。"),
-                ),
-            }
-        }
-        (Topic::CreditLineFrozen, _) => (
-            subject_for_line(language),
-            reason_message(payload, Reason::LineFrozen, language).to_owned(),
-        ),
-        (Topic::CreditLineClosed, _) => (
-            subject_for_line(language),
-            reason_message(payload, Reason::LineClosed, language).to_owned(),
-        ),
-        (Topic::CreditLineExpired, _) => (
-            subject_for_line(language),
-            Reason::LineExpired.entry().message(language).to_owned(),
-        ),
-        // Told to the lender (webhooks), not to the borrower: the lender's own workings, steps
-        // the borrower took themselves, and a wait on the underwriter, which is the lender's to
-        // chase.
-        (
-            Topic::ProductCreated
-            | Topic::ProductVersionAdded
-            | Topic::ProductVersionReplaced
-            | Topic::ProductRetirementScheduled
-            | Topic::ProductVersionEffective
-            | Topic::BorrowerRegistered
-            | Topic::BorrowerContactChanged
-            | Topic::CreditLineGranted
-            | Topic::CreditLineIncreased
-            | Topic::CreditLineDecreased
-            | Topic::CreditLineFreezeKept
-            | Topic::CreditLineUnfrozen
-            | Topic::DrawdownQuoted
-            | Topic::LoanDelinquencyChanged
-            | Topic::MaintenanceScheduled
-            | Topic::MaintenanceCancelled
-            | Topic::ApplicationDraft
-            | Topic::ApplicationSubmitted
-            | Topic::ApplicationVerifying
-            | Topic::ApplicationAssessing
-            | Topic::ApplicationReferred
-            | Topic::ApplicationAccepted
-            | Topic::ApplicationWithdrawn
-            | Topic::ApplicationReminder,
-            _,
-        ) => return None,
+    let message = message(topic, payload, language)?;
+    let m = &message;
+    let rendered = match language {
+        Language::En => (EnglishSubject { m }.render(), EnglishText { m }.render()),
+        Language::ZhHans => (ChineseSubject { m }.render(), ChineseText { m }.render()),
     };
-    Some(Rendered { subject, text })
+    match rendered {
+        (Ok(subject), Ok(text)) => Some(Rendered { subject, text }),
+        // The templates only write out strings: this would be a bug, not a lost message —
+        // the delivery records it as refused for want of a message.
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(topic = %topic, error = %err, "a message template failed to render");
+            None
+        }
+    }
 }
 
-fn subject_for_line(language: Language) -> String {
-    match language {
-        Language::En => "About your credit line".to_owned(),
-        Language::ZhHans => "额度变动通知".to_owned(),
-    }
+/// What the borrower is told of `topic`, or `None` when they are not told.
+fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<Message<'a>> {
+    let money = || {
+        amount(
+            payload["amount_minor"]
+                .as_i64()
+                .or(payload["detail"]["amount_minor"].as_i64()),
+            payload,
+            language,
+        )
+    };
+    let text = |key: &str| payload[key].as_str().unwrap_or("");
+    Some(match topic {
+        Topic::DrawdownConfirmed => Message::DrawdownConfirmed { money: money() },
+        Topic::DrawdownPaidOut => Message::DrawdownPaidOut { money: money() },
+        Topic::DrawdownManualReview => Message::DrawdownManualReview { money: money() },
+        Topic::DrawdownQueuedForMaintenance => Message::DrawdownQueued {
+            why: Reason::SystemMaintenance.entry().message(language),
+        },
+        Topic::DrawdownResumed => Message::DrawdownResumed { money: money() },
+        Topic::DrawdownEnded => Message::DrawdownEnded {
+            money: money(),
+            why: reason_message(payload, Reason::SystemInternal, language),
+        },
+        Topic::LoanReminder => {
+            let due = payload["detail"]["due_date"].as_str().unwrap_or("");
+            match payload["detail"]["kind"].as_str() {
+                Some("overdue") => Message::LoanOverdue {
+                    money: money(),
+                    due,
+                    why: Reason::Overdue.entry().message(language),
+                },
+                _ => Message::LoanDue {
+                    money: money(),
+                    due,
+                },
+            }
+        }
+        Topic::LoanRepaid => Message::LoanRepaid { money: money() },
+        Topic::LoanPaidOff => Message::LoanPaidOff {
+            why: Reason::PaidOff.entry().message(language),
+        },
+        Topic::MaintenanceNotice => Message::MaintenanceNotice {
+            starts: text("starts_at"),
+            ends: text("ends_at"),
+            message: text("message"),
+        },
+        Topic::ApplicationInfoRequested => Message::InfoRequested {
+            why: reason_message(payload, Reason::LargeAmount, language),
+        },
+        Topic::ApplicationApproved => Message::Approved {
+            limit: amount(payload["limit_minor"].as_i64(), payload, language),
+        },
+        Topic::ApplicationDeclined | Topic::ApplicationExpired => Message::ApplicationEnded {
+            why: reason_message(payload, Reason::UserAbandoned, language),
+        },
+        Topic::LinkExpiring => Message::LinkExpiring {
+            to: match payload["purpose"].as_str() {
+                Some("sign_contract") => LinkTo::Offer,
+                Some("view_loan") => LinkTo::Loan,
+                _ => LinkTo::Application,
+            },
+            expires: text("expires_at"),
+        },
+        // A wait on the underwriter is the lender's to chase, not the borrower's.
+        Topic::ApplicationReminder if payload["state"] == "referred" => return None,
+        Topic::ApplicationReminder => Message::ApplicationReminder {
+            deadline: text("deadline"),
+        },
+        Topic::CreditLineFrozen => Message::LineChanged {
+            why: reason_message(payload, Reason::LineFrozen, language),
+        },
+        Topic::CreditLineClosed => Message::LineChanged {
+            why: reason_message(payload, Reason::LineClosed, language),
+        },
+        Topic::CreditLineExpired => Message::LineChanged {
+            why: Reason::LineExpired.entry().message(language),
+        },
+        // Told to the lender (webhooks), not to the borrower: the lender's own workings and
+        // steps the borrower took themselves.
+        Topic::ProductCreated
+        | Topic::ProductVersionAdded
+        | Topic::ProductVersionReplaced
+        | Topic::ProductRetirementScheduled
+        | Topic::ProductVersionEffective
+        | Topic::BorrowerRegistered
+        | Topic::BorrowerContactChanged
+        | Topic::CreditLineGranted
+        | Topic::CreditLineIncreased
+        | Topic::CreditLineDecreased
+        | Topic::CreditLineFreezeKept
+        | Topic::CreditLineUnfrozen
+        | Topic::DrawdownQuoted
+        | Topic::LoanDelinquencyChanged
+        | Topic::MaintenanceScheduled
+        | Topic::MaintenanceCancelled
+        | Topic::ApplicationDraft
+        | Topic::ApplicationSubmitted
+        | Topic::ApplicationVerifying
+        | Topic::ApplicationAssessing
+        | Topic::ApplicationReferred
+        | Topic::ApplicationAccepted
+        | Topic::ApplicationWithdrawn => return None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+
     use serde_json::json;
 
     use super::*;
