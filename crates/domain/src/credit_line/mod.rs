@@ -95,6 +95,13 @@ pub enum LineEventKind {
     Expired,
 }
 
+/// What a person decides about a frozen line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FreezeDecision {
+    Lift,
+    Keep,
+}
+
 /// One entry of a line's limit-change log. Entries are never changed or removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -361,25 +368,7 @@ impl CreditLine {
         last_seq: i64,
         now: Timestamp,
     ) -> Result<LineEvent, LineError> {
-        let now = to_millis(now);
-        match self.status {
-            LineStatus::Frozen { .. } => {}
-            LineStatus::Active => return Err(LineError::NotFrozen),
-            LineStatus::Closed { .. } => return Err(LineError::Closed),
-        }
-        check_actor(&actor)?;
-        check_note(note.as_deref())?;
-        self.status = LineStatus::Active;
-        self.touch(now);
-        Ok(self.event(
-            last_seq + 1,
-            LineEventKind::Unfrozen,
-            self.limit_minor,
-            None,
-            actor,
-            note,
-            now,
-        ))
+        self.review_freeze(FreezeDecision::Lift, actor, note, last_seq, now)
     }
 
     /// A person reviewed the freeze and keeps it; the log says who and why.
@@ -390,20 +379,40 @@ impl CreditLine {
         last_seq: i64,
         now: Timestamp,
     ) -> Result<LineEvent, LineError> {
+        self.review_freeze(FreezeDecision::Keep, actor, note, last_seq, now)
+    }
+
+    /// A person's decision about a frozen line: lift the freeze, or keep it (logged with the
+    /// freeze's reason).
+    fn review_freeze(
+        &mut self,
+        decision: FreezeDecision,
+        actor: String,
+        note: Option<String>,
+        last_seq: i64,
+        now: Timestamp,
+    ) -> Result<LineEvent, LineError> {
         let now = to_millis(now);
-        let reason = match self.status {
+        let frozen_for = match self.status {
             LineStatus::Frozen { reason, .. } => reason,
             LineStatus::Active => return Err(LineError::NotFrozen),
             LineStatus::Closed { .. } => return Err(LineError::Closed),
         };
         check_actor(&actor)?;
         check_note(note.as_deref())?;
+        let (kind, reason) = match decision {
+            FreezeDecision::Keep => (LineEventKind::FreezeKept, Some(frozen_for)),
+            FreezeDecision::Lift => {
+                self.status = LineStatus::Active;
+                (LineEventKind::Unfrozen, None)
+            }
+        };
         self.touch(now);
         Ok(self.event(
             last_seq + 1,
-            LineEventKind::FreezeKept,
+            kind,
             self.limit_minor,
-            Some(reason),
+            reason,
             actor,
             note,
             now,

@@ -106,13 +106,36 @@ fn a_frozen_line_refuses_drawdowns_with_its_reason_until_unfrozen() {
         .unwrap();
     assert_eq!(other.blocked_by(now()), Some(Reason::LineFrozen));
 
+    // Kept frozen after a review: logged with the freeze's reason, still refusing.
+    let kept = line
+        .keep_frozen(
+            "risk:carol".into(),
+            Some("until repaid".into()),
+            frozen.seq,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(
+        (kept.kind, kept.reason, kept.note.as_deref()),
+        (
+            LineEventKind::FreezeKept,
+            Some(Reason::Overdue),
+            Some("until repaid")
+        )
+    );
+    assert_eq!(line.can_hold(1, now()), Err(Reason::Overdue));
     let thawed = line
-        .unfreeze("risk:carol".into(), None, frozen.seq, now())
+        .unfreeze("risk:carol".into(), None, kept.seq, now())
         .unwrap();
     assert_eq!(thawed.kind, LineEventKind::Unfrozen);
     assert_eq!(line.can_hold(1, now()), Ok(()));
     assert_eq!(
         line.unfreeze("x".into(), None, thawed.seq, now())
+            .unwrap_err(),
+        LineError::NotFrozen
+    );
+    assert_eq!(
+        line.keep_frozen("x".into(), None, thawed.seq, now())
             .unwrap_err(),
         LineError::NotFrozen
     );
