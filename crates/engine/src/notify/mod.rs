@@ -178,8 +178,8 @@ async fn deliveries_for(
         })
         .collect();
     let told = Topic::parse(&event.topic)
-        .and_then(|topic| templates::render(topic, &event.payload, notifications.language));
-    if told.is_none() {
+        .is_some_and(|topic| templates::tells_borrower(topic, &event.payload));
+    if !told {
         return Ok(out);
     }
     out.extend(borrower_deliveries(engine, uow, event, now).await?);
@@ -496,7 +496,9 @@ impl DeliveryHandler {
                 let Some(message) = Topic::parse(&event.topic)
                     .and_then(|topic| templates::render(topic, &event.payload, language))
                 else {
-                    return Ok(Sent::Rejected("no template for this event".to_owned()));
+                    return Ok(Sent::Rejected(
+                        "no message for this event (unknown topic, or its template failed: see the error log)".to_owned(),
+                    ));
                 };
                 if delivery.channel == DeliveryChannel::Sms {
                     let (Some(sms), Some(mobile)) = (&self.sms, contact.mobile.as_ref()) else {

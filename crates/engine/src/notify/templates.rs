@@ -150,6 +150,12 @@ pub fn render(topic: Topic, payload: &Value, language: Language) -> Option<Rende
     }
 }
 
+/// Whether borrowers are told of this event at all. Decided apart from rendering, so a message
+/// that failed to render is still a delivery, recorded as failed, never none.
+pub fn tells_borrower(topic: Topic, payload: &Value) -> bool {
+    message(topic, payload, Language::En).is_some()
+}
+
 /// What the borrower is told of `topic`, or `None` when they are not told.
 fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<Message<'a>> {
     let money = || {
@@ -289,6 +295,11 @@ mod tests {
 
     #[test]
     fn internal_events_are_not_sent_to_borrowers() {
+        assert!(tells_borrower(Topic::DrawdownEnded, &json!({})));
+        assert!(!tells_borrower(
+            Topic::ApplicationReminder,
+            &json!({"state": "referred"})
+        ));
         for topic in [
             Topic::ProductCreated,
             Topic::BorrowerRegistered,
@@ -296,6 +307,7 @@ mod tests {
             Topic::DrawdownQuoted,
         ] {
             assert!(render(topic, &json!({}), Language::En).is_none(), "{topic}");
+            assert!(!tells_borrower(topic, &json!({})), "{topic}");
         }
     }
 }
