@@ -9,6 +9,7 @@ pub mod audit;
 pub mod borrower;
 pub mod calendar;
 pub mod credit_line;
+pub mod decision;
 pub mod drawdown;
 pub mod identity;
 pub mod ids;

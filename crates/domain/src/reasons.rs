@@ -164,6 +164,12 @@ catalogue! {
         "Please repay your overdue installment first.", "请先归还逾期款项。";
     MultiLending => "credit.multi_lending", Credit, retryable: false, visible: true, Wait,
         "You have too many loans open elsewhere right now.", "您当前在其他机构的借款过多。";
+    IncomeInsufficient => "credit.income_insufficient", Credit, retryable: false, visible: true, UploadDocuments,
+        "Your declared income does not support this amount. A smaller amount, or proof of more income, may help.", "您申报的收入不足以支持该金额。降低金额或补充收入证明可能有帮助。";
+    LimitedHistory => "credit.limited_history", Credit, retryable: true, visible: true, Wait,
+        "Your credit history is short for now. Borrowing and repaying on time builds it up.", "您的信用记录暂时较短，按时借还款可逐步积累。";
+    DelinquencyRecord => "credit.delinquency_record", Credit, retryable: false, visible: true, ContactSupport,
+        "Late payments on record weigh against this request. Paying on time from now on helps; contact us if a record is wrong.", "您有逾期还款记录，影响了本次申请。今后按时还款会有帮助；如记录有误请联系我们。";
     Velocity => "risk.velocity", Risk, retryable: true, visible: false, Wait,
         "We cannot complete this right now. Please try again later.", "暂时无法完成，请稍后再试。";
     AbnormalPattern => "risk.abnormal_pattern", Risk, retryable: false, visible: false, ContactSupport,
