@@ -8,6 +8,7 @@ pub mod applications;
 pub mod audit;
 pub mod borrowers;
 pub mod credit_lines;
+pub mod decisions;
 pub mod deliveries;
 pub mod drawdowns;
 mod error;
@@ -37,6 +38,7 @@ pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use credit_lines::CreditLineRepository;
+pub use decisions::{DecisionRepository, PolicyRepository, StoredDecision};
 pub use deliveries::{
     AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, DeliveryRepository, DeliveryStatus,
 };
@@ -105,6 +107,7 @@ pub trait UnitOfWork:
     + AuditRepository
     + BorrowerRepository
     + CreditLineRepository
+    + DecisionRepository
     + DeliveryRepository
     + DrawdownRepository
     + LedgerRepository
@@ -113,6 +116,7 @@ pub trait UnitOfWork:
     + JobRepository
     + IdempotencyRepository
     + OutboxRepository
+    + PolicyRepository
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -15,6 +15,7 @@ mod evaluate;
 mod features;
 mod policy;
 mod sets;
+mod versions;
 
 pub use evaluate::{
     BureauStatus, BureauUse, Evaluation, Explained, FiredRule, OfferTerms, Outcome, Score,
@@ -26,6 +27,9 @@ pub use features::{
 pub use policy::{
     BandInput, BandOutcome, BinInput, BureauFallback, CellInput, CharacteristicInput, HitPolicy,
     Policy, PolicyDocument, RuleInput, RuleOutcome, ScorecardInput, TableInput,
+};
+pub use versions::{
+    Activation, ActivationError, PolicyCode, PolicyVersion, VersionStatus, in_effect, status,
 };
 
 use serde::{Deserialize, Serialize};

@@ -667,3 +667,76 @@ proptest! {
 }
 
 use crate::reasons::Reason;
+
+fn version(code: &str, n: u32, author: &str) -> PolicyVersion {
+    let document: PolicyDocument = serde_json::from_str(DEFAULT_POLICY).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    PolicyVersion::author(
+        PolicyCode::parse(code).unwrap(),
+        n,
+        document,
+        String::new(),
+        author,
+        at,
+    )
+}
+
+#[test]
+fn a_version_is_activated_by_a_second_person_once() {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let mut v = version("consumer", 1, "operator:maker");
+    assert_eq!(
+        v.activate("operator:maker", None, now),
+        Err(ActivationError::SameAuthor)
+    );
+    assert_eq!(
+        v.activate(
+            "operator:checker",
+            Some(now - chrono::Duration::seconds(1)),
+            now
+        ),
+        Err(ActivationError::EffectiveInPast)
+    );
+    v.activate("operator:checker", None, now).unwrap();
+    assert_eq!(v.activation.as_ref().unwrap().effective_from, now);
+    assert_eq!(
+        v.activate("operator:third", None, now),
+        Err(ActivationError::AlreadyActivated(1))
+    );
+}
+
+#[test]
+fn the_version_in_effect_is_the_latest_to_take_effect() {
+    let t = |h: i64| {
+        chrono::DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z")
+            .unwrap()
+            .to_utc()
+            + chrono::Duration::hours(h)
+    };
+    let mut one = version("consumer", 1, "operator:a");
+    one.activate("operator:b", Some(t(1)), t(0)).unwrap();
+    let mut two = version("consumer", 2, "operator:a");
+    two.activate("operator:b", Some(t(5)), t(0)).unwrap();
+    let draft = version("consumer", 3, "operator:a");
+    let mut other = version("cautious", 1, "operator:a");
+    other.activate("operator:b", Some(t(3)), t(0)).unwrap();
+    let all = vec![one.clone(), two.clone(), draft.clone(), other.clone()];
+    assert_eq!(in_effect(&all, t(0)), None);
+    assert_eq!(in_effect(&all, t(2)).map(|v| v.version), Some(1));
+    assert_eq!(
+        in_effect(&all, t(4)).map(|v| v.code.as_str()),
+        Some("cautious")
+    );
+    assert_eq!(
+        in_effect(&all, t(6)).map(|v| (v.code.as_str(), v.version)),
+        Some(("consumer", 2))
+    );
+    assert_eq!(status(&draft, &all, t(6)), VersionStatus::Draft);
+    assert_eq!(status(&two, &all, t(4)), VersionStatus::Scheduled);
+    assert_eq!(status(&two, &all, t(6)), VersionStatus::InEffect);
+    assert_eq!(status(&other, &all, t(6)), VersionStatus::Superseded);
+}

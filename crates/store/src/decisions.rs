@@ -1,0 +1,350 @@
+//! Credit policies (reference data) and the decisions made under them (a borrower's records:
+//! every statement on them names the borrower).
+
+use async_trait::async_trait;
+use lendcore_domain::Timestamp;
+use lendcore_domain::decision::{Activation, PolicyCode, PolicyDocument, PolicyVersion};
+
+use crate::StoreError;
+use crate::time::{from_ms, from_opt_ms, to_ms};
+use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+
+/// The most policy versions one read returns: policies are few and change rarely.
+pub const MAX_POLICY_VERSIONS: u32 = 1000;
+
+/// A decision as kept: what the engine needs to find it, and the record as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDecision {
+    pub borrower_id: String,
+    pub id: String,
+    /// `application`, `drawdown` or `line_review`.
+    pub stage: String,
+    /// `application`, `drawdown` or `credit_line`.
+    pub subject_type: String,
+    pub subject_id: String,
+    pub policy_code: String,
+    pub policy_version: u32,
+    pub outcome: String,
+    pub record: serde_json::Value,
+    pub decided_at: Timestamp,
+}
+
+#[async_trait]
+pub trait PolicyRepository {
+    /// [`StoreError::Duplicate`] if the code is taken.
+    async fn insert_credit_policy(
+        &mut self,
+        code: &PolicyCode,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// [`StoreError::Duplicate`] if another request added this version number first.
+    async fn insert_policy_version(&mut self, version: &PolicyVersion) -> Result<(), StoreError>;
+
+    /// Records the activation of a version not activated before; [`StoreError::Stale`] if
+    /// another request activated it meanwhile.
+    async fn activate_policy_version(&mut self, version: &PolicyVersion) -> Result<(), StoreError>;
+
+    async fn find_policy_version(
+        &mut self,
+        code: &PolicyCode,
+        version: u32,
+    ) -> Result<Option<PolicyVersion>, StoreError>;
+
+    /// Every version of every policy (at most [`MAX_POLICY_VERSIONS`]), by code and version.
+    async fn policy_versions(&mut self) -> Result<Vec<PolicyVersion>, StoreError>;
+
+    /// The code and version in effect at `at`: the activated version with the latest
+    /// effective time not after it (one indexed read, for every decision).
+    async fn policy_in_effect(
+        &mut self,
+        at: Timestamp,
+    ) -> Result<Option<(PolicyCode, u32)>, StoreError>;
+}
+
+#[async_trait]
+pub trait DecisionRepository {
+    async fn insert_decision(&mut self, decision: &StoredDecision) -> Result<(), StoreError>;
+
+    async fn find_decision(
+        &mut self,
+        borrower_id: &str,
+        id: &str,
+    ) -> Result<Option<StoredDecision>, StoreError>;
+
+    /// The borrower's decisions about one subject, newest first.
+    async fn decisions_about(
+        &mut self,
+        borrower_id: &str,
+        subject_type: &str,
+        subject_id: &str,
+    ) -> Result<Vec<StoredDecision>, StoreError>;
+
+    /// The borrower's latest `limit` decisions, newest first (ids are time-ordered).
+    async fn list_decisions(
+        &mut self,
+        borrower_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredDecision>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    code: String,
+    version: i64,
+    document: String,
+    sha256: String,
+    authored_by: String,
+    authored_at_ms: i64,
+    activated_by: Option<String>,
+    activated_at_ms: Option<i64>,
+    effective_from_ms: Option<i64>,
+}
+
+const SELECT_VERSION: &str = "SELECT code, version, document, sha256, authored_by, \
+     authored_at_ms, activated_by, activated_at_ms, effective_from_ms FROM credit_policy_versions";
+
+const TABLE: &str = "credit_policy_versions";
+
+fn version_from_row(row: VersionRow) -> Result<PolicyVersion, StoreError> {
+    let code = PolicyCode::parse(&row.code).map_err(|e| StoreError::corrupt(TABLE, e))?;
+    let document: PolicyDocument =
+        serde_json::from_str(&row.document).map_err(|e| StoreError::corrupt(TABLE, e))?;
+    let activation = match (
+        row.activated_by,
+        from_opt_ms(TABLE, row.activated_at_ms)?,
+        from_opt_ms(TABLE, row.effective_from_ms)?,
+    ) {
+        (Some(by), Some(at), Some(effective_from)) => Some(Activation {
+            by,
+            at,
+            effective_from,
+        }),
+        (None, None, None) => None,
+        _ => return Err(StoreError::corrupt(TABLE, "a half-recorded activation")),
+    };
+    Ok(PolicyVersion {
+        code,
+        version: u32::try_from(row.version).map_err(|e| StoreError::corrupt(TABLE, e))?,
+        document,
+        sha256: row.sha256,
+        authored_by: row.authored_by,
+        authored_at: from_ms(TABLE, row.authored_at_ms)?,
+        activation,
+    })
+}
+
+#[async_trait]
+impl PolicyRepository for SqlUnitOfWork {
+    async fn insert_credit_policy(
+        &mut self,
+        code: &PolicyCode,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO credit_policies (code, created_by, created_at_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(code.as_str())
+        .bind(by)
+        .bind(to_ms(now))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn insert_policy_version(&mut self, version: &PolicyVersion) -> Result<(), StoreError> {
+        let document = serde_json::to_string(&version.document)
+            .map_err(|e| StoreError::InvalidValue(e.to_string()))?;
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO credit_policy_versions (code, version, document, sha256, authored_by, \
+             authored_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(version.code.as_str())
+        .bind(i64::from(version.version))
+        .bind(&document)
+        .bind(&version.sha256)
+        .bind(&version.authored_by)
+        .bind(to_ms(version.authored_at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn activate_policy_version(&mut self, version: &PolicyVersion) -> Result<(), StoreError> {
+        let Some(activation) = &version.activation else {
+            return Err(StoreError::InvalidValue(
+                "activating a version needs its activation".to_owned(),
+            ));
+        };
+        let updated = on_tx!(self, c => sqlx::query(
+            "UPDATE credit_policy_versions SET activated_by = $1, activated_at_ms = $2, \
+             effective_from_ms = $3 WHERE code = $4 AND version = $5 AND activated_at_ms IS NULL",
+        )
+        .bind(&activation.by)
+        .bind(to_ms(activation.at))
+        .bind(to_ms(activation.effective_from))
+        .bind(version.code.as_str())
+        .bind(i64::from(version.version))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        match updated {
+            1 => Ok(()),
+            _ => Err(StoreError::Stale("policy version")),
+        }
+    }
+
+    async fn find_policy_version(
+        &mut self,
+        code: &PolicyCode,
+        version: u32,
+    ) -> Result<Option<PolicyVersion>, StoreError> {
+        let sql = format!("{SELECT_VERSION} WHERE code = $1 AND version = $2");
+        let row: Option<VersionRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(code.as_str())
+            .bind(i64::from(version))
+            .fetch_optional(c)
+            .await)?;
+        row.map(version_from_row).transpose()
+    }
+
+    async fn policy_versions(&mut self) -> Result<Vec<PolicyVersion>, StoreError> {
+        let sql = format!("{SELECT_VERSION} ORDER BY code, version LIMIT $1");
+        let rows: Vec<VersionRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(i64::from(MAX_POLICY_VERSIONS))
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(version_from_row).collect()
+    }
+
+    async fn policy_in_effect(
+        &mut self,
+        at: Timestamp,
+    ) -> Result<Option<(PolicyCode, u32)>, StoreError> {
+        let row: Option<(String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT code, version FROM credit_policy_versions WHERE effective_from_ms <= $1 \
+             ORDER BY effective_from_ms DESC, activated_at_ms DESC LIMIT 1",
+        )
+        .bind(to_ms(at))
+        .fetch_optional(c)
+        .await)?;
+        row.map(|(code, version)| {
+            Ok((
+                PolicyCode::parse(&code).map_err(|e| StoreError::corrupt(TABLE, e))?,
+                u32::try_from(version).map_err(|e| StoreError::corrupt(TABLE, e))?,
+            ))
+        })
+        .transpose()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    borrower_id: String,
+    id: String,
+    stage: String,
+    subject_type: String,
+    subject_id: String,
+    policy_code: String,
+    policy_version: i64,
+    outcome: String,
+    record: String,
+    decided_at_ms: i64,
+}
+
+const SELECT_DECISION: &str = "SELECT borrower_id, id, stage, subject_type, subject_id, \
+     policy_code, policy_version, outcome, record, decided_at_ms FROM credit_decisions";
+
+fn decision_from_row(row: DecisionRow) -> Result<StoredDecision, StoreError> {
+    const TABLE: &str = "credit_decisions";
+    Ok(StoredDecision {
+        borrower_id: row.borrower_id,
+        id: row.id,
+        stage: row.stage,
+        subject_type: row.subject_type,
+        subject_id: row.subject_id,
+        policy_code: row.policy_code,
+        policy_version: u32::try_from(row.policy_version)
+            .map_err(|e| StoreError::corrupt(TABLE, e))?,
+        outcome: row.outcome,
+        record: serde_json::from_str(&row.record).map_err(|e| StoreError::corrupt(TABLE, e))?,
+        decided_at: from_ms(TABLE, row.decided_at_ms)?,
+    })
+}
+
+#[async_trait]
+impl DecisionRepository for SqlUnitOfWork {
+    async fn insert_decision(&mut self, decision: &StoredDecision) -> Result<(), StoreError> {
+        let record = decision.record.to_string();
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO credit_decisions (borrower_id, id, stage, subject_type, subject_id, \
+             policy_code, policy_version, outcome, record, decided_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&decision.borrower_id)
+        .bind(&decision.id)
+        .bind(&decision.stage)
+        .bind(&decision.subject_type)
+        .bind(&decision.subject_id)
+        .bind(&decision.policy_code)
+        .bind(i64::from(decision.policy_version))
+        .bind(&decision.outcome)
+        .bind(&record)
+        .bind(to_ms(decision.decided_at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn find_decision(
+        &mut self,
+        borrower_id: &str,
+        id: &str,
+    ) -> Result<Option<StoredDecision>, StoreError> {
+        let sql = format!("{SELECT_DECISION} WHERE borrower_id = $1 AND id = $2");
+        let row: Option<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(borrower_id)
+            .bind(id)
+            .fetch_optional(c)
+            .await)?;
+        row.map(decision_from_row).transpose()
+    }
+
+    async fn decisions_about(
+        &mut self,
+        borrower_id: &str,
+        subject_type: &str,
+        subject_id: &str,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
+        let sql = format!(
+            "{SELECT_DECISION} WHERE borrower_id = $1 AND subject_type = $2 AND subject_id = $3 \
+             ORDER BY decided_at_ms DESC, id DESC LIMIT 100"
+        );
+        let rows: Vec<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(borrower_id)
+            .bind(subject_type)
+            .bind(subject_id)
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(decision_from_row).collect()
+    }
+
+    async fn list_decisions(
+        &mut self,
+        borrower_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
+        let sql = format!("{SELECT_DECISION} WHERE borrower_id = $1 ORDER BY id DESC LIMIT $2");
+        let rows: Vec<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(borrower_id)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter().map(decision_from_row).collect()
+    }
+}
