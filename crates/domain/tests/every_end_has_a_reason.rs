@@ -149,12 +149,15 @@ fn every_credit_line_state_that_blocks_drawing_says_why() {
 
 #[test]
 fn every_application_state_is_reachable_and_every_end_but_acceptance_has_a_reason() {
-    use lendcore_domain::application::{Application, ApplicationStatus, Decision, Offer};
+    use lendcore_domain::application::{
+        Application, ApplicationStatus, Assessment, Decision, Offer,
+    };
 
     let offer = Offer {
         limit_minor: 1_000_000,
         currency: "CNY".into(),
         valid_days: 30,
+        rate_tier: None,
     };
     let mut seen = std::collections::BTreeSet::new();
     let mut frontier = vec![Application::start("a".into(), "o".into(), "b", now())];
@@ -183,8 +186,28 @@ fn every_application_state_is_reachable_and_every_end_but_acceptance_has_a_reaso
                 next.push(candidate);
             }
         };
-        try_step(&|a| a.submit("b-1".into(), "b", now()).unwrap_or(false));
+        try_step(&|a| a.submit("b-1".into(), None, "b", now()).unwrap_or(false));
         try_step(&|a| a.verified("sms_otp", "b", now()).is_ok());
+        try_step(&|a| {
+            a.assessed(Assessment::Approve(offer.clone()), None, now())
+                .is_ok()
+        });
+        try_step(&|a| {
+            a.assessed(Assessment::Decline(vec![Reason::ScoreTooLow]), None, now())
+                .is_ok()
+        });
+        try_step(&|a| {
+            a.assessed(
+                Assessment::RequestDocuments(vec![Reason::LargeAmount]),
+                None,
+                now(),
+            )
+            .is_ok()
+        });
+        try_step(&|a| {
+            a.assessed(Assessment::Refer("policy".into()), None, now())
+                .is_ok()
+        });
         try_step(&|a| {
             a.decide(Decision::Approve(offer.clone()), "ops", None, now())
                 .is_ok()
@@ -221,6 +244,7 @@ fn every_application_state_is_reachable_and_every_end_but_acceptance_has_a_reaso
     let all = [
         "draft",
         "verifying",
+        "assessing",
         "referred",
         "info_requested",
         "approved",

@@ -2,11 +2,12 @@
 //! every end a reason:
 //!
 //! ```text
-//! draft → submitted → verifying → assessing → referred → approved → accepted
-//!                                                      ↘ declined
-//!                                                      ↘ info_requested → referred
-//! any open state → withdrawn (the borrower) | expired (its deadline passed)
-//! ```
+//! draft → submitted → verifying → assessing → approved → accepted      (the credit policy
+//!                                           ↘ declined                 decides an application
+//!                                           ↘ info_requested → referred  being assessed; an
+//!                                           ↘ referred → approved | declined | info_requested
+//! any open state → withdrawn (the borrower) | expired (its deadline passed)   underwriter, a
+//! ```                                                                          referred one)
 //!
 //! The form is saved on every step (a refresh or a lost connection loses nothing); it holds
 //! personal data, so the engine seals it and this module only parses and checks it.
@@ -155,6 +156,9 @@ pub struct Offer {
     pub currency: String,
     /// How long the line is valid once accepted.
     pub valid_days: u32,
+    /// The price tier the credit policy gave, when a policy decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_tier: Option<String>,
 }
 
 /// One step of an application's history.
@@ -194,6 +198,13 @@ pub struct Application {
     /// Every identity check tried, passed or not, with its reason.
     #[serde(default)]
     pub checks: Vec<IdentityCheck>,
+    /// The credit policy version in effect when it was submitted: it is decided under that
+    /// version, even if another takes effect meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyRef>,
+    /// The automated decision made on it, once one was (`/v1/applications/{id}/decision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
     pub history: Vec<Step>,
     /// Moves on every save and step; a save must name the revision it read.
     pub revision: i64,
@@ -201,6 +212,25 @@ pub struct Application {
     pub created_at: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub updated_at: Timestamp,
+}
+
+/// A credit policy version, by code and number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyRef {
+    pub code: String,
+    pub version: u32,
+}
+
+/// What the credit policy decided on an application being assessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assessment {
+    Approve(Offer),
+    Decline(Vec<Reason>),
+    /// The borrower is asked for documents; a person reviews what they send.
+    RequestDocuments(Vec<Reason>),
+    /// To an underwriter; the note says why (a rule, a band, a bureau that did not answer).
+    Refer(String),
 }
 
 /// One identity check and how it went.
@@ -336,6 +366,8 @@ impl Application {
             line_id: None,
             verified_by: None,
             checks: Vec::new(),
+            policy: None,
+            decision_id: None,
             history: Vec::new(),
             revision: 1,
             created_at: now,
@@ -397,15 +429,18 @@ impl Application {
     /// Submits a complete draft (it then waits for identity verification), or sends answered
     /// information back to the underwriter. Submitting what was already submitted is not an
     /// error: the caller gets the application as it is (`false`).
+    /// `policy` is the credit policy version in effect now, the one it will be decided under.
     pub fn submit(
         &mut self,
         borrower_id: String,
+        policy: Option<PolicyRef>,
         actor: &str,
         now: Timestamp,
     ) -> Result<bool, ApplicationError> {
         match &self.status {
             ApplicationStatus::Draft => {
                 self.borrower_id = Some(borrower_id);
+                self.policy = policy;
                 self.enter(ApplicationStatus::Submitted, actor, None, now);
                 self.enter(ApplicationStatus::Verifying, actor, None, now);
                 Ok(true)
@@ -427,8 +462,7 @@ impl Application {
         }
     }
 
-    /// Identity verified: assessed, and — with no automated decision yet — referred to an
-    /// underwriter.
+    /// Identity verified: the credit policy assesses it next ([`Application::assessed`]).
     pub fn verified(
         &mut self,
         method: &str,
@@ -439,12 +473,6 @@ impl Application {
             ApplicationStatus::Verifying => {
                 self.verified_by = Some(method.to_owned());
                 self.enter(ApplicationStatus::Assessing, actor, None, now);
-                self.enter(
-                    ApplicationStatus::Referred,
-                    SYSTEM,
-                    Some("decided by an underwriter".to_owned()),
-                    now,
-                );
                 Ok(())
             }
             ApplicationStatus::Draft
@@ -460,6 +488,54 @@ impl Application {
                 Err(self.wrong("only an application waiting for verification is verified"))
             }
         }
+    }
+
+    /// The credit policy's decision (recorded as `decision_id`), on an application being
+    /// assessed.
+    pub fn assessed(
+        &mut self,
+        assessment: Assessment,
+        decision_id: Option<String>,
+        now: Timestamp,
+    ) -> Result<(), ApplicationError> {
+        match &self.status {
+            ApplicationStatus::Assessing => {}
+            ApplicationStatus::Draft
+            | ApplicationStatus::Submitted
+            | ApplicationStatus::Verifying
+            | ApplicationStatus::Referred
+            | ApplicationStatus::InfoRequested { .. }
+            | ApplicationStatus::Approved
+            | ApplicationStatus::Declined { .. }
+            | ApplicationStatus::Accepted
+            | ApplicationStatus::Withdrawn { .. }
+            | ApplicationStatus::Expired { .. } => {
+                return Err(self.wrong("only an application being assessed is assessed"));
+            }
+        }
+        let (status, note) = match assessment {
+            Assessment::Approve(offer) => {
+                check_offer(&offer)?;
+                self.offer = Some(offer);
+                (ApplicationStatus::Approved, None)
+            }
+            Assessment::Decline(reasons) => (
+                ApplicationStatus::Declined {
+                    reasons: decision_reasons(reasons, "reasons")?,
+                },
+                None,
+            ),
+            Assessment::RequestDocuments(reasons) => (
+                ApplicationStatus::InfoRequested {
+                    reasons: decision_reasons(reasons, "reasons")?,
+                },
+                None,
+            ),
+            Assessment::Refer(note) => (ApplicationStatus::Referred, Some(note)),
+        };
+        self.decision_id = decision_id;
+        self.enter(status, SYSTEM, note, now);
+        Ok(())
     }
 
     pub fn decide(

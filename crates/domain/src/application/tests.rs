@@ -11,14 +11,89 @@ fn offer() -> Offer {
         limit_minor: 5_000_000,
         currency: "CNY".into(),
         valid_days: 365,
+        rate_tier: None,
     }
 }
 
 fn referred() -> Application {
     let mut a = Application::start("a-1".into(), "m".into(), "borrower:b", t0());
-    assert!(a.submit("b-1".into(), "borrower:b", t0()).unwrap());
+    assert!(a.submit("b-1".into(), None, "borrower:b", t0()).unwrap());
     a.verified("sms_otp", "borrower:b", t0()).unwrap();
+    a.assessed(
+        Assessment::Refer("score in the refer band".into()),
+        Some("d-1".into()),
+        t0(),
+    )
+    .unwrap();
     a
+}
+
+#[test]
+fn the_policy_decides_an_application_being_assessed_and_nothing_else() {
+    let assessing = || {
+        let mut a = Application::start("a-1".into(), "m".into(), "borrower:b", t0());
+        let policy = PolicyRef {
+            code: "consumer".into(),
+            version: 2,
+        };
+        a.submit("b-1".into(), Some(policy.clone()), "borrower:b", t0())
+            .unwrap();
+        assert_eq!(a.policy, Some(policy));
+        a.verified("sms_otp", "borrower:b", t0()).unwrap();
+        assert_eq!(a.status, ApplicationStatus::Assessing);
+        a
+    };
+    let mut approved = assessing();
+    approved
+        .assessed(Assessment::Approve(offer()), Some("d-1".into()), t0())
+        .unwrap();
+    assert_eq!(approved.status.name(), "approved");
+    assert_eq!(approved.decision_id.as_deref(), Some("d-1"));
+    assert_eq!(approved.history.last().unwrap().actor, "system:lendcore");
+    assert!(
+        approved
+            .assessed(Assessment::Refer("again".into()), None, t0())
+            .is_err()
+    );
+
+    let mut declined = assessing();
+    declined
+        .assessed(
+            Assessment::Decline(vec![Reason::ScoreTooLow]),
+            Some("d-2".into()),
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(declined.status.reasons(), vec![Reason::ScoreTooLow]);
+    assert!(
+        assessing()
+            .assessed(Assessment::Decline(vec![]), None, t0())
+            .is_err()
+    );
+
+    let mut documents = assessing();
+    documents
+        .assessed(
+            Assessment::RequestDocuments(vec![Reason::LargeAmount]),
+            None,
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(documents.status.name(), "info_requested");
+
+    let mut referred = assessing();
+    referred
+        .assessed(
+            Assessment::Refer("the bureau did not answer".into()),
+            None,
+            t0(),
+        )
+        .unwrap();
+    let step = referred.history.last().unwrap();
+    assert_eq!(
+        (step.state.as_str(), step.note.as_deref()),
+        ("referred", Some("the bureau did not answer"))
+    );
 }
 
 #[test]
@@ -59,16 +134,16 @@ fn a_draft_goes_through_verification_to_an_underwriter_and_an_offer() {
 #[test]
 fn submitting_twice_changes_nothing_and_an_ended_one_cannot_be_submitted() {
     let mut a = Application::start("a-1".into(), "m".into(), "borrower:b", t0());
-    assert!(a.submit("b-1".into(), "borrower:b", t0()).unwrap());
+    assert!(a.submit("b-1".into(), None, "borrower:b", t0()).unwrap());
     let after_first = a.clone();
     assert!(
-        !a.submit("b-1".into(), "borrower:b", t0() + Duration::hours(1))
+        !a.submit("b-1".into(), None, "borrower:b", t0() + Duration::hours(1))
             .unwrap()
     );
     assert_eq!(a, after_first);
     a.withdraw("borrower:b", t0()).unwrap();
     assert_eq!(
-        a.submit("b-1".into(), "borrower:b", t0())
+        a.submit("b-1".into(), None, "borrower:b", t0())
             .unwrap_err()
             .code(),
         "conflict.application_state"
@@ -92,7 +167,7 @@ fn information_requested_goes_back_to_the_underwriter_once_answered() {
         Some(t0() + Duration::days(15)),
         "a save restarts the wait"
     );
-    assert!(a.submit("b-1".into(), "borrower:b", t0()).unwrap());
+    assert!(a.submit("b-1".into(), None, "borrower:b", t0()).unwrap());
     assert_eq!(a.status, ApplicationStatus::Referred);
     let empty = a
         .clone()
