@@ -37,6 +37,11 @@ pub enum Permission {
     LoansRead,
     #[serde(rename = "loans:write")]
     LoansWrite,
+    #[serde(rename = "policies:read")]
+    PoliciesRead,
+    /// Authoring credit policy versions and activating another person's.
+    #[serde(rename = "policies:write")]
+    PoliciesWrite,
     #[serde(rename = "operations:read")]
     OperationsRead,
     #[serde(rename = "operations:write")]
@@ -59,6 +64,8 @@ impl Permission {
         Permission::DrawdownsWrite,
         Permission::LoansRead,
         Permission::LoansWrite,
+        Permission::PoliciesRead,
+        Permission::PoliciesWrite,
         Permission::OperationsRead,
         Permission::OperationsWrite,
         Permission::AccessAdmin,
@@ -79,6 +86,8 @@ impl Permission {
             Permission::DrawdownsWrite => "drawdowns:write",
             Permission::LoansRead => "loans:read",
             Permission::LoansWrite => "loans:write",
+            Permission::PoliciesRead => "policies:read",
+            Permission::PoliciesWrite => "policies:write",
             Permission::OperationsRead => "operations:read",
             Permission::OperationsWrite => "operations:write",
             Permission::AccessAdmin => "access:admin",
@@ -97,6 +106,7 @@ impl Permission {
             | Permission::CreditLinesRead
             | Permission::DrawdownsRead
             | Permission::LoansRead
+            | Permission::PoliciesRead
             | Permission::OperationsRead => true,
             Permission::ProductsWrite
             | Permission::BorrowersWrite
@@ -104,6 +114,7 @@ impl Permission {
             | Permission::CreditLinesWrite
             | Permission::DrawdownsWrite
             | Permission::LoansWrite
+            | Permission::PoliciesWrite
             | Permission::OperationsWrite
             | Permission::AccessAdmin => false,
         }
@@ -120,7 +131,8 @@ pub enum Role {
     Viewer,
     /// Helps borrowers: changes their contact and payment details.
     Support,
-    /// Decides credit: underwrites applications; grants, limits, freezes and closes lines.
+    /// Decides credit: underwrites applications; grants, limits, freezes and closes lines;
+    /// authors credit policies and activates those another person authored.
     Risk,
     /// Runs the service: products, maintenance windows, jobs, repayments posted by hand.
     Ops,
@@ -160,7 +172,9 @@ impl Role {
             Role::Support => permission == Permission::BorrowersWrite,
             Role::Risk => matches!(
                 permission,
-                Permission::CreditLinesWrite | Permission::ApplicationsDecide
+                Permission::CreditLinesWrite
+                    | Permission::ApplicationsDecide
+                    | Permission::PoliciesWrite
             ),
             Role::Ops => matches!(
                 permission,

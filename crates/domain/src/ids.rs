@@ -89,6 +89,7 @@ ids! {
     WindowId => "maintenance window", "not_found.maintenance_window";
     ApiKeyId => "API key", "not_found.api_key";
     OperatorId => "operator", "not_found.operator";
+    DecisionId => "decision", "not_found.decision";
 }
 
 #[cfg(test)]

@@ -452,6 +452,8 @@ fn close_day(
             loan.servicing.penalties.push((installment.number, delta));
             day.penalty += delta;
         }
+        loan.servicing
+            .note_days_past_due(date, standing.days_past_due);
         if rank(standing.delinquency) > rank(worst) {
             worst = standing.delinquency;
         }

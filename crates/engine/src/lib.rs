@@ -12,6 +12,7 @@ pub mod callbacks;
 pub mod clock;
 pub mod cob;
 pub mod credit_lines;
+pub mod decisions;
 pub mod drawdowns;
 mod error;
 pub mod idempotency;
@@ -62,7 +63,11 @@ pub struct Engine {
     pub identity: Option<Arc<dyn lendcore_connectors::identity::IdentityProvider>>,
     /// Where outbox events are delivered: webhooks, email, and the language borrowers read.
     pub notifications: Arc<notify::Notifications>,
+    /// The credit bureau decisions ask; without it, a policy that reads bureau features
+    /// decides as its `bureau_unavailable` says.
+    pub bureau: Option<Arc<dyn lendcore_connectors::bureau::CreditBureau>>,
     products: products::ProductCache,
+    policies: decisions::PolicyCache,
     api_key_cache: access::ApiKeyCache,
 }
 
@@ -81,7 +86,9 @@ impl Engine {
             sms: None,
             identity: None,
             notifications: Arc::default(),
+            bureau: None,
             products: products::ProductCache::default(),
+            policies: decisions::PolicyCache::default(),
             api_key_cache: access::ApiKeyCache::default(),
         }
     }
@@ -111,6 +118,14 @@ impl Engine {
         provider: Arc<dyn lendcore_connectors::identity::IdentityProvider>,
     ) -> Self {
         self.identity = Some(provider);
+        self
+    }
+
+    pub fn with_bureau(
+        mut self,
+        bureau: Arc<dyn lendcore_connectors::bureau::CreditBureau>,
+    ) -> Self {
+        self.bureau = Some(bureau);
         self
     }
 

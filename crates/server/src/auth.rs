@@ -74,7 +74,20 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/applications/{id}/accept"
         | "/v1/applications/{id}/withdraw"
         | "/v1/applications/{id}/documents" => Borrower,
+        // The record holds exact causes a borrower is not shown: staff only.
+        "/v1/applications/{id}/decision" if read => Needs(P::ApplicationsRead),
         "/v1/applications/{id}/decision" => Needs(P::ApplicationsDecide),
+        "/v1/features" | "/v1/policies" | "/v1/policies/{code}/versions/{version}" if read => {
+            Needs(P::PoliciesRead)
+        }
+        // Validation keeps nothing: a read, whatever its method.
+        "/v1/policies/validate" => Needs(P::PoliciesRead),
+        "/v1/policies" | "/v1/policies/{code}/versions/{version}/activate" => {
+            Needs(P::PoliciesWrite)
+        }
+        "/v1/borrowers/{id}/decisions"
+        | "/v1/borrowers/{id}/decisions/{decision_id}"
+        | "/v1/borrowers/{id}/decisions/{decision_id}/replay" => Needs(P::BorrowersRead),
         "/v1/products" | "/v1/products/{code}" if read => Needs(P::ProductsRead),
         "/v1/products"
         | "/v1/products/{code}/versions"

@@ -122,6 +122,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .merge(routes::deliveries::routes())
         .merge(routes::auth::routes())
         .merge(routes::access::routes())
+        .merge(routes::policies::routes())
         // Every matched route passes its access rule first (see `auth::rule`).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::ErrorBody;
 use crate::routes::{
     access, applications, auth, borrowers, channels, credit_lines, deliveries, drawdowns, health,
-    jobs, links, loans, maintenance, products, quotes,
+    jobs, links, loans, maintenance, policies, products, quotes,
 };
 
 #[derive(OpenApi)]
@@ -70,6 +70,7 @@ use crate::routes::{
         applications::verification_code,
         applications::verify,
         applications::decide,
+        applications::decision,
         applications::accept,
         applications::withdraw,
         applications::status,
@@ -99,6 +100,15 @@ use crate::routes::{
         access::list_operators,
         access::disable_operator,
         access::reset_operator,
+        policies::features,
+        policies::list,
+        policies::author,
+        policies::validate,
+        policies::get,
+        policies::activate,
+        policies::borrower_decisions,
+        policies::decision,
+        policies::replay,
     ),
     components(schemas(ErrorBody)),
     modifiers(&EveryOperation),
@@ -111,6 +121,7 @@ use crate::routes::{
         (name = "operations", description = "Health, metrics, the job queue, maintenance windows and the delivery log of notifications"),
         (name = "applications", description = "Credit applications: saved at every step, resumable anywhere, verified, decided by an underwriter, with deadlines and reasons"),
         (name = "sign-in", description = "Borrowers by SMS code (and authenticator code), operators by password and authenticator code; sessions"),
+        (name = "policies", description = "Credit policies as versioned data (decision tables, scorecard, bands), authored by one person and activated by another; the features they name; every decision made, with its replay"),
         (name = "access", description = "API keys for lenders' back-ends and operators' accounts (admins only)"),
     )
 )]

@@ -6,94 +6,20 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use chrono::Duration;
-use lendcore_connectors::identity::SandboxIdentityProvider;
-use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
 use lendcore_domain::access::Role;
 use lendcore_engine::applications::TimerHandler;
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
-use lendcore_engine::notify::Notifications;
-use lendcore_server::HttpLimits;
-use lendcore_testkit::{TestDb, store_test};
+use lendcore_testkit::store_test;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
-use common::{Api, Reply, borrower_session, gateway_accepting, last_code, operator_session};
-
-const MOBILE: &str = "13812345678";
-const LINK_BASE: &str = "https://app.lender.example/open?link=";
-
-async fn api_with_everything(db: &TestDb, gateway: &MockServer) -> Api {
-    let sms = HttpSmsGateway::new(HttpSmsConfig {
-        base_url: gateway.uri(),
-        api_key: "k".into(),
-        timeout: std::time::Duration::from_secs(5),
-    })
-    .unwrap();
-    Api::start_with(db, HttpLimits::default(), |engine| {
-        engine
-            .with_sms(Arc::new(sms))
-            .with_identity(Arc::new(SandboxIdentityProvider))
-            .with_notifications(Notifications {
-                link_base_url: Some(LINK_BASE.to_owned()),
-                ..Notifications::default()
-            })
-    })
-    .await
-}
-
-async fn call(api: &Api, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
-    api.as_caller(method, path, Some(token), body.as_ref())
-        .await
-}
-
-fn answers(name: &str) -> Value {
-    json!({
-        "name": name, "resident_id": "11010519491231002X", "mobile": MOBILE,
-        "email": "zhang@example.com", "bank_account": "6222020200112233445",
-        "requested_limit_minor": 5_000_000, "monthly_income_minor": 1_500_000,
-        "employer": "Acme", "purpose": "working capital"
-    })
-}
-
-/// A draft filled in over two steps and submitted; the application's id.
-async fn submitted(api: &Api, token: &str, name: &str) -> String {
-    let draft = call(api, "POST", "/v1/applications", token, None).await;
-    assert_eq!(draft.status, StatusCode::CREATED, "{:?}", draft.body);
-    let id = draft.body["id"].as_str().unwrap().to_owned();
-    let saved = call(
-        api,
-        "PATCH",
-        &format!("/v1/applications/{id}"),
-        token,
-        Some(json!({"revision": 1, "answers": answers(name)})),
-    )
-    .await;
-    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
-    // Asked in Chinese: the borrower it registers is written to in Chinese.
-    let submit = format!("/v1/applications/{id}/submit");
-    let done = Reply::checked(
-        "POST",
-        &submit,
-        api.http
-            .post(format!("{}{submit}", api.base))
-            .bearer_auth(token)
-            .header("accept-language", "zh-CN,zh;q=0.9")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(done.body["state"], "verifying", "{:?}", done.body);
-    let borrower_id = done.body["borrower_id"].as_str().unwrap();
-    let (_, borrower) = api.get(&format!("/v1/borrowers/{borrower_id}")).await;
-    assert_eq!(borrower["language"], "zh-Hans", "{borrower}");
-    id
-}
+use common::applicants::{
+    LINK_BASE, MOBILE, answers, api_with_everything, call, submitted, verify_by_sms,
+};
+use common::{Api, Reply, borrower_session, gateway_accepting, operator_session};
 
 async fn fetched_type(api: &Api, id: &str, doc_id: &str) -> String {
     let response = api
@@ -109,25 +35,6 @@ async fn fetched_type(api: &Api, id: &str, doc_id: &str) -> String {
         .to_str()
         .unwrap()
         .to_owned()
-}
-
-/// Verifies by a code sent to the application's number.
-async fn verify_by_sms(api: &Api, gateway: &MockServer, token: &str, id: &str) -> Reply {
-    // One code a minute per number: the sign-in code was the last.
-    api.clock.advance(Duration::seconds(61));
-    let sent = call(
-        api,
-        "POST",
-        &format!("/v1/applications/{id}/verification/code"),
-        token,
-        None,
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.body);
-    let code = last_code(gateway, MOBILE).await;
-    call(api, "POST", &format!("/v1/applications/{id}/verification"), token, Some(json!({
-        "method": "sms_otp", "evidence": {"challenge_id": sent.body["challenge_id"], "code": code}
-    }))).await
 }
 
 store_test! {

@@ -49,6 +49,12 @@ pub trait ApplicationRepository {
         state: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Application>, StoreError>;
+    /// Applications the owner started at or after `since`.
+    async fn count_applications_since(
+        &mut self,
+        owner: &str,
+        since: Timestamp,
+    ) -> Result<u64, StoreError>;
     async fn insert_document(&mut self, doc: &StoredDocument) -> Result<(), StoreError>;
     /// Without their content, oldest first.
     async fn list_documents(
@@ -200,6 +206,21 @@ impl ApplicationRepository for SqlUnitOfWork {
         rows.into_iter()
             .map(|r| decode(r).map(|(a, _)| a))
             .collect()
+    }
+
+    async fn count_applications_since(
+        &mut self,
+        owner: &str,
+        since: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM applications WHERE owner = $1 AND created_at_ms >= $2",
+        )
+        .bind(owner)
+        .bind(to_ms(since))
+        .fetch_one(c)
+        .await)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn insert_document(&mut self, d: &StoredDocument) -> Result<(), StoreError> {

@@ -53,6 +53,48 @@ pub struct Servicing {
     /// Penalty interest charged per installment number.
     pub penalties: Vec<(u32, i64)>,
     pub delinquency: Option<crate::servicing::Delinquency>,
+    /// The most days any installment was past due, by month (`yyyymm`), for the last
+    /// [`LATE_MONTHS_KEPT`] months: what a credit policy's "worst in 12 months" reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worst_by_month: Vec<(u32, u32)>,
+}
+
+/// Months of lateness a loan keeps: a year back from any day of the current month.
+pub const LATE_MONTHS_KEPT: usize = 13;
+
+fn month_of(date: crate::calendar::Date) -> u32 {
+    use chrono::Datelike;
+    u32::try_from(date.year()).unwrap_or(0) * 100 + date.month()
+}
+
+impl Servicing {
+    /// Notes that an installment was `days` past due on `date`.
+    pub fn note_days_past_due(&mut self, date: crate::calendar::Date, days: u32) {
+        if days == 0 {
+            return;
+        }
+        let month = month_of(date);
+        match self.worst_by_month.iter_mut().find(|(m, _)| *m == month) {
+            Some((_, worst)) => *worst = (*worst).max(days),
+            None => self.worst_by_month.push((month, days)),
+        }
+        self.worst_by_month.sort_unstable();
+        let excess = self.worst_by_month.len().saturating_sub(LATE_MONTHS_KEPT);
+        self.worst_by_month.drain(..excess);
+    }
+
+    /// The most days past due in the twelve months up to `today` (by calendar month: the
+    /// current one and the eleven before it).
+    pub fn worst_days_past_due_in_year(&self, today: crate::calendar::Date) -> u32 {
+        let now = month_of(today);
+        let year_ago = now - 100;
+        self.worst_by_month
+            .iter()
+            .filter(|(m, _)| *m > year_ago && *m <= now)
+            .map(|(_, d)| *d)
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// What has been repaid of one installment.
@@ -121,6 +163,31 @@ impl Drawdown {
             }
         }
         self.paid.sort_by_key(|p| p.number);
+    }
+
+    /// What is past due on `today`: the days since the oldest unpaid installment fell due
+    /// (0 when none has), and everything still owed on installments already due.
+    pub fn past_due(&self, today: crate::calendar::Date) -> (u32, i64) {
+        let mut days = 0;
+        let mut owed = 0;
+        for due in self.dues() {
+            let Some(installment) = self
+                .quote
+                .schedule
+                .installments
+                .iter()
+                .find(|i| i.number == due.installment)
+            else {
+                continue;
+            };
+            if installment.due_date < today {
+                let late = u32::try_from((today - installment.due_date).num_days()).unwrap_or(0);
+                days = days.max(late);
+                owed +=
+                    due.penalty_minor + due.fee_minor + due.interest_minor + due.principal_minor;
+            }
+        }
+        (days, owed)
     }
 
     /// Principal not yet repaid.

@@ -126,3 +126,27 @@ fn terminal_states_take_no_further_step() {
         assert!(end.resume().is_err());
     }
 }
+
+#[test]
+fn lateness_is_kept_by_month_for_a_year() {
+    let day = |y: i32, m: u32, d: u32| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let mut s = Servicing::default();
+    s.note_days_past_due(day(2025, 1, 10), 0);
+    assert!(s.worst_by_month.is_empty(), "on time is not lateness");
+    s.note_days_past_due(day(2025, 1, 10), 12);
+    s.note_days_past_due(day(2025, 1, 11), 13);
+    s.note_days_past_due(day(2025, 3, 2), 4);
+    assert_eq!(s.worst_by_month, vec![(202501, 13), (202503, 4)]);
+    assert_eq!(s.worst_days_past_due_in_year(day(2025, 12, 31)), 13);
+    assert_eq!(
+        s.worst_days_past_due_in_year(day(2026, 1, 1)),
+        4,
+        "January 2025 is past"
+    );
+    assert_eq!(s.worst_days_past_due_in_year(day(2026, 3, 1)), 0);
+    for month in 1..=12 {
+        s.note_days_past_due(day(2026, month, 5), month);
+    }
+    assert_eq!(s.worst_by_month.len(), LATE_MONTHS_KEPT);
+    assert_eq!(s.worst_by_month[0], (202503, 4));
+}

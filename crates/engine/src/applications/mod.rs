@@ -43,7 +43,7 @@ fn not_found() -> EngineError {
     EngineError::not_found("not_found.application", "no application with that id")
 }
 
-fn state_error(err: lendcore_domain::application::ApplicationError) -> EngineError {
+pub(crate) fn state_error(err: lendcore_domain::application::ApplicationError) -> EngineError {
     use lendcore_domain::application::ApplicationError;
     let code = err.code();
     match err {
@@ -74,7 +74,7 @@ pub(crate) async fn load(
     }
 }
 
-fn open_form(engine: &Engine, sealed: &str, id: &str) -> Result<Form, EngineError> {
+pub(crate) fn open_form(engine: &Engine, sealed: &str, id: &str) -> Result<Form, EngineError> {
     open_form_with(engine.vault()?, sealed, id)
 }
 
@@ -140,7 +140,7 @@ fn view(principal: &Principal, app: Application, form: &Form) -> ApplicationView
 }
 
 /// Announces the application's current state (outbox and audit) and sets its timers.
-async fn announce(
+pub(crate) async fn announce(
     uow: &mut dyn UnitOfWork,
     app: &Application,
     now: Timestamp,
@@ -170,6 +170,9 @@ async fn announce(
         &crate::acting::current(),
     )
     .await?;
+    if app.status == lendcore_domain::application::ApplicationStatus::Assessing {
+        crate::decisions::schedule_application_decision(uow, app, now).await?;
+    }
     timers::schedule(uow, app, now).await
 }
 
@@ -372,8 +375,14 @@ pub async fn submit(
                 }
             }
         };
+        let policy = uow.policy_in_effect(now).await?.map(|(code, version)| {
+            lendcore_domain::application::PolicyRef {
+                code: code.as_str().to_owned(),
+                version,
+            }
+        });
         let moved = app
-            .submit(borrower_id, &principal.actor(), now)
+            .submit(borrower_id, policy, &principal.actor(), now)
             .map_err(state_error)?;
         if moved {
             app.revision += 1;
@@ -565,6 +574,7 @@ pub async fn accept(
             limit_minor,
             currency,
             valid_days,
+            ..
         }),
         Some(borrower_id),
     ) = (app.offer.clone(), app.borrower_id.clone())

@@ -345,6 +345,16 @@ async fn record(
     }
     let form = open_form(engine, &sealed, &app.id)?;
     uow.commit().await?;
+    if passed {
+        // Decided now, so the applicant sees the answer; if this fails, the job queued with
+        // the assessment decides it shortly.
+        match crate::decisions::decide_application(engine, &app.id).await {
+            Ok(decided) => app = decided,
+            Err(e) => {
+                tracing::warn!(application = %app.id, error = %e, "the credit decision will be retried by its job");
+            }
+        }
+    }
     let other_methods = if matches!(verdict, Verdict::Passed) {
         Vec::new()
     } else {

@@ -19,5 +19,7 @@ pub const VERSION_EFFECTIVE: &str = "product.version_effective";
 pub const LINK_REMINDER: &str = "link.reminder";
 /// Reminds of and expires an application's wait.
 pub const APPLICATION_TIMER: &str = "application.timer";
+/// Decides an application the request that verified it did not (`application:{id}:decide`).
+pub const DECIDE_APPLICATION: &str = "application.decide";
 /// Sends one delivery: a webhook, an SMS or an email.
 pub const DELIVERY: &str = "delivery.send";

@@ -75,6 +75,9 @@ pub struct DecisionRequest {
     pub currency: Option<String>,
     #[serde(default)]
     pub valid_days: Option<u32>,
+    /// For an approval: the price tier, as the lender's products name it.
+    #[serde(default)]
+    pub rate_tier: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -303,6 +306,25 @@ pub async fn verify(
     ))
 }
 
+/// The credit policy's decision on the application, as an underwriter reviews it: the input
+/// snapshot, features, policy version, rules that fired, the score by characteristic, the
+/// outcome and its reasons, and what the bureau answered. Staff only.
+#[utoipa::path(get, path = "/v1/applications/{id}/decision", tag = "applications",
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "The decision record", body = lendcore_engine::decisions::DecisionRecord),
+        (status = 404, description = "No such application, or no automated decision on it", body = ErrorBody),
+    ))]
+pub async fn decision(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<AppPath>,
+) -> Result<Json<lendcore_engine::decisions::DecisionRecord>, ApiError> {
+    let id = path_id::<ApplicationId>(&path.id)?;
+    Ok(Json(
+        lendcore_engine::decisions::of_application(&state.engine, id.as_str()).await?,
+    ))
+}
+
 /// An underwriter's decision on a referred application, always with reason codes to decline
 /// or to ask for more.
 #[utoipa::path(post, path = "/v1/applications/{id}/decision", tag = "applications", request_body = DecisionRequest,
@@ -324,6 +346,7 @@ pub async fn decide(
             limit_minor: b.limit_minor.unwrap_or(0),
             currency: b.currency.unwrap_or_else(|| "CNY".to_owned()),
             valid_days: b.valid_days.unwrap_or(365),
+            rate_tier: b.rate_tier,
         }),
         DecisionKind::Decline => Decision::Decline(b.reasons),
         DecisionKind::RequestInfo => Decision::RequestInfo(b.reasons),
@@ -551,7 +574,10 @@ pub(crate) fn routes() -> axum::Router<crate::AppState> {
             routing::post(verification_code),
         )
         .route("/v1/applications/{id}/verification", routing::post(verify))
-        .route("/v1/applications/{id}/decision", routing::post(decide))
+        .route(
+            "/v1/applications/{id}/decision",
+            routing::get(decision).post(decide),
+        )
         .route("/v1/applications/{id}/accept", routing::post(accept))
         .route("/v1/applications/{id}/withdraw", routing::post(withdraw))
         .route("/v1/applications/{id}/status", routing::get(status))

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod links;
 pub mod loans;
 pub mod maintenance;
+pub mod policies;
 pub mod products;
 pub mod quotes;
 

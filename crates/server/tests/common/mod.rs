@@ -3,6 +3,7 @@
 // Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
 
+pub mod applicants;
 pub mod contract;
 
 use std::sync::Arc;

@@ -1,0 +1,277 @@
+//! Loading features: from the application and the borrower record, from lendcore's own
+//! records of the borrower (a few indexed reads), and from the bureau's answer.
+
+use chrono::Datelike;
+use lendcore_connectors::bureau::{BureauReport, Inquiry};
+use lendcore_domain::Timestamp;
+use lendcore_domain::application::Form;
+use lendcore_domain::borrower::ChangedField;
+use lendcore_domain::calendar::Date;
+use lendcore_domain::credit_line::{CreditLine, LineStatus};
+use lendcore_domain::decision::{Feature, Features, Value};
+use lendcore_domain::drawdown::DrawdownStatus;
+use lendcore_domain::identity::ResidentId;
+use lendcore_store::UnitOfWork;
+
+use crate::EngineError;
+
+/// The business date decisions count days by: the calendar date in China (UTC+8), as
+/// borrowers see it.
+pub(crate) fn business_date(now: Timestamp) -> Date {
+    (now + chrono::Duration::hours(8)).date_naive()
+}
+
+fn whole_years(birth: Date, on: Date) -> i64 {
+    let mut years = i64::from(on.year() - birth.year());
+    if (on.month(), on.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    years.max(0)
+}
+
+/// Age and region from a resident identity number.
+pub(crate) fn set_identity(features: &mut Features, resident_id: Option<&str>, today: Date) {
+    let Some(id) = resident_id.and_then(|raw| ResidentId::parse(raw, today).ok()) else {
+        return;
+    };
+    features.set_number(Feature::AgeYears, whole_years(id.birth_date(), today));
+    let _ = features.set(
+        Feature::Region,
+        Value::Text(id.expose().chars().take(2).collect()),
+    );
+}
+
+/// What the application says: income and the limit asked for.
+pub(crate) fn set_form(features: &mut Features, form: &Form, today: Date) {
+    set_identity(features, form.resident_id.as_deref(), today);
+    if let Some(income) = form.monthly_income_minor {
+        features.set_number(Feature::MonthlyIncomeMinor, income);
+    }
+    if let Some(requested) = form.requested_limit_minor {
+        features.set_number(Feature::RequestedLimitMinor, requested);
+    }
+}
+
+/// What reading a borrower's records found beside the features: their lines, and the largest
+/// drawdown of the last year (what a drawdown is compared with).
+pub(crate) struct Records {
+    pub lines: Vec<CreditLine>,
+    pub largest_drawdown_minor: Option<i64>,
+}
+
+/// What lendcore's records say of a borrower: lines, loans, lateness, changes of details.
+/// Reads the borrower's lines, the drawdowns on them that matter, and their change history.
+pub(crate) async fn set_records(
+    features: &mut Features,
+    uow: &mut dyn UnitOfWork,
+    borrower_id: &str,
+    registered_at: Timestamp,
+    now: Timestamp,
+) -> Result<Records, EngineError> {
+    let today = business_date(now);
+    let lines = uow.credit_lines_of(borrower_id).await?;
+    let open: Vec<&CreditLine> = lines
+        .iter()
+        .filter(|l| {
+            l.valid_until > now
+                && match l.status {
+                    LineStatus::Active | LineStatus::Frozen { .. } => true,
+                    LineStatus::Closed { .. } => false,
+                }
+        })
+        .collect();
+    let limits: i64 = open.iter().map(|l| l.limit_minor).sum();
+    let drawn: i64 = lines.iter().map(|l| l.drawn_minor + l.held_minor).sum();
+    features.set_number(Feature::OpenLines, open.len() as i64);
+    features.set_number(Feature::DrawnMinor, drawn);
+    if limits > 0 {
+        features.set_number(
+            Feature::UtilisationPercent,
+            i64::try_from(i128::from(drawn) * 100 / i128::from(limits)).unwrap_or(i64::MAX),
+        );
+    }
+
+    let year_ago = now - chrono::Duration::days(365);
+    let (mut late_now, mut late_year, mut owed_late) = (0u32, 0u32, 0i64);
+    let (mut last_day, mut last_week, mut largest) = (0i64, 0i64, None::<i64>);
+    for line in &lines {
+        for loan in uow
+            .drawdowns_for_risk(borrower_id, &line.id, year_ago)
+            .await?
+        {
+            let counts = !matches!(
+                loan.status,
+                DrawdownStatus::Quoted { .. }
+                    | DrawdownStatus::Expired { .. }
+                    | DrawdownStatus::Refused { .. }
+            );
+            if counts && loan.created_at >= now - chrono::Duration::hours(24) {
+                last_day += 1;
+            }
+            if counts && loan.created_at >= now - chrono::Duration::days(7) {
+                last_week += 1;
+            }
+            if counts && loan.created_at >= year_ago {
+                largest = Some(largest.unwrap_or(0).max(loan.amount_minor));
+            }
+            if loan.status == DrawdownStatus::Active {
+                let (days, owed) = loan.past_due(today);
+                late_now = late_now.max(days);
+                owed_late += owed;
+            }
+            late_year = late_year.max(loan.servicing.worst_days_past_due_in_year(today));
+        }
+    }
+    features.set_number(Feature::DaysOverdueNow, i64::from(late_now));
+    features.set_number(
+        Feature::WorstDaysOverdue12Months,
+        i64::from(late_year.max(late_now)),
+    );
+    features.set_number(Feature::OverdueMinor, owed_late);
+    features.set_number(Feature::DrawdownsLast24Hours, last_day);
+    features.set_number(Feature::DrawdownsLast7Days, last_week);
+
+    let since = now - chrono::Duration::days(90);
+    let changes = uow.borrower_changes(borrower_id).await?;
+    let count = |field: ChangedField| {
+        changes
+            .iter()
+            .filter(|c| c.field == field && c.at >= since)
+            .count() as i64
+    };
+    features.set_number(Feature::MobileChanges90Days, count(ChangedField::Mobile));
+    features.set_number(
+        Feature::BankAccountChanges90Days,
+        count(ChangedField::BankAccount),
+    );
+    features.set_number(Feature::AddressChanges90Days, count(ChangedField::Address));
+    let days_since = |field: ChangedField| {
+        changes
+            .iter()
+            .filter(|c| c.field == field)
+            .map(|c| c.at)
+            .max()
+            .map(|at| (now - at).num_days())
+    };
+    if let Some(days) = days_since(ChangedField::Mobile) {
+        features.set_number(Feature::DaysSinceMobileChange, days);
+    }
+    if let Some(days) = days_since(ChangedField::BankAccount) {
+        features.set_number(Feature::DaysSinceBankAccountChange, days);
+    }
+    features.set_number(
+        Feature::DaysSinceRegistration,
+        (now - registered_at).num_days(),
+    );
+    Ok(Records {
+        lines,
+        largest_drawdown_minor: largest.filter(|l| *l > 0),
+    })
+}
+
+/// Applications the applicant started in the last 7 and 30 days.
+pub(crate) async fn set_applications(
+    features: &mut Features,
+    uow: &mut dyn UnitOfWork,
+    owner: &str,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    for (feature, days) in [
+        (Feature::ApplicationsLast7Days, 7),
+        (Feature::ApplicationsLast30Days, 30),
+    ] {
+        let n = uow
+            .count_applications_since(owner, now - chrono::Duration::days(days))
+            .await?;
+        features.set_number(feature, i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    Ok(())
+}
+
+/// The bureau's figures, when it answered. No file reads as nobody having lent: no lenders,
+/// nothing owed, no inquiries, and no delinquency history (missing).
+pub(crate) fn set_bureau(features: &mut Features, inquiry: &Inquiry) {
+    let report = match inquiry {
+        Inquiry::Found(report) => report.clone(),
+        Inquiry::NoFile => BureauReport {
+            lenders_open: 0,
+            exposure_minor: 0,
+            inquiries_3m: 0,
+            worst_delinquency_days: None,
+        },
+        Inquiry::Unavailable { .. } => return,
+    };
+    features.set_number(Feature::BureauLendersOpen, report.lenders_open);
+    features.set_number(Feature::BureauExposureMinor, report.exposure_minor);
+    features.set_number(Feature::BureauInquiries3Months, report.inquiries_3m);
+    if let Some(days) = report.worst_delinquency_days {
+        features.set_number(Feature::BureauWorstDelinquencyDays, days);
+    }
+    if let Some(Value::Number(income)) = features.get(Feature::MonthlyIncomeMinor).cloned()
+        && income > 0
+    {
+        let ratio = i128::from(report.exposure_minor) * 100 / (i128::from(income) * 12);
+        features.set_number(
+            Feature::DebtToIncomePercent,
+            i64::try_from(ratio).unwrap_or(i64::MAX),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_counts_whole_years_and_region_is_the_province() {
+        let today = Date::from_ymd_opt(2026, 12, 3).unwrap();
+        let mut f = Features::default();
+        set_identity(&mut f, Some("11010519491231002X"), today);
+        assert_eq!(f.get(Feature::AgeYears), Some(&Value::Number(76)));
+        assert_eq!(f.get(Feature::Region), Some(&Value::Text("11".into())));
+        let mut g = Features::default();
+        set_identity(&mut g, Some("not a number"), today);
+        assert_eq!(g.get(Feature::AgeYears), None, "missing, never guessed");
+        assert_eq!(
+            whole_years(Date::from_ymd_opt(2000, 12, 4).unwrap(), today),
+            25
+        );
+        assert_eq!(
+            whole_years(Date::from_ymd_opt(2000, 12, 3).unwrap(), today),
+            26
+        );
+    }
+
+    #[test]
+    fn no_file_is_no_credit_and_a_down_bureau_leaves_its_features_missing() {
+        let mut f = Features::default();
+        f.set_number(Feature::MonthlyIncomeMinor, 1_000_000);
+        set_bureau(&mut f, &Inquiry::NoFile);
+        assert_eq!(f.get(Feature::BureauLendersOpen), Some(&Value::Number(0)));
+        assert_eq!(f.get(Feature::BureauWorstDelinquencyDays), None);
+        assert_eq!(f.get(Feature::DebtToIncomePercent), Some(&Value::Number(0)));
+        let mut g = Features::default();
+        set_bureau(
+            &mut g,
+            &Inquiry::Unavailable {
+                detail: "down".into(),
+            },
+        );
+        assert_eq!(g.get(Feature::BureauLendersOpen), None);
+        let mut h = Features::default();
+        h.set_number(Feature::MonthlyIncomeMinor, 1_000_000);
+        set_bureau(
+            &mut h,
+            &Inquiry::Found(BureauReport {
+                lenders_open: 2,
+                exposure_minor: 6_000_000,
+                inquiries_3m: 1,
+                worst_delinquency_days: Some(0),
+            }),
+        );
+        assert_eq!(
+            h.get(Feature::DebtToIncomePercent),
+            Some(&Value::Number(50))
+        );
+    }
+}

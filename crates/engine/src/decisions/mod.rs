@@ -1,0 +1,19 @@
+//! Credit decisions (`domain/src/decision`): policy versions authored by one person and
+//! activated by another (`policies.rs`); features from the application, lendcore's records of
+//! the borrower and the credit bureau (`features.rs`); every decision kept as a record in the
+//! borrower's records with its digest in the audit chain, and replayable (`record.rs`).
+//! Applications being assessed are decided here (`application.rs`).
+
+mod application;
+mod features;
+mod policies;
+mod record;
+
+pub(crate) use application::schedule as schedule_application_decision;
+pub use application::{DecideHandler, decide as decide_application};
+pub(crate) use policies::PolicyCache;
+pub use policies::{PolicyCheck, PolicyVersionView, activate, author, check, features, get, list};
+pub use record::{
+    BureauCall, DecisionRecord, DecisionSubject, Replay, Timings, get as get_decision,
+    list as list_decisions, of_application, replay,
+};

@@ -1,0 +1,297 @@
+//! `/v1/features`, `/v1/policies` and a borrower's decisions: credit policies authored by risk
+//! and activated by a second person, the features they may name, and every decision made
+//! under them, with its replay.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use lendcore_domain::decision::{FeatureDefinition, PolicyCode, PolicyDocument};
+use lendcore_domain::ids::{BorrowerId, DecisionId};
+use lendcore_engine::decisions::{self, DecisionRecord, PolicyCheck, PolicyVersionView, Replay};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::respond;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams, path_id};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeatureList {
+    pub items: Vec<FeatureDefinition>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyVersionList {
+    pub items: Vec<PolicyVersionView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionList {
+    pub items: Vec<DecisionRecord>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorRequest {
+    /// The policy's code: its first version creates it, later ones are numbered after it.
+    #[schema(example = "consumer")]
+    pub code: String,
+    pub document: PolicyDocument,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    /// When the version starts deciding; now if omitted, never in the past.
+    #[serde(default)]
+    pub effective_from: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VersionPath {
+    code: String,
+    version: u32,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BorrowerPath {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionPath {
+    id: String,
+    decision_id: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionQuery {
+    /// How many of the latest decisions, 1-200; 50 if omitted.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+fn parse_code(raw: &str) -> Result<PolicyCode, ApiError> {
+    PolicyCode::parse(raw).map_err(|v| ApiError::Engine(v.into()))
+}
+
+/// Every feature a policy may name: its type, source, the decisions it is known at, and what
+/// it means.
+#[utoipa::path(get, path = "/v1/features", tag = "policies",
+    responses((status = 200, description = "The feature catalogue", body = FeatureList)))]
+pub async fn features() -> Json<FeatureList> {
+    Json(FeatureList {
+        items: decisions::features(),
+    })
+}
+
+/// Every version of every policy, its status (draft, scheduled, in effect, superseded) and
+/// who authored and activated it; documents are left out.
+#[utoipa::path(get, path = "/v1/policies", tag = "policies",
+    responses((status = 200, description = "Policy versions", body = PolicyVersionList)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyVersionList>, ApiError> {
+    Ok(Json(PolicyVersionList {
+        items: decisions::list(&state.engine).await?,
+    }))
+}
+
+/// Author the next version of a policy. Validated with every problem reported at once; it
+/// decides nothing until a second person activates it.
+#[utoipa::path(post, path = "/v1/policies", tag = "policies",
+    request_body = AuthorRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 201, description = "Version authored (a draft)", body = PolicyVersionView),
+        (status = 400, description = "Invalid policy: every problem listed", body = ErrorBody),
+        (status = 409, description = "Authored concurrently, or Idempotency-Key reused", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+pub async fn author(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<AuthorRequest>,
+) -> Result<Response, ApiError> {
+    let request = idempotency.request(&body.raw);
+    let code = parse_code(&body.value.code)?;
+    let outcome = decisions::author(
+        &state.engine,
+        &caller.0,
+        &code,
+        body.value.document,
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, outcome))
+}
+
+/// Validate a policy document without keeping it: every problem at once, or the score range
+/// and the features it reads at each stage.
+#[utoipa::path(post, path = "/v1/policies/validate", tag = "policies",
+    request_body = PolicyDocument,
+    responses(
+        (status = 200, description = "The document is valid", body = PolicyCheck),
+        (status = 400, description = "Invalid policy: every problem listed", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+pub async fn validate(body: JsonBody<PolicyDocument>) -> Result<Json<PolicyCheck>, ApiError> {
+    Ok(Json(decisions::check(body.value)?))
+}
+
+/// One version, with its document.
+#[utoipa::path(get, path = "/v1/policies/{code}/versions/{version}", tag = "policies",
+    params(("code" = String, Path, description = "Policy code"),
+        ("version" = u32, Path, description = "Version number")),
+    responses(
+        (status = 200, description = "The version", body = PolicyVersionView),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<VersionPath>,
+) -> Result<Json<PolicyVersionView>, ApiError> {
+    let code = parse_code(&path.code)?;
+    Ok(Json(
+        decisions::get(&state.engine, &code, path.version).await?,
+    ))
+}
+
+/// Activate a version from `effective_from` (now if omitted). Its author may not: a second
+/// person checks it. Work already started keeps the version it started under.
+#[utoipa::path(post, path = "/v1/policies/{code}/versions/{version}/activate", tag = "policies",
+    request_body = ActivateRequest,
+    params(("code" = String, Path, description = "Policy code"),
+        ("version" = u32, Path, description = "Version number"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Activated", body = PolicyVersionView),
+        (status = 400, description = "Invalid input (an effective time in the past)", body = ErrorBody),
+        (status = 403, description = "The version's author may not activate it (`auth.four_eyes`)", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody),
+        (status = 409, description = "Already activated, or Idempotency-Key reused", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+pub async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(path): PathParams<VersionPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<ActivateRequest>,
+) -> Result<Response, ApiError> {
+    let code = parse_code(&path.code)?;
+    let request = idempotency.request(&body.raw);
+    let outcome = decisions::activate(
+        &state.engine,
+        &caller.0,
+        &code,
+        path.version,
+        body.value.effective_from,
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// A borrower's latest credit decisions, newest first, each with everything it was made on.
+#[utoipa::path(get, path = "/v1/borrowers/{id}/decisions", tag = "policies",
+    params(("id" = String, Path, description = "Borrower id"), DecisionQuery),
+    responses(
+        (status = 200, description = "Decisions", body = DecisionList),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 404, description = "No such borrower", body = ErrorBody),
+    ))]
+pub async fn borrower_decisions(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<BorrowerPath>,
+    QueryParams(query): QueryParams<DecisionQuery>,
+) -> Result<Json<DecisionList>, ApiError> {
+    let borrower = path_id::<BorrowerId>(&path.id)?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::InvalidParameter {
+            code: "validation.limit_out_of_range",
+            parameter: "limit".to_owned(),
+            message: "limit must be between 1 and 200".to_owned(),
+        });
+    }
+    Ok(Json(DecisionList {
+        items: decisions::list_decisions(&state.engine, borrower.as_str(), limit).await?,
+    }))
+}
+
+/// One decision: the input snapshot, the features, the policy and scorecard versions, each
+/// rule that fired, the score with each characteristic's points, the outcome, the reasons and
+/// the timings.
+#[utoipa::path(get, path = "/v1/borrowers/{id}/decisions/{decision_id}", tag = "policies",
+    params(("id" = String, Path, description = "Borrower id"),
+        ("decision_id" = String, Path, description = "Decision id")),
+    responses(
+        (status = 200, description = "The decision record", body = DecisionRecord),
+        (status = 404, description = "No such decision for that borrower", body = ErrorBody),
+    ))]
+pub async fn decision(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DecisionPath>,
+) -> Result<Json<DecisionRecord>, ApiError> {
+    let borrower = path_id::<BorrowerId>(&path.id)?;
+    let id = path_id::<DecisionId>(&path.decision_id)?;
+    Ok(Json(
+        decisions::get_decision(&state.engine, borrower.as_str(), id.as_str()).await?,
+    ))
+}
+
+/// The decision evaluated again from what it recorded, under the policy version it names:
+/// the same answer, or what differs.
+#[utoipa::path(get, path = "/v1/borrowers/{id}/decisions/{decision_id}/replay", tag = "policies",
+    params(("id" = String, Path, description = "Borrower id"),
+        ("decision_id" = String, Path, description = "Decision id")),
+    responses(
+        (status = 200, description = "The replay", body = Replay),
+        (status = 404, description = "No such decision for that borrower", body = ErrorBody),
+        (status = 409, description = "The policy version no longer matches what the decision ran on", body = ErrorBody),
+    ))]
+pub async fn replay(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DecisionPath>,
+) -> Result<Json<Replay>, ApiError> {
+    let borrower = path_id::<BorrowerId>(&path.id)?;
+    let id = path_id::<DecisionId>(&path.decision_id)?;
+    Ok(Json(
+        decisions::replay(&state.engine, borrower.as_str(), id.as_str()).await?,
+    ))
+}
+
+/// This resource's routes, each path written here once.
+pub(crate) fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/features", routing::get(features))
+        .route("/v1/policies", routing::get(list).post(author))
+        .route("/v1/policies/validate", routing::post(validate))
+        .route("/v1/policies/{code}/versions/{version}", routing::get(get))
+        .route(
+            "/v1/policies/{code}/versions/{version}/activate",
+            routing::post(activate),
+        )
+        .route(
+            "/v1/borrowers/{id}/decisions",
+            routing::get(borrower_decisions),
+        )
+        .route(
+            "/v1/borrowers/{id}/decisions/{decision_id}",
+            routing::get(decision),
+        )
+        .route(
+            "/v1/borrowers/{id}/decisions/{decision_id}/replay",
+            routing::get(replay),
+        )
+}

@@ -1,0 +1,262 @@
+//! Credit decisions over HTTP, on both stores: a policy authored by one risk officer and
+//! activated by another; applications approved into a line, declined with their top reasons,
+//! referred to an underwriter who sees the record; a bureau that is down, handled as the
+//! policy says and recorded; an application in flight decided under the version it was
+//! submitted under after a new one took effect; every decision replayed to the same answer.
+
+mod common;
+
+use std::sync::Arc;
+
+use lendcore_connectors::bureau::SandboxBureau;
+use lendcore_domain::access::Role;
+use lendcore_domain::decision::DEFAULT_POLICY;
+use lendcore_testkit::store_test;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+use common::applicants::{api_with_everything_and, call, submitted_with, verify_by_sms_at};
+use common::{Api, borrower_session, gateway_accepting, operator_session};
+
+fn policy() -> Value {
+    serde_json::from_str(DEFAULT_POLICY).unwrap()
+}
+
+/// A policy authored by one risk officer and activated by another; their session tokens.
+async fn policy_in_effect(api: &Api, document: Value) -> (String, String) {
+    let maker = operator_session(api, "rita", Role::Risk).await;
+    let checker = operator_session(api, "rick", Role::Risk).await;
+    authored_and_activated(api, &maker, &checker, document).await;
+    (maker, checker)
+}
+
+async fn authored_and_activated(api: &Api, maker: &str, checker: &str, document: Value) -> u64 {
+    let authored = call(
+        api,
+        "POST",
+        "/v1/policies",
+        maker,
+        Some(json!({"code": "consumer", "document": document})),
+    )
+    .await;
+    assert_eq!(authored.status, StatusCode::CREATED, "{:?}", authored.body);
+    let version = authored.body["version"].as_u64().unwrap();
+    let path = format!("/v1/policies/consumer/versions/{version}/activate");
+    let activated = call(api, "POST", &path, checker, Some(json!({}))).await;
+    assert_eq!(activated.status, StatusCode::OK, "{:?}", activated.body);
+    version
+}
+
+struct Applicant {
+    name: &'static str,
+    mobile: &'static str,
+    resident_id: &'static str,
+    income: i64,
+    requested: i64,
+}
+
+const GOOD: Applicant = Applicant {
+    name: "李四",
+    mobile: "13800000001",
+    resident_id: "110105199203150126",
+    income: 1_500_000,
+    requested: 2_000_000,
+};
+
+fn answers(a: &Applicant) -> Value {
+    json!({
+        "name": a.name, "resident_id": a.resident_id, "mobile": a.mobile,
+        "bank_account": "6222020200112233445",
+        "requested_limit_minor": a.requested, "monthly_income_minor": a.income,
+    })
+}
+
+/// Signs in, applies and submits; the session and the application's id.
+async fn submit(api: &Api, gateway: &MockServer, a: &Applicant) -> (String, String) {
+    let token = borrower_session(api, gateway, a.mobile).await;
+    let id = submitted_with(api, &token, answers(a)).await;
+    (token, id)
+}
+
+/// Verifies a submitted application; the application as the applicant then sees it.
+async fn verify(api: &Api, gateway: &MockServer, a: &Applicant, token: &str, id: &str) -> Value {
+    let verified = verify_by_sms_at(api, gateway, token, id, a.mobile).await;
+    assert_eq!(verified.status, StatusCode::OK, "{:?}", verified.body);
+    verified.body["application"].clone()
+}
+
+/// The decision on an application, as an underwriter reads it, and its replay.
+async fn decision_of(api: &Api, id: &str) -> Value {
+    let (status, record) = api.get(&format!("/v1/applications/{id}/decision")).await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    let replay = format!(
+        "/v1/borrowers/{}/decisions/{}/replay",
+        record["borrower_id"].as_str().unwrap(),
+        record["id"].as_str().unwrap()
+    );
+    let (status, replayed) = api.get(&replay).await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["same"], true, "{replayed}");
+    record
+}
+
+async fn started(db: &lendcore_testkit::TestDb) -> (Api, MockServer) {
+    let gateway = gateway_accepting().await;
+    let api = api_with_everything_and(db, &gateway, |engine| {
+        engine.with_bureau(Arc::new(SandboxBureau))
+    })
+    .await;
+    (api, gateway)
+}
+
+store_test! {
+    async fn a_policy_is_authored_by_one_person_and_activated_by_another(db: &TestDb) {
+        let (api, _gateway) = started(db).await;
+        let (_, features) = api.get("/v1/features").await;
+        let names: Vec<&str> = features["items"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"days_overdue_now") && names.contains(&"bureau_lenders_open"), "{names:?}");
+
+        let maker = operator_session(&api, "rita", Role::Risk).await;
+        let checker = operator_session(&api, "rick", Role::Risk).await;
+        let viewer = operator_session(&api, "vera", Role::Viewer).await;
+        let mut broken = policy();
+        broken["tables"][0]["rules"][0]["when"] = json!({"shoe_size": {"min": 1}});
+        broken["bands"][0]["max_score"] = json!(160);
+        let refused = call(&api, "POST", "/v1/policies", &maker,
+            Some(json!({"code": "consumer", "document": broken}))).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{:?}", refused.body);
+        let problems: Vec<(&str, &str)> = refused.body["details"]["violations"].as_array().unwrap().iter()
+            .map(|v| (v["field"].as_str().unwrap(), v["code"].as_str().unwrap())).collect();
+        assert_eq!(problems, [
+            ("tables[0].rules[0].when.shoe_size", "policy.unknown_feature"),
+            ("bands", "policy.gap"),
+        ], "every problem at once");
+        let checked = call(&api, "POST", "/v1/policies/validate", &viewer, Some(policy())).await;
+        assert_eq!((checked.status, &checked.body["score_range"]), (StatusCode::OK, &json!([20, 330])));
+        let not_risk = call(&api, "POST", "/v1/policies", &viewer,
+            Some(json!({"code": "consumer", "document": policy()}))).await;
+        assert_eq!(not_risk.status, StatusCode::FORBIDDEN);
+
+        let authored = call(&api, "POST", "/v1/policies", &maker,
+            Some(json!({"code": "consumer", "document": policy()}))).await;
+        assert_eq!(authored.status, StatusCode::CREATED, "{:?}", authored.body);
+        assert_eq!((authored.body["version"].as_u64(), authored.body["status"].as_str()), (Some(1), Some("draft")));
+        let own = call(&api, "POST", "/v1/policies/consumer/versions/1/activate", &maker, Some(json!({}))).await;
+        assert_eq!((own.status, own.code()), (StatusCode::FORBIDDEN, "auth.four_eyes"));
+        let past = call(&api, "POST", "/v1/policies/consumer/versions/1/activate", &checker,
+            Some(json!({"effective_from": "2020-01-01T00:00:00Z"}))).await;
+        assert_eq!(past.code(), "validation.effective_in_past");
+        let activated = call(&api, "POST", "/v1/policies/consumer/versions/1/activate", &checker, Some(json!({}))).await;
+        assert_eq!(activated.status, StatusCode::OK, "{:?}", activated.body);
+        assert_eq!(activated.body["status"], "in_effect");
+        assert_ne!(activated.body["activation"]["by"], activated.body["authored_by"]);
+        let again = call(&api, "POST", "/v1/policies/consumer/versions/1/activate", &checker, Some(json!({}))).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.policy_activated"));
+        let missing = call(&api, "GET", "/v1/policies/consumer/versions/9", &viewer, None).await;
+        assert_eq!(missing.code(), "not_found.policy_version");
+        let (_, list) = api.get("/v1/policies").await;
+        assert_eq!(list["items"][0]["status"], "in_effect");
+        assert!(list["items"][0].get("document").is_none(), "lists leave documents out");
+    }
+
+    async fn applications_are_approved_declined_and_referred_by_the_policy(db: &TestDb) {
+        let (api, gateway) = started(db).await;
+        let (_, underwriter) = policy_in_effect(&api, policy()).await;
+
+        // Approved, up to what was asked, and accepted into a line of that limit.
+        let (token, id) = submit(&api, &gateway, &GOOD).await;
+        let decided = verify(&api, &gateway, &GOOD, &token, &id).await;
+        assert_eq!(decided["state"], "approved", "{decided}");
+        assert_eq!((decided["offer"]["limit_minor"].as_i64(), decided["offer"]["rate_tier"].as_str()), (Some(2_000_000), Some("preferred")));
+        let record = decision_of(&api, &id).await;
+        assert_eq!((record["evaluation"]["outcome"].as_str(), record["evaluation"]["score"]["value"].as_i64()), (Some("approve"), Some(275)));
+        assert_eq!(record["policy"], json!({"code": "consumer", "version": 1}));
+        assert_eq!(record["bureau"]["inquiry"]["answer"], "found");
+        let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
+        assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+        let (_, line) = api.get(&format!("/v1/credit-lines/{}", accepted.body["line_id"].as_str().unwrap())).await;
+        assert_eq!(line["limit_minor"], 2_000_000);
+
+        // Declined by its score, with the band's reason and the characteristics that cost most.
+        let young = Applicant { name: "王五 bureau-fair", mobile: "13800000002", resident_id: "440305200601010121", income: 200_000, requested: 5_000_000 };
+        let (token, id) = submit(&api, &gateway, &young).await;
+        let decided = verify(&api, &gateway, &young, &token, &id).await;
+        assert_eq!(decided["state"], "declined", "{decided}");
+        assert_eq!(decided["reasons"], json!(["credit.score_too_low", "credit.income_insufficient", "credit.limited_history"]));
+        let (_, status) = {
+            let explained = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
+            (explained.status, explained.body)
+        };
+        assert!(status.to_string().contains("income"), "the borrower reads why: {status}");
+        let record = decision_of(&api, &id).await;
+        assert_eq!(record["evaluation"]["score"]["value"], 135);
+        let because: Vec<&str> = record["evaluation"]["explanation"].as_array().unwrap().iter().map(|e| e["because"].as_str().unwrap()).collect();
+        assert_eq!(because[1], "monthly_income_minor: 5 of 60 points");
+
+        // Referred by a rule, and decided by an underwriter who reads the record.
+        let elder = Applicant { name: "张三", mobile: "13800000003", resident_id: "11010519491231002X", income: 1_500_000, requested: 1_000_000 };
+        let (token, id) = submit(&api, &gateway, &elder).await;
+        let decided = verify(&api, &gateway, &elder, &token, &id).await;
+        assert_eq!(decided["state"], "referred", "{decided}");
+        let record = decision_of(&api, &id).await;
+        assert_eq!(record["evaluation"]["fired"][0], json!({"table": "eligibility", "row": 2, "outcome": "refer", "reason": "policy.regulatory_limit"}));
+        let queue = call(&api, "GET", "/v1/applications?state=referred", &underwriter, None).await;
+        assert!(queue.body.to_string().contains(&id));
+        let approved = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &underwriter,
+            Some(json!({"decision": "approve", "limit_minor": 800_000, "valid_days": 180, "note": "checked affordability"}))).await;
+        assert_eq!((approved.status, approved.body["state"].as_str()), (StatusCode::OK, Some("approved")), "{:?}", approved.body);
+        let own = call(&api, "GET", &format!("/v1/applications/{id}/decision"), &token, None).await;
+        assert_eq!(own.status, StatusCode::FORBIDDEN, "the record is not the borrower's to read");
+    }
+
+    async fn a_bureau_that_is_down_is_handled_as_the_policy_says_and_recorded(db: &TestDb) {
+        let (api, gateway) = started(db).await;
+        policy_in_effect(&api, policy()).await;
+        let unlucky = Applicant { name: "赵六 bureau-down", ..GOOD };
+        let (token, id) = submit(&api, &gateway, &unlucky).await;
+        let decided = verify(&api, &gateway, &unlucky, &token, &id).await;
+        assert_eq!((decided["state"].as_str(), decided["offer"]["limit_minor"].as_i64()), (Some("approved"), Some(300_000)), "{decided}");
+        let record = decision_of(&api, &id).await;
+        assert_eq!(record["evaluation"]["bureau"], "unavailable_decided_without");
+        assert_eq!(record["evaluation"]["limit_cap_minor"], 300_000);
+        assert_eq!(record["bureau"]["inquiry"]["answer"], "unavailable");
+        assert_eq!(record["features"]["bureau_lenders_open"], Value::Null);
+
+        let mut referring = policy();
+        referring["bureau_unavailable"] = json!({"outcome": "refer"});
+        let maker = operator_session(&api, "maker2", Role::Risk).await;
+        let checker = operator_session(&api, "checker2", Role::Risk).await;
+        authored_and_activated(&api, &maker, &checker, referring).await;
+        let another = Applicant { name: "钱七 bureau-slow", mobile: "13800000004", resident_id: "320102199507070125", ..GOOD };
+        let (token, id) = submit(&api, &gateway, &another).await;
+        let decided = verify(&api, &gateway, &another, &token, &id).await;
+        assert_eq!(decided["state"], "referred", "{decided}");
+        let record = decision_of(&api, &id).await;
+        assert_eq!(record["evaluation"]["bureau"], "unavailable_referred");
+        let (_, staff_view) = api.get(&format!("/v1/applications/{id}")).await;
+        let note = staff_view["history"].as_array().unwrap().last().unwrap()["note"].as_str().unwrap().to_owned();
+        assert!(note.contains("bureau did not answer"), "{note}");
+    }
+
+    async fn work_in_flight_keeps_the_version_it_started_under(db: &TestDb) {
+        let (api, gateway) = started(db).await;
+        let (maker, checker) = policy_in_effect(&api, policy()).await;
+        let (token, in_flight) = submit(&api, &gateway, &GOOD).await;
+
+        // Version 2 declines everyone; it takes effect while the first application waits.
+        let mut strict = policy();
+        strict["bands"] = json!([{ "outcome": "decline", "reason": "credit.score_too_low" }]);
+        assert_eq!(authored_and_activated(&api, &maker, &checker, strict).await, 2);
+
+        let decided = verify(&api, &gateway, &GOOD, &token, &in_flight).await;
+        assert_eq!(decided["state"], "approved", "decided under version 1: {decided}");
+        assert_eq!(decision_of(&api, &in_flight).await["policy"]["version"], 1);
+
+        let later = Applicant { name: "孙八", mobile: "13800000005", resident_id: "320102199507070125", ..GOOD };
+        let (token, id) = submit(&api, &gateway, &later).await;
+        let decided = verify(&api, &gateway, &later, &token, &id).await;
+        assert_eq!(decided["state"], "declined", "{decided}");
+        assert_eq!(decision_of(&api, &id).await["policy"]["version"], 2);
+    }
+}
