@@ -50,6 +50,10 @@ topics! {
     DrawdownResumed => "drawdown.resumed",
     DrawdownPaidOut => "drawdown.paid_out",
     DrawdownManualReview => "drawdown.manual_review",
+    /// Confirmed, and held by a risk rule for a person to look at before the payout.
+    DrawdownHeld => "drawdown.held",
+    /// A held drawdown released by an operator: the payout goes ahead.
+    DrawdownReleased => "drawdown.released",
     /// Ended without a loan: expired, refused or failed, with the reason.
     DrawdownEnded => "drawdown.ended",
     LoanRepaid => "loan.repaid",

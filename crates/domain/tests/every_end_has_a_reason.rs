@@ -5,7 +5,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use lendcore_domain::Timestamp;
 use lendcore_domain::credit_line::{CreditLine, GrantInput, LineState, LineStatus};
-use lendcore_domain::drawdown::DrawdownStatus;
+use lendcore_domain::drawdown::{DrawdownStatus, RiskCheck};
 use lendcore_domain::reasons::Reason;
 
 fn now() -> Timestamp {
@@ -28,19 +28,32 @@ fn every_drawdown_state_is_reachable_and_every_end_has_a_reason() {
             assert!(state.terminal_reason().is_some());
         }
         let mut next = Vec::new();
-        next.extend(state.confirm(now(), Ok(()), None).ok().map(|(s, _)| s));
         next.extend(
             state
-                .confirm(now(), Ok(()), Some(later))
+                .confirm(now(), Ok(()), RiskCheck::Pass, None)
                 .ok()
                 .map(|(s, _)| s),
         );
         next.extend(
             state
-                .confirm(now(), Err(Reason::LineFrozen), None)
+                .confirm(now(), Ok(()), RiskCheck::Pass, Some(later))
                 .ok()
                 .map(|(s, _)| s),
         );
+        next.extend(
+            state
+                .confirm(now(), Err(Reason::LineFrozen), RiskCheck::Pass, None)
+                .ok()
+                .map(|(s, _)| s),
+        );
+        next.extend(
+            state
+                .confirm(now(), Ok(()), RiskCheck::Hold(Reason::Velocity), None)
+                .ok()
+                .map(|(s, _)| s),
+        );
+        next.extend(state.release(None).ok());
+        next.extend(state.decline_held(Reason::Velocity).ok());
         next.extend(state.resume().ok());
         next.extend(state.expire(later).ok());
         next.extend(state.paid_out().ok());
@@ -52,6 +65,7 @@ fn every_drawdown_state_is_reachable_and_every_end_has_a_reason() {
     let all = [
         "quoted",
         "queued_for_maintenance",
+        "held_for_review",
         "disbursing",
         "manual_review",
         "active",

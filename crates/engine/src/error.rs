@@ -19,6 +19,13 @@ pub enum EngineError {
     Refused {
         reason: lendcore_domain::reasons::Reason,
     },
+    /// A refusal with the facts the borrower needs to act on it (what is overdue, in what
+    /// currency), shown beside the reason.
+    #[error("{}", reason.entry().message_en)]
+    RefusedWith {
+        reason: lendcore_domain::reasons::Reason,
+        facts: serde_json::Value,
+    },
     /// No credentials, or credentials that do not hold (unknown, revoked, expired, wrong).
     #[error("{message}")]
     Unauthenticated { code: &'static str, message: String },
@@ -53,9 +60,9 @@ impl EngineError {
             EngineError::Invalid(v) => v.first().code,
             EngineError::NotFound { code, .. } | EngineError::Conflict { code, .. } => code,
             EngineError::Unauthenticated { code, .. } | EngineError::Forbidden { code, .. } => code,
-            EngineError::Refused { reason } | EngineError::Throttled { reason, .. } => {
-                reason.code()
-            }
+            EngineError::Refused { reason }
+            | EngineError::RefusedWith { reason, .. }
+            | EngineError::Throttled { reason, .. } => reason.code(),
             EngineError::IdempotencyKeyReused => "idempotency.key_reused",
             EngineError::IdempotencyInProgress => "idempotency.request_in_progress",
             EngineError::Unavailable(_) => "system.unavailable",
@@ -71,6 +78,7 @@ impl EngineError {
             EngineError::NotFound { .. }
             | EngineError::Conflict { .. }
             | EngineError::Refused { .. }
+            | EngineError::RefusedWith { .. }
             | EngineError::Unauthenticated { .. }
             | EngineError::Forbidden { .. }
             | EngineError::Throttled { .. }

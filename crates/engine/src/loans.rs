@@ -115,6 +115,7 @@ async fn lock_active_loan(
         DrawdownStatus::Active => Ok(loan),
         DrawdownStatus::Quoted { .. }
         | DrawdownStatus::QueuedForMaintenance { .. }
+        | DrawdownStatus::HeldForReview { .. }
         | DrawdownStatus::Disbursing
         | DrawdownStatus::ManualReview { .. }
         | DrawdownStatus::Expired { .. }

@@ -963,3 +963,92 @@ impl Proxy {
         self.tasks.lock().unwrap().abort_all();
     }
 }
+
+store_test! {
+    async fn a_borrower_31_days_overdue_is_refused_at_quote_and_told_what_to_repay(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        default_policy_in_effect(&w.engine).await;
+        let id = w.draw(1_000_000, "acct-1").await;
+        w.settle().await;
+        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        assert_eq!(loan.status, DrawdownStatus::Active);
+        let first = loan.quote.schedule.installments[0].clone();
+        let due = chrono::DateTime::from_naive_utc_and_offset(first.due_date.and_hms_opt(4, 0, 0).unwrap(), Utc);
+        w.clock.set(due + Duration::days(31));
+        let refused = drawdowns::quote(&w.engine, w.request(200_000, "acct-1"), None).await.unwrap_err();
+        let EngineError::RefusedWith { reason, facts } = &refused else { panic!("{refused:?}") };
+        assert_eq!(*reason, Reason::Overdue);
+        assert!(facts["overdue_minor"].as_i64().unwrap() >= first.total_minor, "{facts}");
+        assert_eq!(facts["currency"], "CNY");
+        let decisions = lendcore_engine::decisions::list_decisions(&w.engine, "b-1", 10).await.unwrap();
+        let declined = &decisions[0];
+        assert_eq!(declined.evaluation.outcome.name(), "decline");
+        assert_eq!(declined.evaluation.fired[0].table, "overdue");
+        assert_eq!(declined.features["days_overdue_now"], Some(lendcore_domain::decision::Value::Number(31)));
+        let replayed = lendcore_engine::decisions::replay(&w.engine, "b-1", &declined.id).await.unwrap();
+        assert!(replayed.same, "{:?}", replayed.differences);
+        assert_eq!(w.line().await.1, 0, "nothing was held");
+    }
+
+    async fn a_velocity_rule_holds_a_drawdown_that_an_operator_releases_or_declines(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        default_policy_in_effect(&w.engine).await;
+        for _ in 0..3 {
+            w.draw(100_000, "acct-1").await;
+        }
+        // The fourth in a day: held for a person, the borrower told at the quote already.
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
+        assert_eq!(quoted.review_before_payout, Some(Reason::RiskTryLater), "the exact cause stays hidden");
+        let held = drawdowns::confirm(&w.engine, &quoted.confirmation_token, None).await.unwrap().into_inner();
+        assert_eq!(held.drawdown.status, DrawdownStatus::HeldForReview { reason: Reason::Velocity });
+        let id = held.drawdown.id.clone();
+        assert_eq!(w.line().await, (0, 400_000), "its amount is held on the line meanwhile");
+        w.settle().await;
+        assert_eq!(w.status(&id).await, DrawdownStatus::HeldForReview { reason: Reason::Velocity }, "no payout while held");
+        assert!(w.topics(&id).await.contains(&"drawdown.held".to_owned()));
+
+        let key = |k: &str| IdempotentRequest::new("t", IdempotencyKey::parse(k).unwrap(), "POST", "/v1/drawdowns/x/review/release", k.as_bytes());
+        let no_person = drawdowns::held::release(&w.engine, &id, "checked", Some(&key("r-0"))).await.unwrap_err();
+        assert_eq!(no_person.code(), "auth.operator_required");
+        let released = by("ops:rick".into(), drawdowns::held::release(&w.engine, &id, "called the borrower", Some(&key("r-1")))).await.unwrap().into_inner();
+        assert_eq!(released.drawdown.status, DrawdownStatus::Disbursing);
+        let step = released.timeline.last().unwrap();
+        assert_eq!((step.actor.as_deref(), step.note.as_deref()), (Some("ops:rick"), Some("called the borrower")));
+        w.settle().await;
+        assert_eq!(w.status(&id).await, DrawdownStatus::Active);
+        assert_eq!(w.sandbox.paid_minor(&format!("{id}:sandbox")), Some(100_000 - 1_000), "paid once, net of the fee");
+
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
+        let held = drawdowns::confirm(&w.engine, &quoted.confirmation_token, None).await.unwrap().into_inner();
+        let other = held.drawdown.id;
+        let wrong = by("ops:rick".into(), drawdowns::held::decline(&w.engine, &other, Reason::ChannelLimit, "no", Some(&key("d-0")))).await.unwrap_err();
+        assert_eq!(wrong.code(), "validation.reason_not_allowed");
+        let declined = by("ops:rick".into(), drawdowns::held::decline(&w.engine, &other, Reason::Velocity, "too many today", Some(&key("d-1")))).await.unwrap().into_inner();
+        assert_eq!(declined.drawdown.status, DrawdownStatus::Refused { reason: Reason::Velocity });
+        assert!(w.topics(&other).await.contains(&"drawdown.ended".to_owned()));
+        let again = by("ops:rick".into(), drawdowns::held::release(&w.engine, &other, "oops", Some(&key("r-2")))).await.unwrap_err();
+        assert_eq!(again.code(), "conflict.drawdown_state");
+        let (drawn, held_now) = w.line().await;
+        assert_eq!(held_now, 0, "the declined amount is free again (drawn {drawn})");
+    }
+}
+
+/// The default policy, authored by one risk officer and activated by another.
+async fn default_policy_in_effect(engine: &Engine) {
+    use lendcore_domain::access::Role;
+    use lendcore_engine::access::Principal;
+    let risk = |name: &str| Principal::Operator {
+        id: name.into(),
+        username: name.into(),
+        role: Role::Risk,
+        session_id: "s".into(),
+    };
+    let document = serde_json::from_str(lendcore_domain::decision::DEFAULT_POLICY).unwrap();
+    let code = lendcore_domain::decision::PolicyCode::parse("consumer").unwrap();
+    lendcore_engine::decisions::author(engine, &risk("rita"), &code, document, None)
+        .await
+        .unwrap();
+    lendcore_engine::decisions::activate(engine, &risk("rick"), &code, 1, None, None)
+        .await
+        .unwrap();
+}

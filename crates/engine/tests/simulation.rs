@@ -260,6 +260,10 @@ impl Auditor {
                         "{at}: {id} handed over untold ({reason:?})"
                     );
                 }
+                DrawdownStatus::HeldForReview { reason } => {
+                    assert!(told("drawdown.held"), "{at}: {id} held untold ({reason:?})");
+                    assert_eq!(paid, None, "{at}: {id} is held, yet the channel paid it");
+                }
                 DrawdownStatus::Active
                 | DrawdownStatus::Quoted { .. }
                 | DrawdownStatus::Disbursing

@@ -321,6 +321,7 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
                 status: DrawdownStatus::Active,
                 paid: Vec::new(),
                 servicing: Default::default(),
+                risk_policy: None,
                 revision: 1,
                 created_at: now,
                 updated_at: now,

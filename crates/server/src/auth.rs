@@ -110,7 +110,10 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/drawdowns/{id}/review/paid"
         | "/v1/drawdowns/{id}/review/paid/approve"
         | "/v1/drawdowns/{id}/review/failed" => Needs(P::OperationsWrite),
-        "/v1/drawdowns/{id}/review/line" => Needs(P::CreditLinesWrite),
+        // A drawdown a risk rule held is risk's to release or decline.
+        "/v1/drawdowns/{id}/review/line"
+        | "/v1/drawdowns/{id}/review/release"
+        | "/v1/drawdowns/{id}/review/decline" => Needs(P::CreditLinesWrite),
         // A borrower reads their own loan (the handler checks whose it is); staff need loans:read.
         "/v1/loans/{id}/timeline" => SignedIn,
         // Support texts a loan's borrower a link to it; the link itself goes only to them.

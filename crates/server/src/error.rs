@@ -82,7 +82,9 @@ impl ApiError {
             ApiError::Engine(e) => match e {
                 EngineError::Invalid(_) => StatusCode::BAD_REQUEST,
                 EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
-                EngineError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                EngineError::Refused { .. } | EngineError::RefusedWith { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 EngineError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
                 EngineError::Forbidden { .. } => StatusCode::FORBIDDEN,
                 EngineError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -111,7 +113,9 @@ impl ApiError {
         match self {
             // A refusal speaks the borrower's language (see `language::negotiate`).
             ApiError::Engine(
-                EngineError::Refused { reason } | EngineError::Throttled { reason, .. },
+                EngineError::Refused { reason }
+                | EngineError::RefusedWith { reason, .. }
+                | EngineError::Throttled { reason, .. },
             ) => reason
                 .entry()
                 .message(crate::language::current())
@@ -136,15 +140,9 @@ impl ApiError {
             // language (`message` is in the one the request asked for).
             ApiError::Engine(
                 EngineError::Refused { reason } | EngineError::Throttled { reason, .. },
-            ) => {
-                let entry = reason.entry();
-                serde_json::json!({
-                    "category": entry.category,
-                    "retryable": entry.retryable,
-                    "next_action": entry.next_action,
-                    "message_en": entry.message_en,
-                    "message_zh": entry.message_zh,
-                })
+            ) => refusal(*reason, None),
+            ApiError::Engine(EngineError::RefusedWith { reason, facts }) => {
+                refusal(*reason, Some(facts))
             }
             ApiError::BodyShape { field, .. } => serde_json::json!({ "field": field }),
             ApiError::InvalidParameter { parameter, .. } => {
@@ -197,7 +195,11 @@ impl IntoResponse for ApiError {
             details: self.details(),
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::Engine(EngineError::Refused { .. } | EngineError::Throttled { .. }) = &self
+        if let ApiError::Engine(
+            EngineError::Refused { .. }
+            | EngineError::RefusedWith { .. }
+            | EngineError::Throttled { .. },
+        ) = &self
         {
             let headers = response.headers_mut();
             headers.insert(
@@ -212,4 +214,24 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// What the catalogue says of a refusal (the next step, the message in each language), with
+/// the facts the borrower needs to take that step.
+fn refusal(
+    reason: lendcore_domain::reasons::Reason,
+    facts: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let entry = reason.entry();
+    let mut details = serde_json::json!({
+        "category": entry.category,
+        "retryable": entry.retryable,
+        "next_action": entry.next_action,
+        "message_en": entry.message_en,
+        "message_zh": entry.message_zh,
+    });
+    if let Some(facts) = facts {
+        details["facts"] = facts.clone();
+    }
+    details
 }

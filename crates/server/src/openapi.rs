@@ -52,6 +52,8 @@ use crate::routes::{
         drawdowns::review_approve,
         drawdowns::review_failed,
         drawdowns::review_line,
+        drawdowns::review_release,
+        drawdowns::review_decline,
         channels::callback,
         loans::repay,
         loans::timeline,

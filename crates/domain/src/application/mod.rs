@@ -214,13 +214,7 @@ pub struct Application {
     pub updated_at: Timestamp,
 }
 
-/// A credit policy version, by code and number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PolicyRef {
-    pub code: String,
-    pub version: u32,
-}
+pub use crate::decision::PolicyRef;
 
 /// What the credit policy decided on an application being assessed.
 #[derive(Debug, Clone, PartialEq, Eq)]

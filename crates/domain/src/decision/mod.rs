@@ -29,7 +29,8 @@ pub use policy::{
     Policy, PolicyDocument, RuleInput, RuleOutcome, ScorecardInput, TableInput,
 };
 pub use versions::{
-    Activation, ActivationError, PolicyCode, PolicyVersion, VersionStatus, in_effect, status,
+    Activation, ActivationError, PolicyCode, PolicyRef, PolicyVersion, VersionStatus, in_effect,
+    status,
 };
 
 use serde::{Deserialize, Serialize};

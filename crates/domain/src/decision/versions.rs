@@ -53,6 +53,14 @@ impl std::fmt::Display for PolicyCode {
     }
 }
 
+/// A credit policy version, by code and number: what work in flight was begun under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyRef {
+    pub code: String,
+    pub version: u32,
+}
+
 /// Who activated a version, when, and from when it decides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

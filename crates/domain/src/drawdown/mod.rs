@@ -33,6 +33,10 @@ pub struct Drawdown {
     /// Servicing state kept by close of business and repayments.
     #[serde(default)]
     pub servicing: Servicing,
+    /// The credit policy version its risk check ran under at the quote: the confirmation is
+    /// checked under the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_policy: Option<crate::decision::PolicyRef>,
     pub revision: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub created_at: Timestamp,
@@ -242,6 +246,9 @@ pub enum DrawdownStatus {
         #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
         until: Timestamp,
     },
+    /// Confirmed, and held for a person by a risk rule of the credit policy (`reason`): the
+    /// amount is held on the line; an operator releases it to be paid out, or declines it.
+    HeldForReview { reason: Reason },
     /// Confirmed: the amount is held on the line and the payout is under way.
     Disbursing,
     /// The payout could not be settled automatically; a person takes over. Not terminal: it
@@ -274,6 +281,7 @@ impl DrawdownStatus {
             | DrawdownStatus::Closed { reason } => Some(*reason),
             DrawdownStatus::Quoted { .. }
             | DrawdownStatus::QueuedForMaintenance { .. }
+            | DrawdownStatus::HeldForReview { .. }
             | DrawdownStatus::Disbursing
             | DrawdownStatus::ManualReview { .. }
             | DrawdownStatus::Active => None,
@@ -284,7 +292,8 @@ impl DrawdownStatus {
     /// waiting out maintenance; `None` while it simply runs.
     pub fn reason(&self) -> Option<Reason> {
         match self {
-            DrawdownStatus::ManualReview { reason, .. } => Some(*reason),
+            DrawdownStatus::ManualReview { reason, .. }
+            | DrawdownStatus::HeldForReview { reason } => Some(*reason),
             DrawdownStatus::QueuedForMaintenance { .. } => Some(Reason::SystemMaintenance),
             DrawdownStatus::Expired { reason }
             | DrawdownStatus::Refused { reason }
@@ -300,6 +309,7 @@ impl DrawdownStatus {
         match self {
             DrawdownStatus::Quoted { .. } => "quoted",
             DrawdownStatus::QueuedForMaintenance { .. } => "queued_for_maintenance",
+            DrawdownStatus::HeldForReview { .. } => "held_for_review",
             DrawdownStatus::Disbursing => "disbursing",
             DrawdownStatus::ManualReview { .. } => "manual_review",
             DrawdownStatus::Active => "active",
@@ -453,21 +463,35 @@ impl IllegalTransition {
     }
 }
 
-/// The outcome of a confirmation: it went ahead, or it ended, with a reason either way.
+/// The outcome of a confirmation: it went ahead, it waits for a person, or it ended, with a
+/// reason where it did not simply go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
     Proceed,
+    /// The amount is held; a person looks before the payout.
+    Held(Reason),
     Ended(Reason),
+}
+
+/// What the credit policy's risk check said of a drawdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskCheck {
+    Pass,
+    /// A person looks before the payout.
+    Hold(Reason),
+    Decline(Reason),
 }
 
 impl DrawdownStatus {
     /// The borrower confirms at `now`. `line_check` is the line's answer to holding the amount
-    /// (see `CreditLine::can_hold`); `maintenance_until` is the end of a maintenance window
-    /// under way, during which a confirmed drawdown is held and queued, not paid out.
+    /// (see `CreditLine::can_hold`); `risk` the credit policy's; `maintenance_until` is the end
+    /// of a maintenance window under way, during which a confirmed drawdown is held and
+    /// queued, not paid out.
     pub fn confirm(
         &self,
         now: Timestamp,
         line_check: Result<(), Reason>,
+        risk: RiskCheck,
         maintenance_until: Option<Timestamp>,
     ) -> Result<(DrawdownStatus, Confirmation), IllegalTransition> {
         match self {
@@ -478,15 +502,21 @@ impl DrawdownStatus {
                     Confirmation::Ended(reason),
                 ))
             }
-            DrawdownStatus::Quoted { .. } => match (line_check, maintenance_until) {
-                (Ok(()), None) => Ok((DrawdownStatus::Disbursing, Confirmation::Proceed)),
-                (Ok(()), Some(until)) => Ok((
-                    DrawdownStatus::QueuedForMaintenance { until },
-                    Confirmation::Proceed,
-                )),
-                (Err(reason), _) => Ok((
+            DrawdownStatus::Quoted { .. } => match (line_check, risk, maintenance_until) {
+                (Err(reason), _, _) | (Ok(()), RiskCheck::Decline(reason), _) => Ok((
                     DrawdownStatus::Refused { reason },
                     Confirmation::Ended(reason),
+                )),
+                (Ok(()), RiskCheck::Hold(reason), _) => Ok((
+                    DrawdownStatus::HeldForReview { reason },
+                    Confirmation::Held(reason),
+                )),
+                (Ok(()), RiskCheck::Pass, None) => {
+                    Ok((DrawdownStatus::Disbursing, Confirmation::Proceed))
+                }
+                (Ok(()), RiskCheck::Pass, Some(until)) => Ok((
+                    DrawdownStatus::QueuedForMaintenance { until },
+                    Confirmation::Proceed,
                 )),
             },
             other => Err(illegal(other, "be confirmed")),
@@ -502,6 +532,29 @@ impl DrawdownStatus {
                 })
             }
             other => Err(illegal(other, "expire")),
+        }
+    }
+
+    /// An operator releases a held drawdown: its payout starts, or waits out a maintenance
+    /// window under way.
+    pub fn release(
+        &self,
+        maintenance_until: Option<Timestamp>,
+    ) -> Result<DrawdownStatus, IllegalTransition> {
+        match (self, maintenance_until) {
+            (DrawdownStatus::HeldForReview { .. }, None) => Ok(DrawdownStatus::Disbursing),
+            (DrawdownStatus::HeldForReview { .. }, Some(until)) => {
+                Ok(DrawdownStatus::QueuedForMaintenance { until })
+            }
+            (other, _) => Err(illegal(other, "be released")),
+        }
+    }
+
+    /// An operator declines a held drawdown, with the reason the borrower is given.
+    pub fn decline_held(&self, reason: Reason) -> Result<DrawdownStatus, IllegalTransition> {
+        match self {
+            DrawdownStatus::HeldForReview { .. } => Ok(DrawdownStatus::Refused { reason }),
+            other => Err(illegal(other, "be declined after review")),
         }
     }
 

@@ -14,7 +14,9 @@ fn quoted() -> DrawdownStatus {
 
 #[test]
 fn a_confirmation_in_time_on_an_open_line_goes_ahead() {
-    let (next, outcome) = quoted().confirm(now(), Ok(()), None).unwrap();
+    let (next, outcome) = quoted()
+        .confirm(now(), Ok(()), RiskCheck::Pass, None)
+        .unwrap();
     assert_eq!(
         (next, outcome),
         (DrawdownStatus::Disbursing, Confirmation::Proceed)
@@ -24,7 +26,9 @@ fn a_confirmation_in_time_on_an_open_line_goes_ahead() {
 #[test]
 fn a_confirmation_during_maintenance_is_held_and_queued_then_resumes() {
     let until = now() + Duration::hours(2);
-    let (next, outcome) = quoted().confirm(now(), Ok(()), Some(until)).unwrap();
+    let (next, outcome) = quoted()
+        .confirm(now(), Ok(()), RiskCheck::Pass, Some(until))
+        .unwrap();
     assert_eq!(
         (next.clone(), outcome),
         (
@@ -36,7 +40,7 @@ fn a_confirmation_during_maintenance_is_held_and_queued_then_resumes() {
     assert!(next.paid_out().is_err(), "not paid out before it resumes");
     assert_eq!(next.resume().unwrap(), DrawdownStatus::Disbursing);
     let (refused, _) = quoted()
-        .confirm(now(), Err(Reason::LineFrozen), Some(until))
+        .confirm(now(), Err(Reason::LineFrozen), RiskCheck::Pass, Some(until))
         .unwrap();
     assert_eq!(
         refused,
@@ -51,7 +55,9 @@ fn a_confirmation_during_maintenance_is_held_and_queued_then_resumes() {
 #[test]
 fn a_late_confirmation_or_a_refusing_line_ends_the_drawdown_with_a_reason() {
     let late = now() + Duration::minutes(15);
-    let (next, outcome) = quoted().confirm(late, Ok(()), None).unwrap();
+    let (next, outcome) = quoted()
+        .confirm(late, Ok(()), RiskCheck::Pass, None)
+        .unwrap();
     assert_eq!(
         next,
         DrawdownStatus::Expired {
@@ -60,7 +66,7 @@ fn a_late_confirmation_or_a_refusing_line_ends_the_drawdown_with_a_reason() {
     );
     assert_eq!(outcome, Confirmation::Ended(Reason::ConfirmationTimedOut));
     let (next, _) = quoted()
-        .confirm(now(), Err(Reason::LineFrozen), None)
+        .confirm(now(), Err(Reason::LineFrozen), RiskCheck::Pass, None)
         .unwrap();
     assert_eq!(
         next,
@@ -117,7 +123,7 @@ fn terminal_states_take_no_further_step() {
             end.terminal_reason().is_some(),
             "{end:?} carries its reason"
         );
-        assert!(end.confirm(now(), Ok(()), None).is_err());
+        assert!(end.confirm(now(), Ok(()), RiskCheck::Pass, None).is_err());
         assert!(end.paid_out().is_err());
         assert!(end.payout_failed(Reason::ChannelUnavailable).is_err());
         assert!(end.to_manual_review(Reason::SyncFailure).is_err());
@@ -149,4 +155,67 @@ fn lateness_is_kept_by_month_for_a_year() {
     }
     assert_eq!(s.worst_by_month.len(), LATE_MONTHS_KEPT);
     assert_eq!(s.worst_by_month[0], (202503, 4));
+}
+
+#[test]
+fn the_risk_check_holds_or_declines_a_confirmation_and_an_operator_settles_a_hold() {
+    let (next, outcome) = quoted()
+        .confirm(now(), Ok(()), RiskCheck::Hold(Reason::Velocity), None)
+        .unwrap();
+    assert_eq!(
+        (next.clone(), outcome),
+        (
+            DrawdownStatus::HeldForReview {
+                reason: Reason::Velocity
+            },
+            Confirmation::Held(Reason::Velocity)
+        )
+    );
+    assert_eq!(next.reason(), Some(Reason::Velocity));
+    assert_eq!(
+        next.terminal_reason(),
+        None,
+        "a hold waits; it has not ended"
+    );
+    assert_eq!(next.release(None), Ok(DrawdownStatus::Disbursing));
+    let until = now() + Duration::hours(1);
+    assert_eq!(
+        next.release(Some(until)),
+        Ok(DrawdownStatus::QueuedForMaintenance { until })
+    );
+    assert_eq!(
+        next.decline_held(Reason::AbnormalPattern),
+        Ok(DrawdownStatus::Refused {
+            reason: Reason::AbnormalPattern
+        })
+    );
+    assert!(DrawdownStatus::Disbursing.release(None).is_err());
+
+    let (declined, ended) = quoted()
+        .confirm(now(), Ok(()), RiskCheck::Decline(Reason::Overdue), None)
+        .unwrap();
+    assert_eq!(
+        (declined, ended),
+        (
+            DrawdownStatus::Refused {
+                reason: Reason::Overdue
+            },
+            Confirmation::Ended(Reason::Overdue)
+        )
+    );
+    let (frozen, _) = quoted()
+        .confirm(
+            now(),
+            Err(Reason::LineFrozen),
+            RiskCheck::Hold(Reason::Velocity),
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        frozen,
+        DrawdownStatus::Refused {
+            reason: Reason::LineFrozen
+        },
+        "the line's refusal comes first"
+    );
 }

@@ -52,10 +52,9 @@ pub(crate) fn set_form(features: &mut Features, form: &Form, today: Date) {
     }
 }
 
-/// What reading a borrower's records found beside the features: their lines, and the largest
-/// drawdown of the last year (what a drawdown is compared with).
+/// What reading a borrower's records found beside the features: the largest drawdown of the
+/// last year (what a drawdown is compared with).
 pub(crate) struct Records {
-    pub lines: Vec<CreditLine>,
     pub largest_drawdown_minor: Option<i64>,
 }
 
@@ -164,7 +163,6 @@ pub(crate) async fn set_records(
         (now - registered_at).num_days(),
     );
     Ok(Records {
-        lines,
         largest_drawdown_minor: largest.filter(|l| *l > 0),
     })
 }

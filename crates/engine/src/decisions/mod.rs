@@ -5,12 +5,14 @@
 //! Applications being assessed are decided here (`application.rs`).
 
 mod application;
+mod drawdown;
 mod features;
 mod policies;
 mod record;
 
 pub(crate) use application::schedule as schedule_application_decision;
 pub use application::{DecideHandler, decide as decide_application};
+pub(crate) use drawdown::{Checked, check as check_drawdown, keep as keep_check};
 pub(crate) use policies::PolicyCache;
 pub use policies::{PolicyCheck, PolicyVersionView, activate, author, check, features, get, list};
 pub use record::{

@@ -168,6 +168,7 @@ impl DisburseHandler {
             }
             // Settled already, or in a person's hands.
             DrawdownStatus::Quoted { .. }
+            | DrawdownStatus::HeldForReview { .. }
             | DrawdownStatus::ManualReview { .. }
             | DrawdownStatus::Active
             | DrawdownStatus::Expired { .. }
@@ -180,6 +181,7 @@ impl DisburseHandler {
             // Another run resumed it and moved it on meanwhile.
             DrawdownStatus::Quoted { .. }
             | DrawdownStatus::QueuedForMaintenance { .. }
+            | DrawdownStatus::HeldForReview { .. }
             | DrawdownStatus::ManualReview { .. }
             | DrawdownStatus::Active
             | DrawdownStatus::Expired { .. }
@@ -602,6 +604,7 @@ async fn finish(
         // Another run settled it first.
         DrawdownStatus::Quoted { .. }
         | DrawdownStatus::QueuedForMaintenance { .. }
+        | DrawdownStatus::HeldForReview { .. }
         | DrawdownStatus::Active
         | DrawdownStatus::Expired { .. }
         | DrawdownStatus::Refused { .. }
@@ -638,6 +641,7 @@ pub(crate) async fn hand_to_person(
     match drawdown.status {
         DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. } => {}
         DrawdownStatus::Quoted { .. }
+        | DrawdownStatus::HeldForReview { .. }
         | DrawdownStatus::ManualReview { .. }
         | DrawdownStatus::Active
         | DrawdownStatus::Expired { .. }

@@ -34,6 +34,7 @@ impl JobHandler for ExpireHandler {
                 .map_err(|e| JobFailure::retryable(format!("not yet: {e}")))?,
             // Confirmed (or ended) before its time: nothing to expire.
             DrawdownStatus::QueuedForMaintenance { .. }
+            | DrawdownStatus::HeldForReview { .. }
             | DrawdownStatus::Disbursing
             | DrawdownStatus::ManualReview { .. }
             | DrawdownStatus::Active

@@ -5,11 +5,12 @@
 
 mod disburse;
 mod expire;
+pub mod held;
 pub mod review;
 
 use lendcore_domain::credit_line::LineView;
 use lendcore_domain::drawdown::{
-    Confirmation, Drawdown, DrawdownStatus, PayoutAnswer, PayoutCall, Transition,
+    Confirmation, Drawdown, DrawdownStatus, PayoutAnswer, PayoutCall, RiskCheck, Transition,
 };
 use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
@@ -48,6 +49,13 @@ pub struct DrawdownRequest {
 pub struct Quoted {
     pub drawdown: Drawdown,
     pub confirmation_token: String,
+    /// Set when the credit policy asks a person to look before the payout: confirming holds
+    /// the amount and the drawdown waits for that check. The reason as the borrower may see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_before_payout: Option<Reason>,
+    /// What the borrower is warned of (most of the limit in use, say); nothing is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<lendcore_domain::decision::Warning>,
 }
 
 /// A drawdown with everything support needs to answer "why".
@@ -129,7 +137,7 @@ pub async fn quote(
     refuse_unless_holdable(&line, request.amount_minor)?;
     let token = hex::encode(rand::random::<[u8; 32]>());
     let expires_at = lendcore_domain::to_millis(now + engine.confirmation_window);
-    let drawdown = Drawdown {
+    let mut drawdown = Drawdown {
         id: new_id(),
         line_id: line.line.id.clone(),
         borrower_id: line.line.borrower_id.clone(),
@@ -142,10 +150,23 @@ pub async fn quote(
         status: DrawdownStatus::Quoted { expires_at },
         paid: Vec::new(),
         servicing: Default::default(),
+        risk_policy: None,
         revision: 1,
         created_at: lendcore_domain::to_millis(now),
         updated_at: lendcore_domain::to_millis(now),
     };
+    let checked = {
+        let mut read = engine.store.begin_read().await?;
+        crate::decisions::check_drawdown(engine, read.as_mut(), &drawdown, now).await?
+    };
+    drawdown.risk_policy = checked.policy.clone();
+    if let RiskCheck::Decline(reason) = checked.check {
+        // Refused before anything is held; the decision is kept all the same.
+        let mut uow = engine.store.begin().await?;
+        crate::decisions::keep_check(uow.as_mut(), &checked).await?;
+        uow.commit().await?;
+        return Err(refusal(reason, &checked, &drawdown));
+    }
     let step = Transition {
         from: "new".to_owned(),
         to: drawdown.status.name().to_owned(),
@@ -172,9 +193,19 @@ pub async fn quote(
     )
     .await?;
     notify(uow.as_mut(), &drawdown, Topic::DrawdownQuoted, None).await?;
+    // A quote that passes is not recorded (its confirmation is); one a rule holds is.
+    let review_before_payout = match checked.check {
+        RiskCheck::Hold(reason) => {
+            crate::decisions::keep_check(uow.as_mut(), &checked).await?;
+            Some(reason.for_borrower())
+        }
+        RiskCheck::Pass | RiskCheck::Decline(_) => None,
+    };
     let quoted = Quoted {
         drawdown,
         confirmation_token: token,
+        review_before_payout,
+        warnings: checked.warnings,
     };
     idempotency::record(uow.as_mut(), idempotent, &quoted, now).await?;
     uow.commit().await?;
@@ -210,11 +241,32 @@ pub async fn confirm(
         })?;
     let read_revision = drawdown.revision;
     let held_until = crate::maintenance::held_until(uow.as_mut(), now).await?;
+    let checked = match drawdown.status {
+        // Only a quote is confirmed; anything else is answered by the domain below.
+        DrawdownStatus::Quoted { .. } => {
+            Some(crate::decisions::check_drawdown(engine, uow.as_mut(), &drawdown, now).await?)
+        }
+        DrawdownStatus::QueuedForMaintenance { .. }
+        | DrawdownStatus::HeldForReview { .. }
+        | DrawdownStatus::Disbursing
+        | DrawdownStatus::ManualReview { .. }
+        | DrawdownStatus::Active
+        | DrawdownStatus::Expired { .. }
+        | DrawdownStatus::Refused { .. }
+        | DrawdownStatus::Failed { .. }
+        | DrawdownStatus::Closed { .. } => None,
+    };
+    let risk = checked.as_ref().map_or(RiskCheck::Pass, |c| c.check);
     let (mut next, mut outcome) = drawdown
         .status
-        .confirm(now, line.can_hold(drawdown.amount_minor, now), held_until)
+        .confirm(
+            now,
+            line.can_hold(drawdown.amount_minor, now),
+            risk,
+            held_until,
+        )
         .map_err(|e| EngineError::conflict(e.code(), e.to_string()))?;
-    if outcome == Confirmation::Proceed
+    if matches!(outcome, Confirmation::Proceed | Confirmation::Held(_))
         && !uow.place_hold(&line.id, drawdown.amount_minor, now).await?
     {
         // Another drawdown took what was left between the check and the hold.
@@ -225,31 +277,12 @@ pub async fn confirm(
     let step = drawdown.move_to(next, now);
     uow.update_drawdown(&drawdown, read_revision, Some(&step))
         .await?;
+    if let Some(checked) = &checked {
+        crate::decisions::keep_check(uow.as_mut(), checked).await?;
+    }
     match outcome {
         Confirmation::Proceed => {
-            // The payout is promised, not yet made: it stands in the pending layer until the
-            // channel settles it one way or the other.
-            let pending = pending_accounts(&drawdown)
-                .disburse(
-                    pending_entry_id(&drawdown.id),
-                    Layer::Pending,
-                    drawdown.amount_minor,
-                    drawdown.quote.schedule.upfront_fee_minor,
-                    now,
-                )
-                .map_err(|e| EngineError::Internal(format!("ledger: {e}")))?;
-            uow.post_entry(&pending).await?;
-            uow.enqueue_job(
-                &NewJob {
-                    id: disburse_job_id(&drawdown.id),
-                    kind: kinds::DISBURSE.to_owned(),
-                    payload: serde_json::json!({ "drawdown_id": drawdown.id }),
-                    run_at: held_until.unwrap_or(now),
-                    max_attempts: PAYOUT_ATTEMPTS,
-                },
-                now,
-            )
-            .await?;
+            start_payout(uow.as_mut(), &drawdown, held_until, now).await?;
             match held_until {
                 None => notify(uow.as_mut(), &drawdown, Topic::DrawdownConfirmed, None).await?,
                 Some(_) => {
@@ -262,6 +295,9 @@ pub async fn confirm(
                     .await?
                 }
             }
+        }
+        Confirmation::Held(reason) => {
+            notify(uow.as_mut(), &drawdown, Topic::DrawdownHeld, Some(reason)).await?;
         }
         Confirmation::Ended(reason) => {
             notify(uow.as_mut(), &drawdown, Topic::DrawdownEnded, Some(reason)).await?;
@@ -277,6 +313,61 @@ pub async fn confirm(
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
     Ok(Outcome::Fresh(view))
+}
+
+/// Books the promised payout in the pending layer and queues the job that makes it (after the
+/// maintenance window under way, if one is).
+pub(crate) async fn start_payout(
+    uow: &mut dyn UnitOfWork,
+    drawdown: &Drawdown,
+    held_until: Option<lendcore_domain::Timestamp>,
+    now: lendcore_domain::Timestamp,
+) -> Result<(), EngineError> {
+    // The payout is promised, not yet made: it stands in the pending layer until the channel
+    // settles it one way or the other.
+    let pending = pending_accounts(drawdown)
+        .disburse(
+            pending_entry_id(&drawdown.id),
+            Layer::Pending,
+            drawdown.amount_minor,
+            drawdown.quote.schedule.upfront_fee_minor,
+            now,
+        )
+        .map_err(|e| EngineError::Internal(format!("ledger: {e}")))?;
+    uow.post_entry(&pending).await?;
+    uow.enqueue_job(
+        &NewJob {
+            id: disburse_job_id(&drawdown.id),
+            kind: kinds::DISBURSE.to_owned(),
+            payload: serde_json::json!({ "drawdown_id": drawdown.id }),
+            run_at: held_until.unwrap_or(now),
+            max_attempts: PAYOUT_ATTEMPTS,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A refusal by the risk check: with what is overdue when that is the reason, so the
+/// borrower knows what to repay.
+fn refusal(
+    reason: Reason,
+    checked: &crate::decisions::Checked,
+    drawdown: &Drawdown,
+) -> EngineError {
+    match reason {
+        Reason::Overdue => EngineError::RefusedWith {
+            reason,
+            facts: serde_json::json!({
+                "overdue_minor": checked.overdue_minor,
+                "currency": drawdown.currency,
+            }),
+        },
+        _ => EngineError::Refused {
+            reason: reason.for_borrower(),
+        },
+    }
 }
 
 pub async fn get(engine: &Engine, id: &str) -> Result<DrawdownView, EngineError> {

@@ -456,6 +456,7 @@ fn check_in_review(drawdown: Option<Drawdown>, id: &str) -> Result<Drawdown, Eng
         DrawdownStatus::ManualReview { .. } => Ok(drawdown),
         DrawdownStatus::Quoted { .. }
         | DrawdownStatus::QueuedForMaintenance { .. }
+        | DrawdownStatus::HeldForReview { .. }
         | DrawdownStatus::Disbursing
         | DrawdownStatus::Active
         | DrawdownStatus::Expired { .. }
@@ -544,7 +545,7 @@ fn refuse_if_claimed(drawdown: &Drawdown) -> Result<(), EngineError> {
 }
 
 /// The stored answer to a retried request, looked up before anything is asked or checked.
-async fn earlier_answer(
+pub(super) async fn earlier_answer(
     engine: &Engine,
     request: Option<&IdempotentRequest>,
 ) -> Result<Option<DrawdownView>, EngineError> {
@@ -637,7 +638,7 @@ async fn audit(
 
 /// Audits the step as `action` by `actor`, then answers with the drawdown as it now stands,
 /// recorded under the request's key, in the step's unit of work.
-async fn finish(
+pub(super) async fn finish(
     mut uow: Box<dyn UnitOfWork>,
     actor: &str,
     action: &str,
@@ -659,7 +660,7 @@ fn summary(answers: &[(String, Answer)]) -> serde_json::Value {
 }
 
 /// Claims and approvals are a person's word: only an operator signed in gives it.
-fn operator() -> Result<String, EngineError> {
+pub(super) fn operator() -> Result<String, EngineError> {
     let actor = crate::acting::current();
     match actor.starts_with("ops:") {
         true => Ok(actor),
@@ -670,7 +671,7 @@ fn operator() -> Result<String, EngineError> {
     }
 }
 
-fn parse_note(note: &str) -> Result<String, EngineError> {
+pub(super) fn parse_note(note: &str) -> Result<String, EngineError> {
     let note = note.trim();
     if note.is_empty()
         || note.chars().count() > MAX_NOTE_CHARS

@@ -160,6 +160,25 @@ pub struct MarkFailedRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// What was checked (1-500 characters); kept in the timeline.
+    #[schema(min_length = 1, max_length = 500)]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclineHeldRequest {
+    /// A catalogue reason of the risk or credit category; the borrower is told it (or, where
+    /// the catalogue hides the exact cause, a general one) with its next step.
+    pub reason: lendcore_domain::reasons::Reason,
+    /// Why (1-500 characters); kept in the timeline.
+    #[schema(min_length = 1, max_length = 500)]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LineDecisionRequest {
     pub decision: review::LineDecision,
     /// Why (1-500 characters); kept in the line's log and the drawdown's timeline.
@@ -282,6 +301,67 @@ pub async fn review_failed(
     Ok(respond(StatusCode::OK, outcome))
 }
 
+/// Release a drawdown the credit policy held for review: its payout starts.
+#[utoipa::path(post, path = "/v1/drawdowns/{id}/review/release", tag = "drawdowns", request_body = ReleaseRequest,
+    params(("id" = String, Path, description = "Drawdown id"),
+        ("Idempotency-Key" = String, Header, description = "Required: this call starts a payout")),
+    responses(
+        (status = 200, description = "The drawdown, paying out (or queued behind maintenance)", body = DrawdownView),
+        (status = 400, description = "Invalid input, no Idempotency-Key", body = ErrorBody),
+        (status = 403, description = "Only an operator releases a drawdown", body = ErrorBody),
+        (status = 404, description = "No such drawdown", body = ErrorBody),
+        (status = 409, description = "Not held for review", body = ErrorBody),
+    ))]
+pub async fn review_release(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DrawdownPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<ReleaseRequest>,
+) -> Result<Response, ApiError> {
+    let id = path_id::<DrawdownId>(&path.id)?;
+    let request = idempotency.required(&body.raw)?;
+    let outcome = lendcore_engine::drawdowns::held::release(
+        &state.engine,
+        id.as_str(),
+        &body.value.note,
+        Some(&request),
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// Decline a drawdown the credit policy held for review, with a risk or credit reason: the
+/// amount held on the line is given back and the borrower told.
+#[utoipa::path(post, path = "/v1/drawdowns/{id}/review/decline", tag = "drawdowns", request_body = DeclineHeldRequest,
+    params(("id" = String, Path, description = "Drawdown id"),
+        ("Idempotency-Key" = String, Header, description = "Required: this call releases a hold")),
+    responses(
+        (status = 200, description = "The drawdown, refused with the reason", body = DrawdownView),
+        (status = 400, description = "Invalid input, a reason of another category, no Idempotency-Key", body = ErrorBody),
+        (status = 403, description = "Only an operator declines a drawdown", body = ErrorBody),
+        (status = 404, description = "No such drawdown", body = ErrorBody),
+        (status = 409, description = "Not held for review", body = ErrorBody),
+    ))]
+pub async fn review_decline(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<DrawdownPath>,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<DeclineHeldRequest>,
+) -> Result<Response, ApiError> {
+    let id = path_id::<DrawdownId>(&path.id)?;
+    let request = idempotency.required(&body.raw)?;
+    let b = body.value;
+    let outcome = lendcore_engine::drawdowns::held::decline(
+        &state.engine,
+        id.as_str(),
+        b.reason,
+        &b.note,
+        Some(&request),
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
 /// Decide about the line a payout of the wrong amount froze: unfreeze it or keep it frozen,
 /// with a note in the line's log and the drawdown's timeline.
 #[utoipa::path(post, path = "/v1/drawdowns/{id}/review/line", tag = "drawdowns", request_body = LineDecisionRequest,
@@ -331,4 +411,12 @@ pub(crate) fn routes() -> axum::Router<crate::AppState> {
             routing::post(review_failed),
         )
         .route("/v1/drawdowns/{id}/review/line", routing::post(review_line))
+        .route(
+            "/v1/drawdowns/{id}/review/release",
+            routing::post(review_release),
+        )
+        .route(
+            "/v1/drawdowns/{id}/review/decline",
+            routing::post(review_decline),
+        )
 }
