@@ -41,6 +41,32 @@ pub struct Config {
     /// Who checks identities by bank card or face; without it only the SMS code is offered.
     #[serde(default)]
     pub identity: Option<IdentityConfig>,
+    /// The credit bureau credit decisions ask (`[bureau]`); without it, a policy that reads
+    /// bureau features decides as its `bureau_unavailable` says, and the record says so.
+    #[serde(default)]
+    pub bureau: Option<BureauConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum BureauConfig {
+    /// A bureau (or the lender's adapter in front of one) speaking docs/BUREAU_PROTOCOL.md.
+    Http {
+        /// How decision records name it, e.g. `pboc-adapter`.
+        name: String,
+        base_url: String,
+        api_key: SecretString,
+        /// How long an inquiry may take before the bureau counts as unavailable.
+        #[serde(default = "default_bureau_timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// The sandbox bureau, profiles scripted by the applicant's name: for rehearsals, never for
+    /// real borrowers.
+    Sandbox,
+}
+
+fn default_bureau_timeout_ms() -> u64 {
+    3_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,7 +336,15 @@ impl Config {
 
     /// Refuses values that would make the service misbehave rather than fail to start.
     fn validate(&self) -> anyhow::Result<()> {
-        let checks: [(bool, &str); 10] = [
+        let bureau_timeout_ok = match &self.bureau {
+            Some(BureauConfig::Http { timeout_ms, .. }) => (100..=60_000).contains(timeout_ms),
+            Some(BureauConfig::Sandbox) | None => true,
+        };
+        let checks: [(bool, &str); 11] = [
+            (
+                bureau_timeout_ok,
+                "bureau.timeout_ms must be between 100 and 60000",
+            ),
             (
                 self.database.max_connections >= 1,
                 "database.max_connections must be at least 1",

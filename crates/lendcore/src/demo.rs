@@ -75,6 +75,9 @@ pub async fn run(
     config
         .identity
         .get_or_insert(crate::config::IdentityConfig::Sandbox);
+    config
+        .bureau
+        .get_or_insert(crate::config::BureauConfig::Sandbox);
     let admin_file = data_dir.join("admin.txt");
     let db_shown = std::path::absolute(&db_path).unwrap_or(db_path);
     serve::run(config, move |engine, address| async move {
@@ -84,6 +87,19 @@ pub async fn run(
             lendcore_engine::acting::on_behalf_of("demo:seed".to_owned(), seed_borrower(&engine))
                 .await?;
         let line_id = seed_line(&engine, &borrower_id).await?;
+        let examples = match lendcore_engine::acting::on_behalf_of(
+            "demo:seed".to_owned(),
+            seed_policy(&engine),
+        )
+        .await?
+        {
+            // The first run shows the policy at work; later runs find what it did.
+            true => Some(
+                lendcore_engine::acting::on_behalf_of("demo:seed".to_owned(), seed_decisions(&engine))
+                    .await?,
+            ),
+            false => None,
+        };
         let base = format!("http://{address}");
         println!();
         println!("lendcore demo is running. Database: {}", db_shown.display());
@@ -91,6 +107,7 @@ pub async fn run(
         println!("  Home            {base}/");
         println!("  API reference   {base}/docs/api");
         println!("  Products        {base}/v1/products");
+        println!("  Credit policy   {base}/v1/policies   (docs/POLICY.md; features: {base}/v1/features)");
         println!("  OpenAPI         {base}/openapi.json");
         println!("  Health          {base}/healthz   {base}/readyz");
         println!("  Metrics         {base}/metrics");
@@ -109,6 +126,13 @@ pub async fn run(
         println!("      then POST its confirmation_token to {base}/v1/drawdowns/confirm (with an Idempotency-Key header),");
         println!("      GET /v1/drawdowns/{{id}}, and POST /v1/loans/{{id}}/view-link: the link texted to the demo borrower");
         println!("      ({DEMO_MOBILE}, in the sandbox SMS inbox) opens on {base}/links/open");
+        if let Some(seen) = &examples {
+            println!("The default credit policy decided, on this first run (records: GET /v1/borrowers/{{id}}/decisions):");
+            println!("      approved   GET {base}/v1/applications/{}   (its record: .../decision)", seen.approved);
+            println!("      declined   GET {base}/v1/applications/{}   with its top reasons", seen.declined);
+            println!("      held       GET {base}/v1/drawdowns/{}   the 4th drawdown in a day, with a warning at 90% use;", seen.held);
+            println!("                 POST .../review/release or .../review/decline as a risk operator");
+        }
         println!("A borrower: POST {base}/v1/auth/codes {{\"mobile\": \"13812345678\"}}, read the code at");
         println!("      {sms_url}/v1/messages (bearer demo), POST it to {base}/v1/auth/codes/verify, then");
         println!("      POST {base}/v1/applications with the session token and follow /v1/applications/{{id}}/status");
@@ -265,6 +289,178 @@ async fn seed_line(engine: &Arc<Engine>, borrower_id: &str) -> anyhow::Result<St
     .await
     .context("seeding the demo credit line")?;
     Ok(granted.into_inner().line.id)
+}
+
+/// The default credit policy, authored by one demo risk officer and activated by another, on
+/// the first run; `true` when it was put in effect now.
+async fn seed_policy(engine: &Arc<Engine>) -> anyhow::Result<bool> {
+    use lendcore_domain::decision::{DEFAULT_POLICY, PolicyCode};
+    use lendcore_engine::decisions;
+    if !decisions::list(engine).await?.is_empty() {
+        return Ok(false);
+    }
+    let code = PolicyCode::parse("consumer").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let document = serde_json::from_str(DEFAULT_POLICY).context("the default policy")?;
+    decisions::author(engine, &demo_operator("demo-risk"), &code, document, None)
+        .await
+        .context("authoring the default policy")?;
+    decisions::activate(engine, &demo_operator("demo-checker"), &code, 1, None, None)
+        .await
+        .context("activating the default policy")?;
+    Ok(true)
+}
+
+fn demo_operator(username: &str) -> lendcore_engine::access::Principal {
+    lendcore_engine::access::Principal::Operator {
+        id: username.to_owned(),
+        username: username.to_owned(),
+        role: Role::Risk,
+        session_id: "demo-seed".to_owned(),
+    }
+}
+
+/// What the default policy decided on the demo's first run.
+struct Examples {
+    approved: String,
+    declined: String,
+    held: String,
+}
+
+/// Two applicants decided by the policy (one approved, one declined with its reasons) and a
+/// busy borrower's fourth drawdown in a day, held for review with a warning. (The demo
+/// borrower's own line is left for the newcomer to draw on.)
+async fn seed_decisions(engine: &Arc<Engine>) -> anyhow::Result<Examples> {
+    let approved = seed_application(
+        engine,
+        (
+            "李四",
+            "13800000001",
+            "110105199203150126",
+            1_500_000,
+            2_000_000,
+        ),
+    )
+    .await?;
+    let declined = seed_application(
+        engine,
+        (
+            "王五 bureau-risky",
+            "13800000002",
+            "440305200601010121",
+            200_000,
+            5_000_000,
+        ),
+    )
+    .await?;
+    let busy = borrowers::register(
+        engine,
+        BorrowerInput {
+            kind: Some(BorrowerKind::Individual),
+            name: "赵六".to_owned(),
+            resident_id: Some("320102199507070125".to_owned()),
+            mobile: Some("13800000003".to_owned()),
+            bank_account: Some("6222020200112233446".to_owned()),
+            language: Some(Language::ZhHans),
+            ..BorrowerInput::default()
+        },
+        None,
+    )
+    .await
+    .context("registering the busy demo borrower")?
+    .into_inner()
+    .id;
+    let line_id = credit_lines::grant(
+        engine,
+        GrantInput {
+            borrower_id: busy,
+            currency: "CNY".to_owned(),
+            limit_minor: 5_000_000,
+            valid_from: None,
+            valid_until: engine.clock.now() + chrono::Duration::days(365),
+            actor: "demo:seed".to_owned(),
+            note: Some("demo line of a busy borrower".to_owned()),
+        },
+        None,
+    )
+    .await
+    .context("granting the busy borrower's line")?
+    .into_inner()
+    .line
+    .id;
+    let draw = |amount_minor: i64| lendcore_engine::drawdowns::DrawdownRequest {
+        line_id: line_id.clone(),
+        product: ProductCode::parse("cash-12m").expect("a valid code"),
+        amount_minor,
+        term: 12,
+        split: None,
+        account: "acct-1".to_owned(),
+    };
+    let mut held = String::new();
+    for amount in [1_500_000, 1_500_000, 1_500_000, 100_000] {
+        let quoted = lendcore_engine::drawdowns::quote(engine, draw(amount), None)
+            .await
+            .context("quoting a demo drawdown")?
+            .into_inner();
+        let confirmed =
+            lendcore_engine::drawdowns::confirm(engine, &quoted.confirmation_token, None)
+                .await
+                .context("confirming a demo drawdown")?
+                .into_inner();
+        held = confirmed.drawdown.id;
+    }
+    Ok(Examples {
+        approved,
+        declined,
+        held,
+    })
+}
+
+/// An applicant who applies, submits and verifies by bank card (the sandbox provider); the
+/// policy decides at once. The application's id.
+async fn seed_application(
+    engine: &Arc<Engine>,
+    (name, mobile, resident_id, income, requested): (&str, &str, &str, i64, i64),
+) -> anyhow::Result<String> {
+    use lendcore_domain::application::Form;
+    use lendcore_engine::applications;
+    let principal = lendcore_engine::access::Principal::Borrower {
+        session_id: format!("demo-{mobile}"),
+        mobile_index: engine.vault()?.index("mobile", mobile),
+        borrower_id: None,
+        link: None,
+    };
+    let draft = applications::start(engine, &principal, None)
+        .await?
+        .into_inner();
+    let id = draft.application.id;
+    applications::save(
+        engine,
+        &principal,
+        &id,
+        draft.application.revision,
+        Form {
+            name: Some(name.to_owned()),
+            resident_id: Some(resident_id.to_owned()),
+            mobile: Some(mobile.to_owned()),
+            bank_account: Some("6222020200112233445".to_owned()),
+            requested_limit_minor: Some(requested),
+            monthly_income_minor: Some(income),
+            ..Form::default()
+        },
+    )
+    .await?;
+    applications::submit(engine, &principal, &id, Some(Language::ZhHans), None).await?;
+    applications::verify(
+        engine,
+        &principal,
+        &id,
+        "bank_card",
+        &serde_json::json!({}),
+        "demo",
+    )
+    .await
+    .with_context(|| format!("verifying demo applicant {name}"))?;
+    Ok(id)
 }
 
 /// Creates the demo products unless they exist already (the demo database survives restarts).

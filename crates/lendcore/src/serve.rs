@@ -26,7 +26,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, IdentityConfig};
+use crate::config::{BureauConfig, Config, IdentityConfig};
 
 pub fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("LENDCORE_LOG")
@@ -276,6 +276,28 @@ where
         }
         None => {}
     }
+    match &config.bureau {
+        Some(BureauConfig::Http {
+            name,
+            base_url,
+            api_key,
+            timeout_ms,
+        }) => {
+            let bureau = lendcore_connectors::bureau::HttpCreditBureau::new(
+                name,
+                base_url,
+                api_key.expose_secret().to_owned(),
+                StdDuration::from_millis(*timeout_ms),
+            )
+            .context("the credit bureau")?;
+            engine = engine.with_bureau(Arc::new(bureau));
+        }
+        Some(BureauConfig::Sandbox) => {
+            tracing::warn!("credit reports come from the SANDBOX bureau: not for real borrowers");
+            engine = engine.with_bureau(Arc::new(lendcore_connectors::bureau::SandboxBureau));
+        }
+        None => {}
+    }
     let engine = Arc::new(engine.with_notifications(notifications(&config)?));
     prepare(engine.clone(), address).await?;
 
@@ -303,6 +325,9 @@ where
         .register(FreezeEndHandler)
         .register(DeliveryHandler::new(&engine))
         .register(applications::TimerHandler)
+        .register(lendcore_engine::decisions::DecideHandler::new(
+            engine.clone(),
+        ))
         .register(lendcore_engine::links::ReminderHandler)
         .register(CobHandler::new(
             StdDuration::from_secs(u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1)),

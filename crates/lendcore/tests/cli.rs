@@ -48,7 +48,7 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
         || key.is_none()
         || !printed
             .iter()
-            .any(|l: &String| l.contains("/v1/credit-lines/"))
+            .any(|l: &String| l.starts_with("Stop with Ctrl-C"))
     {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -158,6 +158,49 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
         .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("/v1/links/open"));
+
+    // The default credit policy at work: an approval, a decline with reasons, a held drawdown.
+    let shown = |label: &str, path: &str| {
+        printed
+            .iter()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split(path).nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("the demo prints the {label} example: {printed:?}"))
+            .to_owned()
+    };
+    let (_, approved) = get(format!(
+        "{base}/v1/applications/{}",
+        shown("approved", "/v1/applications/")
+    ))
+    .await;
+    assert_eq!(approved["state"], "approved", "{approved}");
+    let (_, declined) = get(format!(
+        "{base}/v1/applications/{}",
+        shown("declined", "/v1/applications/")
+    ))
+    .await;
+    assert_eq!(declined["state"], "declined", "{declined}");
+    assert!(
+        !declined["reasons"].as_array().unwrap().is_empty(),
+        "{declined}"
+    );
+    let (status, record) = get(format!(
+        "{base}/v1/applications/{}/decision",
+        shown("declined", "/v1/applications/")
+    ))
+    .await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["bureau"]["bureau"], "sandbox");
+    let (_, held) = get(format!(
+        "{base}/v1/drawdowns/{}",
+        shown("held", "/v1/drawdowns/")
+    ))
+    .await;
+    assert_eq!(
+        held["drawdown"]["status"]["state"], "held_for_review",
+        "{held}"
+    );
 
     let pid = child.0.id().to_string();
     assert!(
