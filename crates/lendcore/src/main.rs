@@ -2,6 +2,7 @@
 
 mod access;
 mod config;
+mod decide;
 mod demo;
 mod loadtest;
 mod serve;
@@ -82,6 +83,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Credit decisions: replay a recorded one (see docs/POLICY.md).
+    Decide {
+        #[command(subcommand)]
+        action: DecideAction,
     },
     /// Measure the service: synthetic load on a database of its own (see docs/PERFORMANCE.md).
     Loadtest {
@@ -179,6 +185,18 @@ enum AuditAction {
 }
 
 #[derive(Subcommand)]
+enum DecideAction {
+    /// Evaluate a recorded decision again from its recorded features under the policy version
+    /// it names; print both answers, or what differs (exit status 1).
+    Replay {
+        #[arg(long, help = DB_HELP)]
+        db: Option<String>,
+        /// BORROWER/DECISION: the borrower's id, a slash, the decision's id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum LoadtestAction {
     /// Seed active loans into an empty database and time close of business over them.
     Cob {
@@ -243,6 +261,16 @@ async fn main() -> anyhow::Result<()> {
             serve::init_logging(&config)?;
             let intact = serve::audit(&config, out.as_deref(), anchor.as_ref()).await?;
             if !intact {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Decide {
+            action: DecideAction::Replay { db, id },
+        } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            if !decide::replay(&config, &id).await? {
                 std::process::exit(1);
             }
             Ok(())

@@ -192,6 +192,47 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
     .await;
     assert_eq!(status, 200, "{record}");
     assert_eq!(record["bureau"]["bureau"], "sandbox");
+    // Replayed from the command line, beside the running service, to the same answer.
+    let replayed = Command::new(BIN)
+        .args(["decide", "replay", "--db"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("data/demo.sqlite3").display()
+        ))
+        .arg(format!(
+            "{}/{}",
+            record["borrower_id"].as_str().unwrap(),
+            record["id"].as_str().unwrap()
+        ))
+        .env_remove("LENDCORE_CONFIG")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&replayed.stdout);
+    assert!(
+        replayed.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert!(
+        said.contains("the same answer") && said.contains("recorded  decline"),
+        "{said}"
+    );
+    let unknown = Command::new(BIN)
+        .args(["decide", "replay", "--db"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("data/demo.sqlite3").display()
+        ))
+        .arg("nobody/nothing")
+        .env_remove("LENDCORE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no decision"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
     let (_, held) = get(format!(
         "{base}/v1/drawdowns/{}",
         shown("held", "/v1/drawdowns/")
@@ -399,6 +440,7 @@ fn every_db_and_bind_flag_says_what_it_takes() {
         &["migrate"],
         &["demo"],
         &["audit", "verify"],
+        &["decide", "replay"],
         &["cob", "run"],
         &["config"],
     ] {
