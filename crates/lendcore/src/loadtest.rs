@@ -49,22 +49,25 @@ async fn scratch_store(
     Ok((store, scratch))
 }
 
-/// Confirms `requests` drawdowns over HTTP from `clients` concurrent clients (each on a line
-/// of its own, as borrowers are), after quoting them, and reports the rate of confirmations
-/// and their latencies. With `rate`, clients pace themselves to that many per second overall.
+/// Confirms `requests` drawdowns over HTTP from `clients` concurrent clients, each drawdown a
+/// borrower's first on a line of its own, after quoting them, and reports the rate of
+/// confirmations and their latencies. With `rate`, clients pace themselves to that many per
+/// second overall. With `policy`, the default credit policy is in effect, so every
+/// confirmation runs its risk check and keeps its decision record.
 pub async fn drawdowns(
     config: &Config,
     explicit_db: bool,
     requests: usize,
     clients: usize,
     rate: Option<u32>,
+    policy: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         clients >= 1 && requests >= clients,
         "need at least one request per client"
     );
     let (store, scratch) = scratch_store(config, explicit_db).await?;
-    let outcome = drawdowns_on(store.clone(), config, requests, clients, rate).await;
+    let outcome = drawdowns_on(store.clone(), config, requests, clients, rate, policy).await;
     store.close().await;
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
@@ -78,10 +81,14 @@ async fn drawdowns_on(
     requests: usize,
     clients: usize,
     rate: Option<u32>,
+    policy: bool,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
     let code = seed_product(&engine).await?;
+    if policy {
+        default_policy_in_effect(&engine).await?;
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = lendcore_server::router(engine.clone(), &config.http_limits());
@@ -109,18 +116,18 @@ async fn drawdowns_on(
     let bar = progress(per_client * clients, "quoting");
     let mut tokens: Vec<Vec<String>> = Vec::new();
     for client in 0..clients {
-        let mut uow = store.begin().await?;
-        let line = insert_line(
-            uow.as_mut(),
-            &format!("loadtest-{client}"),
-            AMOUNT_MINOR * per_client as i64,
-            0,
-            now,
-        )
-        .await?;
-        uow.commit().await?;
         let mut mine = Vec::with_capacity(per_client);
-        for _ in 0..per_client {
+        for n in 0..per_client {
+            let mut uow = store.begin().await?;
+            let line = insert_line(
+                uow.as_mut(),
+                &format!("loadtest-{client}-{n}"),
+                AMOUNT_MINOR,
+                0,
+                now,
+            )
+            .await?;
+            uow.commit().await?;
             let quoted = lendcore_engine::drawdowns::quote(
                 &engine,
                 lendcore_engine::drawdowns::DrawdownRequest {
@@ -187,9 +194,14 @@ async fn drawdowns_on(
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "drawdowns confirmed over HTTP ({}, {clients} clients{}): {} in {secs:.1} s = {:.0}/s; \
+        "drawdowns confirmed over HTTP ({}, {clients} clients{}{}): {} in {secs:.1} s = {:.0}/s; \
          latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {refused} not confirmed",
         store.backend().as_str(),
+        if policy {
+            ", risk-checked by the default policy"
+        } else {
+            ""
+        },
         rate.map_or(String::new(), |r| format!(", paced at {r}/s")),
         latencies.len(),
         latencies.len() as f64 / secs,
@@ -226,6 +238,24 @@ async fn insert_line(
     line.drawn_minor = drawn_minor;
     uow.insert_credit_line(&line, &granted).await?;
     Ok(line)
+}
+
+/// The default credit policy, authored and activated as two people would.
+async fn default_policy_in_effect(engine: &Engine) -> anyhow::Result<()> {
+    use lendcore_domain::decision::{DEFAULT_POLICY, PolicyCode};
+    let person = |name: &str| lendcore_engine::access::Principal::Operator {
+        id: name.to_owned(),
+        username: name.to_owned(),
+        role: lendcore_domain::access::Role::Risk,
+        session_id: "loadtest".to_owned(),
+    };
+    let code = PolicyCode::parse("consumer").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let document = serde_json::from_str(DEFAULT_POLICY)?;
+    lendcore_engine::decisions::author(engine, &person("loadtest-maker"), &code, document, None)
+        .await?;
+    lendcore_engine::decisions::activate(engine, &person("loadtest-checker"), &code, 1, None, None)
+        .await?;
+    Ok(())
 }
 
 /// The product every load test draws under.

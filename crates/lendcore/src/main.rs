@@ -221,6 +221,9 @@ enum LoadtestAction {
         /// as fast as they go if omitted.
         #[arg(long)]
         rate: Option<u32>,
+        /// Put the default credit policy in effect: every confirmation is risk-checked.
+        #[arg(long)]
+        with_policy: bool,
     },
 }
 
@@ -290,8 +293,12 @@ async fn main() -> anyhow::Result<()> {
                     requests,
                     clients,
                     rate,
+                    with_policy,
                     ..
-                } => loadtest::drawdowns(&config, explicit, requests, clients, rate).await,
+                } => {
+                    loadtest::drawdowns(&config, explicit, requests, clients, rate, with_policy)
+                        .await
+                }
             }
         }
         Command::Operators {
