@@ -257,10 +257,15 @@ impl Features {
         self.values[feature.index()] = None;
     }
 
-    /// Every feature by name, `null` where missing: the snapshot a decision record keeps.
-    pub fn snapshot(&self) -> std::collections::BTreeMap<String, Option<Value>> {
+    /// Every feature known at `stage` by name, `null` where missing: the snapshot a decision
+    /// record keeps (a feature not known at the stage is missing by definition).
+    pub fn snapshot(
+        &self,
+        stage: super::Stage,
+    ) -> std::collections::BTreeMap<String, Option<Value>> {
         Feature::ALL
             .iter()
+            .filter(|f| f.is_known_at(stage))
             .map(|f| (f.name().to_owned(), self.get(*f).cloned()))
             .collect()
     }

@@ -176,7 +176,7 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
                     "age_years": found.get(Feature::AgeYears),
                     "region": found.get(Feature::Region),
                 }),
-                features: found.snapshot(),
+                features: found.snapshot(Stage::Application),
                 bureau,
                 evaluation,
                 timings: Timings {

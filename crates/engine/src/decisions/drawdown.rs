@@ -158,7 +158,7 @@ pub(crate) async fn check(
             "product": drawdown.product_code,
             "installments": drawdown.quote.schedule.installments.len(),
         }),
-        features: found.snapshot(),
+        features: found.snapshot(Stage::Drawdown),
         bureau: None,
         evaluation,
         timings: Timings {

@@ -220,6 +220,22 @@ pub async fn confirm(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
     let now = engine.clock.now();
+    // The risk check reads the borrower's records from a snapshot before the writer is taken,
+    // so SQLite's single writer is held for the writes alone. The hold, taken in the write,
+    // stays the guard against overdrawing; a rule counting drawdowns may miss one confirmed
+    // at the same instant.
+    let checked = {
+        let mut read = engine.store.begin_read().await?;
+        match read.find_drawdown_by_token(&token_hash(token)).await? {
+            Some(quoted @ Drawdown {
+                status: DrawdownStatus::Quoted { .. },
+                ..
+            }) => Some(
+                crate::decisions::check_drawdown(engine, read.as_mut(), &quoted, now).await?,
+            ),
+            Some(_) | None => None,
+        }
+    };
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
@@ -241,11 +257,10 @@ pub async fn confirm(
         })?;
     let read_revision = drawdown.revision;
     let held_until = crate::maintenance::held_until(uow.as_mut(), now).await?;
+    // Only a quote is confirmed: a check made on one confirmed meanwhile is dropped, and the
+    // domain answers below.
     let checked = match drawdown.status {
-        // Only a quote is confirmed; anything else is answered by the domain below.
-        DrawdownStatus::Quoted { .. } => {
-            Some(crate::decisions::check_drawdown(engine, uow.as_mut(), &drawdown, now).await?)
-        }
+        DrawdownStatus::Quoted { .. } => checked,
         DrawdownStatus::QueuedForMaintenance { .. }
         | DrawdownStatus::HeldForReview { .. }
         | DrawdownStatus::Disbursing
