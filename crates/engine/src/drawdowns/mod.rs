@@ -227,12 +227,12 @@ pub async fn confirm(
     let checked = {
         let mut read = engine.store.begin_read().await?;
         match read.find_drawdown_by_token(&token_hash(token)).await? {
-            Some(quoted @ Drawdown {
-                status: DrawdownStatus::Quoted { .. },
-                ..
-            }) => Some(
-                crate::decisions::check_drawdown(engine, read.as_mut(), &quoted, now).await?,
-            ),
+            Some(
+                quoted @ Drawdown {
+                    status: DrawdownStatus::Quoted { .. },
+                    ..
+                },
+            ) => Some(crate::decisions::check_drawdown(engine, read.as_mut(), &quoted, now).await?),
             Some(_) | None => None,
         }
     };
