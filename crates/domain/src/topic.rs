@@ -44,6 +44,10 @@ topics! {
     CreditLineUnfrozen => "credit_line.unfrozen",
     CreditLineClosed => "credit_line.closed",
     CreditLineExpired => "credit_line.expired",
+    /// The daily review warns the borrower before a rule bites (payload `warning`).
+    CreditLineWarning => "credit_line.warning",
+    /// The daily review will freeze the line, or lower its limit, once the notice has run.
+    CreditLineChangeScheduled => "credit_line.change_scheduled",
     DrawdownQuoted => "drawdown.quoted",
     DrawdownConfirmed => "drawdown.confirmed",
     DrawdownQueuedForMaintenance => "drawdown.queued_for_maintenance",

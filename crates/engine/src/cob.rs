@@ -194,6 +194,13 @@ impl JobHandler for CobHandler {
                 report.loans_busy
             )));
         }
+        // The date is closed: the credit policy reviews every open line on its figures.
+        let now = ctx.clock.now();
+        let mut uow = ctx.store.begin().await?;
+        crate::decisions::schedule_line_review(uow.as_mut(), date, now)
+            .await
+            .map_err(|e| JobFailure::retryable(e.to_string()))?;
+        uow.commit().await?;
         Ok(JobDone::Succeeded)
     }
 }

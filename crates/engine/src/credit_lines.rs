@@ -93,56 +93,89 @@ pub async fn change(
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
             return Ok(Outcome::Replayed(done));
         }
-        let mut line = uow
-            .find_credit_line(line_id)
-            .await?
-            .ok_or_else(|| line_not_found(line_id))?;
-        let last_seq = uow
-            .credit_line_events(line_id)
-            .await?
-            .last()
-            .map_or(0, |e| e.seq);
-        let read_revision = line.revision;
-        let (actor, note) = (actor.clone(), note.clone());
-        let event = match change {
-            LineChange::Limit { limit_minor } => {
-                line.change_limit(limit_minor, actor, note, last_seq, now)
-            }
-            LineChange::Freeze { reason, until } => {
-                line.freeze(reason, until, actor, note, last_seq, now)
-            }
-            LineChange::Unfreeze => line.unfreeze(actor, note, last_seq, now),
-            LineChange::Close { reason } => line.close(reason, actor, note, last_seq, now),
-        }
-        .map_err(line_error)?;
-        match uow.update_credit_line(&line, read_revision, &event).await {
-            // A drawdown's hold moved the line since we read it: decide again on fresh figures.
-            Err(StoreError::Stale(_)) if attempt < STALE_RETRIES => continue,
-            other => other?,
-        }
-        if let LineStatus::Frozen {
-            until: Some(until), ..
-        } = line.status
-            && event.kind == lendcore_domain::credit_line::LineEventKind::Frozen
+        let line = match change_in(
+            uow.as_mut(),
+            line_id,
+            &change,
+            actor.clone(),
+            note.clone(),
+            now,
+        )
+        .await
         {
-            uow.enqueue_job(
-                &NewJob {
-                    id: format!("line-freeze-end:{}:{}", line.id, event.seq),
-                    kind: kinds::LINE_FREEZE_END.to_owned(),
-                    payload: serde_json::json!({ "line_id": line.id, "until": until }),
-                    run_at: until,
-                    max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
-                },
-                now,
-            )
-            .await?;
-        }
-        announce(uow.as_mut(), &line, &event).await?;
+            // A drawdown's hold moved the line since we read it: decide again on fresh figures.
+            Err(EngineError::Conflict {
+                code: "conflict.concurrent_update",
+                ..
+            }) if attempt < STALE_RETRIES => continue,
+            other => other?,
+        };
         let view = line.view(now);
         idempotency::record(uow.as_mut(), request, &view, now).await?;
         uow.commit().await?;
         return Ok(Outcome::Fresh(view));
     }
+}
+
+/// Makes `change` to the line in `uow`: decided by the domain on the line as it is, logged,
+/// its timer set, announced. `conflict.concurrent_update` when the line moved meanwhile.
+pub(crate) async fn change_in(
+    uow: &mut dyn UnitOfWork,
+    line_id: &str,
+    change: &LineChange,
+    actor: String,
+    note: Option<String>,
+    now: Timestamp,
+) -> Result<CreditLine, EngineError> {
+    let mut line = uow
+        .find_credit_line(line_id)
+        .await?
+        .ok_or_else(|| line_not_found(line_id))?;
+    let last_seq = uow
+        .credit_line_events(line_id)
+        .await?
+        .last()
+        .map_or(0, |e| e.seq);
+    let read_revision = line.revision;
+    let event = match change {
+        LineChange::Limit { limit_minor } => {
+            line.change_limit(*limit_minor, actor, note, last_seq, now)
+        }
+        LineChange::Freeze { reason, until } => {
+            line.freeze(*reason, *until, actor, note, last_seq, now)
+        }
+        LineChange::Unfreeze => line.unfreeze(actor, note, last_seq, now),
+        LineChange::Close { reason } => line.close(*reason, actor, note, last_seq, now),
+    }
+    .map_err(line_error)?;
+    match uow.update_credit_line(&line, read_revision, &event).await {
+        Err(StoreError::Stale(_)) => {
+            return Err(EngineError::conflict(
+                "conflict.concurrent_update",
+                "the line changed while this change was decided; retry",
+            ));
+        }
+        other => other?,
+    }
+    if let LineStatus::Frozen {
+        until: Some(until), ..
+    } = line.status
+        && event.kind == lendcore_domain::credit_line::LineEventKind::Frozen
+    {
+        uow.enqueue_job(
+            &NewJob {
+                id: format!("line-freeze-end:{}:{}", line.id, event.seq),
+                kind: kinds::LINE_FREEZE_END.to_owned(),
+                payload: serde_json::json!({ "line_id": line.id, "until": until }),
+                run_at: until,
+                max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
+            },
+            now,
+        )
+        .await?;
+    }
+    announce(uow, &line, &event).await?;
+    Ok(line)
 }
 
 pub async fn get(engine: &Engine, line_id: &str) -> Result<LineView, EngineError> {

@@ -15,9 +15,10 @@ use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError, new_id};
 
 /// Drawdown states whose borrowers are told about a window: work that is not finished.
-const IN_FLIGHT: [&str; 4] = [
+const IN_FLIGHT: [&str; 5] = [
     "quoted",
     "queued_for_maintenance",
+    "held_for_review",
     "disbursing",
     "manual_review",
 ];

@@ -70,7 +70,13 @@ async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World
     .register(credit_lines::FreezeEndHandler)
     // A slice of no time at all: close of business moves one loan per run, as a huge book
     // would move one slice per run.
-    .register(cob::CobHandler::new(StdDuration::ZERO, 1));
+    .register(cob::CobHandler::new(StdDuration::ZERO, 1))
+    .register(lendcore_engine::decisions::LineReviewHandler::new(
+        engine.clone(),
+    ))
+    .register(lendcore_engine::decisions::ReviewApplyHandler::new(
+        engine.clone(),
+    ));
     World {
         engine,
         clock,
@@ -1030,6 +1036,68 @@ store_test! {
         assert_eq!(again.code(), "conflict.drawdown_state");
         let (drawn, held_now) = w.line().await;
         assert_eq!(held_now, 0, "the declined amount is free again (drawn {drawn})");
+    }
+
+    async fn a_daily_review_warns_then_freezes_the_line_with_notice(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        default_policy_in_effect(&w.engine).await;
+        let id = w.draw(1_000_000, "acct-1").await;
+        w.settle().await;
+        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let due = loan.quote.schedule.installments[0].due_date;
+        let at = |days: i64| chrono::DateTime::from_naive_utc_and_offset(due.and_hms_opt(4, 0, 0).unwrap(), Utc) + Duration::days(days);
+        let midnight = chrono::NaiveTime::MIN;
+        let close_every_date = || async {
+            while cob::schedule_due(w.engine.store.as_ref(), w.clock.as_ref(), midnight).await.unwrap().is_some() {
+                w.settle().await;
+            }
+        };
+        let told = || async {
+            let mut uow = w.engine.store.begin_read().await.unwrap();
+            uow.outbox_for("credit_line", &w.line_id).await.unwrap()
+        };
+
+        // Twenty days late: warned, and told the limit will be lowered; nothing changes yet.
+        w.clock.set(at(20));
+        close_every_date().await;
+        let events = told().await;
+        let warning = events.iter().find(|e| e.topic == "credit_line.warning").expect("warned");
+        assert_eq!(warning.payload["warning"], "installment_due_soon");
+        let notice = events.iter().find(|e| e.topic == "credit_line.change_scheduled").expect("a notice");
+        assert_eq!((notice.payload["change"].as_str(), notice.payload["percent"].as_u64()), (Some("decrease"), Some(20)));
+        let limit = credit_lines::get(&w.engine, &w.line_id).await.unwrap().line.limit_minor;
+        assert_eq!(limit, 3_000_000, "not before the notice has run");
+
+        // The notice runs out: the limit is lowered, once; at 31 days the freeze is announced,
+        // and made a day later.
+        for day in 21..=31 {
+            w.clock.set(at(day));
+            close_every_date().await;
+        }
+        let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap().line;
+        assert_eq!(line.limit_minor, 2_400_000, "lowered by 20% after the notice");
+        let notices: Vec<String> = told().await.iter().filter(|e| e.topic == "credit_line.change_scheduled").map(|e| e.payload["change"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(notices, ["decrease", "freeze"], "each told once, ahead");
+        assert!(matches!(line.status, lendcore_domain::credit_line::LineStatus::Active), "told, not yet frozen");
+        w.clock.set(at(32) + Duration::hours(1));
+        w.settle().await;
+        let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap().line;
+        let lendcore_domain::credit_line::LineStatus::Frozen { reason, by, .. } = &line.status else { panic!("{:?}", line.status) };
+        assert_eq!((*reason, by.as_str()), (Reason::Overdue, "system:credit-policy"));
+        let decisions = lendcore_engine::decisions::list_decisions(&w.engine, "b-1", 200).await.unwrap();
+        assert!(decisions.iter().any(|d| d.subject.kind == "credit_line" && d.evaluation.outcome.name() == "freeze"));
+        for d in decisions.iter().take(5) {
+            let replayed = lendcore_engine::decisions::replay(&w.engine, "b-1", &d.id).await.unwrap();
+            assert!(replayed.same, "{:?}", replayed.differences);
+        }
+
+        // Repaid: the next review lifts the freeze the policy made.
+        let (_, overdue) = drawdowns::get(&w.engine, &id).await.unwrap().drawdown.past_due(w.clock.now().date_naive());
+        loans::repay(&w.engine, &id, overdue, RepaymentMode::Installments, None).await.unwrap();
+        w.clock.set(at(34));
+        close_every_date().await;
+        let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap().line;
+        assert!(matches!(line.status, lendcore_domain::credit_line::LineStatus::Active), "{:?}", line.status);
     }
 }
 

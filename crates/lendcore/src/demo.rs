@@ -130,7 +130,7 @@ pub async fn run(
             println!("The default credit policy decided, on this first run (records: GET /v1/borrowers/{{id}}/decisions):");
             println!("      approved   GET {base}/v1/applications/{}   (its record: .../decision)", seen.approved);
             println!("      declined   GET {base}/v1/applications/{}   with its top reasons", seen.declined);
-            println!("      held       GET {base}/v1/drawdowns/{}   the 4th drawdown in a day, with a warning at 90% use;", seen.held);
+            println!("      held       GET {base}/v1/drawdowns/{}   the 4th drawdown in a day (its decision record also warns of 90% use);", seen.held);
             println!("                 POST .../review/release or .../review/decline as a risk operator");
         }
         println!("A borrower: POST {base}/v1/auth/codes {{\"mobile\": \"13812345678\"}}, read the code at");

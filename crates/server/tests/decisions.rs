@@ -183,7 +183,7 @@ store_test! {
         let (token, id) = submit(&api, &gateway, &young).await;
         let decided = verify(&api, &gateway, &young, &token, &id).await;
         assert_eq!(decided["state"], "declined", "{decided}");
-        assert_eq!(decided["reasons"], json!(["credit.score_too_low", "credit.income_insufficient", "credit.limited_history"]));
+        assert_eq!(decided["reasons"], json!(["credit.score_too_low", "credit.income_insufficient", "credit.limited_history", "credit.delinquency_record"]));
         let (_, status) = {
             let explained = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
             (explained.status, explained.body)

@@ -33,6 +33,13 @@ pub trait CreditLineRepository {
 
     async fn credit_lines_of(&mut self, borrower_id: &str) -> Result<Vec<CreditLine>, StoreError>;
 
+    /// Lines not closed, by id, `limit` after `after`: what the daily review walks.
+    async fn open_credit_lines_after(
+        &mut self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<CreditLine>, StoreError>;
+
     /// The log, oldest first.
     async fn credit_line_events(&mut self, line_id: &str) -> Result<Vec<LineEvent>, StoreError>;
 
@@ -172,6 +179,23 @@ impl CreditLineRepository for SqlUnitOfWork {
         );
         let rows: Vec<LineRow> =
             on_tx!(self, c => sqlx::query_as(&sql).bind(borrower_id).fetch_all(c).await)?;
+        rows.into_iter().map(line_from_row).collect()
+    }
+
+    async fn open_credit_lines_after(
+        &mut self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<CreditLine>, StoreError> {
+        let sql = format!(
+            "SELECT {LINE_COLUMNS} FROM credit_lines WHERE id > $1 AND state <> 'closed' \
+             ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<LineRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?;
         rows.into_iter().map(line_from_row).collect()
     }
 

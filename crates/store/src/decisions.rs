@@ -55,6 +55,10 @@ pub trait PolicyRepository {
     /// Every version of every policy (at most [`MAX_POLICY_VERSIONS`]), by code and version.
     async fn policy_versions(&mut self) -> Result<Vec<PolicyVersion>, StoreError>;
 
+    /// The highest version number of a policy, if it has any.
+    async fn latest_policy_version(&mut self, code: &PolicyCode)
+    -> Result<Option<u32>, StoreError>;
+
     /// The code and version in effect at `at`: the activated version with the latest
     /// effective time not after it (one indexed read, for every decision).
     async fn policy_in_effect(
@@ -219,6 +223,21 @@ impl PolicyRepository for SqlUnitOfWork {
             .fetch_all(c)
             .await)?;
         rows.into_iter().map(version_from_row).collect()
+    }
+
+    async fn latest_policy_version(
+        &mut self,
+        code: &PolicyCode,
+    ) -> Result<Option<u32>, StoreError> {
+        let latest: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT MAX(version) FROM credit_policy_versions WHERE code = $1",
+        )
+        .bind(code.as_str())
+        .fetch_one(c)
+        .await)?;
+        latest
+            .map(|v| u32::try_from(v).map_err(|e| StoreError::corrupt(TABLE, e)))
+            .transpose()
     }
 
     async fn policy_in_effect(

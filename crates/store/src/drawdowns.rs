@@ -49,9 +49,10 @@ pub trait DrawdownRepository {
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
 
-    /// A borrower's drawdowns on one line that are running loans, or were confirmed at or
-    /// after `since` (quotes, and drawdowns that ended unconfirmed or refused, are left out),
-    /// newest first, at most [`MAX_RISK_DRAWDOWNS`]: what a credit decision reads.
+    /// A borrower's drawdowns on one line that are running loans, or changed at or after
+    /// `since` (a loan repaid last week after being late is one; quotes, and drawdowns that
+    /// ended unconfirmed or refused, are left out), newest first, at most
+    /// [`MAX_RISK_DRAWDOWNS`]: what a credit decision reads.
     async fn drawdowns_for_risk(
         &mut self,
         borrower_id: &str,
@@ -231,7 +232,7 @@ impl DrawdownRepository for SqlUnitOfWork {
              LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
              WHERE d.line_id = $1 AND d.borrower_id = $2 \
              AND (d.state = 'active' \
-                  OR (d.created_at_ms >= $3 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
+                  OR (d.updated_at_ms >= $3 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
              ORDER BY d.created_at_ms DESC LIMIT $4",
         )
         .bind(line_id)

@@ -294,18 +294,17 @@ impl Policy {
             }
             None if bureau_use == BureauUse::UnavailableReferred => Outcome::Refer,
             None => {
-                let (index, chosen) = self
+                let chosen = self
                     .bands
                     .iter()
-                    .enumerate()
-                    .find(|(_, b)| b.lo <= score.value && score.value <= b.hi)
+                    .find(|b| b.lo <= score.value && score.value <= b.hi)
                     .expect("validation proves the bands cover every score");
-                band = Some(index as u32 + 1);
+                band = Some(chosen.number);
                 let terms = &chosen.input;
                 if let Some(reason) = terms.reason {
                     explanation.push(Explained {
                         reason,
-                        because: format!("score {} in band {}", score.value, index + 1),
+                        because: format!("score {} in band {}", score.value, chosen.number),
                     });
                 }
                 match terms.outcome {
@@ -322,7 +321,7 @@ impl Policy {
         ) {
             explanation.extend(self.costliest(&score));
         }
-        explanation.truncate(MAX_REASONS);
+        let explanation = distinct(explanation);
         Evaluation {
             stage: Stage::Application,
             outcome,
@@ -376,7 +375,6 @@ impl Policy {
             .collect();
         lost.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         lost.into_iter()
-            .take(MAX_REASONS)
             .map(|(_, i)| {
                 let scored = &score.characteristics[i];
                 Explained {
@@ -404,9 +402,9 @@ impl Policy {
             band.income_multiple,
             features.get(Feature::MonthlyIncomeMinor),
         ) {
-            let by_income = (Decimal::from(*income) * multiple)
-                .floor()
-                .to_i64()
+            let by_income = Decimal::from(*income)
+                .checked_mul(multiple)
+                .and_then(|d| d.floor().to_i64())
                 .unwrap_or(i64::MAX);
             limit = limit.min(by_income);
         }
@@ -447,25 +445,31 @@ fn deciding_rule(outcome: &Outcome) -> Option<RuleOutcome> {
 }
 
 fn explain_rules(fired: &[FiredRule], deciding: Option<RuleOutcome>) -> Vec<Explained> {
-    fired
-        .iter()
-        .filter(|f| Some(f.outcome) == deciding)
-        .filter_map(|f| {
-            f.reason.map(|reason| Explained {
-                reason,
-                because: format!("table {}, row {}", f.table, f.row),
+    distinct(
+        fired
+            .iter()
+            .filter(|f| Some(f.outcome) == deciding)
+            .filter_map(|f| {
+                f.reason.map(|reason| Explained {
+                    reason,
+                    because: format!("table {}, row {}", f.table, f.row),
+                })
             })
-        })
-        .take(MAX_REASONS)
-        .collect()
+            .collect(),
+    )
+}
+
+/// The first explanation of each reason, at most [`MAX_REASONS`] of them, in order.
+fn distinct(explanation: Vec<Explained>) -> Vec<Explained> {
+    let mut kept: Vec<Explained> = Vec::new();
+    for e in explanation {
+        if kept.len() < MAX_REASONS && !kept.iter().any(|k| k.reason == e.reason) {
+            kept.push(e);
+        }
+    }
+    kept
 }
 
 fn reasons_of(explanation: &[Explained]) -> Vec<Reason> {
-    let mut reasons = Vec::new();
-    for e in explanation {
-        if !reasons.contains(&e.reason) {
-            reasons.push(e.reason);
-        }
-    }
-    reasons
+    explanation.iter().map(|e| e.reason).collect()
 }

@@ -35,7 +35,6 @@ const APPLICATION: &[Stage] = &[Stage::Application];
 const DRAWDOWN: &[Stage] = &[Stage::Drawdown];
 const REVIEW: &[Stage] = &[Stage::LineReview];
 const DRAWDOWN_AND_REVIEW: &[Stage] = &[Stage::Drawdown, Stage::LineReview];
-const APPLICATION_AND_REVIEW: &[Stage] = &[Stage::Application, Stage::LineReview];
 
 const MONEY: (i64, i64) = (0, 1_000_000_000_000);
 const COUNT: (i64, i64) = (0, 100_000);
@@ -90,9 +89,9 @@ pub struct FeatureDefinition {
 }
 
 features! {
-    AgeYears => "age_years", Number, Application, ALL_STAGES, missing: true, range: Some((0, 150)),
+    AgeYears => "age_years", Number, Application, APPLICATION, missing: true, range: Some((0, 150)),
         "Age in whole years on the decision date, from the resident identity number; missing for a company.";
-    Region => "region", Text, Application, ALL_STAGES, missing: true, range: None,
+    Region => "region", Text, Application, APPLICATION, missing: true, range: None,
         "Province of the resident identity number: its first two digits, e.g. \"11\" for Beijing.";
     MonthlyIncomeMinor => "monthly_income_minor", Number, Application, APPLICATION, missing: false, range: Some(MONEY),
         "Monthly income the applicant declared, in minor units.";
@@ -104,14 +103,14 @@ features! {
         "Installments of this drawdown (one a month).";
     Product => "product", Text, Application, DRAWDOWN, missing: false, range: None,
         "Code of the product this drawdown is priced under.";
-    ApplicationsLast7Days => "applications_7d", Number, Records, APPLICATION_AND_REVIEW, missing: false, range: Some(COUNT),
+    ApplicationsLast7Days => "applications_7d", Number, Records, APPLICATION, missing: false, range: Some(COUNT),
         "Applications this applicant started in the last 7 days, this one included.";
-    ApplicationsLast30Days => "applications_30d", Number, Records, APPLICATION_AND_REVIEW, missing: false, range: Some(COUNT),
+    ApplicationsLast30Days => "applications_30d", Number, Records, APPLICATION, missing: false, range: Some(COUNT),
         "Applications this applicant started in the last 30 days, this one included.";
     DrawdownsLast24Hours => "drawdowns_24h", Number, Records, DRAWDOWN_AND_REVIEW, missing: false, range: Some(COUNT),
-        "Drawdowns confirmed in the last 24 hours, before this one.";
+        "Drawdowns made in the last 24 hours before this one, counting those confirmed and paying out or paid (not quotes, nor ones refused or left unconfirmed).";
     DrawdownsLast7Days => "drawdowns_7d", Number, Records, DRAWDOWN_AND_REVIEW, missing: false, range: Some(COUNT),
-        "Drawdowns confirmed in the last 7 days, before this one.";
+        "Drawdowns made in the last 7 days before this one, counted as drawdowns_24h is.";
     DaysOverdueNow => "days_overdue_now", Number, Records, ALL_STAGES, missing: false, range: Some(DAYS),
         "Days the oldest unpaid installment is past its due date; 0 when nothing is overdue.";
     WorstDaysOverdue12Months => "worst_days_overdue_12m", Number, Records, ALL_STAGES, missing: false, range: Some(DAYS),
@@ -142,20 +141,22 @@ features! {
         "Days until the next unpaid installment falls due; missing when none is due.";
     DaysToLineExpiry => "days_to_line_expiry", Number, Records, REVIEW, missing: true, range: Some(DAYS),
         "Days until the line under review expires.";
+    DaysSinceLimitChange => "days_since_limit_change", Number, Records, REVIEW, missing: false, range: Some(DAYS),
+        "Days since the line's limit last changed, or since it was granted: lets a review change a limit once, not every day.";
     LineFrozen => "line_frozen", Flag, Records, REVIEW, missing: false, range: None,
         "Whether the line under review is frozen.";
-    BureauLendersOpen => "bureau_lenders_open", Number, Bureau, ALL_STAGES, missing: true, range: Some(COUNT),
+    BureauLendersOpen => "bureau_lenders_open", Number, Bureau, APPLICATION, missing: true, range: Some(COUNT),
         "Lenders with credit open to this borrower, per the bureau.";
-    BureauExposureMinor => "bureau_exposure_minor", Number, Bureau, ALL_STAGES, missing: true, range: Some(MONEY),
+    BureauExposureMinor => "bureau_exposure_minor", Number, Bureau, APPLICATION, missing: true, range: Some(MONEY),
         "What this borrower owes all lenders, per the bureau, in minor units.";
-    BureauInquiries3Months => "bureau_inquiries_3m", Number, Bureau, ALL_STAGES, missing: true, range: Some(COUNT),
+    BureauInquiries3Months => "bureau_inquiries_3m", Number, Bureau, APPLICATION, missing: true, range: Some(COUNT),
         "Credit inquiries in the last 3 months, per the bureau.";
-    BureauWorstDelinquencyDays => "bureau_worst_delinquency_days", Number, Bureau, ALL_STAGES, missing: true, range: Some(DAYS),
+    BureauWorstDelinquencyDays => "bureau_worst_delinquency_days", Number, Bureau, APPLICATION, missing: true, range: Some(DAYS),
         "The worst delinquency the bureau knows of, in days past due.";
     DebtToIncomePercent => "debt_to_income_pct", Number, Bureau, APPLICATION, missing: true, range: Some(PERCENT),
         "What the bureau reports owed, as a percentage of a year's declared income, rounded down; missing without either.";
-    TotalExposureMinor => "total_exposure_minor", Number, Records, DRAWDOWN_AND_REVIEW, missing: false, range: Some(MONEY),
-        "Drawn here, plus this drawdown, plus what the bureau reports owed elsewhere, in minor units.";
+    TotalExposureMinor => "total_exposure_minor", Number, Records, DRAWDOWN, missing: false, range: Some(MONEY),
+        "Drawn and held on this lender's lines plus this drawdown, in minor units.";
 }
 
 impl Feature {

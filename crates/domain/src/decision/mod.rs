@@ -50,18 +50,12 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::Application, Stage::Drawdown, Stage::LineReview];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Application => "application",
             Stage::Drawdown => "drawdown",
             Stage::LineReview => "line_review",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|stage| stage.as_str() == s)
     }
 
     fn index(self) -> usize {

@@ -26,6 +26,8 @@ const MAX_TEXT_CHARS: usize = 64;
 const SEARCH_BUDGET: usize = 20_000;
 /// The most a limit may be, in minor units (as for offers).
 const MAX_LIMIT_MINOR: i64 = 10_000_000_000;
+/// The most months of income a limit may be.
+const MAX_INCOME_MULTIPLE: u32 = 120;
 
 /// A policy document, as uploaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -368,6 +370,8 @@ pub(crate) struct Characteristic {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Band {
+    /// Its place in the document, counted from 1, as records name it.
+    pub number: u32,
     pub lo: i64,
     pub hi: i64,
     pub input: BandInput,
@@ -997,11 +1001,14 @@ fn compile_bands(bands: &[BandInput], (lo, hi): (i64, i64), found: &mut Collecto
                     "an approving band gives valid_days, 1-3650",
                 );
             }
-            if band.income_multiple.is_some_and(|m| m <= Decimal::ZERO) {
+            if band
+                .income_multiple
+                .is_some_and(|m| m <= Decimal::ZERO || m > Decimal::from(MAX_INCOME_MULTIPLE))
+            {
                 found.add(
                     format!("{at}.income_multiple"),
                     "validation.invalid_rate",
-                    "the income multiple must be positive",
+                    format!("the income multiple is more than 0 and at most {MAX_INCOME_MULTIPLE}"),
                 );
             }
             if let Some(tier) = &band.rate_tier {
@@ -1036,6 +1043,7 @@ fn compile_bands(bands: &[BandInput], (lo, hi): (i64, i64), found: &mut Collecto
             );
         }
         compiled.push(Band {
+            number: i as u32 + 1,
             lo: blo,
             hi: bhi,
             input: band.clone(),

@@ -231,6 +231,7 @@ fn line_reviews_freeze_cut_lift_and_raise() {
             (Feature::DaysSinceRegistration, n(10)),
             (Feature::LineFrozen, Value::Flag(false)),
             (Feature::UtilisationPercent, n(20)),
+            (Feature::DaysSinceLimitChange, n(100)),
         ]);
         for (feature, value) in pairs {
             f.set(*feature, value.clone()).unwrap();
@@ -443,7 +444,7 @@ fn every_problem_is_reported_at_once() {
     let found = codes(with_tables(json!([
         { "name": "a", "stage": "drawdown", "hit": "first", "rules": [
             { "when": { "no_such_thing": { "min": 1 } }, "outcome": "decline", "reason": "credit.overdue" },
-            { "when": { "region": { "min": 1 } }, "outcome": "decline", "reason": "credit.overdue" },
+            { "when": { "product": { "min": 1 } }, "outcome": "decline", "reason": "credit.overdue" },
             { "when": { "requested_limit_minor": { "min": 1 } }, "outcome": "decline", "reason": "credit.overdue" },
             { "outcome": "freeze", "reason": "credit.overdue" },
             { "outcome": "decline" },
@@ -467,7 +468,7 @@ fn every_problem_is_reported_at_once() {
             "tables[0].rules[0].when.no_such_thing",
             "policy.unknown_feature",
         ),
-        ("tables[0].rules[1].when.region", "policy.type_mismatch"),
+        ("tables[0].rules[1].when.product", "policy.type_mismatch"),
         (
             "tables[0].rules[2].when.requested_limit_minor",
             "policy.feature_not_at_stage",
@@ -735,8 +736,9 @@ fn the_version_in_effect_is_the_latest_to_take_effect() {
         in_effect(&all, t(6)).map(|v| (v.code.as_str(), v.version)),
         Some(("consumer", 2))
     );
-    assert_eq!(status(&draft, &all, t(6)), VersionStatus::Draft);
-    assert_eq!(status(&two, &all, t(4)), VersionStatus::Scheduled);
-    assert_eq!(status(&two, &all, t(6)), VersionStatus::InEffect);
-    assert_eq!(status(&other, &all, t(6)), VersionStatus::Superseded);
+    let live = |at| in_effect(&all, at).map(|v| (&v.code, v.version));
+    assert_eq!(status(&draft, live(t(6)), t(6)), VersionStatus::Draft);
+    assert_eq!(status(&two, live(t(4)), t(4)), VersionStatus::Scheduled);
+    assert_eq!(status(&two, live(t(6)), t(6)), VersionStatus::InEffect);
+    assert_eq!(status(&other, live(t(6)), t(6)), VersionStatus::Superseded);
 }

@@ -181,16 +181,17 @@ pub fn in_effect(versions: &[PolicyVersion], at: Timestamp) -> Option<&PolicyVer
         .max_by_key(|v| v.takes_effect())
 }
 
-/// Where `version` stands at `now`, among every version of every policy.
-pub fn status(version: &PolicyVersion, all: &[PolicyVersion], now: Timestamp) -> VersionStatus {
+/// Where `version` stands at `now`, `live` being the version in effect then (its code and
+/// number).
+pub fn status(
+    version: &PolicyVersion,
+    live: Option<(&PolicyCode, u32)>,
+    now: Timestamp,
+) -> VersionStatus {
     match version.takes_effect() {
         None => VersionStatus::Draft,
         Some((from, _)) if from > now => VersionStatus::Scheduled,
-        Some(_) => match in_effect(all, now) {
-            Some(live) if live.code == version.code && live.version == version.version => {
-                VersionStatus::InEffect
-            }
-            Some(_) | None => VersionStatus::Superseded,
-        },
+        Some(_) if live == Some((&version.code, version.version)) => VersionStatus::InEffect,
+        Some(_) => VersionStatus::Superseded,
     }
 }

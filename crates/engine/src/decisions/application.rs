@@ -10,9 +10,7 @@ use async_trait::async_trait;
 use lendcore_connectors::bureau::{BureauSubject, Inquiry};
 use lendcore_domain::Timestamp;
 use lendcore_domain::application::{Application, ApplicationStatus, Assessment, Offer, PolicyRef};
-use lendcore_domain::decision::{
-    BureauStatus, Feature, FeatureSource, Features, Outcome, PolicyCode, Stage,
-};
+use lendcore_domain::decision::{BureauStatus, Feature, FeatureSource, Features, Outcome, Stage};
 use lendcore_store::{Job, NewJob, StoreError, UnitOfWork};
 
 use super::features;
@@ -78,7 +76,7 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
                 .policies
                 .get(
                     uow.as_mut(),
-                    &PolicyCode::parse(&pinned.code)?,
+                    &super::policies::stored_code(&pinned.code)?,
                     pinned.version,
                 )
                 .await?,
@@ -86,7 +84,10 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
         None => engine.policies.in_effect(uow.as_mut(), now).await?,
     };
     let decided = match compiled {
-        None => Decided::NoPolicy,
+        None => {
+            drop(uow);
+            Decided::NoPolicy
+        }
         Some(compiled) => {
             let form = crate::applications::open_form(engine, &sealed, &app.id)?;
             let borrower = uow.find_borrower(&borrower_id).await?.ok_or_else(|| {

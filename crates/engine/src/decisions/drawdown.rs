@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use lendcore_domain::Timestamp;
 use lendcore_domain::decision::{
-    Feature, FeatureSource, Features, Outcome, PolicyCode, PolicyRef, Stage, Value, Warning,
+    Feature, FeatureSource, Features, Outcome, PolicyRef, Stage, Value, Warning,
 };
 use lendcore_domain::drawdown::{Drawdown, RiskCheck};
 use lendcore_store::UnitOfWork;
@@ -38,7 +38,11 @@ pub(crate) async fn check(
         Some(pinned) => Some(
             engine
                 .policies
-                .get(uow, &PolicyCode::parse(&pinned.code)?, pinned.version)
+                .get(
+                    uow,
+                    &super::policies::stored_code(&pinned.code)?,
+                    pinned.version,
+                )
                 .await?,
         ),
         None => engine.policies.in_effect(uow, now).await?,

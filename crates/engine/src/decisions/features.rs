@@ -15,10 +15,11 @@ use lendcore_store::UnitOfWork;
 
 use crate::EngineError;
 
-/// The business date decisions count days by: the calendar date in China (UTC+8), as
-/// borrowers see it.
+/// The business date decisions count days by: the one schedules fall due on and close of
+/// business closes (UTC), so an installment due today is never counted late before its day
+/// has ended.
 pub(crate) fn business_date(now: Timestamp) -> Date {
-    (now + chrono::Duration::hours(8)).date_naive()
+    now.date_naive()
 }
 
 fn whole_years(birth: Date, on: Date) -> i64 {

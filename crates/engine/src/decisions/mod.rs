@@ -9,6 +9,7 @@ mod drawdown;
 mod features;
 mod policies;
 mod record;
+mod review;
 
 pub(crate) use application::schedule as schedule_application_decision;
 pub use application::{DecideHandler, decide as decide_application};
@@ -19,3 +20,5 @@ pub use record::{
     BureauCall, DecisionRecord, DecisionSubject, Replay, Timings, get as get_decision,
     list as list_decisions, of_application, replay,
 };
+pub(crate) use review::schedule as schedule_line_review;
+pub use review::{LineReviewHandler, NOTICE as REVIEW_NOTICE, ReviewApplyHandler};

@@ -144,14 +144,25 @@ fn digest(document: &PolicyDocument) -> Result<String, EngineError> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
-fn view(v: &PolicyVersion, all: &[PolicyVersion], now: Timestamp, full: bool) -> PolicyVersionView {
+/// A code read back from the store: one that does not parse is corrupt data, not bad input.
+pub(crate) fn stored_code(raw: &str) -> Result<PolicyCode, EngineError> {
+    PolicyCode::parse(raw)
+        .map_err(|_| EngineError::Internal(format!("stored policy code {raw:?} does not parse")))
+}
+
+fn view(
+    v: &PolicyVersion,
+    live: Option<&(PolicyCode, u32)>,
+    now: Timestamp,
+    full: bool,
+) -> PolicyVersionView {
     let (lo, hi) = Policy::compile(v.document.clone())
         .map(|p| p.score_range())
         .unwrap_or((0, 0));
     PolicyVersionView {
         code: v.code.clone(),
         version: v.version,
-        status: status(v, all, now),
+        status: status(v, live.map(|(c, n)| (c, *n)), now),
         sha256: v.sha256.clone(),
         authored_by: v.authored_by.clone(),
         authored_at: v.authored_at,
@@ -181,13 +192,7 @@ pub async fn author(
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
             return Ok(Outcome::Replayed(done));
         }
-        let mut all = uow.policy_versions().await?;
-        let next = all
-            .iter()
-            .filter(|v| v.code == *code)
-            .map(|v| v.version)
-            .max()
-            .map_or(1, |n| n + 1);
+        let next = uow.latest_policy_version(code).await?.map_or(1, |n| n + 1);
         let written = async {
             if next == 1 {
                 uow.insert_credit_policy(code, &actor, now).await?;
@@ -224,8 +229,8 @@ pub async fn author(
             now,
         )
         .await?;
-        all.push(version.clone());
-        let view = view(&version, &all, now, true);
+        let live = uow.policy_in_effect(now).await?;
+        let view = view(&version, live.as_ref(), now, true);
         idempotency::record(uow.as_mut(), request, &view, now).await?;
         uow.commit().await?;
         return Ok(Outcome::Fresh(view));
@@ -248,13 +253,10 @@ pub async fn activate(
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
     }
-    let mut all = uow.policy_versions().await?;
-    let Some(target) = all
-        .iter_mut()
-        .find(|v| v.code == *code && v.version == version)
-    else {
-        return Err(version_not_found(code, version));
-    };
+    let mut target = uow
+        .find_policy_version(code, version)
+        .await?
+        .ok_or_else(|| version_not_found(code, version))?;
     target
         .activate(&actor, effective_from, now)
         .map_err(|e| match e {
@@ -293,7 +295,8 @@ pub async fn activate(
         now,
     )
     .await?;
-    let view = view(&activated, &all, now, true);
+    let live = uow.policy_in_effect(now).await?;
+    let view = view(&activated, live.as_ref(), now, true);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
     Ok(Outcome::Fresh(view))
@@ -304,7 +307,11 @@ pub async fn list(engine: &Engine) -> Result<Vec<PolicyVersionView>, EngineError
     let now = engine.clock.now();
     let mut uow = engine.store.begin_read().await?;
     let all = uow.policy_versions().await?;
-    Ok(all.iter().map(|v| view(v, &all, now, false)).collect())
+    let live = uow.policy_in_effect(now).await?;
+    Ok(all
+        .iter()
+        .map(|v| view(v, live.as_ref(), now, false))
+        .collect())
 }
 
 /// One version, with its document.
@@ -315,10 +322,10 @@ pub async fn get(
 ) -> Result<PolicyVersionView, EngineError> {
     let now = engine.clock.now();
     let mut uow = engine.store.begin_read().await?;
-    let all = uow.policy_versions().await?;
-    let found = all
-        .iter()
-        .find(|v| v.code == *code && v.version == version)
+    let found = uow
+        .find_policy_version(code, version)
+        .await?
         .ok_or_else(|| version_not_found(code, version))?;
-    Ok(view(found, &all, now, true))
+    let live = uow.policy_in_effect(now).await?;
+    Ok(view(&found, live.as_ref(), now, true))
 }

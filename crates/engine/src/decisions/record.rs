@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use lendcore_connectors::bureau::Inquiry;
 use lendcore_domain::Timestamp;
 use lendcore_domain::application::PolicyRef;
-use lendcore_domain::decision::{BureauStatus, BureauUse, Evaluation, Features, PolicyCode, Value};
+use lendcore_domain::decision::{BureauStatus, BureauUse, Evaluation, Features, Value};
 use lendcore_store::{StoredDecision, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -213,7 +213,7 @@ pub struct Replay {
 /// the policy version it names, and says whether the answer is the same.
 pub async fn replay(engine: &Engine, borrower_id: &str, id: &str) -> Result<Replay, EngineError> {
     let record = get(engine, borrower_id, id).await?;
-    let code = PolicyCode::parse(&record.policy.code)?;
+    let code = super::policies::stored_code(&record.policy.code)?;
     let mut uow = engine.store.begin_read().await?;
     let compiled = engine
         .policies

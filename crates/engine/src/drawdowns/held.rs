@@ -32,6 +32,20 @@ pub async fn release(
         return Ok(Outcome::Replayed(done));
     }
     let mut drawdown = lock_held(uow.as_mut(), id).await?;
+    // A line frozen, closed or expired since the hold pays nothing out: decline it instead.
+    let line = uow
+        .find_credit_line(&drawdown.line_id)
+        .await?
+        .ok_or_else(|| EngineError::Internal(format!("line of drawdown {id} is gone")))?;
+    if let Some(reason) = line.view(now).blocked_by {
+        return Err(EngineError::conflict(
+            "conflict.line_blocked",
+            format!(
+                "the line no longer lends ({}); decline the drawdown instead",
+                reason.code()
+            ),
+        ));
+    }
     let held_until = crate::maintenance::held_until(uow.as_mut(), now).await?;
     let read = drawdown.revision;
     let next = drawdown
@@ -41,7 +55,18 @@ pub async fn release(
     let step = drawdown.move_to(next, now).by(&actor, Some(note.clone()));
     uow.update_drawdown(&drawdown, read, Some(&step)).await?;
     super::start_payout(uow.as_mut(), &drawdown, held_until, now).await?;
-    notify(uow.as_mut(), &drawdown, Topic::DrawdownReleased, None).await?;
+    match held_until {
+        None => notify(uow.as_mut(), &drawdown, Topic::DrawdownReleased, None).await?,
+        Some(_) => {
+            notify(
+                uow.as_mut(),
+                &drawdown,
+                Topic::DrawdownQueuedForMaintenance,
+                Some(Reason::SystemMaintenance),
+            )
+            .await?
+        }
+    }
     finish(
         uow,
         &actor,

@@ -155,6 +155,10 @@ pub async fn quote(
         created_at: lendcore_domain::to_millis(now),
         updated_at: lendcore_domain::to_millis(now),
     };
+    // A retried quote gets the answer it got before, whatever the check would say now.
+    if let Some(done) = review::earlier_answer(engine, idempotent).await? {
+        return Ok(Outcome::Replayed(done));
+    }
     let checked = {
         let mut read = engine.store.begin_read().await?;
         crate::decisions::check_drawdown(engine, read.as_mut(), &drawdown, now).await?

@@ -545,10 +545,10 @@ fn refuse_if_claimed(drawdown: &Drawdown) -> Result<(), EngineError> {
 }
 
 /// The stored answer to a retried request, looked up before anything is asked or checked.
-pub(super) async fn earlier_answer(
+pub(super) async fn earlier_answer<T: serde::de::DeserializeOwned>(
     engine: &Engine,
     request: Option<&IdempotentRequest>,
-) -> Result<Option<DrawdownView>, EngineError> {
+) -> Result<Option<T>, EngineError> {
     if request.is_none() {
         return Ok(None);
     }

@@ -21,5 +21,9 @@ pub const LINK_REMINDER: &str = "link.reminder";
 pub const APPLICATION_TIMER: &str = "application.timer";
 /// Decides an application the request that verified it did not (`application:{id}:decide`).
 pub const DECIDE_APPLICATION: &str = "application.decide";
+/// Reviews one page of open credit lines for a business date (`line-review:{date}:{after}`).
+pub const LINE_REVIEW: &str = "credit_line.review";
+/// Makes a freeze or a lower limit the review announced take effect, if still warranted.
+pub const LINE_REVIEW_APPLY: &str = "credit_line.review_apply";
 /// Sends one delivery: a webhook, an SMS or an email.
 pub const DELIVERY: &str = "delivery.send";

@@ -83,6 +83,16 @@ enum Message<'a> {
     LineChanged {
         why: &'static str,
     },
+    /// `kind` is the warning's name (`utilisation_high`, …).
+    LineWarning {
+        kind: &'a str,
+    },
+    /// `percent` for a lower limit; none for a freeze.
+    LineChangeScheduled {
+        percent: Option<u64>,
+        when: &'a str,
+        why: &'static str,
+    },
 }
 
 /// What an expiring link opens, as its reminder names it.
@@ -242,6 +252,14 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
         Topic::CreditLineExpired => Message::LineChanged {
             why: Reason::LineExpired.entry().message(language),
         },
+        Topic::CreditLineWarning => Message::LineWarning {
+            kind: text("warning"),
+        },
+        Topic::CreditLineChangeScheduled => Message::LineChangeScheduled {
+            percent: payload["percent"].as_u64(),
+            when: text("effective_at"),
+            why: reason_message(payload, Reason::RiskContactUs, language),
+        },
         // Told to the lender (webhooks), not to the borrower: the lender's own workings and
         // steps the borrower took themselves.
         Topic::ProductCreated
@@ -331,8 +349,10 @@ mod golden {
         [
             json!({"amount_minor": 1_000_000, "currency": "CNY", "reason": "channel.account_invalid", "limit_minor": 5_000_000,
                    "starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-12-01T02:00:00Z", "message": "Upgrade.",
-                   "expires_at": "2026-12-03T00:00:00Z", "purpose": "sign_contract", "deadline": "2026-12-05T00:00:00Z", "state": "draft"}),
-            json!({"detail": {"kind": "overdue", "due_date": "2026-12-01", "amount_minor": 91_680, "currency": "USD"}, "purpose": "view_loan", "state": "referred", "reason": "risk.velocity"}),
+                   "expires_at": "2026-12-03T00:00:00Z", "purpose": "sign_contract", "deadline": "2026-12-05T00:00:00Z", "state": "draft",
+                   "effective_at": "2026-12-04T04:00:00Z", "warning": "utilisation_high"}),
+            json!({"detail": {"kind": "overdue", "due_date": "2026-12-01", "amount_minor": 91_680, "currency": "USD"}, "purpose": "view_loan", "state": "referred", "reason": "risk.velocity",
+                   "warning": "installment_due_soon", "percent": 20, "effective_at": "2026-12-04T04:00:00Z"}),
             json!({"detail": {"kind": "due_today", "due_date": "2026-12-01", "amount_minor": 91_680}}),
         ]
     }

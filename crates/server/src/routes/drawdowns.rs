@@ -310,7 +310,7 @@ pub async fn review_failed(
         (status = 400, description = "Invalid input, no Idempotency-Key", body = ErrorBody),
         (status = 403, description = "Only an operator releases a drawdown", body = ErrorBody),
         (status = 404, description = "No such drawdown", body = ErrorBody),
-        (status = 409, description = "Not held for review", body = ErrorBody),
+        (status = 409, description = "Not held for review, or the line no longer lends (`conflict.line_blocked`)", body = ErrorBody),
     ))]
 pub async fn review_release(
     State(state): State<AppState>,

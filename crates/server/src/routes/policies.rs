@@ -205,9 +205,8 @@ pub async fn activate(
 #[utoipa::path(get, path = "/v1/borrowers/{id}/decisions", tag = "policies",
     params(("id" = String, Path, description = "Borrower id"), DecisionQuery),
     responses(
-        (status = 200, description = "Decisions", body = DecisionList),
+        (status = 200, description = "Decisions (none for a borrower without any)", body = DecisionList),
         (status = 400, description = "Invalid query", body = ErrorBody),
-        (status = 404, description = "No such borrower", body = ErrorBody),
     ))]
 pub async fn borrower_decisions(
     State(state): State<AppState>,
