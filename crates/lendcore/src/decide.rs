@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lendcore_engine::{Engine, SystemClock};
-use lendcore_store::redact_url;
 
 use crate::config::Config;
 
@@ -18,19 +17,7 @@ pub async fn replay(config: &Config, reference: &str) -> anyhow::Result<bool> {
              as GET /v1/borrowers/{{id}}/decisions lists them"
         );
     };
-    let url = config.database_url();
-    // Read only, like an audit: a mistyped path must not leave an empty database behind.
-    let options = lendcore_store::ConnectOptions {
-        create_if_missing: false,
-        ..config.connect_options()
-    };
-    let store = lendcore_store::connect(url, &options)
-        .await
-        .with_context(|| format!("opening database {}", redact_url(url)))?;
-    store
-        .readiness()
-        .await
-        .context("the database is not ready for this build (run lendcore migrate)")?;
+    let store = crate::serve::open_existing_store(config).await?;
     let engine = Engine::new(store.clone(), Arc::new(SystemClock));
     let replay = lendcore_engine::decisions::replay(&engine, borrower_id, decision_id)
         .await

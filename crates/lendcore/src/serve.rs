@@ -104,17 +104,11 @@ pub async fn close_of_business(
     Ok(())
 }
 
-/// Verifies the audit chain, writing it to `out` as JSON lines if given; prints what it found.
-/// `Ok(false)` when the chain is broken.
-pub async fn audit(
-    config: &Config,
-    out: Option<&std::path::Path>,
-    anchor: Option<&lendcore_engine::audit::Anchor>,
-) -> anyhow::Result<bool> {
-    use std::io::Write;
+/// The database the configuration names, for a command that only reads it (an audit, a
+/// replay): one that does not exist is reported, not created, and one whose schema is not this
+/// build's is refused, as the command needs no right to change it.
+pub async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
-    // Read only: an auditor's role needs no right to change the schema, and a mistyped path
-    // must not leave an empty database behind.
     let options = lendcore_store::ConnectOptions {
         create_if_missing: false,
         ..config.connect_options()
@@ -126,6 +120,18 @@ pub async fn audit(
         .readiness()
         .await
         .context("the database is not ready for this build (run lendcore migrate)")?;
+    Ok(store)
+}
+
+/// Verifies the audit chain, writing it to `out` as JSON lines if given; prints what it found.
+/// `Ok(false)` when the chain is broken.
+pub async fn audit(
+    config: &Config,
+    out: Option<&std::path::Path>,
+    anchor: Option<&lendcore_engine::audit::Anchor>,
+) -> anyhow::Result<bool> {
+    use std::io::Write;
+    let store = open_existing_store(config).await?;
     let mut file = match out {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -9,7 +9,7 @@ use lendcore_domain::topic::Topic;
 use lendcore_domain::validation::Violations;
 use lendcore_store::UnitOfWork;
 
-use super::review::{earlier_answer, finish, operator, parse_note};
+use super::review::{finish, operator, parse_note};
 use super::{DrawdownView, notify};
 use crate::idempotency::{self, IdempotentRequest, Outcome};
 use crate::{Engine, EngineError};
@@ -23,15 +23,11 @@ pub async fn release(
 ) -> Result<Outcome<DrawdownView>, EngineError> {
     let actor = operator()?;
     let note = parse_note(note)?;
-    if let Some(done) = earlier_answer(engine, request).await? {
-        return Ok(Outcome::Replayed(done));
-    }
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
-    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
-    }
-    let mut drawdown = lock_held(uow.as_mut(), id).await?;
+    let (mut uow, mut drawdown) = match open(engine, id, request, now).await? {
+        Opened::Replayed(done) => return Ok(Outcome::Replayed(done)),
+        Opened::Held(uow, drawdown) => (uow, drawdown),
+    };
     // A line frozen, closed or expired since the hold pays nothing out: decline it instead.
     let line = uow
         .find_credit_line(&drawdown.line_id)
@@ -55,18 +51,7 @@ pub async fn release(
     let step = drawdown.move_to(next, now).by(&actor, Some(note.clone()));
     uow.update_drawdown(&drawdown, read, Some(&step)).await?;
     super::start_payout(uow.as_mut(), &drawdown, held_until, now).await?;
-    match held_until {
-        None => notify(uow.as_mut(), &drawdown, Topic::DrawdownReleased, None).await?,
-        Some(_) => {
-            notify(
-                uow.as_mut(),
-                &drawdown,
-                Topic::DrawdownQueuedForMaintenance,
-                Some(Reason::SystemMaintenance),
-            )
-            .await?
-        }
-    }
+    super::announce_payout(uow.as_mut(), &drawdown, Topic::DrawdownReleased, held_until).await?;
     finish(
         uow,
         &actor,
@@ -108,15 +93,11 @@ pub async fn decline(
             .into());
         }
     }
-    if let Some(done) = earlier_answer(engine, request).await? {
-        return Ok(Outcome::Replayed(done));
-    }
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
-    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
-    }
-    let mut drawdown = lock_held(uow.as_mut(), id).await?;
+    let (mut uow, mut drawdown) = match open(engine, id, request, now).await? {
+        Opened::Replayed(done) => return Ok(Outcome::Replayed(done)),
+        Opened::Held(uow, drawdown) => (uow, drawdown),
+    };
     let read = drawdown.revision;
     let next = drawdown
         .status
@@ -137,6 +118,27 @@ pub async fn decline(
         now,
     )
     .await
+}
+
+/// A step on a held drawdown, begun: the answer a retried request got, or the unit of work
+/// with the drawdown locked in it.
+enum Opened {
+    Replayed(DrawdownView),
+    Held(Box<dyn UnitOfWork>, Drawdown),
+}
+
+async fn open(
+    engine: &Engine,
+    id: &str,
+    request: Option<&IdempotentRequest>,
+    now: lendcore_domain::Timestamp,
+) -> Result<Opened, EngineError> {
+    let mut uow = engine.store.begin().await?;
+    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+        return Ok(Opened::Replayed(done));
+    }
+    let drawdown = lock_held(uow.as_mut(), id).await?;
+    Ok(Opened::Held(uow, drawdown))
 }
 
 /// The drawdown, locked in `uow` for the change, which must be held for review.

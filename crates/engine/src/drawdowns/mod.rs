@@ -302,18 +302,13 @@ pub async fn confirm(
     match outcome {
         Confirmation::Proceed => {
             start_payout(uow.as_mut(), &drawdown, held_until, now).await?;
-            match held_until {
-                None => notify(uow.as_mut(), &drawdown, Topic::DrawdownConfirmed, None).await?,
-                Some(_) => {
-                    notify(
-                        uow.as_mut(),
-                        &drawdown,
-                        Topic::DrawdownQueuedForMaintenance,
-                        Some(Reason::SystemMaintenance),
-                    )
-                    .await?
-                }
-            }
+            announce_payout(
+                uow.as_mut(),
+                &drawdown,
+                Topic::DrawdownConfirmed,
+                held_until,
+            )
+            .await?;
         }
         Confirmation::Held(reason) => {
             notify(uow.as_mut(), &drawdown, Topic::DrawdownHeld, Some(reason)).await?;
@@ -366,6 +361,28 @@ pub(crate) async fn start_payout(
     )
     .await?;
     Ok(())
+}
+
+/// Tells the borrower the payout starts (`topic`), or waits out the maintenance window under
+/// way.
+pub(crate) async fn announce_payout(
+    uow: &mut dyn UnitOfWork,
+    drawdown: &Drawdown,
+    topic: Topic,
+    held_until: Option<lendcore_domain::Timestamp>,
+) -> Result<(), EngineError> {
+    match held_until {
+        None => notify(uow, drawdown, topic, None).await,
+        Some(_) => {
+            notify(
+                uow,
+                drawdown,
+                Topic::DrawdownQueuedForMaintenance,
+                Some(Reason::SystemMaintenance),
+            )
+            .await
+        }
+    }
 }
 
 /// A refusal by the risk check: with what is overdue when that is the reason, so the
