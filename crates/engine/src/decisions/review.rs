@@ -240,9 +240,10 @@ pub(crate) async fn review_line(
     let acted = match &evaluation.outcome {
         Outcome::Freeze | Outcome::Decrease { .. } => {
             let frozen = matches!(line.status, LineStatus::Frozen { .. });
-            let percent = match evaluation.outcome {
-                Outcome::Decrease { percent } => Some(percent),
-                _ => None,
+            let percent = if let Outcome::Decrease { percent } = evaluation.outcome {
+                Some(percent)
+            } else {
+                None
             };
             if (percent.is_none() && frozen)
                 || percent.is_some_and(|p| new_limit(&line, p, true) >= line.limit_minor)
