@@ -124,6 +124,8 @@ catalogue! {
         "The confirmation was not received in time. Please request a new quote.", "未在规定时间内确认，请重新获取报价。";
     NotDecidedInTime => "policy.not_decided_in_time", Policy, retryable: true, visible: true, StartAgain,
         "We could not decide on your application in time. We are sorry; you can apply again.", "很抱歉，我们未能及时完成审核，您可重新申请。";
+    NotReviewedInTime => "policy.not_reviewed_in_time", Policy, retryable: true, visible: true, StartAgain,
+        "We could not finish checking this request in time. Nothing was paid out and nothing is owed; you can try again.", "我们未能及时完成审核，本次借款未放款，您无需还款，可重新发起。";
     ProductRetired => "policy.product_retired", Policy, retryable: false, visible: true, StartAgain,
         "This product is no longer offered. Please choose another.", "该产品已下线，请选择其他产品。";
     RuleChanged => "policy.rule_changed", Policy, retryable: false, visible: true, StartAgain,

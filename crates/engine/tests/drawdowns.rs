@@ -65,6 +65,7 @@ async fn world(store: Arc<dyn lendcore_store::Store>, dead_first: bool) -> World
     )
     .register(DisburseHandler::new(channels))
     .register(ExpireHandler)
+    .register(drawdowns::held::HoldExpiryHandler)
     .register(maintenance::NoticeHandler)
     .register(credit_lines::ExpiryHandler)
     .register(credit_lines::FreezeEndHandler)
@@ -1036,6 +1037,19 @@ store_test! {
         assert_eq!(again.code(), "conflict.drawdown_state");
         let (drawn, held_now) = w.line().await;
         assert_eq!(held_now, 0, "the declined amount is free again (drawn {drawn})");
+
+        // A hold nobody settles ends by itself after a day, its amount given back.
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
+        let lapsed = drawdowns::confirm(&w.engine, &quoted.confirmation_token, None).await.unwrap().into_inner().drawdown.id;
+        assert_eq!(w.line().await.1, 100_000);
+        w.clock.advance(Duration::hours(23));
+        w.settle().await;
+        assert!(matches!(w.status(&lapsed).await, DrawdownStatus::HeldForReview { .. }), "not before its time");
+        w.clock.advance(Duration::hours(2));
+        w.settle().await;
+        assert_eq!(w.status(&lapsed).await, DrawdownStatus::Refused { reason: Reason::NotReviewedInTime });
+        assert_eq!(w.line().await.1, 0, "its amount given back");
+        assert!(w.topics(&lapsed).await.contains(&"drawdown.ended".to_owned()), "and the borrower told");
     }
 
     async fn a_daily_review_warns_then_freezes_the_line_with_notice(db: &TestDb) {

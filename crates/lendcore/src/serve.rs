@@ -325,6 +325,7 @@ where
         )
         .register(VersionEffectiveHandler)
         .register(ExpireHandler)
+        .register(lendcore_engine::drawdowns::held::HoldExpiryHandler)
         .register(DisburseHandler::new(channels.clone()))
         .register(NoticeHandler)
         .register(ExpiryHandler)

@@ -1,7 +1,9 @@
 //! A drawdown the credit policy's risk check held (`held_for_review`): an operator with the
 //! risk role releases it, and its payout starts, or declines it with a reason, and the amount
 //! held on the line is given back. Each step is audited and shows in the timeline with who
-//! took it and what they wrote; the borrower is told either way.
+//! took it and what they wrote; the borrower is told either way. A hold nobody settles within
+//! [`WAIT`] ends by itself (`policy.not_reviewed_in_time`), the amount given back: the
+//! borrower is never left waiting.
 
 use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
 use lendcore_domain::reasons::{Category, Reason};
@@ -9,9 +11,14 @@ use lendcore_domain::topic::Topic;
 use lendcore_domain::validation::Violations;
 use lendcore_store::UnitOfWork;
 
+use async_trait::async_trait;
+use lendcore_store::{Job, NewJob};
+
 use super::review::{finish, operator, parse_note};
 use super::{DrawdownView, notify};
 use crate::idempotency::{self, IdempotentRequest, Outcome};
+use crate::jobs::kinds;
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
 use crate::{Engine, EngineError};
 
 /// Releases a held drawdown: the payout starts (after a maintenance window under way).
@@ -163,5 +170,94 @@ async fn lock_held(uow: &mut dyn UnitOfWork, id: &str) -> Result<Drawdown, Engin
                 drawdown.status.name()
             ),
         )),
+    }
+}
+
+/// How long a hold waits for a person before it ends by itself: the borrower is told
+/// "usually within one working day".
+pub const WAIT: chrono::Duration = chrono::Duration::hours(24);
+
+/// Queues the end of a hold nobody settles in time, in the confirmation's unit of work.
+pub(crate) async fn expire_later(
+    uow: &mut dyn UnitOfWork,
+    drawdown: &Drawdown,
+    now: lendcore_domain::Timestamp,
+) -> Result<(), EngineError> {
+    uow.enqueue_job(
+        &NewJob {
+            id: format!("hold-expiry:{}", drawdown.id),
+            kind: kinds::HOLD_EXPIRY.to_owned(),
+            payload: serde_json::json!({ "drawdown_id": drawdown.id }),
+            run_at: now + WAIT,
+            max_attempts: lendcore_domain::jobs::DEFAULT_MAX_ATTEMPTS,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends a hold still waiting at its deadline: refused with `policy.not_reviewed_in_time`, the
+/// amount given back, the borrower told, an error logged for the operators who let it lapse.
+pub struct HoldExpiryHandler;
+
+#[async_trait]
+impl JobHandler for HoldExpiryHandler {
+    fn kind(&self) -> &'static str {
+        kinds::HOLD_EXPIRY
+    }
+
+    async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let Some(id) = job.payload["drawdown_id"].as_str() else {
+            return Err(JobFailure::permanent("malformed hold expiry job"));
+        };
+        let now = ctx.clock.now();
+        let mut uow = ctx.store.begin().await?;
+        let Some(mut drawdown) = uow.lock_drawdown(id).await? else {
+            return Err(JobFailure::permanent(format!("drawdown {id} is gone")));
+        };
+        match drawdown.status {
+            DrawdownStatus::HeldForReview { .. } => {}
+            // Released or declined in time.
+            DrawdownStatus::Quoted { .. }
+            | DrawdownStatus::QueuedForMaintenance { .. }
+            | DrawdownStatus::Disbursing
+            | DrawdownStatus::ManualReview { .. }
+            | DrawdownStatus::Active
+            | DrawdownStatus::Expired { .. }
+            | DrawdownStatus::Refused { .. }
+            | DrawdownStatus::Failed { .. }
+            | DrawdownStatus::Closed { .. } => return Ok(JobDone::Succeeded),
+        }
+        let reason = Reason::NotReviewedInTime;
+        let read = drawdown.revision;
+        let next = drawdown
+            .status
+            .decline_held(reason)
+            .map_err(|e| JobFailure::permanent(e.to_string()))?;
+        let step = drawdown.move_to(next, now);
+        let written = async {
+            uow.update_drawdown(&drawdown, read, Some(&step)).await?;
+            uow.release_hold(&drawdown.line_id, drawdown.amount_minor, now)
+                .await?;
+            notify(uow.as_mut(), &drawdown, Topic::DrawdownEnded, Some(reason)).await?;
+            crate::audit::record(
+                uow.as_mut(),
+                "system:lendcore",
+                "drawdown.hold.expired",
+                ("drawdown", &drawdown.id),
+                serde_json::json!({ "waited_hours": WAIT.num_hours() }),
+                now,
+            )
+            .await?;
+            uow.complete_job(&ctx.lease, now).await?;
+            Ok::<_, EngineError>(())
+        }
+        .await;
+        written.map_err(|e| JobFailure::retryable(e.to_string()))?;
+        uow.commit().await?;
+        metrics::counter!("lendcore_drawdown_holds_expired_total").increment(1);
+        tracing::error!(drawdown = %id, "a drawdown held for review was not settled in time; it was refused and its hold released");
+        Ok(JobDone::CompletedWithEffects)
     }
 }

@@ -311,6 +311,7 @@ pub async fn confirm(
             .await?;
         }
         Confirmation::Held(reason) => {
+            held::expire_later(uow.as_mut(), &drawdown, now).await?;
             notify(uow.as_mut(), &drawdown, Topic::DrawdownHeld, Some(reason)).await?;
         }
         Confirmation::Ended(reason) => {

@@ -25,5 +25,8 @@ pub const DECIDE_APPLICATION: &str = "application.decide";
 pub const LINE_REVIEW: &str = "credit_line.review";
 /// Makes a freeze or a lower limit the review announced take effect, if still warranted.
 pub const LINE_REVIEW_APPLY: &str = "credit_line.review_apply";
+/// Ends a drawdown held for review that nobody released or declined in time
+/// (`hold-expiry:{id}`).
+pub const HOLD_EXPIRY: &str = "drawdown.hold_expiry";
 /// Sends one delivery: a webhook, an SMS or an email.
 pub const DELIVERY: &str = "delivery.send";
