@@ -83,6 +83,12 @@ enum Message<'a> {
     LineChanged {
         why: &'static str,
     },
+    /// A new limit; `why` when it was lowered for a reason.
+    LimitChanged {
+        limit: String,
+        why: Option<&'static str>,
+    },
+    LineReopened,
     /// `kind` is the warning's name (`utilisation_high`, …).
     LineWarning {
         kind: &'a str,
@@ -252,6 +258,18 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
         Topic::CreditLineExpired => Message::LineChanged {
             why: Reason::LineExpired.entry().message(language),
         },
+        Topic::CreditLineIncreased => Message::LimitChanged {
+            limit: amount(payload["limit_after_minor"].as_i64(), payload, language),
+            why: None,
+        },
+        Topic::CreditLineDecreased => Message::LimitChanged {
+            limit: amount(payload["limit_after_minor"].as_i64(), payload, language),
+            why: payload["reason"]
+                .as_str()
+                .and_then(Reason::parse)
+                .map(|r| r.for_borrower().entry().message(language)),
+        },
+        Topic::CreditLineUnfrozen => Message::LineReopened,
         Topic::CreditLineWarning => Message::LineWarning {
             kind: text("warning"),
         },
@@ -270,10 +288,7 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
         | Topic::BorrowerRegistered
         | Topic::BorrowerContactChanged
         | Topic::CreditLineGranted
-        | Topic::CreditLineIncreased
-        | Topic::CreditLineDecreased
         | Topic::CreditLineFreezeKept
-        | Topic::CreditLineUnfrozen
         | Topic::DrawdownQuoted
         | Topic::LoanDelinquencyChanged
         | Topic::MaintenanceScheduled
@@ -322,6 +337,16 @@ mod tests {
     #[test]
     fn internal_events_are_not_sent_to_borrowers() {
         assert!(tells_borrower(Topic::DrawdownEnded, &json!({})));
+        // Limit cuts, raises and a line opened again reach the borrower, not only the lender.
+        for topic in [
+            Topic::CreditLineDecreased,
+            Topic::CreditLineIncreased,
+            Topic::CreditLineUnfrozen,
+            Topic::CreditLineChangeScheduled,
+            Topic::CreditLineWarning,
+        ] {
+            assert!(tells_borrower(topic, &json!({})), "{topic}");
+        }
         assert!(!tells_borrower(
             Topic::ApplicationReminder,
             &json!({"state": "referred"})
@@ -350,7 +375,7 @@ mod golden {
             json!({"amount_minor": 1_000_000, "currency": "CNY", "reason": "channel.account_invalid", "limit_minor": 5_000_000,
                    "starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-12-01T02:00:00Z", "message": "Upgrade.",
                    "expires_at": "2026-12-03T00:00:00Z", "purpose": "sign_contract", "deadline": "2026-12-05T00:00:00Z", "state": "draft",
-                   "effective_at": "2026-12-04T04:00:00Z", "warning": "utilisation_high"}),
+                   "effective_at": "2026-12-04T04:00:00Z", "warning": "utilisation_high", "limit_after_minor": 4_000_000}),
             json!({"detail": {"kind": "overdue", "due_date": "2026-12-01", "amount_minor": 91_680, "currency": "USD"}, "purpose": "view_loan", "state": "referred", "reason": "risk.velocity",
                    "warning": "installment_due_soon", "percent": 20, "effective_at": "2026-12-04T04:00:00Z"}),
             json!({"detail": {"kind": "due_today", "due_date": "2026-12-01", "amount_minor": 91_680}}),
