@@ -1052,6 +1052,23 @@ store_test! {
         assert!(w.topics(&lapsed).await.contains(&"drawdown.ended".to_owned()), "and the borrower told");
     }
 
+    async fn the_bureau_report_kept_from_the_application_holds_a_drawdown(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        default_policy_in_effect(&w.engine).await;
+        let mut uow = w.engine.store.begin().await.unwrap();
+        let report = serde_json::json!({"answer": "found", "lenders_open": 7, "exposure_minor": 25_000_000, "inquiries_3m": 12, "worst_delinquency_days": 120});
+        uow.save_bureau_report("b-1", "sandbox", &report, w.clock.now() - Duration::days(3)).await.unwrap();
+        uow.commit().await.unwrap();
+        // Seven lenders at the bureau: held; 250,000.00 owed there besides: refused at once.
+        let refused = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap_err();
+        assert_eq!(refused.code(), "credit.multi_lending", "{refused:?}");
+        let decisions = lendcore_engine::decisions::list_decisions(&w.engine, "b-1", 10).await.unwrap();
+        let features = &decisions[0].features;
+        assert_eq!(features["bureau_lenders_open"], Some(lendcore_domain::decision::Value::Number(7)));
+        assert_eq!(features["bureau_report_age_days"], Some(lendcore_domain::decision::Value::Number(3)));
+        assert_eq!(features["total_exposure_minor"], Some(lendcore_domain::decision::Value::Number(25_100_000)));
+    }
+
     async fn a_daily_review_warns_then_freezes_the_line_with_notice(db: &TestDb) {
         let w = world(db.store.clone(), false).await;
         default_policy_in_effect(&w.engine).await;

@@ -85,6 +85,21 @@ pub trait DecisionRepository {
         subject_id: &str,
     ) -> Result<Vec<StoredDecision>, StoreError>;
 
+    /// Keeps the bureau's latest answer about a borrower (JSON), replacing the one before.
+    async fn save_bureau_report(
+        &mut self,
+        borrower_id: &str,
+        bureau: &str,
+        inquiry: &serde_json::Value,
+        asked_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The bureau's latest answer about a borrower: who answered, what, and when.
+    async fn bureau_report(
+        &mut self,
+        borrower_id: &str,
+    ) -> Result<Option<(String, serde_json::Value, Timestamp)>, StoreError>;
+
     /// The borrower's latest `limit` decisions, newest first (ids are time-ordered).
     async fn list_decisions(
         &mut self,
@@ -351,6 +366,50 @@ impl DecisionRepository for SqlUnitOfWork {
             .fetch_all(c)
             .await)?;
         rows.into_iter().map(decision_from_row).collect()
+    }
+
+    async fn save_bureau_report(
+        &mut self,
+        borrower_id: &str,
+        bureau: &str,
+        inquiry: &serde_json::Value,
+        asked_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO bureau_reports (borrower_id, bureau, inquiry, asked_at_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (borrower_id) DO UPDATE SET \
+             bureau = excluded.bureau, inquiry = excluded.inquiry, asked_at_ms = excluded.asked_at_ms \
+             WHERE bureau_reports.asked_at_ms <= excluded.asked_at_ms",
+        )
+        .bind(borrower_id)
+        .bind(bureau)
+        .bind(inquiry.to_string())
+        .bind(to_ms(asked_at))
+        .execute(c)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    async fn bureau_report(
+        &mut self,
+        borrower_id: &str,
+    ) -> Result<Option<(String, serde_json::Value, Timestamp)>, StoreError> {
+        const TABLE: &str = "bureau_reports";
+        let row: Option<(String, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT bureau, inquiry, asked_at_ms FROM bureau_reports WHERE borrower_id = $1",
+        )
+        .bind(borrower_id)
+        .fetch_optional(c)
+        .await)?;
+        row.map(|(bureau, inquiry, at)| {
+            Ok((
+                bureau,
+                serde_json::from_str(&inquiry).map_err(|e| StoreError::corrupt(TABLE, e))?,
+                from_ms(TABLE, at)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn list_decisions(

@@ -117,4 +117,22 @@ store_test! {
         assert_eq!(read.list_decisions("b-1", 1).await.unwrap(), vec![second]);
         assert_eq!(read.list_decisions("b-2", 10).await.unwrap(), vec![other]);
     }
+
+    async fn the_latest_bureau_report_is_kept_per_borrower(db: &TestDb) {
+        let mut uow = db.store.begin().await.unwrap();
+        assert_eq!(uow.bureau_report("b-1").await.unwrap(), None);
+        let first = serde_json::json!({"answer": "found", "lenders_open": 1});
+        let later = serde_json::json!({"answer": "no_file"});
+        uow.save_bureau_report("b-1", "sandbox", &first, t0()).await.unwrap();
+        uow.save_bureau_report("b-1", "sandbox", &later, t0() + Duration::days(1)).await.unwrap();
+        uow.save_bureau_report("b-1", "old", &first, t0()).await.unwrap();
+        uow.commit().await.unwrap();
+        let mut read = db.store.begin_read().await.unwrap();
+        assert_eq!(
+            read.bureau_report("b-1").await.unwrap(),
+            Some(("sandbox".into(), later, t0() + Duration::days(1))),
+            "an older answer never replaces a newer one"
+        );
+        assert_eq!(read.bureau_report("b-2").await.unwrap(), None);
+    }
 }

@@ -145,18 +145,20 @@ features! {
         "Days since the line's limit last changed, or since it was granted: lets a review change a limit once, not every day.";
     LineFrozen => "line_frozen", Flag, Records, REVIEW, missing: false, range: None,
         "Whether the line under review is frozen.";
-    BureauLendersOpen => "bureau_lenders_open", Number, Bureau, APPLICATION, missing: true, range: Some(COUNT),
-        "Lenders with credit open to this borrower, per the bureau.";
-    BureauExposureMinor => "bureau_exposure_minor", Number, Bureau, APPLICATION, missing: true, range: Some(MONEY),
+    BureauLendersOpen => "bureau_lenders_open", Number, Bureau, ALL_STAGES, missing: true, range: Some(COUNT),
+        "Lenders with credit open to this borrower, per the bureau (at a drawdown or a review: its last report).";
+    BureauExposureMinor => "bureau_exposure_minor", Number, Bureau, ALL_STAGES, missing: true, range: Some(MONEY),
         "What this borrower owes all lenders, per the bureau, in minor units.";
-    BureauInquiries3Months => "bureau_inquiries_3m", Number, Bureau, APPLICATION, missing: true, range: Some(COUNT),
+    BureauInquiries3Months => "bureau_inquiries_3m", Number, Bureau, ALL_STAGES, missing: true, range: Some(COUNT),
         "Credit inquiries in the last 3 months, per the bureau.";
-    BureauWorstDelinquencyDays => "bureau_worst_delinquency_days", Number, Bureau, APPLICATION, missing: true, range: Some(DAYS),
+    BureauWorstDelinquencyDays => "bureau_worst_delinquency_days", Number, Bureau, ALL_STAGES, missing: true, range: Some(DAYS),
         "The worst delinquency the bureau knows of, in days past due.";
     DebtToIncomePercent => "debt_to_income_pct", Number, Bureau, APPLICATION, missing: true, range: Some(PERCENT),
         "What the bureau reports owed, as a percentage of a year's declared income, rounded down; missing without either.";
+    BureauReportAgeDays => "bureau_report_age_days", Number, Bureau, DRAWDOWN_AND_REVIEW, missing: true, range: Some(DAYS),
+        "Days since the bureau report the drawdown check or review reads was made (at the borrower's last application decision); missing without one.";
     TotalExposureMinor => "total_exposure_minor", Number, Records, DRAWDOWN, missing: false, range: Some(MONEY),
-        "Drawn and held on this lender's lines plus this drawdown, in minor units.";
+        "Drawn and held on this lender's lines, plus this drawdown, plus what the last bureau report said was owed to all lenders (an upper bound: that figure may include this lender's own), in minor units.";
 }
 
 impl Feature {

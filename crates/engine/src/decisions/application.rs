@@ -282,6 +282,20 @@ async fn write(
     }
     if let Decided::Record(record) = &decided {
         record::keep(uow.as_mut(), record).await?;
+        // What the bureau answered serves this borrower's drawdown checks and reviews.
+        if let Some(call) = &record.bureau
+            && !matches!(call.inquiry, Inquiry::Unavailable { .. })
+        {
+            let answer = serde_json::to_value(&call.inquiry)
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+            uow.save_bureau_report(
+                &record.borrower_id,
+                &call.bureau,
+                &answer,
+                record.decided_at,
+            )
+            .await?;
+        }
     }
     crate::applications::announce(uow.as_mut(), &app, now).await?;
     uow.commit().await?;

@@ -97,14 +97,15 @@ pub(crate) async fn check(
                 i64::try_from(ratio).unwrap_or(i64::MAX),
             );
         }
-        let drawn = match found.get(Feature::DrawnMinor) {
+        features::set_stored_bureau(&mut found, uow, &drawdown.borrower_id, now).await?;
+        let figure = |feature| match found.get(feature) {
             Some(Value::Number(n)) => *n,
             _ => 0,
         };
-        found.set_number(
-            Feature::TotalExposureMinor,
-            drawn.saturating_add(drawdown.amount_minor),
-        );
+        let exposure = figure(Feature::DrawnMinor)
+            .saturating_add(drawdown.amount_minor)
+            .saturating_add(figure(Feature::BureauExposureMinor));
+        found.set_number(Feature::TotalExposureMinor, exposure);
     }
     let features_us = elapsed_us(started);
     let evaluating = Instant::now();

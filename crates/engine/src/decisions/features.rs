@@ -168,6 +168,24 @@ pub(crate) async fn set_records(
     })
 }
 
+/// The bureau's last answer about the borrower, kept from their last application decision
+/// (a drawdown check or a review does not ask again); its age too. `false` without one.
+pub(crate) async fn set_stored_bureau(
+    features: &mut Features,
+    uow: &mut dyn UnitOfWork,
+    borrower_id: &str,
+    now: Timestamp,
+) -> Result<bool, EngineError> {
+    let Some((_, inquiry, asked_at)) = uow.bureau_report(borrower_id).await? else {
+        return Ok(false);
+    };
+    let inquiry: Inquiry = serde_json::from_value(inquiry)
+        .map_err(|e| EngineError::Internal(format!("bureau report of {borrower_id}: {e}")))?;
+    set_bureau(features, &inquiry);
+    features.set_number(Feature::BureauReportAgeDays, (now - asked_at).num_days());
+    Ok(true)
+}
+
 /// Applications the applicant started in the last 7 and 30 days.
 pub(crate) async fn set_applications(
     features: &mut Features,

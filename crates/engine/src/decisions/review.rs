@@ -97,6 +97,7 @@ async fn evaluate(
         .await?
         .map_or(line.created_at, |b| b.created_at);
     features::set_records(&mut found, uow, &line.borrower_id, registered, now).await?;
+    features::set_stored_bureau(&mut found, uow, &line.borrower_id, now).await?;
     let _ = found.set(
         Feature::LineFrozen,
         Value::Flag(matches!(line.status, LineStatus::Frozen { .. })),
