@@ -16,7 +16,7 @@ use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
 use lendcore_domain::reasons::Reason;
 use lendcore_domain::topic::Topic;
-use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
+use lendcore_store::{Backend, NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -224,21 +224,27 @@ pub async fn confirm(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
     let now = engine.clock.now();
-    // The risk check reads the borrower's records from a snapshot before the writer is taken,
-    // so SQLite's single writer is held for the writes alone. The hold, taken in the write,
-    // stays the guard against overdrawing; a rule counting drawdowns may miss one confirmed
-    // at the same instant.
-    let checked = {
-        let mut read = engine.store.begin_read().await?;
-        match read.find_drawdown_by_token(&token_hash(token)).await? {
-            Some(
-                quoted @ Drawdown {
-                    status: DrawdownStatus::Quoted { .. },
-                    ..
-                },
-            ) => Some(crate::decisions::check_drawdown(engine, read.as_mut(), &quoted, now).await?),
-            Some(_) | None => None,
+    // On SQLite the risk check reads the borrower's records from a snapshot before the writer
+    // is taken, so the single writer is held for the writes alone (the hold, taken in the
+    // write, stays the guard against overdrawing; a rule counting drawdowns may miss one
+    // confirmed at the same instant). PostgreSQL has no single writer to spare: there the
+    // check runs in the write transaction, a transaction and a lookup fewer.
+    let early = match engine.store.backend() {
+        Backend::Sqlite => {
+            let mut read = engine.store.begin_read().await?;
+            match read.find_drawdown_by_token(&token_hash(token)).await? {
+                Some(
+                    quoted @ Drawdown {
+                        status: DrawdownStatus::Quoted { .. },
+                        ..
+                    },
+                ) => Some(
+                    crate::decisions::check_drawdown(engine, read.as_mut(), &quoted, now).await?,
+                ),
+                Some(_) | None => None,
+            }
         }
+        Backend::Postgres => None,
     };
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
@@ -264,7 +270,12 @@ pub async fn confirm(
     // Only a quote is confirmed: a check made on one confirmed meanwhile is dropped, and the
     // domain answers below.
     let checked = match drawdown.status {
-        DrawdownStatus::Quoted { .. } => checked,
+        DrawdownStatus::Quoted { .. } => match early {
+            Some(checked) => Some(checked),
+            None => {
+                Some(crate::decisions::check_drawdown(engine, uow.as_mut(), &drawdown, now).await?)
+            }
+        },
         DrawdownStatus::QueuedForMaintenance { .. }
         | DrawdownStatus::HeldForReview { .. }
         | DrawdownStatus::Disbursing
