@@ -261,4 +261,36 @@ store_test! {
         assert_eq!(decided["state"], "declined", "{decided}");
         assert_eq!(decision_of(&api, &id).await["policy"]["version"], 2);
     }
+
+    async fn a_drawdown_check_reads_the_borrowers_age_from_their_sealed_record(db: &TestDb) {
+        let (api, gateway) = started(db).await;
+        let mut document = policy();
+        document["tables"].as_array_mut().unwrap().push(json!({
+            "name": "young", "stage": "drawdown", "hit": "first",
+            "rules": [{ "when": { "age_years": { "below": 40 } }, "outcome": "hold", "reason": "risk.large_amount" }]
+        }));
+        policy_in_effect(&api, document).await;
+        let (token, id) = submit(&api, &gateway, &GOOD).await;
+        assert_eq!(verify(&api, &gateway, &GOOD, &token, &id).await["state"], "approved");
+        let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
+        let line_id = accepted.body["line_id"].as_str().unwrap().to_owned();
+        let product = api.send("POST", "/v1/products", None, &json!({
+            "code": "cash", "name": "Cash", "kind": "installment", "currency": "CNY",
+            "terms": {
+                "amount": {"min_minor": 100000, "max_minor": 5000000},
+                "terms": {"unit": "month", "options": [12]},
+                "rate": {"basis": "annual", "value": "0.18"},
+                "repayment_method": "equal_installment",
+                "penalty_daily_rate": "0.0005",
+                "grace_days": 3
+            }
+        })).await;
+        assert_eq!(product.status, StatusCode::CREATED, "{:?}", product.body);
+        // 34 years old, from the identity number sealed in the borrower's record.
+        let quoted = api.send("POST", "/v1/drawdowns/quotes", None, &json!({
+            "line_id": line_id, "product_code": "cash", "amount_minor": 100_000, "term": 12, "account": "acct-1"
+        })).await;
+        assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
+        assert_eq!(quoted.body["review_before_payout"], "risk.large_amount", "{:?}", quoted.body);
+    }
 }

@@ -89,9 +89,9 @@ pub struct FeatureDefinition {
 }
 
 features! {
-    AgeYears => "age_years", Number, Application, APPLICATION, missing: true, range: Some((0, 150)),
+    AgeYears => "age_years", Number, Application, ALL_STAGES, missing: true, range: Some((0, 150)),
         "Age in whole years on the decision date, from the resident identity number; missing for a company.";
-    Region => "region", Text, Application, APPLICATION, missing: true, range: None,
+    Region => "region", Text, Application, ALL_STAGES, missing: true, range: None,
         "Province of the resident identity number: its first two digits, e.g. \"11\" for Beijing.";
     MonthlyIncomeMinor => "monthly_income_minor", Number, Application, APPLICATION, missing: false, range: Some(MONEY),
         "Monthly income the applicant declared, in minor units.";

@@ -68,6 +68,11 @@ pub(crate) async fn check(
         Feature::Product,
         Value::Text(drawdown.product_code.as_str().to_owned()),
     );
+    if read.contains(&Feature::AgeYears) || read.contains(&Feature::Region) {
+        let today = features::business_date(now);
+        features::set_borrower_identity(&mut found, engine, uow, &drawdown.borrower_id, today)
+            .await?;
+    }
     if read
         .iter()
         .any(|f| f.definition().source != FeatureSource::Application)

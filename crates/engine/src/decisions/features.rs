@@ -42,6 +42,25 @@ pub(crate) fn set_identity(features: &mut Features, resident_id: Option<&str>, t
     );
 }
 
+/// Age and region from the borrower's sealed record, for a decision after the application
+/// (a drawdown, a review); left missing for an enterprise or without the personal data key.
+pub(crate) async fn set_borrower_identity(
+    features: &mut Features,
+    engine: &crate::Engine,
+    uow: &mut dyn UnitOfWork,
+    borrower_id: &str,
+    today: Date,
+) -> Result<(), EngineError> {
+    let (Some(stored), Ok(vault)) = (uow.find_borrower(borrower_id).await?, engine.vault()) else {
+        return Ok(());
+    };
+    let personal = vault.open(&stored.personal, &stored.id)?;
+    if let Some(id) = personal.resident_id {
+        set_identity(features, Some(id.expose()), today);
+    }
+    Ok(())
+}
+
 /// What the application says: income and the limit asked for.
 pub(crate) fn set_form(features: &mut Features, form: &Form, today: Date) {
     set_identity(features, form.resident_id.as_deref(), today);

@@ -98,6 +98,10 @@ async fn evaluate(
         .map_or(line.created_at, |b| b.created_at);
     features::set_records(&mut found, uow, &line.borrower_id, registered, now).await?;
     features::set_stored_bureau(&mut found, uow, &line.borrower_id, now).await?;
+    let read = compiled.policy.features_read(Stage::LineReview);
+    if read.contains(&Feature::AgeYears) || read.contains(&Feature::Region) {
+        features::set_borrower_identity(&mut found, engine, uow, &line.borrower_id, today).await?;
+    }
     let _ = found.set(
         Feature::LineFrozen,
         Value::Flag(matches!(line.status, LineStatus::Frozen { .. })),
