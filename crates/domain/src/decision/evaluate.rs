@@ -319,9 +319,8 @@ impl Policy {
             outcome,
             Outcome::Decline | Outcome::Refer | Outcome::RequestDocuments
         ) {
-            explanation.extend(self.costliest(&score));
+            self.explain_costliest(&score, &mut explanation);
         }
-        let explanation = distinct(explanation);
         Evaluation {
             stage: Stage::Application,
             outcome,
@@ -365,7 +364,10 @@ impl Policy {
     }
 
     /// The characteristics that cost the most points, most first (ties in scorecard order).
-    fn costliest(&self, score: &Score) -> Vec<Explained> {
+    /// Adds the characteristics that cost the most points (most first, ties in scorecard
+    /// order) to `explanation`, a reason at most once, until it holds [`MAX_REASONS`]; only
+    /// the ones kept are written out.
+    fn explain_costliest(&self, score: &Score, explanation: &mut Vec<Explained>) {
         let mut lost: Vec<(i64, usize)> = score
             .characteristics
             .iter()
@@ -374,18 +376,23 @@ impl Policy {
             .filter(|(cost, _)| *cost > 0)
             .collect();
         lost.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        lost.into_iter()
-            .map(|(_, i)| {
-                let scored = &score.characteristics[i];
-                Explained {
-                    reason: self.characteristics[i].reason,
-                    because: format!(
-                        "{}: {} of {} points",
-                        scored.feature, scored.points, scored.max_points
-                    ),
-                }
-            })
-            .collect()
+        for (_, i) in lost {
+            if explanation.len() >= MAX_REASONS {
+                break;
+            }
+            let reason = self.characteristics[i].reason;
+            if explanation.iter().any(|e| e.reason == reason) {
+                continue;
+            }
+            let scored = &score.characteristics[i];
+            explanation.push(Explained {
+                reason,
+                because: format!(
+                    "{}: {} of {} points",
+                    scored.feature, scored.points, scored.max_points
+                ),
+            });
+        }
     }
 
     fn offer(

@@ -533,7 +533,9 @@ impl JobHandler for LineReviewHandler {
         for line in lines {
             let id = line.id.clone();
             if let Err(e) = review_line(engine, line, date).await {
-                // One line's trouble does not stop the others' review; it is retried tomorrow.
+                // One line's trouble does not stop the others' review; it is reviewed again
+                // tomorrow, and counted so operators see it today.
+                metrics::counter!("lendcore_line_reviews_failed_total").increment(1);
                 tracing::error!(line = %id, error = %e, "a credit line could not be reviewed");
             }
         }
