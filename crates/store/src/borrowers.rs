@@ -222,7 +222,7 @@ fn field_str(field: ChangedField) -> &'static str {
     }
 }
 
-fn parse_field(s: &str) -> Option<ChangedField> {
+pub(crate) fn parse_field(s: &str) -> Option<ChangedField> {
     [
         ChangedField::Mobile,
         ChangedField::Address,

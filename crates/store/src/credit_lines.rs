@@ -78,19 +78,19 @@ pub trait CreditLineRepository {
 }
 
 #[derive(sqlx::FromRow)]
-struct LineRow {
-    id: String,
-    borrower_id: String,
-    currency: String,
-    limit_minor: i64,
-    drawn_minor: i64,
-    held_minor: i64,
-    valid_from_ms: i64,
-    valid_until_ms: i64,
-    status: String,
-    revision: i64,
-    created_at_ms: i64,
-    updated_at_ms: i64,
+pub(crate) struct LineRow {
+    pub(crate) id: String,
+    pub(crate) borrower_id: String,
+    pub(crate) currency: String,
+    pub(crate) limit_minor: i64,
+    pub(crate) drawn_minor: i64,
+    pub(crate) held_minor: i64,
+    pub(crate) valid_from_ms: i64,
+    pub(crate) valid_until_ms: i64,
+    pub(crate) status: String,
+    pub(crate) revision: i64,
+    pub(crate) created_at_ms: i64,
+    pub(crate) updated_at_ms: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -350,7 +350,7 @@ fn kind_str(kind: LineEventKind) -> &'static str {
     }
 }
 
-fn line_from_row(row: LineRow) -> Result<CreditLine, StoreError> {
+pub(crate) fn line_from_row(row: LineRow) -> Result<CreditLine, StoreError> {
     const T: &str = "credit_lines";
     Ok(CreditLine {
         currency: Currency::parse(&row.currency)

@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;
+use lendcore_domain::borrower::ChangedField;
+use lendcore_domain::credit_line::CreditLine;
 use lendcore_domain::decision::{Activation, PolicyCode, PolicyDocument, PolicyVersion};
+use lendcore_domain::drawdown::Drawdown;
 
 use crate::StoreError;
 use crate::time::{from_ms, from_opt_ms, to_ms};
@@ -27,6 +30,33 @@ pub struct StoredDecision {
     pub outcome: String,
     pub record: serde_json::Value,
     pub decided_at: Timestamp,
+}
+
+/// The most drawdowns of one borrower a credit decision reads.
+pub const MAX_RISK_DRAWDOWNS: i64 = 1000;
+
+/// What a credit decision reads of one borrower, read in one statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskRecords {
+    /// The borrower's sealed personal record and when they registered; `None` if unknown.
+    pub borrower: Option<RiskBorrower>,
+    pub lines: Vec<CreditLine>,
+    /// Drawdowns on those lines that are running loans, or changed at or after the `since`
+    /// asked for (a loan repaid last week after being late is one; quotes, and drawdowns that
+    /// ended unconfirmed or refused, are left out), newest first, at most
+    /// [`MAX_RISK_DRAWDOWNS`].
+    pub drawdowns: Vec<Drawdown>,
+    /// Every change of contact or payment details: which, and when.
+    pub changes: Vec<(ChangedField, Timestamp)>,
+    /// The bureau's latest answer kept: who answered, what, and when.
+    pub bureau: Option<(String, serde_json::Value, Timestamp)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskBorrower {
+    /// Sealed by the engine; opened only when a policy reads age or region.
+    pub personal: String,
+    pub registered_at: Timestamp,
 }
 
 #[async_trait]
@@ -99,6 +129,14 @@ pub trait DecisionRepository {
         &mut self,
         borrower_id: &str,
     ) -> Result<Option<(String, serde_json::Value, Timestamp)>, StoreError>;
+
+    /// Everything a credit decision reads of a borrower, in one statement: their record, lines,
+    /// the drawdowns that matter since `since`, changes of details and the bureau's answer.
+    async fn risk_records(
+        &mut self,
+        borrower_id: &str,
+        since: Timestamp,
+    ) -> Result<RiskRecords, StoreError>;
 
     /// The borrower's latest `limit` decisions, newest first (ids are time-ordered).
     async fn list_decisions(
@@ -412,6 +450,30 @@ impl DecisionRepository for SqlUnitOfWork {
         .transpose()
     }
 
+    async fn risk_records(
+        &mut self,
+        borrower_id: &str,
+        since: Timestamp,
+    ) -> Result<RiskRecords, StoreError> {
+        let rows: Vec<RiskRow> = on_tx!(self, c => sqlx::query_as(RISK_RECORDS)
+            .bind(borrower_id)
+            .bind(to_ms(since))
+            .bind(MAX_RISK_DRAWDOWNS)
+            .fetch_all(c)
+            .await)?;
+        let mut found = RiskRecords {
+            borrower: None,
+            lines: Vec::new(),
+            drawdowns: Vec::new(),
+            changes: Vec::new(),
+            bureau: None,
+        };
+        for row in rows {
+            row.add_to(&mut found, borrower_id)?;
+        }
+        Ok(found)
+    }
+
     async fn list_decisions(
         &mut self,
         borrower_id: &str,
@@ -424,5 +486,128 @@ impl DecisionRepository for SqlUnitOfWork {
             .fetch_all(c)
             .await)?;
         rows.into_iter().map(decision_from_row).collect()
+    }
+}
+
+/// One statement for everything a decision reads of a borrower (a round trip, or one hand-off
+/// to SQLite's worker, instead of five): each part's rows tagged by `kind`, in columns wide
+/// enough for the widest (a line). Drawdowns are found through the borrower's lines, so the
+/// index by line serves them.
+const RISK_RECORDS: &str = "\
+    SELECT 'line' AS kind, id AS t1, currency AS t2, status AS t3, \
+           limit_minor AS n1, drawn_minor AS n2, held_minor AS n3, valid_from_ms AS n4, \
+           valid_until_ms AS n5, revision AS n6, created_at_ms AS n7, updated_at_ms AS n8 \
+      FROM credit_lines WHERE borrower_id = $1 \
+    UNION ALL \
+    SELECT 'drawdown', body, quote, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+      FROM (SELECT d.body, q.quote FROM drawdowns d \
+              LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
+             WHERE d.borrower_id = $1 \
+               AND d.line_id IN (SELECT id FROM credit_lines WHERE borrower_id = $1) \
+               AND (d.state = 'active' \
+                    OR (d.updated_at_ms >= $2 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
+             ORDER BY d.created_at_ms DESC LIMIT $3) AS recent \
+    UNION ALL \
+    SELECT 'change', field, CAST(NULL AS TEXT), CAST(NULL AS TEXT), at_ms, \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+      FROM borrower_changes WHERE borrower_id = $1 \
+    UNION ALL \
+    SELECT 'bureau', bureau, inquiry, CAST(NULL AS TEXT), asked_at_ms, \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+      FROM bureau_reports WHERE borrower_id = $1 \
+    UNION ALL \
+    SELECT 'borrower', personal, CAST(NULL AS TEXT), CAST(NULL AS TEXT), created_at_ms, \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+      FROM borrowers WHERE id = $1";
+
+#[derive(sqlx::FromRow)]
+struct RiskRow {
+    kind: String,
+    t1: Option<String>,
+    t2: Option<String>,
+    t3: Option<String>,
+    n1: Option<i64>,
+    n2: Option<i64>,
+    n3: Option<i64>,
+    n4: Option<i64>,
+    n5: Option<i64>,
+    n6: Option<i64>,
+    n7: Option<i64>,
+    n8: Option<i64>,
+}
+
+impl RiskRow {
+    fn add_to(self, found: &mut RiskRecords, borrower_id: &str) -> Result<(), StoreError> {
+        let text = |v: Option<String>, table: &'static str| {
+            v.ok_or_else(|| StoreError::corrupt(table, "a column that is never null is"))
+        };
+        let number = |v: Option<i64>, table: &'static str| {
+            v.ok_or_else(|| StoreError::corrupt(table, "a column that is never null is"))
+        };
+        match self.kind.as_str() {
+            "line" => {
+                const T: &str = "credit_lines";
+                found.lines.push(crate::credit_lines::line_from_row(
+                    crate::credit_lines::LineRow {
+                        id: text(self.t1, T)?,
+                        borrower_id: borrower_id.to_owned(),
+                        currency: text(self.t2, T)?,
+                        status: text(self.t3, T)?,
+                        limit_minor: number(self.n1, T)?,
+                        drawn_minor: number(self.n2, T)?,
+                        held_minor: number(self.n3, T)?,
+                        valid_from_ms: number(self.n4, T)?,
+                        valid_until_ms: number(self.n5, T)?,
+                        revision: number(self.n6, T)?,
+                        created_at_ms: number(self.n7, T)?,
+                        updated_at_ms: number(self.n8, T)?,
+                    },
+                )?);
+            }
+            "drawdown" => found.drawdowns.push(
+                crate::drawdowns::BodyRow {
+                    body: text(self.t1, "drawdowns")?,
+                    quote: self.t2,
+                }
+                .parse()?,
+            ),
+            "change" => {
+                const T: &str = "borrower_changes";
+                let field = text(self.t1, T)?;
+                let field = crate::borrowers::parse_field(&field)
+                    .ok_or_else(|| StoreError::corrupt(T, format!("field {field}")))?;
+                found
+                    .changes
+                    .push((field, from_ms(T, number(self.n1, T)?)?));
+            }
+            "bureau" => {
+                const T: &str = "bureau_reports";
+                let inquiry = text(self.t2, T)?;
+                found.bureau = Some((
+                    text(self.t1, T)?,
+                    serde_json::from_str(&inquiry).map_err(|e| StoreError::corrupt(T, e))?,
+                    from_ms(T, number(self.n1, T)?)?,
+                ));
+            }
+            "borrower" => {
+                const T: &str = "borrowers";
+                found.borrower = Some(RiskBorrower {
+                    personal: text(self.t1, T)?,
+                    registered_at: from_ms(T, number(self.n1, T)?)?,
+                });
+            }
+            other => {
+                return Err(StoreError::corrupt(
+                    "risk records",
+                    format!("unknown part {other}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -49,17 +49,6 @@ pub trait DrawdownRepository {
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
 
-    /// A borrower's drawdowns on one line that are running loans, or changed at or after
-    /// `since` (a loan repaid last week after being late is one; quotes, and drawdowns that
-    /// ended unconfirmed or refused, are left out), newest first, at most
-    /// [`MAX_RISK_DRAWDOWNS`]: what a credit decision reads.
-    async fn drawdowns_for_risk(
-        &mut self,
-        borrower_id: &str,
-        line_id: &str,
-        since: Timestamp,
-    ) -> Result<Vec<Drawdown>, StoreError>;
-
     async fn find_drawdown_by_token(
         &mut self,
         token_hash: &str,
@@ -125,9 +114,6 @@ pub trait DrawdownRepository {
 
 /// Rows per multi-row statement: well under both databases' limits on bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
-
-/// The most drawdowns of one line a credit decision reads.
-pub const MAX_RISK_DRAWDOWNS: i64 = 1000;
 
 #[derive(sqlx::FromRow)]
 struct TransitionRow {
@@ -219,29 +205,6 @@ impl DrawdownRepository for SqlUnitOfWork {
             Some(step) => self.append_step(drawdown, step).await,
             None => Ok(()),
         }
-    }
-
-    async fn drawdowns_for_risk(
-        &mut self,
-        borrower_id: &str,
-        line_id: &str,
-        since: Timestamp,
-    ) -> Result<Vec<Drawdown>, StoreError> {
-        let found: Vec<BodyRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT d.body, q.quote FROM drawdowns d \
-             LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
-             WHERE d.line_id = $1 AND d.borrower_id = $2 \
-             AND (d.state = 'active' \
-                  OR (d.updated_at_ms >= $3 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
-             ORDER BY d.created_at_ms DESC LIMIT $4",
-        )
-        .bind(line_id)
-        .bind(borrower_id)
-        .bind(to_ms(since))
-        .bind(MAX_RISK_DRAWDOWNS)
-        .fetch_all(c)
-        .await)?;
-        found.into_iter().map(BodyRow::parse).collect()
     }
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
@@ -555,13 +518,13 @@ fn keep_quote(backend: crate::Backend, new: &str) -> String {
 /// A stored drawdown: its row's body and its quote, or none when the body still holds it (a
 /// drawdown written by a process older than the quotes table).
 #[derive(sqlx::FromRow)]
-struct BodyRow {
-    body: String,
-    quote: Option<String>,
+pub(crate) struct BodyRow {
+    pub(crate) body: String,
+    pub(crate) quote: Option<String>,
 }
 
 impl BodyRow {
-    fn parse(self) -> Result<Drawdown, StoreError> {
+    pub(crate) fn parse(self) -> Result<Drawdown, StoreError> {
         let corrupt = |e| StoreError::corrupt("drawdowns", e);
         let Some(quote) = self.quote else {
             return serde_json::from_str(&self.body).map_err(corrupt);

@@ -38,7 +38,9 @@ pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use credit_lines::CreditLineRepository;
-pub use decisions::{DecisionRepository, PolicyRepository, StoredDecision};
+pub use decisions::{
+    DecisionRepository, PolicyRepository, RiskBorrower, RiskRecords, StoredDecision,
+};
 pub use deliveries::{
     AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, DeliveryRepository, DeliveryStatus,
 };

@@ -1,8 +1,14 @@
 //! Credit policies and decision records on both stores.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use lendcore_domain::borrower::{BorrowerChange, BorrowerKind, ChangedField};
+use lendcore_domain::credit_line::{CreditLine, GrantInput, LineEvent};
 use lendcore_domain::decision::{DEFAULT_POLICY, PolicyCode, PolicyDocument, PolicyVersion};
-use lendcore_store::{StoreError, StoredDecision};
+use lendcore_domain::drawdown::{Drawdown, DrawdownStatus, Transition};
+use lendcore_domain::product::{NewProductInput, Product, ProductKind};
+use lendcore_domain::quote::{self, QuoteInput};
+use lendcore_domain::reasons::Reason;
+use lendcore_store::{RiskBorrower, StoreError, StoredBorrower, StoredDecision};
 use lendcore_testkit::store_test;
 
 fn t0() -> DateTime<Utc> {
@@ -134,5 +140,176 @@ store_test! {
             "an older answer never replaces a newer one"
         );
         assert_eq!(read.bureau_report("b-2").await.unwrap(), None);
+    }
+}
+
+/// A drawdown on `line` of borrower b-1, `days_ago` old, in `status`.
+fn drawdown(id: &str, line: &str, status: DrawdownStatus, days_ago: i64) -> Drawdown {
+    let product = Product::create(
+        "id-cash".into(),
+        NewProductInput {
+            code: "cash".into(),
+            name: "Cash".into(),
+            kind: ProductKind::Installment,
+            currency: "CNY".into(),
+            terms: serde_json::from_value(serde_json::json!({
+                "amount": {"min_minor": 100000, "max_minor": 5000000},
+                "terms": {"unit": "month", "options": [3]},
+                "rate": {"basis": "annual", "value": "0.18"},
+                "repayment_method": "equal_installment",
+                "penalty_daily_rate": "0.0005",
+                "grace_days": 3
+            }))
+            .unwrap(),
+            effective_from: None,
+        },
+        t0(),
+    )
+    .unwrap();
+    let at = t0() - Duration::days(days_ago);
+    let quote = quote::quote(
+        &product.code,
+        1,
+        product.kind,
+        product.currency,
+        &product.versions[0].terms,
+        &QuoteInput {
+            amount_minor: 100_000 + days_ago,
+            term: 3,
+            start: at.date_naive(),
+            split: None,
+        },
+        &[],
+    )
+    .unwrap();
+    Drawdown {
+        id: id.into(),
+        line_id: line.into(),
+        borrower_id: "b-1".into(),
+        product_code: product.code.clone(),
+        product_version: 1,
+        currency: product.currency,
+        amount_minor: quote.amount_minor,
+        account: "acct-1".into(),
+        quote,
+        status,
+        paid: Vec::new(),
+        servicing: Default::default(),
+        risk_policy: None,
+        revision: 1,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn line(id: &str, borrower: &str) -> (CreditLine, LineEvent) {
+    CreditLine::grant(
+        id.into(),
+        GrantInput {
+            borrower_id: borrower.into(),
+            currency: "CNY".into(),
+            limit_minor: 1_000_000,
+            valid_from: None,
+            valid_until: t0() + Duration::days(365),
+            actor: "ops:test".into(),
+            note: None,
+        },
+        t0() - Duration::days(400),
+    )
+    .unwrap()
+}
+
+store_test! {
+    async fn risk_records_read_a_borrowers_parts_in_one_statement(db: &TestDb) {
+        let mut read = db.store.begin_read().await.unwrap();
+        let none = read.risk_records("b-1", t0()).await.unwrap();
+        assert_eq!(none.borrower, None, "an unknown borrower has nothing");
+        assert!(none.lines.is_empty() && none.drawdowns.is_empty() && none.changes.is_empty());
+        assert_eq!(none.bureau, None);
+        drop(read);
+
+        let registered = t0() - Duration::days(400);
+        let mut uow = db.store.begin().await.unwrap();
+        for (id, at) in [("b-1", registered), ("b-2", t0())] {
+            uow.insert_borrower(&StoredBorrower {
+                id: id.into(),
+                kind: BorrowerKind::Individual,
+                personal: format!("sealed-{id}"),
+                resident_index: None,
+                credit_code_index: None,
+                mobile_index: None,
+                language: None,
+                revision: 1,
+                created_at: at,
+                updated_at: at,
+            })
+            .await
+            .unwrap();
+        }
+        let (l1, granted1) = line("l-1", "b-1");
+        let (l2, granted2) = line("l-2", "b-1");
+        let (other, granted3) = line("l-3", "b-2");
+        uow.insert_credit_line(&l1, &granted1).await.unwrap();
+        uow.insert_credit_line(&l2, &granted2).await.unwrap();
+        uow.insert_credit_line(&other, &granted3).await.unwrap();
+        let step = Transition { from: "new".into(), to: "x".into(), reason: None, at: t0(), actor: None, note: None };
+        let quoted = DrawdownStatus::Quoted { expires_at: t0() };
+        let closed = DrawdownStatus::Closed { reason: Reason::PaidOff };
+        let kept = [
+            drawdown("d-active-old", "l-1", DrawdownStatus::Active, 300),
+            drawdown("d-active", "l-2", DrawdownStatus::Active, 2),
+            drawdown("d-closed-lately", "l-1", closed.clone(), 10),
+        ];
+        let left_out = [
+            drawdown("d-quote", "l-1", quoted, 0),
+            drawdown("d-refused", "l-1", DrawdownStatus::Refused { reason: Reason::LimitExceeded }, 1),
+            drawdown("d-closed-long-ago", "l-2", closed, 200),
+        ];
+        for (n, d) in kept.iter().chain(&left_out).enumerate() {
+            uow.insert_drawdown(d, &format!("token-{n}"), &step).await.unwrap();
+        }
+        let mut theirs = drawdown("d-theirs", "l-3", DrawdownStatus::Active, 1);
+        theirs.borrower_id = "b-2".into();
+        uow.insert_drawdown(&theirs, "token-theirs", &step).await.unwrap();
+        let stored = uow.find_borrower("b-1").await.unwrap().unwrap();
+        let change = |seq, field, days| BorrowerChange {
+            borrower_id: "b-1".into(),
+            seq,
+            field,
+            before: None,
+            after: "masked".into(),
+            actor: "borrower".into(),
+            at: t0() - Duration::days(days),
+        };
+        uow.update_borrower(&stored, 1, &[change(1, ChangedField::Mobile, 30), change(2, ChangedField::BankAccount, 5)])
+            .await
+            .unwrap();
+        let report = serde_json::json!({"answer": "no_file"});
+        uow.save_bureau_report("b-1", "sandbox", &report, t0() - Duration::days(3)).await.unwrap();
+        uow.save_bureau_report("b-2", "sandbox", &serde_json::json!({"answer": "x"}), t0()).await.unwrap();
+        uow.commit().await.unwrap();
+
+        let mut read = db.store.begin_read().await.unwrap();
+        let found = read.risk_records("b-1", t0() - Duration::days(30)).await.unwrap();
+        assert_eq!(
+            found.borrower,
+            Some(RiskBorrower { personal: "sealed-b-1".into(), registered_at: registered })
+        );
+        let mut lines = found.lines.clone();
+        lines.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(lines, vec![l1, l2], "the borrower's lines, whole, and no one else's");
+        let ids: Vec<&str> = found.drawdowns.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["d-active", "d-closed-lately", "d-active-old"], "newest first");
+        assert_eq!(found.drawdowns[0], kept[1], "a drawdown comes back whole, quote and all");
+        let mut changes = found.changes.clone();
+        changes.sort_by_key(|(_, at)| *at);
+        assert_eq!(
+            changes,
+            vec![
+                (ChangedField::Mobile, t0() - Duration::days(30)),
+                (ChangedField::BankAccount, t0() - Duration::days(5)),
+            ]
+        );
+        assert_eq!(found.bureau, Some(("sandbox".into(), report, t0() - Duration::days(3))));
     }
 }

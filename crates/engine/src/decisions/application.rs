@@ -90,23 +90,17 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
         }
         Some(compiled) => {
             let form = crate::applications::open_form(engine, &sealed, &app.id)?;
-            let borrower = uow.find_borrower(&borrower_id).await?.ok_or_else(|| {
-                EngineError::Internal(format!(
+            let records = features::read_records(uow.as_mut(), &borrower_id, now).await?;
+            if records.borrower.is_none() {
+                return Err(EngineError::Internal(format!(
                     "borrower {borrower_id} of {application_id} is gone"
-                ))
-            })?;
+                )));
+            }
             let today = features::business_date(now);
             let mut found = Features::default();
             features::set_form(&mut found, &form, today);
             features::set_applications(&mut found, uow.as_mut(), &app.owner, now).await?;
-            features::set_records(
-                &mut found,
-                uow.as_mut(),
-                &borrower_id,
-                borrower.created_at,
-                now,
-            )
-            .await?;
+            features::set_records(&mut found, &records, now);
             drop(uow);
             let features_us = elapsed_us(started);
 

@@ -68,41 +68,32 @@ pub(crate) async fn check(
         Feature::Product,
         Value::Text(drawdown.product_code.as_str().to_owned()),
     );
-    if read.contains(&Feature::AgeYears) || read.contains(&Feature::Region) {
-        let today = features::business_date(now);
-        features::set_borrower_identity(&mut found, engine, uow, &drawdown.borrower_id, today)
-            .await?;
-    }
-    if read
-        .iter()
-        .any(|f| f.definition().source != FeatureSource::Application)
+    let reads_identity = read.contains(&Feature::AgeYears) || read.contains(&Feature::Region);
+    if reads_identity
+        || read
+            .iter()
+            .any(|f| f.definition().source != FeatureSource::Application)
     {
-        let registered = if read.contains(&Feature::DaysSinceRegistration) {
-            uow.find_borrower(&drawdown.borrower_id)
-                .await?
-                .map(|b| b.created_at)
-        } else {
-            None
-        };
-        let records = features::set_records(
-            &mut found,
-            uow,
-            &drawdown.borrower_id,
-            registered.unwrap_or(now),
-            now,
-        )
-        .await?;
-        if registered.is_none() {
-            found.clear(Feature::DaysSinceRegistration);
+        let records = features::read_records(uow, &drawdown.borrower_id, now).await?;
+        if reads_identity {
+            let today = features::business_date(now);
+            features::set_borrower_identity(
+                &mut found,
+                engine,
+                &drawdown.borrower_id,
+                &records,
+                today,
+            )?;
         }
-        if let Some(largest) = records.largest_drawdown_minor {
+        let mine = features::set_records(&mut found, &records, now);
+        if let Some(largest) = mine.largest_drawdown_minor {
             let ratio = i128::from(drawdown.amount_minor) * 100 / i128::from(largest);
             found.set_number(
                 Feature::AmountVersusUsualPercent,
                 i64::try_from(ratio).unwrap_or(i64::MAX),
             );
         }
-        features::set_stored_bureau(&mut found, uow, &drawdown.borrower_id, now).await?;
+        features::set_stored_bureau(&mut found, &records, &drawdown.borrower_id, now)?;
         let figure = |feature| match found.get(feature) {
             Some(Value::Number(n)) => *n,
             _ => 0,

@@ -11,7 +11,8 @@ use lendcore_domain::credit_line::{CreditLine, LineStatus};
 use lendcore_domain::decision::{Feature, Features, Value};
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::identity::ResidentId;
-use lendcore_store::UnitOfWork;
+use lendcore_store::{RiskRecords, UnitOfWork};
+use serde::Deserialize;
 
 use crate::EngineError;
 
@@ -44,17 +45,17 @@ pub(crate) fn set_identity(features: &mut Features, resident_id: Option<&str>, t
 
 /// Age and region from the borrower's sealed record, for a decision after the application
 /// (a drawdown, a review); left missing for an enterprise or without the personal data key.
-pub(crate) async fn set_borrower_identity(
+pub(crate) fn set_borrower_identity(
     features: &mut Features,
     engine: &crate::Engine,
-    uow: &mut dyn UnitOfWork,
     borrower_id: &str,
+    records: &RiskRecords,
     today: Date,
 ) -> Result<(), EngineError> {
-    let (Some(stored), Ok(vault)) = (uow.find_borrower(borrower_id).await?, engine.vault()) else {
+    let (Some(borrower), Ok(vault)) = (&records.borrower, engine.vault()) else {
         return Ok(());
     };
-    let personal = vault.open(&stored.personal, &stored.id)?;
+    let personal = vault.open(&borrower.personal, borrower_id)?;
     if let Some(id) = personal.resident_id {
         set_identity(features, Some(id.expose()), today);
     }
@@ -78,17 +79,26 @@ pub(crate) struct Records {
     pub largest_drawdown_minor: Option<i64>,
 }
 
-/// What lendcore's records say of a borrower: lines, loans, lateness, changes of details.
-/// Reads the borrower's lines, the drawdowns on them that matter, and their change history.
-pub(crate) async fn set_records(
-    features: &mut Features,
+/// Reads everything decisions count of a borrower, a year back, in one statement.
+pub(crate) async fn read_records(
     uow: &mut dyn UnitOfWork,
     borrower_id: &str,
-    registered_at: Timestamp,
     now: Timestamp,
-) -> Result<Records, EngineError> {
+) -> Result<RiskRecords, EngineError> {
+    Ok(uow
+        .risk_records(borrower_id, now - chrono::Duration::days(365))
+        .await?)
+}
+
+/// What lendcore's records say of a borrower: lines, loans, lateness, changes of details,
+/// days since registration.
+pub(crate) fn set_records(
+    features: &mut Features,
+    records: &RiskRecords,
+    now: Timestamp,
+) -> Records {
     let today = business_date(now);
-    let lines = uow.credit_lines_of(borrower_id).await?;
+    let lines = &records.lines;
     let open: Vec<&CreditLine> = lines
         .iter()
         .filter(|l| {
@@ -113,33 +123,28 @@ pub(crate) async fn set_records(
     let year_ago = now - chrono::Duration::days(365);
     let (mut late_now, mut late_year, mut owed_late) = (0u32, 0u32, 0i64);
     let (mut last_day, mut last_week, mut largest) = (0i64, 0i64, None::<i64>);
-    for line in &lines {
-        for loan in uow
-            .drawdowns_for_risk(borrower_id, &line.id, year_ago)
-            .await?
-        {
-            let counts = !matches!(
-                loan.status,
-                DrawdownStatus::Quoted { .. }
-                    | DrawdownStatus::Expired { .. }
-                    | DrawdownStatus::Refused { .. }
-            );
-            if counts && loan.created_at >= now - chrono::Duration::hours(24) {
-                last_day += 1;
-            }
-            if counts && loan.created_at >= now - chrono::Duration::days(7) {
-                last_week += 1;
-            }
-            if counts && loan.created_at >= year_ago {
-                largest = Some(largest.unwrap_or(0).max(loan.amount_minor));
-            }
-            if loan.status == DrawdownStatus::Active {
-                let (days, owed) = loan.past_due(today);
-                late_now = late_now.max(days);
-                owed_late += owed;
-            }
-            late_year = late_year.max(loan.servicing.worst_days_past_due_in_year(today));
+    for loan in &records.drawdowns {
+        let counts = !matches!(
+            loan.status,
+            DrawdownStatus::Quoted { .. }
+                | DrawdownStatus::Expired { .. }
+                | DrawdownStatus::Refused { .. }
+        );
+        if counts && loan.created_at >= now - chrono::Duration::hours(24) {
+            last_day += 1;
         }
+        if counts && loan.created_at >= now - chrono::Duration::days(7) {
+            last_week += 1;
+        }
+        if counts && loan.created_at >= year_ago {
+            largest = Some(largest.unwrap_or(0).max(loan.amount_minor));
+        }
+        if loan.status == DrawdownStatus::Active {
+            let (days, owed) = loan.past_due(today);
+            late_now = late_now.max(days);
+            owed_late += owed;
+        }
+        late_year = late_year.max(loan.servicing.worst_days_past_due_in_year(today));
     }
     features.set_number(Feature::DaysOverdueNow, i64::from(late_now));
     features.set_number(
@@ -151,11 +156,11 @@ pub(crate) async fn set_records(
     features.set_number(Feature::DrawdownsLast7Days, last_week);
 
     let since = now - chrono::Duration::days(90);
-    let changes = uow.borrower_changes(borrower_id).await?;
     let count = |field: ChangedField| {
-        changes
+        records
+            .changes
             .iter()
-            .filter(|c| c.field == field && c.at >= since)
+            .filter(|(f, at)| *f == field && *at >= since)
             .count() as i64
     };
     features.set_number(Feature::MobileChanges90Days, count(ChangedField::Mobile));
@@ -165,10 +170,11 @@ pub(crate) async fn set_records(
     );
     features.set_number(Feature::AddressChanges90Days, count(ChangedField::Address));
     let days_since = |field: ChangedField| {
-        changes
+        records
+            .changes
             .iter()
-            .filter(|c| c.field == field)
-            .map(|c| c.at)
+            .filter(|(f, _)| *f == field)
+            .map(|(_, at)| *at)
             .max()
             .map(|at| (now - at).num_days())
     };
@@ -178,30 +184,32 @@ pub(crate) async fn set_records(
     if let Some(days) = days_since(ChangedField::BankAccount) {
         features.set_number(Feature::DaysSinceBankAccountChange, days);
     }
-    features.set_number(
-        Feature::DaysSinceRegistration,
-        (now - registered_at).num_days(),
-    );
-    Ok(Records {
+    if let Some(borrower) = &records.borrower {
+        features.set_number(
+            Feature::DaysSinceRegistration,
+            (now - borrower.registered_at).num_days(),
+        );
+    }
+    Records {
         largest_drawdown_minor: largest.filter(|l| *l > 0),
-    })
+    }
 }
 
 /// The bureau's last answer about the borrower, kept from their last application decision
 /// (a drawdown check or a review does not ask again); its age too. `false` without one.
-pub(crate) async fn set_stored_bureau(
+pub(crate) fn set_stored_bureau(
     features: &mut Features,
-    uow: &mut dyn UnitOfWork,
+    records: &RiskRecords,
     borrower_id: &str,
     now: Timestamp,
 ) -> Result<bool, EngineError> {
-    let Some((_, inquiry, asked_at)) = uow.bureau_report(borrower_id).await? else {
+    let Some((_, inquiry, asked_at)) = &records.bureau else {
         return Ok(false);
     };
-    let inquiry: Inquiry = serde_json::from_value(inquiry)
+    let inquiry = Inquiry::deserialize(inquiry)
         .map_err(|e| EngineError::Internal(format!("bureau report of {borrower_id}: {e}")))?;
     set_bureau(features, &inquiry);
-    features.set_number(Feature::BureauReportAgeDays, (now - asked_at).num_days());
+    features.set_number(Feature::BureauReportAgeDays, (now - *asked_at).num_days());
     Ok(true)
 }
 

@@ -17,7 +17,7 @@ use lendcore_domain::decision::{
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::reasons::Reason;
 use lendcore_domain::topic::Topic;
-use lendcore_store::{Job, NewJob, OutboxEvent, UnitOfWork};
+use lendcore_store::{Job, NewJob, OutboxEvent, RiskRecords, UnitOfWork};
 
 use super::features;
 use super::record::{self, DecisionRecord, DecisionSubject, POLICY_ACTOR, Timings};
@@ -92,15 +92,12 @@ async fn evaluate(
     let started = std::time::Instant::now();
     let today = features::business_date(now);
     let mut found = Features::default();
-    let registered = uow
-        .find_borrower(&line.borrower_id)
-        .await?
-        .map_or(line.created_at, |b| b.created_at);
-    features::set_records(&mut found, uow, &line.borrower_id, registered, now).await?;
-    features::set_stored_bureau(&mut found, uow, &line.borrower_id, now).await?;
+    let records = features::read_records(uow, &line.borrower_id, now).await?;
+    features::set_records(&mut found, &records, now);
+    features::set_stored_bureau(&mut found, &records, &line.borrower_id, now)?;
     let read = compiled.policy.features_read(Stage::LineReview);
     if read.contains(&Feature::AgeYears) || read.contains(&Feature::Region) {
-        features::set_borrower_identity(&mut found, engine, uow, &line.borrower_id, today).await?;
+        features::set_borrower_identity(&mut found, engine, &line.borrower_id, &records, today)?;
     }
     let _ = found.set(
         Feature::LineFrozen,
@@ -124,7 +121,7 @@ async fn evaluate(
         .max()
         .unwrap_or(line.created_at);
     found.set_number(Feature::DaysSinceLimitChange, (now - limit_set).num_days());
-    if let Some(days) = days_to_next_due(uow, &line, today, now).await? {
+    if let Some(days) = days_to_next_due(&records, &line, today) {
         found.set_number(Feature::DaysToNextDue, days);
     }
     let features_us = micros(started);
@@ -170,18 +167,11 @@ fn micros(since: std::time::Instant) -> u64 {
 }
 
 /// Days until the next unpaid installment of a loan on the line falls due, counting today.
-async fn days_to_next_due(
-    uow: &mut dyn UnitOfWork,
-    line: &CreditLine,
-    today: Date,
-    now: Timestamp,
-) -> Result<Option<i64>, EngineError> {
-    let loans = uow
-        .drawdowns_for_risk(&line.borrower_id, &line.id, now)
-        .await?;
-    Ok(loans
+fn days_to_next_due(records: &RiskRecords, line: &CreditLine, today: Date) -> Option<i64> {
+    records
+        .drawdowns
         .iter()
-        .filter(|l| l.status == DrawdownStatus::Active)
+        .filter(|l| l.line_id == line.id && l.status == DrawdownStatus::Active)
         .flat_map(|loan| {
             let unpaid: Vec<u32> = loan.dues().iter().map(|d| d.installment).collect();
             loan.quote
@@ -192,7 +182,7 @@ async fn days_to_next_due(
                 .map(|i| (i.due_date - today).num_days())
                 .collect::<Vec<_>>()
         })
-        .min())
+        .min()
 }
 
 /// The limit after a change of `percent` (down when `lower`), in whole 100s of minor units,
