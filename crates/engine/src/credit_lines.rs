@@ -8,7 +8,7 @@ use lendcore_domain::Timestamp;
 use lendcore_domain::credit_line::{
     CreditLine, GrantInput, LineError, LineEvent, LineStatus, LineView,
 };
-use lendcore_domain::reasons::Reason;
+use lendcore_domain::reasons::{Language, Reason};
 use lendcore_domain::topic::Topic;
 use lendcore_store::{Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
 
@@ -186,6 +186,77 @@ pub async fn get(engine: &Engine, line_id: &str) -> Result<LineView, EngineError
         .await?
         .ok_or_else(|| line_not_found(line_id))?;
     Ok(line.view(now))
+}
+
+/// A line as [`get`] reads it and, where the credit policy's review froze it or last changed
+/// its limit, which rule decided (in `language`): what the line's own page shows. Two reads
+/// more than [`get`], which the hot paths use.
+pub async fn get_with_decider(
+    engine: &Engine,
+    line_id: &str,
+    language: Language,
+) -> Result<LineView, EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin_read().await?;
+    let line = uow
+        .find_credit_line(line_id)
+        .await?
+        .ok_or_else(|| line_not_found(line_id))?;
+    let decided_by = decided_by(engine, uow.as_mut(), &line, language).await?;
+    let mut view = line.view(now);
+    view.decided_by = decided_by;
+    Ok(view)
+}
+
+/// The policy's decision behind a line's freeze, or behind its last change of limit, when the
+/// policy (not a person) made it.
+async fn decided_by(
+    engine: &Engine,
+    uow: &mut dyn UnitOfWork,
+    line: &CreditLine,
+    language: Language,
+) -> Result<Option<lendcore_domain::decision::Decider>, EngineError> {
+    use lendcore_domain::credit_line::LineEventKind;
+    let events = uow.credit_line_events(&line.id).await?;
+    let frozen = matches!(line.status, LineStatus::Frozen { .. });
+    let deciding = events.iter().rev().find(|e| match e.kind {
+        LineEventKind::Frozen => frozen,
+        LineEventKind::Decreased | LineEventKind::Increased => !frozen,
+        LineEventKind::Granted
+        | LineEventKind::FreezeKept
+        | LineEventKind::Unfrozen
+        | LineEventKind::Closed
+        | LineEventKind::Expired => false,
+    });
+    let outcome = match deciding {
+        Some(e) if e.actor == crate::decisions::POLICY_ACTOR => match e.kind {
+            LineEventKind::Frozen => "freeze",
+            LineEventKind::Decreased => "decrease",
+            LineEventKind::Increased => "increase",
+            LineEventKind::Granted
+            | LineEventKind::FreezeKept
+            | LineEventKind::Unfrozen
+            | LineEventKind::Closed
+            | LineEventKind::Expired => return Ok(None),
+        },
+        Some(_) | None => return Ok(None),
+    };
+    let found =
+        crate::decisions::latest_about(uow, &line.borrower_id, "credit_line", &line.id, &[outcome])
+            .await?;
+    match found {
+        Some(record) => {
+            crate::decisions::decider(
+                engine,
+                uow,
+                &record,
+                crate::decisions::SettledBy::Policy,
+                language,
+            )
+            .await
+        }
+        None => Ok(None),
+    }
 }
 
 pub async fn of_borrower(engine: &Engine, borrower_id: &str) -> Result<Vec<LineView>, EngineError> {

@@ -12,7 +12,7 @@ use lendcore_domain::ledger::{AccountKind, Layer, LoanAccounts};
 use lendcore_domain::maintenance::WindowInput;
 use lendcore_domain::money::Currency;
 use lendcore_domain::product::ProductCode;
-use lendcore_domain::reasons::Reason;
+use lendcore_domain::reasons::{Language, Reason};
 use lendcore_engine::acting::on_behalf_of as by;
 use lendcore_engine::credit_lines::{self, LineChange};
 use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest, ExpireHandler, review};
@@ -127,7 +127,7 @@ impl World {
     }
 
     async fn status(&self, id: &str) -> DrawdownStatus {
-        drawdowns::get(&self.engine, id)
+        drawdowns::get(&self.engine, id, Language::En)
             .await
             .unwrap()
             .drawdown
@@ -200,7 +200,7 @@ store_test! {
         let id = w.draw(100_000, "acct-1").await;
         w.settle().await;
         assert_eq!(w.status(&id).await, DrawdownStatus::Active);
-        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        let view = drawdowns::get(&w.engine, &id, Language::En).await.unwrap();
         let calls: Vec<(String, PayoutCall, Option<PayoutAnswer>)> = view
             .payout_attempts
             .iter()
@@ -215,7 +215,7 @@ store_test! {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(1_000_000, "acct-1").await;
         w.settle().await;
-        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let loan = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         let first = loan.quote.schedule.installments[0].clone();
 
         let receipt = loans::repay(&w.engine, &id, first.total_minor, RepaymentMode::Installments, None)
@@ -273,7 +273,7 @@ store_test! {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(100_000, "acct-1").await;
         w.settle().await;
-        let total = drawdowns::get(&w.engine, &id).await.unwrap().drawdown.quote.schedule.total_repaid_minor;
+        let total = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown.quote.schedule.total_repaid_minor;
         let receipt = loans::repay(&w.engine, &id, total, RepaymentMode::Installments, None).await.unwrap().into_inner();
         assert_eq!(receipt.loan.status, DrawdownStatus::Closed { reason: Reason::PaidOff });
         assert_eq!(receipt.allocation.unapplied_minor, 0);
@@ -284,7 +284,7 @@ store_test! {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(1_000_000, "acct-1").await;
         w.settle().await;
-        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let loan = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         let first = loan.quote.schedule.installments[0].clone();
         let mut day = loan.quote.schedule.start;
         let mut reminders = 0;
@@ -292,7 +292,7 @@ store_test! {
             day = day.succ_opt().unwrap();
             reminders += cob::run(&w.engine, day, |_, _| {}).await.unwrap().reminders;
         }
-        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let loan = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         assert_eq!(loan.servicing.interest_accrued_minor, first.interest_minor, "a period's days add up to its interest");
         assert_eq!(reminders, 2, "three days before and on the due date");
 
@@ -308,7 +308,7 @@ store_test! {
         assert_eq!(report.reminders, 1, "the overdue reminder");
         let again = cob::run(&w.engine, day, |_, _| {}).await.unwrap();
         assert_eq!((again.loans_closed, again.penalty_charged_minor, again.reminders), (0, 0, 0), "a date runs once");
-        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let loan = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         assert_eq!(loan.servicing.delinquency, Some(lendcore_domain::servicing::Delinquency::Dpd1To30));
         assert!(w.topics(&id).await.contains(&"loan.delinquency_changed".to_owned()));
 
@@ -368,7 +368,7 @@ store_test! {
         assert_eq!(w.status(&id).await, DrawdownStatus::Active);
         assert_eq!(w.line().await, (1_000_000, 0), "the hold became drawn");
         assert!(w.sandbox.accepted(&format!("{id}:sandbox")));
-        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        let view = drawdowns::get(&w.engine, &id, Language::En).await.unwrap();
         let steps: Vec<_> = view.timeline.iter().map(|t| t.to.as_str()).collect();
         assert_eq!(steps, ["quoted", "disbursing", "active"]);
         assert_eq!(w.topics(&id).await, ["drawdown.quoted", "drawdown.confirmed", "drawdown.paid_out"]);
@@ -542,7 +542,7 @@ store_test! {
         assert_eq!(w.status(&before).await, DrawdownStatus::Active);
         assert_eq!(w.status(&queued).await, DrawdownStatus::Active);
         assert_eq!(w.line().await, (200_000, 0));
-        let steps: Vec<String> = drawdowns::get(&w.engine, &queued).await.unwrap().timeline.into_iter().map(|t| t.to).collect();
+        let steps: Vec<String> = drawdowns::get(&w.engine, &queued, Language::En).await.unwrap().timeline.into_iter().map(|t| t.to).collect();
         assert_eq!(steps, ["quoted", "queued_for_maintenance", "disbursing", "active"]);
         assert!(w.topics(&queued).await.contains(&"drawdown.resumed".to_owned()));
         let over = maintenance::cancel(&w.engine, &window.window.id, None).await.unwrap_err();
@@ -635,7 +635,7 @@ store_test! {
         }
         assert!(postponed >= 2, "it ran in slices: {postponed}");
         for id in &ids {
-            let loan = drawdowns::get(&w.engine, id).await.unwrap().drawdown;
+            let loan = drawdowns::get(&w.engine, id, Language::En).await.unwrap().drawdown;
             assert_eq!(loan.servicing.last_close, Some(tomorrow));
         }
         let job = {
@@ -727,7 +727,7 @@ store_test! {
         assert_eq!(second_sandbox.accepted_count(), 0, "the second channel was never asked to pay");
         assert!(first_sandbox.paid_minor(&format!("{id}:first")).is_some(), "the first one did pay");
         assert_eq!(w.line().await, (0, 100_000), "held until a person settles it");
-        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        let view = drawdowns::get(&w.engine, &id, Language::En).await.unwrap();
         assert!(view.payout_attempts.iter().all(|a| a.channel_id == "first"));
         assert!(view.payout_attempts.iter().skip(1).all(|a| matches!(a.outcome, Some(PayoutAnswer::Error | PayoutAnswer::NotSent))),
             "{:?}", view.payout_attempts);
@@ -749,7 +749,7 @@ store_test! {
             runner.poll_once().await.unwrap();
             w.clock.advance(Duration::minutes(11));
         }
-        let view = drawdowns::get(&w.engine, &id).await.unwrap();
+        let view = drawdowns::get(&w.engine, &id, Language::En).await.unwrap();
         let calls: Vec<(String, PayoutCall, Option<PayoutAnswer>)> = view.payout_attempts.iter()
             .map(|a| (a.channel_id.clone(), a.action, a.outcome)).collect();
         // The first channel said it had nothing, then refused: it certainly did not pay, so the
@@ -790,7 +790,7 @@ store_test! {
         w.runner.poll_once().await.unwrap();
         assert_eq!(w.status(&id).await, DrawdownStatus::Active);
         assert_eq!(w.line().await, (100_000, 0));
-        let timeline = drawdowns::get(&w.engine, &id).await.unwrap().timeline;
+        let timeline = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().timeline;
         let last = timeline.last().unwrap();
         assert_eq!((last.to.as_str(), last.actor.as_deref()), ("active", Some("system:lendcore")));
         assert!(last.note.as_deref().unwrap().contains("sandbox: succeeded"), "{last:?}");
@@ -920,7 +920,7 @@ store_test! {
     async fn a_drawdown_written_before_the_quotes_table_keeps_its_quote_through_every_write(db: &TestDb) {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(100_000, "acct-1").await;
-        let before = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let before = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         // As a process older than migration 0008 writes it: the quote in the body, no quote row.
         db.execute(match db.store.backend() {
             lendcore_store::Backend::Sqlite => "UPDATE drawdowns SET body = json_set(body, '$.quote', \
@@ -930,10 +930,10 @@ store_test! {
                 jsonb_build_object('quote', (SELECT quote::jsonb FROM drawdown_quotes q WHERE q.drawdown_id = drawdowns.id)))::text; \
                 DELETE FROM drawdown_quotes;",
         }).await;
-        assert_eq!(drawdowns::get(&w.engine, &id).await.unwrap().drawdown, before, "read as it was");
+        assert_eq!(drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown, before, "read as it was");
         w.settle().await;
         cob::run(&w.engine, w.clock.now().date_naive(), |_, _| {}).await.unwrap();
-        let after = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let after = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         assert_eq!(after.status, DrawdownStatus::Active);
         assert_eq!(after.quote, before.quote, "paid out and closed for a day, the quote intact");
     }
@@ -977,7 +977,7 @@ store_test! {
         default_policy_in_effect(&w.engine).await;
         let id = w.draw(1_000_000, "acct-1").await;
         w.settle().await;
-        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let loan = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         assert_eq!(loan.status, DrawdownStatus::Active);
         let first = loan.quote.schedule.installments[0].clone();
         let due = chrono::DateTime::from_naive_utc_and_offset(first.due_date.and_hms_opt(4, 0, 0).unwrap(), Utc);
@@ -1074,7 +1074,7 @@ store_test! {
         default_policy_in_effect(&w.engine).await;
         let id = w.draw(1_000_000, "acct-1").await;
         w.settle().await;
-        let loan = drawdowns::get(&w.engine, &id).await.unwrap().drawdown;
+        let loan = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         let due = loan.quote.schedule.installments[0].due_date;
         let at = |days: i64| chrono::DateTime::from_naive_utc_and_offset(due.and_hms_opt(4, 0, 0).unwrap(), Utc) + Duration::days(days);
         let midnight = chrono::NaiveTime::MIN;
@@ -1115,6 +1115,10 @@ store_test! {
         let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap().line;
         let lendcore_domain::credit_line::LineStatus::Frozen { reason, by, .. } = &line.status else { panic!("{:?}", line.status) };
         assert_eq!((*reason, by.as_str()), (Reason::Overdue, "system:credit-policy"));
+        let shown = credit_lines::get_with_decider(&w.engine, &w.line_id, Language::ZhHans).await.unwrap();
+        let decider = shown.decided_by.expect("the freeze names what decided it");
+        assert!(matches!(&decider.decided_by, lendcore_domain::decision::DecidedBy::Rule { table: Some(t), row: Some(_) } if t == "limit"), "{decider:?}");
+        assert!(decider.text.contains("“limit”表"), "in the language asked for: {}", decider.text);
         let decisions = lendcore_engine::decisions::list_decisions(&w.engine, "b-1", 200).await.unwrap();
         assert!(decisions.iter().any(|d| d.subject.kind == "credit_line" && d.evaluation.outcome.name() == "freeze"));
         for d in decisions.iter().take(5) {
@@ -1123,12 +1127,14 @@ store_test! {
         }
 
         // Repaid: the next review lifts the freeze the policy made.
-        let (_, overdue) = drawdowns::get(&w.engine, &id).await.unwrap().drawdown.past_due(w.clock.now().date_naive());
+        let (_, overdue) = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown.past_due(w.clock.now().date_naive());
         loans::repay(&w.engine, &id, overdue, RepaymentMode::Installments, None).await.unwrap();
         w.clock.set(at(34));
         close_every_date().await;
         let line = credit_lines::get(&w.engine, &w.line_id).await.unwrap().line;
         assert!(matches!(line.status, lendcore_domain::credit_line::LineStatus::Active), "{:?}", line.status);
+        let shown = credit_lines::get_with_decider(&w.engine, &w.line_id, Language::En).await.unwrap();
+        assert_eq!(shown.decided_by.map(|d| d.decided_by), Some(lendcore_domain::decision::DecidedBy::Rule { table: Some("limit".into()), row: Some(3) }), "the last limit change, a decrease");
     }
 }
 

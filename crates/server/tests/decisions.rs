@@ -179,6 +179,15 @@ store_test! {
         assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
         let (_, line) = api.get(&format!("/v1/credit-lines/{}", accepted.body["line_id"].as_str().unwrap())).await;
         assert_eq!(line["limit_minor"], 2_000_000);
+        let explained = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
+        let by = &explained.body["decided_by"];
+        assert_eq!(
+            (&by["decided_by"]["by"], &by["decided_by"]["band"], &by["decided_by"]["of"], &by["decided_by"]["min_score"]),
+            (&json!("score_band"), &json!(4), &json!(4), &json!(260)),
+            "{explained:?}"
+        );
+        assert_eq!((&by["policy"], by["decision_id"].as_str()), (&json!({"code": "consumer", "version": 1}), record["id"].as_str()));
+        assert!(by["text"].as_str().unwrap().contains("band 4 of 4"), "{by}");
 
         // Declined by its score, with the band's reason and the characteristics that cost most.
         let young = Applicant { name: "王五 bureau-fair", mobile: "13800000002", resident_id: "440305200601010121", income: 200_000, requested: 5_000_000 };
@@ -191,6 +200,7 @@ store_test! {
             (explained.status, explained.body)
         };
         assert!(status.to_string().contains("income"), "the borrower reads why: {status}");
+        assert_eq!(status["decided_by"]["decided_by"]["band"], 1, "the lowest band declined: {status}");
         let record = decision_of(&api, &id).await;
         assert_eq!(record["evaluation"]["score"]["value"], 135);
         let because: Vec<&str> = record["evaluation"]["explanation"].as_array().unwrap().iter().map(|e| e["because"].as_str().unwrap()).collect();
@@ -208,6 +218,9 @@ store_test! {
         let approved = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &underwriter,
             Some(json!({"decision": "approve", "limit_minor": 800_000, "valid_days": 180, "note": "checked affordability"}))).await;
         assert_eq!((approved.status, approved.body["state"].as_str()), (StatusCode::OK, Some("approved")), "{:?}", approved.body);
+        let explained = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
+        assert_eq!(explained.body["decided_by"]["decided_by"], json!({"by": "person"}), "{:?}", explained.body);
+        assert_eq!(explained.body["decided_by"]["decision_id"], record["id"], "the policy's record that referred it");
         let own = call(&api, "GET", &format!("/v1/applications/{id}/decision"), &token, None).await;
         assert_eq!(own.status, StatusCode::FORBIDDEN, "the record is not the borrower's to read");
     }
@@ -269,7 +282,7 @@ store_test! {
             "name": "young", "stage": "drawdown", "hit": "first",
             "rules": [{ "when": { "age_years": { "below": 40 } }, "outcome": "hold", "reason": "risk.large_amount" }]
         }));
-        policy_in_effect(&api, document).await;
+        let (maker, _) = policy_in_effect(&api, document).await;
         let (token, id) = submit(&api, &gateway, &GOOD).await;
         assert_eq!(verify(&api, &gateway, &GOOD, &token, &id).await["state"], "approved");
         let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
@@ -292,5 +305,22 @@ store_test! {
         })).await;
         assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
         assert_eq!(quoted.body["review_before_payout"], "risk.large_amount", "{:?}", quoted.body);
+
+        // Held when confirmed: the drawdown's view names the rule (its reason is one the
+        // borrower may see); declined by a person, it says a person decided.
+        let confirmed = api.send("POST", "/v1/drawdowns/confirm", Some("confirm-1"), &json!({
+            "confirmation_token": quoted.body["confirmation_token"]
+        })).await;
+        assert_eq!(confirmed.body["drawdown"]["status"]["state"], "held_for_review");
+        let drawdown_id = confirmed.body["drawdown"]["id"].as_str().unwrap().to_owned();
+        let (_, held) = api.get(&format!("/v1/drawdowns/{drawdown_id}")).await;
+        assert_eq!(held["decided_by"]["decided_by"], json!({"by": "rule", "table": "young", "row": 1}), "{held}");
+        assert!(held["decided_by"]["text"].as_str().unwrap().contains("rule 1 of the “young” table"), "{held}");
+        let declined = api.as_caller_keyed("POST", &format!("/v1/drawdowns/{drawdown_id}/review/decline"), Some(&maker), Some("decline-1"),
+            Some(&json!({"reason": "risk.large_amount", "note": "no documents came"}))).await;
+        assert_eq!(declined.status, StatusCode::OK, "{:?}", declined.body);
+        let (_, refused) = api.get(&format!("/v1/drawdowns/{drawdown_id}")).await;
+        assert_eq!(refused["drawdown"]["status"]["state"], "refused");
+        assert_eq!(refused["decided_by"]["decided_by"], json!({"by": "person"}), "{refused}");
     }
 }

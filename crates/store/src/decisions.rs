@@ -455,7 +455,11 @@ impl DecisionRepository for SqlUnitOfWork {
         borrower_id: &str,
         since: Timestamp,
     ) -> Result<RiskRecords, StoreError> {
-        let rows: Vec<RiskRow> = on_tx!(self, c => sqlx::query_as(RISK_RECORDS)
+        let sql = match self.backend() {
+            crate::Backend::Sqlite => RISK_RECORDS_SQLITE,
+            crate::Backend::Postgres => RISK_RECORDS_POSTGRES,
+        };
+        let rows: Vec<RiskRow> = on_tx!(self, c => sqlx::query_as(sql)
             .bind(borrower_id)
             .bind(to_ms(since))
             .bind(MAX_RISK_DRAWDOWNS)
@@ -491,39 +495,68 @@ impl DecisionRepository for SqlUnitOfWork {
 
 /// One statement for everything a decision reads of a borrower (a round trip, or one hand-off
 /// to SQLite's worker, instead of five): each part's rows tagged by `kind`, in columns wide
-/// enough for the widest (a line). Drawdowns are found through the borrower's lines, so the
-/// index by line serves them.
-const RISK_RECORDS: &str = "\
-    SELECT 'line' AS kind, id AS t1, currency AS t2, status AS t3, \
-           limit_minor AS n1, drawn_minor AS n2, held_minor AS n3, valid_from_ms AS n4, \
-           valid_until_ms AS n5, revision AS n6, created_at_ms AS n7, updated_at_ms AS n8 \
-      FROM credit_lines WHERE borrower_id = $1 \
-    UNION ALL \
-    SELECT 'drawdown', body, quote, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
-      FROM (SELECT d.body, q.quote FROM drawdowns d \
-              LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
-             WHERE d.borrower_id = $1 \
-               AND d.line_id IN (SELECT id FROM credit_lines WHERE borrower_id = $1) \
-               AND (d.state = 'active' \
-                    OR (d.updated_at_ms >= $2 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
-             ORDER BY d.created_at_ms DESC LIMIT $3) AS recent \
-    UNION ALL \
-    SELECT 'change', field, CAST(NULL AS TEXT), CAST(NULL AS TEXT), at_ms, \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
-      FROM borrower_changes WHERE borrower_id = $1 \
-    UNION ALL \
-    SELECT 'bureau', bureau, inquiry, CAST(NULL AS TEXT), asked_at_ms, \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
-      FROM bureau_reports WHERE borrower_id = $1 \
-    UNION ALL \
-    SELECT 'borrower', personal, CAST(NULL AS TEXT), CAST(NULL AS TEXT), created_at_ms, \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
-           CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
-      FROM borrowers WHERE id = $1";
+/// enough for the widest (a line). `$drawdowns` selects the drawdowns' `body` and `quote`.
+macro_rules! risk_records {
+    ($drawdowns:literal) => {
+        concat!(
+            "SELECT 'line' AS kind, id AS t1, currency AS t2, status AS t3, \
+               limit_minor AS n1, drawn_minor AS n2, held_minor AS n3, valid_from_ms AS n4, \
+               valid_until_ms AS n5, revision AS n6, created_at_ms AS n7, updated_at_ms AS n8 \
+             FROM credit_lines WHERE borrower_id = $1 \
+             UNION ALL \
+             SELECT 'drawdown', body, quote, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT) \
+             FROM (",
+            $drawdowns,
+            ") AS recent \
+             UNION ALL \
+             SELECT 'change', field, CAST(NULL AS TEXT), CAST(NULL AS TEXT), at_ms, \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT) \
+             FROM borrower_changes WHERE borrower_id = $1 \
+             UNION ALL \
+             SELECT 'bureau', bureau, inquiry, CAST(NULL AS TEXT), asked_at_ms, \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT) \
+             FROM bureau_reports WHERE borrower_id = $1 \
+             UNION ALL \
+             SELECT 'borrower', personal, CAST(NULL AS TEXT), CAST(NULL AS TEXT), created_at_ms, \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+               CAST(NULL AS BIGINT) \
+             FROM borrowers WHERE id = $1"
+        )
+    };
+}
+
+/// SQLite finds the drawdowns through the index by line, for each of the borrower's lines.
+const RISK_RECORDS_SQLITE: &str = risk_records!(
+    "SELECT d.body, q.quote FROM drawdowns d \
+       LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
+     WHERE d.borrower_id = $1 \
+       AND d.line_id IN (SELECT id FROM credit_lines WHERE borrower_id = $1) \
+       AND (d.state = 'active' \
+            OR (d.updated_at_ms >= $2 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
+     ORDER BY d.created_at_ms DESC LIMIT $3"
+);
+
+/// PostgreSQL is made to look the drawdowns up line by line (a lateral join): given the choice,
+/// its planner scans the whole table while its statistics still say it is small, as they do
+/// for a while after a busy start.
+const RISK_RECORDS_POSTGRES: &str = risk_records!(
+    "SELECT r.body, r.quote FROM credit_lines l, LATERAL ( \
+       SELECT d.body, q.quote, d.created_at_ms FROM drawdowns d \
+         LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
+       WHERE d.line_id = l.id AND d.borrower_id = $1 \
+         AND (d.state = 'active' \
+              OR (d.updated_at_ms >= $2 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
+       ORDER BY d.created_at_ms DESC LIMIT $3) AS r \
+     WHERE l.borrower_id = $1 ORDER BY r.created_at_ms DESC LIMIT $3"
+);
 
 #[derive(sqlx::FromRow)]
 struct RiskRow {

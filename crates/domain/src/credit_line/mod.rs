@@ -76,6 +76,10 @@ pub struct LineView {
     pub available_minor: i64,
     /// Why nothing may be drawn, when that is so.
     pub blocked_by: Option<Reason>,
+    /// Read on its own (`GET /v1/credit-lines/{id}`), frozen or its limit last changed by the
+    /// credit policy's daily review: which rule decided, in the language asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<crate::decision::Decider>,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub as_of: Timestamp,
 }
@@ -259,6 +263,7 @@ impl CreditLine {
             state: self.state(at),
             available_minor: self.available_minor(at),
             blocked_by: self.blocked_by(at),
+            decided_by: None,
             line: self,
             as_of: at,
         }

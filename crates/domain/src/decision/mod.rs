@@ -12,6 +12,7 @@
 //! At every stage a rule may warn the borrower instead, before a threshold bites.
 
 mod evaluate;
+mod explain;
 mod features;
 mod policy;
 mod sets;
@@ -21,6 +22,7 @@ pub use evaluate::{
     BureauStatus, BureauUse, Evaluation, Explained, FiredRule, OfferTerms, Outcome, Score,
     ScoredCharacteristic,
 };
+pub use explain::{DecidedBy, Decider};
 pub use features::{
     Feature, FeatureDefinition, FeatureError, FeatureSource, FeatureType, Features, Value,
 };

@@ -742,3 +742,103 @@ fn the_version_in_effect_is_the_latest_to_take_effect() {
     assert_eq!(status(&two, live(t(6)), t(6)), VersionStatus::InEffect);
     assert_eq!(status(&other, live(t(6)), t(6)), VersionStatus::Superseded);
 }
+
+#[test]
+fn what_decided_is_the_band_or_the_rule_and_a_hidden_rule_is_not_named() {
+    use crate::reasons::Language;
+    let policy = default_policy();
+    let mut poor = good_applicant();
+    poor.set(Feature::AgeYears, n(20)).unwrap();
+    poor.set(Feature::MonthlyIncomeMinor, n(200_000)).unwrap();
+    poor.set(Feature::BureauWorstDelinquencyDays, n(45))
+        .unwrap();
+    poor.set(Feature::BureauInquiries3Months, n(7)).unwrap();
+    let declined = policy.decide(Stage::Application, &poor, BureauStatus::Answered);
+    assert_eq!(declined.outcome, Outcome::Decline);
+    let (lowest, _) = policy.score_range();
+    assert_eq!(
+        policy.decided_by(&declined),
+        Some(DecidedBy::ScoreBand {
+            band: 1,
+            of: 4,
+            min_score: lowest,
+            max_score: 170
+        })
+    );
+    let approved = policy.decide(
+        Stage::Application,
+        &good_applicant(),
+        BureauStatus::Answered,
+    );
+    assert!(matches!(
+        policy.decided_by(&approved),
+        Some(DecidedBy::ScoreBand {
+            band: 3 | 4,
+            of: 4,
+            ..
+        })
+    ));
+
+    let mut late = good_applicant();
+    late.set(Feature::DaysOverdueNow, n(3)).unwrap();
+    let knocked_out = policy.decide(Stage::Application, &late, BureauStatus::Answered);
+    assert_eq!(
+        policy.decided_by(&knocked_out),
+        Some(DecidedBy::Rule {
+            table: Some("delinquency".into()),
+            row: Some(1)
+        }),
+        "credit.overdue is the borrower's to know: the rule is named"
+    );
+
+    let busy = features(&[
+        (Feature::DrawdownsLast24Hours, n(3)),
+        (Feature::DrawdownsLast7Days, n(3)),
+    ]);
+    let held = policy.decide(Stage::Drawdown, &busy, BureauStatus::NotAsked);
+    assert_eq!(held.outcome, Outcome::Hold);
+    let by = policy.decided_by(&held).unwrap();
+    assert_eq!(
+        by,
+        DecidedBy::Rule {
+            table: None,
+            row: None
+        },
+        "risk.velocity is hidden"
+    );
+    let version = PolicyRef {
+        code: "consumer".into(),
+        version: 2,
+    };
+    let said = by.describe(&version, Language::En);
+    assert!(
+        said.contains("risk rule") && !said.contains("velocity"),
+        "{said}"
+    );
+    assert!(by.describe(&version, Language::ZhHans).contains("风控规则"));
+
+    let passed = policy.decide(Stage::Drawdown, &features(&[]), BureauStatus::NotAsked);
+    assert_eq!(passed.outcome, Outcome::Pass);
+    assert_eq!(policy.decided_by(&passed), None, "nothing stood in the way");
+
+    let mut document = policy.document().clone();
+    document.bureau_unavailable = BureauFallback::Refer;
+    let referring = Policy::compile(document).unwrap();
+    let mut unanswered = good_applicant();
+    unanswered.clear(Feature::BureauLendersOpen);
+    let referred = referring.decide(Stage::Application, &unanswered, BureauStatus::Unavailable);
+    assert_eq!(
+        referring.decided_by(&referred),
+        Some(DecidedBy::BureauUnavailable)
+    );
+    assert!(
+        DecidedBy::ScoreBand {
+            band: 1,
+            of: 4,
+            min_score: 0,
+            max_score: 170
+        }
+        .describe(&version, Language::En)
+        .contains("band 1 of 4")
+    );
+}

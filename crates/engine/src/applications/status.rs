@@ -1,12 +1,15 @@
 //! `GET /v1/applications/{id}/status`: where an application stands, why, and what the
 //! borrower can do next, in their language — the answer to "what happened to my application?"
 
-use lendcore_domain::application::ApplicationStatus;
+use lendcore_domain::application::{Application, ApplicationStatus};
+use lendcore_domain::decision::Decider;
 use lendcore_domain::reasons::{Language, NextAction, Reason};
+use lendcore_store::UnitOfWork;
 use serde::Serialize;
 
 use super::load;
 use crate::access::Principal;
+use crate::decisions::SettledBy;
 use crate::{Engine, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +26,10 @@ pub struct StatusExplanation {
     pub next_action: NextAction,
     /// Until when that can be done; after it the application expires.
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// Which rule or score band of the credit policy decided, or that a person did after the
+    /// policy referred it; absent before a decision and when none was automated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Decider>,
     /// The language the texts are in: `en` or `zh-Hans`.
     pub language: &'static str,
 }
@@ -61,6 +68,7 @@ pub async fn explain(
         .map(Reason::for_borrower)
         .collect();
     let first_action = reasons.first().map(|r| r.entry().next_action);
+    let decided_by = decided_by(engine, uow.as_mut(), &app, language).await?;
     use Language::{En, ZhHans};
     let (headline, next_step, next_action) = match (&app.status, language) {
         (ApplicationStatus::Draft, En) => (
@@ -167,6 +175,43 @@ pub async fn explain(
         next_step,
         next_action,
         deadline: app.deadline,
+        decided_by,
         language: language.tag(),
     })
+}
+
+/// What decided the application as it stands: the policy's decision, or a person where the
+/// outcome is not the one the policy gave (it referred the application and an underwriter
+/// decided). Nothing while it is not decided yet, or once it ended without a decision.
+async fn decided_by(
+    engine: &Engine,
+    uow: &mut dyn UnitOfWork,
+    app: &Application,
+    language: Language,
+) -> Result<Option<Decider>, EngineError> {
+    let (Some(borrower_id), Some(decision_id)) = (&app.borrower_id, &app.decision_id) else {
+        return Ok(None);
+    };
+    let policy_said = match &app.status {
+        ApplicationStatus::Approved | ApplicationStatus::Accepted => "approve",
+        ApplicationStatus::Declined { .. } => "decline",
+        ApplicationStatus::InfoRequested { .. } => "request_documents",
+        ApplicationStatus::Referred => "refer",
+        ApplicationStatus::Draft
+        | ApplicationStatus::Submitted
+        | ApplicationStatus::Verifying
+        | ApplicationStatus::Assessing
+        | ApplicationStatus::Withdrawn { .. }
+        | ApplicationStatus::Expired { .. } => return Ok(None),
+    };
+    let Some(stored) = uow.find_decision(borrower_id, decision_id).await? else {
+        return Ok(None);
+    };
+    let settled_by = if stored.outcome == policy_said {
+        SettledBy::Policy
+    } else {
+        SettledBy::Person
+    };
+    let record = crate::decisions::from_stored(stored)?;
+    crate::decisions::decider(engine, uow, &record, settled_by, language).await
 }

@@ -2,10 +2,12 @@
 //! activated by another (`policies.rs`); features from the application, lendcore's records of
 //! the borrower and the credit bureau (`features.rs`); every decision kept as a record in the
 //! borrower's records with its digest in the audit chain, and replayable (`record.rs`).
-//! Applications being assessed are decided here (`application.rs`).
+//! Applications being assessed are decided here (`application.rs`); what decided an outcome,
+//! as the borrower's views name it, is read back in `explain.rs`.
 
 mod application;
 mod drawdown;
+mod explain;
 mod features;
 mod policies;
 mod record;
@@ -14,11 +16,13 @@ mod review;
 pub(crate) use application::schedule as schedule_application_decision;
 pub use application::{DecideHandler, decide as decide_application};
 pub(crate) use drawdown::{Checked, check as check_drawdown, keep as keep_check};
+pub(crate) use explain::{SettledBy, decider, latest_about};
 pub(crate) use policies::PolicyCache;
 pub use policies::{PolicyCheck, PolicyVersionView, activate, author, check, features, get, list};
 pub use record::{
     BureauCall, DecisionRecord, DecisionSubject, Replay, Timings, get as get_decision,
     list as list_decisions, of_application, replay,
 };
+pub(crate) use record::{POLICY_ACTOR, from_stored};
 pub(crate) use review::schedule as schedule_line_review;
 pub use review::{LineReviewHandler, NOTICE as REVIEW_NOTICE, ReviewApplyHandler};

@@ -102,7 +102,7 @@ impl DecisionRecord {
     }
 }
 
-fn from_stored(stored: StoredDecision) -> Result<DecisionRecord, EngineError> {
+pub(crate) fn from_stored(stored: StoredDecision) -> Result<DecisionRecord, EngineError> {
     serde_json::from_value(stored.record)
         .map_err(|e| EngineError::Internal(format!("decision {}: {e}", stored.id)))
 }

@@ -9,12 +9,13 @@ pub mod held;
 pub mod review;
 
 use lendcore_domain::credit_line::LineView;
+use lendcore_domain::decision::Decider;
 use lendcore_domain::drawdown::{
     Confirmation, Drawdown, DrawdownStatus, PayoutAnswer, PayoutCall, RiskCheck, Transition,
 };
 use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
-use lendcore_domain::reasons::Reason;
+use lendcore_domain::reasons::{Language, Reason};
 use lendcore_domain::topic::Topic;
 use lendcore_store::{Backend, NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,10 @@ pub struct DrawdownView {
     pub drawdown: Drawdown,
     pub timeline: Vec<Transition>,
     pub payout_attempts: Vec<AttemptView>,
+    /// Read on its own (`GET /v1/drawdowns/{id}`), held for review or refused by the credit
+    /// policy: which rule decided, or that a person did, in the language asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Decider>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +339,7 @@ pub async fn confirm(
     let view = DrawdownView {
         timeline: uow.drawdown_timeline(&drawdown.id).await?,
         payout_attempts: Vec::new(),
+        decided_by: None,
         drawdown,
     };
     idempotency::record(uow.as_mut(), request, &view, now).await?;
@@ -418,12 +424,71 @@ fn refusal(
     }
 }
 
-pub async fn get(engine: &Engine, id: &str) -> Result<DrawdownView, EngineError> {
+/// A drawdown with its timeline, its payout attempts and, where the credit policy held or
+/// refused it, what decided (in `language`).
+pub async fn get(
+    engine: &Engine,
+    id: &str,
+    language: Language,
+) -> Result<DrawdownView, EngineError> {
     let mut uow = engine.store.begin_read().await?;
     let drawdown = uow.find_drawdown(id).await?.ok_or_else(|| {
         EngineError::not_found("not_found.drawdown", format!("no drawdown with id {id}"))
     })?;
-    view_in(uow.as_mut(), drawdown).await
+    let mut view = view_in(uow.as_mut(), drawdown).await?;
+    view.decided_by = decided_by(engine, uow.as_mut(), &view, language).await?;
+    Ok(view)
+}
+
+/// What held or refused a drawdown: the policy's rule (held, or refused for the reason its
+/// decision gave), or the operator who declined it once held. Nothing for any other state,
+/// nor for a hold that nobody reviewed in time (its reason says so).
+async fn decided_by(
+    engine: &Engine,
+    uow: &mut dyn UnitOfWork,
+    view: &DrawdownView,
+    language: Language,
+) -> Result<Option<Decider>, EngineError> {
+    use crate::decisions::SettledBy;
+    let drawdown = &view.drawdown;
+    let (settled_by, outcome, refused_for) = match drawdown.status {
+        DrawdownStatus::HeldForReview { .. } => (SettledBy::Policy, "hold", None),
+        DrawdownStatus::Refused { reason } => {
+            let declined_by_operator = view
+                .timeline
+                .last()
+                .is_some_and(|step| step.from == "held_for_review" && step.actor.is_some());
+            if declined_by_operator {
+                (SettledBy::Person, "hold", None)
+            } else {
+                (SettledBy::Policy, "decline", Some(reason))
+            }
+        }
+        DrawdownStatus::Quoted { .. }
+        | DrawdownStatus::QueuedForMaintenance { .. }
+        | DrawdownStatus::Disbursing
+        | DrawdownStatus::ManualReview { .. }
+        | DrawdownStatus::Active
+        | DrawdownStatus::Expired { .. }
+        | DrawdownStatus::Failed { .. }
+        | DrawdownStatus::Closed { .. } => return Ok(None),
+    };
+    let found = crate::decisions::latest_about(
+        uow,
+        &drawdown.borrower_id,
+        "drawdown",
+        &drawdown.id,
+        &[outcome],
+    )
+    .await?;
+    let Some(record) = found else {
+        return Ok(None);
+    };
+    // Refused for something else (the limit taken meanwhile, the line frozen): not the policy.
+    if refused_for.is_some() && record.evaluation.reasons.first().copied() != refused_for {
+        return Ok(None);
+    }
+    crate::decisions::decider(engine, uow, &record, settled_by, language).await
 }
 
 async fn view_in(
@@ -441,6 +506,7 @@ async fn view_in(
         drawdown,
         timeline,
         payout_attempts,
+        decided_by: None,
     })
 }
 

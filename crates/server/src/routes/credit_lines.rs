@@ -141,7 +141,9 @@ pub async fn list(
     Ok(Json(LinePage { items }))
 }
 
-/// A line: limit, drawn, held, available now, and why nothing may be drawn when that is so.
+/// A line: limit, drawn, held, available now, why nothing may be drawn when that is so, and
+/// which rule of the credit policy froze it or last changed its limit (in the
+/// `Accept-Language` asked for).
 #[utoipa::path(get, path = "/v1/credit-lines/{id}", tag = "credit lines",
     params(("id" = String, Path, description = "Line id")),
     responses(
@@ -153,7 +155,12 @@ pub async fn get(
     PathParams(path): PathParams<LinePath>,
 ) -> Result<Json<LineView>, ApiError> {
     Ok(Json(
-        credit_lines::get(&state.engine, path_id::<LineId>(&path.id)?.as_str()).await?,
+        credit_lines::get_with_decider(
+            &state.engine,
+            path_id::<LineId>(&path.id)?.as_str(),
+            crate::language::current(),
+        )
+        .await?,
     ))
 }
 

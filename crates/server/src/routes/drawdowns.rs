@@ -105,7 +105,9 @@ pub async fn confirm(
     Ok(respond(StatusCode::OK, outcome))
 }
 
-/// A drawdown with its timeline (every step and its reason) and every call to the channel.
+/// A drawdown with its timeline (every step and its reason), every call to the channel, and,
+/// when the credit policy held or refused it, which rule decided or that a person did (in the
+/// `Accept-Language` asked for).
 #[utoipa::path(get, path = "/v1/drawdowns/{id}", tag = "drawdowns",
     params(("id" = String, Path, description = "Drawdown id")),
     responses(
@@ -117,7 +119,9 @@ pub async fn get(
     PathParams(path): PathParams<DrawdownPath>,
 ) -> Result<Json<DrawdownView>, ApiError> {
     let id = path_id::<DrawdownId>(&path.id)?;
-    Ok(Json(drawdowns::get(&state.engine, id.as_str()).await?))
+    Ok(Json(
+        drawdowns::get(&state.engine, id.as_str(), crate::language::current()).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
