@@ -69,20 +69,7 @@ const SEALER_LOCK: i64 = 0x6c63_6175_6469_7431; // "lcaudit1"
 #[async_trait]
 impl AuditRepository for SqlUnitOfWork {
     async fn append_audit(&mut self, id: &str, entry: &AuditEntry) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO audit_pending (id, at_ms, actor, action, subject_type, subject_id, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(to_ms(entry.at))
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.subject_type)
-        .bind(&entry.subject_id)
-        .bind(&entry.detail)
-        .execute(c)
-        .await
-        .map(drop))?;
+        self.audit.push((id.to_owned(), entry.clone()));
         Ok(())
     }
 
@@ -90,6 +77,7 @@ impl AuditRepository for SqlUnitOfWork {
         &mut self,
         limit: u32,
     ) -> Result<(Option<(i64, String)>, Vec<(String, AuditEntry)>), StoreError> {
+        self.flush_audit().await?;
         if self.backend() == Backend::Postgres {
             let taken: bool = on_tx!(self, c => sqlx::query_scalar(
                 "SELECT pg_try_advisory_xact_lock($1)",
@@ -204,9 +192,42 @@ impl AuditRepository for SqlUnitOfWork {
     }
 
     async fn pending_audit_count(&mut self) -> Result<u64, StoreError> {
+        self.flush_audit().await?;
         let count: i64 = on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
             .fetch_one(c)
             .await)?;
         u64::try_from(count).map_err(|e| StoreError::corrupt("audit_pending", e))
+    }
+}
+
+/// Audit entries per statement: seven parameters each, well under both databases' limits.
+const AUDIT_ROWS_PER_STATEMENT: usize = 500;
+
+impl SqlUnitOfWork {
+    /// Writes the audit entries this unit of work appended, in one statement (per 500).
+    pub(crate) async fn flush_audit(&mut self) -> Result<(), StoreError> {
+        let entries = std::mem::take(&mut self.audit);
+        for chunk in entries.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO audit_pending (id, at_ms, actor, action, subject_type, subject_id, \
+                 detail) VALUES {}",
+                crate::placeholders(self.backend(), chunk.len(), 7)
+            );
+            on_tx!(self, c => {
+                let mut query = sqlx::query(&sql);
+                for (id, entry) in chunk {
+                    query = query
+                        .bind(id)
+                        .bind(to_ms(entry.at))
+                        .bind(&entry.actor)
+                        .bind(&entry.action)
+                        .bind(&entry.subject_type)
+                        .bind(&entry.subject_id)
+                        .bind(&entry.detail);
+                }
+                query.execute(c).await.map(drop)
+            })?;
+        }
+        Ok(())
     }
 }

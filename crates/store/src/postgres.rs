@@ -48,9 +48,7 @@ impl Store for PgStore {
 
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
         let tx = self.pool.begin().await?;
-        Ok(Box::new(SqlUnitOfWork {
-            tx: Tx::Postgres(tx),
-        }))
+        Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
@@ -58,9 +56,7 @@ impl Store for PgStore {
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
-        Ok(Box::new(SqlUnitOfWork {
-            tx: Tx::Postgres(tx),
-        }))
+        Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
     }
 
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {

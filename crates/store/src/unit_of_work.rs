@@ -13,9 +13,20 @@ pub(crate) enum Tx {
 
 pub(crate) struct SqlUnitOfWork {
     pub(crate) tx: Tx,
+    /// Audit entries appended in this unit of work, not yet written: they go in one statement
+    /// when it commits (or before it reads the audit), so a unit of work that records a decision
+    /// beside its own event pays one statement, not two. Rolled back, they are dropped with it.
+    pub(crate) audit: Vec<(String, lendcore_domain::audit::AuditEntry)>,
 }
 
 impl SqlUnitOfWork {
+    pub(crate) fn new(tx: Tx) -> SqlUnitOfWork {
+        SqlUnitOfWork {
+            tx,
+            audit: Vec::new(),
+        }
+    }
+
     pub(crate) fn backend(&self) -> Backend {
         match self.tx {
             Tx::Sqlite(_) => Backend::Sqlite,
@@ -44,7 +55,8 @@ pub(crate) use on_tx;
 
 #[async_trait]
 impl UnitOfWork for SqlUnitOfWork {
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.flush_audit().await?;
         match self.tx {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,

@@ -429,3 +429,35 @@ store_test! {
         assert!(message.contains("lendcore migrate"), "{message}");
     }
 }
+
+fn audit_entry(action: &str) -> lendcore_domain::audit::AuditEntry {
+    lendcore_domain::audit::AuditEntry {
+        at: t0(),
+        actor: "system:test".into(),
+        action: action.into(),
+        subject_type: "drawdown".into(),
+        subject_id: "d-1".into(),
+        detail: "{}".into(),
+    }
+}
+
+store_test! {
+    async fn audit_entries_of_a_unit_of_work_are_written_with_it_or_not_at_all(db: &TestDb) {
+        let mut uow = db.store.begin().await.unwrap();
+        uow.append_audit("a-2", &audit_entry("decision.made")).await.unwrap();
+        uow.append_audit("a-1", &audit_entry("drawdown.confirmed")).await.unwrap();
+        assert_eq!(uow.pending_audit_count().await.unwrap(), 2, "read back within the unit of work");
+        uow.append_audit("a-3", &audit_entry("drawdown.held")).await.unwrap();
+        uow.commit().await.unwrap();
+
+        let mut dropped = db.store.begin().await.unwrap();
+        dropped.append_audit("a-4", &audit_entry("never.happened")).await.unwrap();
+        dropped.rollback().await.unwrap();
+
+        let mut sealer = db.store.begin().await.unwrap();
+        let (_, pending) = sealer.claim_pending_audit(10).await.unwrap();
+        let ids: Vec<&str> = pending.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a-1", "a-2", "a-3"], "all three, in id order; the rolled-back one never");
+        assert_eq!(pending[0].1, audit_entry("drawdown.confirmed"));
+    }
+}
