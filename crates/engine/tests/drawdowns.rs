@@ -1109,6 +1109,8 @@ store_test! {
         assert_eq!(line.limit_minor, 2_400_000, "lowered by 20% after the notice");
         let notices: Vec<String> = told().await.iter().filter(|e| e.topic == "credit_line.change_scheduled").map(|e| e.payload["change"].as_str().unwrap().to_owned()).collect();
         assert_eq!(notices, ["decrease", "freeze"], "each told once, ahead");
+        let warned = told().await.iter().filter(|e| e.topic == "credit_line.warning").count();
+        assert_eq!(warned, 2, "twelve days late in a row: warned on the first, and again a week on");
         assert!(matches!(line.status, lendcore_domain::credit_line::LineStatus::Active), "told, not yet frozen");
         w.clock.set(at(32) + Duration::hours(1));
         w.settle().await;

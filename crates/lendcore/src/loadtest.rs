@@ -149,6 +149,7 @@ async fn drawdowns_on(
     }
     bar.finish();
     let pace = rate.map(|r| std::time::Duration::from_secs_f64(clients as f64 / f64::from(r)));
+    let cpu_before = (own_cpu_seconds(), postgres_cpu_seconds());
     let started = Instant::now();
     let runs = tokens.into_iter().enumerate().map(|(client, mine)| {
         let http = http.clone();
@@ -185,6 +186,7 @@ async fn drawdowns_on(
         refused += failed;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_after = (own_cpu_seconds(), postgres_cpu_seconds());
     let _ = stop.send(());
     server.await??;
     latencies.sort();
@@ -209,8 +211,55 @@ async fn drawdowns_on(
         at(0.99),
         at(1.0),
     );
+    // CPU time moves far less with the machine's load than throughput does: the figure to
+    // compare two builds by on a shared machine.
+    let per_confirmation = |before: Option<f64>, after: Option<f64>| {
+        before
+            .zip(after)
+            .map(|(b, a)| (a - b) * 1e6 / latencies.len().max(1) as f64)
+    };
+    if let Some(own) = per_confirmation(cpu_before.0, cpu_after.0) {
+        let database = match store.backend() {
+            lendcore_store::Backend::Postgres => per_confirmation(cpu_before.1, cpu_after.1)
+                .map_or(String::new(), |pg| format!(", PostgreSQL {pg:.0} µs")),
+            lendcore_store::Backend::Sqlite => String::new(),
+        };
+        println!(
+            "CPU per confirmation: lendcore (server and clients, one process) {own:.0} µs{database}"
+        );
+    }
     anyhow::ensure!(refused == 0, "{refused} confirmation(s) failed");
     Ok(())
+}
+
+/// User and system CPU seconds in a `/proc/PID/stat` line (fields 14 and 15, in the kernel's
+/// 100 ticks a second).
+fn cpu_seconds_in(stat: &str) -> Option<f64> {
+    let (_, after_command) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_command.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// CPU seconds this process has used; `None` without `/proc`.
+fn own_cpu_seconds() -> Option<f64> {
+    cpu_seconds_in(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// CPU seconds the PostgreSQL processes running now have used (a local server's backends
+/// among them); `None` without `/proc`.
+fn postgres_cpu_seconds() -> Option<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if stat.contains(" (postgres) ") {
+            total += cpu_seconds_in(&stat).unwrap_or(0.0);
+        }
+    }
+    Some(total)
 }
 
 /// A synthetic borrower's line, valid for ten years, with `drawn_minor` already drawn.
@@ -412,4 +461,14 @@ fn new_id() -> String {
 
 fn uuid_like() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_time_is_read_from_a_proc_stat_line_whatever_the_command_is_called() {
+        let stat = "4242 (tokio (worker) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 70 0 0 20 0 9";
+        assert_eq!(super::cpu_seconds_in(stat), Some(3.2));
+        assert_eq!(super::cpu_seconds_in("garbage"), None);
+    }
 }

@@ -169,7 +169,13 @@ impl Policy {
     /// features are missing unless it did.
     pub fn decide(&self, stage: Stage, features: &Features, bureau: BureauStatus) -> Evaluation {
         let fired = self.fire(stage, features);
-        let warnings: Vec<Warning> = fired.iter().filter_map(|f| f.warning).collect();
+        // Each warning once, however many rules give it.
+        let mut warnings: Vec<Warning> = Vec::new();
+        for warning in fired.iter().filter_map(|f| f.warning) {
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
         let mut evaluation = match stage {
             Stage::Application => self.decide_application(features, bureau, fired),
             Stage::Drawdown => {

@@ -842,3 +842,14 @@ fn what_decided_is_the_band_or_the_rule_and_a_hidden_rule_is_not_named() {
         .contains("band 1 of 4")
     );
 }
+
+#[test]
+fn a_warning_two_rules_give_is_given_once() {
+    let late = features(&[
+        (Feature::DaysOverdueNow, n(20)),
+        (Feature::DaysToNextDue, n(1)),
+    ]);
+    let e = default_policy().decide(Stage::LineReview, &late, BureauStatus::NotAsked);
+    assert_eq!(e.fired.iter().filter(|f| f.warning.is_some()).count(), 2);
+    assert_eq!(e.warnings, vec![Warning::InstallmentDueSoon]);
+}

@@ -12,7 +12,7 @@ use lendcore_domain::Timestamp;
 use lendcore_domain::calendar::Date;
 use lendcore_domain::credit_line::{CreditLine, LineEventKind, LineStatus};
 use lendcore_domain::decision::{
-    BureauStatus, Feature, Features, Outcome, PolicyRef, Stage, Value,
+    BureauStatus, Feature, Features, Outcome, PolicyRef, Stage, Value, Warning,
 };
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::reasons::Reason;
@@ -211,9 +211,10 @@ pub(crate) async fn review_line(
     let mut uow = engine.store.begin().await?;
     // Reviewed for this date already (a page run again): nothing twice.
     let date_json = serde_json::json!(date);
-    if uow
+    let earlier = uow
         .decisions_about(&line.borrower_id, "credit_line", &line.id)
-        .await?
+        .await?;
+    if earlier
         .iter()
         .any(|d| d.record["inputs"]["review_date"] == date_json)
     {
@@ -292,7 +293,21 @@ pub(crate) async fn review_line(
         | Outcome::Pass
         | Outcome::Hold => false,
     };
-    for warning in &evaluation.warnings {
+    // A warning is told once a week, not every day the reason for it lasts.
+    let week_ago = now - chrono::Duration::days(7);
+    let told_lately: Vec<&serde_json::Value> = earlier
+        .iter()
+        .filter(|d| d.decided_at > week_ago)
+        .filter_map(|d| d.record["evaluation"]["warnings"].as_array())
+        .flatten()
+        .collect();
+    let fresh: Vec<Warning> = evaluation
+        .warnings
+        .iter()
+        .copied()
+        .filter(|w| !told_lately.iter().any(|t| t.as_str() == Some(w.as_str())))
+        .collect();
+    for warning in &fresh {
         tell(
             uow.as_mut(),
             &line,
@@ -302,7 +317,7 @@ pub(crate) async fn review_line(
         )
         .await?;
     }
-    if acted || !evaluation.warnings.is_empty() {
+    if acted || !fresh.is_empty() {
         record::keep(uow.as_mut(), &record).await?;
         uow.commit().await?;
     }
