@@ -149,7 +149,14 @@ async fn drawdowns_on(
     }
     bar.finish();
     let pace = rate.map(|r| std::time::Duration::from_secs_f64(clients as f64 / f64::from(r)));
-    let cpu_before = (own_cpu_seconds(), postgres_cpu_seconds());
+    let database = config
+        .database_url()
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .unwrap_or_default()
+        .to_owned();
+    let cpu_before = (own_cpu_seconds(), postgres_cpu_seconds(&database));
     let started = Instant::now();
     let runs = tokens.into_iter().enumerate().map(|(client, mine)| {
         let http = http.clone();
@@ -186,7 +193,7 @@ async fn drawdowns_on(
         refused += failed;
     }
     let secs = started.elapsed().as_secs_f64();
-    let cpu_after = (own_cpu_seconds(), postgres_cpu_seconds());
+    let cpu_after = (own_cpu_seconds(), postgres_cpu_seconds(&database));
     let _ = stop.send(());
     server.await??;
     latencies.sort();
@@ -247,19 +254,27 @@ fn own_cpu_seconds() -> Option<f64> {
     cpu_seconds_in(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
-/// CPU seconds the PostgreSQL processes running now have used (a local server's backends
-/// among them); `None` without `/proc`.
-fn postgres_cpu_seconds() -> Option<f64> {
-    let mut total = 0.0;
+/// CPU seconds used so far by the PostgreSQL backends serving `database` on this machine
+/// (found by the title a backend gives itself: `postgres: USER DATABASE …`); the pool keeps
+/// them open through a run. `None` without `/proc` or without such a backend (a server on
+/// another machine, in a container).
+fn postgres_cpu_seconds(database: &str) -> Option<f64> {
+    let mut total = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+        let Ok(title) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        if stat.contains(" (postgres) ") {
-            total += cpu_seconds_in(&stat).unwrap_or(0.0);
+        let title = String::from_utf8_lossy(&title);
+        let mut words = title.split_whitespace();
+        let serves = words.next() == Some("postgres:") && words.nth(1) == Some(database);
+        if !serves {
+            continue;
+        }
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            *total.get_or_insert(0.0) += cpu_seconds_in(&stat).unwrap_or(0.0);
         }
     }
-    Some(total)
+    total
 }
 
 /// A synthetic borrower's line, valid for ten years, with `drawn_minor` already drawn.

@@ -173,7 +173,7 @@ store_test! {
         assert_eq!((record["evaluation"]["outcome"].as_str(), record["evaluation"]["score"]["value"].as_i64()), (Some("approve"), Some(275)));
         assert_eq!(record["policy"], json!({"code": "consumer", "version": 1}));
         assert_eq!(record["bureau"]["inquiry"]["answer"], "found");
-        let kept = api.store.begin_read().await.unwrap().bureau_report(record["borrower_id"].as_str().unwrap()).await.unwrap();
+        let kept = api.store.begin_read().await.unwrap().risk_records(record["borrower_id"].as_str().unwrap(), chrono::Utc::now()).await.unwrap().bureau;
         assert_eq!(kept.map(|(bureau, answer, _)| (bureau, answer["lenders_open"].clone())), Some(("sandbox".into(), json!(1))), "the report kept for later checks");
         let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
         assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);

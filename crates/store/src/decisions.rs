@@ -124,12 +124,6 @@ pub trait DecisionRepository {
         asked_at: Timestamp,
     ) -> Result<(), StoreError>;
 
-    /// The bureau's latest answer about a borrower: who answered, what, and when.
-    async fn bureau_report(
-        &mut self,
-        borrower_id: &str,
-    ) -> Result<Option<(String, serde_json::Value, Timestamp)>, StoreError>;
-
     /// Everything a credit decision reads of a borrower, in one statement: their record, lines,
     /// the drawdowns that matter since `since`, changes of details and the bureau's answer.
     async fn risk_records(
@@ -429,27 +423,6 @@ impl DecisionRepository for SqlUnitOfWork {
         Ok(())
     }
 
-    async fn bureau_report(
-        &mut self,
-        borrower_id: &str,
-    ) -> Result<Option<(String, serde_json::Value, Timestamp)>, StoreError> {
-        const TABLE: &str = "bureau_reports";
-        let row: Option<(String, String, i64)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT bureau, inquiry, asked_at_ms FROM bureau_reports WHERE borrower_id = $1",
-        )
-        .bind(borrower_id)
-        .fetch_optional(c)
-        .await)?;
-        row.map(|(bureau, inquiry, at)| {
-            Ok((
-                bureau,
-                serde_json::from_str(&inquiry).map_err(|e| StoreError::corrupt(TABLE, e))?,
-                from_ms(TABLE, at)?,
-            ))
-        })
-        .transpose()
-    }
-
     async fn risk_records(
         &mut self,
         borrower_id: &str,
@@ -475,6 +448,10 @@ impl DecisionRepository for SqlUnitOfWork {
         for row in rows {
             row.add_to(&mut found, borrower_id)?;
         }
+        // A union's order is not promised, whatever its parts' order.
+        found
+            .drawdowns
+            .sort_by_key(|d| std::cmp::Reverse(d.created_at));
         Ok(found)
     }
 
@@ -576,12 +553,10 @@ struct RiskRow {
 
 impl RiskRow {
     fn add_to(self, found: &mut RiskRecords, borrower_id: &str) -> Result<(), StoreError> {
-        let text = |v: Option<String>, table: &'static str| {
-            v.ok_or_else(|| StoreError::corrupt(table, "a column that is never null is"))
-        };
-        let number = |v: Option<i64>, table: &'static str| {
-            v.ok_or_else(|| StoreError::corrupt(table, "a column that is never null is"))
-        };
+        fn text<T>(v: Option<T>, table: &'static str) -> Result<T, StoreError> {
+            v.ok_or_else(|| StoreError::corrupt(table, "a column that is never null is null"))
+        }
+        let number = text::<i64>;
         match self.kind.as_str() {
             "line" => {
                 const T: &str = "credit_lines";

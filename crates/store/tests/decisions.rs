@@ -126,7 +126,7 @@ store_test! {
 
     async fn the_latest_bureau_report_is_kept_per_borrower(db: &TestDb) {
         let mut uow = db.store.begin().await.unwrap();
-        assert_eq!(uow.bureau_report("b-1").await.unwrap(), None);
+        assert_eq!(uow.risk_records("b-1", t0()).await.unwrap().bureau, None);
         let first = serde_json::json!({"answer": "found", "lenders_open": 1});
         let later = serde_json::json!({"answer": "no_file"});
         uow.save_bureau_report("b-1", "sandbox", &first, t0()).await.unwrap();
@@ -135,11 +135,11 @@ store_test! {
         uow.commit().await.unwrap();
         let mut read = db.store.begin_read().await.unwrap();
         assert_eq!(
-            read.bureau_report("b-1").await.unwrap(),
+            read.risk_records("b-1", t0()).await.unwrap().bureau,
             Some(("sandbox".into(), later, t0() + Duration::days(1))),
             "an older answer never replaces a newer one"
         );
-        assert_eq!(read.bureau_report("b-2").await.unwrap(), None);
+        assert_eq!(read.risk_records("b-2", t0()).await.unwrap().bureau, None);
     }
 }
 

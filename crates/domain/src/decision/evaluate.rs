@@ -169,7 +169,7 @@ impl Policy {
     /// features are missing unless it did.
     pub fn decide(&self, stage: Stage, features: &Features, bureau: BureauStatus) -> Evaluation {
         let fired = self.fire(stage, features);
-        // Each warning once, however many rules give it.
+        // A borrower is told of a warning, not of how many rules gave it.
         let mut warnings: Vec<Warning> = Vec::new();
         for warning in fired.iter().filter_map(|f| f.warning) {
             if !warnings.contains(&warning) {
@@ -213,7 +213,7 @@ impl Policy {
         evaluation
     }
 
-    fn row(&self, stage: Stage, fired: &FiredRule) -> Option<&super::policy::Row> {
+    pub(crate) fn row(&self, stage: Stage, fired: &FiredRule) -> Option<&super::policy::Row> {
         self.tables[stage.index()]
             .iter()
             .find(|t| t.name == fired.table)

@@ -81,18 +81,27 @@ impl Policy {
                 max_score: band.hi.min(self.max_score),
             });
         }
-        let settled_by = match evaluation.outcome {
-            Outcome::Decline => RuleOutcome::Decline,
-            Outcome::Refer => RuleOutcome::Refer,
-            Outcome::RequestDocuments => RuleOutcome::RequestDocuments,
-            Outcome::Hold => RuleOutcome::Hold,
-            Outcome::Freeze => RuleOutcome::Freeze,
-            Outcome::Unfreeze => RuleOutcome::Unfreeze,
-            Outcome::Decrease { .. } => RuleOutcome::Decrease,
-            Outcome::Increase { .. } => RuleOutcome::Increase,
+        // A change of limit is the percentage of one rule (the largest cut, the smallest
+        // raise): that rule decided, not merely the first that fired.
+        let (settled_by, percent) = match evaluation.outcome {
+            Outcome::Decline => (RuleOutcome::Decline, None),
+            Outcome::Refer => (RuleOutcome::Refer, None),
+            Outcome::RequestDocuments => (RuleOutcome::RequestDocuments, None),
+            Outcome::Hold => (RuleOutcome::Hold, None),
+            Outcome::Freeze => (RuleOutcome::Freeze, None),
+            Outcome::Unfreeze => (RuleOutcome::Unfreeze, None),
+            Outcome::Decrease { percent } => (RuleOutcome::Decrease, Some(percent)),
+            Outcome::Increase { percent } => (RuleOutcome::Increase, Some(percent)),
             Outcome::Approve(_) | Outcome::Pass | Outcome::Keep => return None,
         };
-        match evaluation.fired.iter().find(|f| f.outcome == settled_by) {
+        let deciding = evaluation.fired.iter().find(|f| {
+            f.outcome == settled_by
+                && percent.is_none_or(|p| {
+                    self.row(evaluation.stage, f)
+                        .is_some_and(|r| r.percent == p)
+                })
+        });
+        match deciding {
             Some(rule) => {
                 let shown = rule.reason.is_none_or(|r| r.entry().borrower_visible);
                 Some(DecidedBy::Rule {

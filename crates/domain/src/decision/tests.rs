@@ -853,3 +853,25 @@ fn a_warning_two_rules_give_is_given_once() {
     assert_eq!(e.fired.iter().filter(|f| f.warning.is_some()).count(), 2);
     assert_eq!(e.warnings, vec![Warning::InstallmentDueSoon]);
 }
+
+#[test]
+fn a_change_of_limit_names_the_rule_whose_percentage_was_applied() {
+    let policy = with_tables(json!([{ "name": "cuts", "stage": "line_review", "hit": "collect", "rules": [
+        { "when": { "days_overdue_now": { "min": 1 } }, "outcome": "decrease", "percent": 10, "reason": "credit.overdue" },
+        { "when": { "days_overdue_now": { "min": 5 } }, "outcome": "decrease", "percent": 30, "reason": "credit.delinquency_record" }
+    ]}]))
+    .unwrap();
+    let e = policy.decide(
+        Stage::LineReview,
+        &features(&[(Feature::DaysOverdueNow, n(9))]),
+        BureauStatus::NotAsked,
+    );
+    assert_eq!(e.outcome, Outcome::Decrease { percent: 30 });
+    assert_eq!(
+        policy.decided_by(&e),
+        Some(DecidedBy::Rule {
+            table: Some("cuts".into()),
+            row: Some(2)
+        })
+    );
+}

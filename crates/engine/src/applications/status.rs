@@ -180,9 +180,10 @@ pub async fn explain(
     })
 }
 
-/// What decided the application as it stands: the policy's decision, or a person where the
-/// outcome is not the one the policy gave (it referred the application and an underwriter
-/// decided). Nothing while it is not decided yet, or once it ended without a decision.
+/// What decided the application as it stands, from who entered the deciding state (the
+/// approval, for an accepted offer): lendcore itself, applying the policy's decision; an
+/// underwriter or the lender's back-end, after the policy referred it; or the borrower, by
+/// sending what was asked, which decides nothing. Nothing either before a decision.
 async fn decided_by(
     engine: &Engine,
     uow: &mut dyn UnitOfWork,
@@ -192,11 +193,12 @@ async fn decided_by(
     let (Some(borrower_id), Some(decision_id)) = (&app.borrower_id, &app.decision_id) else {
         return Ok(None);
     };
-    let policy_said = match &app.status {
-        ApplicationStatus::Approved | ApplicationStatus::Accepted => "approve",
-        ApplicationStatus::Declined { .. } => "decline",
-        ApplicationStatus::InfoRequested { .. } => "request_documents",
-        ApplicationStatus::Referred => "refer",
+    let deciding_state = match &app.status {
+        ApplicationStatus::Accepted => "approved",
+        ApplicationStatus::Approved
+        | ApplicationStatus::Declined { .. }
+        | ApplicationStatus::InfoRequested { .. }
+        | ApplicationStatus::Referred => app.status.name(),
         ApplicationStatus::Draft
         | ApplicationStatus::Submitted
         | ApplicationStatus::Verifying
@@ -204,13 +206,18 @@ async fn decided_by(
         | ApplicationStatus::Withdrawn { .. }
         | ApplicationStatus::Expired { .. } => return Ok(None),
     };
-    let Some(stored) = uow.find_decision(borrower_id, decision_id).await? else {
+    let Some(step) = app.history.iter().rev().find(|s| s.state == deciding_state) else {
         return Ok(None);
     };
-    let settled_by = if stored.outcome == policy_said {
+    let settled_by = if step.actor == crate::audit::SYSTEM {
         SettledBy::Policy
+    } else if step.actor.starts_with("borrower:") || step.actor.starts_with("session:") {
+        return Ok(None);
     } else {
         SettledBy::Person
+    };
+    let Some(stored) = uow.find_decision(borrower_id, decision_id).await? else {
+        return Ok(None);
     };
     let record = crate::decisions::from_stored(stored)?;
     crate::decisions::decider(engine, uow, &record, settled_by, language).await

@@ -220,7 +220,7 @@ pub(crate) async fn review_line(
     {
         return Ok(());
     }
-    let Some(Reviewed { record, line }) =
+    let Some(Reviewed { mut record, line }) =
         evaluate(engine, uow.as_mut(), line, Some(date), now).await?
     else {
         return Ok(());
@@ -293,12 +293,14 @@ pub(crate) async fn review_line(
         | Outcome::Pass
         | Outcome::Hold => false,
     };
-    // A warning is told once a week, not every day the reason for it lasts.
-    let week_ago = now - chrono::Duration::days(7);
+    // A warning is told once a week, not every day its cause lasts: reviews of the six dates
+    // before this one say which they told.
+    let week_ago = serde_json::json!(date - chrono::Duration::days(7));
     let told_lately: Vec<&serde_json::Value> = earlier
         .iter()
-        .filter(|d| d.decided_at > week_ago)
-        .filter_map(|d| d.record["evaluation"]["warnings"].as_array())
+        // ISO dates compare as text; a re-check before a change takes effect has none.
+        .filter(|d| d.record["inputs"]["review_date"].as_str() > week_ago.as_str())
+        .filter_map(|d| d.record["inputs"]["told_warnings"].as_array())
         .flatten()
         .collect();
     let fresh: Vec<Warning> = evaluation
@@ -318,6 +320,7 @@ pub(crate) async fn review_line(
         .await?;
     }
     if acted || !fresh.is_empty() {
+        record.inputs["told_warnings"] = serde_json::json!(fresh);
         record::keep(uow.as_mut(), &record).await?;
         uow.commit().await?;
     }
