@@ -181,11 +181,13 @@ pub(crate) async fn change_in(
 pub async fn get(engine: &Engine, line_id: &str) -> Result<LineView, EngineError> {
     let now = engine.clock.now();
     let mut uow = engine.store.begin_read().await?;
-    let line = uow
-        .find_credit_line(line_id)
+    Ok(find(uow.as_mut(), line_id).await?.view(now))
+}
+
+async fn find(uow: &mut dyn UnitOfWork, line_id: &str) -> Result<CreditLine, EngineError> {
+    uow.find_credit_line(line_id)
         .await?
-        .ok_or_else(|| line_not_found(line_id))?;
-    Ok(line.view(now))
+        .ok_or_else(|| line_not_found(line_id))
 }
 
 /// A line as [`get`] reads it and, where the credit policy's review froze it or last changed
@@ -198,10 +200,7 @@ pub async fn get_with_decider(
 ) -> Result<LineView, EngineError> {
     let now = engine.clock.now();
     let mut uow = engine.store.begin_read().await?;
-    let line = uow
-        .find_credit_line(line_id)
-        .await?
-        .ok_or_else(|| line_not_found(line_id))?;
+    let line = find(uow.as_mut(), line_id).await?;
     let decided_by = decided_by(engine, uow.as_mut(), &line, language).await?;
     let mut view = line.view(now);
     view.decided_by = decided_by;

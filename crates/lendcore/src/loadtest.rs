@@ -255,7 +255,7 @@ fn own_cpu_seconds() -> Option<f64> {
 }
 
 /// CPU seconds used so far by the PostgreSQL backends serving `database` on this machine
-/// (found by the title a backend gives itself: `postgres: USER DATABASE …`); the pool keeps
+/// (found by the title a backend gives itself, which names its database); the pool keeps
 /// them open through a run. `None` without `/proc` or without such a backend (a server on
 /// another machine, in a container).
 fn postgres_cpu_seconds(database: &str) -> Option<f64> {
@@ -265,8 +265,9 @@ fn postgres_cpu_seconds(database: &str) -> Option<f64> {
             continue;
         };
         let title = String::from_utf8_lossy(&title);
-        let mut words = title.split_whitespace();
-        let serves = words.next() == Some("postgres:") && words.nth(1) == Some(database);
+        // `postgres: [CLUSTER:] USER DATABASE CLIENT STATE`, the cluster named on Debian.
+        let serves =
+            title.starts_with("postgres:") && title.split_whitespace().any(|w| w == database);
         if !serves {
             continue;
         }
