@@ -85,9 +85,21 @@ pub(crate) async fn read_records(
     borrower_id: &str,
     now: Timestamp,
 ) -> Result<RiskRecords, EngineError> {
-    Ok(uow
+    let records = uow
         .risk_records(borrower_id, now - chrono::Duration::days(365))
-        .await?)
+        .await?;
+    let cap = usize::try_from(lendcore_store::decisions::MAX_RISK_DRAWDOWNS).unwrap_or(usize::MAX);
+    if records.drawdowns.len() >= cap {
+        // Older drawdowns were left out: a late one among them would not count. Rare enough
+        // (a thousand in a year) to be worth a person's look.
+        tracing::warn!(
+            borrower_id,
+            cap,
+            "a credit decision read only the borrower's newest drawdowns"
+        );
+        metrics::counter!("lendcore_decision_drawdowns_capped_total").increment(1);
+    }
+    Ok(records)
 }
 
 /// What lendcore's records say of a borrower: lines, loans, lateness, changes of details,
