@@ -30,3 +30,20 @@ pub fn asked(headers: &axum::http::HeaderMap) -> Option<Language> {
 pub fn current() -> Language {
     LANGUAGE.try_with(|l| *l).unwrap_or_default()
 }
+
+/// A JSON answer whose texts are in `language`: says so (`Content-Language`), and that the
+/// answer depends on `Accept-Language` (`Vary`), so no cache hands one language to another.
+pub fn answer_in<T: serde::Serialize>(value: T, language: Language) -> Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::Json(value).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_LANGUAGE,
+        header::HeaderValue::from_static(language.tag()),
+    );
+    headers.insert(
+        header::VARY,
+        header::HeaderValue::from_static("accept-language"),
+    );
+    response
+}

@@ -427,15 +427,7 @@ pub async fn status(
         language,
     )
     .await?;
-    let mut response = Json(explained).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_LANGUAGE,
-        HeaderValue::from_static(language.tag()),
-    );
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("accept-language"));
-    Ok(response)
+    Ok(crate::language::answer_in(explained, language))
 }
 
 /// Upload a document: the raw file as the body, its type as `Content-Type` (PDF, JPEG, PNG),

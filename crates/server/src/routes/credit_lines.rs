@@ -153,15 +153,15 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     PathParams(path): PathParams<LinePath>,
-) -> Result<Json<LineView>, ApiError> {
-    Ok(Json(
-        credit_lines::get_with_decider(
-            &state.engine,
-            path_id::<LineId>(&path.id)?.as_str(),
-            crate::language::current(),
-        )
-        .await?,
-    ))
+) -> Result<axum::response::Response, ApiError> {
+    let language = crate::language::current();
+    let view = credit_lines::get_with_decider(
+        &state.engine,
+        path_id::<LineId>(&path.id)?.as_str(),
+        language,
+    )
+    .await?;
+    Ok(crate::language::answer_in(view, language))
 }
 
 /// The line's limit-change log: grant, increases, decreases, freezes, unfreezes, closing.

@@ -1,7 +1,6 @@
 //! `/v1/drawdowns`: quote a drawdown, confirm it, and follow it — with its timeline and every
 //! call made to the payment channel.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -117,11 +116,11 @@ pub async fn confirm(
 pub async fn get(
     State(state): State<AppState>,
     PathParams(path): PathParams<DrawdownPath>,
-) -> Result<Json<DrawdownView>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id::<DrawdownId>(&path.id)?;
-    Ok(Json(
-        drawdowns::get(&state.engine, id.as_str(), crate::language::current()).await?,
-    ))
+    let language = crate::language::current();
+    let view = drawdowns::get(&state.engine, id.as_str(), language).await?;
+    Ok(crate::language::answer_in(view, language))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
