@@ -218,28 +218,30 @@ async fn decided_by(
     use lendcore_domain::credit_line::LineEventKind;
     let events = uow.credit_line_events(&line.id).await?;
     let frozen = matches!(line.status, LineStatus::Frozen { .. });
-    let deciding = events.iter().rev().find(|e| match e.kind {
-        LineEventKind::Frozen => frozen,
-        LineEventKind::Decreased | LineEventKind::Increased => !frozen,
-        LineEventKind::Granted
+    // The decision's outcome behind each event that can explain the line as it stands.
+    let explains = |kind: LineEventKind| match kind {
+        LineEventKind::Frozen if frozen => Some("freeze"),
+        LineEventKind::Decreased if !frozen => Some("decrease"),
+        LineEventKind::Increased if !frozen => Some("increase"),
+        LineEventKind::Frozen
+        | LineEventKind::Decreased
+        | LineEventKind::Increased
+        | LineEventKind::Granted
         | LineEventKind::FreezeKept
         | LineEventKind::Unfrozen
         | LineEventKind::Closed
-        | LineEventKind::Expired => false,
-    });
-    let outcome = match deciding {
-        Some(e) if e.actor == crate::decisions::POLICY_ACTOR => match e.kind {
-            LineEventKind::Frozen => "freeze",
-            LineEventKind::Decreased => "decrease",
-            LineEventKind::Increased => "increase",
-            LineEventKind::Granted
-            | LineEventKind::FreezeKept
-            | LineEventKind::Unfrozen
-            | LineEventKind::Closed
-            | LineEventKind::Expired => return Ok(None),
-        },
-        Some(_) | None => return Ok(None),
+        | LineEventKind::Expired => None,
     };
+    let Some((event, outcome)) = events
+        .iter()
+        .rev()
+        .find_map(|e| explains(e.kind).map(|outcome| (e, outcome)))
+    else {
+        return Ok(None);
+    };
+    if event.actor != crate::decisions::POLICY_ACTOR {
+        return Ok(None);
+    }
     let found =
         crate::decisions::latest_about(uow, &line.borrower_id, "credit_line", &line.id, &[outcome])
             .await?;

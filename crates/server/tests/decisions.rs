@@ -316,10 +316,11 @@ store_test! {
         let (_, held) = api.get(&format!("/v1/drawdowns/{drawdown_id}")).await;
         assert_eq!(held["decided_by"]["decided_by"], json!({"by": "rule", "table": "young", "row": 1}), "{held}");
         assert!(held["decided_by"]["text"].as_str().unwrap().contains("rule 1 of the “young” table"), "{held}");
-        let in_chinese = api.http.get(format!("{}/v1/drawdowns/{drawdown_id}", api.base))
+        let path = format!("/v1/drawdowns/{drawdown_id}");
+        let in_chinese = api.http.get(format!("{}{path}", api.base))
             .header("accept-language", "zh-CN").send().await.unwrap();
         assert_eq!((in_chinese.headers()["content-language"].to_str().unwrap(), in_chinese.headers()["vary"].to_str().unwrap()), ("zh-Hans", "accept-language"));
-        let in_chinese: Value = in_chinese.json().await.unwrap();
+        let in_chinese = common::Reply::checked("GET", &path, in_chinese).await.body;
         assert!(in_chinese["decided_by"]["text"].as_str().unwrap().contains("“young”表第1条规则"), "{in_chinese}");
         let declined = api.as_caller_keyed("POST", &format!("/v1/drawdowns/{drawdown_id}/review/decline"), Some(&maker), Some("decline-1"),
             Some(&json!({"reason": "risk.large_amount", "note": "no documents came"}))).await;
