@@ -9,7 +9,7 @@ use crate::apr::{self, Apr, AprCap, CapCheck};
 use crate::calendar::Date;
 use crate::money::Currency;
 use crate::product::{
-    ProductCode, ProductKind, ProductTerms, RateBasis, RepaymentMethod, TermUnit,
+    InterestRate, ProductCode, ProductKind, ProductTerms, RateBasis, RepaymentMethod, TermUnit,
 };
 use crate::schedule::{self, LoanSpec, Schedule, ScheduleError};
 use crate::validation::Violations;
@@ -23,6 +23,8 @@ pub struct QuoteInput {
     /// Revolving products only: split the drawdown into equal installments or equal principal
     /// instead of repaying it at will with daily interest.
     pub split: Option<RepaymentMethod>,
+    /// The price tier of the credit line drawn on, if it has one.
+    pub rate_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +41,9 @@ pub struct Quote {
     #[serde(with = "rust_decimal::serde::str")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub rate: Decimal,
+    /// The price tier whose rate this is; absent when the product's standard rate applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_tier: Option<String>,
     pub schedule: Schedule,
     pub apr: Apr,
     /// Every configured cap and whether this quote is within it.
@@ -76,7 +81,15 @@ pub fn quote(
         ));
     }
     let method = repayment_method(kind, terms, input.split)?;
-    let spec = loan_spec(terms, method, input.amount_minor, input.term, input.start);
+    let (rate, rate_tier) = terms.rate_for(input.rate_tier.as_deref());
+    let spec = loan_spec(
+        terms,
+        rate,
+        method,
+        input.amount_minor,
+        input.term,
+        input.start,
+    );
     let schedule = schedule::build(&spec).map_err(schedule_violation)?;
     let apr = apr::of_schedule(&schedule).map_err(|e| {
         Violations::single(
@@ -97,16 +110,18 @@ pub fn quote(
         term: input.term,
         term_unit: terms.terms().unit(),
         repayment_method: method,
-        rate_basis: terms.rate().basis(),
-        rate: terms.rate().value(),
+        rate_basis: rate.basis(),
+        rate: rate.value(),
+        rate_tier: rate_tier.map(str::to_owned),
         schedule,
         apr,
         cap_checks,
     })
 }
 
-/// Every amount at the edges of the range, with every term offered, must stay within every
-/// binding cap: fixed fees weigh most on the smallest amount, upfront fees on the shortest term.
+/// Every amount at the edges of the range, with every term offered, at every rate (the standard
+/// one and each tier's), must stay within every binding cap: fixed fees weigh most on the
+/// smallest amount, upfront fees on the shortest term.
 pub fn check_within_caps(
     kind: ProductKind,
     terms: &ProductTerms,
@@ -122,12 +137,14 @@ pub fn check_within_caps(
         ]);
     }
     let range = terms.amount();
-    let cases = methods
-        .into_iter()
-        .flat_map(|m| [(m, range.min_minor()), (m, range.max_minor())]);
-    for (method, amount) in cases {
+    let cases = terms.every_rate().flat_map(|rate| {
+        methods
+            .iter()
+            .flat_map(move |&m| [(rate, m, range.min_minor()), (rate, m, range.max_minor())])
+    });
+    for (rate, method, amount) in cases {
         for &term in terms.terms().options() {
-            let spec = loan_spec(terms, method, amount, term, reference_start);
+            let spec = loan_spec(terms, rate, method, amount, term, reference_start);
             let schedule =
                 schedule::build(&spec).map_err(|e| schedule_violation(e).within("terms"))?;
             let apr = apr::of_schedule(&schedule).map_err(|e| {
@@ -174,6 +191,7 @@ fn repayment_method(
 
 fn loan_spec(
     terms: &ProductTerms,
+    rate: InterestRate,
     method: RepaymentMethod,
     amount_minor: i64,
     term: u32,
@@ -184,8 +202,8 @@ fn loan_spec(
         method,
         term,
         term_unit: terms.terms().unit(),
-        rate_basis: terms.rate().basis(),
-        rate: terms.rate().value(),
+        rate_basis: rate.basis(),
+        rate: rate.value(),
         start,
         rounding: terms.rounding(),
         day_count: terms.day_count(),
@@ -241,6 +259,7 @@ mod tests {
             term,
             start: NaiveDate::from_ymd_opt(2026, 1, 15).unwrap(),
             split: None,
+            rate_tier: None,
         }
     }
 
@@ -344,5 +363,38 @@ mod tests {
             .find(|c| c.cap.name == "protected")
             .unwrap();
         assert!(!protected.within);
+    }
+
+    #[test]
+    fn a_tier_prices_at_its_rate_and_every_tier_is_held_to_the_caps() {
+        let mut json = serde_json::to_value(ProductTermsInput::from(cash("0.18", "0.01"))).unwrap();
+        json["rate_tiers"] = serde_json::json!({"preferred": "0.12"});
+        let t = terms(json.clone());
+        let mut preferred = input(1_000_000, 12);
+        preferred.rate_tier = Some("preferred".into());
+        let q = price(&t, ProductKind::Installment, &preferred).unwrap();
+        assert_eq!(
+            (q.rate, q.rate_tier.as_deref()),
+            (Decimal::new(12, 2), Some("preferred"))
+        );
+        let standard = price(&t, ProductKind::Installment, &input(1_000_000, 12)).unwrap();
+        assert!(q.schedule.total_interest_minor < standard.schedule.total_interest_minor);
+        preferred.rate_tier = Some("gold".into());
+        let unpriced = price(&t, ProductKind::Installment, &preferred).unwrap();
+        assert_eq!(
+            (unpriced.rate, unpriced.rate_tier),
+            (Decimal::new(18, 2), None)
+        );
+
+        json["rate_tiers"]["subprime"] = serde_json::json!("0.40");
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let err = check_within_caps(
+            ProductKind::Installment,
+            &terms(json),
+            &apr::default_caps(),
+            start,
+        )
+        .unwrap_err();
+        assert_eq!(err.first().code, "validation.apr_above_cap");
     }
 }

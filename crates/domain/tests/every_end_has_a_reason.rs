@@ -85,6 +85,7 @@ fn every_credit_line_state_that_blocks_drawing_says_why() {
             borrower_id: "b-1".into(),
             currency: "CNY".into(),
             limit_minor: 1_000_000,
+            rate_tier: None,
             valid_from: None,
             valid_until: now() + Duration::days(30),
             actor: "ops:a".into(),

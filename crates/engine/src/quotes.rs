@@ -17,6 +17,8 @@ pub struct QuoteRequest {
     /// The drawdown date; today (UTC) if absent.
     pub start: Option<Date>,
     pub split: Option<RepaymentMethod>,
+    /// The price tier to quote (a credit line's); the standard rate if absent.
+    pub rate_tier: Option<String>,
 }
 
 pub async fn quote(engine: &Engine, request: QuoteRequest) -> Result<Quote, EngineError> {
@@ -62,6 +64,7 @@ pub async fn quote(engine: &Engine, request: QuoteRequest) -> Result<Quote, Engi
         term: request.term,
         start: request.start.unwrap_or_else(|| now.date_naive()),
         split: request.split,
+        rate_tier: request.rate_tier,
     };
     Ok(quote::quote(
         &product.code,

@@ -292,6 +292,7 @@ async fn insert_line(
             borrower_id: borrower.to_owned(),
             currency: "CNY".into(),
             limit_minor,
+            rate_tier: None,
             valid_from: None,
             valid_until: now + chrono::Duration::days(3650),
             actor: "system:loadtest".into(),
@@ -383,6 +384,7 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
             term: 12,
             start: Some(start),
             split: None,
+            rate_tier: None,
         },
     )
     .await?;

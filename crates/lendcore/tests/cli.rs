@@ -333,6 +333,7 @@ store_test! {
         for borrower in ["b-1", "b-2", "b-3"] {
             credit_lines::grant(&engine, lendcore_domain::credit_line::GrantInput {
                 borrower_id: borrower.into(), currency: "CNY".into(), limit_minor: 100_000,
+                rate_tier: None,
                 valid_from: None, valid_until: now + chrono::Duration::days(30),
                 actor: "ops:test".into(), note: None,
             }, None).await.unwrap();

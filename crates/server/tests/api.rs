@@ -405,6 +405,53 @@ store_test! {
         assert_eq!(api.product_count().await, 0);
     }
 
+    async fn a_line_granted_in_a_tier_draws_at_the_products_rate_for_that_tier(db: &TestDb) {
+        let api = Api::default(db).await;
+        // A tier above the binding cap, or with a name no line could carry, is refused with the rest.
+        let mut tiered = product("tiered");
+        tiered["terms"]["rate_tiers"] = json!({"preferred": "0.12", "subprime": "0.40"});
+        let reply = api.send("POST", "/v1/products", None, &tiered).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "validation.apr_above_cap"), "{:?}", reply.body);
+        tiered["terms"]["rate_tiers"] = json!({"preferred": "0.12", "Gold Tier": "0.15", "cheap": "-0.01"});
+        let reply = api.send("POST", "/v1/products", None, &tiered).await;
+        let fields: Vec<&str> = reply.body["details"]["violations"].as_array().unwrap().iter().map(|v| v["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["terms.rate_tiers.Gold Tier", "terms.rate_tiers.cheap"], "{:?}", reply.body);
+        assert_eq!(api.product_count().await, 0);
+        tiered["terms"]["rate_tiers"] = json!({"preferred": "0.12"});
+        let created = api.send("POST", "/v1/products", None, &tiered).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        assert_eq!(created.body["versions"][0]["terms"]["rate_tiers"], json!({"preferred": "0.12"}));
+
+        let until = at(api.now() + Duration::days(30));
+        let bad = api.send("POST", "/v1/credit-lines", None, &json!({
+            "borrower_id": "b-1", "currency": "CNY", "limit_minor": 2_000_000, "rate_tier": "", "valid_until": until
+        })).await;
+        assert_eq!((bad.status, bad.code()), (StatusCode::BAD_REQUEST, "validation.invalid_rate_tier"));
+        let mut rates = Vec::new();
+        for (borrower, tier) in [("b-1", json!("preferred")), ("b-2", json!("gold")), ("b-3", Value::Null)] {
+            let line = api.send("POST", "/v1/credit-lines", None, &json!({
+                "borrower_id": borrower, "currency": "CNY", "limit_minor": 2_000_000, "rate_tier": tier, "valid_until": until
+            })).await;
+            assert_eq!((line.status, &line.body["rate_tier"]), (StatusCode::CREATED, &tier), "{:?}", line.body);
+            let ask = json!({"line_id": line.body["id"], "product_code": "tiered", "amount_minor": 1_000_000, "term": 12, "account": "acct-1"});
+            let quoted = api.send("POST", "/v1/drawdowns/quotes", Some(&format!("tier-{borrower}")), &ask).await;
+            assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
+            let quote = &quoted.body["drawdown"]["quote"];
+            rates.push((quote["rate"].clone(), quote["rate_tier"].clone(), quote["apr"]["nominal_annual"].as_str().unwrap().to_owned()));
+            let id = quoted.body["drawdown"]["id"].as_str().unwrap();
+            let (_, kept) = api.get(&format!("/v1/drawdowns/{id}")).await;
+            assert_eq!(kept["drawdown"]["quote"], *quote, "the drawdown keeps the price it was quoted");
+        }
+        assert_eq!(
+            rates.iter().map(|(rate, tier, _)| (rate.clone(), tier.clone())).collect::<Vec<_>>(),
+            [(json!("0.12"), json!("preferred")), (json!("0.18"), Value::Null), (json!("0.18"), Value::Null)],
+            "a tier the product does not price draws at the standard rate"
+        );
+        assert!(rates[0].2 < rates[1].2, "the tier's APR is lower: {rates:?}");
+        let priced = api.send("POST", "/v1/quotes", None, &json!({"product_code": "tiered", "amount_minor": 1_000_000, "term": 12, "rate_tier": "preferred"})).await;
+        assert_eq!((&priced.body["rate"], &priced.body["rate_tier"]), (&json!("0.12"), &json!("preferred")), "{:?}", priced.body);
+    }
+
     async fn credit_lines_are_granted_changed_frozen_and_logged(db: &TestDb) {
         let api = Api::default(db).await;
         let until = at(api.now() + Duration::days(365));

@@ -178,7 +178,7 @@ store_test! {
         let accepted = call(&api, "POST", &format!("/v1/applications/{id}/accept"), &token, None).await;
         assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
         let (_, line) = api.get(&format!("/v1/credit-lines/{}", accepted.body["line_id"].as_str().unwrap())).await;
-        assert_eq!(line["limit_minor"], 2_000_000);
+        assert_eq!((&line["limit_minor"], &line["rate_tier"]), (&json!(2_000_000), &json!("preferred")), "the line keeps the offer's price tier");
         let explained = call(&api, "GET", &format!("/v1/applications/{id}/status"), &token, None).await;
         let by = &explained.body["decided_by"];
         assert_eq!(

@@ -85,6 +85,7 @@ pub(crate) struct LineRow {
     pub(crate) limit_minor: i64,
     pub(crate) drawn_minor: i64,
     pub(crate) held_minor: i64,
+    pub(crate) rate_tier: Option<String>,
     pub(crate) valid_from_ms: i64,
     pub(crate) valid_until_ms: i64,
     pub(crate) status: String,
@@ -107,7 +108,7 @@ struct EventRow {
 }
 
 const LINE_COLUMNS: &str = "id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
-     valid_from_ms, valid_until_ms, status, revision, created_at_ms, updated_at_ms";
+     rate_tier, valid_from_ms, valid_until_ms, status, revision, created_at_ms, updated_at_ms";
 
 #[async_trait]
 impl CreditLineRepository for SqlUnitOfWork {
@@ -118,8 +119,8 @@ impl CreditLineRepository for SqlUnitOfWork {
     ) -> Result<(), StoreError> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO credit_lines (id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
-             valid_from_ms, valid_until_ms, state, status, revision, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             rate_tier, valid_from_ms, valid_until_ms, state, status, revision, created_at_ms, \
+             updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&line.id)
         .bind(&line.borrower_id)
@@ -127,6 +128,7 @@ impl CreditLineRepository for SqlUnitOfWork {
         .bind(line.limit_minor)
         .bind(line.drawn_minor)
         .bind(line.held_minor)
+        .bind(&line.rate_tier)
         .bind(to_ms(line.valid_from))
         .bind(to_ms(line.valid_until))
         .bind(state_of(&line.status))
@@ -365,6 +367,7 @@ pub(crate) fn line_from_row(row: LineRow) -> Result<CreditLine, StoreError> {
         limit_minor: row.limit_minor,
         drawn_minor: row.drawn_minor,
         held_minor: row.held_minor,
+        rate_tier: row.rate_tier,
         revision: row.revision,
     })
 }

@@ -476,12 +476,13 @@ impl DecisionRepository for SqlUnitOfWork {
 macro_rules! risk_records {
     ($drawdowns:literal) => {
         concat!(
-            "SELECT 'line' AS kind, id AS t1, currency AS t2, status AS t3, \
+            "SELECT 'line' AS kind, id AS t1, currency AS t2, status AS t3, rate_tier AS t4, \
                limit_minor AS n1, drawn_minor AS n2, held_minor AS n3, valid_from_ms AS n4, \
                valid_until_ms AS n5, revision AS n6, created_at_ms AS n7, updated_at_ms AS n8 \
              FROM credit_lines WHERE borrower_id = $1 \
              UNION ALL \
-             SELECT 'drawdown', body, quote, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), \
+             SELECT 'drawdown', body, quote, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+               CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT) \
@@ -489,19 +490,22 @@ macro_rules! risk_records {
             $drawdowns,
             ") AS recent \
              UNION ALL \
-             SELECT 'change', field, CAST(NULL AS TEXT), CAST(NULL AS TEXT), at_ms, \
+             SELECT 'change', field, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+               at_ms, \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT) \
              FROM borrower_changes WHERE borrower_id = $1 \
              UNION ALL \
-             SELECT 'bureau', bureau, inquiry, CAST(NULL AS TEXT), asked_at_ms, \
+             SELECT 'bureau', bureau, inquiry, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+               asked_at_ms, \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT) \
              FROM bureau_reports WHERE borrower_id = $1 \
              UNION ALL \
-             SELECT 'borrower', personal, CAST(NULL AS TEXT), CAST(NULL AS TEXT), created_at_ms, \
+             SELECT 'borrower', personal, CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+               CAST(NULL AS TEXT), created_at_ms, \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
                CAST(NULL AS BIGINT) \
@@ -541,6 +545,7 @@ struct RiskRow {
     t1: Option<String>,
     t2: Option<String>,
     t3: Option<String>,
+    t4: Option<String>,
     n1: Option<i64>,
     n2: Option<i64>,
     n3: Option<i64>,
@@ -566,6 +571,7 @@ impl RiskRow {
                         borrower_id: borrower_id.to_owned(),
                         currency: text(self.t2, T)?,
                         status: text(self.t3, T)?,
+                        rate_tier: self.t4,
                         limit_minor: number(self.n1, T)?,
                         drawn_minor: number(self.n2, T)?,
                         held_minor: number(self.n3, T)?,

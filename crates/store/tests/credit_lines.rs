@@ -17,6 +17,7 @@ fn line(id: &str, limit_minor: i64) -> (CreditLine, lendcore_domain::credit_line
             borrower_id: "b-1".into(),
             currency: "CNY".into(),
             limit_minor,
+            rate_tier: None,
             valid_from: None,
             valid_until: t0() + Duration::days(365),
             actor: "ops:test".into(),

@@ -178,6 +178,7 @@ fn drawdown(id: &str, line: &str, status: DrawdownStatus, days_ago: i64) -> Draw
             term: 3,
             start: at.date_naive(),
             split: None,
+            rate_tier: None,
         },
         &[],
     )
@@ -209,6 +210,7 @@ fn line(id: &str, borrower: &str) -> (CreditLine, LineEvent) {
             borrower_id: borrower.into(),
             currency: "CNY".into(),
             limit_minor: 1_000_000,
+            rate_tier: Some("preferred".into()),
             valid_from: None,
             valid_until: t0() + Duration::days(365),
             actor: "ops:test".into(),

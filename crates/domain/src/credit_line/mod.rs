@@ -53,6 +53,10 @@ pub struct CreditLine {
     pub drawn_minor: i64,
     /// Reserved by drawdowns being paid out.
     pub held_minor: i64,
+    /// The price tier the line was granted in (the one its offer gave): drawdowns on it pay
+    /// the tier's rate wherever the product prices that tier. Fixed for the line's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_tier: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub valid_from: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
@@ -155,6 +159,7 @@ pub struct GrantInput {
     pub borrower_id: String,
     pub currency: String,
     pub limit_minor: i64,
+    pub rate_tier: Option<String>,
     pub valid_from: Option<Timestamp>,
     pub valid_until: Timestamp,
     pub actor: String,
@@ -188,6 +193,9 @@ impl CreditLine {
             );
         }
         found.take(check_limit(input.limit_minor));
+        if let Some(tier) = &input.rate_tier {
+            found.take(crate::product::check_rate_tier("rate_tier", tier));
+        }
         let valid_from = to_millis(input.valid_from.unwrap_or(now));
         let valid_until = to_millis(input.valid_until);
         if valid_until <= valid_from || valid_until <= now {
@@ -206,6 +214,7 @@ impl CreditLine {
             limit_minor: input.limit_minor,
             drawn_minor: 0,
             held_minor: 0,
+            rate_tier: input.rate_tier,
             valid_from,
             valid_until,
             status: LineStatus::Active,

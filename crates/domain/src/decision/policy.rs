@@ -1012,7 +1012,10 @@ fn compile_bands(bands: &[BandInput], (lo, hi): (i64, i64), found: &mut Collecto
                 );
             }
             if let Some(tier) = &band.rate_tier {
-                check_name(tier, &format!("{at}.rate_tier"), found);
+                found.take(crate::product::check_rate_tier(
+                    &format!("{at}.rate_tier"),
+                    tier,
+                ));
             }
         } else {
             let terms = [

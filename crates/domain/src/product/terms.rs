@@ -1,5 +1,7 @@
 //! The economic terms of one product version, parsed from their wire form.
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,7 @@ const MAX_TERM_DAYS: u32 = 1825;
 const MAX_TERM_OPTIONS: usize = 24;
 const MAX_FEES: usize = 10;
 const MAX_GRACE_DAYS: u32 = 90;
+const MAX_RATE_TIERS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -107,6 +110,11 @@ pub struct RateInput {
     pub value: Decimal,
 }
 
+/// A rate as a decimal string; numbers are refused so no float ever touches a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RateValue(#[serde(with = "rust_decimal::serde::str")] pub Decimal);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -134,6 +142,12 @@ pub struct ProductTermsInput {
     pub amount: AmountRangeInput,
     pub terms: TermOptionsInput,
     pub rate: RateInput,
+    /// Prices by tier: a credit line granted in a tier (the one a credit policy's band gave)
+    /// draws at that tier's rate, in the basis of `rate`; a line in no tier, or in one this
+    /// product does not name, draws at `rate`. Decimal strings, e.g. `{"preferred": "0.12"}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
+    pub rate_tiers: BTreeMap<String, RateValue>,
     pub repayment_method: RepaymentMethod,
     #[serde(default)]
     pub fees: Vec<FeeInput>,
@@ -227,6 +241,7 @@ pub struct ProductTerms {
     amount: AmountRange,
     terms: TermOptions,
     rate: InterestRate,
+    rate_tiers: BTreeMap<String, Decimal>,
     repayment_method: RepaymentMethod,
     fees: Vec<Fee>,
     penalty_daily_rate: Decimal,
@@ -244,8 +259,30 @@ impl ProductTerms {
     pub fn terms(&self) -> &TermOptions {
         &self.terms
     }
+    /// The standard rate: what a line in no tier pays.
     pub fn rate(&self) -> InterestRate {
         self.rate
+    }
+    /// The rate a line in `tier` pays, and the tier when this product prices it; the standard
+    /// rate and `None` otherwise.
+    pub fn rate_for<'t>(&'t self, tier: Option<&str>) -> (InterestRate, Option<&'t str>) {
+        match tier.and_then(|tier| self.rate_tiers.get_key_value(tier)) {
+            Some((tier, &value)) => (
+                InterestRate {
+                    basis: self.rate.basis,
+                    value,
+                },
+                Some(tier.as_str()),
+            ),
+            None => (self.rate, None),
+        }
+    }
+    /// Every rate a drawdown under these terms may pay: the standard one and each tier's.
+    pub fn every_rate(&self) -> impl Iterator<Item = InterestRate> + '_ {
+        std::iter::once(self.rate).chain(self.rate_tiers.values().map(|&value| InterestRate {
+            basis: self.rate.basis,
+            value,
+        }))
     }
     pub fn repayment_method(&self) -> RepaymentMethod {
         self.repayment_method
@@ -278,6 +315,7 @@ impl ProductTerms {
         let amount = found.take(parse_amount_range(input.amount));
         let terms = found.take(parse_term_options(input.terms, input.repayment_method));
         let rate = found.take(parse_rate(input.rate));
+        let rate_tiers = found.take(parse_rate_tiers(input.rate_tiers, input.rate.basis));
         let fees = found.take(parse_fees(input.fees));
         let penalty = found.take(parse_rate_value(
             "penalty_daily_rate",
@@ -292,11 +330,12 @@ impl ProductTerms {
             );
         }
         let allocation = found.take(input.allocation.check().map_err(|v| v.within("allocation")));
-        let value = match (amount, terms, rate, fees, penalty, allocation) {
+        let value = match (amount, terms, rate, rate_tiers, fees, penalty, allocation) {
             (
                 Some(amount),
                 Some(terms),
                 Some(rate),
+                Some(rate_tiers),
                 Some(fees),
                 Some(penalty_daily_rate),
                 Some(allocation),
@@ -304,6 +343,7 @@ impl ProductTerms {
                 amount,
                 terms,
                 rate,
+                rate_tiers,
                 repayment_method: input.repayment_method,
                 fees,
                 penalty_daily_rate,
@@ -339,6 +379,11 @@ impl From<StoredTerms> for ProductTerms {
                 basis: stored.rate.basis,
                 value: stored.rate.value,
             },
+            rate_tiers: stored
+                .rate_tiers
+                .into_iter()
+                .map(|(tier, RateValue(value))| (tier, value))
+                .collect(),
             repayment_method: stored.repayment_method,
             fees: stored
                 .fees
@@ -377,6 +422,11 @@ impl From<ProductTerms> for ProductTermsInput {
                 basis: terms.rate.basis,
                 value: terms.rate.value,
             },
+            rate_tiers: terms
+                .rate_tiers
+                .into_iter()
+                .map(|(tier, value)| (tier, RateValue(value)))
+                .collect(),
             repayment_method: terms.repayment_method,
             fees: terms
                 .fees
@@ -503,6 +553,33 @@ fn parse_rate(input: RateInput) -> Result<InterestRate, Violations> {
     })
 }
 
+fn parse_rate_tiers(
+    input: BTreeMap<String, RateValue>,
+    basis: RateBasis,
+) -> Result<BTreeMap<String, Decimal>, Violations> {
+    let mut found = Collector::default();
+    if input.len() > MAX_RATE_TIERS {
+        found.add(
+            "rate_tiers",
+            "validation.too_many_rate_tiers",
+            format!("at most {MAX_RATE_TIERS} rate tiers are allowed"),
+        );
+    }
+    let max = match basis {
+        RateBasis::Annual => MAX_ANNUAL_RATE,
+        RateBasis::Daily => MAX_DAILY_RATE,
+    };
+    let mut tiers = BTreeMap::new();
+    for (tier, RateValue(value)) in input {
+        let at = format!("rate_tiers.{tier}");
+        found.take(check_rate_tier(&at, &tier));
+        if let Some(value) = found.take(parse_rate_value(&at, value, max)) {
+            tiers.insert(tier, value);
+        }
+    }
+    found.finish(Some(tiers))
+}
+
 fn parse_rate_value(field: &str, value: Decimal, max: Decimal) -> Result<Decimal, Violations> {
     if value < Decimal::ZERO || value > max {
         return Err(Violations::single(
@@ -580,6 +657,19 @@ fn parse_fees(input: Vec<FeeInput>) -> Result<Vec<Fee>, Violations> {
         }
     }
     found.finish(Some(fees))
+}
+
+/// A price tier's name, as products price it, policies give it and lines keep it.
+pub fn check_rate_tier(field: &str, tier: &str) -> Result<(), Violations> {
+    if is_code(tier) {
+        Ok(())
+    } else {
+        Err(Violations::single(
+            field,
+            "validation.invalid_rate_tier",
+            "rate tiers are 2-32 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+        ))
+    }
 }
 
 /// Codes of products and fees: short, URL-safe, lower case.

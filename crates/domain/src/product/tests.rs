@@ -22,6 +22,7 @@ pub(crate) fn terms() -> ProductTermsInput {
             basis: RateBasis::Annual,
             value: Decimal::new(18, 2),
         },
+        rate_tiers: Default::default(),
         repayment_method: RepaymentMethod::EqualInstallment,
         fees: vec![FeeInput {
             code: "service".into(),
@@ -150,6 +151,47 @@ fn rates_with_too_many_decimals_are_refused_and_trailing_zeros_are_not_precision
     assert_eq!(
         ProductTerms::parse(fine).unwrap().rate().value(),
         Decimal::new(18, 2)
+    );
+}
+
+#[test]
+fn rate_tiers_are_named_as_codes_bounded_and_kept_in_the_products_basis() {
+    let mut bad = terms();
+    bad.rate_tiers = (0..11)
+        .map(|i| (format!("t{i}"), RateValue(Decimal::new(10, 2))))
+        .chain([
+            ("Gold".to_owned(), RateValue(Decimal::new(10, 2))),
+            ("high".to_owned(), RateValue(Decimal::new(2, 0))),
+        ])
+        .collect();
+    let codes: Vec<(String, &str)> = ProductTerms::parse(bad)
+        .unwrap_err()
+        .all()
+        .iter()
+        .map(|v| (v.field.clone(), v.code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("rate_tiers".to_owned(), "validation.too_many_rate_tiers"),
+            ("rate_tiers.Gold".to_owned(), "validation.invalid_rate_tier"),
+            ("rate_tiers.high".to_owned(), "validation.rate_out_of_range"),
+        ]
+    );
+    let mut fine = terms();
+    fine.rate_tiers = [("preferred".to_owned(), RateValue(Decimal::new(1200, 4)))].into();
+    let parsed = ProductTerms::parse(fine.clone()).unwrap();
+    let (rate, tier) = parsed.rate_for(Some("preferred"));
+    assert_eq!(
+        (rate.basis(), rate.value(), tier),
+        (RateBasis::Annual, Decimal::new(12, 2), Some("preferred"))
+    );
+    assert_eq!(parsed.rate_for(None), (parsed.rate(), None));
+    let stored = serde_json::to_string(&parsed).unwrap();
+    assert_eq!(
+        serde_json::from_str::<ProductTerms>(&stored).unwrap(),
+        parsed,
+        "kept as stored"
     );
 }
 

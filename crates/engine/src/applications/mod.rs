@@ -574,7 +574,7 @@ pub async fn accept(
             limit_minor,
             currency,
             valid_days,
-            ..
+            rate_tier,
         }),
         Some(borrower_id),
     ) = (app.offer.clone(), app.borrower_id.clone())
@@ -597,6 +597,7 @@ pub async fn accept(
             borrower_id,
             currency,
             limit_minor,
+            rate_tier,
             valid_from: None,
             valid_until: now + chrono::Duration::days(i64::from(valid_days)),
             actor: principal.actor(),

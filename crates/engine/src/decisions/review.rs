@@ -608,6 +608,7 @@ mod tests {
                 borrower_id: "b".into(),
                 currency: "CNY".into(),
                 limit_minor: 1_000_050,
+                rate_tier: None,
                 valid_from: None,
                 valid_until: at + chrono::Duration::days(30),
                 actor: "ops:a".into(),

@@ -128,6 +128,7 @@ pub async fn quote(
             term: request.term,
             start: Some(now.date_naive()),
             split: request.split,
+            rate_tier: line.line.rate_tier.clone(),
         },
     )
     .await?;

@@ -82,6 +82,7 @@ pub async fn line(
             borrower_id: borrower.into(),
             currency: "CNY".into(),
             limit_minor,
+            rate_tier: None,
             valid_from: None,
             valid_until: start + Duration::days(days),
             actor: "ops:test".into(),

@@ -29,6 +29,11 @@ pub struct GrantRequest {
     pub currency: String,
     #[schema(example = 5000000)]
     pub limit_minor: i64,
+    /// The price tier drawdowns on the line pay (see `rate_tiers` on product terms); the
+    /// products' standard rates if omitted.
+    #[serde(default)]
+    #[schema(example = "preferred")]
+    pub rate_tier: Option<String>,
     /// Now if omitted.
     #[serde(default)]
     pub valid_from: Option<DateTime<Utc>>,
@@ -116,6 +121,7 @@ pub async fn grant(
             borrower_id: input.borrower_id,
             currency: input.currency,
             limit_minor: input.limit_minor,
+            rate_tier: input.rate_tier,
             valid_from: input.valid_from,
             valid_until: input.valid_until,
             actor: caller.actor(),

@@ -34,6 +34,11 @@ pub struct QuoteBody {
     /// Revolving products only: repay in `equal_installment`s or `equal_principal` instead of at will.
     #[serde(default)]
     pub split: Option<RepaymentMethod>,
+    /// Price a credit line's tier (`rate_tier` on the line): the product's rate for that tier
+    /// if it names one, its standard rate otherwise.
+    #[serde(default)]
+    #[schema(example = "preferred")]
+    pub rate_tier: Option<String>,
 }
 
 /// Price a drawdown: schedule, fees, APR (nominal and effective) and every legal cap. Nothing
@@ -63,6 +68,7 @@ pub async fn create(
             term: body.term,
             start: body.start_date,
             split: body.split,
+            rate_tier: body.rate_tier,
         },
     )
     .await?;
