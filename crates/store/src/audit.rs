@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use lendcore_domain::audit::{AuditEntry, AuditRecord};
 
+use crate::pending::{Cell, PendingRows};
 use crate::time::{from_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_AUDIT, SqlUnitOfWork, on_tx};
 use crate::{Backend, StoreError};
 
 #[async_trait]
@@ -69,7 +70,15 @@ const SEALER_LOCK: i64 = 0x6c63_6175_6469_7431; // "lcaudit1"
 #[async_trait]
 impl AuditRepository for SqlUnitOfWork {
     async fn append_audit(&mut self, id: &str, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.audit.push((id.to_owned(), entry.clone()));
+        self.pending[PENDING_AUDIT].push(vec![
+            Cell::Text(id.to_owned()),
+            Cell::Number(to_ms(entry.at)),
+            Cell::Text(entry.actor.clone()),
+            Cell::Text(entry.action.clone()),
+            Cell::Text(entry.subject_type.clone()),
+            Cell::Text(entry.subject_id.clone()),
+            Cell::Text(entry.detail.clone()),
+        ]);
         Ok(())
     }
 
@@ -77,7 +86,7 @@ impl AuditRepository for SqlUnitOfWork {
         &mut self,
         limit: u32,
     ) -> Result<(Option<(i64, String)>, Vec<(String, AuditEntry)>), StoreError> {
-        self.flush_audit().await?;
+        self.flush_pending().await?;
         if self.backend() == Backend::Postgres {
             let taken: bool = on_tx!(self, c => sqlx::query_scalar(
                 "SELECT pg_try_advisory_xact_lock($1)",
@@ -192,7 +201,7 @@ impl AuditRepository for SqlUnitOfWork {
     }
 
     async fn pending_audit_count(&mut self) -> Result<u64, StoreError> {
-        self.flush_audit().await?;
+        self.flush_pending().await?;
         let count: i64 = on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
             .fetch_one(c)
             .await)?;
@@ -200,34 +209,10 @@ impl AuditRepository for SqlUnitOfWork {
     }
 }
 
-/// Audit entries per statement: seven parameters each, well under both databases' limits.
-const AUDIT_ROWS_PER_STATEMENT: usize = 500;
-
-impl SqlUnitOfWork {
-    /// Writes the audit entries this unit of work appended, in one statement (per 500).
-    pub(crate) async fn flush_audit(&mut self) -> Result<(), StoreError> {
-        let entries = std::mem::take(&mut self.audit);
-        for chunk in entries.chunks(AUDIT_ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO audit_pending (id, at_ms, actor, action, subject_type, subject_id, \
-                 detail) VALUES {}",
-                crate::placeholders(self.backend(), chunk.len(), 7)
-            );
-            on_tx!(self, c => {
-                let mut query = sqlx::query(&sql);
-                for (id, entry) in chunk {
-                    query = query
-                        .bind(id)
-                        .bind(to_ms(entry.at))
-                        .bind(&entry.actor)
-                        .bind(&entry.action)
-                        .bind(&entry.subject_type)
-                        .bind(&entry.subject_id)
-                        .bind(&entry.detail);
-                }
-                query.execute(c).await.map(drop)
-            })?;
-        }
-        Ok(())
-    }
+/// Where audit entries wait for their unit of work to commit.
+pub(crate) const fn pending_rows() -> PendingRows {
+    PendingRows::new(
+        "audit_pending (id, at_ms, actor, action, subject_type, subject_id, detail)",
+        7,
+    )
 }

@@ -9,8 +9,9 @@ use lendcore_domain::decision::{Activation, PolicyCode, PolicyDocument, PolicyVe
 use lendcore_domain::drawdown::Drawdown;
 
 use crate::StoreError;
+use crate::pending::{Cell, PendingRows};
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_DECISIONS, SqlUnitOfWork, on_tx};
 
 /// The most policy versions one read returns: policies are few and change rarely.
 pub const MAX_POLICY_VERSIONS: u32 = 1000;
@@ -345,25 +346,18 @@ fn decision_from_row(row: DecisionRow) -> Result<StoredDecision, StoreError> {
 #[async_trait]
 impl DecisionRepository for SqlUnitOfWork {
     async fn insert_decision(&mut self, decision: &StoredDecision) -> Result<(), StoreError> {
-        let record = decision.record.to_string();
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO credit_decisions (borrower_id, id, stage, subject_type, subject_id, \
-             policy_code, policy_version, outcome, record, decided_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&decision.borrower_id)
-        .bind(&decision.id)
-        .bind(&decision.stage)
-        .bind(&decision.subject_type)
-        .bind(&decision.subject_id)
-        .bind(&decision.policy_code)
-        .bind(i64::from(decision.policy_version))
-        .bind(&decision.outcome)
-        .bind(&record)
-        .bind(to_ms(decision.decided_at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        self.pending[PENDING_DECISIONS].push(vec![
+            Cell::Text(decision.borrower_id.clone()),
+            Cell::Text(decision.id.clone()),
+            Cell::Text(decision.stage.clone()),
+            Cell::Text(decision.subject_type.clone()),
+            Cell::Text(decision.subject_id.clone()),
+            Cell::Text(decision.policy_code.clone()),
+            Cell::Number(i64::from(decision.policy_version)),
+            Cell::Text(decision.outcome.clone()),
+            Cell::Text(decision.record.to_string()),
+            Cell::Number(to_ms(decision.decided_at)),
+        ]);
         Ok(())
     }
 
@@ -372,6 +366,7 @@ impl DecisionRepository for SqlUnitOfWork {
         borrower_id: &str,
         id: &str,
     ) -> Result<Option<StoredDecision>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!("{SELECT_DECISION} WHERE borrower_id = $1 AND id = $2");
         let row: Option<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(borrower_id)
@@ -387,6 +382,7 @@ impl DecisionRepository for SqlUnitOfWork {
         subject_type: &str,
         subject_id: &str,
     ) -> Result<Vec<StoredDecision>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!(
             "{SELECT_DECISION} WHERE borrower_id = $1 AND subject_type = $2 AND subject_id = $3 \
              ORDER BY decided_at_ms DESC, id DESC LIMIT 100"
@@ -460,6 +456,7 @@ impl DecisionRepository for SqlUnitOfWork {
         borrower_id: &str,
         limit: u32,
     ) -> Result<Vec<StoredDecision>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!("{SELECT_DECISION} WHERE borrower_id = $1 ORDER BY id DESC LIMIT $2");
         let rows: Vec<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(borrower_id)
@@ -624,4 +621,13 @@ impl RiskRow {
         }
         Ok(())
     }
+}
+
+/// Where decision records wait for their unit of work to commit.
+pub(crate) const fn pending_rows() -> PendingRows {
+    PendingRows::new(
+        "credit_decisions (borrower_id, id, stage, subject_type, subject_id, policy_code, \
+         policy_version, outcome, record, decided_at_ms)",
+        10,
+    )
 }

@@ -19,6 +19,7 @@ pub mod links;
 pub mod maintenance;
 mod migrations;
 pub mod outbox;
+mod pending;
 mod postgres;
 pub mod products;
 mod sqlite;

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite, Transaction};
 
+use crate::pending::PendingRows;
 use crate::{Backend, StoreError, UnitOfWork};
 
 pub(crate) enum Tx {
@@ -13,17 +14,25 @@ pub(crate) enum Tx {
 
 pub(crate) struct SqlUnitOfWork {
     pub(crate) tx: Tx,
-    /// Audit entries appended in this unit of work, not yet written: they go in one statement
-    /// when it commits (or before it reads the audit), so a unit of work that records a decision
-    /// beside its own event pays one statement, not two. Rolled back, they are dropped with it.
-    pub(crate) audit: Vec<(String, lendcore_domain::audit::AuditEntry)>,
+    /// Audit entries and decision records appended in this unit of work, not yet written: they
+    /// go together when it commits (or before it reads one of their tables), so recording a
+    /// decision beside a change costs no round trip of its own. Rolled back, they are dropped
+    /// with it.
+    pub(crate) pending: [PendingRows; 2],
 }
+
+/// Where each table's rows wait in [`SqlUnitOfWork::pending`].
+pub(crate) const PENDING_AUDIT: usize = 0;
+pub(crate) const PENDING_DECISIONS: usize = 1;
 
 impl SqlUnitOfWork {
     pub(crate) fn new(tx: Tx) -> SqlUnitOfWork {
         SqlUnitOfWork {
             tx,
-            audit: Vec::new(),
+            pending: [
+                crate::audit::pending_rows(),
+                crate::decisions::pending_rows(),
+            ],
         }
     }
 
@@ -56,7 +65,7 @@ pub(crate) use on_tx;
 #[async_trait]
 impl UnitOfWork for SqlUnitOfWork {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.flush_audit().await?;
+        self.flush_pending().await?;
         match self.tx {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,

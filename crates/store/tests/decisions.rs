@@ -112,7 +112,24 @@ store_test! {
         for d in [&first, &second, &other] {
             uow.insert_decision(d).await.unwrap();
         }
+        // Written with the unit of work's audit entries at commit, yet read back within it.
+        let entry = lendcore_domain::audit::AuditEntry {
+            at: t0(),
+            actor: "system:lendcore".into(),
+            action: "decision.made".into(),
+            subject_type: "decision".into(),
+            subject_id: "d-1".into(),
+            detail: "{}".into(),
+        };
+        uow.append_audit("a-1", &entry).await.unwrap();
+        assert_eq!(uow.find_decision("b-1", "d-1").await.unwrap(), Some(first.clone()));
+        uow.append_audit("a-2", &entry).await.unwrap();
         uow.commit().await.unwrap();
+        let mut dropped = db.store.begin().await.unwrap();
+        dropped.insert_decision(&decision("b-1", "d-9", "app-9", 9)).await.unwrap();
+        dropped.append_audit("a-9", &entry).await.unwrap();
+        dropped.rollback().await.unwrap();
+        assert_eq!(db.store.begin().await.unwrap().pending_audit_count().await.unwrap(), 2);
         let mut read = db.store.begin_read().await.unwrap();
         assert_eq!(read.find_decision("b-1", "d-1").await.unwrap(), Some(first.clone()));
         assert_eq!(read.find_decision("b-2", "d-1").await.unwrap(), None, "another borrower's id");
@@ -122,6 +139,7 @@ store_test! {
         );
         assert_eq!(read.list_decisions("b-1", 1).await.unwrap(), vec![second]);
         assert_eq!(read.list_decisions("b-2", 10).await.unwrap(), vec![other]);
+        assert_eq!(read.find_decision("b-1", "d-9").await.unwrap(), None, "rolled back with its unit");
     }
 
     async fn the_latest_bureau_report_is_kept_per_borrower(db: &TestDb) {

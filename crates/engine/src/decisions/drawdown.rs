@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use lendcore_domain::Timestamp;
+use lendcore_domain::credit_line::CreditLine;
 use lendcore_domain::decision::{
     Feature, FeatureSource, Features, Outcome, PolicyRef, Stage, Value, Warning,
 };
@@ -24,6 +25,8 @@ pub(crate) struct Checked {
     pub warnings: Vec<Warning>,
     /// What is overdue now, for a refusal that asks the borrower to repay it.
     pub overdue_minor: i64,
+    /// The drawdown's line as the check read it with the borrower's records, when it read them.
+    pub line: Option<CreditLine>,
 }
 
 /// Checks `drawdown` under the version it was quoted under (or the one in effect now, for a
@@ -54,11 +57,13 @@ pub(crate) async fn check(
             policy: None,
             warnings: Vec::new(),
             overdue_minor: 0,
+            line: None,
         });
     };
     let started = Instant::now();
     let read = compiled.policy.features_read(Stage::Drawdown);
     let mut found = Features::default();
+    let mut line = None;
     found.set_number(Feature::AmountMinor, drawdown.amount_minor);
     found.set_number(
         Feature::TermMonths,
@@ -94,6 +99,10 @@ pub(crate) async fn check(
             );
         }
         features::set_stored_bureau(&mut found, &records, &drawdown.borrower_id, now)?;
+        line = records
+            .lines
+            .into_iter()
+            .find(|line| line.id == drawdown.line_id);
         let figure = |feature| match found.get(feature) {
             Some(Value::Number(n)) => *n,
             _ => 0,
@@ -175,6 +184,7 @@ pub(crate) async fn check(
         policy: Some(policy),
         warnings,
         overdue_minor,
+        line,
     })
 }
 

@@ -265,21 +265,17 @@ pub async fn confirm(
                 "no quote has this confirmation token",
             )
         })?;
-    let line = uow
-        .find_credit_line(&drawdown.line_id)
-        .await?
-        .ok_or_else(|| {
-            EngineError::Internal(format!("line of drawdown {} is gone", drawdown.id))
-        })?;
-    let read_revision = drawdown.revision;
-    let held_until = crate::maintenance::held_until(uow.as_mut(), now).await?;
     // Only a quote is confirmed: a check made on one confirmed meanwhile is dropped, and the
-    // domain answers below.
-    let checked = match drawdown.status {
+    // domain answers below. A check run in this transaction read the line with the borrower's
+    // records: it is not read twice (one made before it, from a snapshot, is not trusted for it).
+    let (checked, line_read) = match drawdown.status {
         DrawdownStatus::Quoted { .. } => match early {
-            Some(checked) => Some(checked),
+            Some(checked) => (Some(checked), None),
             None => {
-                Some(crate::decisions::check_drawdown(engine, uow.as_mut(), &drawdown, now).await?)
+                let mut checked =
+                    crate::decisions::check_drawdown(engine, uow.as_mut(), &drawdown, now).await?;
+                let line = checked.line.take();
+                (Some(checked), line)
             }
         },
         DrawdownStatus::QueuedForMaintenance { .. }
@@ -290,8 +286,19 @@ pub async fn confirm(
         | DrawdownStatus::Expired { .. }
         | DrawdownStatus::Refused { .. }
         | DrawdownStatus::Failed { .. }
-        | DrawdownStatus::Closed { .. } => None,
+        | DrawdownStatus::Closed { .. } => (None, None),
     };
+    let line = match line_read {
+        Some(line) => line,
+        None => uow
+            .find_credit_line(&drawdown.line_id)
+            .await?
+            .ok_or_else(|| {
+                EngineError::Internal(format!("line of drawdown {} is gone", drawdown.id))
+            })?,
+    };
+    let read_revision = drawdown.revision;
+    let held_until = crate::maintenance::held_until(uow.as_mut(), now).await?;
     let risk = checked.as_ref().map_or(RiskCheck::Pass, |c| c.check);
     let (mut next, mut outcome) = drawdown
         .status
