@@ -17,7 +17,7 @@ use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
 use lendcore_domain::reasons::{Language, Reason};
 use lendcore_domain::topic::Topic;
-use lendcore_store::{Backend, NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
+use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -230,28 +230,6 @@ pub async fn confirm(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
     let now = engine.clock.now();
-    // On SQLite the risk check reads the borrower's records from a snapshot before the writer
-    // is taken, so the single writer is held for the writes alone (the hold, taken in the
-    // write, stays the guard against overdrawing; a rule counting drawdowns may miss one
-    // confirmed at the same instant). PostgreSQL has no single writer to spare: there the
-    // check runs in the write transaction, a transaction and a lookup fewer.
-    let early = match engine.store.backend() {
-        Backend::Sqlite => {
-            let mut read = engine.store.begin_read().await?;
-            match read.find_drawdown_by_token(&token_hash(token)).await? {
-                Some(
-                    quoted @ Drawdown {
-                        status: DrawdownStatus::Quoted { .. },
-                        ..
-                    },
-                ) => Some(
-                    crate::decisions::check_drawdown(engine, read.as_mut(), &quoted, now).await?,
-                ),
-                Some(_) | None => None,
-            }
-        }
-        Backend::Postgres => None,
-    };
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
@@ -265,19 +243,16 @@ pub async fn confirm(
                 "no quote has this confirmation token",
             )
         })?;
-    // Only a quote is confirmed: a check made on one confirmed meanwhile is dropped, and the
-    // domain answers below. A check run in this transaction read the line with the borrower's
-    // records: it is not read twice (one made before it, from a snapshot, is not trusted for it).
+    // Only a quote is confirmed (the domain answers for the rest below), and it is checked in
+    // the transaction that holds the money: what the check counts is what the hold sees, on
+    // either store. The check reads the line with the borrower's records; it is not read twice.
     let (checked, line_read) = match drawdown.status {
-        DrawdownStatus::Quoted { .. } => match early {
-            Some(checked) => (Some(checked), None),
-            None => {
-                let mut checked =
-                    crate::decisions::check_drawdown(engine, uow.as_mut(), &drawdown, now).await?;
-                let line = checked.line.take();
-                (Some(checked), line)
-            }
-        },
+        DrawdownStatus::Quoted { .. } => {
+            let mut checked =
+                crate::decisions::check_drawdown(engine, uow.as_mut(), &drawdown, now).await?;
+            let line = checked.line.take();
+            (Some(checked), line)
+        }
         DrawdownStatus::QueuedForMaintenance { .. }
         | DrawdownStatus::HeldForReview { .. }
         | DrawdownStatus::Disbursing
