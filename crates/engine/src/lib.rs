@@ -16,6 +16,7 @@ pub mod decisions;
 pub mod drawdowns;
 mod error;
 pub mod idempotency;
+pub mod integrity;
 pub mod jobs;
 pub mod links;
 pub mod loans;

@@ -1,6 +1,7 @@
 //! The lendcore binary.
 
 mod access;
+mod backup;
 mod config;
 mod decide;
 mod demo;
@@ -88,6 +89,33 @@ enum Command {
     Decide {
         #[command(subcommand)]
         action: DecideAction,
+    },
+    /// Copy a SQLite database while it serves, through SQLite's online backup API: every
+    /// committed unit of work whole, none half-written (PostgreSQL: see docs/OPERATIONS.md).
+    Backup {
+        #[arg(long, help = DB_HELP)]
+        db: Option<String>,
+        /// Where to write the copy; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of a SQLite database (stop lendcore first), then verify it.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, help = DB_HELP)]
+        db: Option<String>,
+        /// Replace the database if one exists.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Check a database is sound (after a restore, or any time, on either store): the audit
+    /// chain, balanced journal entries, lines within their limits and explained by their loans
+    /// and drawdowns, every drawdown in flight with its job. Exit status 1 if not.
+    Verify {
+        #[arg(long, help = DB_HELP)]
+        db: Option<String>,
     },
     /// Measure the service: synthetic load on a database of its own (see docs/PERFORMANCE.md).
     Loadtest {
@@ -274,6 +302,27 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
             serve::init_logging(&config)?;
             if !decide::replay(&config, &id).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Backup { db, out } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            backup::backup(&config, &out)
+        }
+        Command::Restore { from, db, replace } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            if !backup::restore(&config, &from, replace).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Verify { db } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            if !backup::verify(&config).await? {
                 std::process::exit(1);
             }
             Ok(())

@@ -1,7 +1,8 @@
 //! Crashes: `lendcore serve` is killed (SIGKILL) while payouts are in flight, and
 //! `lendcore cob run` is killed half-way through the book. After a restart every job
 //! finishes, and lendcore's books agree with what the channel paid: no payout lost, none
-//! doubled, no interest accrued twice.
+//! doubled, no interest accrued twice. And a backup taken while drawdowns flow restores to a
+//! sound book that carries on.
 
 mod common;
 
@@ -77,6 +78,62 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
     panic!("{url}: still unavailable");
 }
 
+/// The `cash` product and a line for borrower `b-1` to draw on; the line's id.
+async fn product_and_line(http: &reqwest::Client, base: &str) -> String {
+    post(
+        http,
+        format!("{base}/v1/products"),
+        json!({
+            "code": "cash", "name": "Cash", "kind": "installment", "currency": "CNY",
+            "terms": {
+                "amount": {"min_minor": 10000, "max_minor": 5000000},
+                "terms": {"unit": "month", "options": [12]},
+                "rate": {"basis": "annual", "value": "0.18"},
+                "repayment_method": "equal_installment",
+                "penalty_daily_rate": "0.0005", "grace_days": 3
+            }
+        }),
+    )
+    .await;
+    let until = (chrono::Utc::now() + chrono::Duration::days(365)).to_rfc3339();
+    let line = post(
+        http,
+        format!("{base}/v1/credit-lines"),
+        json!({
+            "borrower_id": "b-1", "currency": "CNY", "limit_minor": 100_000_000,
+            "valid_until": until
+        }),
+    )
+    .await;
+    line["id"].as_str().unwrap().to_owned()
+}
+
+/// Quotes and confirms one drawdown; its id.
+async fn drawdown(
+    http: &reqwest::Client,
+    base: &str,
+    line_id: &str,
+    amount_minor: i64,
+    account: &str,
+) -> String {
+    let quoted = post(
+        http,
+        format!("{base}/v1/drawdowns/quotes"),
+        json!({
+            "line_id": line_id, "product_code": "cash", "amount_minor": amount_minor,
+            "term": 12, "account": account
+        }),
+    )
+    .await;
+    let confirmed = post(
+        http,
+        format!("{base}/v1/drawdowns/confirm"),
+        json!({"confirmation_token": quoted["confirmation_token"]}),
+    )
+    .await;
+    confirmed["drawdown"]["id"].as_str().unwrap().to_owned()
+}
+
 async fn all_drawdowns(store: &dyn Store, ids: &[String]) -> Vec<Drawdown> {
     let mut uow = store.begin_read().await.unwrap();
     let mut found = Vec::new();
@@ -132,34 +189,13 @@ store_test! {
         let first = common::start(&db.url, dir.path(), &[]);
         let http = common::client(&common::api_key(&db.url, dir.path()));
         let base = first.base.clone();
-        post(&http, format!("{base}/v1/products"), json!({
-            "code": "cash", "name": "Cash", "kind": "installment", "currency": "CNY",
-            "terms": {
-                "amount": {"min_minor": 10000, "max_minor": 5000000},
-                "terms": {"unit": "month", "options": [12]},
-                "rate": {"basis": "annual", "value": "0.18"},
-                "repayment_method": "equal_installment",
-                "penalty_daily_rate": "0.0005", "grace_days": 3
-            }
-        })).await;
-        let until = (chrono::Utc::now() + chrono::Duration::days(365)).to_rfc3339();
-        let line = post(&http, format!("{base}/v1/credit-lines"), json!({
-            "borrower_id": "b-1", "currency": "CNY", "limit_minor": 100_000_000,
-            "valid_until": until
-        })).await;
-        let line_id = line["id"].as_str().unwrap().to_owned();
+        let line_id = product_and_line(&http, &base).await;
 
         // Payouts of every kind, most of them paid at once so there is a book to close.
         let mut ids = Vec::new();
         for i in 0..150 {
             let account = if i < 36 { ACCOUNTS[i % ACCOUNTS.len()] } else { ACCOUNTS[0] };
-            let quoted = post(&http, format!("{base}/v1/drawdowns/quotes"), json!({
-                "line_id": line_id, "product_code": "cash", "amount_minor": 100_000 + i as i64,
-                "term": 12, "account": account
-            })).await;
-            let confirmed = post(&http, format!("{base}/v1/drawdowns/confirm"),
-                json!({"confirmation_token": quoted["confirmation_token"]})).await;
-            ids.push(confirmed["drawdown"]["id"].as_str().unwrap().to_owned());
+            ids.push(drawdown(&http, &base, &line_id, 100_000 + i as i64, account).await);
             if i == 40 {
                 // Kill it while its workers are mid-call, answers lost or late.
                 let deadline = Instant::now() + Duration::from_secs(30);
@@ -177,13 +213,7 @@ store_test! {
         let second = common::start(&db.url, dir.path(), &[]);
         let base = second.base.clone();
         for i in ids.len()..150 {
-            let quoted = post(&http, format!("{base}/v1/drawdowns/quotes"), json!({
-                "line_id": line_id, "product_code": "cash", "amount_minor": 100_000 + i as i64,
-                "term": 12, "account": ACCOUNTS[0]
-            })).await;
-            let confirmed = post(&http, format!("{base}/v1/drawdowns/confirm"),
-                json!({"confirmation_token": quoted["confirmation_token"]})).await;
-            ids.push(confirmed["drawdown"]["id"].as_str().unwrap().to_owned());
+            ids.push(drawdown(&http, &base, &line_id, 100_000 + i as i64, ACCOUNTS[0]).await);
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while unsettled(store.as_ref()).await > 0 {
@@ -276,4 +306,147 @@ store_test! {
         second.kill();
         store.close().await;
     }
+}
+
+/// `lendcore` run to its end in `dir`: its exit status and what it printed.
+fn run(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(common::BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LENDCORE_CONFIG")
+        .env("LENDCORE_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), said)
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_drawdowns_flow_restores_verifies_and_carries_on() {
+    let (_sandbox, channel_url) = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &channel_url);
+    let live = format!("sqlite://{}", dir.path().join("live.sqlite3").display());
+    let server = common::start(&live, dir.path(), &[]);
+    let http = common::client(&common::api_key(&live, dir.path()));
+    let base = server.base.clone();
+    let line_id = product_and_line(&http, &base).await;
+
+    // Drawdowns flow, some paid at once, some slow, while the copy is taken.
+    let confirmed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flow = {
+        let (http, base, line_id, confirmed) = (
+            http.clone(),
+            base.clone(),
+            line_id.clone(),
+            confirmed.clone(),
+        );
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..60 {
+                ids.push(
+                    drawdown(
+                        &http,
+                        &base,
+                        &line_id,
+                        100_000 + i,
+                        ACCOUNTS[i as usize % 3],
+                    )
+                    .await,
+                );
+                confirmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            ids
+        })
+    };
+    while confirmed.load(std::sync::atomic::Ordering::Relaxed) < 20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = confirmed.load(std::sync::atomic::Ordering::Relaxed);
+    let copy = dir.path().join("copy.sqlite3");
+    let copy_arg = copy.to_str().unwrap().to_owned();
+    let (backup_dir, backup_db) = (dir.path().to_owned(), live.clone());
+    let (status, said) = tokio::task::spawn_blocking(move || {
+        run(
+            &backup_dir,
+            &["backup", "--db", &backup_db, "--out", &copy_arg],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, Some(0), "{said}");
+    assert!(said.contains("checked intact"), "{said}");
+    let during = confirmed.load(std::sync::atomic::Ordering::Relaxed);
+    let ids = flow.await.unwrap();
+    assert!(
+        during < ids.len(),
+        "drawdowns were still flowing after the copy ({during})"
+    );
+    let (status, said) = run(
+        dir.path(),
+        &["backup", "--db", &live, "--out", copy.to_str().unwrap()],
+    );
+    assert_ne!(status, Some(0), "a backup never overwrites one: {said}");
+    assert!(said.contains("exists already"), "{said}");
+    server.kill();
+    let (status, said) = run(dir.path(), &["verify", "--db", &live]);
+    assert_eq!(status, Some(0), "the live database after the load: {said}");
+
+    // Restored elsewhere, the copy is sound, and work carries on from it.
+    let restored = format!("sqlite://{}", dir.path().join("restored.sqlite3").display());
+    let (status, said) = run(
+        dir.path(),
+        &[
+            "restore",
+            "--from",
+            copy.to_str().unwrap(),
+            "--db",
+            &restored,
+        ],
+    );
+    assert_eq!(status, Some(0), "{said}");
+    assert!(said.contains("the database is sound"), "{said}");
+    let (status, said) = run(
+        dir.path(),
+        &[
+            "restore",
+            "--from",
+            copy.to_str().unwrap(),
+            "--db",
+            &restored,
+        ],
+    );
+    assert_ne!(status, Some(0), "{said}");
+    assert!(
+        said.contains("--replace"),
+        "an existing database is replaced only when asked: {said}"
+    );
+    let store = lendcore_store::connect(&restored, &Default::default())
+        .await
+        .unwrap();
+    let kept = all_drawdowns(store.as_ref(), &ids[..before]).await.len();
+    assert_eq!(
+        kept, before,
+        "every drawdown confirmed before the copy began is in it"
+    );
+    let resumed = common::start(&restored, dir.path(), &[]);
+    let more = drawdown(&http, &resumed.base, &line_id, 200_000, ACCOUNTS[0]).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while unsettled(store.as_ref()).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "payouts in flight in the copy never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let paid = all_drawdowns(store.as_ref(), &[more]).await;
+    assert_eq!(paid[0].status, DrawdownStatus::Active);
+    resumed.kill();
+    store.close().await;
+    let (status, said) = run(dir.path(), &["verify", "--db", &restored]);
+    assert_eq!(status, Some(0), "the copy after it carried on: {said}");
 }

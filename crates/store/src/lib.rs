@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod drawdowns;
 mod error;
 pub mod idempotency;
+mod integrity;
 pub mod jobs;
 pub mod ledger;
 pub mod links;
@@ -48,6 +49,7 @@ pub use deliveries::{
 pub use drawdowns::{DrawdownRepository, PayoutAttempt};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
+pub use integrity::IntegrityRepository;
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use ledger::LedgerRepository;
 pub use links::{LinkRepository, StoredLink};
@@ -118,6 +120,7 @@ pub trait UnitOfWork:
     + MaintenanceRepository
     + JobRepository
     + IdempotencyRepository
+    + IntegrityRepository
     + OutboxRepository
     + PolicyRepository
     + Send
@@ -169,6 +172,18 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, columns: usize) -> Str
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The file a `sqlite:` URL names, as the store opens it; `None` for another database or an
+/// in-memory one.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .ok()
+        .map(|options| options.get_filename().to_path_buf())
 }
 
 /// Connects to the database a URL names: `sqlite://path` or `postgres://…`.
