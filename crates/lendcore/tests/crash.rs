@@ -398,28 +398,17 @@ async fn a_backup_taken_while_drawdowns_flow_restores_verifies_and_carries_on() 
 
     // Restored elsewhere, the copy is sound, and work carries on from it.
     let restored = format!("sqlite://{}", dir.path().join("restored.sqlite3").display());
-    let (status, said) = run(
-        dir.path(),
-        &[
-            "restore",
-            "--from",
-            copy.to_str().unwrap(),
-            "--db",
-            &restored,
-        ],
-    );
+    let restore = [
+        "restore",
+        "--from",
+        copy.to_str().unwrap(),
+        "--db",
+        &restored,
+    ];
+    let (status, said) = run(dir.path(), &restore);
     assert_eq!(status, Some(0), "{said}");
     assert!(said.contains("the database is sound"), "{said}");
-    let (status, said) = run(
-        dir.path(),
-        &[
-            "restore",
-            "--from",
-            copy.to_str().unwrap(),
-            "--db",
-            &restored,
-        ],
-    );
+    let (status, said) = run(dir.path(), &restore);
     assert_ne!(status, Some(0), "{said}");
     assert!(
         said.contains("--replace"),
