@@ -156,6 +156,12 @@ async fn drawdowns_on(
         .and_then(|tail| tail.split('?').next())
         .unwrap_or_default()
         .to_owned();
+    // Marks where the measured phase begins, for a profiler switched on there (callgrind's
+    // `--instr-atstart=no` with `callgrind_control -i on`).
+    eprintln!(
+        "measuring: confirming {} drawdowns from {clients} clients",
+        per_client * clients
+    );
     let cpu_before = (own_cpu_seconds(), postgres_cpu_seconds(&database));
     let started = Instant::now();
     let runs = tokens.into_iter().enumerate().map(|(client, mine)| {

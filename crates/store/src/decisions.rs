@@ -29,7 +29,8 @@ pub struct StoredDecision {
     pub policy_code: String,
     pub policy_version: u32,
     pub outcome: String,
-    pub record: serde_json::Value,
+    /// The record as JSON text, stored as it was hashed into the audit chain.
+    pub record: String,
     pub decided_at: Timestamp,
 }
 
@@ -338,7 +339,7 @@ fn decision_from_row(row: DecisionRow) -> Result<StoredDecision, StoreError> {
         policy_version: u32::try_from(row.policy_version)
             .map_err(|e| StoreError::corrupt(TABLE, e))?,
         outcome: row.outcome,
-        record: serde_json::from_str(&row.record).map_err(|e| StoreError::corrupt(TABLE, e))?,
+        record: row.record,
         decided_at: from_ms(TABLE, row.decided_at_ms)?,
     })
 }
@@ -355,7 +356,7 @@ impl DecisionRepository for SqlUnitOfWork {
             Cell::Text(decision.policy_code.clone()),
             Cell::Number(i64::from(decision.policy_version)),
             Cell::Text(decision.outcome.clone()),
-            Cell::Text(decision.record.to_string()),
+            Cell::Text(decision.record.clone()),
             Cell::Number(to_ms(decision.decided_at)),
         ]);
         Ok(())

@@ -37,7 +37,7 @@ fn decision(borrower: &str, id: &str, subject: &str, minutes: i64) -> StoredDeci
         policy_code: "consumer".into(),
         policy_version: 1,
         outcome: "approve".into(),
-        record: serde_json::json!({ "score": 275, "reasons": [] }),
+        record: serde_json::json!({ "score": 275, "reasons": [] }).to_string(),
         decided_at: t0() + Duration::minutes(minutes),
     }
 }

@@ -96,14 +96,16 @@ impl DecisionRecord {
             policy_code: self.policy.code.clone(),
             policy_version: self.policy.version,
             outcome: self.evaluation.outcome.name().to_owned(),
-            record: serde_json::to_value(self).map_err(|e| EngineError::Internal(e.to_string()))?,
+            // Written once, straight from the record: the text stored is the text hashed.
+            record: serde_json::to_string(self)
+                .map_err(|e| EngineError::Internal(e.to_string()))?,
             decided_at: self.decided_at,
         })
     }
 }
 
 pub(crate) fn from_stored(stored: StoredDecision) -> Result<DecisionRecord, EngineError> {
-    serde_json::from_value(stored.record)
+    serde_json::from_str(&stored.record)
         .map_err(|e| EngineError::Internal(format!("decision {}: {e}", stored.id)))
 }
 
@@ -113,7 +115,7 @@ pub(crate) async fn keep(
     record: &DecisionRecord,
 ) -> Result<(), EngineError> {
     let stored = record.stored()?;
-    let digest = hex::encode(Sha256::digest(stored.record.to_string().as_bytes()));
+    let digest = hex::encode(Sha256::digest(stored.record.as_bytes()));
     uow.insert_decision(&stored).await?;
     crate::audit::record(
         uow,

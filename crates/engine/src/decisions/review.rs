@@ -211,12 +211,20 @@ pub(crate) async fn review_line(
     let mut uow = engine.store.begin().await?;
     // Reviewed for this date already (a page run again): nothing twice.
     let date_json = serde_json::json!(date);
+    // What earlier reviews of the line were given: their date, the warnings they told.
     let earlier = uow
         .decisions_about(&line.borrower_id, "credit_line", &line.id)
-        .await?;
+        .await?
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<serde_json::Value>(&d.record)
+                .map(|record| record["inputs"].clone())
+                .map_err(|e| EngineError::Internal(format!("decision {}: {e}", d.id)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if earlier
         .iter()
-        .any(|d| d.record["inputs"]["review_date"] == date_json)
+        .any(|inputs| inputs["review_date"] == date_json)
     {
         return Ok(());
     }
@@ -299,8 +307,8 @@ pub(crate) async fn review_line(
     let told_lately: Vec<&serde_json::Value> = earlier
         .iter()
         // ISO dates compare as text; a re-check before a change takes effect has none.
-        .filter(|d| d.record["inputs"]["review_date"].as_str() > week_ago.as_str())
-        .filter_map(|d| d.record["inputs"]["told_warnings"].as_array())
+        .filter(|inputs| inputs["review_date"].as_str() > week_ago.as_str())
+        .filter_map(|inputs| inputs["told_warnings"].as_array())
         .flatten()
         .collect();
     let fresh: Vec<Warning> = evaluation
