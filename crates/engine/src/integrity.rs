@@ -5,7 +5,6 @@
 //! is checked as it stood at one instant; the audit chain is walked in pages beside it.
 
 use lendcore_store::Store;
-use serde::Serialize;
 
 use crate::EngineError;
 use crate::audit::{self, Verification};
@@ -14,9 +13,9 @@ use crate::audit::{self, Verification};
 pub const NAMED_PER_CHECK: u32 = 20;
 
 /// One rule of the book and what breaks it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// A stable name, e.g. `lines_overdrawn`.
+    /// A stable name, e.g. `lines_within_limit`.
     pub name: &'static str,
     /// What holds when nothing is named.
     pub rule: &'static str,

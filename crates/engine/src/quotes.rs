@@ -59,6 +59,9 @@ pub async fn quote(engine: &Engine, request: QuoteRequest) -> Result<Quote, Engi
             )
         })?,
     };
+    if let Some(tier) = &request.rate_tier {
+        lendcore_domain::product::check_rate_tier("rate_tier", tier)?;
+    }
     let input = QuoteInput {
         amount_minor: request.amount_minor,
         term: request.term,

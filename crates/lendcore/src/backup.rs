@@ -33,19 +33,19 @@ pub fn backup(config: &Config, out: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let partial = partial_path(out);
     let _ = std::fs::remove_file(&partial);
-    let pages = {
-        let from = Connection::open_with_flags(&source, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("opening {}", source.display()))?;
-        from.busy_timeout(BUSY_FOR)?;
-        let mut to = Connection::open(&partial)
-            .with_context(|| format!("creating {}", partial.display()))?;
-        let pages = copy(&from, &mut to)?;
-        // The copy is one self-contained file, not a database with a write-ahead log beside it.
-        let _: String = to.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))?;
-        pages
+    let copied = copy_to(&source, &partial).and_then(|pages| {
+        check_copy(&partial)?;
+        std::fs::File::open(&partial)?.sync_all()?;
+        Ok(pages)
+    });
+    let pages = match copied {
+        Ok(pages) => pages,
+        Err(err) => {
+            // A copy that failed is not left where it could be taken for a backup.
+            let _ = std::fs::remove_file(&partial);
+            return Err(err);
+        }
     };
-    check_copy(&partial)?;
-    std::fs::File::open(&partial)?.sync_all()?;
     std::fs::rename(&partial, out)
         .with_context(|| format!("moving the copy to {}", out.display()))?;
     sync_directory(out)?;
@@ -57,6 +57,19 @@ pub fn backup(config: &Config, out: &Path) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Copies `source` into a new database at `partial`, as one self-contained file (no
+/// write-ahead log beside it). The number of pages copied.
+fn copy_to(source: &Path, partial: &Path) -> anyhow::Result<i32> {
+    let from = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening {}", source.display()))?;
+    from.busy_timeout(BUSY_FOR)?;
+    let mut to =
+        Connection::open(partial).with_context(|| format!("creating {}", partial.display()))?;
+    let pages = copy(&from, &mut to)?;
+    let _: String = to.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))?;
+    Ok(pages)
 }
 
 /// Puts the backup `from` in place of the configured SQLite database (with the service

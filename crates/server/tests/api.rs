@@ -450,6 +450,8 @@ store_test! {
         assert!(rates[0].2 < rates[1].2, "the tier's APR is lower: {rates:?}");
         let priced = api.send("POST", "/v1/quotes", None, &json!({"product_code": "tiered", "amount_minor": 1_000_000, "term": 12, "rate_tier": "preferred"})).await;
         assert_eq!((&priced.body["rate"], &priced.body["rate_tier"]), (&json!("0.12"), &json!("preferred")), "{:?}", priced.body);
+        let mistyped = api.send("POST", "/v1/quotes", None, &json!({"product_code": "tiered", "amount_minor": 1_000_000, "term": 12, "rate_tier": "Preferred"})).await;
+        assert_eq!((mistyped.status, mistyped.code()), (StatusCode::BAD_REQUEST, "validation.invalid_rate_tier"), "a tier no product could name is refused, not priced at the standard rate");
     }
 
     async fn credit_lines_are_granted_changed_frozen_and_logged(db: &TestDb) {
