@@ -19,13 +19,26 @@ pub async fn record(
     detail: serde_json::Value,
     at: Timestamp,
 ) -> Result<(), EngineError> {
+    record_text(uow, actor, action, subject, detail.to_string(), at).await
+}
+
+/// [`record`] with the detail already written as JSON text (by a typed value on a hot path,
+/// without building a JSON tree first).
+pub async fn record_text(
+    uow: &mut dyn UnitOfWork,
+    actor: &str,
+    action: &str,
+    subject: (&str, &str),
+    detail: String,
+    at: Timestamp,
+) -> Result<(), EngineError> {
     let entry = AuditEntry {
         at,
         actor: actor.to_owned(),
         action: action.to_owned(),
         subject_type: subject.0.to_owned(),
         subject_id: subject.1.to_owned(),
-        detail: detail.to_string(),
+        detail,
     };
     uow.append_audit(&new_id(), &entry).await?;
     Ok(())

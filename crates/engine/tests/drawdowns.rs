@@ -1065,7 +1065,7 @@ store_test! {
         let decisions = lendcore_engine::decisions::list_decisions(&w.engine, "b-1", 10).await.unwrap();
         let features = &decisions[0].features;
         assert_eq!(features["bureau_lenders_open"], Some(lendcore_domain::decision::Value::Number(7)));
-        assert_eq!(features["bureau_report_age_days"], Some(lendcore_domain::decision::Value::Number(3)));
+        assert!(!features.contains_key("bureau_report_age_days"), "the policy's drawdown rules do not read it, so it is not recorded");
         assert_eq!(features["total_exposure_minor"], Some(lendcore_domain::decision::Value::Number(25_100_000)));
     }
 

@@ -425,11 +425,7 @@ impl DecisionRepository for SqlUnitOfWork {
         borrower_id: &str,
         since: Timestamp,
     ) -> Result<RiskRecords, StoreError> {
-        let sql = match self.backend() {
-            crate::Backend::Sqlite => RISK_RECORDS_SQLITE,
-            crate::Backend::Postgres => RISK_RECORDS_POSTGRES,
-        };
-        let rows: Vec<RiskRow> = on_tx!(self, c => sqlx::query_as(sql)
+        let rows: Vec<RiskRow> = on_tx!(self, c => sqlx::query_as(RISK_RECORDS)
             .bind(borrower_id)
             .bind(to_ms(since))
             .bind(MAX_RISK_DRAWDOWNS)
@@ -512,29 +508,16 @@ macro_rules! risk_records {
     };
 }
 
-/// SQLite finds the drawdowns through the index by line, for each of the borrower's lines.
-const RISK_RECORDS_SQLITE: &str = risk_records!(
+/// The borrower's drawdowns newest first, straight from the index by borrower and age: no
+/// sort and, on SQLite, no temporary table (each one a page allocated and zeroed per decision).
+const RISK_RECORDS: &str = risk_records!(
     "SELECT d.body, q.quote FROM drawdowns d \
        LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
      WHERE d.borrower_id = $1 \
-       AND d.line_id IN (SELECT id FROM credit_lines WHERE borrower_id = $1) \
        AND (d.state = 'active' \
-            OR (d.updated_at_ms >= $2 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
+            OR (d.updated_at_ms >= $2 \
+                AND d.state <> 'quoted' AND d.state <> 'expired' AND d.state <> 'refused')) \
      ORDER BY d.created_at_ms DESC LIMIT $3"
-);
-
-/// PostgreSQL is made to look the drawdowns up line by line (a lateral join): given the choice,
-/// its planner scans the whole table while its statistics still say it is small, as they do
-/// for a while after a busy start.
-const RISK_RECORDS_POSTGRES: &str = risk_records!(
-    "SELECT r.body, r.quote FROM credit_lines l, LATERAL ( \
-       SELECT d.body, q.quote, d.created_at_ms FROM drawdowns d \
-         LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
-       WHERE d.line_id = l.id AND d.borrower_id = $1 \
-         AND (d.state = 'active' \
-              OR (d.updated_at_ms >= $2 AND d.state NOT IN ('quoted', 'expired', 'refused'))) \
-       ORDER BY d.created_at_ms DESC LIMIT $3) AS r \
-     WHERE l.borrower_id = $1 ORDER BY r.created_at_ms DESC LIMIT $3"
 );
 
 #[derive(sqlx::FromRow)]

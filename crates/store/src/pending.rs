@@ -1,7 +1,8 @@
 //! Rows a unit of work appends and does not read back in the same unit (audit entries, decision
 //! records), held until it commits and then written together: on PostgreSQL every table's rows
 //! in one statement (data-modifying `WITH` parts), so what a confirmation records beside its own
-//! change costs no round trip of its own; on SQLite one statement per table.
+//! change costs no round trip of its own; on SQLite a statement per table, sent to its worker
+//! thread together (one hand-off, not one per table).
 
 use crate::unit_of_work::{SqlUnitOfWork, on_tx};
 use crate::{Backend, StoreError};
@@ -52,8 +53,16 @@ impl SqlUnitOfWork {
             })
             .filter(|p| !p.rows.is_empty())
             .collect();
-        let parameters: usize = tables.iter().map(|t| t.rows.len() * t.columns).sum();
-        if self.backend() == Backend::Postgres && tables.len() > 1 && parameters <= MAX_PARAMETERS {
+        // PostgreSQL's limit is on the one statement; SQLite's on each of the statements sent.
+        let parameters: usize = match self.backend() {
+            Backend::Postgres => tables.iter().map(|t| t.rows.len() * t.columns).sum(),
+            Backend::Sqlite => tables
+                .iter()
+                .map(|t| t.rows.len() * t.columns)
+                .max()
+                .unwrap_or(0),
+        };
+        if tables.len() > 1 && parameters <= MAX_PARAMETERS {
             return self.insert_together(tables).await;
         }
         for table in &mut tables {
@@ -73,8 +82,9 @@ impl SqlUnitOfWork {
         Ok(())
     }
 
-    /// One INSERT for one table; on PostgreSQL, one statement for several, the first ones as
-    /// `WITH` parts of the last.
+    /// One INSERT for one table; for several, on PostgreSQL one statement, the first ones as
+    /// `WITH` parts of the last, and on SQLite the INSERTs one after another in one query (its
+    /// `?` parameters are taken in order across them).
     async fn insert_together(&mut self, tables: Vec<PendingRows>) -> Result<(), StoreError> {
         let backend = self.backend();
         let mut parts = Vec::with_capacity(tables.len());
@@ -87,6 +97,9 @@ impl SqlUnitOfWork {
         let last = parts.pop().unwrap_or_default();
         let sql = if parts.is_empty() {
             last
+        } else if backend == Backend::Sqlite {
+            parts.push(last);
+            parts.join("; ")
         } else {
             let with: Vec<String> = parts
                 .iter()
@@ -110,17 +123,28 @@ impl SqlUnitOfWork {
 }
 
 /// `(…), (…)` for `rows` rows of `columns`, PostgreSQL's parameters numbered from `first`.
+/// Written into one string: it is built at every commit that has pending rows.
 fn values(backend: Backend, first: usize, rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let cells: Vec<String> = (0..columns)
-                .map(|col| match backend {
-                    Backend::Sqlite => "?".to_owned(),
-                    Backend::Postgres => format!("${}", first + row * columns + col),
-                })
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(rows * columns * 6);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..columns {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                // Writing to a String cannot fail.
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", first + row * columns + col);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }

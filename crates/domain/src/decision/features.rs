@@ -260,15 +260,13 @@ impl Features {
         self.values[feature.index()] = None;
     }
 
-    /// Every feature known at `stage` by name, `null` where missing: the snapshot a decision
-    /// record keeps (a feature not known at the stage is missing by definition).
+    /// The features in `read` by name, `null` where missing: the snapshot a decision record
+    /// keeps of what its policy read (what it did not read cannot have decided).
     pub fn snapshot(
         &self,
-        stage: super::Stage,
+        read: &std::collections::BTreeSet<Feature>,
     ) -> std::collections::BTreeMap<String, Option<Value>> {
-        Feature::ALL
-            .iter()
-            .filter(|f| f.is_known_at(stage))
+        read.iter()
             .map(|f| (f.name().to_owned(), self.get(*f).cloned()))
             .collect()
     }

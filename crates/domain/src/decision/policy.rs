@@ -387,6 +387,8 @@ pub struct Policy {
     pub(crate) bands: Vec<Band>,
     pub(crate) min_score: i64,
     pub(crate) max_score: i64,
+    /// What each stage reads, worked out once: every decision asks.
+    read: [BTreeSet<Feature>; 3],
 }
 
 impl Policy {
@@ -451,6 +453,8 @@ impl Policy {
                 "the cap must be a positive amount in minor units",
             );
         }
+        let read = [Stage::Application, Stage::Drawdown, Stage::LineReview]
+            .map(|stage| reads(&tables, &characteristics, stage));
         let compiled = currency.map(|currency| Policy {
             document: document.clone(),
             currency,
@@ -459,6 +463,7 @@ impl Policy {
             bands,
             min_score,
             max_score,
+            read,
         });
         found.finish(compiled)
     }
@@ -473,16 +478,24 @@ impl Policy {
     }
 
     /// The features any part of the policy reads at `stage`: the ones worth loading.
-    pub fn features_read(&self, stage: Stage) -> BTreeSet<Feature> {
-        let mut read: BTreeSet<Feature> = self.tables[stage.index()]
-            .iter()
-            .flat_map(|t| t.rows.iter().flat_map(|r| r.tests.iter().map(|(f, _)| *f)))
-            .collect();
-        if stage == Stage::Application {
-            read.extend(self.characteristics.iter().map(|c| c.feature));
-        }
-        read
+    pub fn features_read(&self, stage: Stage) -> &BTreeSet<Feature> {
+        &self.read[stage.index()]
     }
+}
+
+fn reads(
+    tables: &[Vec<Table>; 3],
+    characteristics: &[Characteristic],
+    stage: Stage,
+) -> BTreeSet<Feature> {
+    let mut read: BTreeSet<Feature> = tables[stage.index()]
+        .iter()
+        .flat_map(|t| t.rows.iter().flat_map(|r| r.tests.iter().map(|(f, _)| *f)))
+        .collect();
+    if stage == Stage::Application {
+        read.extend(characteristics.iter().map(|c| c.feature));
+    }
+    read
 }
 
 fn check_name(name: &str, field: &str, found: &mut Collector) {

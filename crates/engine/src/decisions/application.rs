@@ -105,9 +105,8 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
             let features_us = elapsed_us(started);
 
             let decision_id = new_id();
-            let reads_bureau = compiled
-                .policy
-                .features_read(Stage::Application)
+            let read = compiled.policy.features_read(Stage::Application);
+            let reads_bureau = read
                 .iter()
                 .any(|f| f.definition().source == FeatureSource::Bureau);
             let asked = Instant::now();
@@ -171,7 +170,7 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
                     "age_years": found.get(Feature::AgeYears),
                     "region": found.get(Feature::Region),
                 }),
-                features: found.snapshot(Stage::Application),
+                features: found.snapshot(read),
                 bureau,
                 evaluation,
                 timings: Timings {

@@ -168,7 +168,7 @@ pub(crate) async fn check(
             "product": drawdown.product_code,
             "installments": drawdown.quote.schedule.installments.len(),
         }),
-        features: found.snapshot(Stage::Drawdown),
+        features: found.snapshot(read),
         bureau: None,
         evaluation,
         timings: Timings {

@@ -125,7 +125,7 @@ pub fn check(document: PolicyDocument) -> Result<PolicyCheck, EngineError> {
     let names = |stage| {
         policy
             .features_read(stage)
-            .into_iter()
+            .iter()
             .map(|f| f.name().to_owned())
             .collect()
     };

@@ -59,7 +59,7 @@ pub struct DecisionRecord {
     /// What was asked, as it was asked (amounts, term, product), personal data left out.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub inputs: serde_json::Value,
-    /// Every feature by name, `null` where missing.
+    /// Every feature the policy read, by name, `null` where missing.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub features: BTreeMap<String, Option<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,24 +117,34 @@ pub(crate) async fn keep(
     let stored = record.stored()?;
     let digest = hex::encode(Sha256::digest(stored.record.as_bytes()));
     uow.insert_decision(&stored).await?;
-    crate::audit::record(
+    let made = Made {
+        borrower_id: &record.borrower_id,
+        outcome: record.evaluation.outcome.name(),
+        reasons: &record.evaluation.reasons,
+        record_sha256: &digest,
+        subject: &record.subject,
+    };
+    let detail = serde_json::to_string(&made).map_err(|e| EngineError::Internal(e.to_string()))?;
+    crate::audit::record_text(
         uow,
         POLICY_ACTOR,
         "decision.made",
         ("decision", &record.id),
-        serde_json::json!({
-            "borrower_id": record.borrower_id,
-            "stage": record.evaluation.stage,
-            "subject": record.subject,
-            "policy": record.policy,
-            "outcome": record.evaluation.outcome.name(),
-            "reasons": record.evaluation.reasons,
-            "bureau": record.evaluation.bureau,
-            "record_sha256": digest,
-        }),
+        detail,
         record.decided_at,
     )
     .await
+}
+
+/// What the audit chain says of a decision: what an auditor scans for. The rest is in the
+/// record, which the digest binds.
+#[derive(Serialize)]
+struct Made<'a> {
+    borrower_id: &'a str,
+    outcome: &'a str,
+    reasons: &'a [lendcore_domain::reasons::Reason],
+    record_sha256: &'a str,
+    subject: &'a DecisionSubject,
 }
 
 fn not_found() -> EngineError {

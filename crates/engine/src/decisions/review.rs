@@ -149,7 +149,7 @@ async fn evaluate(
             "currency": line.currency,
             "valid_until": line.valid_until,
         }),
-        features: found.snapshot(Stage::LineReview),
+        features: found.snapshot(read),
         bureau: None,
         timings: Timings {
             features_us,
