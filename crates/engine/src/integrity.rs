@@ -1,10 +1,11 @@
 //! Is the book sound? What `lendcore verify` checks after a restore (or at any time, on either
 //! store): the audit chain, every journal entry balanced, every line within its limit with its
-//! drawn and held amounts explained by its loans and drawdowns, and every drawdown in flight
-//! with the job that moves it on. The checks read one snapshot, so a database that is serving
+//! drawn and held amounts explained by its loans and drawdowns, every drawdown in flight with
+//! the job that moves it on, and every decision record as its audit entry's digest says. The checks read one snapshot, so a database that is serving
 //! is checked as it stood at one instant; the audit chain is walked in pages beside it.
 
-use lendcore_store::Store;
+use lendcore_store::{Store, UnitOfWork};
+use sha2::{Digest, Sha256};
 
 use crate::EngineError;
 use crate::audit::{self, Verification};
@@ -69,6 +70,40 @@ pub async fn verify(store: &dyn Store) -> Result<IntegrityReport, EngineError> {
                 .drawdowns_in_flight_without_a_job(NAMED_PER_CHECK)
                 .await?,
         },
+        Check {
+            name: "decisions_match_the_audit_chain",
+            rule: "every decision record hashes to the digest its audit entry keeps",
+            broken_by: decisions_unlike_their_digest(uow.as_mut()).await?,
+        },
     ];
     Ok(IntegrityReport { audit, checks })
+}
+
+/// Decisions read a page at a time; at most [`NAMED_PER_CHECK`] named, as `borrower/decision`.
+async fn decisions_unlike_their_digest(
+    uow: &mut dyn UnitOfWork,
+) -> Result<Vec<String>, EngineError> {
+    const PAGE: u32 = 500;
+    let mut broken = Vec::new();
+    let mut after = (String::new(), String::new());
+    loop {
+        let page = uow
+            .decisions_with_digests((&after.0, &after.1), PAGE)
+            .await?;
+        for decision in &page {
+            let digest = hex::encode(Sha256::digest(decision.record.as_bytes()));
+            if decision.record_sha256.as_deref() != Some(digest.as_str()) {
+                broken.push(format!("{}/{}", decision.borrower_id, decision.id));
+                if broken.len() >= NAMED_PER_CHECK as usize {
+                    return Ok(broken);
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => {
+                after = (last.borrower_id.clone(), last.id.clone());
+            }
+            _ => return Ok(broken),
+        }
+    }
 }

@@ -340,6 +340,14 @@ store_test! {
             })).unwrap(),
             effective_from: None,
         }, None).await.unwrap();
+        // Under the default policy, so that every confirmation keeps a decision record.
+        let risk = |id: &str| lendcore_engine::access::Principal::Operator {
+            id: id.into(), username: id.into(), role: lendcore_domain::access::Role::Risk, session_id: "test".into(),
+        };
+        let consumer = lendcore_domain::decision::PolicyCode::parse("consumer").unwrap();
+        let document = serde_json::from_str(lendcore_domain::decision::DEFAULT_POLICY).unwrap();
+        lendcore_engine::decisions::author(&engine, &risk("maker"), &consumer, document, None).await.unwrap();
+        lendcore_engine::decisions::activate(&engine, &risk("checker"), &consumer, 1, None, None).await.unwrap();
         let mut confirmed = Vec::new();
         for borrower in ["b-1", "b-2"] {
             let line = credit_lines::grant(&engine, lendcore_domain::credit_line::GrantInput {
@@ -354,15 +362,21 @@ store_test! {
             let view = drawdowns::confirm(&engine, &quoted.confirmation_token, None).await.unwrap().into_inner();
             confirmed.push((line.line.id, view.drawdown.id));
         }
-        lendcore_engine::audit::seal(db.store.as_ref()).await.unwrap();
         let verify = || Command::new(BIN).args(["verify", "--db", &db.url]).output().unwrap();
-        let sound = verify();
-        let said = String::from_utf8(sound.stdout).unwrap();
-        assert!(sound.status.success(), "{said}");
-        assert!(said.contains("ok      drawdowns_in_flight_have_a_job") && said.ends_with("the database is sound\n"), "{said}");
+        // Sound with the decisions' audit entries still pending, and once they are sealed.
+        for sealed in [false, true] {
+            if sealed {
+                lendcore_engine::audit::seal(db.store.as_ref()).await.unwrap();
+            }
+            let sound = verify();
+            let said = String::from_utf8(sound.stdout).unwrap();
+            assert!(sound.status.success(), "{said}");
+            assert!(said.contains("ok      drawdowns_in_flight_have_a_job") && said.ends_with("the database is sound\n"), "{said}");
+            assert!(said.contains("ok      decisions_match_the_audit_chain"), "{said}");
+        }
 
         // Each rule broken once, as a bad restore or a hand edit would.
-        let ((line_1, drawdown_1), (line_2, _)) = (&confirmed[0], &confirmed[1]);
+        let ((line_1, drawdown_1), (line_2, drawdown_2)) = (&confirmed[0], &confirmed[1]);
         // The schema refuses an overdrawn line itself; a copy restored by hand may lack that.
         let unguarded = if db.url.starts_with("sqlite") {
             "PRAGMA ignore_check_constraints = ON;"
@@ -375,6 +389,8 @@ store_test! {
         db.execute(&format!("UPDATE credit_lines SET drawn_minor = 7 WHERE id = '{line_2}'")).await;
         db.execute("UPDATE ledger_postings SET debit_minor = debit_minor + 1 \
             WHERE entry_id = (SELECT MIN(entry_id) FROM ledger_postings) AND debit_minor > 0").await;
+        db.execute(&format!("UPDATE credit_decisions SET record = replace(record, '\"outcome\":\"pass\"', '\"outcome\":\"hold\"') \
+            WHERE subject_id = '{drawdown_2}'")).await;
         let broken = verify();
         let said = String::from_utf8(broken.stdout).unwrap();
         assert_eq!(broken.status.code(), Some(1), "{said}");
@@ -384,6 +400,7 @@ store_test! {
         assert!(named("holds_explained").ends_with(line_2.as_str()), "{said}");
         assert!(named("drawn_equals_ledger").ends_with(line_2.as_str()), "{said}");
         assert!(named("drawdowns_in_flight_have_a_job").ends_with(drawdown_1.as_str()), "{said}");
+        assert!(named("decisions_match_the_audit_chain").starts_with("BROKEN") && named("decisions_match_the_audit_chain").contains(" b-2/"), "{said}");
         assert!(named("audit_chain").starts_with("ok"), "{said}");
         assert!(said.contains("THE DATABASE IS NOT SOUND"), "{said}");
         // The harness checks the ledger after every test: the entry is put back.

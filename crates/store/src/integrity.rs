@@ -30,6 +30,23 @@ pub trait IntegrityRepository {
         &mut self,
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
+
+    /// Decision records after `after` (borrower, id) in that order, at most `limit`, each with
+    /// the digest its audit entry keeps (sealed, or still pending), if it has one.
+    async fn decisions_with_digests(
+        &mut self,
+        after: (&str, &str),
+        limit: u32,
+    ) -> Result<Vec<DecisionDigest>, StoreError>;
+}
+
+/// A decision record as stored and the digest the audit chain keeps of it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DecisionDigest {
+    pub borrower_id: String,
+    pub id: String,
+    pub record: String,
+    pub record_sha256: Option<String>,
 }
 
 /// The drawdown states in which an amount is held on the line.
@@ -101,6 +118,34 @@ impl IntegrityRepository for SqlUnitOfWork {
         .bind(i64::from(limit))
         .fetch_all(c)
         .await)?)
+    }
+
+    async fn decisions_with_digests(
+        &mut self,
+        after: (&str, &str),
+        limit: u32,
+    ) -> Result<Vec<DecisionDigest>, StoreError> {
+        // The sealed entry through the audit log's index by subject; the pending ones (a few
+        // seconds' worth) are looked through only for a decision not sealed yet.
+        let sql = format!(
+            "SELECT d.borrower_id, d.id, d.record, COALESCE( \
+               (SELECT {sealed} FROM audit_log a WHERE a.subject_type = 'decision' \
+                  AND a.subject_id = d.id AND a.action = 'decision.made' LIMIT 1), \
+               (SELECT {pending} FROM audit_pending p WHERE p.subject_type = 'decision' \
+                  AND p.subject_id = d.id AND p.action = 'decision.made' LIMIT 1) \
+             ) AS record_sha256 \
+             FROM credit_decisions d \
+             WHERE d.borrower_id > $1 OR (d.borrower_id = $1 AND d.id > $2) \
+             ORDER BY d.borrower_id, d.id LIMIT $3",
+            sealed = self.json_field("a.detail", "record_sha256"),
+            pending = self.json_field("p.detail", "record_sha256"),
+        );
+        Ok(on_tx!(self, c => sqlx::query_as(&sql)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await)?)
     }
 }
 

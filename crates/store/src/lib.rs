@@ -49,7 +49,7 @@ pub use deliveries::{
 pub use drawdowns::{DrawdownRepository, PayoutAttempt};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
-pub use integrity::IntegrityRepository;
+pub use integrity::{DecisionDigest, IntegrityRepository};
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use ledger::LedgerRepository;
 pub use links::{LinkRepository, StoredLink};
