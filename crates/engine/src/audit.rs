@@ -101,6 +101,41 @@ pub async fn seal(store: &dyn Store) -> Result<usize, EngineError> {
         uow.seal_audit(&records, &ids).await?;
         uow.commit().await?;
         sealed += records.len();
+        metrics::counter!("lendcore_audit_sealed_total").increment(records.len() as u64);
+        count_decisions(&records);
+    }
+}
+
+/// What the decisions' audit entries say, as `decision.made` writes it.
+#[derive(serde::Deserialize)]
+struct DecisionMade {
+    subject: DecisionSubjectType,
+    outcome: String,
+    reasons: Vec<lendcore_domain::reasons::Reason>,
+}
+
+#[derive(serde::Deserialize)]
+struct DecisionSubjectType {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// Counts credit decisions by subject and outcome, and their reasons, once each: sealing takes
+/// every committed entry exactly once (one sealer at a time), so a decision whose unit of work
+/// rolled back is never counted.
+fn count_decisions(records: &[AuditRecord]) {
+    for record in records.iter().filter(|r| r.entry.action == "decision.made") {
+        let Ok(made) = serde_json::from_str::<DecisionMade>(&record.entry.detail) else {
+            continue;
+        };
+        metrics::counter!("lendcore_credit_decisions_total",
+            "subject" => made.subject.kind.clone(), "outcome" => made.outcome)
+        .increment(1);
+        for reason in made.reasons {
+            metrics::counter!("lendcore_credit_decision_reasons_total",
+                "subject" => made.subject.kind.clone(), "reason" => reason.code())
+            .increment(1);
+        }
     }
 }
 

@@ -79,6 +79,23 @@ pub async fn verify(store: &dyn Store) -> Result<IntegrityReport, EngineError> {
     Ok(IntegrityReport { audit, checks })
 }
 
+/// Sets the gauges `/metrics` shows of the last check this process ran: what breaks each rule
+/// (at most [`NAMED_PER_CHECK`], 0 when it holds; the audit chain 0 or 1) and when it ran.
+pub fn record_gauges(report: &IntegrityReport, at: lendcore_domain::Timestamp) {
+    metrics::gauge!("lendcore_integrity_broken", "check" => "audit_chain").set(
+        if report.audit.broken.is_some() {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    for check in &report.checks {
+        metrics::gauge!("lendcore_integrity_broken", "check" => check.name)
+            .set(check.broken_by.len() as f64);
+    }
+    metrics::gauge!("lendcore_integrity_checked_timestamp_seconds").set(at.timestamp() as f64);
+}
+
 /// Decisions read a page at a time; at most [`NAMED_PER_CHECK`] named, as `borrower/decision`.
 async fn decisions_unlike_their_digest(
     uow: &mut dyn UnitOfWork,

@@ -22,6 +22,7 @@ pub mod links;
 pub mod loans;
 pub mod maintenance;
 pub mod notify;
+pub mod operations;
 pub mod products;
 pub mod quotes;
 pub mod timeline;

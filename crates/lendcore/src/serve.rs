@@ -186,6 +186,39 @@ async fn seal_audit(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// Checks the book as `lendcore verify` does, ten minutes after start and then daily, and
+/// shows the result on `/metrics` (`lendcore_integrity_broken`); a broken rule is logged as an
+/// error. Every process checks for itself: the checks only read.
+async fn check_the_book(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    let mut wait = StdDuration::from_secs(600);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => {}
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        // A check of a big book takes a while; stopping does not wait for it.
+        let checked = tokio::select! {
+            checked = lendcore_engine::integrity::verify(engine.store.as_ref()) => checked,
+            _ = stopped.changed() => return,
+        };
+        match checked {
+            Ok(report) => {
+                lendcore_engine::integrity::record_gauges(&report, engine.clock.now());
+                if !report.sound() {
+                    tracing::error!(
+                        "the book is not sound: run `lendcore verify` for what breaks which rule"
+                    );
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not check the book; trying again"),
+        }
+        wait = StdDuration::from_secs(24 * 3600);
+    }
+}
+
 /// Prunes sign-in leftovers every hour (and a minute after start). Any number of processes may:
 /// each deletes what is due, and what another deleted first is simply gone.
 async fn prune_access(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
@@ -346,6 +379,7 @@ where
     let sealer = tokio::spawn(seal_audit(store.clone(), stopped.clone()));
     let publisher = tokio::spawn(publish_outbox(engine.clone(), stopped.clone()));
     let pruner = tokio::spawn(prune_access(engine.clone(), stopped.clone()));
+    let checker = tokio::spawn(check_the_book(engine.clone(), stopped.clone()));
     let scheduler = match (config.cob.enabled, config.cob_run_after()) {
         (true, Some(run_after)) => Some(tokio::spawn(schedule_close_of_business(
             store.clone(),
@@ -377,6 +411,7 @@ where
     sealer.await?;
     publisher.await?;
     pruner.await?;
+    checker.await?;
     store.close().await;
     Ok(())
 }

@@ -196,11 +196,12 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         if let ApiError::Engine(
-            EngineError::Refused { .. }
-            | EngineError::RefusedWith { .. }
-            | EngineError::Throttled { .. },
+            EngineError::Refused { reason }
+            | EngineError::RefusedWith { reason, .. }
+            | EngineError::Throttled { reason, .. },
         ) = &self
         {
+            metrics::counter!("lendcore_refusals_total", "reason" => reason.code()).increment(1);
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_LANGUAGE,

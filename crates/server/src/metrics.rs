@@ -15,9 +15,11 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
+            // Every `…_duration_seconds` is a histogram on the same buckets (HTTP requests,
+            // calls to payment channels), so they can be compared and aggregated.
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full("http_request_duration_seconds".to_owned()),
+                    Matcher::Suffix("_duration_seconds".to_owned()),
                     LATENCY_BUCKETS,
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
@@ -29,4 +31,35 @@ pub fn handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Sets the gauges read from the database: every job kind in every live state (zero when it
+/// has none, so a queue that empties reads zero rather than its last value), how long the
+/// oldest due job of each kind has waited, and each waiting queue's size and oldest age.
+pub(crate) fn record_figures(figures: &lendcore_engine::operations::Figures) {
+    let age = |since: Option<lendcore_domain::Timestamp>| {
+        since.map_or(0.0, |t| {
+            (figures.at - t).num_milliseconds().max(0) as f64 / 1000.0
+        })
+    };
+    for kind in lendcore_engine::jobs::kinds::ALL {
+        for status in ["pending", "running", "dead"] {
+            let found = figures
+                .jobs
+                .iter()
+                .find(|j| j.kind == *kind && j.status == status);
+            metrics::gauge!("lendcore_jobs", "kind" => *kind, "status" => status)
+                .set(found.map_or(0.0, |j| j.count as f64));
+            if status == "pending" {
+                metrics::gauge!("lendcore_jobs_oldest_due_age_seconds", "kind" => *kind)
+                    .set(age(found.and_then(|j| j.oldest_due)));
+            }
+        }
+    }
+    for queue in &figures.queues {
+        metrics::gauge!("lendcore_queue_items", "queue" => queue.queue.clone())
+            .set(queue.count as f64);
+        metrics::gauge!("lendcore_queue_oldest_age_seconds", "queue" => queue.queue.clone())
+            .set(age(queue.oldest));
+    }
 }

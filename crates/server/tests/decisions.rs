@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use wiremock::MockServer;
 
 use common::applicants::{api_with_everything_and, call, submitted_with, verify_by_sms_at};
-use common::{Api, borrower_session, gateway_accepting, operator_session};
+use common::{Api, borrower_session, gateway_accepting, operator_session, scrape, series};
 
 fn policy() -> Value {
     serde_json::from_str(DEFAULT_POLICY).unwrap()
@@ -215,6 +215,8 @@ store_test! {
         assert_eq!(record["evaluation"]["fired"][0], json!({"table": "eligibility", "row": 2, "outcome": "refer", "reason": "policy.regulatory_limit"}));
         let queue = call(&api, "GET", "/v1/applications?state=referred", &underwriter, None).await;
         assert!(queue.body.to_string().contains(&id));
+        let metrics = scrape(&api).await;
+        assert_eq!(series(&metrics, r#"lendcore_queue_items{queue="applications_referred"}"#), 1.0, "the underwriter's queue: {metrics}");
         let approved = call(&api, "POST", &format!("/v1/applications/{id}/decision"), &underwriter,
             Some(json!({"decision": "approve", "limit_minor": 800_000, "valid_days": 180, "note": "checked affordability"}))).await;
         assert_eq!((approved.status, approved.body["state"].as_str()), (StatusCode::OK, Some("approved")), "{:?}", approved.body);
@@ -223,6 +225,27 @@ store_test! {
         assert_eq!(explained.body["decided_by"]["decision_id"], record["id"], "the policy's record that referred it");
         let own = call(&api, "GET", &format!("/v1/applications/{id}/decision"), &token, None).await;
         assert_eq!(own.status, StatusCode::FORBIDDEN, "the record is not the borrower's to read");
+
+        // Counted once committed: the decisions by outcome and reason as sealed, the
+        // applications' steps as published (counters only grow: the other store's run adds too).
+        lendcore_engine::audit::seal(api.store.as_ref()).await.unwrap();
+        lendcore_engine::notify::publish(&api.engine).await.unwrap();
+        let metrics = scrape(&api).await;
+        for counted in [
+            r#"lendcore_credit_decisions_total{subject="application",outcome="approve"}"#,
+            r#"lendcore_credit_decisions_total{subject="application",outcome="decline"}"#,
+            r#"lendcore_credit_decisions_total{subject="application",outcome="refer"}"#,
+            r#"lendcore_credit_decision_reasons_total{subject="application",reason="credit.score_too_low"}"#,
+            r#"lendcore_credit_decision_reasons_total{subject="application",reason="policy.regulatory_limit"}"#,
+            r#"lendcore_events_total{topic="application.draft",reason=""}"#,
+            r#"lendcore_events_total{topic="application.assessing",reason=""}"#,
+            r#"lendcore_events_total{topic="application.declined",reason="credit.score_too_low"}"#,
+            r#"lendcore_events_total{topic="application.referred",reason=""}"#,
+            r#"lendcore_events_total{topic="application.accepted",reason=""}"#,
+        ] {
+            assert!(series(&metrics, counted) >= 1.0, "{counted} in {metrics}");
+        }
+        assert_eq!(series(&metrics, r#"lendcore_queue_items{queue="applications_referred"}"#), 0.0, "decided by the underwriter");
     }
 
     async fn a_bureau_that_is_down_is_handled_as_the_policy_says_and_recorded(db: &TestDb) {

@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod links;
 pub mod maintenance;
 mod migrations;
+mod operations;
 pub mod outbox;
 mod pending;
 mod postgres;
@@ -54,6 +55,7 @@ pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use ledger::LedgerRepository;
 pub use links::{LinkRepository, StoredLink};
 pub use maintenance::MaintenanceRepository;
+pub use operations::{JobFigures, OperationsRepository, QueueFigures};
 pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;
@@ -121,6 +123,7 @@ pub trait UnitOfWork:
     + JobRepository
     + IdempotencyRepository
     + IntegrityRepository
+    + OperationsRepository
     + OutboxRepository
     + PolicyRepository
     + Send

@@ -230,7 +230,53 @@ impl DisburseHandler {
 
 /// What one round with a channel comes to: paid (for the amount sent, or an integrity alert),
 /// not paid, or still open — retried, or handed to a person on the last attempt.
+/// Counts a call to a channel and how long it took, by channel, call and answer.
+fn observe_call(channel: &str, call: PayoutCall, answer: PayoutAnswer, took: std::time::Duration) {
+    let labels = [
+        ("channel", channel.to_owned()),
+        ("call", call.as_str().to_owned()),
+        ("answer", answer.as_str().to_owned()),
+    ];
+    metrics::counter!("lendcore_payout_calls_total", &labels).increment(1);
+    metrics::histogram!("lendcore_payout_call_duration_seconds", &labels)
+        .record(took.as_secs_f64());
+}
+
 async fn conclude(
+    ctx: &JobContext,
+    drawdown: &Drawdown,
+    channel_id: &str,
+    settled: Settled,
+    hint: bool,
+    last_attempt: bool,
+) -> Result<JobDone, JobFailure> {
+    // How the payout ended through this channel, counted once its ending is committed.
+    let ending = match &settled {
+        Settled::Paid {
+            amount_minor,
+            currency,
+        } if *amount_minor == drawdown.quote.schedule.disbursed_minor
+            && *currency == drawdown.currency =>
+        {
+            Some("paid")
+        }
+        // Paid other than asked: a person reconciles it.
+        Settled::Paid { .. } => Some("manual_review"),
+        Settled::NotPaid(_) => Some("failed"),
+        Settled::Open(_) if last_attempt && !hint => Some("manual_review"),
+        Settled::Open(_) => None,
+    };
+    let done = act_on(ctx, drawdown, channel_id, settled, hint, last_attempt).await?;
+    if let Some(outcome) = ending {
+        metrics::counter!("lendcore_payouts_total",
+            "channel" => channel_id.to_owned(), "outcome" => outcome)
+        .increment(1);
+    }
+    Ok(done)
+}
+
+/// Acts on what the channel said: finishes the payout, leaves it to a person, or tries again.
+async fn act_on(
     ctx: &JobContext,
     drawdown: &Drawdown,
     channel_id: &str,
@@ -319,7 +365,9 @@ impl DisburseHandler {
             PayoutCall::Submit,
         )
         .await?;
+        let started = std::time::Instant::now();
         let outcome = channel.submit(&payout).await;
+        let took = started.elapsed();
         let (label, detail) = match &outcome {
             SubmitOutcome::Accepted { channel_reference } => {
                 (PayoutAnswer::Accepted, channel_reference.clone())
@@ -334,6 +382,7 @@ impl DisburseHandler {
             SubmitOutcome::NotSent { detail } => (PayoutAnswer::NotSent, detail.clone()),
             SubmitOutcome::Unknown { detail } => (PayoutAnswer::Unknown, detail.clone()),
         };
+        observe_call(channel.id(), PayoutCall::Submit, label, took);
         record_end(
             store,
             ctx.clock.now(),
@@ -416,7 +465,9 @@ pub(crate) async fn ask(
         PayoutCall::Query,
     )
     .await?;
+    let started = std::time::Instant::now();
     let answer = channel.query(reference).await;
+    let took = started.elapsed();
     let (label, detail) = match &answer {
         Ok(QueryOutcome::Succeeded {
             channel_reference, ..
@@ -428,6 +479,7 @@ pub(crate) async fn ask(
         Ok(QueryOutcome::NotFound) => (PayoutAnswer::NotFound, String::new()),
         Err(err) => (PayoutAnswer::Error, err.to_string()),
     };
+    observe_call(channel.id(), PayoutCall::Query, label, took);
     record_end(store, clock.now(), &drawdown.id, attempt, label, &detail).await?;
     let summary = match detail.is_empty() {
         true => format!("{}: {}", channel.id(), label.as_str()),

@@ -30,3 +30,21 @@ pub const LINE_REVIEW_APPLY: &str = "credit_line.review_apply";
 pub const HOLD_EXPIRY: &str = "drawdown.hold_expiry";
 /// Sends one delivery: a webhook, an SMS or an email.
 pub const DELIVERY: &str = "delivery.send";
+
+/// Every kind above, for figures that name each one even when it has no jobs.
+pub const ALL: &[&str] = &[
+    DISBURSE,
+    EXPIRE_QUOTE,
+    MAINTENANCE_NOTICE,
+    CLOSE_OF_BUSINESS,
+    LINE_EXPIRY,
+    LINE_FREEZE_END,
+    VERSION_EFFECTIVE,
+    LINK_REMINDER,
+    APPLICATION_TIMER,
+    DECIDE_APPLICATION,
+    LINE_REVIEW,
+    LINE_REVIEW_APPLY,
+    HOLD_EXPIRY,
+    DELIVERY,
+];

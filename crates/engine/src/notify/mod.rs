@@ -81,6 +81,17 @@ pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
         }
         uow.commit().await?;
         published += events.len();
+        // Counted once committed: closures, expiries, failures and refusals of work in flight,
+        // and every other business event, by its reason (empty when it has none).
+        for event in &events {
+            let reason = event.payload["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            metrics::counter!("lendcore_events_total",
+                "topic" => event.topic.clone(), "reason" => reason)
+            .increment(1);
+        }
     }
     Ok(published)
 }

@@ -34,11 +34,36 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     Ok(Json(Health { status: "ready" }))
 }
 
-/// Prometheus text exposition: request counts and latency histograms by route and status,
-/// job outcomes, cache hits, shed requests.
+/// How long a scrape waits for the figures read from the database before it answers without
+/// them (`lendcore_figures_up` 0): a slow database must not stall monitoring.
+const FIGURES_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Prometheus text exposition (docs/OPERATIONS.md lists every series): requests, refusals and
+/// business events by reason, credit decisions, payouts by channel, deliveries, jobs and the
+/// queues waiting for a person, read from the database at each scrape.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let figures = tokio::time::timeout(
+        FIGURES_WITHIN,
+        lendcore_engine::operations::figures(&state.engine),
+    )
+    .await;
+    let up = match figures {
+        Ok(Ok(figures)) => {
+            crate::metrics::record_figures(&figures);
+            1.0
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "could not read the figures for /metrics");
+            0.0
+        }
+        Err(_) => {
+            tracing::warn!("the figures for /metrics took too long; answered without them");
+            0.0
+        }
+    };
+    metrics::gauge!("lendcore_figures_up").set(up);
     state.metrics.run_upkeep();
     (
         [(

@@ -314,3 +314,28 @@ pub async fn operator_session(api: &Api, username: &str, role: Role) -> String {
     );
     signed_in.body["token"].as_str().unwrap().to_owned()
 }
+
+/// Scrapes are one at a time in a test process: each sets the gauges it reads from its own
+/// database into the one recorder of the process, then renders them.
+static SCRAPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `/metrics` as Prometheus reads it.
+pub async fn scrape(api: &Api) -> String {
+    let _one = SCRAPING.lock().await;
+    let response = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The value of one series (`name{labels}` exactly as rendered), 0 when absent.
+pub fn series(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
