@@ -2,6 +2,7 @@
 //! own (callers pass `now`), no randomness of its own (callers pass the jitter sample).
 
 pub mod access;
+pub mod alerting;
 pub mod allocation;
 pub mod application;
 pub mod apr;
