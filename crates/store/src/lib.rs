@@ -4,6 +4,7 @@
 //! They share the unit-of-work code, which branches on the backend only where SQL differs.
 
 pub mod access;
+mod alerts;
 pub mod applications;
 pub mod audit;
 pub mod borrowers;
@@ -37,6 +38,7 @@ pub use access::{
     SessionSubject, StoredApiKey, StoredChallenge, StoredOperator, StoredSecondFactor,
     StoredSession,
 };
+pub use alerts::{AlertRepository, SignalCount, StoredAlert, StoredAlertRule};
 pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
@@ -110,6 +112,7 @@ pub trait Store: Send + Sync + 'static {
 pub trait UnitOfWork:
     ProductRepository
     + AccessRepository
+    + AlertRepository
     + ApplicationRepository
     + AuditRepository
     + BorrowerRepository

@@ -386,8 +386,8 @@ impl DisburseHandler {
         record_end(
             store,
             ctx.clock.now(),
-            &drawdown.id,
-            attempt,
+            drawdown,
+            (channel.id(), PayoutCall::Submit, attempt),
             label,
             &detail,
         )
@@ -480,7 +480,15 @@ pub(crate) async fn ask(
         Err(err) => (PayoutAnswer::Error, err.to_string()),
     };
     observe_call(channel.id(), PayoutCall::Query, label, took);
-    record_end(store, clock.now(), &drawdown.id, attempt, label, &detail).await?;
+    record_end(
+        store,
+        clock.now(),
+        drawdown,
+        (channel.id(), PayoutCall::Query, attempt),
+        label,
+        &detail,
+    )
+    .await?;
     let summary = match detail.is_empty() {
         true => format!("{}: {}", channel.id(), label.as_str()),
         false => format!("{}: {} ({detail})", channel.id(), label.as_str()),
@@ -598,17 +606,35 @@ pub(crate) async fn record_start(
     }
 }
 
+/// Records a call's answer, and in the audit chain which channel answered what: the evidence
+/// of what a channel said, and what alert rules on payout calls count.
 pub(crate) async fn record_end(
     store: &dyn Store,
     now: Timestamp,
-    drawdown_id: &str,
-    attempt: i64,
+    drawdown: &Drawdown,
+    call: (&str, PayoutCall, i64),
     outcome: PayoutAnswer,
     detail: &str,
 ) -> Result<(), StoreError> {
+    let (channel_id, action, attempt) = call;
     let mut uow = store.begin().await?;
-    uow.finish_payout_attempt(drawdown_id, attempt, outcome, detail, now)
+    uow.finish_payout_attempt(&drawdown.id, attempt, outcome, detail, now)
         .await?;
+    let entry = lendcore_domain::audit::AuditEntry {
+        at: now,
+        actor: crate::audit::SYSTEM.to_owned(),
+        action: "payout.call".to_owned(),
+        subject_type: "drawdown".to_owned(),
+        subject_id: drawdown.id.clone(),
+        detail: serde_json::json!({
+            "borrower_id": drawdown.borrower_id,
+            "channel": channel_id,
+            "call": action.as_str(),
+            "answer": outcome.as_str(),
+        })
+        .to_string(),
+    };
+    uow.append_audit(&crate::new_id(), &entry).await?;
     uow.commit().await
 }
 
