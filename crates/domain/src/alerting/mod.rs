@@ -523,11 +523,24 @@ fn decimal_f64(d: Decimal) -> f64 {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum AlertState {
     /// In breach, not yet for enough evaluations to fire.
-    Pending { breaches: u32, since: Timestamp },
+    Pending {
+        breaches: u32,
+        #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+        since: Timestamp,
+    },
     /// Fired and told; clear for `clears` evaluations so far.
-    Firing { since: Timestamp, clears: u32 },
+    Firing {
+        #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+        since: Timestamp,
+        clears: u32,
+    },
     /// Over: clear for enough evaluations after firing.
-    Resolved { since: Timestamp, at: Timestamp },
+    Resolved {
+        #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+        since: Timestamp,
+        #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+        at: Timestamp,
+    },
 }
 
 /// What an evaluation does to an alert.
