@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod acting;
+pub mod alerts;
 pub mod applications;
 pub mod audit;
 pub mod borrowers;

@@ -1,0 +1,316 @@
+//! Alerts from lendcore's own records. The audit chain is rolled up into counts by minute (it is
+//! sealed, ordered by seq and the same for every process, so every process would count alike
+//! and nothing is counted twice: the counts and the seq they reach are written together);
+//! each rule is then evaluated over its window per group, and the alerts' states (kept in the
+//! database, so a restart loses none) move as the domain says.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{Duration, DurationRound};
+use lendcore_domain::Timestamp;
+use lendcore_domain::alerting::{
+    AlertRule, AlertState, Condition, Counts, Evidence, Selector, Signal, Step, next_state,
+};
+use lendcore_domain::audit::AuditRecord;
+use lendcore_domain::topic::Topic;
+use lendcore_store::{SignalCount, Store, StoredAlert, UnitOfWork};
+use serde::{Deserialize, Serialize};
+
+use crate::{Engine, EngineError, new_id};
+
+/// Audit records rolled up per transaction.
+const ROLL_UP_PAGE: u32 = 2_000;
+
+/// Rolls every sealed audit record not yet counted into the signal counts; returns how many
+/// records it read.
+pub async fn roll_up(store: &dyn Store) -> Result<u64, EngineError> {
+    let mut read = 0;
+    loop {
+        let mut uow = store.begin().await?;
+        let after = uow.alert_cursor().await?;
+        let records = uow.audit_records(after, ROLL_UP_PAGE).await?;
+        let Some(last) = records.last().map(|r| r.seq) else {
+            return Ok(read);
+        };
+        let mut counts: BTreeMap<(Signal, Timestamp, String), i64> = BTreeMap::new();
+        for record in &records {
+            if let Some((signal, labels)) = signal_of(record) {
+                let minute = record
+                    .entry
+                    .at
+                    .duration_trunc(Duration::minutes(1))
+                    .unwrap_or(record.entry.at);
+                *counts.entry((signal, minute, labels)).or_default() += 1;
+            }
+        }
+        let counts: Vec<SignalCount> = counts
+            .into_iter()
+            .map(|((signal, minute, labels), count)| SignalCount {
+                signal: signal.as_str().to_owned(),
+                minute,
+                labels,
+                count,
+            })
+            .collect();
+        uow.add_signal_counts(&counts, last).await?;
+        uow.commit().await?;
+        read += records.len() as u64;
+        if records.len() < ROLL_UP_PAGE as usize {
+            return Ok(read);
+        }
+    }
+}
+
+/// The signal an audit record counts in, and its labels as sorted JSON; `None` for records no
+/// signal counts (an operator's sign-in, a product change).
+fn signal_of(record: &AuditRecord) -> Option<(Signal, String)> {
+    let detail: serde_json::Value = serde_json::from_str(&record.entry.detail).ok()?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let action = record.entry.action.as_str();
+    let (signal, labels): (Signal, BTreeMap<&str, String>) = match action {
+        "decision.made" => (
+            Signal::Decisions,
+            BTreeMap::from([
+                ("subject", text(&detail["subject"]["type"])),
+                ("outcome", text(&detail["outcome"])),
+            ]),
+        ),
+        "payout.call" => (
+            Signal::PayoutCalls,
+            BTreeMap::from([
+                ("channel", text(&detail["channel"])),
+                ("call", text(&detail["call"])),
+                ("answer", text(&detail["answer"])),
+            ]),
+        ),
+        _ if Topic::parse(action).is_some() => (
+            Signal::Events,
+            BTreeMap::from([
+                ("topic", action.to_owned()),
+                ("reason", text(&detail["reason"])),
+            ]),
+        ),
+        _ => return None,
+    };
+    Some((signal, serde_json::to_string(&labels).ok()?))
+}
+
+/// An alert as kept and shown: its state and the evidence of the evaluation that last moved it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertBody {
+    #[serde(flatten)]
+    pub state: AlertState,
+    pub evidence: Evidence,
+}
+
+/// What one evaluation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluated {
+    /// `(rule, group)` of each alert that fired.
+    pub fired: Vec<(String, String)>,
+    pub resolved: Vec<(String, String)>,
+}
+
+/// Rolls the audit chain up, then evaluates every enabled rule at the clock's now.
+pub async fn evaluate(engine: &Engine) -> Result<Evaluated, EngineError> {
+    let now = engine.clock.now();
+    roll_up(engine.store.as_ref()).await?;
+    let mut uow = engine.store.begin().await?;
+    let mut rules = Vec::new();
+    for stored in uow.alert_rules().await? {
+        let rule: AlertRule = serde_json::from_str(&stored.document).map_err(|e| {
+            EngineError::Internal(format!("stored alert rule {}: {e}", stored.name))
+        })?;
+        if rule.enabled {
+            rules.push(rule);
+        }
+    }
+    let mut open: HashMap<(String, String), (StoredAlert, AlertState)> = HashMap::new();
+    for alert in uow.open_alerts().await? {
+        let body: AlertBody = serde_json::from_str(&alert.body)
+            .map_err(|e| EngineError::Internal(format!("stored alert {}: {e}", alert.id)))?;
+        open.insert(
+            (alert.rule.clone(), alert.grouping.clone()),
+            (alert, body.state),
+        );
+    }
+    let mut evaluated = Evaluated::default();
+    for rule in &rules {
+        let mut groups = counts_for(uow.as_mut(), rule, now).await?;
+        // A group gone quiet still evaluates, so its alert can resolve.
+        for (name, group) in open.keys() {
+            if *name == rule.name {
+                groups.entry(group.clone()).or_insert_with(|| Counts {
+                    value: 0,
+                    denominator: 0,
+                    history: Vec::new(),
+                });
+            }
+        }
+        for (group, counts) in groups {
+            let evidence = rule.condition.evaluate(&counts);
+            let key = (rule.name.clone(), group.clone());
+            let current = open.get(&key);
+            let step = next_state(
+                current.map(|(_, state)| state),
+                evidence.breached,
+                rule.evaluations,
+                now,
+            );
+            let (next, told) = match step {
+                Step::Quiet => continue,
+                Step::Drop => {
+                    if let Some((alert, _)) = current {
+                        uow.delete_alert(&alert.id).await?;
+                    }
+                    continue;
+                }
+                Step::Update(next) => (next, None),
+                Step::Fire(next) => (next, Some(true)),
+                Step::Resolve(next) => (next, Some(false)),
+            };
+            let resolved_at = match &next {
+                AlertState::Resolved { at, .. } => Some(*at),
+                AlertState::Pending { .. } | AlertState::Firing { .. } => None,
+            };
+            let state = match &next {
+                AlertState::Pending { .. } => "pending",
+                AlertState::Firing { .. } => "firing",
+                AlertState::Resolved { .. } => "resolved",
+            };
+            let body = serde_json::to_string(&AlertBody {
+                state: next,
+                evidence,
+            })
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+            let alert = StoredAlert {
+                id: current.map_or_else(new_id, |(a, _)| a.id.clone()),
+                rule: rule.name.clone(),
+                grouping: group.clone(),
+                state: state.to_owned(),
+                body: body.clone(),
+                opened_at: current.map_or(now, |(a, _)| a.opened_at),
+                updated_at: now,
+                resolved_at,
+            };
+            uow.save_alert(&alert).await?;
+            if let Some(fired) = told {
+                let action = if fired {
+                    "alert.fired"
+                } else {
+                    "alert.resolved"
+                };
+                crate::audit::record_text(
+                    uow.as_mut(),
+                    crate::audit::SYSTEM,
+                    action,
+                    ("alert", &alert.id),
+                    body,
+                    now,
+                )
+                .await?;
+                if fired {
+                    evaluated.fired.push(key);
+                } else {
+                    evaluated.resolved.push(key);
+                }
+            }
+        }
+    }
+    uow.commit().await?;
+    Ok(evaluated)
+}
+
+/// Each group's counts for `rule` at `now`: the window's, and the history a change or an
+/// anomaly compares with.
+async fn counts_for(
+    uow: &mut dyn UnitOfWork,
+    rule: &AlertRule,
+    now: Timestamp,
+) -> Result<BTreeMap<String, Counts>, EngineError> {
+    let window = Duration::minutes(i64::from(rule.window_minutes));
+    let group_by = rule.group_by.as_deref();
+    let mut groups: BTreeMap<String, Counts> = BTreeMap::new();
+    let blank = || Counts {
+        value: 0,
+        denominator: 0,
+        history: Vec::new(),
+    };
+    let (first, ratio_of) = match &rule.condition {
+        Condition::Ratio {
+            numerator,
+            denominator,
+            ..
+        } => (numerator, Some(denominator)),
+        Condition::Threshold { count, .. }
+        | Condition::Change { count, .. }
+        | Condition::Anomaly { count, .. } => (count, None),
+    };
+    for (group, n) in grouped(uow, first, group_by, now - window, now).await? {
+        groups.entry(group).or_insert_with(blank).value = n;
+    }
+    if let Some(denominator) = ratio_of {
+        for (group, n) in grouped(uow, denominator, group_by, now - window, now).await? {
+            groups.entry(group).or_insert_with(blank).denominator = n;
+        }
+    }
+    let earlier: Vec<Timestamp> = match &rule.condition {
+        Condition::Change { .. } => vec![now - window],
+        Condition::Anomaly { baseline_days, .. } => (1..=i64::from(*baseline_days))
+            .rev()
+            .map(|days| now - Duration::days(days))
+            .collect(),
+        Condition::Threshold { .. } | Condition::Ratio { .. } => Vec::new(),
+    };
+    if !earlier.is_empty() {
+        let mut history: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (i, end) in earlier.iter().enumerate() {
+            for (group, n) in grouped(uow, first, group_by, *end - window, *end).await? {
+                history
+                    .entry(group)
+                    .or_insert_with(|| vec![0; earlier.len()])[i] = n;
+            }
+        }
+        let seen: BTreeSet<String> = groups.keys().cloned().collect();
+        for group in seen {
+            let past = history
+                .remove(&group)
+                .unwrap_or_else(|| vec![0; earlier.len()]);
+            if let Some(counts) = groups.get_mut(&group) {
+                counts.history = past;
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// `selector`'s count in `[from, to)` per value of `group_by` (one group, `""`, without it).
+async fn grouped(
+    uow: &mut dyn UnitOfWork,
+    selector: &Selector,
+    group_by: Option<&str>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<BTreeMap<String, u64>, EngineError> {
+    let mut groups = BTreeMap::new();
+    for (labels, count) in uow
+        .signal_counts(selector.signal.as_str(), from, to)
+        .await?
+    {
+        let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
+            .map_err(|e| EngineError::Internal(format!("signal labels {labels}: {e}")))?;
+        let wanted = selector.matching.iter().all(|(label, values)| {
+            labels
+                .get(label)
+                .is_some_and(|value| values.iter().any(|v| v == value))
+        });
+        if wanted {
+            let group = group_by
+                .and_then(|label| labels.get(label).cloned())
+                .unwrap_or_default();
+            *groups.entry(group).or_default() += u64::try_from(count).unwrap_or(0);
+        }
+    }
+    Ok(groups)
+}
