@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use async_trait::async_trait;
 use chrono::{Duration, DurationRound};
 use lendcore_domain::Timestamp;
 use lendcore_domain::alerting::{
@@ -13,10 +14,11 @@ use lendcore_domain::alerting::{
 };
 use lendcore_domain::audit::AuditRecord;
 use lendcore_domain::topic::Topic;
-use lendcore_store::{SignalCount, Store, StoredAlert, UnitOfWork};
+use lendcore_store::{Job, NewJob, SignalCount, Store, StoredAlert, UnitOfWork};
 use serde::{Deserialize, Serialize};
 
-use crate::{Engine, EngineError, new_id};
+use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler, kinds};
+use crate::{Clock, Engine, EngineError, new_id};
 
 /// Audit records rolled up per transaction.
 const ROLL_UP_PAGE: u32 = 2_000;
@@ -313,4 +315,67 @@ async fn grouped(
         }
     }
     Ok(groups)
+}
+
+/// Counts are kept this long: the longest anomaly baseline, and a day more.
+const KEEP_COUNTS: Duration =
+    Duration::days(lendcore_domain::alerting::MAX_BASELINE_DAYS as i64 + 1);
+
+/// Queues this minute's evaluation. Every process may call it (each does, every twenty
+/// seconds): the job's id is the minute, so it exists and runs once, in one process.
+pub async fn schedule_due(store: &dyn Store, clock: &dyn Clock) -> Result<bool, EngineError> {
+    let now = clock.now();
+    let minute = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
+    let mut uow = store.begin().await?;
+    let added = uow
+        .enqueue_job_once(
+            &NewJob {
+                id: format!("alerts:{}", minute.timestamp()),
+                kind: kinds::EVALUATE_ALERTS.to_owned(),
+                payload: serde_json::json!({ "minute": minute }),
+                run_at: now,
+                max_attempts: 1,
+            },
+            now,
+        )
+        .await?;
+    uow.commit().await?;
+    Ok(added)
+}
+
+/// Runs one minute's evaluation, and on the hour forgets counts older than any rule reads.
+pub struct EvaluateHandler {
+    engine: std::sync::Arc<Engine>,
+}
+
+impl EvaluateHandler {
+    pub fn new(engine: std::sync::Arc<Engine>) -> Self {
+        Self { engine }
+    }
+}
+
+#[async_trait]
+impl JobHandler for EvaluateHandler {
+    fn kind(&self) -> &'static str {
+        kinds::EVALUATE_ALERTS
+    }
+
+    async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<JobDone, JobFailure> {
+        let evaluated = evaluate(&self.engine)
+            .await
+            .map_err(|e| JobFailure::retryable(e.to_string()))?;
+        for (rule, group) in &evaluated.fired {
+            tracing::warn!(%rule, %group, "alert fired");
+        }
+        let now = self.engine.clock.now();
+        if chrono::Timelike::minute(&now) == 0 {
+            let mut uow = self.engine.store.begin().await?;
+            uow.prune_signal_counts(now - KEEP_COUNTS).await?;
+            // An hour's evaluations, and a few more: the rest of their kind went before.
+            uow.delete_succeeded_jobs(kinds::EVALUATE_ALERTS, now - Duration::days(1), 200)
+                .await?;
+            uow.commit().await?;
+        }
+        Ok(JobDone::Succeeded)
+    }
 }

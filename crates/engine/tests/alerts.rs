@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lendcore_domain::audit::AuditEntry;
+use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::{Engine, ManualClock, alerts};
 use lendcore_store::{SignalCount, Store, StoredAlertRule};
 use lendcore_testkit::store_test;
@@ -136,5 +137,30 @@ store_test! {
         assert_eq!(body["evidence"]["history"], json!([1, 1, 1, 1, 1, 1, 1]), "{body}");
         assert_eq!(body["evidence"]["compared_with"], 1.0, "the baseline");
         assert!(body["evidence"]["score"].as_f64().unwrap() > 4.0, "{body}");
+    }
+
+    async fn each_minute_is_evaluated_once_by_a_job_and_old_evaluations_are_forgotten(db: &TestDb) {
+        let clock = Arc::new(ManualClock::new(t0() + Duration::seconds(10)));
+        let engine = Arc::new(Engine::new(db.store.clone(), clock.clone()));
+        save_rule(db.store.as_ref(), json!({
+            "name": "declines", "description": "Applications declined", "severity": "ticket", "window_minutes": 60,
+            "condition": {"kind": "threshold", "above": 2, "count": {"signal": "decisions", "where": {"outcome": ["decline"]}}}
+        })).await;
+        happened(db.store.as_ref(), 3, "decision.made", json!({"subject": {"type": "application"}, "outcome": "decline"}), t0()).await;
+        let runner = JobRunner::new(db.store.clone(), clock.clone(), RunnerConfig { worker_id: "w".into(), ..RunnerConfig::default() })
+            .register(alerts::EvaluateHandler::new(engine.clone()));
+        assert!(alerts::schedule_due(db.store.as_ref(), clock.as_ref()).await.unwrap());
+        clock.advance(Duration::seconds(20));
+        assert!(!alerts::schedule_due(db.store.as_ref(), clock.as_ref()).await.unwrap(), "the same minute, queued once");
+        assert_eq!(runner.poll_once().await.unwrap().ran(), 1);
+        assert_eq!(db.store.begin_read().await.unwrap().open_alerts().await.unwrap().len(), 1, "fired by the job");
+
+        // On the hour a day later, the evaluation forgets the evaluations older than a day.
+        clock.set(t0() + Duration::days(1) + Duration::hours(1));
+        assert!(alerts::schedule_due(db.store.as_ref(), clock.as_ref()).await.unwrap());
+        assert_eq!(runner.poll_once().await.unwrap().ran(), 1);
+        let mut read = db.store.begin_read().await.unwrap();
+        let left: Vec<String> = read.list_jobs(lendcore_store::JobStatus::Succeeded, 10).await.unwrap().into_iter().map(|j| j.id).collect();
+        assert_eq!(left, [format!("alerts:{}", (t0() + Duration::days(1) + Duration::hours(1)).timestamp())]);
     }
 }

@@ -186,6 +186,23 @@ async fn seal_audit(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// Queues each minute's evaluation of the alert rules, checking every twenty seconds. Every
+/// process may: the minute's job has a fixed id, so one process evaluates it.
+async fn schedule_alerts(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        if let Err(err) =
+            lendcore_engine::alerts::schedule_due(engine.store.as_ref(), engine.clock.as_ref())
+                .await
+        {
+            tracing::warn!(error = %err, "could not schedule the alert rules' evaluation");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(StdDuration::from_secs(20)) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
 /// Checks the book as `lendcore verify` does, ten minutes after start and then daily, and
 /// shows the result on `/metrics` (`lendcore_integrity_broken`); a broken rule is logged as an
 /// error. Every process checks for itself: the checks only read.
@@ -369,6 +386,9 @@ where
             engine.clone(),
         ))
         .register(lendcore_engine::links::ReminderHandler)
+        .register(lendcore_engine::alerts::EvaluateHandler::new(
+            engine.clone(),
+        ))
         .register(CobHandler::new(
             StdDuration::from_secs(u64::try_from(config.jobs.lease_secs / 2).unwrap_or(1)),
             config.cob.batch,
@@ -380,6 +400,7 @@ where
     let publisher = tokio::spawn(publish_outbox(engine.clone(), stopped.clone()));
     let pruner = tokio::spawn(prune_access(engine.clone(), stopped.clone()));
     let checker = tokio::spawn(check_the_book(engine.clone(), stopped.clone()));
+    let alerting = tokio::spawn(schedule_alerts(engine.clone(), stopped.clone()));
     let scheduler = match (config.cob.enabled, config.cob_run_after()) {
         (true, Some(run_after)) => Some(tokio::spawn(schedule_close_of_business(
             store.clone(),
@@ -412,6 +433,7 @@ where
     publisher.await?;
     pruner.await?;
     checker.await?;
+    alerting.await?;
     store.close().await;
     Ok(())
 }

@@ -162,6 +162,15 @@ pub trait JobRepository {
     /// daily close of business, `cob:YYYY-MM-DD`), the latest.
     async fn latest_job_of_kind(&mut self, kind: &str) -> Result<Option<Job>, StoreError>;
 
+    /// Deletes at most `limit` succeeded jobs of `kind` last updated before `before`: for kinds
+    /// that run every minute and leave nothing a person needs; returns how many went.
+    async fn delete_succeeded_jobs(
+        &mut self,
+        kind: &str,
+        before: lendcore_domain::Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+
     /// Most recently updated first.
     async fn list_jobs(&mut self, status: JobStatus, limit: u32) -> Result<Vec<Job>, StoreError>;
 }
@@ -366,6 +375,25 @@ impl JobRepository for SqlUnitOfWork {
             .fetch_optional(c)
             .await)?;
         row.map(job_from_row).transpose()
+    }
+
+    async fn delete_succeeded_jobs(
+        &mut self,
+        kind: &str,
+        before: lendcore_domain::Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        // Through the index on (status, updated_at_ms); the kind narrows what it finds.
+        Ok(on_tx!(self, c => sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status = 'succeeded' \
+               AND updated_at_ms < $2 AND kind = $1 ORDER BY updated_at_ms LIMIT $3)",
+        )
+        .bind(kind)
+        .bind(crate::time::to_ms(before))
+        .bind(i64::from(limit))
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?)
     }
 
     async fn latest_job_of_kind(&mut self, kind: &str) -> Result<Option<Job>, StoreError> {

@@ -30,6 +30,8 @@ pub const LINE_REVIEW_APPLY: &str = "credit_line.review_apply";
 pub const HOLD_EXPIRY: &str = "drawdown.hold_expiry";
 /// Sends one delivery: a webhook, an SMS or an email.
 pub const DELIVERY: &str = "delivery.send";
+/// Evaluates the alert rules for one minute (`alerts:{minute}`).
+pub const EVALUATE_ALERTS: &str = "alerts.evaluate";
 
 /// Every kind above, for figures that name each one even when it has no jobs.
 pub const ALL: &[&str] = &[
@@ -47,4 +49,5 @@ pub const ALL: &[&str] = &[
     LINE_REVIEW_APPLY,
     HOLD_EXPIRY,
     DELIVERY,
+    EVALUATE_ALERTS,
 ];
