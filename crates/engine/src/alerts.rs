@@ -379,3 +379,162 @@ impl JobHandler for EvaluateHandler {
         Ok(JobDone::Succeeded)
     }
 }
+
+/// A rule as operators see it: the rule, and who changed it last at which revision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertRuleView {
+    pub rule: AlertRule,
+    /// Give it back to replace the rule: a rule changed meanwhile is not overwritten.
+    pub revision: i64,
+    pub updated_by: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub updated_at: Timestamp,
+}
+
+/// An alert as operators see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertView {
+    pub id: String,
+    pub rule: String,
+    /// The value of the rule's `group_by` label this alert is about; empty without one.
+    pub group: String,
+    #[serde(flatten)]
+    pub body: AlertBody,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub opened_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
+    pub updated_at: Timestamp,
+}
+
+fn rule_view(stored: lendcore_store::StoredAlertRule) -> Result<AlertRuleView, EngineError> {
+    Ok(AlertRuleView {
+        rule: serde_json::from_str(&stored.document).map_err(|e| {
+            EngineError::Internal(format!("stored alert rule {}: {e}", stored.name))
+        })?,
+        revision: stored.revision,
+        updated_by: stored.updated_by,
+        updated_at: stored.updated_at,
+    })
+}
+
+/// Every rule, by name.
+pub async fn list_rules(engine: &Engine) -> Result<Vec<AlertRuleView>, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    uow.alert_rules()
+        .await?
+        .into_iter()
+        .map(rule_view)
+        .collect()
+}
+
+/// Creates `rule` (`revision` `None`) or replaces it at `revision`, validated against the
+/// webhook endpoints configured; audited.
+pub async fn save_rule(
+    engine: &Engine,
+    actor: &str,
+    rule: AlertRule,
+    revision: Option<i64>,
+) -> Result<AlertRuleView, EngineError> {
+    let webhooks: Vec<&str> = engine
+        .notifications
+        .webhooks
+        .iter()
+        .map(|w| w.id.as_str())
+        .collect();
+    rule.validate(&webhooks)?;
+    let now = engine.clock.now();
+    let document =
+        serde_json::to_string(&rule).map_err(|e| EngineError::Internal(e.to_string()))?;
+    let stored = lendcore_store::StoredAlertRule {
+        name: rule.name.clone(),
+        document: document.clone(),
+        revision: revision.map_or(1, |r| r + 1),
+        updated_by: actor.to_owned(),
+        updated_at: now,
+    };
+    let mut uow = engine.store.begin().await?;
+    if !uow.save_alert_rule(&stored, revision).await? {
+        return Err(match (revision, uow.find_alert_rule(&rule.name).await?) {
+            (None, _) => EngineError::conflict(
+                "conflict.alert_rule_exists",
+                format!(
+                    "a rule named {} exists: replace it at its revision",
+                    rule.name
+                ),
+            ),
+            (Some(_), None) => not_found(&rule.name),
+            (Some(_), Some(current)) => EngineError::conflict(
+                "conflict.alert_rule_changed",
+                format!(
+                    "the rule is at revision {} now: read it again before changing it",
+                    current.revision
+                ),
+            ),
+        });
+    }
+    crate::audit::record_text(
+        uow.as_mut(),
+        actor,
+        "alert_rule.saved",
+        ("alert_rule", &rule.name),
+        document,
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    rule_view(stored)
+}
+
+/// Deletes a rule; its alerts stay as they are, for the record. Audited.
+pub async fn delete_rule(engine: &Engine, actor: &str, name: &str) -> Result<(), EngineError> {
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    if !uow.delete_alert_rule(name).await? {
+        return Err(not_found(name));
+    }
+    crate::audit::record(
+        uow.as_mut(),
+        actor,
+        "alert_rule.deleted",
+        ("alert_rule", name),
+        serde_json::json!({}),
+        now,
+    )
+    .await?;
+    uow.commit().await?;
+    Ok(())
+}
+
+fn not_found(name: &str) -> EngineError {
+    EngineError::not_found(
+        "not_found.alert_rule",
+        format!("no alert rule named {name}"),
+    )
+}
+
+/// The latest alerts changed, newest first; `state` (`pending`, `firing`, `resolved`) narrows.
+pub async fn list_alerts(
+    engine: &Engine,
+    state: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AlertView>, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    uow.list_alerts(state, limit)
+        .await?
+        .into_iter()
+        .map(|alert| {
+            Ok(AlertView {
+                body: serde_json::from_str(&alert.body).map_err(|e| {
+                    EngineError::Internal(format!("stored alert {}: {e}", alert.id))
+                })?,
+                id: alert.id,
+                rule: alert.rule,
+                group: alert.grouping,
+                opened_at: alert.opened_at,
+                updated_at: alert.updated_at,
+            })
+        })
+        .collect()
+}

@@ -128,6 +128,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/borrowers/{id}/second-factor/remove" => Needs(P::BorrowersWrite),
         "/v1/maintenance-windows"
         | "/v1/maintenance-windows/{id}"
+        | "/v1/alert-rules"
+        | "/v1/alerts"
         | "/v1/jobs"
         | "/v1/deliveries"
         | "/v1/deliveries/{id}"
@@ -138,6 +140,7 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/maintenance-windows"
         | "/v1/maintenance-windows/{id}/cancel"
         | "/v1/jobs/{id}/redrive"
+        | "/v1/alert-rules/{name}"
         | "/v1/deliveries/{id}/redrive" => Needs(P::OperationsWrite),
         "/v1/api-keys"
         | "/v1/api-keys/{id}/revoke"

@@ -117,6 +117,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .merge(routes::maintenance::routes())
         .merge(routes::borrowers::routes())
         .merge(routes::jobs::routes())
+        .merge(routes::alerts::routes())
         .merge(routes::applications::routes())
         .merge(routes::links::routes())
         .merge(routes::deliveries::routes())

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    access, applications, auth, borrowers, channels, credit_lines, deliveries, drawdowns, health,
-    jobs, links, loans, maintenance, policies, products, quotes,
+    access, alerts, applications, auth, borrowers, channels, credit_lines, deliveries, drawdowns,
+    health, jobs, links, loans, maintenance, policies, products, quotes,
 };
 
 #[derive(OpenApi)]
@@ -64,6 +64,10 @@ use crate::routes::{
         maintenance::cancel,
         jobs::list,
         jobs::redrive,
+        alerts::list_rules,
+        alerts::save_rule,
+        alerts::delete_rule,
+        alerts::list_alerts,
         applications::start,
         applications::list,
         applications::get,

@@ -1,4 +1,5 @@
-//! `/metrics` speaks the catalogue, on both stores: a refusal by its reason, business events
+//! Operators hear first, on both stores. Alert rules as data over `/v1/alert-rules` and the
+//! alerts they raise at `/v1/alerts`. `/metrics` speaks the catalogue: a refusal by its reason, business events
 //! by topic and reason once published, credit decisions by outcome once sealed, payout calls
 //! and payouts by channel, a delivery that failed, job queues and the queues waiting for a
 //! person or for the sealer (read from the database at each scrape), and the book's checks.
@@ -145,5 +146,67 @@ store_test! {
         assert_eq!(series(&after, r#"lendcore_integrity_broken{check="journal_entries_balanced"}"#), 0.0, "{after}");
         assert!(after.contains(r#"lendcore_integrity_broken{check="decisions_match_the_audit_chain"} 0"#), "{after}");
         assert_eq!(series(&after, "lendcore_integrity_checked_timestamp_seconds"), api.now().timestamp() as f64);
+    }
+
+    async fn alert_rules_are_data_and_their_alerts_are_listed_with_evidence(db: &TestDb) {
+        let api = Api::default(db).await;
+        let rule = json!({
+            "name": "timeouts", "description": "Payouts end on channel timeouts", "severity": "page",
+            "window_minutes": 15,
+            "condition": {"kind": "threshold", "above": 2,
+                "count": {"signal": "events", "where": {"topic": ["drawdown.ended"], "reason": ["channel.timeout"]}}}
+        });
+        let created = api.send("PUT", "/v1/alert-rules/timeouts", None, &rule).await;
+        assert_eq!((created.status, &created.body["revision"]), (StatusCode::OK, &json!(1)), "{:?}", created.body);
+        assert_eq!(created.body["rule"]["evaluations"], 1, "defaults filled in");
+        let again = api.send("PUT", "/v1/alert-rules/timeouts", None, &rule).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.alert_rule_exists"));
+        let elsewhere = api.send("PUT", "/v1/alert-rules/other", None, &rule).await;
+        assert_eq!((elsewhere.status, elsewhere.code()), (StatusCode::BAD_REQUEST, "validation.name_mismatch"));
+        let mut bad = rule.clone();
+        bad["window_minutes"] = json!(0);
+        bad["notify"] = json!([{"by": "webhook", "to": "nobody"}]);
+        let refused = api.send("PUT", "/v1/alert-rules/timeouts?revision=1", None, &bad).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        let fields: Vec<&str> = refused.body["details"]["violations"].as_array().unwrap().iter().map(|v| v["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["window_minutes", "notify[0]"], "{:?}", refused.body);
+        let mut wider = rule.clone();
+        wider["window_minutes"] = json!(30);
+        let replaced = api.send("PUT", "/v1/alert-rules/timeouts?revision=1", None, &wider).await;
+        assert_eq!((replaced.status, &replaced.body["revision"]), (StatusCode::OK, &json!(2)), "{:?}", replaced.body);
+        let stale = api.send("PUT", "/v1/alert-rules/timeouts?revision=1", None, &wider).await;
+        assert_eq!((stale.status, stale.code()), (StatusCode::CONFLICT, "conflict.alert_rule_changed"));
+        let (_, rules) = api.get("/v1/alert-rules").await;
+        assert_eq!(rules["items"][0]["rule"]["window_minutes"], 30);
+
+        let mut uow = api.store.begin().await.unwrap();
+        for i in 0..3 {
+            let entry = lendcore_domain::audit::AuditEntry {
+                at: api.now(), actor: "system:lendcore".into(), action: "drawdown.ended".into(),
+                subject_type: "drawdown".into(), subject_id: format!("d-{i}"),
+                detail: json!({"reason": "channel.timeout"}).to_string(),
+            };
+            uow.append_audit(&format!("a-{i}"), &entry).await.unwrap();
+        }
+        uow.commit().await.unwrap();
+        lendcore_engine::audit::seal(api.store.as_ref()).await.unwrap();
+        api.clock.advance(Duration::minutes(1));
+        lendcore_engine::alerts::evaluate(&api.engine).await.unwrap();
+        let (status, firing) = api.get("/v1/alerts?state=firing").await;
+        assert_eq!(status, StatusCode::OK);
+        let alert = &firing["items"][0];
+        assert_eq!((alert["rule"].as_str(), alert["state"].as_str(), alert["group"].as_str()), (Some("timeouts"), Some("firing"), Some("")), "{firing}");
+        assert_eq!((alert["evidence"]["value"].as_f64(), alert["evidence"]["compared_with"].as_f64()), (Some(3.0), Some(2.0)), "{alert}");
+        let (_, resolved) = api.get("/v1/alerts?state=resolved").await;
+        assert_eq!(resolved["items"], json!([]));
+        let (status, body) = api.get("/v1/alerts?state=burning").await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation.invalid_alert_state")));
+
+        let deleted = api.send("DELETE", "/v1/alert-rules/timeouts", None, &json!(null)).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+        let gone = api.send("DELETE", "/v1/alert-rules/timeouts", None, &json!(null)).await;
+        assert_eq!((gone.status, gone.code()), (StatusCode::NOT_FOUND, "not_found.alert_rule"));
+        let (_, still) = api.get("/v1/alerts").await;
+        assert_eq!(still["items"].as_array().unwrap().len(), 1, "its alerts stay, for the record");
     }
 }

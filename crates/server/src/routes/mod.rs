@@ -1,4 +1,5 @@
 pub mod access;
+pub mod alerts;
 pub mod applications;
 pub mod auth;
 pub mod borrowers;
