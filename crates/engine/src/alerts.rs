@@ -64,7 +64,8 @@ pub async fn roll_up(store: &dyn Store) -> Result<u64, EngineError> {
 }
 
 /// The signal an audit record counts in, and its labels as sorted JSON; `None` for records no
-/// signal counts (an operator's sign-in, a product change).
+/// signal counts (an operator's sign-in, a product change). Business events count with their
+/// reason; so does any other audited action that names one (an identity check that failed).
 fn signal_of(record: &AuditRecord) -> Option<(Signal, String)> {
     let detail: serde_json::Value = serde_json::from_str(&record.entry.detail).ok()?;
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
@@ -85,7 +86,7 @@ fn signal_of(record: &AuditRecord) -> Option<(Signal, String)> {
                 ("answer", text(&detail["answer"])),
             ]),
         ),
-        _ if Topic::parse(action).is_some() => (
+        _ if Topic::parse(action).is_some() || detail["reason"].is_string() => (
             Signal::Events,
             BTreeMap::from([
                 ("topic", action.to_owned()),
@@ -378,6 +379,34 @@ impl JobHandler for EvaluateHandler {
         }
         Ok(JobDone::Succeeded)
     }
+}
+
+/// Puts the default rules in place once, on a database that never had them (an operator who
+/// deletes one later is not overruled); returns how many it added.
+pub async fn install_defaults(engine: &Engine) -> Result<usize, EngineError> {
+    let rules: Vec<AlertRule> = serde_json::from_str(lendcore_domain::alerting::DEFAULT_RULES)
+        .map_err(|e| EngineError::Internal(format!("the default alert rules: {e}")))?;
+    let now = engine.clock.now();
+    let mut uow = engine.store.begin().await?;
+    if !uow.mark_once("alerts:defaults").await? {
+        return Ok(0);
+    }
+    let mut added = 0;
+    for rule in rules {
+        let stored = lendcore_store::StoredAlertRule {
+            name: rule.name.clone(),
+            document: serde_json::to_string(&rule)
+                .map_err(|e| EngineError::Internal(e.to_string()))?,
+            revision: 1,
+            updated_by: crate::audit::SYSTEM.to_owned(),
+            updated_at: now,
+        };
+        if uow.save_alert_rule(&stored, None).await? {
+            added += 1;
+        }
+    }
+    uow.commit().await?;
+    Ok(added)
 }
 
 /// A rule as operators see it: the rule, and who changed it last at which revision.

@@ -163,4 +163,15 @@ store_test! {
         let left: Vec<String> = read.list_jobs(lendcore_store::JobStatus::Succeeded, 10).await.unwrap().into_iter().map(|j| j.id).collect();
         assert_eq!(left, [format!("alerts:{}", (t0() + Duration::days(1) + Duration::hours(1)).timestamp())]);
     }
+
+    async fn the_default_rules_are_put_in_place_once(db: &TestDb) {
+        let engine = Engine::new(db.store.clone(), Arc::new(ManualClock::new(t0())));
+        assert_eq!(alerts::install_defaults(&engine).await.unwrap(), 6);
+        assert_eq!(alerts::install_defaults(&engine).await.unwrap(), 0);
+        alerts::delete_rule(&engine, "operator:ops", "declines-anomaly").await.unwrap();
+        assert_eq!(alerts::install_defaults(&engine).await.unwrap(), 0, "an operator's deletion stands");
+        let names: Vec<String> = alerts::list_rules(&engine).await.unwrap().into_iter().map(|r| r.rule.name).collect();
+        assert_eq!(names.len(), 5);
+        assert!(names.contains(&"payout-failure-rate".to_owned()), "{names:?}");
+    }
 }

@@ -355,6 +355,13 @@ where
         None => {}
     }
     let engine = Arc::new(engine.with_notifications(notifications(&config)?));
+    let installed = lendcore_engine::alerts::install_defaults(&engine).await?;
+    if installed > 0 {
+        tracing::info!(
+            rules = installed,
+            "default alert rules put in place (GET /v1/alert-rules)"
+        );
+    }
     prepare(engine.clone(), address).await?;
 
     let (stop, stopped) = watch::channel(false);

@@ -62,6 +62,9 @@ pub trait AlertRepository {
     /// The last audit seq rolled up into the counts; 0 before the first roll-up.
     async fn alert_cursor(&mut self) -> Result<i64, StoreError>;
 
+    /// Records that the one-time step `name` is done: true the first time, false after.
+    async fn mark_once(&mut self, name: &str) -> Result<bool, StoreError>;
+
     /// Adds `counts` to what is kept and moves the cursor to `seq`, together.
     async fn add_signal_counts(
         &mut self,
@@ -211,11 +214,22 @@ impl AlertRepository for SqlUnitOfWork {
 
     async fn alert_cursor(&mut self) -> Result<i64, StoreError> {
         let seq: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT seq FROM alert_cursor WHERE name = 'audit'",
+            "SELECT value FROM alert_marks WHERE name = 'audit'",
         )
         .fetch_optional(c)
         .await)?;
         Ok(seq.unwrap_or(0))
+    }
+
+    async fn mark_once(&mut self, name: &str) -> Result<bool, StoreError> {
+        let done = on_tx!(self, c => sqlx::query(
+            "INSERT INTO alert_marks (name, value) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(done == 1)
     }
 
     async fn add_signal_counts(
@@ -243,8 +257,8 @@ impl AlertRepository for SqlUnitOfWork {
             })?;
         }
         on_tx!(self, c => sqlx::query(
-            "INSERT INTO alert_cursor (name, seq) VALUES ('audit', $1) \
-             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+            "INSERT INTO alert_marks (name, value) VALUES ('audit', $1) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
         .bind(seq)
         .execute(c)

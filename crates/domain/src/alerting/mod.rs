@@ -24,7 +24,8 @@ pub use stats::{Deviation, ewma_deviation, robust_deviation};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
-    /// Business events as the outbox keeps them: `topic`, `reason` (empty when none).
+    /// Business events, and other audited actions that carry a reason (an identity check that
+    /// failed): `topic` (the action), `reason` (empty when none).
     Events,
     /// Calls to payment channels as their attempts are recorded: `channel`, `call`, `answer`.
     PayoutCalls,
@@ -178,6 +179,9 @@ fn one() -> u32 {
 fn yes() -> bool {
     true
 }
+
+/// The rules a new installation starts with (docs/OPERATIONS.md describes each).
+pub const DEFAULT_RULES: &str = include_str!("default_rules.json");
 
 pub const MAX_WINDOW_MINUTES: u32 = 24 * 60;
 pub const MAX_BASELINE_DAYS: u32 = 56;

@@ -40,6 +40,15 @@ fn counts(value: u64, denominator: u64, history: &[u64]) -> Counts {
 }
 
 #[test]
+fn the_default_rules_validate() {
+    let rules: Vec<AlertRule> = serde_json::from_str(DEFAULT_RULES).unwrap();
+    assert_eq!(rules.len(), 6);
+    for rule in &rules {
+        assert_eq!(rule.validate(&[]), Ok(()), "{}", rule.name);
+    }
+}
+
+#[test]
 fn a_rule_reads_from_json_and_validates() {
     let r = rule(payout_failures());
     assert_eq!(r.evaluations, 2);

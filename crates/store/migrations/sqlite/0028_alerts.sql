@@ -18,10 +18,11 @@ CREATE TABLE alert_counts (
     PRIMARY KEY (signal, minute_ms, labels)
 );
 
--- How far the audit chain has been rolled up (the last seq counted).
-CREATE TABLE alert_cursor (
-    name  TEXT PRIMARY KEY,
-    seq   INTEGER NOT NULL
+-- Alerting's bookkeeping: how far the audit chain has been rolled up (`audit`: the last seq
+-- counted), and steps done once (`defaults`: the default rules were put in place).
+CREATE TABLE alert_marks (
+    name   TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
 );
 
 -- An alert of one rule and group: pending, firing, or resolved. At most one open at a time
