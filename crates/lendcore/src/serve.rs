@@ -208,14 +208,7 @@ async fn schedule_alerts(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>
 /// error. Every process checks for itself: the checks only read.
 async fn check_the_book(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     let mut wait = StdDuration::from_secs(600);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stopped.changed() => {}
-        }
-        if *stopped.borrow() {
-            return;
-        }
+    while waited(wait, &mut stopped).await {
         // A check of a big book takes a while; stopping does not wait for it.
         let checked = tokio::select! {
             checked = lendcore_engine::integrity::verify(engine.store.as_ref()) => checked,
@@ -236,18 +229,20 @@ async fn check_the_book(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>)
     }
 }
 
+/// Waits `wait`, or less if the process is stopping; false once it is.
+async fn waited(wait: StdDuration, stopped: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = stopped.changed() => {}
+    }
+    !*stopped.borrow()
+}
+
 /// Prunes sign-in leftovers every hour (and a minute after start). Any number of processes may:
 /// each deletes what is due, and what another deleted first is simply gone.
 async fn prune_access(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     let mut wait = StdDuration::from_secs(60);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stopped.changed() => {}
-        }
-        if *stopped.borrow() {
-            return;
-        }
+    while waited(wait, &mut stopped).await {
         match lendcore_engine::access::housekeeping::prune(&engine).await {
             Ok(pruned) => tracing::info!(
                 sessions = pruned.sessions,
