@@ -85,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Alert rules: export them as a Prometheus rules file (see docs/OPERATIONS.md).
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+    },
     /// Credit decisions: replay a recorded one (see docs/POLICY.md).
     Decide {
         #[command(subcommand)]
@@ -112,7 +117,8 @@ enum Command {
     },
     /// Check a database is sound (after a restore, or any time, on either store): the audit
     /// chain, balanced journal entries, lines within their limits and explained by their loans
-    /// and drawdowns, every drawdown in flight with its job. Exit status 1 if not.
+    /// and drawdowns, every drawdown in flight with its job, every decision record as its audit
+    /// entry's digest says. Exit status 1 if not.
     Verify {
         #[arg(long, help = DB_HELP)]
         db: Option<String>,
@@ -213,6 +219,19 @@ enum AuditAction {
 }
 
 #[derive(Subcommand)]
+enum AlertsAction {
+    /// Write the enabled alert rules as Prometheus rules over the counters `/metrics` exports,
+    /// for Prometheus and Alertmanager.
+    Export {
+        #[arg(long, help = DB_HELP)]
+        db: Option<String>,
+        /// Where to write the rules file; standard output if omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum DecideAction {
     /// Evaluate a recorded decision again from its recorded features under the policy version
     /// it names; print both answers, or what differs (exit status 1).
@@ -295,6 +314,13 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::Alerts {
+            action: AlertsAction::Export { db, out },
+        } => {
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            serve::export_alert_rules(&config, out.as_deref()).await
         }
         Command::Decide {
             action: DecideAction::Replay { db, id },

@@ -125,6 +125,29 @@ pub async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Stor
 
 /// Verifies the audit chain, writing it to `out` as JSON lines if given; prints what it found.
 /// `Ok(false)` when the chain is broken.
+/// Writes the enabled alert rules as a Prometheus rules file to `out`, or standard output.
+pub async fn export_alert_rules(
+    config: &Config,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let store = open_existing_store(config).await?;
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock));
+    let rules: Vec<_> = lendcore_engine::alerts::list_rules(&engine)
+        .await?
+        .into_iter()
+        .map(|view| view.rule)
+        .collect();
+    let file = lendcore_domain::alerting::prometheus_rules(&rules);
+    match out {
+        Some(path) => {
+            std::fs::write(path, file).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{file}"),
+    }
+    store.close().await;
+    Ok(())
+}
+
 pub async fn audit(
     config: &Config,
     out: Option<&std::path::Path>,

@@ -551,3 +551,28 @@ fn every_db_and_bind_flag_says_what_it_takes() {
         }
     }
 }
+
+store_test! {
+    async fn alerts_export_writes_the_rules_as_a_prometheus_rules_file(db: &TestDb) {
+        use std::sync::Arc;
+
+        let engine = lendcore_engine::Engine::new(db.store.clone(), Arc::new(lendcore_engine::ManualClock::new(chrono::Utc::now())));
+        assert_eq!(lendcore_engine::alerts::install_defaults(&engine).await.unwrap(), 6);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lendcore.rules.yml");
+        let export = Command::new(BIN).args(["alerts", "export", "--db", &db.url, "--out"]).arg(&file).output().unwrap();
+        assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+        let written = std::fs::read_to_string(&file).unwrap();
+        let parsed: serde_yaml::Value = serde_yaml::from_str(&written).unwrap();
+        let names: Vec<&str> = parsed["groups"][0]["rules"].as_sequence().unwrap().iter().map(|r| r["alert"].as_str().unwrap()).collect();
+        assert_eq!(names.len(), 6, "{written}");
+        assert!(names.contains(&"lendcore_payout_failure_rate"), "{names:?}");
+        // Prometheus' own checker, where it is installed (Debian: the prometheus package).
+        match Command::new("promtool").args(["check", "rules"]).arg(&file).output() {
+            Ok(checked) => assert!(checked.status.success(), "promtool: {}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr)),
+            Err(_) => eprintln!("promtool is not installed: the rules file was checked by parsing it only"),
+        }
+        let stdout = Command::new(BIN).args(["alerts", "export", "--db", &db.url]).output().unwrap();
+        assert_eq!(String::from_utf8(stdout.stdout).unwrap(), written, "the same file on standard output");
+    }
+}

@@ -5,6 +5,7 @@
 //! or an anomaly against the same hour on earlier days. Pure: the engine reads the counts and
 //! keeps the state; this module decides.
 
+mod export;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::Timestamp;
 use crate::validation::{Collector, Violations};
 
+pub use export::prometheus_rules;
 pub use stats::{Deviation, ewma_deviation, robust_deviation};
 
 /// What a rule counts, and the labels each kind of record carries.

@@ -267,6 +267,91 @@ fn an_alert_fires_once_and_resolves_by_itself() {
     );
 }
 
+#[test]
+fn the_rules_export_as_a_prometheus_rules_file() {
+    let mut rules: Vec<AlertRule> = serde_json::from_str(DEFAULT_RULES).unwrap();
+    let mut off = rule(payout_failures());
+    off.name = "switched-off".into();
+    off.enabled = false;
+    rules.push(off);
+    let file = prometheus_rules(&rules);
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&file).unwrap();
+    let exported = parsed["groups"][0]["rules"].as_sequence().unwrap();
+    assert_eq!(exported.len(), 6, "the rule switched off is left out");
+    let by_name = |name: &str| {
+        exported
+            .iter()
+            .find(|r| r["alert"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {file}"))
+    };
+    let waiting = by_name("lendcore_payouts_waiting_for_a_person");
+    assert_eq!(
+        waiting["expr"].as_str().unwrap(),
+        r#"sum by () (increase(lendcore_events_total{topic="drawdown.manual_review"}[60m])) > 0"#
+    );
+    assert_eq!(waiting["labels"]["severity"].as_str(), Some("ticket"));
+    assert!(
+        waiting.get("for").is_none(),
+        "fires on the first evaluation in breach"
+    );
+    let rate = by_name("lendcore_payout_failure_rate");
+    assert_eq!(
+        rate["for"].as_str(),
+        Some("1m"),
+        "two evaluations in breach: one minute pending"
+    );
+    let expr = rate["expr"].as_str().unwrap();
+    assert!(
+        expr.contains(r#"answer=~"rejected|refused_by_channel|not_sent|unknown",call="submit""#),
+        "{expr}"
+    );
+    assert!(
+        expr.contains("> 0.2 and (sum by (channel)") && expr.ends_with(">= 20"),
+        "{expr}"
+    );
+    let unanswered = by_name("lendcore_channel_unanswered_anomaly")["expr"]
+        .as_str()
+        .unwrap();
+    assert!(unanswered.contains(r#"quantile_over_time(0.5, (sum by (channel) (increase(lendcore_payout_calls_total{answer=~"unknown|error"}[15m])))[14d:1d] offset 1d)"#), "{unanswered}");
+    let surge = by_name("lendcore_drawdown_endings_surge")["expr"]
+        .as_str()
+        .unwrap();
+    assert!(
+        surge.contains("offset 15m") && surge.contains(">= 3 *"),
+        "{surge}"
+    );
+    assert!(
+        by_name("lendcore_declines_anomaly")["expr"]
+            .as_str()
+            .unwrap()
+            .contains(r#"lendcore_credit_decisions_total{outcome="decline"}"#)
+    );
+}
+
+#[test]
+fn exported_values_are_escaped_for_promql() {
+    let mut r = rule(payout_failures());
+    r.condition = Condition::Threshold {
+        count: Selector {
+            signal: Signal::Events,
+            matching: [(
+                "reason".to_owned(),
+                vec!["a.b".to_owned(), "c\"d".to_owned()],
+            )]
+            .into(),
+        },
+        above: 1,
+    };
+    let file = prometheus_rules(&[r]);
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&file).unwrap();
+    let expr = parsed["groups"][0]["rules"][0]["expr"].as_str().unwrap();
+    assert_eq!(
+        expr,
+        r#"sum by (channel) (increase(lendcore_events_total{reason=~"a\\.b|c\"d"}[15m])) > 1"#,
+        "a dot matches a dot; a quote stays in the string"
+    );
+}
+
 proptest! {
     #[test]
     fn an_alert_is_told_at_most_once_until_it_resolves(
