@@ -121,14 +121,7 @@ pub async fn list_alerts(
             message: "state must be one of pending, firing, resolved".to_owned(),
         });
     }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::InvalidParameter {
-            code: "validation.limit_out_of_range",
-            parameter: "limit".to_owned(),
-            message: "limit must be between 1 and 500".to_owned(),
-        });
-    }
+    let limit = super::page_limit(query.limit)?;
     Ok(Json(AlertPage {
         items: alerts::list_alerts(&state.engine, wanted, limit).await?,
     }))

@@ -56,14 +56,7 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::InvalidParameter {
-            code: "validation.limit_out_of_range",
-            parameter: "limit".to_owned(),
-            message: "limit must be between 1 and 500".to_owned(),
-        });
-    }
+    let limit = super::page_limit(query.limit)?;
     if query.event_id.as_ref().is_some_and(|e| e.len() > 64) {
         return Err(ApiError::InvalidParameter {
             code: "validation.invalid_event_id",

@@ -54,14 +54,7 @@ pub async fn list(
             message: "status must be one of pending, running, succeeded, dead".to_owned(),
         })?,
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::InvalidParameter {
-            code: "validation.limit_out_of_range",
-            parameter: "limit".to_owned(),
-            message: "limit must be between 1 and 500".to_owned(),
-        });
-    }
+    let limit = super::page_limit(query.limit)?;
     let items = jobs::list_jobs(&state.engine, status, limit).await?;
     Ok(Json(JobPage { items }))
 }

@@ -23,6 +23,19 @@ use axum::response::{IntoResponse, Response};
 use lendcore_engine::Outcome;
 use serde::Serialize;
 
+/// A list's `limit`: 1-500, 50 if omitted.
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, crate::error::ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(crate::error::ApiError::InvalidParameter {
+            code: "validation.limit_out_of_range",
+            parameter: "limit".to_owned(),
+            message: "limit must be between 1 and 500".to_owned(),
+        });
+    }
+    Ok(limit)
+}
+
 /// Header set on a response that replays the stored result of an earlier request.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
