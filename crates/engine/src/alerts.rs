@@ -221,6 +221,40 @@ pub async fn evaluate(engine: &Engine) -> Result<Evaluated, EngineError> {
             }
         }
     }
+    // An alert whose rule was deleted or switched off ends with it: nothing evaluates it now.
+    for ((rule, group), (alert, state)) in &open {
+        if rules.iter().any(|r| r.name == *rule) {
+            continue;
+        }
+        let since = match state {
+            AlertState::Pending { since, .. }
+            | AlertState::Firing { since, .. }
+            | AlertState::Resolved { since, .. } => *since,
+        };
+        let mut body: AlertBody = serde_json::from_str(&alert.body)
+            .map_err(|e| EngineError::Internal(format!("stored alert {}: {e}", alert.id)))?;
+        body.state = AlertState::Resolved { since, at: now };
+        let text =
+            serde_json::to_string(&body).map_err(|e| EngineError::Internal(e.to_string()))?;
+        uow.save_alert(&StoredAlert {
+            state: "resolved".to_owned(),
+            body: text.clone(),
+            updated_at: now,
+            resolved_at: Some(now),
+            ..alert.clone()
+        })
+        .await?;
+        crate::audit::record_text(
+            uow.as_mut(),
+            crate::audit::SYSTEM,
+            "alert.resolved",
+            ("alert", &alert.id),
+            text,
+            now,
+        )
+        .await?;
+        evaluated.resolved.push((rule.clone(), group.clone()));
+    }
     uow.commit().await?;
     Ok(evaluated)
 }

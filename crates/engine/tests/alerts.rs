@@ -137,6 +137,11 @@ store_test! {
         assert_eq!(body["evidence"]["history"], json!([1, 1, 1, 1, 1, 1, 1]), "{body}");
         assert_eq!(body["evidence"]["compared_with"], 1.0, "the baseline");
         assert!(body["evidence"]["score"].as_f64().unwrap() > 4.0, "{body}");
+        drop(read);
+        // Its rule deleted, the alert ends with it.
+        alerts::delete_rule(&engine, "operator:ops", "unknown-answers").await.unwrap();
+        assert_eq!(alerts::evaluate(&engine).await.unwrap().resolved, [pair("unknown-answers", "bank")]);
+        assert!(db.store.begin_read().await.unwrap().open_alerts().await.unwrap().is_empty());
     }
 
     async fn each_minute_is_evaluated_once_by_a_job_and_old_evaluations_are_forgotten(db: &TestDb) {
