@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler, kinds};
 use crate::{Clock, Engine, EngineError, new_id};
 
+/// Serialises roll-ups and evaluations across processes (PostgreSQL; SQLite has one writer).
+const ALERTS_LOCK: &str = "alerts";
+
 /// Audit records rolled up per transaction.
 const ROLL_UP_PAGE: u32 = 2_000;
 
@@ -29,6 +32,9 @@ pub async fn roll_up(store: &dyn Store) -> Result<u64, EngineError> {
     let mut read = 0;
     loop {
         let mut uow = store.begin().await?;
+        // One roll-up at a time (evaluations may overlap across processes): two reading the
+        // same cursor would count the same records twice.
+        uow.serialise_on(ALERTS_LOCK).await?;
         let after = uow.alert_cursor().await?;
         let records = uow.audit_records(after, ROLL_UP_PAGE).await?;
         let Some(last) = records.last().map(|r| r.seq) else {
@@ -120,6 +126,8 @@ pub async fn evaluate(engine: &Engine) -> Result<Evaluated, EngineError> {
     let now = engine.clock.now();
     roll_up(engine.store.as_ref()).await?;
     let mut uow = engine.store.begin().await?;
+    // One evaluation at a time: two would each see an alert unopened and fire it twice.
+    uow.serialise_on(ALERTS_LOCK).await?;
     let mut rules = Vec::new();
     for stored in uow.alert_rules().await? {
         let rule: AlertRule = serde_json::from_str(&stored.document).map_err(|e| {
@@ -396,11 +404,18 @@ impl JobHandler for EvaluateHandler {
     }
 
     async fn run(&self, _job: &Job, _ctx: &JobContext) -> Result<JobDone, JobFailure> {
-        let evaluated = evaluate(&self.engine)
-            .await
-            .map_err(|e| JobFailure::retryable(e.to_string()))?;
-        for (rule, group) in &evaluated.fired {
-            tracing::warn!(%rule, %group, "alert fired");
+        // A failed minute is logged and counted, not retried or dead-lettered: the next minute
+        // evaluates again, and the roll-up's cursor loses no record meanwhile.
+        match evaluate(&self.engine).await {
+            Ok(evaluated) => {
+                for (rule, group) in &evaluated.fired {
+                    tracing::warn!(%rule, %group, "alert fired");
+                }
+            }
+            Err(err) => {
+                metrics::counter!("lendcore_alert_evaluation_failures_total").increment(1);
+                tracing::error!(error = %err, "could not evaluate the alert rules this minute");
+            }
         }
         let now = self.engine.clock.now();
         if chrono::Timelike::minute(&now) == 0 {
@@ -513,7 +528,7 @@ pub async fn save_rule(
     let stored = lendcore_store::StoredAlertRule {
         name: rule.name.clone(),
         document: document.clone(),
-        revision: revision.map_or(1, |r| r + 1),
+        revision: revision.map_or(1, |r| r.saturating_add(1)),
         updated_by: actor.to_owned(),
         updated_at: now,
     };

@@ -179,4 +179,23 @@ store_test! {
         assert_eq!(names.len(), 5);
         assert!(names.contains(&"payout-failure-rate".to_owned()), "{names:?}");
     }
+
+    async fn roll_ups_that_overlap_count_each_record_once(db: &TestDb) {
+        happened(db.store.as_ref(), 25, "drawdown.ended", json!({"reason": "channel.timeout"}), t0()).await;
+        let store = db.store.clone();
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { alerts::roll_up(store.as_ref()).await.unwrap() })
+            })
+            .collect();
+        let mut read_by_all = 0;
+        for run in runs {
+            read_by_all += run.await.unwrap();
+        }
+        assert_eq!(read_by_all, 25, "every record read by one of them");
+        let mut read = db.store.begin_read().await.unwrap();
+        let counted = read.signal_counts("events", t0(), t0() + Duration::minutes(1)).await.unwrap();
+        assert_eq!(counted.iter().map(|(_, n)| n).sum::<i64>(), 25);
+    }
 }

@@ -38,16 +38,20 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 /// them (`lendcore_figures_up` 0): a slow database must not stall monitoring.
 const FIGURES_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
+static READING_FIGURES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Prometheus text exposition (docs/OPERATIONS.md lists every series): requests, refusals and
 /// business events by reason, credit decisions, payouts by channel, deliveries, jobs and the
 /// queues waiting for a person, read from the database at each scrape.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let figures = tokio::time::timeout(
-        FIGURES_WITHIN,
-        lendcore_engine::operations::figures(&state.engine),
-    )
+    // `/metrics` is public and never shed: scrapes read the database one at a time, so a
+    // flood of them costs the database one reader, not one per request.
+    let figures = tokio::time::timeout(FIGURES_WITHIN, async {
+        let _one = READING_FIGURES.lock().await;
+        lendcore_engine::operations::figures(&state.engine).await
+    })
     .await;
     let up = match figures {
         Ok(Ok(figures)) => {
