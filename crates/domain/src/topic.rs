@@ -83,6 +83,10 @@ topics! {
     ApplicationReminder => "application.reminder",
     /// A link is about to expire.
     LinkExpiring => "link.expiring",
+    /// An alert rule is in breach: told to the rule's recipients, with the evidence.
+    AlertFired => "alert.fired",
+    /// A firing alert's condition cleared (or its rule went).
+    AlertResolved => "alert.resolved",
 }
 
 impl Topic {

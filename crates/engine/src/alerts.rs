@@ -40,25 +40,38 @@ pub async fn roll_up(store: &dyn Store) -> Result<u64, EngineError> {
         let Some(last) = records.last().map(|r| r.seq) else {
             return Ok(read);
         };
-        let mut counts: BTreeMap<(Signal, Timestamp, String), i64> = BTreeMap::new();
+        let mut counts: BTreeMap<(Signal, Timestamp, String), (i64, Vec<String>)> = BTreeMap::new();
         for record in &records {
-            if let Some((signal, labels)) = signal_of(record) {
+            if let Some(Counted {
+                signal,
+                labels,
+                example,
+            }) = signal_of(record)
+            {
                 let minute = record
                     .entry
                     .at
                     .duration_trunc(Duration::minutes(1))
                     .unwrap_or(record.entry.at);
-                *counts.entry((signal, minute, labels)).or_default() += 1;
+                let (count, examples) = counts.entry((signal, minute, labels)).or_default();
+                *count += 1;
+                if examples.len() == EXAMPLES_PER_COUNT {
+                    examples.remove(0);
+                }
+                examples.push(example);
             }
         }
         let counts: Vec<SignalCount> = counts
             .into_iter()
-            .map(|((signal, minute, labels), count)| SignalCount {
-                signal: signal.as_str().to_owned(),
-                minute,
-                labels,
-                count,
-            })
+            .map(
+                |((signal, minute, labels), (count, examples))| SignalCount {
+                    signal: signal.as_str().to_owned(),
+                    minute,
+                    labels,
+                    count,
+                    examples,
+                },
+            )
             .collect();
         uow.add_signal_counts(&counts, last).await?;
         uow.commit().await?;
@@ -69,10 +82,24 @@ pub async fn roll_up(store: &dyn Store) -> Result<u64, EngineError> {
     }
 }
 
-/// The signal an audit record counts in, and its labels as sorted JSON; `None` for records no
-/// signal counts (an operator's sign-in, a product change). Business events count with their
-/// reason; so does any other audited action that names one (an identity check that failed).
-fn signal_of(record: &AuditRecord) -> Option<(Signal, String)> {
+/// The latest records of each count kept as examples of it.
+const EXAMPLES_PER_COUNT: usize = 3;
+/// Examples an alert shows.
+const EXAMPLES_PER_ALERT: usize = 5;
+
+/// What an audit record counts as.
+struct Counted {
+    signal: Signal,
+    /// The labels as sorted JSON.
+    labels: String,
+    /// Where an operator looks at what the record is about (see [`example_of`]).
+    example: String,
+}
+
+/// The signal an audit record counts in; `None` for records no signal counts (an operator's
+/// sign-in, a product change). Business events count with their reason; so does any other
+/// audited action that names one (an identity check that failed).
+fn signal_of(record: &AuditRecord) -> Option<Counted> {
     let detail: serde_json::Value = serde_json::from_str(&record.entry.detail).ok()?;
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
     let action = record.entry.action.as_str();
@@ -101,7 +128,30 @@ fn signal_of(record: &AuditRecord) -> Option<(Signal, String)> {
         ),
         _ => return None,
     };
-    Some((signal, serde_json::to_string(&labels).ok()?))
+    Some(Counted {
+        signal,
+        labels: serde_json::to_string(&labels).ok()?,
+        example: example_of(record, &detail),
+    })
+}
+
+/// The API path that shows what `record` is about (a decision: its borrower's decision; a
+/// drawdown's or a loan's payout calls: the drawdown), or `type:id` where no page shows it.
+fn example_of(record: &AuditRecord, detail: &serde_json::Value) -> String {
+    let id = record.entry.subject_id.as_str();
+    match record.entry.subject_type.as_str() {
+        "drawdown" => format!("/v1/drawdowns/{id}"),
+        "application" => format!("/v1/applications/{id}"),
+        "credit_line" => format!("/v1/credit-lines/{id}"),
+        "borrower" => format!("/v1/borrowers/{id}"),
+        "product" => format!("/v1/products/{id}"),
+        "maintenance_window" => format!("/v1/maintenance-windows/{id}"),
+        "decision" => match detail["borrower_id"].as_str() {
+            Some(borrower) => format!("/v1/borrowers/{borrower}/decisions/{id}"),
+            None => format!("decision:{id}"),
+        },
+        other => format!("{other}:{id}"),
+    }
 }
 
 /// An alert as kept and shown: its state and the evidence of the evaluation that last moved it.
@@ -111,6 +161,22 @@ pub struct AlertBody {
     #[serde(flatten)]
     pub state: AlertState,
     pub evidence: Evidence,
+    /// The window's count minute by minute, oldest first (a ratio's numerator).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<u64>,
+    /// A few of the records counted, latest first: the API path that shows each (`type:id`
+    /// where none does).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+/// What an `alert.fired` or `alert.resolved` event carries: the alert, and its rule as it stood
+/// (absent when the rule was deleted before an older version of lendcore resolved its alert).
+/// The rule's `notify` says who is told, besides the webhooks that subscribe to `alert.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertNotice {
+    pub alert: AlertView,
+    pub rule: Option<AlertRule>,
 }
 
 /// What one evaluation did.
@@ -121,18 +187,25 @@ pub struct Evaluated {
     pub resolved: Vec<(String, String)>,
 }
 
-/// Rolls the audit chain up, then evaluates every enabled rule at the clock's now.
+/// Rolls the audit chain up, then evaluates every enabled rule at the clock's now, unless this
+/// minute was evaluated already.
 pub async fn evaluate(engine: &Engine) -> Result<Evaluated, EngineError> {
     let now = engine.clock.now();
     roll_up(engine.store.as_ref()).await?;
     let mut uow = engine.store.begin().await?;
-    // One evaluation at a time: two would each see an alert unopened and fire it twice.
+    // One evaluation at a time: two would each see an alert unopened and fire it twice. And
+    // one a minute: a second in the same minute would count its breach twice.
     uow.serialise_on(ALERTS_LOCK).await?;
+    let minute = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
+    if !uow
+        .advance_alert_mark("evaluated", minute.timestamp_millis())
+        .await?
+    {
+        return Ok(Evaluated::default());
+    }
     let mut rules = Vec::new();
     for stored in uow.alert_rules().await? {
-        let rule: AlertRule = serde_json::from_str(&stored.document).map_err(|e| {
-            EngineError::Internal(format!("stored alert rule {}: {e}", stored.name))
-        })?;
+        let rule = parse_rule(&stored)?;
         if rule.enabled {
             rules.push(rule);
         }
@@ -190,37 +263,28 @@ pub async fn evaluate(engine: &Engine) -> Result<Evaluated, EngineError> {
                 AlertState::Firing { .. } => "firing",
                 AlertState::Resolved { .. } => "resolved",
             };
-            let body = serde_json::to_string(&AlertBody {
+            let (series, examples) = sample(uow.as_mut(), rule, &group, now).await?;
+            let body = AlertBody {
                 state: next,
                 evidence,
-            })
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+                series,
+                examples,
+            };
+            let text =
+                serde_json::to_string(&body).map_err(|e| EngineError::Internal(e.to_string()))?;
             let alert = StoredAlert {
                 id: current.map_or_else(new_id, |(a, _)| a.id.clone()),
                 rule: rule.name.clone(),
                 grouping: group.clone(),
                 state: state.to_owned(),
-                body: body.clone(),
+                body: text,
                 opened_at: current.map_or(now, |(a, _)| a.opened_at),
                 updated_at: now,
                 resolved_at,
             };
             uow.save_alert(&alert).await?;
             if let Some(fired) = told {
-                let action = if fired {
-                    "alert.fired"
-                } else {
-                    "alert.resolved"
-                };
-                crate::audit::record_text(
-                    uow.as_mut(),
-                    crate::audit::SYSTEM,
-                    action,
-                    ("alert", &alert.id),
-                    body,
-                    now,
-                )
-                .await?;
+                announce(uow.as_mut(), &alert, body, Some(rule), now).await?;
                 if fired {
                     evaluated.fired.push(key);
                 } else {
@@ -229,42 +293,144 @@ pub async fn evaluate(engine: &Engine) -> Result<Evaluated, EngineError> {
             }
         }
     }
-    // An alert whose rule was deleted or switched off ends with it: nothing evaluates it now.
-    for ((rule, group), (alert, state)) in &open {
-        if rules.iter().any(|r| r.name == *rule) {
-            continue;
-        }
-        let since = match state {
-            AlertState::Pending { since, .. }
-            | AlertState::Firing { since, .. }
-            | AlertState::Resolved { since, .. } => *since,
+    // An alert whose rule was switched off ends with it: nothing evaluates it now. (Deleting a
+    // rule resolves its alerts at once.)
+    let mut unwatched: Vec<&StoredAlert> = open
+        .values()
+        .map(|(alert, _)| alert)
+        .filter(|alert| !rules.iter().any(|r| r.name == alert.rule))
+        .collect();
+    unwatched.sort_by(|a, b| (&a.rule, &a.grouping).cmp(&(&b.rule, &b.grouping)));
+    for alert in unwatched {
+        let rule = match uow.find_alert_rule(&alert.rule).await? {
+            Some(stored) => Some(parse_rule(&stored)?),
+            None => None,
         };
-        let mut body: AlertBody = serde_json::from_str(&alert.body)
-            .map_err(|e| EngineError::Internal(format!("stored alert {}: {e}", alert.id)))?;
-        body.state = AlertState::Resolved { since, at: now };
-        let text =
-            serde_json::to_string(&body).map_err(|e| EngineError::Internal(e.to_string()))?;
-        uow.save_alert(&StoredAlert {
-            state: "resolved".to_owned(),
-            body: text.clone(),
-            updated_at: now,
-            resolved_at: Some(now),
-            ..alert.clone()
-        })
-        .await?;
-        crate::audit::record_text(
-            uow.as_mut(),
-            crate::audit::SYSTEM,
-            "alert.resolved",
-            ("alert", &alert.id),
-            text,
-            now,
-        )
-        .await?;
-        evaluated.resolved.push((rule.clone(), group.clone()));
+        resolve_unwatched(uow.as_mut(), alert, rule.as_ref(), now).await?;
+        evaluated
+            .resolved
+            .push((alert.rule.clone(), alert.grouping.clone()));
     }
     uow.commit().await?;
     Ok(evaluated)
+}
+
+/// Resolves an open alert no evaluation will resolve (its rule switched off or deleted), and
+/// tells the rule's recipients.
+async fn resolve_unwatched(
+    uow: &mut dyn UnitOfWork,
+    alert: &StoredAlert,
+    rule: Option<&AlertRule>,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    let mut body: AlertBody = serde_json::from_str(&alert.body)
+        .map_err(|e| EngineError::Internal(format!("stored alert {}: {e}", alert.id)))?;
+    let since = match body.state {
+        AlertState::Pending { since, .. }
+        | AlertState::Firing { since, .. }
+        | AlertState::Resolved { since, .. } => since,
+    };
+    body.state = AlertState::Resolved { since, at: now };
+    let text = serde_json::to_string(&body).map_err(|e| EngineError::Internal(e.to_string()))?;
+    let resolved = StoredAlert {
+        state: "resolved".to_owned(),
+        body: text,
+        updated_at: now,
+        resolved_at: Some(now),
+        ..alert.clone()
+    };
+    uow.save_alert(&resolved).await?;
+    announce(uow, &resolved, body, rule, now).await
+}
+
+/// Tells of an alert that fired or resolved: an event for the rule's recipients and the
+/// webhooks subscribed to `alert.*`, audited as it is announced.
+async fn announce(
+    uow: &mut dyn UnitOfWork,
+    alert: &StoredAlert,
+    body: AlertBody,
+    rule: Option<&AlertRule>,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    let topic = match body.state {
+        AlertState::Resolved { .. } => Topic::AlertResolved,
+        AlertState::Pending { .. } | AlertState::Firing { .. } => Topic::AlertFired,
+    };
+    let notice = AlertNotice {
+        alert: AlertView {
+            id: alert.id.clone(),
+            rule: alert.rule.clone(),
+            group: alert.grouping.clone(),
+            body,
+            opened_at: alert.opened_at,
+            updated_at: alert.updated_at,
+        },
+        rule: rule.cloned(),
+    };
+    let payload =
+        serde_json::to_value(&notice).map_err(|e| EngineError::Internal(e.to_string()))?;
+    crate::audit::announce(
+        uow,
+        lendcore_store::OutboxEvent {
+            id: new_id(),
+            topic: topic.as_str().to_owned(),
+            aggregate_type: "alert".to_owned(),
+            aggregate_id: alert.id.clone(),
+            payload,
+            created_at: now,
+            published_at: None,
+        },
+        crate::audit::SYSTEM,
+    )
+    .await
+}
+
+/// The window's count of `rule`'s first selector in `group`, minute by minute, and the latest
+/// examples of it.
+async fn sample(
+    uow: &mut dyn UnitOfWork,
+    rule: &AlertRule,
+    group: &str,
+    now: Timestamp,
+) -> Result<(Vec<u64>, Vec<String>), EngineError> {
+    let Some(selector) = rule.condition.selectors().first().copied() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let minutes = i64::from(rule.window_minutes);
+    let start = now - Duration::minutes(minutes);
+    let mut series = vec![0; rule.window_minutes as usize];
+    let mut examples: Vec<String> = Vec::new();
+    let rows = uow
+        .signal_minutes(selector.signal.as_str(), start, now)
+        .await?;
+    for row in rows.iter().rev() {
+        let labels: BTreeMap<String, String> = serde_json::from_str(&row.labels)
+            .map_err(|e| EngineError::Internal(format!("signal labels {}: {e}", row.labels)))?;
+        let in_group = rule
+            .group_by
+            .as_deref()
+            .is_none_or(|label| labels.get(label).map_or("", String::as_str) == group);
+        if !in_group || !selector.matches(&labels) {
+            continue;
+        }
+        // The window starts at a whole minute only when `now` is one; a count is kept by its
+        // minute, so the first may begin before the window does.
+        let at = ((row.minute - start).num_minutes()).clamp(0, minutes - 1);
+        if let Some(slot) = usize::try_from(at).ok().and_then(|i| series.get_mut(i)) {
+            *slot += u64::try_from(row.count).unwrap_or(0);
+        }
+        for example in row.examples.iter().rev() {
+            if examples.len() < EXAMPLES_PER_ALERT && !examples.contains(example) {
+                examples.push(example.clone());
+            }
+        }
+    }
+    Ok((series, examples))
+}
+
+fn parse_rule(stored: &lendcore_store::StoredAlertRule) -> Result<AlertRule, EngineError> {
+    serde_json::from_str(&stored.document)
+        .map_err(|e| EngineError::Internal(format!("stored alert rule {}: {e}", stored.name)))
 }
 
 /// Each group's counts for `rule` at `now`: the window's, and the history a change or an
@@ -345,12 +511,7 @@ async fn grouped(
     {
         let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
             .map_err(|e| EngineError::Internal(format!("signal labels {labels}: {e}")))?;
-        let wanted = selector.matching.iter().all(|(label, values)| {
-            labels
-                .get(label)
-                .is_some_and(|value| values.iter().any(|v| v == value))
-        });
-        if wanted {
+        if selector.matches(&labels) {
             let group = group_by
                 .and_then(|label| labels.get(label).cloned())
                 .unwrap_or_default();
@@ -471,7 +632,7 @@ pub struct AlertRuleView {
 }
 
 /// An alert as operators see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertView {
     pub id: String,
@@ -488,9 +649,7 @@ pub struct AlertView {
 
 fn rule_view(stored: lendcore_store::StoredAlertRule) -> Result<AlertRuleView, EngineError> {
     Ok(AlertRuleView {
-        rule: serde_json::from_str(&stored.document).map_err(|e| {
-            EngineError::Internal(format!("stored alert rule {}: {e}", stored.name))
-        })?,
+        rule: parse_rule(&stored)?,
         revision: stored.revision,
         updated_by: stored.updated_by,
         updated_at: stored.updated_at,
@@ -565,10 +724,22 @@ pub async fn save_rule(
     rule_view(stored)
 }
 
-/// Deletes a rule; its alerts stay as they are, for the record. Audited.
+/// Deletes a rule; its open alerts resolve at once (their recipients are told), the rest stay
+/// for the record. Audited.
 pub async fn delete_rule(engine: &Engine, actor: &str, name: &str) -> Result<(), EngineError> {
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
+    // The evaluation's lock: one running now would otherwise save the alerts resolved here.
+    uow.serialise_on(ALERTS_LOCK).await?;
+    let rule = match uow.find_alert_rule(name).await? {
+        Some(stored) => parse_rule(&stored)?,
+        None => return Err(not_found(name)),
+    };
+    for alert in uow.open_alerts().await? {
+        if alert.rule == name {
+            resolve_unwatched(uow.as_mut(), &alert, Some(&rule), now).await?;
+        }
+    }
     if !uow.delete_alert_rule(name).await? {
         return Err(not_found(name));
     }

@@ -1,16 +1,31 @@
 //! Alerts evaluated from the audit chain, on both stores: a threshold that fires once after two
 //! evaluations in breach, stays quiet while it lasts (also for a process that starts afresh),
-//! and resolves by itself; an anomaly per channel against the same minutes on earlier days.
+//! and resolves by itself; an anomaly per channel against the same minutes on earlier days;
+//! and end to end, a payment channel that starts timing out pages its on-call recipients (a
+//! webhook receiver and the SMS sandbox, over HTTP) once though two processes evaluate and
+//! publish, and tells them of the recovery.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::time::Duration as StdDuration;
+
+use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway, SandboxSms};
+use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint};
 use lendcore_domain::audit::AuditEntry;
+use lendcore_domain::product::ProductCode;
+use lendcore_domain::reasons::Language;
+use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::notify::{self, DeliveryHandler, Notifications};
 use lendcore_engine::{Engine, ManualClock, alerts};
 use lendcore_store::{SignalCount, Store, StoredAlertRule};
 use lendcore_testkit::store_test;
-use serde_json::json;
+use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod common;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap()
@@ -118,8 +133,8 @@ store_test! {
         let mut usual = Vec::new();
         for day in 1..=7 {
             let minute = t0() - Duration::days(day) - Duration::minutes(5);
-            usual.push(SignalCount { signal: "payout_calls".into(), minute, labels: r#"{"answer":"unknown","call":"submit","channel":"bank"}"#.into(), count: 1 });
-            usual.push(SignalCount { signal: "payout_calls".into(), minute, labels: r#"{"answer":"unknown","call":"submit","channel":"sandbox"}"#.into(), count: 15 });
+            usual.push(SignalCount { signal: "payout_calls".into(), minute, labels: r#"{"answer":"unknown","call":"submit","channel":"bank"}"#.into(), count: 1, examples: vec![] });
+            usual.push(SignalCount { signal: "payout_calls".into(), minute, labels: r#"{"answer":"unknown","call":"submit","channel":"sandbox"}"#.into(), count: 15, examples: vec![] });
         }
         uow.add_signal_counts(&usual, 0).await.unwrap();
         uow.commit().await.unwrap();
@@ -138,10 +153,33 @@ store_test! {
         assert_eq!(body["evidence"]["compared_with"], 1.0, "the baseline");
         assert!(body["evidence"]["score"].as_f64().unwrap() > 4.0, "{body}");
         drop(read);
-        // Its rule deleted, the alert ends with it.
-        alerts::delete_rule(&engine, "operator:ops", "unknown-answers").await.unwrap();
+
+        // Its rule switched off, the alert ends at the next evaluation; switched on, it fires
+        // again; deleted, it ends at once.
+        let mut rule = alerts::list_rules(&engine).await.unwrap().remove(0);
+        rule.rule.enabled = false;
+        let off = alerts::save_rule(&engine, "operator:ops", rule.rule.clone(), Some(rule.revision)).await.unwrap();
+        clock.advance(Duration::minutes(1));
         assert_eq!(alerts::evaluate(&engine).await.unwrap().resolved, [pair("unknown-answers", "bank")]);
         assert!(db.store.begin_read().await.unwrap().open_alerts().await.unwrap().is_empty());
+        rule.rule.enabled = true;
+        alerts::save_rule(&engine, "operator:ops", rule.rule, Some(off.revision)).await.unwrap();
+        clock.advance(Duration::minutes(1));
+        assert_eq!(alerts::evaluate(&engine).await.unwrap().fired, [pair("unknown-answers", "bank")]);
+        alerts::delete_rule(&engine, "operator:ops", "unknown-answers").await.unwrap();
+        assert!(db.store.begin_read().await.unwrap().open_alerts().await.unwrap().is_empty());
+        clock.advance(Duration::minutes(1));
+        assert_eq!(alerts::evaluate(&engine).await.unwrap(), alerts::Evaluated::default());
+        lendcore_engine::audit::seal(db.store.as_ref()).await.unwrap();
+        let mut read = db.store.begin_read().await.unwrap();
+        let told: Vec<(String, String)> = read.audit_records(0, 1000).await.unwrap().into_iter()
+            .filter(|r| r.entry.action.starts_with("alert."))
+            .map(|r| (r.entry.action, r.entry.detail)).collect();
+        let actions: Vec<&str> = told.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(actions, ["alert.fired", "alert.resolved", "alert.fired", "alert.resolved"]);
+        let last: serde_json::Value = serde_json::from_str(&told[3].1).unwrap();
+        assert_eq!(last["rule"]["name"], "unknown-answers", "the deleted rule is told with its alert: {last}");
+        assert_eq!(last["alert"]["state"], "resolved");
     }
 
     async fn each_minute_is_evaluated_once_by_a_job_and_old_evaluations_are_forgotten(db: &TestDb) {
@@ -197,5 +235,241 @@ store_test! {
         let mut read = db.store.begin_read().await.unwrap();
         let counted = read.signal_counts("events", t0(), t0() + Duration::minutes(1)).await.unwrap();
         assert_eq!(counted.iter().map(|(_, n)| n).sum::<i64>(), 25);
+    }
+
+    async fn a_channel_that_starts_timing_out_pages_on_call_once_and_its_recovery_is_told(db: &TestDb) {
+        let on_call = OnCall::start().await;
+        let clock = Arc::new(ManualClock::new(t0()));
+        // Two processes: each evaluates, publishes and sends.
+        let a = on_call.process(db.store.clone(), clock.clone(), "a").await;
+        let b = on_call.process(db.store.clone(), clock.clone(), "b").await;
+        common::cash_product(&a.engine).await;
+        let line = common::line(&a.engine, "b-1", 3_000_000, t0(), 365).await;
+        alerts::save_rule(&a.engine, "operator:ops", serde_json::from_value(json!({
+            "name": "channel-unanswered", "description": "A payment channel leaves payouts unanswered",
+            "severity": "page", "window_minutes": 5, "group_by": "channel", "evaluations": 2,
+            "condition": {"kind": "anomaly", "baseline": "same_hour_median", "baseline_days": 3, "score": "4", "min_count": 3,
+                "count": {"signal": "payout_calls", "where": {"answer": ["unknown", "error"]}}},
+            "notify": [{"by": "webhook", "to": "pager"}, {"by": "sms", "to": "+8613812345678"}, {"by": "webhook", "to": "ops-feed"}]
+        })).unwrap(), None).await.unwrap();
+        // The usual: one unanswered call in these minutes on each of the last three days.
+        let mut uow = db.store.begin().await.unwrap();
+        let usual: Vec<SignalCount> = (1..=3).map(|day| SignalCount {
+            signal: "payout_calls".into(), minute: t0() - Duration::days(day),
+            labels: r#"{"answer":"unknown","call":"submit","channel":"sandbox"}"#.into(), count: 1, examples: vec![],
+        }).collect();
+        uow.add_signal_counts(&usual, 0).await.unwrap();
+        uow.commit().await.unwrap();
+
+        // Payouts go through; then the channel stops answering in time.
+        a.draw(&line, "acct-1").await;
+        let mut timed_out = Vec::new();
+        for _ in 0..6 {
+            timed_out.push(a.draw(&line, "acct-1~timeout").await);
+        }
+        a.work().await;
+        clock.advance(Duration::minutes(1));
+        let first = a.evaluate_with(&b).await;
+        assert!(first.fired.is_empty(), "one evaluation in breach is not yet two: {first:?}");
+        clock.advance(Duration::minutes(1));
+        let second = a.evaluate_with(&b).await;
+        assert_eq!(second.fired, [pair("channel-unanswered", "sandbox")], "fired once, by one process");
+        a.publish_and_send_with(&b).await;
+        a.publish_and_send_with(&b).await;
+
+        let fired = on_call.webhook_bodies("/pager").await;
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0]["topic"], "alert.fired");
+        let alert = &fired[0]["data"]["alert"];
+        assert_eq!((alert["rule"].as_str(), alert["group"].as_str(), alert["state"].as_str()),
+            (Some("channel-unanswered"), Some("sandbox"), Some("firing")), "{alert}");
+        assert_eq!(alert["evidence"]["value"], 6.0, "{alert}");
+        assert_eq!(alert["evidence"]["score"], 5.0, "six against a usual of one: {alert}");
+        assert_eq!(alert["evidence"]["history"], json!([1, 1, 1]));
+        assert_eq!(alert["series"].as_array().map(Vec::len), Some(5), "{alert}");
+        assert_eq!(alert["series"].as_array().unwrap().iter().filter_map(|n| n.as_u64()).sum::<u64>(), 6);
+        let examples: Vec<&str> = alert["examples"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
+        assert!(!examples.is_empty() && examples.iter().all(|e| timed_out.iter().any(|id| *e == format!("/v1/drawdowns/{id}"))),
+            "{examples:?} of {timed_out:?}");
+        assert_eq!(on_call.webhook_bodies("/feed").await.len(), 1, "named by the rule and subscribed to alert.*: told once");
+        let texts = on_call.sms.messages(Some("+8613812345678"));
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert!(texts[0].text.starts_with("lendcore FIRING channel-unanswered (channel sandbox): 6 against 1 over 5 min. https://ops.lender.example/v1/alerts"),
+            "{}", texts[0].text);
+
+        // The channel answers again; once the timeouts leave the window, two clear evaluations
+        // resolve the alert and the recipients hear of it, once.
+        a.draw(&line, "acct-1").await;
+        a.work().await;
+        clock.advance(Duration::minutes(5));
+        assert!(a.evaluate_with(&b).await.resolved.is_empty());
+        clock.advance(Duration::minutes(1));
+        assert_eq!(a.evaluate_with(&b).await.resolved, [pair("channel-unanswered", "sandbox")]);
+        a.publish_and_send_with(&b).await;
+        a.publish_and_send_with(&b).await;
+        let topics: Vec<Value> = on_call.webhook_bodies("/pager").await.iter().map(|b| b["topic"].clone()).collect();
+        assert_eq!(topics, [json!("alert.fired"), json!("alert.resolved")]);
+        assert_eq!(on_call.webhook_bodies("/feed").await.len(), 2);
+        let texts = on_call.sms.messages(Some("+8613812345678"));
+        assert_eq!(texts.len(), 2);
+        assert!(texts[1].text.starts_with("lendcore RESOLVED channel-unanswered (channel sandbox)"), "{}", texts[1].text);
+    }
+}
+
+/// On call, as the rule reaches it: a webhook receiver (wiremock; `pager` receives only what
+/// it is sent, `ops-feed` subscribes to `alert.*`), the SMS sandbox over HTTP, and the sandbox
+/// channel, whose `timeout` mode hangs past the client's timeout.
+struct OnCall {
+    hooks: MockServer,
+    sms: SandboxSms,
+    sms_url: String,
+    channel_url: String,
+}
+
+struct Process {
+    engine: Arc<Engine>,
+    runner: JobRunner,
+}
+
+impl OnCall {
+    async fn start() -> OnCall {
+        let hooks = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&hooks)
+            .await;
+        let sms = SandboxSms::new(None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sms_url = format!("http://{}", listener.local_addr().unwrap());
+        let app = sms.router();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (sandbox, channel_url) = common::sandbox(StdDuration::from_secs(2)).await;
+        // The sandbox lives as long as its server's task holds it.
+        drop(sandbox);
+        OnCall {
+            hooks,
+            sms,
+            sms_url,
+            channel_url,
+        }
+    }
+
+    async fn process(&self, store: Arc<dyn Store>, clock: Arc<ManualClock>, name: &str) -> Process {
+        let endpoint = |id: &str, route: &str, topics: &[&str]| WebhookEndpoint {
+            id: id.into(),
+            url: format!("{}{route}", self.hooks.uri()),
+            secret: b"whsec-on-call".to_vec(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        let channels = vec![common::http_channel(
+            "sandbox",
+            &self.channel_url,
+            StdDuration::from_millis(200),
+        )];
+        let engine = Arc::new(
+            Engine::new(store.clone(), clock.clone())
+                .with_channels(channels.clone())
+                .with_sms(Arc::new(
+                    HttpSmsGateway::new(HttpSmsConfig {
+                        base_url: self.sms_url.clone(),
+                        api_key: "k".into(),
+                        timeout: StdDuration::from_secs(5),
+                    })
+                    .unwrap(),
+                ))
+                .with_notifications(Notifications {
+                    webhooks: vec![
+                        endpoint("pager", "/pager", &["drawdown.ended"]),
+                        endpoint("ops-feed", "/feed", &["alert.*"]),
+                    ],
+                    webhook_client: Some(WebhookClient::new(StdDuration::from_secs(5)).unwrap()),
+                    language: Language::En,
+                    operator_url: Some("https://ops.lender.example".into()),
+                    ..Notifications::default()
+                }),
+        );
+        let runner = JobRunner::new(
+            store,
+            clock,
+            RunnerConfig {
+                worker_id: name.into(),
+                ..RunnerConfig::default()
+            },
+        )
+        .register(DisburseHandler::new(channels))
+        .register(DeliveryHandler::new(&engine));
+        Process { engine, runner }
+    }
+
+    /// What the receiver took at `route`, in order.
+    async fn webhook_bodies(&self, route: &str) -> Vec<Value> {
+        let requests = self.hooks.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.url.path() == route)
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+}
+
+impl Process {
+    /// Quotes and confirms a 1,000.00 drawdown to `account`; returns its id.
+    async fn draw(&self, line: &str, account: &str) -> String {
+        let request = DrawdownRequest {
+            line_id: line.into(),
+            product: ProductCode::parse("cash").unwrap(),
+            amount_minor: 100_000,
+            term: 3,
+            split: None,
+            account: account.into(),
+        };
+        let quoted = drawdowns::quote(&self.engine, request, None)
+            .await
+            .unwrap()
+            .into_inner();
+        drawdowns::confirm(&self.engine, &quoted.confirmation_token, None)
+            .await
+            .unwrap()
+            .into_inner()
+            .drawdown
+            .id
+    }
+
+    /// Runs what is due until nothing is, and seals the audit chain the alerts count.
+    async fn work(&self) {
+        while self.runner.poll_once().await.unwrap().ran() > 0 {}
+        lendcore_engine::audit::seal(self.engine.store.as_ref())
+            .await
+            .unwrap();
+    }
+
+    /// Evaluates in both processes at once; what either did.
+    async fn evaluate_with(&self, other: &Process) -> alerts::Evaluated {
+        let (mine, theirs) = tokio::join!(
+            alerts::evaluate(&self.engine),
+            alerts::evaluate(&other.engine)
+        );
+        let (mut mine, theirs) = (mine.unwrap(), theirs.unwrap());
+        mine.fired.extend(theirs.fired);
+        mine.resolved.extend(theirs.resolved);
+        mine
+    }
+
+    /// Seals, publishes in both processes at once, then both send what is due.
+    async fn publish_and_send_with(&self, other: &Process) {
+        lendcore_engine::audit::seal(self.engine.store.as_ref())
+            .await
+            .unwrap();
+        let (mine, theirs) = tokio::join!(
+            notify::publish(&self.engine),
+            notify::publish(&other.engine)
+        );
+        mine.unwrap();
+        theirs.unwrap();
+        let (mine, theirs) = tokio::join!(self.runner.poll_once(), other.runner.poll_once());
+        mine.unwrap();
+        theirs.unwrap();
+        other.work().await;
+        self.work().await;
     }
 }

@@ -217,6 +217,7 @@ async fn world(store: Arc<dyn Store>) -> World {
                 mailer: Some(mailer),
                 language: Language::En,
                 link_base_url: None,
+                operator_url: None,
             }),
     );
     let runner = JobRunner::new(

@@ -127,6 +127,10 @@ pub struct NotificationsConfig {
     /// itself (`POST /v1/loans/{id}/view-link`), e.g. `https://app.lender.example/open?link=`.
     #[serde(default)]
     pub link_base_url: Option<String>,
+    /// Where operators reach lendcore's API, e.g. `https://lendcore.lender.internal`: alert
+    /// messages link their examples there (without it they give the paths alone).
+    #[serde(default)]
+    pub operator_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -444,6 +448,14 @@ impl Config {
                             })
                         }),
                         "notifications.link_base_url must be an https:// address",
+                    ),
+                    (
+                        self.notifications.operator_url.as_ref().is_none_or(|u| {
+                            reqwest::Url::parse(u).is_ok_and(|url| {
+                                matches!(url.scheme(), "https" | "http") && url.has_host()
+                            })
+                        }),
+                        "notifications.operator_url must be an http:// or https:// address",
                     ),
                     (
                         self.smtp.as_ref().is_none_or(|m| {

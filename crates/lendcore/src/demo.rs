@@ -71,6 +71,9 @@ pub async fn run(
             config.notifications.link_base_url =
                 Some(format!("http://127.0.0.1:{port}/links/open?link="));
         }
+        if config.notifications.operator_url.is_none() && reachable_here(bind) {
+            config.notifications.operator_url = Some(format!("http://127.0.0.1:{}", bind.port()));
+        }
     }
     config
         .identity

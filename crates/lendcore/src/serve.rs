@@ -537,6 +537,7 @@ fn notifications(config: &Config) -> anyhow::Result<notify::Notifications> {
             .language
             .unwrap_or(lendcore_domain::reasons::Language::ZhHans),
         link_base_url: config.notifications.link_base_url.clone(),
+        operator_url: config.notifications.operator_url.clone(),
     })
 }
 

@@ -40,6 +40,8 @@ pub struct SignalCount {
     /// The labels as sorted JSON, e.g. `{"reason":"channel.timeout","topic":"drawdown.ended"}`.
     pub labels: String,
     pub count: i64,
+    /// A few of the records counted (`drawdown:ID`), the latest rolled up.
+    pub examples: Vec<String>,
 }
 
 #[async_trait]
@@ -65,6 +67,9 @@ pub trait AlertRepository {
     /// Records that the one-time step `name` is done: true the first time, false after.
     async fn mark_once(&mut self, name: &str) -> Result<bool, StoreError>;
 
+    /// Moves the mark `name` up to `value`: false when it is there or past it already.
+    async fn advance_alert_mark(&mut self, name: &str, value: i64) -> Result<bool, StoreError>;
+
     /// Adds `counts` to what is kept and moves the cursor to `seq`, together.
     async fn add_signal_counts(
         &mut self,
@@ -79,6 +84,14 @@ pub trait AlertRepository {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Every minute's count of `signal` in `[from, to)`, oldest first, with its examples.
+    async fn signal_minutes(
+        &mut self,
+        signal: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<SignalCount>, StoreError>;
 
     /// Forgets counts of minutes before `before`; returns how many rows went.
     async fn prune_signal_counts(&mut self, before: Timestamp) -> Result<u64, StoreError>;
@@ -221,6 +234,19 @@ impl AlertRepository for SqlUnitOfWork {
         Ok(seq.unwrap_or(0))
     }
 
+    async fn advance_alert_mark(&mut self, name: &str, value: i64) -> Result<bool, StoreError> {
+        let moved = on_tx!(self, c => sqlx::query(
+            "INSERT INTO alert_marks (name, value) VALUES ($1, $2) ON CONFLICT (name) \
+             DO UPDATE SET value = excluded.value WHERE alert_marks.value < excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(moved == 1)
+    }
+
     async fn mark_once(&mut self, name: &str) -> Result<bool, StoreError> {
         let done = on_tx!(self, c => sqlx::query(
             "INSERT INTO alert_marks (name, value) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING",
@@ -238,20 +264,29 @@ impl AlertRepository for SqlUnitOfWork {
         seq: i64,
     ) -> Result<(), StoreError> {
         for chunk in counts.chunks(COUNTS_PER_STATEMENT) {
-            let values = crate::placeholders(self.backend(), chunk.len(), 4);
+            let values = crate::placeholders(self.backend(), chunk.len(), 5);
+            // The examples are the latest page's, unless it brought none.
             let sql = format!(
-                "INSERT INTO alert_counts (signal, minute_ms, labels, count) VALUES {values} \
-                 ON CONFLICT (signal, minute_ms, labels) \
-                 DO UPDATE SET count = alert_counts.count + excluded.count"
+                "INSERT INTO alert_counts (signal, minute_ms, labels, count, examples) \
+                 VALUES {values} ON CONFLICT (signal, minute_ms, labels) \
+                 DO UPDATE SET count = alert_counts.count + excluded.count, \
+                 examples = CASE WHEN excluded.examples = '[]' THEN alert_counts.examples \
+                 ELSE excluded.examples END"
             );
+            let examples: Vec<String> = chunk
+                .iter()
+                .map(|count| serde_json::to_string(&count.examples))
+                .collect::<Result<_, _>>()
+                .map_err(|e| StoreError::corrupt("alert_counts", e))?;
             on_tx!(self, c => {
                 let mut query = sqlx::query(&sql);
-                for count in chunk {
+                for (count, examples) in chunk.iter().zip(&examples) {
                     query = query
                         .bind(&count.signal)
                         .bind(to_ms(count.minute))
                         .bind(&count.labels)
-                        .bind(count.count);
+                        .bind(count.count)
+                        .bind(examples);
                 }
                 query.execute(c).await.map(drop)
             })?;
@@ -284,6 +319,36 @@ impl AlertRepository for SqlUnitOfWork {
         .fetch_all(c)
         .await)?;
         Ok(rows)
+    }
+
+    async fn signal_minutes(
+        &mut self,
+        signal: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<SignalCount>, StoreError> {
+        let rows: Vec<(i64, String, i64, String)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT minute_ms, labels, count, examples FROM alert_counts \
+             WHERE signal = $1 AND minute_ms >= $2 AND minute_ms < $3 \
+             ORDER BY minute_ms, labels",
+        )
+        .bind(signal)
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .fetch_all(c)
+        .await)?;
+        rows.into_iter()
+            .map(|(minute_ms, labels, count, examples)| {
+                Ok(SignalCount {
+                    signal: signal.to_owned(),
+                    minute: from_ms("alert_counts", minute_ms)?,
+                    count,
+                    examples: serde_json::from_str(&examples)
+                        .map_err(|e| StoreError::corrupt("alert_counts", e))?,
+                    labels,
+                })
+            })
+            .collect()
     }
 
     async fn prune_signal_counts(&mut self, before: Timestamp) -> Result<u64, StoreError> {

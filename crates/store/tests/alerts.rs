@@ -24,6 +24,9 @@ fn count(minute: i64, labels: &str, n: i64) -> SignalCount {
         minute: t0() + Duration::minutes(minute),
         labels: labels.into(),
         count: n,
+        examples: (0..n.min(3))
+            .map(|i| format!("drawdown:{minute}-{i}"))
+            .collect(),
     }
 }
 
@@ -78,6 +81,17 @@ store_test! {
         assert_eq!(read.alert_cursor().await.unwrap(), 12);
         let window = read.signal_counts("events", t0(), t0() + Duration::minutes(15)).await.unwrap();
         assert_eq!(window, [(b.to_owned(), 5), (a.to_owned(), 6)], "the same minute added up");
+        let minutes = read.signal_minutes("events", t0(), t0() + Duration::minutes(15)).await.unwrap();
+        let seen: Vec<(i64, &str, i64, Vec<String>)> = minutes.iter()
+            .map(|c| ((c.minute - t0()).num_minutes(), c.labels.as_str(), c.count, c.examples.clone())).collect();
+        let examples = |minute: i64, n: i64| (0..n).map(|i| format!("drawdown:{minute}-{i}")).collect::<Vec<_>>();
+        assert_eq!(seen, [(0, b, 5, examples(0, 3)), (0, a, 5, examples(0, 3)), (1, a, 1, examples(1, 1))],
+            "oldest first, with the latest examples");
+        let mut quiet = count(1, a, 4);
+        quiet.examples.clear();
+        read.add_signal_counts(&[quiet], 12).await.unwrap();
+        let kept = read.signal_minutes("events", t0() + Duration::minutes(1), t0() + Duration::minutes(2)).await.unwrap();
+        assert_eq!((kept[0].count, kept[0].examples.clone()), (5, examples(1, 1)), "none new: the examples stay");
         assert!(read.signal_counts("decisions", t0(), t0() + Duration::minutes(15)).await.unwrap().is_empty());
         assert_eq!(read.prune_signal_counts(t0() + Duration::minutes(2)).await.unwrap(), 3);
         let left = read.signal_counts("events", t0(), t0() + Duration::hours(1)).await.unwrap();

@@ -63,6 +63,17 @@ pub struct Selector {
     pub matching: BTreeMap<String, Vec<String>>,
 }
 
+impl Selector {
+    /// Whether a record with these labels is one the selector counts.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matching.iter().all(|(label, values)| {
+            labels
+                .get(label)
+                .is_some_and(|value| values.iter().any(|v| v == value))
+        })
+    }
+}
+
 /// How an anomaly is scored against the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -4,6 +4,7 @@
 //! job with retries and backoff. Every attempt is logged; a delivery out of attempts is marked
 //! failed, counted and logged as an error (the alert), and can be re-driven.
 
+pub mod on_call;
 pub mod templates;
 
 pub use lendcore_store::DeliveryStatus;
@@ -16,7 +17,8 @@ use lendcore_connectors::email::{Email, MailError, Mailer};
 use lendcore_connectors::sms::{Sms, SmsError, SmsGateway};
 use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint, WebhookError};
 use lendcore_domain::Timestamp;
-use lendcore_domain::borrower::{Email as EmailAddress, Mobile};
+use lendcore_domain::alerting::Recipient as AlertRecipient;
+use lendcore_domain::borrower::Mobile;
 use lendcore_domain::reasons::Language;
 use lendcore_store::{
     AttemptOutcome, Delivery, DeliveryAttempt, DeliveryChannel, Job, NewJob, OutboxEvent, Store,
@@ -51,6 +53,9 @@ pub struct Notifications {
     /// Where a link's token is appended to make the address borrowers open, e.g.
     /// `https://app.lender.example/open?link=`; without it lendcore texts no links.
     pub link_base_url: Option<String>,
+    /// Where operators reach lendcore's API, e.g. `https://lendcore.lender.internal`: alert
+    /// messages link their examples there; without it they give the paths alone.
+    pub operator_url: Option<String>,
 }
 
 /// Publishes unpublished outbox events into deliveries and their jobs; returns how many
@@ -188,13 +193,69 @@ async fn deliveries_for(
             )
         })
         .collect();
-    let told = Topic::parse(&event.topic)
-        .is_some_and(|topic| templates::tells_borrower(topic, &event.payload));
+    let topic = Topic::parse(&event.topic);
+    if matches!(topic, Some(Topic::AlertFired | Topic::AlertResolved)) {
+        out.extend(on_call_deliveries(engine, event, &out, now));
+        return Ok(out);
+    }
+    let told = topic.is_some_and(|topic| templates::tells_borrower(topic, &event.payload));
     if !told {
         return Ok(out);
     }
     out.extend(borrower_deliveries(engine, uow, event, now).await?);
     Ok(out)
+}
+
+/// An alert's deliveries to its rule's recipients: the webhooks it names (once, when one
+/// subscribes to `alert.*` as well) and the on-call addresses, kept as they are written: they
+/// are the lender's staff's, in the rule for every operator to read.
+fn on_call_deliveries(
+    engine: &Engine,
+    event: &OutboxEvent,
+    subscribed: &[Delivery],
+    now: Timestamp,
+) -> Vec<Delivery> {
+    let notify = event.payload["rule"]["notify"].clone();
+    // No rule (deleted before this version resolved its alert): no one named.
+    let recipients: Vec<AlertRecipient> = serde_json::from_value(notify).unwrap_or_default();
+    let mut out: Vec<Delivery> = Vec::new();
+    for recipient in recipients {
+        let (channel, target, missing) = match recipient {
+            AlertRecipient::Webhook(id) => {
+                let configured = engine.notifications.webhooks.iter().any(|w| w.id == id);
+                (
+                    DeliveryChannel::Webhook,
+                    id,
+                    (!configured).then_some("the rule names a webhook that is not configured"),
+                )
+            }
+            AlertRecipient::Sms(to) => (
+                DeliveryChannel::Sms,
+                to,
+                engine
+                    .sms
+                    .is_none()
+                    .then_some("no SMS gateway is configured ([sms])"),
+            ),
+            AlertRecipient::Email(to) => (
+                DeliveryChannel::Email,
+                to,
+                engine
+                    .notifications
+                    .mailer
+                    .is_none()
+                    .then_some("no mail server is configured ([smtp])"),
+            ),
+        };
+        let seen = subscribed
+            .iter()
+            .chain(&out)
+            .any(|d| d.channel == channel && d.target == target);
+        if !seen {
+            out.push(delivery(event, channel, target, None, missing, now));
+        }
+    }
+    out
 }
 
 /// The borrower's deliveries of an event they are told of: one per way of reaching them, or
@@ -402,11 +463,11 @@ impl DeliveryHandler {
     }
 }
 
-/// Where a recipient is reached.
+/// Where a recipient is reached, as the gateway and the mail server are given it.
 #[derive(Default)]
 struct Contact {
-    mobile: Option<Mobile>,
-    email: Option<EmailAddress>,
+    mobile: Option<String>,
+    email: Option<String>,
     /// The language they chose; the lender's default otherwise.
     language: Option<Language>,
 }
@@ -416,6 +477,23 @@ enum Sent {
     Delivered(String),
     Retryable(String),
     Rejected(String),
+}
+
+/// An on-call recipient is reached at the address the delivery was made for (validated with
+/// the rule).
+fn on_call_contact(delivery: &Delivery) -> Contact {
+    let to = Some(delivery.target.clone());
+    match delivery.channel {
+        DeliveryChannel::Sms => Contact {
+            mobile: to,
+            ..Contact::default()
+        },
+        DeliveryChannel::Email => Contact {
+            email: to,
+            ..Contact::default()
+        },
+        DeliveryChannel::Webhook => Contact::default(),
+    }
 }
 
 impl DeliveryHandler {
@@ -434,8 +512,8 @@ impl DeliveryHandler {
                         ))
                     })?;
                     Ok(Contact {
-                        mobile: data.mobile,
-                        email: data.email,
+                        mobile: data.mobile.as_ref().map(|m| m.expose().to_owned()),
+                        email: data.email.as_ref().map(|e| e.expose().to_owned()),
                         language: stored.language,
                     })
                 }
@@ -451,7 +529,7 @@ impl DeliveryHandler {
                 None => None,
             };
             return Ok(Contact {
-                mobile,
+                mobile: mobile.as_ref().map(|m| m.expose().to_owned()),
                 email: None,
                 language: None,
             });
@@ -502,11 +580,25 @@ impl DeliveryHandler {
                 )
             }
             DeliveryChannel::Sms | DeliveryChannel::Email => {
-                let contact = self.contact(store, delivery).await?;
+                let topic = Topic::parse(&event.topic);
+                let on_call = matches!(topic, Some(Topic::AlertFired | Topic::AlertResolved));
+                let contact = if on_call {
+                    on_call_contact(delivery)
+                } else {
+                    self.contact(store, delivery).await?
+                };
                 let language = contact.language.unwrap_or(default_language);
-                let Some(message) = Topic::parse(&event.topic)
-                    .and_then(|topic| templates::render(topic, &event.payload, language))
-                else {
+                let message = match topic {
+                    Some(topic) if on_call => on_call::render_alert(
+                        topic,
+                        &event.payload,
+                        language,
+                        self.notifications.operator_url.as_deref(),
+                    ),
+                    Some(topic) => templates::render(topic, &event.payload, language),
+                    None => None,
+                };
+                let Some(message) = message else {
                     return Ok(Sent::Rejected(
                         "no message for this event (unknown topic, or its template failed: see the error log)".to_owned(),
                     ));
@@ -518,8 +610,8 @@ impl DeliveryHandler {
                         ));
                     };
                     let sms_message = Sms {
-                        to: mobile.expose().to_owned(),
-                        text: message.text,
+                        to: mobile.clone(),
+                        text: message.short,
                         reference: delivery.id.clone(),
                     };
                     Ok(match sms.send(&sms_message).await {
@@ -536,7 +628,7 @@ impl DeliveryHandler {
                         ));
                     };
                     let email = Email {
-                        to: address.expose().to_owned(),
+                        to: address.clone(),
                         subject: message.subject,
                         text: message.text,
                     };

@@ -9,11 +9,13 @@ use lendcore_domain::reasons::{Language, Reason};
 use lendcore_domain::topic::Topic;
 use serde_json::Value;
 
-/// A message ready to send: the subject is for email; SMS sends the text alone.
+/// A message ready to send: the subject and text are an email's; SMS sends the short text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub subject: String,
     pub text: String,
+    /// What fits a text message: a borrower's is the text itself.
+    pub short: String,
 }
 
 /// What a message to a borrower says, in their language already where it quotes the catalogue
@@ -162,7 +164,11 @@ pub fn render(topic: Topic, payload: &Value, language: Language) -> Option<Rende
         Language::ZhHans => (ChineseSubject { m }.render(), ChineseText { m }.render()),
     };
     match rendered {
-        (Ok(subject), Ok(text)) => Some(Rendered { subject, text }),
+        (Ok(subject), Ok(text)) => Some(Rendered {
+            subject,
+            short: text.clone(),
+            text,
+        }),
         // The templates only write out strings: this would be a bug, not a lost message —
         // the delivery records it as refused for want of a message.
         (Err(err), _) | (_, Err(err)) => {
@@ -299,7 +305,10 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
         | Topic::ApplicationAssessing
         | Topic::ApplicationReferred
         | Topic::ApplicationAccepted
-        | Topic::ApplicationWithdrawn => return None,
+        | Topic::ApplicationWithdrawn
+        // Told to the rule's on-call recipients instead (`alert_message`).
+        | Topic::AlertFired
+        | Topic::AlertResolved => return None,
     })
 }
 
