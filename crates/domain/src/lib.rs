@@ -14,6 +14,7 @@ pub mod decision;
 pub mod drawdown;
 pub mod identity;
 pub mod ids;
+pub mod incident;
 pub mod jobs;
 pub mod ledger;
 pub mod links;

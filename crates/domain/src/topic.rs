@@ -87,6 +87,15 @@ topics! {
     AlertFired => "alert.fired",
     /// A firing alert's condition cleared (or its rule went).
     AlertResolved => "alert.resolved",
+    /// An operator declared an incident, or an alert raised one: it shows on `/v1/status`.
+    IncidentDeclared => "incident.declared",
+    /// An operator changed an incident's impact, note or expected end.
+    IncidentChanged => "incident.changed",
+    IncidentEnded => "incident.ended",
+    /// Told to each borrower whose work an incident touches.
+    IncidentNotice => "incident.notice",
+    /// Told to each borrower who had the notice, once the incident is over.
+    IncidentOver => "incident.over",
 }
 
 impl Topic {

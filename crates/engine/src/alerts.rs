@@ -352,9 +352,9 @@ async fn announce(
     rule: Option<&AlertRule>,
     now: Timestamp,
 ) -> Result<(), EngineError> {
-    let topic = match body.state {
-        AlertState::Resolved { .. } => Topic::AlertResolved,
-        AlertState::Pending { .. } | AlertState::Firing { .. } => Topic::AlertFired,
+    let (topic, resolved) = match body.state {
+        AlertState::Resolved { .. } => (Topic::AlertResolved, true),
+        AlertState::Pending { .. } | AlertState::Firing { .. } => (Topic::AlertFired, false),
     };
     let notice = AlertNotice {
         alert: AlertView {
@@ -369,6 +369,16 @@ async fn announce(
     };
     let payload =
         serde_json::to_value(&notice).map_err(|e| EngineError::Internal(e.to_string()))?;
+    // Borrowers hear of the trouble when the rule says so, and of its end with the alert's.
+    // Borrowers hear of the trouble when the rule says so, and of its end with the alert's.
+    if resolved {
+        crate::incidents::end_for_alert(uow, &alert.id, now).await?;
+    } else if let Some(rule) = rule
+        && let Some(spec) = &rule.incident
+    {
+        let channel = (rule.group_by.as_deref() == Some("channel")).then(|| alert.grouping.clone());
+        crate::incidents::raise_for_alert(uow, spec, channel, &alert.id, &rule.name, now).await?;
+    }
     crate::audit::announce(
         uow,
         lendcore_store::OutboxEvent {

@@ -17,6 +17,7 @@ pub mod decisions;
 pub mod drawdowns;
 mod error;
 pub mod idempotency;
+pub mod incidents;
 pub mod integrity;
 pub mod jobs;
 pub mod links;
@@ -26,6 +27,7 @@ pub mod notify;
 pub mod operations;
 pub mod products;
 pub mod quotes;
+pub mod status;
 pub mod timeline;
 pub mod vault;
 

@@ -112,6 +112,7 @@ pub async fn run(
         println!("  Products        {base}/v1/products");
         println!("  Credit policy   {base}/v1/policies   (docs/POLICY.md; features: {base}/v1/features)");
         println!("  OpenAPI         {base}/openapi.json");
+        println!("  Service status  {base}/status   ({base}/v1/status for apps)");
         println!("  Health          {base}/healthz   {base}/readyz");
         println!("  Metrics         {base}/metrics");
         println!();

@@ -411,6 +411,8 @@ where
             engine.clone(),
         ))
         .register(lendcore_engine::links::ReminderHandler)
+        .register(lendcore_engine::incidents::NoticeHandler)
+        .register(lendcore_engine::incidents::OverHandler)
         .register(lendcore_engine::alerts::EvaluateHandler::new(
             engine.clone(),
         ))

@@ -46,6 +46,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/auth/operators/sign-in"
         | "/v1/auth/second-factor" => Public,
         "/v1/channels/{id}/callbacks" => Public,
+        // What a borrower app shows before anyone signs in: it names no one.
+        "/v1/status" | "/status" => Public,
         // A link is its own credential: signed, expiring, recorded.
         "/v1/links/open" => Public,
         "/v1/links/renew"
@@ -130,6 +132,8 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/maintenance-windows/{id}"
         | "/v1/alert-rules"
         | "/v1/alerts"
+        | "/v1/incidents"
+        | "/v1/incidents/{id}"
         | "/v1/jobs"
         | "/v1/deliveries"
         | "/v1/deliveries/{id}"
@@ -141,6 +145,9 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         | "/v1/maintenance-windows/{id}/cancel"
         | "/v1/jobs/{id}/redrive"
         | "/v1/alert-rules/{name}"
+        | "/v1/incidents"
+        | "/v1/incidents/{id}/change"
+        | "/v1/incidents/{id}/end"
         | "/v1/deliveries/{id}/redrive" => Needs(P::OperationsWrite),
         "/v1/api-keys"
         | "/v1/api-keys/{id}/revoke"

@@ -115,6 +115,8 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .merge(routes::channels::routes())
         .merge(routes::loans::routes())
         .merge(routes::maintenance::routes())
+        .merge(routes::incidents::routes())
+        .merge(routes::status::routes())
         .merge(routes::borrowers::routes())
         .merge(routes::jobs::routes())
         .merge(routes::alerts::routes())

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::ErrorBody;
 use crate::routes::{
     access, alerts, applications, auth, borrowers, channels, credit_lines, deliveries, drawdowns,
-    health, jobs, links, loans, maintenance, policies, products, quotes,
+    health, incidents, jobs, links, loans, maintenance, policies, products, quotes, status,
 };
 
 #[derive(OpenApi)]
@@ -62,6 +62,12 @@ use crate::routes::{
         maintenance::list,
         maintenance::get,
         maintenance::cancel,
+        incidents::declare,
+        incidents::list,
+        incidents::get,
+        incidents::change,
+        incidents::end,
+        status::current,
         jobs::list,
         jobs::redrive,
         alerts::list_rules,
@@ -129,6 +135,7 @@ use crate::routes::{
         (name = "sign-in", description = "Borrowers by SMS code (and authenticator code), operators by password and authenticator code; sessions"),
         (name = "policies", description = "Credit policies as versioned data (decision tables, scorecard, bands), authored by one person and activated by another; the features they name; every decision made, with its replay"),
         (name = "access", description = "API keys for lenders' back-ends and operators' accounts (admins only)"),
+        (name = "status", description = "The service's status for borrowers, public: incidents and maintenance as a banner shows them"),
     )
 )]
 struct ApiDoc;

@@ -14,6 +14,7 @@ pub mod deliveries;
 pub mod drawdowns;
 mod error;
 pub mod idempotency;
+mod incidents;
 mod integrity;
 pub mod jobs;
 pub mod ledger;
@@ -52,6 +53,7 @@ pub use deliveries::{
 pub use drawdowns::{DrawdownRepository, PayoutAttempt};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, IdempotencyRepository};
+pub use incidents::IncidentRepository;
 pub use integrity::{DecisionDigest, IntegrityRepository};
 pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use ledger::LedgerRepository;
@@ -120,6 +122,7 @@ pub trait UnitOfWork:
     + DecisionRepository
     + DeliveryRepository
     + DrawdownRepository
+    + IncidentRepository
     + LedgerRepository
     + LinkRepository
     + MaintenanceRepository

@@ -181,6 +181,10 @@ pub struct AlertRule {
     pub evaluations: u32,
     #[serde(default)]
     pub notify: Vec<Recipient>,
+    /// Borrowers are told of trouble while it fires: an incident on `/v1/status` (its channel
+    /// the alert's group when the rule groups payouts by `channel`), ended when it resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<crate::incident::IncidentSpec>,
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -281,6 +285,9 @@ impl AlertRule {
                 "validation.out_of_range",
                 format!("at most {MAX_RECIPIENTS} recipients"),
             );
+        }
+        if let Some(spec) = &self.incident {
+            spec.validate(&mut found);
         }
         for (i, recipient) in self.notify.iter().enumerate() {
             let problem = match recipient {

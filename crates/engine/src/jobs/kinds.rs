@@ -32,6 +32,10 @@ pub const HOLD_EXPIRY: &str = "drawdown.hold_expiry";
 pub const DELIVERY: &str = "delivery.send";
 /// Evaluates the alert rules for one minute (`alerts:{minute}`).
 pub const EVALUATE_ALERTS: &str = "alerts.evaluate";
+/// Tells borrowers whose work an incident touches (`incident-notice:{id}`).
+pub const INCIDENT_NOTICE: &str = "incident.notice";
+/// Tells the borrowers told of an incident that it is over (`incident-over:{id}`).
+pub const INCIDENT_OVER: &str = "incident.over";
 
 /// Every kind above, for figures that name each one even when it has no jobs.
 pub const ALL: &[&str] = &[
@@ -50,4 +54,6 @@ pub const ALL: &[&str] = &[
     HOLD_EXPIRY,
     DELIVERY,
     EVALUATE_ALERTS,
+    INCIDENT_NOTICE,
+    INCIDENT_OVER,
 ];

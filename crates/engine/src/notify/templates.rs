@@ -95,6 +95,13 @@ enum Message<'a> {
     LineWarning {
         kind: &'a str,
     },
+    /// Trouble with the service touching the borrower's work, in the incident's words.
+    Incident {
+        text: String,
+    },
+    IncidentOver {
+        text: String,
+    },
     /// `percent` for a lower limit; none for a freeze.
     LineChangeScheduled {
         percent: Option<u64>,
@@ -143,6 +150,30 @@ fn amount(minor: Option<i64>, payload: &Value, language: Language) -> String {
         .and_then(Currency::parse)
         .unwrap_or(Currency::Cny);
     Money::new(minor.unwrap_or(0), currency).for_people(language)
+}
+
+/// The incident a borrower's notice carries; one that cannot be read is told as trouble with the
+/// whole service, which is never wrong, rather than not at all.
+fn incident(payload: &Value) -> lendcore_domain::incident::Incident {
+    use lendcore_domain::incident::{Component, Impact, Incident, Note, Source};
+    serde_json::from_value(payload["incident"].clone()).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "an incident notice's incident cannot be read");
+        Incident {
+            id: String::new(),
+            component: Component::Service,
+            channel: None,
+            impact: Impact::Degraded,
+            note: Note::default(),
+            expected_by: None,
+            source: Source::Operator {
+                actor: String::new(),
+            },
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            ended_at: None,
+            revision: 0,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    })
 }
 
 fn reason_message(payload: &Value, fallback: Reason, language: Language) -> &'static str {
@@ -284,6 +315,12 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
             when: text("effective_at"),
             why: reason_message(payload, Reason::RiskContactUs, language),
         },
+        Topic::IncidentNotice => Message::Incident {
+            text: incident(payload).text(language),
+        },
+        Topic::IncidentOver => Message::IncidentOver {
+            text: incident(payload).over_text(language),
+        },
         // Told to the lender (webhooks), not to the borrower: the lender's own workings and
         // steps the borrower took themselves.
         Topic::ProductCreated
@@ -308,7 +345,10 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
         | Topic::ApplicationWithdrawn
         // Told to the rule's on-call recipients instead (`alert_message`).
         | Topic::AlertFired
-        | Topic::AlertResolved => return None,
+        | Topic::AlertResolved
+        | Topic::IncidentDeclared
+        | Topic::IncidentChanged
+        | Topic::IncidentEnded => return None,
     })
 }
 
@@ -384,7 +424,10 @@ mod golden {
             json!({"amount_minor": 1_000_000, "currency": "CNY", "reason": "channel.account_invalid", "limit_minor": 5_000_000,
                    "starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-12-01T02:00:00Z", "message": "Upgrade.",
                    "expires_at": "2026-12-03T00:00:00Z", "purpose": "sign_contract", "deadline": "2026-12-05T00:00:00Z", "state": "draft",
-                   "effective_at": "2026-12-04T04:00:00Z", "warning": "utilisation_high", "limit_after_minor": 4_000_000}),
+                   "effective_at": "2026-12-04T04:00:00Z", "warning": "utilisation_high", "limit_after_minor": 4_000_000,
+                   "incident": {"id": "i-1", "component": "payouts", "channel": "unionpay", "impact": "degraded",
+                                "expected_by": "2026-12-04T06:00:00Z", "source": {"by": "operator", "actor": "ops:amy"},
+                                "started_at": "2026-12-04T04:00:00Z", "revision": 1, "updated_at": "2026-12-04T04:00:00Z"}}),
             json!({"detail": {"kind": "overdue", "due_date": "2026-12-01", "amount_minor": 91_680, "currency": "USD"}, "purpose": "view_loan", "state": "referred", "reason": "risk.velocity",
                    "warning": "installment_due_soon", "percent": 20, "effective_at": "2026-12-04T04:00:00Z"}),
             json!({"detail": {"kind": "due_today", "due_date": "2026-12-01", "amount_minor": 91_680}}),

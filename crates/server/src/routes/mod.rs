@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod docs;
 pub mod drawdowns;
 pub mod health;
+pub mod incidents;
 pub mod jobs;
 pub mod links;
 pub mod loans;
@@ -16,6 +17,7 @@ pub mod maintenance;
 pub mod policies;
 pub mod products;
 pub mod quotes;
+pub mod status;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
