@@ -90,6 +90,8 @@ ids! {
     ApiKeyId => "API key", "not_found.api_key";
     OperatorId => "operator", "not_found.operator";
     DecisionId => "decision", "not_found.decision";
+    IncidentId => "incident", "not_found.incident";
+    CaseId => "case", "not_found.case";
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod apr;
 pub mod audit;
 pub mod borrower;
 pub mod calendar;
+pub mod case;
 pub mod credit_line;
 pub mod decision;
 pub mod drawdown;

@@ -96,6 +96,19 @@ topics! {
     IncidentNotice => "incident.notice",
     /// Told to each borrower who had the notice, once the incident is over.
     IncidentOver => "incident.over",
+    /// A support case opened; its borrower is told when support will answer by.
+    CaseOpened => "case.opened",
+    /// The borrower wrote to their case (reopening it, if it was resolved).
+    CaseBorrowerWrote => "case.borrower_wrote",
+    /// Support answered; the borrower is sent the answer.
+    CaseAnswered => "case.answered",
+    /// Support added an internal note: never sent to the borrower.
+    CaseNoted => "case.noted",
+    CaseResolved => "case.resolved",
+    /// A case's deadline is near and support has not answered.
+    CaseDueSoon => "case.due_soon",
+    /// A case's deadline passed unanswered.
+    CaseOverdue => "case.overdue",
 }
 
 impl Topic {

@@ -306,29 +306,33 @@ pub async fn evaluate(engine: &Engine) -> Result<Evaluated, EngineError> {
             Some(stored) => Some(parse_rule(&stored)?),
             None => None,
         };
-        resolve_unwatched(uow.as_mut(), alert, rule.as_ref(), now).await?;
-        evaluated
-            .resolved
-            .push((alert.rule.clone(), alert.grouping.clone()));
+        if resolve_unwatched(uow.as_mut(), alert, rule.as_ref(), now).await? {
+            evaluated
+                .resolved
+                .push((alert.rule.clone(), alert.grouping.clone()));
+        }
     }
     uow.commit().await?;
     Ok(evaluated)
 }
 
-/// Resolves an open alert no evaluation will resolve (its rule switched off or deleted), and
-/// tells the rule's recipients.
+/// Ends an open alert no evaluation will resolve (its rule switched off or deleted): one that
+/// fired resolves and its recipients are told; one still pending, which nobody was told of, is
+/// forgotten as a breach that cleared is. True when it resolved.
 async fn resolve_unwatched(
     uow: &mut dyn UnitOfWork,
     alert: &StoredAlert,
     rule: Option<&AlertRule>,
     now: Timestamp,
-) -> Result<(), EngineError> {
+) -> Result<bool, EngineError> {
     let mut body: AlertBody = serde_json::from_str(&alert.body)
         .map_err(|e| EngineError::Internal(format!("stored alert {}: {e}", alert.id)))?;
     let since = match body.state {
-        AlertState::Pending { since, .. }
-        | AlertState::Firing { since, .. }
-        | AlertState::Resolved { since, .. } => since,
+        AlertState::Pending { .. } => {
+            uow.delete_alert(&alert.id).await?;
+            return Ok(false);
+        }
+        AlertState::Firing { since, .. } | AlertState::Resolved { since, .. } => since,
     };
     body.state = AlertState::Resolved { since, at: now };
     let text = serde_json::to_string(&body).map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -340,7 +344,8 @@ async fn resolve_unwatched(
         ..alert.clone()
     };
     uow.save_alert(&resolved).await?;
-    announce(uow, &resolved, body, rule, now).await
+    announce(uow, &resolved, body, rule, now).await?;
+    Ok(true)
 }
 
 /// Tells of an alert that fired or resolved: an event for the rule's recipients and the
@@ -369,7 +374,6 @@ async fn announce(
     };
     let payload =
         serde_json::to_value(&notice).map_err(|e| EngineError::Internal(e.to_string()))?;
-    // Borrowers hear of the trouble when the rule says so, and of its end with the alert's.
     // Borrowers hear of the trouble when the rule says so, and of its end with the alert's.
     if resolved {
         crate::incidents::end_for_alert(uow, &alert.id, now).await?;
@@ -741,13 +745,19 @@ pub async fn delete_rule(engine: &Engine, actor: &str, name: &str) -> Result<(),
     let mut uow = engine.store.begin().await?;
     // The evaluation's lock: one running now would otherwise save the alerts resolved here.
     uow.serialise_on(ALERTS_LOCK).await?;
-    let rule = match uow.find_alert_rule(name).await? {
-        Some(stored) => parse_rule(&stored)?,
-        None => return Err(not_found(name)),
+    let Some(stored) = uow.find_alert_rule(name).await? else {
+        return Err(not_found(name));
     };
+    // A rule that no longer reads (stored by a version that wrote it differently) must still
+    // go: its alerts then resolve without naming it.
+    let rule = parse_rule(&stored)
+        .inspect_err(
+            |err| tracing::error!(rule = %name, error = %err, "deleting a rule that does not read"),
+        )
+        .ok();
     for alert in uow.open_alerts().await? {
         if alert.rule == name {
-            resolve_unwatched(uow.as_mut(), &alert, Some(&rule), now).await?;
+            resolve_unwatched(uow.as_mut(), &alert, rule.as_ref(), now).await?;
         }
     }
     if !uow.delete_alert_rule(name).await? {

@@ -48,6 +48,18 @@ pub async fn declare(
     }
     let actor = crate::acting::current();
     let incident = Incident::declare(new_id(), input, &actor, now).map_err(incident_error)?;
+    // A misspelt channel would tell nobody while the banner names it.
+    if let Some(channel) = &incident.channel
+        && !engine.channels.iter().any(|c| c.id() == channel)
+    {
+        return Err(EngineError::Invalid(
+            lendcore_domain::validation::Violations::single(
+                "channel",
+                "validation.unknown_channel",
+                format!("no payment channel {channel} is configured"),
+            ),
+        ));
+    }
     opened(uow.as_mut(), &incident, &actor, now).await?;
     idempotency::record(uow.as_mut(), request, &incident, now).await?;
     uow.commit().await?;
@@ -68,6 +80,9 @@ pub async fn change(
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return Ok(Outcome::Replayed(done));
     }
+    // The incident's lock, as its end takes: an alert resolving meanwhile waits, rather than
+    // failing its whole evaluation on a revision this change moved.
+    uow.serialise_on(&lock(id)).await?;
     let mut incident = uow.find_incident(id).await?.ok_or_else(not_found)?;
     if incident.revision != revision {
         return Err(changed(incident.revision));

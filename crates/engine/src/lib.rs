@@ -10,6 +10,7 @@ pub mod applications;
 pub mod audit;
 pub mod borrowers;
 pub mod callbacks;
+pub mod cases;
 pub mod clock;
 pub mod cob;
 pub mod credit_lines;
@@ -57,6 +58,8 @@ pub struct Engine {
     pub confirmation_window: chrono::Duration,
     /// How long before a maintenance window borrowers with work in flight are told.
     pub maintenance_notice: chrono::Duration,
+    /// How soon support owes a support case an answer.
+    pub case_response: chrono::Duration,
     /// Seals personal data at rest; without it borrowers cannot be stored.
     pub vault: Option<Arc<vault::Vault>>,
     /// Loans close of business closes per unit of work: more is faster, fewer holds the
@@ -86,6 +89,7 @@ impl Engine {
             callback_secrets: std::collections::HashMap::new(),
             confirmation_window: chrono::Duration::minutes(15),
             maintenance_notice: chrono::Duration::hours(24),
+            case_response: chrono::Duration::hours(4),
             cob_batch: 500,
             vault: None,
             sms: None,

@@ -27,7 +27,7 @@ pub struct ServiceStatus {
     pub state: ServiceState,
     /// What a banner says, in the language asked; absent when there is nothing to say.
     pub banner: Option<String>,
-    /// Open incidents and those that ended in the last day, latest first.
+    /// Open incidents, then those that ended in the last day, each latest started first.
     pub incidents: Vec<StatusIncident>,
     /// Maintenance in progress or planned in the coming week, soonest first.
     pub maintenance: Vec<StatusWindow>,
@@ -98,7 +98,7 @@ pub async fn current(engine: &Engine, language: Language) -> Result<ServiceStatu
         .filter(|i| i.is_open())
         .min_by_key(|i| (std::cmp::Reverse(i.impact), std::cmp::Reverse(i.started_at)));
     let banner = match worst {
-        Some(incident) => Some(incident.text(language)),
+        Some(incident) => Some(incident.text(language, false)),
         None => maintenance
             .iter()
             .find(|w| w.in_progress || w.starts_at <= now + PLANNED_BANNER)
@@ -115,7 +115,7 @@ pub async fn current(engine: &Engine, language: Language) -> Result<ServiceStatu
                 channel: i.channel.clone(),
                 impact: i.impact,
                 message: if i.is_open() {
-                    i.text(language)
+                    i.text(language, false)
                 } else {
                     i.over_text(language)
                 },

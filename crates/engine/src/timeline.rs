@@ -1,7 +1,9 @@
-//! A loan's timeline: every state change, call to a payment channel, ledger posting and
-//! notification, in time order, with reason codes — what support needs to answer "why".
+//! A loan's timeline: every state change, call to a payment channel, ledger posting,
+//! notification and support case, in time order, with reason codes — what support needs to
+//! answer "why".
 
 use lendcore_domain::Timestamp;
+use lendcore_domain::case::SubjectKind;
 use lendcore_domain::ledger::{EntryEvent, JournalEntry, Layer};
 use lendcore_domain::money::Money;
 use lendcore_domain::reasons::{Language, Reason};
@@ -44,6 +46,8 @@ pub enum EventKind {
     PayoutAttempt,
     Posting,
     Notification,
+    /// A support case about the loan: opened, and resolved.
+    SupportCase,
 }
 
 fn not_found() -> EngineError {
@@ -106,6 +110,33 @@ pub async fn timeline(
             reason: step.reason,
             detail: serde_json::json!({ "from": step.from, "to": step.to }),
         });
+    }
+    // Cases opened about it, as a drawdown or as the loan it became.
+    for kind in [SubjectKind::Drawdown, SubjectKind::Loan] {
+        for case in uow
+            .cases_of(&loan.borrower_id, Some((kind, loan_id)), 50)
+            .await?
+        {
+            let detail = serde_json::json!({
+                "case_id": case.id, "status": case.status, "respond_by": case.respond_by,
+            });
+            events.push(TimelineEvent {
+                at: case.opened_at,
+                kind: EventKind::SupportCase,
+                summary: format!("support case opened: {}", case.status.as_str()),
+                reason: case.reason,
+                detail: detail.clone(),
+            });
+            if let Some(at) = case.resolved_at {
+                events.push(TimelineEvent {
+                    at,
+                    kind: EventKind::SupportCase,
+                    summary: "support case resolved".to_owned(),
+                    reason: None,
+                    detail,
+                });
+            }
+        }
     }
     if !staff {
         for entry in uow.entries_for(loan_id).await? {

@@ -209,12 +209,12 @@ store_test! {
 
     async fn the_default_rules_are_put_in_place_once(db: &TestDb) {
         let engine = Engine::new(db.store.clone(), Arc::new(ManualClock::new(t0())));
-        assert_eq!(alerts::install_defaults(&engine).await.unwrap(), 6);
+        assert_eq!(alerts::install_defaults(&engine).await.unwrap(), 7);
         assert_eq!(alerts::install_defaults(&engine).await.unwrap(), 0);
         alerts::delete_rule(&engine, "operator:ops", "declines-anomaly").await.unwrap();
         assert_eq!(alerts::install_defaults(&engine).await.unwrap(), 0, "an operator's deletion stands");
         let names: Vec<String> = alerts::list_rules(&engine).await.unwrap().into_iter().map(|r| r.rule.name).collect();
-        assert_eq!(names.len(), 5);
+        assert_eq!(names.len(), 6);
         assert!(names.contains(&"payout-failure-rate".to_owned()), "{names:?}");
     }
 

@@ -176,7 +176,7 @@ store_test! {
         }, None).await.unwrap().into_inner();
         let shown = status::current(&w.engine, Language::ZhHans).await.unwrap();
         assert_eq!(shown.state, ServiceState::Degraded);
-        assert_eq!(shown.banner.as_deref(), Some(declared.text(Language::ZhHans).as_str()));
+        assert_eq!(shown.banner.as_deref(), Some(declared.text(Language::ZhHans, false).as_str()));
         assert!(shown.banner.as_deref().unwrap().starts_with("通过sandbox的放款出现延迟"), "{shown:?}");
         assert_eq!(shown.incidents[0].expected_by, Some(expected));
 
@@ -255,5 +255,27 @@ store_test! {
         let mut read = db.store.begin_read().await.unwrap();
         let jobs: Vec<String> = read.list_jobs(lendcore_store::JobStatus::Pending, 10).await.unwrap().into_iter().map(|j| j.id).collect();
         assert!(jobs.contains(&format!("incident-notice:{}", ended[0].id)) && jobs.contains(&format!("incident-over:{}", ended[0].id)), "{jobs:?}");
+    }
+
+    async fn a_notice_still_unsent_when_the_incident_ends_is_not_sent_after_it(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let (_, line) = w.borrower("13811110001", "110105194912310011", Language::En).await;
+        w.draw(&line, "acct-1~delayed:50").await;
+        let before = w.texts("13811110001").len();
+        let declared = incidents::declare(&w.engine, IncidentInput {
+            component: Component::Payouts, channel: None, impact: Impact::Degraded,
+            note: Note::default(), expected_by: None,
+        }, None).await.unwrap().into_inner();
+        // The notice is written, but the SMS gateway has not been called yet when it ends.
+        let notices_only = JobRunner::new(db.store.clone(), w.clock.clone(), RunnerConfig { worker_id: "n".into(), ..RunnerConfig::default() })
+            .register(incidents::NoticeHandler);
+        assert_eq!(notices_only.poll_once().await.unwrap().ran(), 1);
+        notify::publish(&w.engine).await.unwrap();
+        incidents::end(&w.engine, &declared.id, None).await.unwrap();
+        w.work().await;
+        assert_eq!(w.texts("13811110001")[before..], ["Payouts are back to normal. A drawdown that waited is being paid now.".to_owned()],
+            "only that it is over");
+        let skipped = notify::list(&w.engine, Some(lendcore_store::DeliveryStatus::Skipped), None, 50).await.unwrap();
+        assert!(skipped.iter().any(|d| d.topic == "incident.notice" && d.last_error.as_deref() == Some("the incident is over: its notice is no longer sent")), "{skipped:?}");
     }
 }

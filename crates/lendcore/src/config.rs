@@ -45,6 +45,29 @@ pub struct Config {
     /// bureau features decides as its `bureau_unavailable` says, and the record says so.
     #[serde(default)]
     pub bureau: Option<BureauConfig>,
+    #[serde(default)]
+    pub support: SupportConfig,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportConfig {
+    /// How soon support owes a support case an answer, in minutes (4 hours unless set); a
+    /// reminder goes a quarter of that before, and an alert when it passes.
+    #[serde(default = "four_hours")]
+    pub response_minutes: u32,
+}
+
+fn four_hours() -> u32 {
+    240
+}
+
+impl Default for SupportConfig {
+    fn default() -> Self {
+        Self {
+            response_minutes: four_hours(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,7 +367,7 @@ impl Config {
             Some(BureauConfig::Http { timeout_ms, .. }) => (100..=60_000).contains(timeout_ms),
             Some(BureauConfig::Sandbox) | None => true,
         };
-        let checks: [(bool, &str); 11] = [
+        let checks: [(bool, &str); 12] = [
             (
                 bureau_timeout_ok,
                 "bureau.timeout_ms must be between 100 and 60000",
@@ -372,6 +395,10 @@ impl Config {
             (
                 (1..=1000).contains(&self.jobs.batch),
                 "jobs.batch must be between 1 and 1000",
+            ),
+            (
+                (4..=10_080).contains(&self.support.response_minutes),
+                "support.response_minutes must be between 4 and 10080 (a week)",
             ),
             (
                 (5..=86_400).contains(&self.jobs.lease_secs),
@@ -539,6 +566,7 @@ impl Config {
             "jobs": self.jobs,
             "cob": self.cob,
             "log": self.log,
+            "support": self.support,
         });
         if self.security.pii_key.is_some() {
             out.push_str("[security]\npii_key = \"***\"\n\n");

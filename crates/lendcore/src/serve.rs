@@ -307,6 +307,7 @@ where
     let mut engine = Engine::new(store.clone(), clock.clone())
         .with_apr_caps(config.lending.apr_caps.clone())
         .with_channels(channels.clone());
+    engine.case_response = chrono::Duration::minutes(i64::from(config.support.response_minutes));
     for channel in &config.channels {
         if let Some(secret) = &channel.callback_secret {
             engine = engine
@@ -413,6 +414,7 @@ where
         .register(lendcore_engine::links::ReminderHandler)
         .register(lendcore_engine::incidents::NoticeHandler)
         .register(lendcore_engine::incidents::OverHandler)
+        .register(lendcore_engine::cases::DueHandler)
         .register(lendcore_engine::alerts::EvaluateHandler::new(
             engine.clone(),
         ))

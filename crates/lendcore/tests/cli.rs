@@ -557,7 +557,7 @@ store_test! {
         use std::sync::Arc;
 
         let engine = lendcore_engine::Engine::new(db.store.clone(), Arc::new(lendcore_engine::ManualClock::new(chrono::Utc::now())));
-        assert_eq!(lendcore_engine::alerts::install_defaults(&engine).await.unwrap(), 6);
+        assert_eq!(lendcore_engine::alerts::install_defaults(&engine).await.unwrap(), 7);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("lendcore.rules.yml");
         let export = Command::new(BIN).args(["alerts", "export", "--db", &db.url, "--out"]).arg(&file).output().unwrap();
@@ -565,7 +565,7 @@ store_test! {
         let written = std::fs::read_to_string(&file).unwrap();
         let parsed: serde_yaml::Value = serde_yaml::from_str(&written).unwrap();
         let names: Vec<&str> = parsed["groups"][0]["rules"].as_sequence().unwrap().iter().map(|r| r["alert"].as_str().unwrap()).collect();
-        assert_eq!(names.len(), 6, "{written}");
+        assert_eq!(names.len(), 7, "{written}");
         assert!(names.contains(&"lendcore_payout_failure_rate"), "{names:?}");
         // Prometheus' own checker, where it is installed (Debian: the prometheus package).
         match Command::new("promtool").args(["check", "rules"]).arg(&file).output() {

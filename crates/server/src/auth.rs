@@ -116,6 +116,13 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         "/v1/drawdowns/{id}/review/line"
         | "/v1/drawdowns/{id}/review/release"
         | "/v1/drawdowns/{id}/review/decline" => Needs(P::CreditLinesWrite),
+        // A borrower's own cases, or support on their behalf: the handler checks which, and
+        // the permission staff need (borrowers:read, borrowers:write).
+        "/v1/borrowers/{id}/cases"
+        | "/v1/borrowers/{id}/cases/{case_id}"
+        | "/v1/borrowers/{id}/cases/{case_id}/messages" => SignedIn,
+        "/v1/borrowers/{id}/cases/{case_id}/resolve" => Needs(P::BorrowersWrite),
+        "/v1/cases" => Needs(P::BorrowersRead),
         // A borrower reads their own loan (the handler checks whose it is); staff need loans:read.
         "/v1/loans/{id}/timeline" => SignedIn,
         // Support texts a loan's borrower a link to it; the link itself goes only to them.

@@ -116,6 +116,7 @@ pub fn router(engine: Arc<Engine>, limits: &HttpLimits) -> Router {
         .merge(routes::loans::routes())
         .merge(routes::maintenance::routes())
         .merge(routes::incidents::routes())
+        .merge(routes::cases::routes())
         .merge(routes::status::routes())
         .merge(routes::borrowers::routes())
         .merge(routes::jobs::routes())

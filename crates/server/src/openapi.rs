@@ -7,8 +7,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    access, alerts, applications, auth, borrowers, channels, credit_lines, deliveries, drawdowns,
-    health, incidents, jobs, links, loans, maintenance, policies, products, quotes, status,
+    access, alerts, applications, auth, borrowers, cases, channels, credit_lines, deliveries,
+    drawdowns, health, incidents, jobs, links, loans, maintenance, policies, products, quotes,
+    status,
 };
 
 #[derive(OpenApi)]
@@ -68,6 +69,12 @@ use crate::routes::{
         incidents::change,
         incidents::end,
         status::current,
+        cases::open_case,
+        cases::list_cases,
+        cases::get_case,
+        cases::write_to_case,
+        cases::resolve_case,
+        cases::queue,
         jobs::list,
         jobs::redrive,
         alerts::list_rules,
@@ -135,6 +142,7 @@ use crate::routes::{
         (name = "sign-in", description = "Borrowers by SMS code (and authenticator code), operators by password and authenticator code; sessions"),
         (name = "policies", description = "Credit policies as versioned data (decision tables, scorecard, bands), authored by one person and activated by another; the features they name; every decision made, with its replay"),
         (name = "access", description = "API keys for lenders' back-ends and operators' accounts (admins only)"),
+        (name = "support", description = "Support cases: a borrower (or support on their behalf) asks for help about an application, drawdown, loan or line; support answers by a deadline, is reminded and alerted; the borrower is told of each answer"),
         (name = "status", description = "The service's status for borrowers, public: incidents and maintenance as a banner shows them"),
     )
 )]

@@ -27,7 +27,11 @@ async fn public(
 
 store_test! {
     async fn anyone_reads_the_status_and_operators_keep_its_incidents(db: &TestDb) {
-        let api = Api::default(db).await;
+        // A channel to name; nothing here pays through it.
+        let unionpay = std::sync::Arc::new(lendcore_connectors::channel::HttpChannel::new(lendcore_connectors::channel::HttpChannelConfig {
+            id: "unionpay".into(), base_url: "http://127.0.0.1:9".into(), api_key: "k".into(), timeout: std::time::Duration::from_secs(1),
+        }).unwrap());
+        let api = Api::start_with(db, lendcore_server::HttpLimits::default(), |engine| engine.with_channels(vec![unionpay])).await;
         let (status, headers, body) = public(&api, "/v1/status", None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let quiet: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -52,15 +56,15 @@ store_test! {
         let (_, headers, body) = public(&api, "/v1/status", Some("zh-CN,zh;q=0.9")).await;
         let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
         common::contract::check("GET", "/v1/status", 200, &shown);
-        assert_eq!(headers["content-language"], "zh-Hans");
+        assert_eq!((headers["content-language"].to_str().unwrap(), headers["vary"].to_str().unwrap()), ("zh-Hans", "accept-language"));
         assert_eq!(shown["state"], "degraded");
         assert!(shown["banner"].as_str().unwrap().starts_with("通过unionpay的放款出现延迟"), "{shown}");
         assert_eq!(shown["incidents"][0]["id"], id.as_str());
         assert!(shown["incidents"][0].get("source").is_none(), "the public status names no operator or rule: {shown}");
         let (_, _, english) = public(&api, "/v1/status?lang=en", Some("zh-CN")).await;
         assert!(english.contains("Payouts through unionpay are delayed") && english.contains("The bank is slow to confirm."), "{english}");
-        let (status, _, page) = public(&api, "/status?lang=zh-Hans", None).await;
-        assert_eq!(status, StatusCode::OK);
+        let (status, headers, page) = public(&api, "/status?lang=zh-Hans", None).await;
+        assert_eq!((status, headers["vary"].to_str().unwrap()), (StatusCode::OK, "accept-language"));
         assert!(page.contains("部分服务比平时慢") && page.contains("通过unionpay的放款出现延迟"), "{page}");
         assert!(!page.contains("<script"), "no script on the page");
         let (status, _, refused) = public(&api, "/v1/status?lang=fr", None).await;
@@ -72,6 +76,7 @@ store_test! {
             (json!({"component": "payouts", "impact": "degraded", "expected_by": api.now() - Duration::minutes(1)}), "validation.out_of_range"),
             (json!({"component": "payouts", "impact": "degraded", "note": {"fr": "Lent."}}), "validation.unknown_field"),
             (json!({"component": "payments", "impact": "degraded"}), "validation.invalid_value"),
+            (json!({"component": "payouts", "channel": "unoinpay", "impact": "degraded"}), "validation.unknown_channel"),
         ] {
             let refused = api.send("POST", "/v1/incidents", None, &body).await;
             assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, code), "{body}: {:?}", refused.body);
@@ -83,6 +88,8 @@ store_test! {
         assert_eq!((stale.status, stale.code()), (StatusCode::CONFLICT, "conflict.incident_changed"));
         let missing = api.send("POST", "/v1/incidents/nope/end", None, &json!(null)).await;
         assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "not_found.incident"));
+        let (status, odd) = api.get("/v1/incidents/a%00b").await;
+        assert_eq!((status, odd["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found.incident")), "never a 500: {odd}");
         let ended = api.send("POST", &format!("/v1/incidents/{id}/end"), None, &json!(null)).await;
         assert_eq!(ended.status, StatusCode::OK, "{:?}", ended.body);
         let twice = api.send("POST", &format!("/v1/incidents/{id}/end"), None, &json!(null)).await;

@@ -40,7 +40,8 @@ pub struct SignalCount {
     /// The labels as sorted JSON, e.g. `{"reason":"channel.timeout","topic":"drawdown.ended"}`.
     pub labels: String,
     pub count: i64,
-    /// A few of the records counted (`drawdown:ID`), the latest rolled up.
+    /// A few of the records counted (the API path that shows each, e.g. `/v1/drawdowns/ID`),
+    /// the latest rolled up.
     pub examples: Vec<String>,
 }
 

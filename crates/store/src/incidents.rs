@@ -28,7 +28,8 @@ pub trait IncidentRepository {
         alert_id: &str,
     ) -> Result<Option<Incident>, StoreError>;
 
-    /// Open incidents and those that ended at or after `ended_since`, latest started first.
+    /// Open incidents, then those that ended at or after `ended_since`, each latest started
+    /// first: a busy day's ended incidents never push an open one out of `limit`.
     async fn current_incidents(
         &mut self,
         ended_since: Timestamp,
@@ -51,7 +52,8 @@ pub trait IncidentRepository {
     ) -> Result<Vec<String>, StoreError>;
 
     /// Up to `limit` borrowers told of the incident and not yet of its end, now marked told of
-    /// it (in the caller's transaction, with their messages).
+    /// it (in the caller's transaction, with their messages). A deliberate read across
+    /// borrowers, by incident: the fan-out of a background job, as the notice's own scan is.
     async fn take_incident_ends_to_tell(
         &mut self,
         incident_id: &str,
@@ -159,7 +161,7 @@ impl IncidentRepository for SqlUnitOfWork {
     ) -> Result<Vec<Incident>, StoreError> {
         let rows: Vec<String> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT document FROM incidents WHERE ended_at_ms IS NULL OR ended_at_ms >= $1 \
-             ORDER BY started_at_ms DESC, id DESC LIMIT $2",
+             ORDER BY ended_at_ms IS NULL DESC, started_at_ms DESC, id DESC LIMIT $2",
         )
         .bind(to_ms(ended_since))
         .bind(i64::from(limit))

@@ -8,6 +8,7 @@ mod alerts;
 pub mod applications;
 pub mod audit;
 pub mod borrowers;
+mod cases;
 pub mod credit_lines;
 pub mod decisions;
 pub mod deliveries;
@@ -43,6 +44,7 @@ pub use alerts::{AlertRepository, SignalCount, StoredAlert, StoredAlertRule};
 pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
+pub use cases::CaseRepository;
 pub use credit_lines::CreditLineRepository;
 pub use decisions::{
     DecisionRepository, PolicyRepository, RiskBorrower, RiskRecords, StoredDecision,
@@ -118,6 +120,7 @@ pub trait UnitOfWork:
     + ApplicationRepository
     + AuditRepository
     + BorrowerRepository
+    + CaseRepository
     + CreditLineRepository
     + DecisionRepository
     + DeliveryRepository

@@ -23,7 +23,8 @@ pub struct JobFigures {
 /// Work waiting in one queue: how much, and since when the oldest has waited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueFigures {
-    /// `applications_referred`, `drawdowns_held`, `payouts_manual_review` or `audit_unsealed`.
+    /// `applications_referred`, `drawdowns_held`, `payouts_manual_review`,
+    /// `support_cases_waiting` or `audit_unsealed`.
     pub queue: String,
     pub count: i64,
     pub oldest: Option<Timestamp>,
@@ -89,6 +90,9 @@ impl OperationsRepository for SqlUnitOfWork {
              UNION ALL \
              SELECT 'payouts_manual_review', COUNT(*), MIN(updated_at_ms) \
                FROM drawdowns WHERE state = 'manual_review' \
+             UNION ALL \
+             SELECT 'support_cases_waiting', COUNT(*), MIN(opened_at_ms) \
+               FROM support_cases WHERE status = 'waiting_for_support' \
              UNION ALL \
              SELECT 'audit_unsealed', COUNT(*), MIN(at_ms) FROM audit_pending",
         )

@@ -42,7 +42,7 @@ fn counts(value: u64, denominator: u64, history: &[u64]) -> Counts {
 #[test]
 fn the_default_rules_validate() {
     let rules: Vec<AlertRule> = serde_json::from_str(DEFAULT_RULES).unwrap();
-    assert_eq!(rules.len(), 6);
+    assert_eq!(rules.len(), 7);
     for rule in &rules {
         assert_eq!(rule.validate(&[]), Ok(()), "{}", rule.name);
     }
@@ -277,7 +277,7 @@ fn the_rules_export_as_a_prometheus_rules_file() {
     let file = prometheus_rules(&rules);
     let parsed: serde_yaml::Value = serde_yaml::from_str(&file).unwrap();
     let exported = parsed["groups"][0]["rules"].as_sequence().unwrap();
-    assert_eq!(exported.len(), 6, "the rule switched off is left out");
+    assert_eq!(exported.len(), 7, "the rule switched off is left out");
     let by_name = |name: &str| {
         exported
             .iter()

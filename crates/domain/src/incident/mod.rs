@@ -225,7 +225,7 @@ impl Incident {
                 found.add(
                     "channel",
                     "validation.invalid_code",
-                    "a configured channel's id",
+                    "a channel's id: lower case letters, digits, '_' or '-'",
                 );
             }
         }
@@ -317,9 +317,11 @@ impl Incident {
         Ok(())
     }
 
-    /// What borrowers are told while it lasts: what is affected, that their money and requests
-    /// are safe, when to expect the service back, and the operator's note.
-    pub fn text(&self, language: Language) -> String {
+    /// What borrowers read while it lasts, on the status (`notice` false) or in a message sent
+    /// to them (`notice` true, whose readers are told again when it is over): what is
+    /// affected, that their money and requests are safe, when to expect the service back, and
+    /// the operator's note.
+    pub fn text(&self, language: Language, notice: bool) -> String {
         let through = self.channel.as_deref();
         let mut text = match (language, self.component, self.impact) {
             (Language::En, Component::Payouts, Impact::Degraded) => format!(
@@ -378,11 +380,15 @@ impl Incident {
         match (language, self.expected_by) {
             (Language::En, Some(at)) => text.push_str(&format!(" Expect it back by {}.", when(at))),
             (Language::ZhHans, Some(at)) => text.push_str(&format!("预计{}前恢复。", when(at))),
-            (Language::En, None) => text.push_str(" We will tell you when it is back."),
-            (Language::ZhHans, None) => text.push_str("恢复后我们会通知您。"),
+            (Language::En, None) if notice => text.push_str(" We will tell you when it is back."),
+            (Language::ZhHans, None) if notice => text.push_str("恢复后我们会通知您。"),
+            (Language::En, None) => text.push_str(" This notice will say when it is back."),
+            (Language::ZhHans, None) => text.push_str("恢复后本页将及时更新。"),
         }
         if let Some(note) = self.note.in_language(language) {
-            text.push(' ');
+            if language == Language::En {
+                text.push(' ');
+            }
             text.push_str(note);
         }
         text

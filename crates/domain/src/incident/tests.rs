@@ -21,12 +21,12 @@ fn a_payouts_incident_says_what_is_affected_that_money_is_safe_and_when_in_both_
     let incident =
         Incident::declare("i-1".into(), payouts(Some("unionpay")), "ops:amy", now()).unwrap();
     assert_eq!(
-        incident.text(Language::En),
+        incident.text(Language::En, true),
         "Payouts through unionpay are delayed. Your money is safe: a confirmed drawdown is paid \
          once, and nothing is lost. Expect it back by 2026-12-04 12:00 UTC."
     );
     assert_eq!(
-        incident.text(Language::ZhHans),
+        incident.text(Language::ZhHans, true),
         "通过unionpay的放款出现延迟。您的资金安全：已确认的借款只会发放一次，不会丢失。预计2026-12-04 12:00 UTC前恢复。"
     );
     assert_eq!(
@@ -57,13 +57,24 @@ fn every_component_and_impact_has_words_in_each_language_with_the_note_after() {
                 expected_by: None,
             };
             let incident = Incident::declare("i".into(), input, "ops:amy", now()).unwrap();
-            let en = incident.text(Language::En);
+            let en = incident.text(Language::En, true);
             assert!(
                 en.ends_with("We will tell you when it is back. The bank is upgrading."),
                 "{en}"
             );
-            let zh = incident.text(Language::ZhHans);
-            assert!(zh.ends_with("恢复后我们会通知您。 银行系统升级。"), "{zh}");
+            let zh = incident.text(Language::ZhHans, true);
+            assert!(zh.ends_with("恢复后我们会通知您。银行系统升级。"), "{zh}");
+            // The status is not a message whose reader will be sent the end.
+            assert!(
+                incident
+                    .text(Language::En, false)
+                    .ends_with("This notice will say when it is back. The bank is upgrading.")
+            );
+            assert!(
+                incident
+                    .text(Language::ZhHans, false)
+                    .ends_with("恢复后本页将及时更新。银行系统升级。")
+            );
             assert!(!incident.over_text(Language::En).is_empty());
             assert!(!incident.over_text(Language::ZhHans).is_empty());
         }

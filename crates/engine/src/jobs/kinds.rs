@@ -36,6 +36,9 @@ pub const EVALUATE_ALERTS: &str = "alerts.evaluate";
 pub const INCIDENT_NOTICE: &str = "incident.notice";
 /// Tells the borrowers told of an incident that it is over (`incident-over:{id}`).
 pub const INCIDENT_OVER: &str = "incident.over";
+/// Reminds support of a case's deadline, or marks it overdue
+/// (`case-{reminder|deadline}:{borrower}:{case}:{deadline}`).
+pub const CASE_DUE: &str = "support_case.due";
 
 /// Every kind above, for figures that name each one even when it has no jobs.
 pub const ALL: &[&str] = &[
@@ -56,4 +59,5 @@ pub const ALL: &[&str] = &[
     EVALUATE_ALERTS,
     INCIDENT_NOTICE,
     INCIDENT_OVER,
+    CASE_DUE,
 ];

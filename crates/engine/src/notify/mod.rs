@@ -672,6 +672,20 @@ impl JobHandler for DeliveryHandler {
             DeliveryStatus::Pending | DeliveryStatus::Failed => {}
         }
         let now = ctx.clock.now();
+        if moot(ctx.store.as_ref(), &delivery, &event).await? {
+            let attempt = DeliveryAttempt {
+                delivery_id: delivery.id.clone(),
+                attempt: delivery.attempts + 1,
+                at: now,
+                outcome: AttemptOutcome::Rejected,
+                detail: "the incident is over: its notice is no longer sent".to_owned(),
+            };
+            let mut uow = ctx.store.begin().await?;
+            uow.record_attempt(&attempt, DeliveryStatus::Skipped, Some(&attempt.detail))
+                .await?;
+            uow.commit().await?;
+            return Ok(JobDone::Succeeded);
+        }
         // Whatever stops an attempt is recorded as one: a delivery never stays pending with
         // its job gone.
         let sent = match self.send(ctx.store.as_ref(), &delivery, &event, now).await {
@@ -726,6 +740,28 @@ impl JobHandler for DeliveryHandler {
             }
         }
     }
+}
+
+/// Whether a message to a borrower has been overtaken: an incident's notice still unsent (a
+/// retry, a re-drive) once the incident is over would arrive after "back to normal".
+async fn moot(
+    store: &dyn Store,
+    delivery: &Delivery,
+    event: &OutboxEvent,
+) -> Result<bool, JobFailure> {
+    let notice = Topic::parse(&event.topic) == Some(Topic::IncidentNotice);
+    let to_borrower = match delivery.channel {
+        DeliveryChannel::Sms | DeliveryChannel::Email => true,
+        DeliveryChannel::Webhook => false,
+    };
+    let Some(id) = event.payload["incident"]["id"]
+        .as_str()
+        .filter(|_| notice && to_borrower)
+    else {
+        return Ok(false);
+    };
+    let mut uow = store.begin_read().await?;
+    Ok(uow.find_incident(id).await?.is_some_and(|i| !i.is_open()))
 }
 
 /// A delivery and its attempts, for operators.

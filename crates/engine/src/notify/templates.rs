@@ -95,6 +95,17 @@ enum Message<'a> {
     LineWarning {
         kind: &'a str,
     },
+    /// A support case opened: when support will answer by.
+    CaseOpened {
+        respond_by: String,
+    },
+    /// Support's answer, in its words.
+    CaseAnswered {
+        text: &'a str,
+    },
+    CaseResolved {
+        text: &'a str,
+    },
     /// Trouble with the service touching the borrower's work, in the incident's words.
     Incident {
         text: String,
@@ -315,8 +326,21 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
             when: text("effective_at"),
             why: reason_message(payload, Reason::RiskContactUs, language),
         },
+        Topic::CaseOpened => Message::CaseOpened {
+            respond_by: payload["case"]["respond_by"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+        },
+        Topic::CaseAnswered => Message::CaseAnswered {
+            text: payload["message"]["body"].as_str().unwrap_or(""),
+        },
+        Topic::CaseResolved => Message::CaseResolved {
+            text: payload["message"]["body"].as_str().unwrap_or(""),
+        },
         Topic::IncidentNotice => Message::Incident {
-            text: incident(payload).text(language),
+            text: incident(payload).text(language, true),
         },
         Topic::IncidentOver => Message::IncidentOver {
             text: incident(payload).over_text(language),
@@ -343,12 +367,17 @@ fn message<'a>(topic: Topic, payload: &'a Value, language: Language) -> Option<M
         | Topic::ApplicationReferred
         | Topic::ApplicationAccepted
         | Topic::ApplicationWithdrawn
-        // Told to the rule's on-call recipients instead (`alert_message`).
+        // Operators' (an alert goes to its rule's on-call recipients, `notify/on_call.rs`).
         | Topic::AlertFired
         | Topic::AlertResolved
         | Topic::IncidentDeclared
         | Topic::IncidentChanged
-        | Topic::IncidentEnded => return None,
+        | Topic::IncidentEnded
+        // Support's own: what the borrower wrote, support's notes, and its deadlines.
+        | Topic::CaseBorrowerWrote
+        | Topic::CaseNoted
+        | Topic::CaseDueSoon
+        | Topic::CaseOverdue => return None,
     })
 }
 
@@ -429,7 +458,8 @@ mod golden {
                                 "expected_by": "2026-12-04T06:00:00Z", "source": {"by": "operator", "actor": "ops:amy"},
                                 "started_at": "2026-12-04T04:00:00Z", "revision": 1, "updated_at": "2026-12-04T04:00:00Z"}}),
             json!({"detail": {"kind": "overdue", "due_date": "2026-12-01", "amount_minor": 91_680, "currency": "USD"}, "purpose": "view_loan", "state": "referred", "reason": "risk.velocity",
-                   "warning": "installment_due_soon", "percent": 20, "effective_at": "2026-12-04T04:00:00Z"}),
+                   "warning": "installment_due_soon", "percent": 20, "effective_at": "2026-12-04T04:00:00Z",
+                   "case": {"respond_by": "2026-12-04T08:00:00.000Z"}, "message": {"body": "We fixed the account; it is paid now."}}),
             json!({"detail": {"kind": "due_today", "due_date": "2026-12-01", "amount_minor": 91_680}}),
         ]
     }

@@ -16,7 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::respond;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams};
+use crate::extract::{IdempotencyHeader, JsonBody, PathParams, QueryParams, path_id};
+use lendcore_domain::ids::IncidentId;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -132,7 +133,8 @@ pub async fn get(
     State(state): State<AppState>,
     PathParams(path): PathParams<IncidentPath>,
 ) -> Result<Json<Incident>, ApiError> {
-    Ok(Json(incidents::get(&state.engine, &path.id).await?))
+    let id = path_id::<IncidentId>(&path.id)?;
+    Ok(Json(incidents::get(&state.engine, id.as_str()).await?))
 }
 
 /// Change an open incident's impact, note or expected end, at the revision last read. The
@@ -152,11 +154,12 @@ pub async fn change(
     idempotency: IdempotencyHeader,
     body: JsonBody<ChangeRequest>,
 ) -> Result<Response, ApiError> {
+    let id = path_id::<IncidentId>(&path.id)?;
     let request = idempotency.request(&body.raw);
     let b = body.value;
     let outcome = incidents::change(
         &state.engine,
-        &path.id,
+        id.as_str(),
         b.revision,
         IncidentChange {
             impact: b.impact,
@@ -183,8 +186,9 @@ pub async fn end(
     PathParams(path): PathParams<IncidentPath>,
     idempotency: IdempotencyHeader,
 ) -> Result<Response, ApiError> {
+    let id = path_id::<IncidentId>(&path.id)?;
     let request = idempotency.request(b"");
-    let outcome = incidents::end(&state.engine, &path.id, request.as_ref()).await?;
+    let outcome = incidents::end(&state.engine, id.as_str(), request.as_ref()).await?;
     Ok(respond(StatusCode::OK, outcome))
 }
 

@@ -3,6 +3,7 @@ pub mod alerts;
 pub mod applications;
 pub mod auth;
 pub mod borrowers;
+pub mod cases;
 pub mod channels;
 pub mod credit_lines;
 pub mod deliveries;

@@ -92,10 +92,13 @@ pub async fn page(
     .render()
     .map_err(|e| ApiError::Engine(lendcore_engine::EngineError::Internal(e.to_string())))?;
     let mut response = cached(Html(html).into_response());
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_LANGUAGE,
         HeaderValue::from_static(language.tag()),
     );
+    // Without `?lang=`, the language came from the request: a cache must keep each apart.
+    headers.insert(header::VARY, HeaderValue::from_static("accept-language"));
     Ok(response)
 }
 
