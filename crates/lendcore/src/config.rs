@@ -214,6 +214,9 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     pub max_queued: usize,
     pub queue_timeout_ms: u64,
+    /// On SIGTERM: how long requests and jobs in flight have to finish before the process
+    /// exits anyway (jobs it did not finish are handed back at once, for another process).
+    pub shutdown_grace_ms: u64,
     /// Behind a reverse proxy: the header holding the client's address (e.g.
     /// `x-forwarded-for`; its last entry is taken). Unset: the peer's address. Only set it when
     /// every request comes through a proxy that writes that header.
@@ -295,6 +298,7 @@ fn defaults() -> Defaults {
             max_in_flight: 256,
             max_queued: 1024,
             queue_timeout_ms: 500,
+            shutdown_grace_ms: 15_000,
             client_ip_header: None,
         },
         jobs: JobsConfig {
@@ -367,7 +371,7 @@ impl Config {
             Some(BureauConfig::Http { timeout_ms, .. }) => (100..=60_000).contains(timeout_ms),
             Some(BureauConfig::Sandbox) | None => true,
         };
-        let checks: [(bool, &str); 12] = [
+        let checks: [(bool, &str); 13] = [
             (
                 bureau_timeout_ok,
                 "bureau.timeout_ms must be between 100 and 60000",
@@ -407,6 +411,10 @@ impl Config {
             (
                 self.jobs.idle_poll_ms >= 10,
                 "jobs.idle_poll_ms must be at least 10",
+            ),
+            (
+                self.server.shutdown_grace_ms <= 600_000,
+                "server.shutdown_grace_ms must be at most 600000 (ten minutes)",
             ),
             (
                 (1..=3_600_000).contains(&self.jobs.base_delay_ms),

@@ -384,6 +384,7 @@ where
     prepare(engine.clone(), address).await?;
 
     let (stop, stopped) = watch::channel(false);
+    let grace = StdDuration::from_millis(config.server.shutdown_grace_ms);
     let runner = config.jobs.enabled.then(|| {
         let runner = JobRunner::new(
             store.clone(),
@@ -423,7 +424,7 @@ where
             config.cob.batch,
         ));
         let stopped = stopped.clone();
-        tokio::spawn(async move { runner.run(stopped).await })
+        tokio::spawn(async move { runner.run(stopped, grace).await })
     });
     let sealer = tokio::spawn(seal_audit(store.clone(), stopped.clone()));
     let publisher = tokio::spawn(publish_outbox(engine.clone(), stopped.clone()));
@@ -446,12 +447,24 @@ where
     let shutdown = async move {
         let _ = on_stop.wait_for(|s| *s).await;
     };
-    let server = tokio::spawn(lendcore_server::serve(listener, app, shutdown));
+    let mut server = tokio::spawn(lendcore_server::serve(listener, app, shutdown));
 
     shutdown_signal().await;
-    tracing::info!("shutting down: finishing requests and the job batch in hand");
+    tracing::info!(
+        grace_ms = grace.as_millis(),
+        "shutting down: taking no new requests; finishing those in flight and the job batch in hand"
+    );
     let _ = stop.send(true);
-    server.await??;
+    // Requests in flight get the grace too; past it they are cut off, each rolled back whole.
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(served) => served??,
+        Err(_) => {
+            // Aborted, so their connections return to the pool before it closes.
+            server.abort();
+            let _ = server.await;
+            tracing::warn!("shutting down: requests still in flight after the grace were cut off");
+        }
+    }
     if let Some(runner) = runner {
         runner.await?;
     }

@@ -2,7 +2,8 @@
 //! `lendcore cob run` is killed half-way through the book. After a restart every job
 //! finishes, and lendcore's books agree with what the channel paid: no payout lost, none
 //! doubled, no interest accrued twice. And a backup taken while drawdowns flow restores to a
-//! sound book that carries on.
+//! sound book that carries on. Stopped gently (SIGTERM), a server hands back the jobs it will
+//! not finish, so the next process takes them at once, and exits 0.
 
 mod common;
 
@@ -32,8 +33,13 @@ const ACCOUNTS: [&str; 6] = [
 ];
 
 async fn sandbox() -> (Arc<Sandbox>, String) {
+    hanging_sandbox(Duration::from_secs(3)).await
+}
+
+/// The sandbox channel, whose `timeout` mode answers after `hang`.
+async fn hanging_sandbox(hang: Duration) -> (Arc<Sandbox>, String) {
     let sandbox = Sandbox::new(SandboxConfig {
-        hang: Duration::from_secs(3),
+        hang,
         callback: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -303,6 +309,62 @@ store_test! {
         }
         assert!(uow.unbalanced_entries().await.unwrap().is_empty());
         drop(uow);
+        second.kill();
+        store.close().await;
+    }
+
+    async fn sigterm_hands_back_the_jobs_in_hand_and_exits_cleanly(db: &TestDb) {
+        // A payout that hangs far longer than the shutdown's grace, under a lease longer still.
+        let (sandbox, channel_url) = hanging_sandbox(Duration::from_secs(60)).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lendcore.toml"), format!(
+            "[server]\nshutdown_grace_ms = 300\n\n\
+             [jobs]\nlease_secs = 120\nidle_poll_ms = 50\n\n[cob]\nenabled = false\n\n\
+             [[channels]]\nid = \"sandbox\"\nbase_url = \"{channel_url}\"\napi_key = \"k\"\ntimeout_ms = 30000\n"
+        )).unwrap();
+        let store = db.second_store().await;
+        let mut first = common::start(&db.url, dir.path(), &[]);
+        let http = common::client(&common::api_key(&db.url, dir.path()));
+        let line_id = product_and_line(&http, &first.base).await;
+        let id = drawdown(&http, &first.base, &line_id, 100_000, "acct-1~timeout").await;
+        let job_id = format!("disburse:{id}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sandbox.accepted_count() < 1 {
+            assert!(Instant::now() < deadline, "the payout never reached the channel");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let running = store.begin_read().await.unwrap().find_job(&job_id).await.unwrap().unwrap();
+        assert_eq!((running.status, running.attempts), (JobStatus::Running, 1), "{running:?}");
+
+        let pid = first.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exited = loop {
+            if let Some(status) = first.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "still running after SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(exited.success(), "exit status {exited}");
+        assert!(http.get(format!("{}/healthz", first.base)).send().await.is_err(), "no longer taking requests");
+
+        // Handed back: due now, leased by no one, its interrupted attempt not counted, though the
+        // lease it held had nearly two minutes to run.
+        let released = store.begin_read().await.unwrap().find_job(&job_id).await.unwrap().unwrap();
+        assert_eq!((released.status, released.attempts, released.lease_owner.as_deref()), (JobStatus::Pending, 0, None), "{released:?}");
+        assert!(released.run_at <= chrono::Utc::now(), "{released:?}");
+        // The next process takes it at once.
+        let second = common::start(&db.url, dir.path(), &[]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job = store.begin_read().await.unwrap().find_job(&job_id).await.unwrap().unwrap();
+            if job.attempts >= 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the handed-back job was not taken: {job:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         second.kill();
         store.close().await;
     }

@@ -202,10 +202,29 @@ impl JobRunner {
         Ok(report)
     }
 
-    /// Polls until `shutdown` turns true; finishes the batch in hand before returning.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+    /// Polls until `shutdown` turns true. The batch in hand then has `grace` to finish; what
+    /// has not is abandoned and its jobs handed back at once, so another process takes them
+    /// now rather than when their leases run out. (An abandoned attempt is as one whose
+    /// process died: every handler is written to be run again.)
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>, grace: StdDuration) {
         while !*shutdown.borrow() {
-            let idle = match self.poll_once().await {
+            // Boxed, so it can be dropped — its transactions rolled back, their locks let go —
+            // before its jobs are handed back.
+            let mut poll = Box::pin(self.poll_once());
+            let polled = tokio::select! {
+                polled = &mut poll => polled,
+                () = stop_asked(&mut shutdown) => {
+                    match tokio::time::timeout(grace, &mut poll).await {
+                        Ok(polled) => polled,
+                        Err(_) => {
+                            drop(poll);
+                            self.release_unfinished().await;
+                            return;
+                        }
+                    }
+                }
+            };
+            let idle = match polled {
                 Ok(report) => report.ran() == 0,
                 Err(err) => {
                     tracing::warn!(error = %err, "job poll failed; retrying after a pause");
@@ -218,6 +237,23 @@ impl JobRunner {
                     _ = shutdown.changed() => {}
                 }
             }
+        }
+    }
+
+    async fn release_unfinished(&self) {
+        let now = self.clock.now();
+        let released = async {
+            let mut uow = self.store.begin().await?;
+            let ids = uow.release_leases(&self.config.worker_id, now).await?;
+            uow.commit().await?;
+            Ok::<_, EngineError>(ids)
+        };
+        match released.await {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => tracing::warn!(jobs = ?ids,
+                "shutting down: handed back the jobs not finished in time; another process takes them now"),
+            Err(err) => tracing::error!(error = %err,
+                "shutting down: could not hand back the jobs not finished; they pass on when their leases run out"),
         }
     }
 
@@ -384,4 +420,10 @@ impl Recorded {
             Recorded::LeaseLost => "lease_lost",
         }
     }
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+async fn stop_asked(shutdown: &mut watch::Receiver<bool>) {
+    // The guard it returns is dropped here, never held across the caller's awaits.
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }

@@ -315,7 +315,10 @@ pub async fn queue(
 pub(crate) fn routes() -> axum::Router<crate::AppState> {
     use axum::routing;
     axum::Router::new()
-        .route("/v1/borrowers/{id}/cases", routing::get(list_cases).post(open_case))
+        .route(
+            "/v1/borrowers/{id}/cases",
+            routing::get(list_cases).post(open_case),
+        )
         .route("/v1/borrowers/{id}/cases/{case_id}", routing::get(get_case))
         .route(
             "/v1/borrowers/{id}/cases/{case_id}/messages",
