@@ -7,6 +7,7 @@ mod decide;
 mod demo;
 mod loadtest;
 mod serve;
+mod stress;
 
 use std::path::PathBuf;
 
@@ -272,6 +273,49 @@ enum LoadtestAction {
         #[arg(long)]
         with_policy: bool,
     },
+    /// Stress a running lendcore over its API at an open-loop rate, as borrowers and the
+    /// lender's back-end would; report latencies and errors by code (docs/PERFORMANCE.md).
+    Run {
+        /// apply, drawdown, repay or mixed.
+        #[arg(value_enum)]
+        scenario: stress::Scenario,
+        /// The service, e.g. http://127.0.0.1:8080 (this machine only, unless --allow-remote).
+        #[arg(long)]
+        url: String,
+        /// An API key with the scopes products:write, credit_lines:write, drawdowns:write,
+        /// drawdowns:read and loans:write (the demo prints one with every scope).
+        #[arg(long, env = "LENDCORE_LOADTEST_KEY")]
+        key: String,
+        /// Operations started a second, on average (Poisson arrivals).
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Seconds to offer load for.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// Shares of payouts the sandbox channel fails: timeout=0.05,5xx=0.02,reject=0.01.
+        #[arg(long, default_value = "")]
+        faults: stress::Faults,
+        /// Write the report as an HTML page too.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Stress a service that is not on this machine.
+        #[arg(long)]
+        allow_remote: bool,
+        /// The sandbox SMS gateway's inbox, where `apply` reads sign-in codes, e.g.
+        /// http://127.0.0.1:8082/v1/messages (the demo prints it).
+        #[arg(long)]
+        sms_inbox: Option<String>,
+        /// The inbox's bearer token (the demo's is `demo`).
+        #[arg(long)]
+        sms_key: Option<String>,
+        /// Send each applicant from its own address (X-Forwarded-For), for a service told to
+        /// trust it (server.client_ip_header); else sign-ins are limited per machine.
+        #[arg(long)]
+        forwarded_for: bool,
+        /// Seeds the schedule and the mix, so a run can be repeated.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[tokio::main]
@@ -353,28 +397,61 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Loadtest { action } => {
-            let db = match &action {
-                LoadtestAction::Cob { db, .. } | LoadtestAction::Drawdowns { db, .. } => db.clone(),
-            };
+        Command::Loadtest {
+            action:
+                LoadtestAction::Run {
+                    scenario,
+                    url,
+                    key,
+                    rate,
+                    duration,
+                    faults,
+                    html,
+                    allow_remote,
+                    sms_inbox,
+                    sms_key,
+                    forwarded_for,
+                    seed,
+                },
+        } => {
+            stress::run(stress::Options {
+                url,
+                key,
+                scenario,
+                rate,
+                duration: std::time::Duration::from_secs(duration),
+                faults,
+                html,
+                allow_remote,
+                sms_inbox,
+                sms_key,
+                forwarded_for,
+                seed,
+            })
+            .await
+        }
+        Command::Loadtest {
+            action: LoadtestAction::Cob { db, loans },
+        } => {
             let explicit = db.is_some();
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
             serve::init_logging(&config)?;
-            match action {
-                LoadtestAction::Cob { loans, .. } => {
-                    loadtest::close_of_business(&config, explicit, loans).await
-                }
+            loadtest::close_of_business(&config, explicit, loans).await
+        }
+        Command::Loadtest {
+            action:
                 LoadtestAction::Drawdowns {
+                    db,
                     requests,
                     clients,
                     rate,
                     with_policy,
-                    ..
-                } => {
-                    loadtest::drawdowns(&config, explicit, requests, clients, rate, with_policy)
-                        .await
-                }
-            }
+                },
+        } => {
+            let explicit = db.is_some();
+            let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
+            serve::init_logging(&config)?;
+            loadtest::drawdowns(&config, explicit, requests, clients, rate, with_policy).await
         }
         Command::Operators {
             action: OperatorsAction::Add { db, username, role },

@@ -29,6 +29,8 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
             .arg(dir.path().join("data"))
             .current_dir(dir.path())
             .env_remove("LENDCORE_CONFIG")
+            // The load test below signs its applicants in from addresses of their own.
+            .env("LENDCORE_SERVER__CLIENT_IP_HEADER", "x-forwarded-for")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -241,6 +243,74 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
     assert_eq!(
         held["drawdown"]["status"]["state"], "held_for_review",
         "{held}"
+    );
+
+    // Stressed on demand, as a lender rehearses a peak: every scenario at once, payouts the
+    // sandbox channel fails, and a report a person can open.
+    let sms_inbox = printed
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Sandbox SMS"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the demo prints its SMS inbox")
+        .to_owned();
+    let report = dir.path().join("stress.html");
+    let stressed = Command::new(BIN)
+        .args(["loadtest", "run", "mixed", "--url", &base, "--key", &key])
+        .args([
+            "--rate",
+            "20",
+            "--duration",
+            "3",
+            "--faults",
+            "timeout=0.1,reject=0.1",
+        ])
+        .args([
+            "--sms-inbox",
+            &sms_inbox,
+            "--sms-key",
+            "demo",
+            "--forwarded-for",
+            "--html",
+        ])
+        .arg(&report)
+        .env_remove("LENDCORE_CONFIG")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&stressed.stdout);
+    assert!(
+        stressed.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&stressed.stderr)
+    );
+    for op in ["apply ", "drawdown ", "repay "] {
+        let row = said
+            .lines()
+            .find(|l| l.starts_with(op))
+            .unwrap_or_else(|| panic!("{op}in {said}"));
+        let ok: usize = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(ok > 0, "{said}");
+    }
+    assert!(!said.contains("system.internal"), "{said}");
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(page.contains("<svg") && page.contains("drawdown") && !page.contains("<script"));
+    let remote = Command::new(BIN)
+        .args([
+            "loadtest",
+            "run",
+            "drawdown",
+            "--url",
+            "http://10.255.255.1:8080",
+            "--key",
+            "k",
+        ])
+        .env_remove("LENDCORE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!remote.status.success());
+    assert!(
+        String::from_utf8_lossy(&remote.stderr).contains("--allow-remote"),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
     );
 
     let pid = child.0.id().to_string();
