@@ -62,4 +62,12 @@ pub(crate) fn record_figures(figures: &lendcore_engine::operations::Figures) {
         metrics::gauge!("lendcore_queue_oldest_age_seconds", "queue" => queue.queue.clone())
             .set(age(queue.oldest));
     }
+    // Every step named, so one emptied reads 0 rather than its last figure.
+    for step in lendcore_engine::operations::APPLICATION_STEPS {
+        let found = figures.applications.iter().find(|a| a.queue == step);
+        metrics::gauge!("lendcore_applications", "state" => step)
+            .set(found.map_or(0.0, |a| a.count as f64));
+        metrics::gauge!("lendcore_applications_oldest_age_seconds", "state" => step)
+            .set(age(found.and_then(|a| a.oldest)));
+    }
 }

@@ -319,6 +319,11 @@ store_test! {
         let rita = operator_session(&api, "rita", Role::Risk).await;
         call(&api, "POST", &format!("/v1/applications/{offered}/decision"), &rita, Some(json!({"decision": "approve", "limit_minor": 1_000_000}))).await;
         api.clock.advance(Duration::days(15));
+        // The step it waits at, and how long it has, on /metrics.
+        let waiting = common::scrape(&api).await;
+        assert_eq!(common::series(&waiting, r#"lendcore_applications{state="approved"}"#), 1.0, "{waiting}");
+        assert_eq!(common::series(&waiting, r#"lendcore_applications_oldest_age_seconds{state="approved"}"#), 15.0 * 86_400.0);
+        assert_eq!(common::series(&waiting, r#"lendcore_applications{state="referred"}"#), 0.0, "every step named");
         let too_late = call(&api, "POST", &format!("/v1/applications/{offered}/accept"), &token, None).await;
         assert_eq!((too_late.status, too_late.code()), (StatusCode::UNPROCESSABLE_ENTITY, "user.offer_expired"), "{:?}", too_late.body);
         let after = call(&api, "GET", &format!("/v1/applications/{offered}"), &token, None).await;

@@ -61,7 +61,7 @@ pub use jobs::{Job, JobRepository, JobStatus, Lease, LeaseRequest, NewJob};
 pub use ledger::LedgerRepository;
 pub use links::{LinkRepository, StoredLink};
 pub use maintenance::MaintenanceRepository;
-pub use operations::{JobFigures, OperationsRepository, QueueFigures};
+pub use operations::{APPLICATION_STEPS, JobFigures, OperationsRepository, QueueFigures};
 pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;

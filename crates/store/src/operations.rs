@@ -37,7 +37,23 @@ pub trait OperationsRepository {
 
     /// Every waiting queue, each named even when empty.
     async fn queue_figures(&mut self) -> Result<Vec<QueueFigures>, StoreError>;
+
+    /// Applications still under way, by the step they are at (`queue` is the state), and
+    /// since when the longest at it has not moved; steps with none are left out. The closed
+    /// states grow for ever and are counted by their events instead.
+    async fn application_figures(&mut self) -> Result<Vec<QueueFigures>, StoreError>;
 }
+
+/// The states of an application under way, as stored.
+pub const APPLICATION_STEPS: [&str; 7] = [
+    "draft",
+    "submitted",
+    "verifying",
+    "assessing",
+    "referred",
+    "info_requested",
+    "approved",
+];
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
@@ -102,6 +118,30 @@ impl OperationsRepository for SqlUnitOfWork {
             .map(|r| {
                 Ok(QueueFigures {
                     oldest: from_opt_ms("queues", r.oldest_ms)?,
+                    queue: r.queue,
+                    count: r.count,
+                })
+            })
+            .collect()
+    }
+
+    async fn application_figures(&mut self) -> Result<Vec<QueueFigures>, StoreError> {
+        let steps = APPLICATION_STEPS
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT state AS queue, COUNT(*) AS count, MIN(updated_at_ms) AS oldest_ms \
+             FROM applications WHERE state IN ({steps}) GROUP BY state"
+        );
+        let rows: Vec<QueueRow> = on_tx!(self, c => sqlx::query_as(&sql)
+            .fetch_all(c)
+            .await)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(QueueFigures {
+                    oldest: from_opt_ms("applications", r.oldest_ms)?,
                     queue: r.queue,
                     count: r.count,
                 })
