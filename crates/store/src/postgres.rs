@@ -27,6 +27,9 @@ impl PgStore {
         connect: PgConnectOptions,
         options: &ConnectOptions,
     ) -> Result<Self, StoreError> {
+        // Every unit of work begins by ending whatever transaction its connection may still be
+        // in (see `BEGIN`), which outside one is a harmless warning: not worth a log line each.
+        let connect = connect.options([("client_min_messages", "error")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
@@ -40,6 +43,14 @@ impl PgStore {
     }
 }
 
+/// How a unit of work begins: by rolling back first, in the same round trip. A request dropped
+/// while its `BEGIN` was on the wire (a client gone, a deadline passed) leaves its connection
+/// inside a transaction that sqlx does not know of (it counts one only once `BEGIN` is
+/// answered), so the pool's check cannot see it; the next unit of work on that connection
+/// would otherwise run inside it — a read-only one, or one that never commits.
+const BEGIN: &str = "ROLLBACK; BEGIN";
+const BEGIN_READ: &str = "ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
@@ -47,15 +58,12 @@ impl Store for PgStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let tx = self.pool.begin().await?;
+        let tx = self.pool.begin_with(BEGIN).await?;
         Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
+        let tx = self.pool.begin_with(BEGIN_READ).await?;
         Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
     }
 
