@@ -56,6 +56,52 @@ pub struct CaseView {
     pub thread: Vec<CaseMessage>,
 }
 
+/// Open cases a borrower may have at once: enough for every thing they have, few enough that a
+/// script cannot text them (and page support) without end.
+pub const MAX_OPEN_CASES: usize = 5;
+
+impl CaseView {
+    /// What its reader may see: a borrower is shown the reason as the catalogue tells
+    /// borrowers (never a risk rule's exact cause) and support as "support", not by name.
+    fn seen_by(mut self, reader: &Actor) -> CaseView {
+        match reader {
+            Actor::Support(_) => self,
+            Actor::Borrower => {
+                self.case = borrowers_view(self.case);
+                for message in &mut self.thread {
+                    if let Author::Support { actor } = &mut message.author {
+                        *actor = "support".to_owned();
+                    }
+                }
+                self
+            }
+        }
+    }
+}
+
+fn borrowers_view(mut case: Case) -> Case {
+    case.reason = case.reason.map(Reason::for_borrower);
+    if !case.opened_by.starts_with("borrower:") {
+        case.opened_by = "support".to_owned();
+    }
+    case
+}
+
+/// Whether `borrower_id` is the borrower registered with the number a session proved (a session
+/// opened before its borrower registered names none).
+pub async fn registered_with(
+    engine: &Engine,
+    borrower_id: &str,
+    mobile_index: &str,
+) -> Result<bool, EngineError> {
+    let mut uow = engine.store.begin_read().await?;
+    Ok(uow
+        .find_borrower(borrower_id)
+        .await?
+        .and_then(|b| b.mobile_index)
+        .is_some_and(|index| index == mobile_index))
+}
+
 fn case_error(err: CaseError) -> EngineError {
     let code = err.code();
     match err {
@@ -118,6 +164,21 @@ pub async fn open(
             format!("the borrower has no {} with that id", subject.kind.as_str()),
         ));
     }
+    let open_now = uow
+        .cases_of(borrower_id, None, 50)
+        .await?
+        .iter()
+        .filter(|c| c.status != CaseStatus::Resolved)
+        .count();
+    if open_now >= MAX_OPEN_CASES {
+        return Err(EngineError::conflict(
+            "conflict.too_many_open_cases",
+            format!(
+                "the borrower has {open_now} cases open: write to one of them, or wait for \
+                 one to be resolved"
+            ),
+        ));
+    }
     let (case, first) = Case::open(
         NewCase {
             id: new_id(),
@@ -147,7 +208,8 @@ pub async fn open(
     let view = CaseView {
         case,
         thread: vec![first],
-    };
+    }
+    .seen_by(actor);
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
     Ok(Outcome::Fresh(view))
@@ -275,10 +337,15 @@ pub async fn list(
     engine: &Engine,
     borrower_id: &str,
     about: Option<(SubjectKind, &str)>,
+    reader: &Actor,
     limit: u32,
 ) -> Result<Vec<Case>, EngineError> {
     let mut uow = engine.store.begin_read().await?;
-    Ok(uow.cases_of(borrower_id, about, limit).await?)
+    let cases = uow.cases_of(borrower_id, about, limit).await?;
+    Ok(match reader {
+        Actor::Support(_) => cases,
+        Actor::Borrower => cases.into_iter().map(borrowers_view).collect(),
+    })
 }
 
 /// Support's queue: cases in `status`, the soonest deadline first.
@@ -305,7 +372,7 @@ async fn view(
             Actor::Support(_) => true,
         })
         .collect();
-    Ok(CaseView { case, thread })
+    Ok(CaseView { case, thread }.seen_by(reader))
 }
 
 async fn save(

@@ -126,6 +126,7 @@ store_test! {
         let w = world(db.store.clone()).await;
         alerts::install_defaults(&w.engine).await.unwrap();
         let (borrower, line) = w.borrower("13822220001", "110105194912310011").await;
+        let line_of_borrower = line.clone();
         let (stranger, _) = w.borrower("13822220002", "110105194912310038").await;
         let request = DrawdownRequest {
             line_id: line, product: ProductCode::parse("cash").unwrap(), amount_minor: 100_000,
@@ -201,8 +202,18 @@ store_test! {
         assert_eq!((reopened.case.status, reopened.case.respond_by), (CaseStatus::WaitingForSupport, Some(w.clock.now() + Duration::hours(4))));
         let queue = cases::queue(&w.engine, CaseStatus::WaitingForSupport, 10).await.unwrap();
         assert_eq!(queue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), [case.as_str()]);
-        let listed = cases::list(&w.engine, &borrower, Some((SubjectKind::Drawdown, &drawdown)), 10).await.unwrap();
+        let listed = cases::list(&w.engine, &borrower, Some((SubjectKind::Drawdown, &drawdown)), &Actor::Borrower, 10).await.unwrap();
         assert_eq!(listed.len(), 1);
-        assert!(cases::list(&w.engine, &stranger, None, 10).await.unwrap().is_empty());
+        assert!(cases::list(&w.engine, &stranger, None, &support, 10).await.unwrap().is_empty());
+
+        // Opened by support with a risk rule's exact cause: the borrower sees the reason as
+        // the catalogue tells borrowers, and support, not who.
+        let about_line = Subject { kind: SubjectKind::CreditLine, id: line_of_borrower.clone() };
+        let by_support = cases::open(&w.engine, &borrower, &support, about_line, Some(Reason::Velocity), "Calling about your line.", None)
+            .await.unwrap().into_inner();
+        assert_eq!(by_support.case.opened_by, "ops:li");
+        let theirs = cases::get(&w.engine, &borrower, &by_support.case.id, &Actor::Borrower).await.unwrap();
+        assert_eq!((theirs.case.reason, theirs.case.opened_by.as_str()), (Some(Reason::Velocity.for_borrower()), "support"));
+        assert_ne!(Reason::Velocity.for_borrower(), Reason::Velocity, "the catalogue hides this cause");
     }
 }

@@ -215,7 +215,8 @@ pub struct ServerConfig {
     pub max_queued: usize,
     pub queue_timeout_ms: u64,
     /// On SIGTERM: how long requests and jobs in flight have to finish before the process
-    /// exits anyway (jobs it did not finish are handed back at once, for another process).
+    /// exits anyway (jobs it did not finish are handed back at once, for another process); at
+    /// least `request_timeout_ms`, by which every request has ended.
     pub shutdown_grace_ms: u64,
     /// Behind a reverse proxy: the header holding the client's address (e.g.
     /// `x-forwarded-for`; its last entry is taken). Unset: the peer's address. Only set it when
@@ -413,8 +414,9 @@ impl Config {
                 "jobs.idle_poll_ms must be at least 10",
             ),
             (
-                self.server.shutdown_grace_ms <= 600_000,
-                "server.shutdown_grace_ms must be at most 600000 (ten minutes)",
+                // Requests in flight end by their own timeout; the grace waits for them.
+                (self.server.request_timeout_ms..=600_000).contains(&self.server.shutdown_grace_ms),
+                "server.shutdown_grace_ms must be at least server.request_timeout_ms and at most 600000 (ten minutes)",
             ),
             (
                 (1..=3_600_000).contains(&self.jobs.base_delay_ms),

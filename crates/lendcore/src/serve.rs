@@ -455,14 +455,14 @@ where
         "shutting down: taking no new requests; finishing those in flight and the job batch in hand"
     );
     let _ = stop.send(true);
-    // Requests in flight get the grace too; past it they are cut off, each rolled back whole.
+    // Requests in flight end by their own timeout, within the grace (the configuration sees to
+    // it); past the grace, what is left of the server is stopped regardless.
     match tokio::time::timeout(grace, &mut server).await {
         Ok(served) => served??,
         Err(_) => {
-            // Aborted, so their connections return to the pool before it closes.
             server.abort();
             let _ = server.await;
-            tracing::warn!("shutting down: requests still in flight after the grace were cut off");
+            tracing::warn!("shutting down: the server had not stopped within the grace");
         }
     }
     if let Some(runner) = runner {

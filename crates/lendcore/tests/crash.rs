@@ -318,7 +318,7 @@ store_test! {
         let (sandbox, channel_url) = hanging_sandbox(Duration::from_secs(60)).await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("lendcore.toml"), format!(
-            "[server]\nshutdown_grace_ms = 300\n\n\
+            "[server]\nrequest_timeout_ms = 300\nshutdown_grace_ms = 300\n\n\
              [jobs]\nlease_secs = 120\nidle_poll_ms = 50\n\n[cob]\nenabled = false\n\n\
              [[channels]]\nid = \"sandbox\"\nbase_url = \"{channel_url}\"\napi_key = \"k\"\ntimeout_ms = 30000\n"
         )).unwrap();
@@ -366,6 +366,7 @@ store_test! {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         second.kill();
+        assert_eq!(sandbox.paid_minor(&format!("{id}:sandbox")), Some(100_000), "paid once, whoever ran it");
         store.close().await;
     }
 }

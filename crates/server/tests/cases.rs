@@ -50,9 +50,11 @@ store_test! {
     async fn borrowers_ask_for_help_and_support_answers_over_http(db: &TestDb) {
         let gateway = gateway_accepting().await;
         let api = with_gateway(db, &gateway).await;
+        // Signed in before being registered, as an applicant is: the session names no borrower,
+        // and the number it proved finds them.
+        let me = borrower_session(&api, &gateway, "13833330001").await;
         let (mine, line) = borrower(&api, "13833330001", "110105194912310011").await;
         let (theirs, their_line) = borrower(&api, "13833330002", "110105194912310038").await;
-        let me = borrower_session(&api, &gateway, "13833330001").await;
         let cases = format!("/v1/borrowers/{mine}/cases");
 
         let opened = api.as_caller_keyed("POST", &cases, Some(&me), Some("help-1"), Some(&json!({
@@ -102,6 +104,7 @@ store_test! {
         let seen = api.as_caller("GET", &format!("{cases}/{case}"), Some(&me), None).await;
         let bodies: Vec<&str> = seen.body["thread"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
         assert_eq!(bodies, ["Why can I not draw?", "Your line is under review; we will write by Friday."], "no internal note");
+        assert_eq!(seen.body["thread"][1]["author"], json!({"by": "support", "actor": "support"}), "support, not by name");
         let mine_about = api.as_caller("GET", &format!("{cases}?about=credit_line:{line}"), Some(&me), None).await;
         assert_eq!(mine_about.body["items"].as_array().map(Vec::len), Some(1));
         let bad_about = api.as_caller("GET", &format!("{cases}?about=line:{line}"), Some(&me), None).await;
@@ -123,5 +126,12 @@ store_test! {
         assert_eq!((bad_status.status, bad_status.code()), (StatusCode::BAD_REQUEST, "validation.invalid_case_status"));
         let done = api.as_caller("GET", "/v1/cases?status=resolved", Some(&sam), None).await;
         assert_eq!(done.body["items"][0]["id"].as_str(), Some(case.as_str()));
+        // Five open at once at most.
+        for n in 0..5 {
+            let more = api.as_caller("POST", &cases, Some(&me), Some(&json!({"subject": {"type": "credit_line", "id": line}, "body": format!("Question {n}")}))).await;
+            assert_eq!(more.status, StatusCode::CREATED, "{:?}", more.body);
+        }
+        let sixth = api.as_caller("POST", &cases, Some(&me), Some(&json!({"subject": {"type": "credit_line", "id": line}, "body": "One more"}))).await;
+        assert_eq!((sixth.status, sixth.code()), (StatusCode::CONFLICT, "conflict.too_many_open_cases"));
     }
 }

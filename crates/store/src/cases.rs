@@ -25,8 +25,8 @@ pub trait CaseRepository {
         limit: u32,
     ) -> Result<Vec<Case>, StoreError>;
 
-    /// Support's queue across borrowers: cases in `status`, soonest deadline first (those with
-    /// none last, latest opened first).
+    /// Support's queue across borrowers: cases in `status`, soonest deadline first for those
+    /// waiting for support, latest opened first for the rest.
     async fn case_queue(&mut self, status: CaseStatus, limit: u32)
     -> Result<Vec<Case>, StoreError>;
 
@@ -146,11 +146,15 @@ impl CaseRepository for SqlUnitOfWork {
         status: CaseStatus,
         limit: u32,
     ) -> Result<Vec<Case>, StoreError> {
-        // NULLs last on both stores, whatever their default.
-        let rows: Vec<String> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT document FROM support_cases WHERE status = $1 \
-             ORDER BY respond_by_ms IS NULL, respond_by_ms, opened_at_ms DESC, id LIMIT $2",
-        )
+        // Each order has an index: deadlines for what waits for support, else the newest.
+        let order = match status {
+            CaseStatus::WaitingForSupport => "respond_by_ms, id",
+            CaseStatus::WaitingForBorrower | CaseStatus::Resolved => "opened_at_ms DESC, id",
+        };
+        let sql = format!(
+            "SELECT document FROM support_cases WHERE status = $1 ORDER BY {order} LIMIT $2"
+        );
+        let rows: Vec<String> = on_tx!(self, c => sqlx::query_scalar(&sql)
         .bind(status.as_str())
         .bind(i64::from(limit))
         .fetch_all(c)

@@ -116,14 +116,6 @@ pub trait JobRepository {
     /// expired. On PostgreSQL concurrent callers skip each other's rows rather than wait.
     async fn lease_jobs(&mut self, request: &LeaseRequest<'_>) -> Result<Vec<Job>, StoreError>;
 
-    /// Hands back every job `owner` holds and will not finish (it is shutting down): due now,
-    /// for any worker, the interrupted attempt not counted. Returns their ids.
-    async fn release_leases(
-        &mut self,
-        owner: &str,
-        now: Timestamp,
-    ) -> Result<Vec<String>, StoreError>;
-
     /// Marks the attempt a success. [`StoreError::LeaseLost`] if the lease is no longer held.
     async fn complete_job(&mut self, lease: &Lease, now: Timestamp) -> Result<(), StoreError>;
 
@@ -270,23 +262,6 @@ impl JobRepository for SqlUnitOfWork {
             .collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| j.run_at);
         Ok(jobs)
-    }
-
-    async fn release_leases(
-        &mut self,
-        owner: &str,
-        now: Timestamp,
-    ) -> Result<Vec<String>, StoreError> {
-        let sql = format!(
-            "UPDATE jobs SET status = 'pending', attempts = attempts - 1, run_at_ms = $1, \
-             {END_LEASE}, updated_at_ms = $1 WHERE status = 'running' AND lease_owner = $2 \
-             RETURNING id"
-        );
-        Ok(on_tx!(self, c => sqlx::query_scalar(&sql)
-            .bind(to_ms(now))
-            .bind(owner)
-            .fetch_all(c)
-            .await)?)
     }
 
     async fn complete_job(&mut self, lease: &Lease, now: Timestamp) -> Result<(), StoreError> {

@@ -55,3 +55,62 @@ pub(crate) fn applied_or_empty(
         Err(other) => Err(other.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each migration's checksum as released, one per line: `{backend} {version} {sha384}`.
+    const RELEASED: &str = "migrations/released.txt";
+
+    fn checksums() -> Vec<String> {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        [("sqlite", &SQLITE), ("postgres", &POSTGRES)]
+            .iter()
+            .flat_map(|(backend, migrator)| {
+                migrator
+                    .iter()
+                    .map(move |m| format!("{backend} {} {}", m.version, hex(&m.checksum)))
+            })
+            .collect()
+    }
+
+    /// A migration a database has run is never edited, not even a comment: sqlx checksums the
+    /// whole file, and a database that ran the old one would refuse to migrate. New ones are
+    /// appended to the list with `LENDCORE_UPDATE_GOLDEN=1`; that never rewrites a listed one.
+    #[test]
+    fn released_migrations_are_never_edited() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(RELEASED);
+        let released = std::fs::read_to_string(&path).unwrap_or_default();
+        let listed: Vec<&str> = released.lines().filter(|l| !l.is_empty()).collect();
+        let now = checksums();
+        for line in &listed {
+            let key: Vec<&str> = line.splitn(3, ' ').take(2).collect();
+            let current = now
+                .iter()
+                .find(|c| c.splitn(3, ' ').take(2).eq(key.iter().copied()));
+            assert_eq!(
+                current.map(String::as_str),
+                Some(*line),
+                "migration {key:?} was edited (or removed) after its release"
+            );
+        }
+        let new: Vec<&String> = now
+            .iter()
+            .filter(|c| !listed.contains(&c.as_str()))
+            .collect();
+        if std::env::var_os("LENDCORE_UPDATE_GOLDEN").is_some() && !new.is_empty() {
+            let mut text = released.clone();
+            for line in &new {
+                text.push_str(line);
+                text.push('\n');
+            }
+            std::fs::write(&path, text).unwrap();
+            return;
+        }
+        assert!(
+            new.is_empty(),
+            "new migrations {new:?}: list them with LENDCORE_UPDATE_GOLDEN=1"
+        );
+    }
+}

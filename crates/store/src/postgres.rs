@@ -27,9 +27,6 @@ impl PgStore {
         connect: PgConnectOptions,
         options: &ConnectOptions,
     ) -> Result<Self, StoreError> {
-        // Every unit of work begins by ending whatever transaction its connection may still be
-        // in (see `BEGIN`), which outside one is a harmless warning: not worth a log line each.
-        let connect = connect.options([("client_min_messages", "error")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
@@ -43,13 +40,22 @@ impl PgStore {
     }
 }
 
-/// How a unit of work begins: by rolling back first, in the same round trip. A request dropped
-/// while its `BEGIN` was on the wire (a client gone, a deadline passed) leaves its connection
-/// inside a transaction that sqlx does not know of (it counts one only once `BEGIN` is
-/// answered), so the pool's check cannot see it; the next unit of work on that connection
-/// would otherwise run inside it — a read-only one, or one that never commits.
-const BEGIN: &str = "ROLLBACK; BEGIN";
-const BEGIN_READ: &str = "ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+/// Begins a transaction in a task of its own. sqlx counts a transaction only once its `BEGIN`
+/// is answered, so a caller dropped while `BEGIN` was on the wire (a client gone, a deadline
+/// passed) would leave its connection inside a transaction that neither sqlx's rollback nor
+/// the pool's check can see, for the next unit of work to run inside (read-only, or never
+/// committed). Begun apart, a dropped caller's transaction finishes beginning and is then
+/// dropped like any other: rolled back, its connection returned clean.
+async fn begin_apart(
+    pool: &sqlx::PgPool,
+    statement: &'static str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .map_err(|e| StoreError::Database(format!("beginning a transaction: {e}")))?
+        .map_err(StoreError::from)
+}
 
 #[async_trait]
 impl Store for PgStore {
@@ -58,12 +64,16 @@ impl Store for PgStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let tx = self.pool.begin_with(BEGIN).await?;
+        let tx = begin_apart(&self.pool, "BEGIN").await?;
         Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let tx = self.pool.begin_with(BEGIN_READ).await?;
+        let tx = begin_apart(
+            &self.pool,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await?;
         Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
     }
 

@@ -125,6 +125,9 @@ pub struct JobRunner {
     clock: Arc<dyn Clock>,
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
     config: RunnerConfig,
+    /// Turns true when a shutdown's grace has run out: attempts still running stop their
+    /// handlers and hand their jobs back.
+    cut_off: watch::Sender<bool>,
 }
 
 /// What one poll did.
@@ -138,11 +141,18 @@ pub struct PollReport {
     pub dead_lettered: usize,
     /// Attempts whose lease another worker took over before they finished.
     pub lease_lost: usize,
+    /// Attempts stopped at shutdown and their jobs handed back.
+    pub released: usize,
 }
 
 impl PollReport {
     pub fn ran(&self) -> usize {
-        self.succeeded + self.postponed + self.retried + self.dead_lettered + self.lease_lost
+        self.succeeded
+            + self.postponed
+            + self.retried
+            + self.dead_lettered
+            + self.lease_lost
+            + self.released
     }
 }
 
@@ -153,6 +163,7 @@ impl JobRunner {
             clock,
             handlers: HashMap::new(),
             config,
+            cut_off: watch::channel(false).0,
         }
     }
 
@@ -197,28 +208,34 @@ impl JobRunner {
                 Recorded::Retried => report.retried += 1,
                 Recorded::DeadLettered => report.dead_lettered += 1,
                 Recorded::LeaseLost => report.lease_lost += 1,
+                Recorded::Released => report.released += 1,
             }
         }
         Ok(report)
     }
 
-    /// Polls until `shutdown` turns true. The batch in hand then has `grace` to finish; what
-    /// has not is abandoned and its jobs handed back at once, so another process takes them
-    /// now rather than when their leases run out. (An abandoned attempt is as one whose
-    /// process died: every handler is written to be run again.)
+    /// Polls until `shutdown` turns true. The batch in hand then has `grace` to finish; the
+    /// attempts still running after it stop their handlers, wait for them to end, and hand
+    /// their jobs back at once, so another process takes them now rather than when their leases
+    /// run out. (A stopped attempt is as one whose process died: every handler is written to be
+    /// run again.)
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>, grace: StdDuration) {
         while !*shutdown.borrow() {
-            // Boxed, so it can be dropped — its transactions rolled back, their locks let go —
-            // before its jobs are handed back.
-            let mut poll = Box::pin(self.poll_once());
+            let poll = self.poll_once();
+            tokio::pin!(poll);
             let polled = tokio::select! {
                 polled = &mut poll => polled,
                 () = stop_asked(&mut shutdown) => {
                     match tokio::time::timeout(grace, &mut poll).await {
                         Ok(polled) => polled,
                         Err(_) => {
-                            drop(poll);
-                            self.release_unfinished().await;
+                            self.cut_off.send_replace(true);
+                            // Ends at once: each attempt left stops its handler, then hands
+                            // its job back.
+                            if let Err(err) = poll.await {
+                                tracing::error!(error = %err, "shutting down: could not hand back \
+                                    every job not finished; those pass on when their leases run out");
+                            }
                             return;
                         }
                     }
@@ -240,23 +257,6 @@ impl JobRunner {
         }
     }
 
-    async fn release_unfinished(&self) {
-        let now = self.clock.now();
-        let released = async {
-            let mut uow = self.store.begin().await?;
-            let ids = uow.release_leases(&self.config.worker_id, now).await?;
-            uow.commit().await?;
-            Ok::<_, EngineError>(ids)
-        };
-        match released.await {
-            Ok(ids) if ids.is_empty() => {}
-            Ok(ids) => tracing::warn!(jobs = ?ids,
-                "shutting down: handed back the jobs not finished in time; another process takes them now"),
-            Err(err) => tracing::error!(error = %err,
-                "shutting down: could not hand back the jobs not finished; they pass on when their leases run out"),
-        }
-    }
-
     async fn attempt(&self, job: Job, leased_at: Instant) -> Result<Recorded, EngineError> {
         let Some(lease) = job.lease() else {
             return Err(EngineError::Internal(format!(
@@ -264,7 +264,25 @@ impl JobRunner {
                 job.id
             )));
         };
-        let result = self.execute(&job, &lease, leased_at).await;
+        let result = match self.execute(&job, &lease, leased_at).await {
+            Ran::Finished(result) => result,
+            Ran::CutOff => {
+                // Handed back: due now, for any worker, the interrupted attempt not counted.
+                let now = self.clock.now();
+                let mut uow = self.store.begin().await?;
+                let released = match uow.postpone_job(&lease, now, now).await {
+                    Ok(()) => uow.commit().await.map(|()| Recorded::Released),
+                    Err(err) => Err(err),
+                };
+                tracing::warn!(job = %job.id, kind = %job.kind,
+                    "shutting down: stopped a job not finished in time and handed it back");
+                return match released {
+                    Ok(recorded) => Ok(recorded),
+                    Err(StoreError::LeaseLost(_)) => Ok(Recorded::LeaseLost),
+                    Err(other) => Err(other.into()),
+                };
+            }
+        };
         let now = self.clock.now();
         let recorded = match result {
             Ok(JobDone::CompletedWithEffects) => Ok(Recorded::Succeeded),
@@ -303,7 +321,8 @@ impl JobRunner {
                             Recorded::Succeeded
                             | Recorded::Postponed
                             | Recorded::Retried
-                            | Recorded::LeaseLost => {
+                            | Recorded::LeaseLost
+                            | Recorded::Released => {
                                 tracing::warn!(job = %job.id, kind = %job.kind,
                                     attempts = job.attempts, error = %failure.message,
                                     "job attempt failed; will retry");
@@ -355,18 +374,13 @@ impl JobRunner {
 
     /// Runs the handler in its own task, so a panic or an overrun becomes a failed attempt. An
     /// overrunning handler is aborted before its lease can pass to another worker.
-    async fn execute(
-        &self,
-        job: &Job,
-        lease: &Lease,
-        leased_at: Instant,
-    ) -> Result<JobDone, JobFailure> {
+    async fn execute(&self, job: &Job, lease: &Lease, leased_at: Instant) -> Ran {
         let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
             // Only registered kinds are leased, so this is a bug, not a newer job kind.
-            return Err(JobFailure::permanent(format!(
+            return Ran::Finished(Err(JobFailure::permanent(format!(
                 "no handler for job kind {} in this process",
                 job.kind
-            )));
+            ))));
         };
         let ctx = JobContext {
             store: Arc::clone(&self.store),
@@ -381,15 +395,27 @@ impl JobRunner {
             .to_std()
             .unwrap_or(StdDuration::from_secs(60));
         let deadline = leased_at + lease_length * 4 / 5;
-        match tokio::time::timeout_at(deadline, &mut task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(JobFailure::retryable(format!("handler panicked: {join}"))),
-            Err(_) => {
+        let mut cut_off = self.cut_off.subscribe();
+        tokio::select! {
+            ran = tokio::time::timeout_at(deadline, &mut task) => Ran::Finished(match ran {
+                Ok(Ok(result)) => result,
+                Ok(Err(join)) => Err(JobFailure::retryable(format!("handler panicked: {join}"))),
+                Err(_) => {
+                    task.abort();
+                    Err(JobFailure::retryable(format!(
+                        "handler was still running at four fifths of its {}s lease; aborted",
+                        lease_length.as_secs()
+                    )))
+                }
+            }),
+            () = stop_asked(&mut cut_off) => {
                 task.abort();
-                Err(JobFailure::retryable(format!(
-                    "handler was still running at four fifths of its {}s lease; aborted",
-                    lease_length.as_secs()
-                )))
+                // Waited for, so nothing of it runs once its job is handed back; one that
+                // finished meanwhile counts as finished.
+                match (&mut task).await {
+                    Ok(result) => Ran::Finished(result),
+                    Err(_) => Ran::CutOff,
+                }
             }
         }
     }
@@ -401,6 +427,13 @@ fn dead_lettered(job: &Job, why: &str) {
         "job dead-lettered; an operator must re-drive it (POST /v1/jobs/{{id}}/redrive)");
 }
 
+/// How an attempt's handler ended.
+enum Ran {
+    Finished(Result<JobDone, JobFailure>),
+    /// Stopped at shutdown, its grace run out.
+    CutOff,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Recorded {
     Succeeded,
@@ -408,6 +441,8 @@ enum Recorded {
     Retried,
     DeadLettered,
     LeaseLost,
+    /// Handed back at shutdown.
+    Released,
 }
 
 impl Recorded {
@@ -418,6 +453,7 @@ impl Recorded {
             Recorded::Retried => "retried",
             Recorded::DeadLettered => "dead_lettered",
             Recorded::LeaseLost => "lease_lost",
+            Recorded::Released => "released",
         }
     }
 }

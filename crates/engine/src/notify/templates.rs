@@ -208,7 +208,7 @@ pub fn render(topic: Topic, payload: &Value, language: Language) -> Option<Rende
     match rendered {
         (Ok(subject), Ok(text)) => Some(Rendered {
             subject,
-            short: text.clone(),
+            short: short(&text),
             text,
         }),
         // The templates only write out strings: this would be a bug, not a lost message —
@@ -218,6 +218,20 @@ pub fn render(topic: Topic, payload: &Value, language: Language) -> Option<Rende
             None
         }
     }
+}
+
+/// Characters a text message carries before it is cut: a support answer may run to two
+/// thousand, which the email carries whole.
+const SMS_CHARS: usize = 300;
+
+/// The text as an SMS carries it: whole, or cut with an ellipsis.
+fn short(text: &str) -> String {
+    if text.chars().count() <= SMS_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(SMS_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// Whether borrowers are told of this event at all. Decided apart from rendering, so a message
@@ -401,6 +415,23 @@ mod tests {
             json!({"amount_minor": 1_050, "currency": "USD", "reason": "channel.account_invalid"});
         let en = render(Topic::DrawdownEnded, &dollars, Language::En).unwrap();
         assert!(en.text.contains("of USD 10.50 did"), "{}", en.text);
+    }
+
+    #[test]
+    fn a_long_answer_is_cut_for_sms_and_whole_for_email() {
+        let long = "长".repeat(400);
+        let payload = json!({"message": {"body": long}});
+        let sent = render(Topic::CaseAnswered, &payload, Language::ZhHans).unwrap();
+        assert!(sent.text.ends_with(&long));
+        assert_eq!(sent.short.chars().count(), SMS_CHARS);
+        assert!(sent.short.ends_with('…'));
+        let brief = render(
+            Topic::CaseAnswered,
+            &json!({"message": {"body": "Done."}}),
+            Language::En,
+        )
+        .unwrap();
+        assert_eq!(brief.short, brief.text);
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct Options {
 /// Operations in flight at most; one due while they are all busy is counted as an error of
 /// the load generator's own (`client.saturated`), not sent late.
 const MAX_IN_FLIGHT: usize = 4096;
+/// The error of an operation due while [`MAX_IN_FLIGHT`] were in flight: never sent.
+pub const SATURATED: &str = "client.saturated";
 
 /// How one operation went.
 #[derive(Debug, Clone)]
@@ -73,7 +75,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         options.rate > 0.0 && options.rate <= 100_000.0,
         "--rate must be above 0 and at most 100000 a second"
     );
-    anyhow::ensure!(!options.duration.is_zero(), "--duration must be above 0");
+    anyhow::ensure!(
+        !options.duration.is_zero() && options.duration <= Duration::from_secs(3600),
+        "--duration must be from 1 to 3600 seconds"
+    );
+    anyhow::ensure!(
+        options.rate * options.duration.as_secs_f64() <= 1_000_000.0,
+        "at most a million operations a run: lower --rate or --duration"
+    );
     let client = scenarios::Client::new(&options)?;
     let planned = (options.rate * options.duration.as_secs_f64()).ceil() as usize;
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
@@ -85,7 +94,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         options.scenario.as_str(),
         options.url
     );
-    let world = Arc::new(client.prepare(&ops, options.faults).await?);
+    let world = Arc::new(client.prepare(&ops, options.faults, options.seed).await?);
 
     eprintln!(
         "running: {:.0} operations a second for {} s, open loop",
@@ -115,7 +124,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 Sample {
                     op,
                     latency: Duration::ZERO,
-                    error: Some("client.saturated".to_owned()),
+                    error: Some(SATURATED.to_owned()),
                 }
             }));
             continue;

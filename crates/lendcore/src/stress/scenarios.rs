@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::Context;
-use rand::Rng;
+use futures::StreamExt;
+use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::Options;
@@ -135,6 +135,7 @@ pub struct World {
     client: Client,
     product: String,
     faults: Faults,
+    seed: u64,
     lines: Vec<String>,
     next_line: AtomicUsize,
     loans: Vec<String>,
@@ -155,6 +156,8 @@ enum As<'a> {
 }
 
 const AMOUNT_MINOR: i64 = 100_000;
+/// Lines drawdowns take in turn, at most.
+const MAX_LINES: usize = 500;
 const LINE_LIMIT_MINOR: i64 = 10_000_000;
 
 impl Client {
@@ -223,7 +226,7 @@ impl Client {
     }
 
     /// Makes what the operations planned need, through the API.
-    pub async fn prepare(self, ops: &[Op], faults: Faults) -> anyhow::Result<World> {
+    pub async fn prepare(self, ops: &[Op], faults: Faults, seed: u64) -> anyhow::Result<World> {
         let need = |op: Op| ops.iter().filter(|o| **o == op).count();
         if need(Op::Apply) > 0 {
             anyhow::ensure!(
@@ -249,38 +252,53 @@ impl Client {
         )
         .await
         .map_err(|code| anyhow::anyhow!("creating the product: {code}"))?;
-        // A line for every drawdown, and one for every loan to repay.
+        // Lines enough that no one borrower's velocity rules decide the figures (a line takes
+        // drawdowns in turn), and one for every loan to repay; granted sixteen at a time.
         let loans_wanted = if need(Op::Repay) > 0 {
             need(Op::Repay).clamp(1, 64)
         } else {
             0
         };
-        let lines_wanted = need(Op::Drawdown) + loans_wanted;
+        let lines_wanted = need(Op::Drawdown).min(MAX_LINES) + loans_wanted;
         let bar = indicatif::ProgressBar::new(lines_wanted as u64);
         bar.set_message("credit lines");
         let until = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
-        let mut lines = Vec::with_capacity(lines_wanted);
-        for n in 0..lines_wanted {
-            let line = self
-                .post(
-                    "/v1/credit-lines",
-                    &json!({
-                        "borrower_id": format!("stress-{}-{n}", self.run), "currency": "CNY",
-                        "limit_minor": LINE_LIMIT_MINOR, "valid_until": until
-                    }),
-                    Some(format!("stress-{}-line-{n}", self.run)),
-                )
-                .await
-                .map_err(|code| anyhow::anyhow!("granting a credit line: {code}"))?;
-            lines.push(line["id"].as_str().context("a line's id")?.to_owned());
-            bar.inc(1);
-        }
+        let granted: Vec<Result<String, Failed>> = futures::stream::iter(0..lines_wanted)
+            .map(|n| {
+                let (until, bar) = (until.clone(), bar.clone());
+                let this = &self;
+                async move {
+                    let line = this
+                        .post(
+                            "/v1/credit-lines",
+                            &json!({
+                                "borrower_id": format!("stress-{}-{n}", this.run), "currency": "CNY",
+                                "limit_minor": LINE_LIMIT_MINOR, "valid_until": until
+                            }),
+                            Some(format!("stress-{}-line-{n}", this.run)),
+                        )
+                        .await?;
+                    bar.inc(1);
+                    line["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| "client.unreadable_answer".to_owned())
+                }
+            })
+            .buffered(16)
+            .collect()
+            .await;
         bar.finish_and_clear();
+        let mut lines = granted
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|code| anyhow::anyhow!("granting a credit line: {code}"))?;
         let loan_lines = lines.split_off(lines.len() - loans_wanted);
         let mut world = World {
             client: self,
             product,
             faults,
+            seed,
             lines,
             next_line: AtomicUsize::new(0),
             loans: Vec::new(),
@@ -338,7 +356,9 @@ impl World {
             Op::Drawdown => {
                 let line = &self.lines
                     [self.next_line.fetch_add(1, Ordering::Relaxed) % self.lines.len().max(1)];
-                let account = self.faults.account(&mut rand::rng());
+                // Seeded per operation, so a run with the same seed fails the same payouts.
+                let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ n as u64);
+                let account = self.faults.account(&mut rng);
                 self.draw(line, account, &format!("op-{n}")).await.map(drop)
             }
             Op::Repay => {
@@ -500,13 +520,16 @@ struct Applicant {
 
 impl Applicant {
     fn new(run: &str, n: usize) -> Applicant {
-        let seed = u64::from_str_radix(run, 16).unwrap_or(0);
-        let serial = (seed % 9_000 + n as u64) % 90_000_000;
+        // Spread over the whole space by a hash of the run and the operation, so runs do not
+        // meet each other's applicants but by a rare chance.
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&(run, n), &mut h);
+        let hash = std::hash::Hasher::finish(&h);
         // The sandbox refuses numbers ending 0000 and fails those ending 9999: end in 1..8.
-        let mobile = format!("139{:07}{}", serial % 10_000_000, 1 + n % 8);
-        let born = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
-            + chrono::Duration::days(((seed % 7_000) as i64 + (n / 1000) as i64) % 12_000);
-        let base = format!("110105{}{:03}", born.format("%Y%m%d"), n % 1000);
+        let mobile = format!("139{:07}{}", hash % 10_000_000, 1 + (hash >> 24) % 8);
+        let born = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap_or_default()
+            + chrono::Duration::days(((hash >> 32) % 14_000) as i64);
+        let base = format!("110105{}{:03}", born.format("%Y%m%d"), (hash >> 48) % 1000);
         Applicant {
             resident_id: format!("{base}{}", check_character(&base)),
             address: format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255),

@@ -88,22 +88,37 @@ pub struct QueueQuery {
     pub limit: Option<u32>,
 }
 
-/// Who is acting on `borrower`'s cases: the borrower themselves, or support holding
+/// Who is acting on `borrower`'s cases: the borrower themselves (by their session, or, for a
+/// session opened before they registered, by the number it proved), or support holding
 /// `permission`. Another borrower is told there is no such borrower's case.
-fn actor_for(caller: &Caller, borrower: &str, permission: Permission) -> Result<Actor, ApiError> {
-    match &caller.0 {
+async fn actor_for(
+    state: &AppState,
+    caller: &Caller,
+    borrower: &str,
+    permission: Permission,
+) -> Result<Actor, ApiError> {
+    let theirs = match &caller.0 {
         Principal::Borrower {
             borrower_id: Some(own),
             ..
-        } if own == borrower => Ok(Actor::Borrower),
-        Principal::Borrower { .. } => Err(ApiError::Engine(EngineError::NotFound {
-            code: "not_found.borrower",
-            message: "no borrower with that id".to_owned(),
-        })),
+        } => own == borrower,
+        Principal::Borrower {
+            borrower_id: None,
+            mobile_index,
+            ..
+        } => cases::registered_with(&state.engine, borrower, mobile_index).await?,
         Principal::ApiKey { .. } | Principal::Operator { .. } => {
             access::require(&caller.0, permission)?;
-            Ok(Actor::Support(caller.actor()))
+            return Ok(Actor::Support(caller.actor()));
         }
+    };
+    if theirs {
+        Ok(Actor::Borrower)
+    } else {
+        Err(ApiError::Engine(EngineError::NotFound {
+            code: "not_found.borrower",
+            message: "no borrower with that id".to_owned(),
+        }))
     }
 }
 
@@ -149,7 +164,7 @@ fn subject_id_checked(subject: &Subject) -> Result<(), ApiError> {
         (status = 201, description = "Opened", body = CaseView),
         (status = 400, description = "Invalid case", body = ErrorBody),
         (status = 404, description = "No such borrower, or no such thing of theirs", body = ErrorBody),
-        (status = 409, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 409, description = "Five cases open already, or Idempotency-Key reused with another body", body = ErrorBody),
     ))]
 pub async fn open_case(
     State(state): State<AppState>,
@@ -159,7 +174,13 @@ pub async fn open_case(
     body: JsonBody<OpenCaseRequest>,
 ) -> Result<Response, ApiError> {
     let borrower = path_id::<BorrowerId>(&path.id)?;
-    let actor = actor_for(&caller, borrower.as_str(), Permission::BorrowersWrite)?;
+    let actor = actor_for(
+        &state,
+        &caller,
+        borrower.as_str(),
+        Permission::BorrowersWrite,
+    )
+    .await?;
     let request = idempotency.request(&body.raw);
     let b = body.value;
     subject_id_checked(&b.subject)?;
@@ -190,12 +211,18 @@ pub async fn list_cases(
     QueryParams(query): QueryParams<ListCasesQuery>,
 ) -> Result<Json<CasePage>, ApiError> {
     let borrower = path_id::<BorrowerId>(&path.id)?;
-    actor_for(&caller, borrower.as_str(), Permission::BorrowersRead)?;
+    let reader = actor_for(
+        &state,
+        &caller,
+        borrower.as_str(),
+        Permission::BorrowersRead,
+    )
+    .await?;
     let about = about(query.about.as_deref())?;
     let limit = super::page_limit(query.limit)?;
     let about = about.as_ref().map(|(k, id)| (*k, id.as_str()));
     Ok(Json(CasePage {
-        items: cases::list(&state.engine, borrower.as_str(), about, limit).await?,
+        items: cases::list(&state.engine, borrower.as_str(), about, &reader, limit).await?,
     }))
 }
 
@@ -213,7 +240,13 @@ pub async fn get_case(
 ) -> Result<Json<CaseView>, ApiError> {
     let borrower = path_id::<BorrowerId>(&path.id)?;
     let case = path_id::<CaseId>(&path.case_id)?;
-    let reader = actor_for(&caller, borrower.as_str(), Permission::BorrowersRead)?;
+    let reader = actor_for(
+        &state,
+        &caller,
+        borrower.as_str(),
+        Permission::BorrowersRead,
+    )
+    .await?;
     Ok(Json(
         cases::get(&state.engine, borrower.as_str(), case.as_str(), &reader).await?,
     ))
@@ -239,7 +272,13 @@ pub async fn write_to_case(
 ) -> Result<Response, ApiError> {
     let borrower = path_id::<BorrowerId>(&path.id)?;
     let case = path_id::<CaseId>(&path.case_id)?;
-    let actor = actor_for(&caller, borrower.as_str(), Permission::BorrowersWrite)?;
+    let actor = actor_for(
+        &state,
+        &caller,
+        borrower.as_str(),
+        Permission::BorrowersWrite,
+    )
+    .await?;
     let request = idempotency.request(&body.raw);
     let outcome = cases::write(
         &state.engine,

@@ -1,3 +1,3 @@
--- A few of the records each count was made of (the API paths that show them, e.g.
--- "/v1/drawdowns/ID"), the latest rolled up, so an alert can point at examples of what it counts.
+-- A few of the records each count was made of ("drawdown:ID"), the latest rolled up, so an
+-- alert can point at examples of what it counts.
 ALTER TABLE alert_counts ADD COLUMN examples TEXT NOT NULL DEFAULT '[]';
