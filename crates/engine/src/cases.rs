@@ -226,6 +226,77 @@ pub async fn write(
     internal: bool,
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<CaseView>, EngineError> {
+    change(
+        engine,
+        (borrower_id, case_id),
+        actor,
+        request,
+        |case, now| {
+            Ok(match actor {
+                Actor::Borrower if internal => {
+                    return Err(EngineError::Invalid(
+                        lendcore_domain::validation::Violations::single(
+                            "internal",
+                            "validation.not_allowed",
+                            "internal notes are support's",
+                        ),
+                    ));
+                }
+                Actor::Borrower => (
+                    case.borrower_writes(text, now, engine.case_response)
+                        .map_err(case_error)?,
+                    Topic::CaseBorrowerWrote,
+                ),
+                Actor::Support(who) => (
+                    case.support_writes(who, text, internal, now)
+                        .map_err(case_error)?,
+                    if internal {
+                        Topic::CaseNoted
+                    } else {
+                        Topic::CaseAnswered
+                    },
+                ),
+            })
+        },
+    )
+    .await
+}
+
+/// Support settles a case, telling the borrower how.
+pub async fn resolve(
+    engine: &Engine,
+    borrower_id: &str,
+    case_id: &str,
+    actor: &str,
+    text: &str,
+    request: Option<&IdempotentRequest>,
+) -> Result<Outcome<CaseView>, EngineError> {
+    let support = Actor::Support(actor.to_owned());
+    change(
+        engine,
+        (borrower_id, case_id),
+        &support,
+        request,
+        |case, now| {
+            Ok((
+                case.resolve(actor, text, now).map_err(case_error)?,
+                Topic::CaseResolved,
+            ))
+        },
+    )
+    .await
+}
+
+/// One change to a case by `actor`, in one transaction: `decide` moves the case (in the
+/// domain) and says what it wrote and what to announce; the case is saved at the revision read,
+/// the message appended, a new deadline scheduled, the change announced and audited.
+async fn change(
+    engine: &Engine,
+    (borrower_id, case_id): (&str, &str),
+    actor: &Actor,
+    request: Option<&IdempotentRequest>,
+    decide: impl FnOnce(&mut Case, Timestamp) -> Result<(CaseMessage, Topic), EngineError>,
+) -> Result<Outcome<CaseView>, EngineError> {
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
@@ -236,33 +307,7 @@ pub async fn write(
         .await?
         .ok_or_else(not_found)?;
     let read_revision = case.revision;
-    let (message, topic) = match actor {
-        Actor::Borrower if internal => {
-            return Err(EngineError::Invalid(
-                lendcore_domain::validation::Violations::single(
-                    "internal",
-                    "validation.not_allowed",
-                    "internal notes are support's",
-                ),
-            ));
-        }
-        Actor::Borrower => (
-            case.borrower_writes(text, now, engine.case_response)
-                .map_err(case_error)?,
-            Topic::CaseBorrowerWrote,
-        ),
-        Actor::Support(who) => {
-            let message = case
-                .support_writes(who, text, internal, now)
-                .map_err(case_error)?;
-            let topic = if internal {
-                Topic::CaseNoted
-            } else {
-                Topic::CaseAnswered
-            };
-            (message, topic)
-        }
-    };
+    let (message, topic) = decide(&mut case, now)?;
     save(uow.as_mut(), &case, read_revision, &message).await?;
     if topic == Topic::CaseBorrowerWrote {
         schedule_due(engine, uow.as_mut(), &case, now).await?;
@@ -277,42 +322,6 @@ pub async fn write(
     )
     .await?;
     let view = view(uow.as_mut(), case, actor).await?;
-    idempotency::record(uow.as_mut(), request, &view, now).await?;
-    uow.commit().await?;
-    Ok(Outcome::Fresh(view))
-}
-
-/// Support settles a case, telling the borrower how.
-pub async fn resolve(
-    engine: &Engine,
-    borrower_id: &str,
-    case_id: &str,
-    actor: &str,
-    text: &str,
-    request: Option<&IdempotentRequest>,
-) -> Result<Outcome<CaseView>, EngineError> {
-    let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
-    if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
-    }
-    let mut case = uow
-        .find_case(borrower_id, case_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let read_revision = case.revision;
-    let message = case.resolve(actor, text, now).map_err(case_error)?;
-    save(uow.as_mut(), &case, read_revision, &message).await?;
-    announce(
-        uow.as_mut(),
-        Topic::CaseResolved,
-        &case,
-        Some(&message),
-        actor,
-        now,
-    )
-    .await?;
-    let view = view(uow.as_mut(), case, &Actor::Support(actor.to_owned())).await?;
     idempotency::record(uow.as_mut(), request, &view, now).await?;
     uow.commit().await?;
     Ok(Outcome::Fresh(view))

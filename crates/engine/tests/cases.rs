@@ -5,129 +5,31 @@
 //! reopens when its borrower writes again. Nobody opens a case about another's drawdown.
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
-use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway, SandboxSms};
-use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
+use chrono::Duration;
 use lendcore_domain::case::{CaseStatus, Subject, SubjectKind};
 use lendcore_domain::product::ProductCode;
 use lendcore_domain::reasons::{Language, Reason};
 use lendcore_engine::cases::{self, Actor};
-use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest};
-use lendcore_engine::jobs::{JobRunner, RunnerConfig};
-use lendcore_engine::notify::{self, DeliveryHandler, Notifications};
+use lendcore_engine::drawdowns::{self, DrawdownRequest};
 use lendcore_engine::timeline::{self, EventKind, Reader};
-use lendcore_engine::vault::Vault;
-use lendcore_engine::{Clock, Engine, ManualClock, alerts, borrowers};
+use lendcore_engine::{Clock, alerts};
 use lendcore_store::Store;
 use lendcore_testkit::store_test;
 
 mod common;
 
-struct World {
-    engine: Arc<Engine>,
-    clock: Arc<ManualClock>,
-    runner: JobRunner,
-    sms: SandboxSms,
-}
-
-async fn world(store: Arc<dyn Store>) -> World {
-    let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let sms = SandboxSms::new(None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sms_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sms.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (_sandbox, channel_url) = common::sandbox(StdDuration::from_secs(2)).await;
-    let channels = vec![common::http_channel(
-        "sandbox",
-        &channel_url,
-        StdDuration::from_secs(2),
-    )];
-    let engine = Arc::new(
-        Engine::new(store.clone(), clock.clone())
-            .with_vault(Vault::from_hex(&"4e".repeat(32)).unwrap())
-            .with_channels(channels.clone())
-            .with_sms(Arc::new(
-                HttpSmsGateway::new(HttpSmsConfig {
-                    base_url: sms_url,
-                    api_key: "k".into(),
-                    timeout: StdDuration::from_secs(5),
-                })
-                .unwrap(),
-            ))
-            .with_notifications(Notifications {
-                language: Language::En,
-                ..Notifications::default()
-            }),
-    );
-    let runner = JobRunner::new(
-        store,
-        clock.clone(),
-        RunnerConfig {
-            worker_id: "w".into(),
-            ..RunnerConfig::default()
-        },
-    )
-    .register(DisburseHandler::new(channels))
-    .register(DeliveryHandler::new(&engine))
-    .register(cases::DueHandler);
-    common::cash_product(&engine).await;
-    World {
-        engine,
-        clock,
-        runner,
-        sms,
-    }
-}
-
-impl World {
-    async fn borrower(&self, mobile: &str, resident_id: &str) -> (String, String) {
-        let id = borrowers::register(
-            &self.engine,
-            BorrowerInput {
-                kind: Some(BorrowerKind::Individual),
-                name: "赵六".into(),
-                resident_id: Some(resident_id.into()),
-                mobile: Some(mobile.into()),
-                language: Some(Language::En),
-                ..BorrowerInput::default()
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
-        let line = common::line(&self.engine, &id, 3_000_000, self.clock.now(), 365).await;
-        (id, line)
-    }
-
-    async fn work(&self) {
-        for _ in 0..4 {
-            while self.runner.poll_once().await.unwrap().ran() > 0 {}
-            notify::publish(&self.engine).await.unwrap();
-        }
-    }
-
-    fn texts(&self, mobile: &str) -> Vec<String> {
-        self.sms
-            .messages(Some(mobile))
-            .into_iter()
-            .map(|m| m.text)
-            .collect()
-    }
+async fn world(store: Arc<dyn Store>) -> common::World {
+    common::world(store, |runner| runner.register(cases::DueHandler)).await
 }
 
 store_test! {
     async fn a_case_opened_from_a_refused_drawdown_is_answered_and_alerts_when_its_deadline_passes(db: &TestDb) {
         let w = world(db.store.clone()).await;
         alerts::install_defaults(&w.engine).await.unwrap();
-        let (borrower, line) = w.borrower("13822220001", "110105194912310011").await;
+        let (borrower, line) = w.borrower("13822220001", "110105194912310011", Language::En).await;
         let line_of_borrower = line.clone();
-        let (stranger, _) = w.borrower("13822220002", "110105194912310038").await;
+        let (stranger, _) = w.borrower("13822220002", "110105194912310038", Language::En).await;
         let request = DrawdownRequest {
             line_id: line, product: ProductCode::parse("cash").unwrap(), amount_minor: 100_000,
             term: 3, split: None, account: "acct-1~reject:channel.account_invalid".into(),

@@ -5,150 +5,29 @@
 //! an incident raises one for its channel and ends it when it resolves.
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway, SandboxSms};
+use chrono::{Duration, TimeZone, Utc};
 use lendcore_domain::audit::AuditEntry;
-use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
 use lendcore_domain::incident::{
     Component, Impact, IncidentChange, IncidentInput, Note, ServiceState, Source,
 };
-use lendcore_domain::product::ProductCode;
 use lendcore_domain::reasons::Language;
-use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
-use lendcore_engine::notify::{self, DeliveryHandler, Notifications};
-use lendcore_engine::vault::Vault;
-use lendcore_engine::{Clock, Engine, ManualClock, alerts, borrowers, incidents, status};
+use lendcore_engine::notify::{self};
+use lendcore_engine::{Clock, Engine, ManualClock, alerts, incidents, status};
 use lendcore_store::Store;
 use lendcore_testkit::store_test;
 use serde_json::json;
 
 mod common;
 
-struct World {
-    engine: Arc<Engine>,
-    clock: Arc<ManualClock>,
-    runner: JobRunner,
-    sms: SandboxSms,
-}
-
-async fn world(store: Arc<dyn Store>) -> World {
-    let start = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let sms = SandboxSms::new(None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sms_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sms.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (_sandbox, channel_url) = common::sandbox(StdDuration::from_secs(2)).await;
-    let channels = vec![common::http_channel(
-        "sandbox",
-        &channel_url,
-        StdDuration::from_secs(2),
-    )];
-    let engine = Arc::new(
-        Engine::new(store.clone(), clock.clone())
-            .with_vault(Vault::from_hex(&"3d".repeat(32)).unwrap())
-            .with_channels(channels.clone())
-            .with_sms(Arc::new(
-                HttpSmsGateway::new(HttpSmsConfig {
-                    base_url: sms_url,
-                    api_key: "k".into(),
-                    timeout: StdDuration::from_secs(5),
-                })
-                .unwrap(),
-            ))
-            .with_notifications(Notifications {
-                language: Language::En,
-                ..Notifications::default()
-            }),
-    );
-    let runner = JobRunner::new(
-        store,
-        clock.clone(),
-        RunnerConfig {
-            worker_id: "w".into(),
-            ..RunnerConfig::default()
-        },
-    )
-    .register(DisburseHandler::new(channels))
-    .register(DeliveryHandler::new(&engine))
-    .register(incidents::NoticeHandler)
-    .register(incidents::OverHandler);
-    common::cash_product(&engine).await;
-    World {
-        engine,
-        clock,
-        runner,
-        sms,
-    }
-}
-
-impl World {
-    /// A borrower reached at `mobile`, writing in `language`, with a line.
-    async fn borrower(
-        &self,
-        mobile: &str,
-        resident_id: &str,
-        language: Language,
-    ) -> (String, String) {
-        let id = borrowers::register(
-            &self.engine,
-            BorrowerInput {
-                kind: Some(BorrowerKind::Individual),
-                name: "王五".into(),
-                resident_id: Some(resident_id.into()),
-                mobile: Some(mobile.into()),
-                language: Some(language),
-                ..BorrowerInput::default()
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
-        let line = common::line(&self.engine, &id, 3_000_000, self.clock.now(), 365).await;
-        (id, line)
-    }
-
-    /// Confirms a drawdown to `account` and runs its payout's first step.
-    async fn draw(&self, line: &str, account: &str) {
-        let request = DrawdownRequest {
-            line_id: line.into(),
-            product: ProductCode::parse("cash").unwrap(),
-            amount_minor: 100_000,
-            term: 3,
-            split: None,
-            account: account.into(),
-        };
-        let quoted = drawdowns::quote(&self.engine, request, None)
-            .await
-            .unwrap()
-            .into_inner();
-        drawdowns::confirm(&self.engine, &quoted.confirmation_token, None)
-            .await
-            .unwrap();
-        self.work().await;
-    }
-
-    /// Runs what is due, publishes, and sends, until nothing is left.
-    async fn work(&self) {
-        for _ in 0..5 {
-            while self.runner.poll_once().await.unwrap().ran() > 0 {}
-            notify::publish(&self.engine).await.unwrap();
-        }
-    }
-
-    fn texts(&self, mobile: &str) -> Vec<String> {
-        self.sms
-            .messages(Some(mobile))
-            .into_iter()
-            .map(|m| m.text)
-            .collect()
-    }
+async fn world(store: Arc<dyn Store>) -> common::World {
+    common::world(store, |runner| {
+        runner
+            .register(incidents::NoticeHandler)
+            .register(incidents::OverHandler)
+    })
+    .await
 }
 
 store_test! {

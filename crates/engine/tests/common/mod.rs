@@ -1,5 +1,5 @@
 //! What the engine's test binaries share: the sandbox channel over real HTTP, a cash product
-//! and a credit line.
+//! and a credit line, and a world of borrowers reached through the sandbox SMS gateway.
 // Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
 
@@ -9,10 +9,20 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
+use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway, SandboxSms};
 use lendcore_domain::Timestamp;
+use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
 use lendcore_domain::credit_line::GrantInput;
+use lendcore_domain::product::ProductCode;
 use lendcore_domain::product::{NewProductInput, ProductKind};
+use lendcore_domain::reasons::Language;
+use lendcore_engine::drawdowns::{self, DisburseHandler, DrawdownRequest};
+use lendcore_engine::jobs::{JobRunner, RunnerConfig};
+use lendcore_engine::notify::{self, DeliveryHandler, Notifications};
+use lendcore_engine::vault::Vault;
+use lendcore_engine::{Clock, ManualClock, borrowers};
 use lendcore_engine::{Engine, credit_lines, products};
+use lendcore_store::Store;
 
 /// A sandbox channel served on a port of its own; `hang` is how long its `timeout` mode hangs.
 pub async fn sandbox(hang: StdDuration) -> (Arc<Sandbox>, String) {
@@ -95,4 +105,138 @@ pub async fn line(
     .into_inner()
     .line
     .id
+}
+
+/// An engine whose borrowers are texted through the sandbox SMS gateway (served over HTTP),
+/// which pays out through the sandbox channel, with the cash product, the clock in hand and a
+/// runner for payouts, deliveries and whatever `more` registers.
+pub struct World {
+    pub engine: Arc<Engine>,
+    pub clock: Arc<ManualClock>,
+    pub runner: JobRunner,
+    pub sms: SandboxSms,
+}
+
+pub async fn world(store: Arc<dyn Store>, more: impl FnOnce(JobRunner) -> JobRunner) -> World {
+    let start =
+        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let sms = SandboxSms::new(None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sms_url = format!("http://{}", listener.local_addr().unwrap());
+    let app = sms.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (_sandbox, channel_url) = sandbox(StdDuration::from_secs(2)).await;
+    let channels = vec![http_channel(
+        "sandbox",
+        &channel_url,
+        StdDuration::from_secs(2),
+    )];
+    let engine = Arc::new(
+        Engine::new(store.clone(), clock.clone())
+            .with_vault(Vault::from_hex(&"3d".repeat(32)).unwrap())
+            .with_channels(channels.clone())
+            .with_sms(Arc::new(
+                HttpSmsGateway::new(HttpSmsConfig {
+                    base_url: sms_url,
+                    api_key: "k".into(),
+                    timeout: StdDuration::from_secs(5),
+                })
+                .unwrap(),
+            ))
+            .with_notifications(Notifications {
+                language: Language::En,
+                ..Notifications::default()
+            }),
+    );
+    let runner = more(
+        JobRunner::new(
+            store,
+            clock.clone(),
+            RunnerConfig {
+                worker_id: "w".into(),
+                ..RunnerConfig::default()
+            },
+        )
+        .register(DisburseHandler::new(channels))
+        .register(DeliveryHandler::new(&engine)),
+    );
+    cash_product(&engine).await;
+    World {
+        engine,
+        clock,
+        runner,
+        sms,
+    }
+}
+
+impl World {
+    /// A borrower reached at `mobile`, writing in `language`, with a 30,000 line; their id and
+    /// the line's.
+    pub async fn borrower(
+        &self,
+        mobile: &str,
+        resident_id: &str,
+        language: Language,
+    ) -> (String, String) {
+        let id = borrowers::register(
+            &self.engine,
+            BorrowerInput {
+                kind: Some(BorrowerKind::Individual),
+                name: "王五".into(),
+                resident_id: Some(resident_id.into()),
+                mobile: Some(mobile.into()),
+                language: Some(language),
+                ..BorrowerInput::default()
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+        let line = line(&self.engine, &id, 3_000_000, self.clock.now(), 365).await;
+        (id, line)
+    }
+
+    /// Confirms a 1,000.00 drawdown to `account`, lets its payout take its first steps; its id.
+    pub async fn draw(&self, line: &str, account: &str) -> String {
+        let request = DrawdownRequest {
+            line_id: line.into(),
+            product: ProductCode::parse("cash").unwrap(),
+            amount_minor: 100_000,
+            term: 3,
+            split: None,
+            account: account.into(),
+        };
+        let quoted = drawdowns::quote(&self.engine, request, None)
+            .await
+            .unwrap()
+            .into_inner();
+        let id = drawdowns::confirm(&self.engine, &quoted.confirmation_token, None)
+            .await
+            .unwrap()
+            .into_inner()
+            .drawdown
+            .id;
+        self.work().await;
+        id
+    }
+
+    /// Runs what is due, publishes, and sends, until nothing is left.
+    pub async fn work(&self) {
+        for _ in 0..5 {
+            while self.runner.poll_once().await.unwrap().ran() > 0 {}
+            notify::publish(&self.engine).await.unwrap();
+        }
+    }
+
+    /// The texts the sandbox gateway took for `mobile`, oldest first.
+    pub fn texts(&self, mobile: &str) -> Vec<String> {
+        self.sms
+            .messages(Some(mobile))
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    }
 }
