@@ -6,6 +6,7 @@ mod config;
 mod decide;
 mod demo;
 mod loadtest;
+mod score;
 mod serve;
 mod stress;
 
@@ -90,6 +91,11 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         action: AlertsAction,
+    },
+    /// Scorecards from history (docs/POLICY.md).
+    Score {
+        #[command(subcommand)]
+        action: ScoreAction,
     },
     /// Credit decisions: replay a recorded one (see docs/POLICY.md).
     Decide {
@@ -245,6 +251,37 @@ enum DecideAction {
 }
 
 #[derive(Subcommand)]
+enum ScoreAction {
+    /// Fit a scorecard to a history: bins, weights of evidence, IV, a logistic regression and
+    /// points; print how it ranks; write it as a credit policy's `scorecard` part.
+    Train {
+        /// The history: a CSV with a header row, one row per past applicant.
+        #[arg(long)]
+        csv: PathBuf,
+        /// The column holding the outcome.
+        #[arg(long)]
+        target: String,
+        /// The outcome's bad value (without it: 1, bad or true).
+        #[arg(long)]
+        bad: Option<String>,
+        /// The share of rows held out to measure the card on (stratified).
+        #[arg(long, default_value_t = 0.3)]
+        test_share: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The card's name, kept in every decision record.
+        #[arg(long, default_value = "trained")]
+        id: String,
+        /// Where to write the card; standard output if omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// COLUMN=FEATURE: name a column as the lendcore feature it is (repeatable).
+        #[arg(long = "feature")]
+        features: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum LoadtestAction {
     /// Seed active loans into an empty database and time close of business over them.
     Cob {
@@ -366,6 +403,28 @@ async fn main() -> anyhow::Result<()> {
             serve::init_logging(&config)?;
             serve::export_alert_rules(&config, out.as_deref()).await
         }
+        Command::Score {
+            action:
+                ScoreAction::Train {
+                    csv,
+                    target,
+                    bad,
+                    test_share,
+                    seed,
+                    id,
+                    out,
+                    features,
+                },
+        } => score::train_card(score::TrainArgs {
+            csv: &csv,
+            target: &target,
+            bad: bad.as_deref(),
+            test_share,
+            seed,
+            id: &id,
+            out: out.as_deref(),
+            features: &features,
+        }),
         Command::Decide {
             action: DecideAction::Replay { db, id },
         } => {

@@ -646,3 +646,83 @@ store_test! {
         assert_eq!(String::from_utf8(stdout.stdout).unwrap(), written, "the same file on standard output");
     }
 }
+
+#[test]
+fn score_train_fits_german_credit_and_writes_a_scorecard_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card.json");
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scorecard/tests/data/germancredit.csv"
+    );
+    let trained = Command::new(BIN)
+        .args([
+            "score",
+            "train",
+            "--csv",
+            data,
+            "--target",
+            "creditability",
+            "--bad",
+            "bad",
+            "--seed",
+            "1",
+        ])
+        .args([
+            "--id",
+            "german-2026-12",
+            "--feature",
+            "age_in_years=age",
+            "--out",
+        ])
+        .arg(&card)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&trained.stdout);
+    assert!(
+        trained.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let held_out = said
+        .lines()
+        .find(|l| l.starts_with("held out"))
+        .expect("the held-out figures");
+    let auc: f64 = held_out
+        .split("AUC ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(auc > 0.75, "{said}");
+    assert!(
+        said.contains("status_of_existing_checking_account")
+            && said.contains("no: IV below the floor"),
+        "{said}"
+    );
+    let part: lendcore_domain::decision::ScorecardInput =
+        serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();
+    assert_eq!(
+        (part.id.as_str(), part.base_points, part.pdo),
+        ("german-2026-12", 600, 20)
+    );
+    assert!(
+        part.characteristics.iter().any(|c| c.feature == "age"),
+        "renamed as the feature it is"
+    );
+    assert!(
+        part.characteristics
+            .iter()
+            .all(|c| c.bins.last().unwrap().when.missing == Some(true)),
+        "missing in a bin of its own"
+    );
+    let refused = Command::new(BIN)
+        .args(["score", "train", "--csv", data, "--target", "nope"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no column named nope"));
+}
