@@ -279,6 +279,19 @@ enum ScoreAction {
         #[arg(long = "feature")]
         features: Vec<String>,
     },
+    /// Score every row of a CSV with a card: points, each characteristic's points, and the
+    /// characteristics that cost the most, to check against another tool.
+    Apply {
+        /// The card, as `score train` wrote it (a policy's `scorecard` part).
+        #[arg(long)]
+        card: PathBuf,
+        /// Rows to score: a CSV with a column per characteristic the card names.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Where to write the scored rows (CSV); standard output if omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -425,6 +438,9 @@ async fn main() -> anyhow::Result<()> {
             out: out.as_deref(),
             features: &features,
         }),
+        Command::Score {
+            action: ScoreAction::Apply { card, csv, out },
+        } => score::apply_card(&card, &csv, out.as_deref()),
         Command::Decide {
             action: DecideAction::Replay { db, id },
         } => {

@@ -189,3 +189,206 @@ fn policy_part(card: &Trained, id: &str, renames: &[String]) -> anyhow::Result<S
         characteristics,
     })
 }
+
+/// `lendcore score apply`: scores every row of a CSV with a card (a policy's `scorecard` part)
+/// and writes, per row, the points, each characteristic's points, and the characteristics that
+/// cost the most (as a decision's reasons would name them), for a risk analyst to check against
+/// their own tools.
+pub fn apply_card(card: &Path, csv: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+    let part: ScorecardInput = serde_json::from_str(
+        &std::fs::read_to_string(card).with_context(|| format!("reading {}", card.display()))?,
+    )
+    .with_context(|| format!("{} is not a scorecard part", card.display()))?;
+    let mut reader =
+        csv::Reader::from_path(csv).with_context(|| format!("opening {}", csv.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    let columns: Vec<usize> = part
+        .characteristics
+        .iter()
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| *h == c.feature)
+                .with_context(|| format!("{} has no column {}", csv.display(), c.feature))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let sink: Box<dyn std::io::Write> = match out {
+        Some(path) => Box::new(
+            std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    let mut head = vec!["row".to_owned(), "points".to_owned()];
+    head.extend(
+        part.characteristics
+            .iter()
+            .map(|c| format!("{}_points", c.feature)),
+    );
+    head.push("reasons".to_owned());
+    writer.write_record(&head)?;
+    for (n, record) in reader.records().enumerate() {
+        let record = record?;
+        let scored = score_row(&part, &columns, &record);
+        let mut row = vec![(n + 1).to_string(), scored.points.to_string()];
+        row.extend(scored.each.iter().map(i64::to_string));
+        row.push(scored.reasons.join("|"));
+        writer.write_record(&row)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+struct ScoredRow {
+    points: i64,
+    each: Vec<i64>,
+    /// `feature (reason): points lost`, the costliest first, at most four.
+    reasons: Vec<String>,
+}
+
+fn score_row(part: &ScorecardInput, columns: &[usize], record: &csv::StringRecord) -> ScoredRow {
+    let mut lost: Vec<(i64, usize)> = Vec::new();
+    let each: Vec<i64> = part
+        .characteristics
+        .iter()
+        .zip(columns)
+        .enumerate()
+        .map(|(i, (c, &column))| {
+            let cell = record.get(column).map(str::trim).filter(|v| !v.is_empty());
+            let points = c
+                .bins
+                .iter()
+                .find(|b| admits(&b.when, cell))
+                .map_or(0, |b| b.points);
+            let best = c.bins.iter().map(|b| b.points).max().unwrap_or(0);
+            if best > points {
+                lost.push((best - points, i));
+            }
+            points
+        })
+        .collect();
+    lost.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ScoredRow {
+        points: each.iter().sum(),
+        reasons: lost
+            .iter()
+            .take(4)
+            .map(|(cost, i)| {
+                let c = &part.characteristics[*i];
+                format!("{} ({}): {cost}", c.feature, c.reason.code())
+            })
+            .collect(),
+        each,
+    }
+}
+
+/// Whether a bin's cell takes a CSV value, as the policy reads it: bounds on numbers, lists
+/// of categories, missing only where it says so, an empty cell for anything.
+fn admits(cell: &CellInput, value: Option<&str>) -> bool {
+    let Some(value) = value else {
+        return cell.missing == Some(true);
+    };
+    let number = value.parse::<f64>().ok();
+    let bound = |limit: Option<i64>, holds: fn(f64, f64) -> bool| {
+        limit.is_none_or(|l| number.is_some_and(|x| holds(x, l as f64)))
+    };
+    let listed = cell
+        .one_of
+        .as_ref()
+        .is_none_or(|values| values.iter().any(|v| v == value));
+    let unlisted = cell
+        .not_in
+        .as_ref()
+        .is_none_or(|values| !values.iter().any(|v| v == value));
+    let is = cell.is.is_none_or(|b| {
+        matches!(
+            (b, value),
+            (true, "true" | "1" | "yes") | (false, "false" | "0" | "no")
+        )
+    });
+    let only_missing = cell.missing == Some(true)
+        && cell.min.is_none()
+        && cell.max.is_none()
+        && cell.above.is_none()
+        && cell.below.is_none()
+        && cell.one_of.is_none()
+        && cell.not_in.is_none()
+        && cell.is.is_none();
+    !only_missing
+        && bound(cell.min, |x, l| x >= l)
+        && bound(cell.max, |x, l| x <= l)
+        && bound(cell.above, |x, l| x > l)
+        && bound(cell.below, |x, l| x < l)
+        && listed
+        && unlisted
+        && is
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The card as written for a policy scores every row as the trainer did: the export's
+    /// cells mean what the bins meant.
+    #[test]
+    fn a_written_card_scores_rows_as_its_training_did() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scorecard/tests/data/germancredit.csv"
+        );
+        let data = Dataset::from_csv(
+            std::fs::File::open(path).unwrap(),
+            "creditability",
+            Some("bad"),
+        )
+        .unwrap();
+        let card = train(&data, TrainOptions::default(), |_| {});
+        let part = policy_part(&card, "t", &[]).unwrap();
+        let expected: Vec<i64> = card.score(&data).iter().map(|(p, _)| *p).collect();
+        let mut reader = csv::Reader::from_path(path).unwrap();
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let columns: Vec<usize> = part
+            .characteristics
+            .iter()
+            .map(|c| header.iter().position(|h| *h == c.feature).unwrap())
+            .collect();
+        for (n, record) in reader.records().enumerate() {
+            let scored = score_row(&part, &columns, &record.unwrap());
+            assert_eq!(scored.points, expected[n], "row {n}");
+            assert!(scored.reasons.len() <= 4);
+        }
+    }
+
+    #[test]
+    fn cells_take_what_the_policy_says() {
+        let range = CellInput {
+            min: Some(10),
+            below: Some(20),
+            ..CellInput::default()
+        };
+        assert!(admits(&range, Some("10")) && admits(&range, Some("19.5")));
+        assert!(
+            !admits(&range, Some("20")) && !admits(&range, Some("abc")) && !admits(&range, None)
+        );
+        let missing = CellInput {
+            missing: Some(true),
+            ..CellInput::default()
+        };
+        assert!(admits(&missing, None) && !admits(&missing, Some("1")));
+        let others = CellInput {
+            not_in: Some(vec!["a".into()]),
+            ..CellInput::default()
+        };
+        assert!(
+            admits(&others, Some("never seen"))
+                && !admits(&others, Some("a"))
+                && !admits(&others, None)
+        );
+        assert!(admits(&CellInput::default(), Some("anything")));
+    }
+}

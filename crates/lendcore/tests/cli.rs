@@ -719,6 +719,61 @@ fn score_train_fits_german_credit_and_writes_a_scorecard_part() {
             .all(|c| c.bins.last().unwrap().when.missing == Some(true)),
         "missing in a bin of its own"
     );
+    // Applied to rows: the renamed feature must be a column of the file scored.
+    let misnamed = Command::new(BIN)
+        .args(["score", "apply", "--csv", data, "--card"])
+        .arg(&card)
+        .output()
+        .unwrap();
+    assert!(!misnamed.status.success());
+    assert!(String::from_utf8_lossy(&misnamed.stderr).contains("has no column age"));
+    let plain = dir.path().join("plain.json");
+    let scored = dir.path().join("scored.csv");
+    assert!(
+        Command::new(BIN)
+            .args([
+                "score",
+                "train",
+                "--csv",
+                data,
+                "--target",
+                "creditability",
+                "--bad",
+                "bad",
+                "--out"
+            ])
+            .arg(&plain)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let applied = Command::new(BIN)
+        .args(["score", "apply", "--csv", data, "--card"])
+        .arg(&plain)
+        .arg("--out")
+        .arg(&scored)
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let rows = std::fs::read_to_string(&scored).unwrap();
+    let lines: Vec<&str> = rows.lines().collect();
+    assert_eq!(lines.len(), 1001, "a header and a line per applicant");
+    assert!(
+        lines[0].starts_with("row,points,status_of_existing_checking_account_points"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l.contains("(credit.score_too_low)")),
+        "reasons named"
+    );
     let refused = Command::new(BIN)
         .args(["score", "train", "--csv", data, "--target", "nope"])
         .output()
