@@ -278,6 +278,9 @@ enum ScoreAction {
         /// COLUMN=FEATURE: name a column as the lendcore feature it is (repeatable).
         #[arg(long = "feature")]
         features: Vec<String>,
+        /// Write an HTML report: the bins with their WoE, ROC and KS curves, the points.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Score every row of a CSV with a card: points, each characteristic's points, and the
     /// characteristics that cost the most, to check against another tool.
@@ -427,6 +430,7 @@ async fn main() -> anyhow::Result<()> {
                     id,
                     out,
                     features,
+                    report,
                 },
         } => score::train_card(score::TrainArgs {
             csv: &csv,
@@ -437,6 +441,7 @@ async fn main() -> anyhow::Result<()> {
             id: &id,
             out: out.as_deref(),
             features: &features,
+            report: report.as_deref(),
         }),
         Command::Score {
             action: ScoreAction::Apply { card, csv, out },

@@ -24,6 +24,8 @@ pub struct TrainArgs<'a> {
     pub out: Option<&'a Path>,
     /// `column=feature` renames, so the card names lendcore's features.
     pub features: &'a [String],
+    /// Where to write the HTML report.
+    pub report: Option<&'a Path>,
 }
 
 pub fn train_card(args: TrainArgs<'_>) -> anyhow::Result<()> {
@@ -53,6 +55,14 @@ pub fn train_card(args: TrainArgs<'_>) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     print!("{}", summary(&card, &learn, held.as_ref()));
+    if let Some(path) = args.report {
+        std::fs::write(
+            path,
+            lendcore_scorecard::report::html(&card, &learn, held.as_ref()),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
     let part = policy_part(&card, args.id, args.features)?;
     let json = serde_json::to_string_pretty(&part)?;
     match args.out {

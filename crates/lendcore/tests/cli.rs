@@ -676,6 +676,8 @@ fn score_train_fits_german_credit_and_writes_a_scorecard_part() {
             "--out",
         ])
         .arg(&card)
+        .arg("--report")
+        .arg(dir.path().join("card.html"))
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&trained.stdout);
@@ -702,6 +704,12 @@ fn score_train_fits_german_credit_and_writes_a_scorecard_part() {
         said.contains("status_of_existing_checking_account")
             && said.contains("no: IV below the floor"),
         "{said}"
+    );
+    let page = std::fs::read_to_string(dir.path().join("card.html")).unwrap();
+    assert!(
+        page.contains("<svg")
+            && page.contains("status_of_existing_checking_account")
+            && !page.contains("<script")
     );
     let part: lendcore_domain::decision::ScorecardInput =
         serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();

@@ -9,6 +9,7 @@ pub mod binning;
 pub mod data;
 pub mod metrics;
 pub mod model;
+pub mod report;
 pub mod train;
 
 pub use binning::{Bin, BinStats, Binned, BinningOptions};
