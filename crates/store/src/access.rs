@@ -873,7 +873,10 @@ impl AccessRepository for SqlUnitOfWork {
 
     async fn serialise_on(&mut self, key: &str) -> Result<(), StoreError> {
         if self.backend() == crate::Backend::Postgres {
-            on_tx!(self, c => sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            // Per schema, as the sealer's lock is: advisory locks are the whole database's.
+            on_tx!(self, c => sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':' || $1))",
+            )
                 .bind(key)
                 .execute(c)
                 .await

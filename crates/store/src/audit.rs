@@ -64,8 +64,10 @@ struct RecordRow {
     hash: String,
 }
 
-/// The advisory lock that makes one sealer at a time on PostgreSQL.
-const SEALER_LOCK: i64 = 0x6c63_6175_6469_7431; // "lcaudit1"
+/// The advisory lock that makes one sealer at a time on PostgreSQL, per schema: advisory locks
+/// are the whole database's, and the chains of two installations (or two test schemas) sharing
+/// one must not make either's sealer step aside for the other's.
+const SEALER_LOCK: &str = "audit-sealer";
 
 #[async_trait]
 impl AuditRepository for SqlUnitOfWork {
@@ -89,7 +91,7 @@ impl AuditRepository for SqlUnitOfWork {
         self.flush_pending().await?;
         if self.backend() == Backend::Postgres {
             let taken: bool = on_tx!(self, c => sqlx::query_scalar(
-                "SELECT pg_try_advisory_xact_lock($1)",
+                "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':' || $1))",
             )
             .bind(SEALER_LOCK)
             .fetch_one(c)
