@@ -42,6 +42,12 @@ pub fn train_card(args: TrainArgs<'_>) -> anyhow::Result<()> {
     } else {
         (data, None)
     };
+    let bads = learn.bad.iter().filter(|b| **b).count();
+    anyhow::ensure!(
+        bads >= 10 && learn.rows() - bads >= 10,
+        "the training part has {bads} bad and {} good rows: at least ten of each are needed",
+        learn.rows() - bads
+    );
     eprintln!(
         "training on {} rows{}",
         learn.rows(),
