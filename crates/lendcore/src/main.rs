@@ -8,6 +8,7 @@ mod demo;
 mod loadtest;
 mod score;
 mod serve;
+mod simulate;
 mod stress;
 
 use std::path::PathBuf;
@@ -91,6 +92,11 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         action: AlertsAction,
+    },
+    /// Credit policies offline (docs/POLICY.md).
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
     },
     /// Scorecards from history (docs/POLICY.md).
     Score {
@@ -247,6 +253,32 @@ enum DecideAction {
         db: Option<String>,
         /// BORROWER/DECISION: the borrower's id, a slash, the decision's id.
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Backtest a policy on a file of applications, beside another: outcomes, reasons,
+    /// scores, bad rates by outcome and band, and who the two decide differently.
+    Simulate {
+        /// The policy document (JSON), as authored.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Past applications: a CSV whose columns are named as features (docs/POLICY.md).
+        #[arg(long)]
+        applications: PathBuf,
+        /// A policy document to compare with.
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// The column holding how each application turned out, for bad rates.
+        #[arg(long)]
+        target: Option<String>,
+        /// The target's bad value.
+        #[arg(long, default_value = "bad")]
+        bad: String,
+        /// Where to write the applicants the two policies decide differently (CSV).
+        #[arg(long)]
+        diff: Option<PathBuf>,
     },
 }
 
@@ -442,6 +474,24 @@ async fn main() -> anyhow::Result<()> {
             out: out.as_deref(),
             features: &features,
             report: report.as_deref(),
+        }),
+        Command::Policy {
+            action:
+                PolicyAction::Simulate {
+                    policy,
+                    applications,
+                    against,
+                    target,
+                    bad,
+                    diff,
+                },
+        } => simulate::simulate(simulate::SimulateArgs {
+            policy: &policy,
+            applications: &applications,
+            against: against.as_deref(),
+            target: target.as_deref(),
+            bad: &bad,
+            diff: diff.as_deref(),
         }),
         Command::Score {
             action: ScoreAction::Apply { card, csv, out },
