@@ -267,9 +267,12 @@ enum PolicyAction {
         /// Past applications: a CSV whose columns are named as features (docs/POLICY.md).
         #[arg(long)]
         applications: PathBuf,
-        /// A policy document to compare with.
+        /// A policy document to compare with, or `live`: the version in effect in the database.
         #[arg(long)]
-        against: Option<PathBuf>,
+        against: Option<String>,
+        /// The database `--against live` reads.
+        #[arg(long, help = DB_HELP)]
+        db: Option<String>,
         /// The column holding how each application turned out, for bad rates.
         #[arg(long)]
         target: Option<String>,
@@ -481,18 +484,34 @@ async fn main() -> anyhow::Result<()> {
                     policy,
                     applications,
                     against,
+                    db,
                     target,
                     bad,
                     diff,
                 },
-        } => simulate::simulate(simulate::SimulateArgs {
-            policy: &policy,
-            applications: &applications,
-            against: against.as_deref(),
-            target: target.as_deref(),
-            bad: &bad,
-            diff: diff.as_deref(),
-        }),
+        } => {
+            let config = match against.as_deref() {
+                Some("live") => Some(Config::load(
+                    cli.config.as_deref(),
+                    Overrides { db, bind: None },
+                )?),
+                Some(_) | None => None,
+            };
+            let against = match (against.as_deref(), config.as_ref()) {
+                (Some("live"), Some(config)) => Some(simulate::Against::Live(config)),
+                (Some(file), _) => Some(simulate::Against::File(std::path::Path::new(file))),
+                (None, _) => None,
+            };
+            simulate::simulate(simulate::SimulateArgs {
+                policy: &policy,
+                applications: &applications,
+                against,
+                target: target.as_deref(),
+                bad: &bad,
+                diff: diff.as_deref(),
+            })
+            .await
+        }
         Command::Score {
             action: ScoreAction::Apply { card, csv, out },
         } => score::apply_card(&card, &csv, out.as_deref()),

@@ -13,11 +13,18 @@ use lendcore_domain::decision::{
     PolicyDocument, Stage, Value,
 };
 
+/// What a policy is compared with.
+pub enum Against<'a> {
+    /// A policy document in a file.
+    File(&'a Path),
+    /// The version in effect in lendcore's database.
+    Live(&'a crate::config::Config),
+}
+
 pub struct SimulateArgs<'a> {
     pub policy: &'a Path,
     pub applications: &'a Path,
-    /// The policy to compare with.
-    pub against: Option<&'a Path>,
+    pub against: Option<Against<'a>>,
     /// The outcome column and its bad value, for bad rates.
     pub target: Option<&'a str>,
     pub bad: &'a str,
@@ -31,11 +38,16 @@ struct Run {
     evaluations: Vec<Evaluation>,
 }
 
-pub fn simulate(args: SimulateArgs<'_>) -> anyhow::Result<()> {
+pub async fn simulate(args: SimulateArgs<'_>) -> anyhow::Result<()> {
     let rows = read_rows(args.applications, args.target, args.bad)?;
     let mut runs = vec![run(args.policy, &rows)?];
-    if let Some(against) = args.against {
-        runs.push(run(against, &rows)?);
+    match args.against {
+        Some(Against::File(path)) => runs.push(run(path, &rows)?),
+        Some(Against::Live(config)) => {
+            let (name, document) = live(config).await?;
+            runs.push(decide_all(name, document, &rows)?);
+        }
+        None => {}
     }
     print!("{}", summary(&runs, &rows));
     if let (Some(path), [first, second]) = (args.diff, runs.as_slice()) {
@@ -154,8 +166,36 @@ fn run(path: &Path, rows: &Rows) -> anyhow::Result<Run> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let document: PolicyDocument = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a policy document", path.display()))?;
-    let policy =
-        Policy::compile(document).map_err(|v| anyhow::anyhow!("{}: {}", path.display(), v))?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
+    decide_all(name, document, rows)
+}
+
+/// The policy version in effect in the configured database, named `code@version`.
+async fn live(config: &crate::config::Config) -> anyhow::Result<(String, PolicyDocument)> {
+    use lendcore_domain::decision::VersionStatus;
+    let store = crate::serve::open_existing_store(config).await?;
+    let engine = lendcore_engine::Engine::new(
+        store.clone(),
+        std::sync::Arc::new(lendcore_engine::SystemClock),
+    );
+    let versions = lendcore_engine::decisions::list(&engine).await?;
+    let in_effect = versions
+        .iter()
+        .find(|v| v.status == VersionStatus::InEffect)
+        .context("no policy is in effect in that database")?;
+    let found =
+        lendcore_engine::decisions::get(&engine, &in_effect.code, in_effect.version).await?;
+    store.close().await;
+    let document = found
+        .document
+        .context("the version in effect came without its document")?;
+    Ok((format!("{}@{}", found.code, found.version), document))
+}
+
+fn decide_all(name: String, document: PolicyDocument, rows: &Rows) -> anyhow::Result<Run> {
+    let policy = Policy::compile(document).map_err(|v| anyhow::anyhow!("{name}: {v}"))?;
     let reads_bureau = policy
         .features_read(Stage::Application)
         .iter()
@@ -167,9 +207,7 @@ fn run(path: &Path, rows: &Rows) -> anyhow::Result<Run> {
         (true, false) => BureauStatus::Unavailable,
     };
     Ok(Run {
-        name: path
-            .file_stem()
-            .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned()),
+        name,
         evaluations: rows
             .features
             .iter()
@@ -376,14 +414,14 @@ mod tests {
         );
 
         let diff = dir.path().join("diff.csv");
-        simulate(SimulateArgs {
+        futures::executor::block_on(simulate(SimulateArgs {
             policy: &live,
             applications: &rows,
-            against: Some(&looser),
+            against: Some(Against::File(&looser)),
             target: Some("outcome"),
             bad: "bad",
             diff: Some(&diff),
-        })
+        }))
         .unwrap();
         assert_eq!(
             std::fs::read_to_string(&diff).unwrap().lines().count(),

@@ -313,6 +313,40 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
         String::from_utf8_lossy(&remote.stderr)
     );
 
+    // A candidate policy backtested beside the one in effect, read from the demo's database.
+    let candidate = dir.path().join("candidate.json");
+    std::fs::write(&candidate, lendcore_domain::decision::DEFAULT_POLICY).unwrap();
+    let past = dir.path().join("past.csv");
+    std::fs::write(
+        &past,
+        "monthly_income_minor,requested_limit_minor,age_years,outcome\n\
+         1500000,5000000,35,good\n200000,9000000,22,bad\n",
+    )
+    .unwrap();
+    let simulated = Command::new(BIN)
+        .args(["policy", "simulate", "--policy"])
+        .arg(&candidate)
+        .arg("--applications")
+        .arg(&past)
+        .args(["--against", "live", "--target", "outcome", "--db"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("data/demo.sqlite3").display()
+        ))
+        .env_remove("LENDCORE_CONFIG")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&simulated.stdout);
+    assert!(
+        simulated.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&simulated.stderr)
+    );
+    assert!(
+        said.contains("2 applications") && said.contains("candidate") && said.contains('@'),
+        "the live version named code@version: {said}"
+    );
+
     let pid = child.0.id().to_string();
     assert!(
         Command::new("kill")
