@@ -490,6 +490,10 @@ async fn main() -> anyhow::Result<()> {
                     diff,
                 },
         } => {
+            anyhow::ensure!(
+                db.is_none() || against.as_deref() == Some("live"),
+                "--db is the database --against live reads: give --against live with it"
+            );
             let config = match against.as_deref() {
                 Some("live") => Some(Config::load(
                     cli.config.as_deref(),

@@ -135,7 +135,29 @@ fn policy_part(card: &Trained, id: &str, renames: &[String]) -> anyhow::Result<S
         let (column, feature) = rename
             .split_once('=')
             .with_context(|| format!("--feature {rename}: expected COLUMN=FEATURE"))?;
+        anyhow::ensure!(
+            lendcore_domain::decision::Feature::parse(feature).is_some(),
+            "--feature {rename}: {feature} is not a lendcore feature (docs/POLICY.md lists them)"
+        );
+        anyhow::ensure!(
+            card.all.iter().any(|b| b.name == column),
+            "--feature {rename}: the file has no column {column}"
+        );
         names.insert(column.to_owned(), feature.to_owned());
+    }
+    // lendcore's features are whole numbers: a fractional cut point would move a value to
+    // another bin than training put it in.
+    for c in &card.characteristics {
+        let fractional = c.binned.bins.iter().any(|b| match &b.bin {
+            Bin::Range { from, to } => from.iter().chain(to).any(|x| x.fract() != 0.0),
+            Bin::Missing | Bin::Categories { .. } => false,
+        });
+        anyhow::ensure!(
+            !fractional,
+            "{} has fractional values: scale it to whole numbers (minor units, days, counts), \
+             as lendcore's features are, and train again",
+            c.binned.name
+        );
     }
     let characteristics = card
         .characteristics

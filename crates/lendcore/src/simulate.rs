@@ -39,6 +39,10 @@ struct Run {
 }
 
 pub async fn simulate(args: SimulateArgs<'_>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.diff.is_none() || args.against.is_some(),
+        "--diff lists the applicants two policies decide differently: give --against too"
+    );
     let rows = read_rows(args.applications, args.target, args.bad)?;
     let mut runs = vec![run(args.policy, &rows)?];
     match args.against {

@@ -706,7 +706,7 @@ fn score_train_fits_german_credit_and_writes_a_scorecard_part() {
             "--id",
             "german-2026-12",
             "--feature",
-            "age_in_years=age",
+            "age_in_years=age_years",
             "--out",
         ])
         .arg(&card)
@@ -752,7 +752,9 @@ fn score_train_fits_german_credit_and_writes_a_scorecard_part() {
         ("german-2026-12", 600, 20)
     );
     assert!(
-        part.characteristics.iter().any(|c| c.feature == "age"),
+        part.characteristics
+            .iter()
+            .any(|c| c.feature == "age_years"),
         "renamed as the feature it is"
     );
     assert!(
@@ -815,6 +817,24 @@ fn score_train_fits_german_credit_and_writes_a_scorecard_part() {
             .iter()
             .any(|l| l.contains("(credit.score_too_low)")),
         "reasons named"
+    );
+    let unknown = Command::new(BIN)
+        .args([
+            "score",
+            "train",
+            "--csv",
+            data,
+            "--target",
+            "creditability",
+            "--bad",
+            "bad",
+        ])
+        .args(["--feature", "age_in_years=shoe_size"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("shoe_size is not a lendcore feature")
     );
     let refused = Command::new(BIN)
         .args(["score", "train", "--csv", data, "--target", "nope"])

@@ -142,7 +142,7 @@ fn polyline(points: &[(f64, f64)], colour: &str) -> String {
     )
 }
 
-/// Cumulative shares of bads and goods at or above each distinct score, lowest points (the
+/// Cumulative shares of goods and bads at or below each distinct score, lowest points (the
 /// riskiest) first.
 fn cumulative(points: &[i64], bad: &[bool]) -> Vec<(f64, f64)> {
     let mut rows: Vec<(i64, bool)> = points.iter().copied().zip(bad.iter().copied()).collect();
