@@ -61,6 +61,12 @@ pub fn train_card(args: TrainArgs<'_>) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     print!("{}", summary(&card, &learn, held.as_ref()));
+    anyhow::ensure!(
+        !card.characteristics.is_empty(),
+        "no characteristic reaches an information value of {}: the history does not tell \
+         goods from bads; nothing is written",
+        card.options.min_iv
+    );
     if let Some(path) = args.report {
         std::fs::write(
             path,
@@ -176,11 +182,30 @@ fn policy_part(card: &Trained, id: &str, renames: &[String]) -> anyhow::Result<S
                 })
                 .flatten()
                 .collect();
+            let feature = names
+                .get(&c.binned.name)
+                .cloned()
+                .unwrap_or_else(|| c.binned.name.clone());
+            // A feature that is never missing takes no bin for it (a policy refuses one), and
+            // a history where it was missing is not that feature.
+            let never_missing = lendcore_domain::decision::Feature::parse(&feature)
+                .is_some_and(|f| !f.definition().may_be_missing);
+            let missing_seen = c
+                .binned
+                .bins
+                .iter()
+                .any(|b| b.bin == Bin::Missing && b.goods + b.bads > 0);
+            anyhow::ensure!(
+                !(never_missing && missing_seen),
+                "{feature} is never missing in lendcore, but {} is missing in the history",
+                c.binned.name
+            );
             let bins = c
                 .binned
                 .bins
                 .iter()
                 .zip(&c.points)
+                .filter(|(b, _)| !(never_missing && b.bin == Bin::Missing))
                 .map(|(b, &points)| BinInput {
                     when: match &b.bin {
                         Bin::Missing => CellInput {
@@ -207,16 +232,13 @@ fn policy_part(card: &Trained, id: &str, renames: &[String]) -> anyhow::Result<S
                     points,
                 })
                 .collect();
-            CharacteristicInput {
-                feature: names
-                    .get(&c.binned.name)
-                    .cloned()
-                    .unwrap_or_else(|| c.binned.name.clone()),
+            Ok(CharacteristicInput {
+                feature,
                 reason: Reason::ScoreTooLow,
                 bins,
-            }
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let options = card.options;
     Ok(ScorecardInput {
         id: id.to_owned(),
@@ -399,6 +421,44 @@ mod tests {
             let scored = score_row(&part, &columns, &record.unwrap());
             assert_eq!(scored.points, expected[n], "row {n}");
             assert!(scored.reasons.len() <= 4);
+        }
+    }
+
+    /// A card trained on columns named as lendcore's features goes into a policy as it is.
+    #[test]
+    fn a_card_of_lendcore_features_compiles_into_a_policy() {
+        let rows: String = (0..600)
+            .map(|i: i64| {
+                let income = 300_000 + (i * 7919 % 60) * 50_000;
+                let age = 20 + i % 45;
+                let bad = (income < 900_000 && i % 3 == 0) || (age < 25 && i % 4 == 0);
+                format!("{income},{age},{}\n", u8::from(bad))
+            })
+            .collect();
+        let data = Dataset::from_csv(
+            format!("monthly_income_minor,age_years,outcome\n{rows}").as_bytes(),
+            "outcome",
+            None,
+        )
+        .unwrap();
+        let card = train(&data, TrainOptions::default(), |_| {});
+        assert_eq!(card.characteristics.len(), 2, "{:?}", card.left_out);
+        let part = policy_part(&card, "synthetic", &[]).unwrap();
+        let income = &part
+            .characteristics
+            .iter()
+            .find(|c| c.feature == "monthly_income_minor")
+            .unwrap()
+            .bins;
+        assert!(
+            income.iter().all(|b| b.when.missing.is_none()),
+            "never missing: no bin for it"
+        );
+        let mut document: lendcore_domain::decision::PolicyDocument =
+            serde_json::from_str(lendcore_domain::decision::DEFAULT_POLICY).unwrap();
+        document.scorecard = part;
+        if let Err(problems) = lendcore_domain::decision::Policy::compile(document) {
+            panic!("{problems:?}");
         }
     }
 
