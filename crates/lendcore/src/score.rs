@@ -289,7 +289,8 @@ pub fn apply_card(card: &Path, csv: &Path, out: Option<&Path>) -> anyhow::Result
     writer.write_record(&head)?;
     for (n, record) in reader.records().enumerate() {
         let record = record?;
-        let scored = score_row(&part, &columns, &record);
+        let scored = score_row(&part, &columns, &record)
+            .with_context(|| format!("{} row {}", csv.display(), n + 1))?;
         let mut row = vec![(n + 1).to_string(), scored.points.to_string()];
         row.extend(scored.each.iter().map(i64::to_string));
         row.push(scored.reasons.join("|"));
@@ -306,7 +307,13 @@ struct ScoredRow {
     reasons: Vec<String>,
 }
 
-fn score_row(part: &ScorecardInput, columns: &[usize], record: &csv::StringRecord) -> ScoredRow {
+/// A row's points; a value no bin of the card takes (text where a number belongs, a value
+/// outside every range) is refused by name rather than scored as nothing.
+fn score_row(
+    part: &ScorecardInput,
+    columns: &[usize],
+    record: &csv::StringRecord,
+) -> anyhow::Result<ScoredRow> {
     let mut lost: Vec<(i64, usize)> = Vec::new();
     let each: Vec<i64> = part
         .characteristics
@@ -319,16 +326,23 @@ fn score_row(part: &ScorecardInput, columns: &[usize], record: &csv::StringRecor
                 .bins
                 .iter()
                 .find(|b| admits(&b.when, cell))
-                .map_or(0, |b| b.points);
+                .map(|b| b.points)
+                .with_context(|| {
+                    format!(
+                        "{} {:?} fits no bin of the card",
+                        c.feature,
+                        cell.unwrap_or("(missing)")
+                    )
+                })?;
             let best = c.bins.iter().map(|b| b.points).max().unwrap_or(0);
             if best > points {
                 lost.push((best - points, i));
             }
-            points
+            Ok(points)
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     lost.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    ScoredRow {
+    Ok(ScoredRow {
         points: each.iter().sum(),
         reasons: lost
             .iter()
@@ -339,7 +353,7 @@ fn score_row(part: &ScorecardInput, columns: &[usize], record: &csv::StringRecor
             })
             .collect(),
         each,
-    }
+    })
 }
 
 /// Whether a bin's cell takes a CSV value, as the policy reads it: bounds on numbers, lists
@@ -418,7 +432,7 @@ mod tests {
             .map(|c| header.iter().position(|h| *h == c.feature).unwrap())
             .collect();
         for (n, record) in reader.records().enumerate() {
-            let scored = score_row(&part, &columns, &record.unwrap());
+            let scored = score_row(&part, &columns, &record.unwrap()).unwrap();
             assert_eq!(scored.points, expected[n], "row {n}");
             assert!(scored.reasons.len() <= 4);
         }
@@ -460,6 +474,32 @@ mod tests {
         if let Err(problems) = lendcore_domain::decision::Policy::compile(document) {
             panic!("{problems:?}");
         }
+    }
+
+    #[test]
+    fn a_value_no_bin_takes_is_refused_by_name() {
+        let part = ScorecardInput {
+            id: "t".into(),
+            base_points: 600,
+            base_odds: rust_decimal::Decimal::from(50),
+            pdo: 20,
+            characteristics: vec![CharacteristicInput {
+                feature: "age_years".into(),
+                reason: Reason::ScoreTooLow,
+                bins: vec![BinInput {
+                    when: CellInput {
+                        min: Some(18),
+                        ..CellInput::default()
+                    },
+                    points: 10,
+                }],
+            }],
+        };
+        let ok = csv::StringRecord::from(vec!["30"]);
+        assert_eq!(score_row(&part, &[0], &ok).unwrap().points, 10);
+        let text = csv::StringRecord::from(vec!["thirty"]);
+        let err = score_row(&part, &[0], &text).err().unwrap().to_string();
+        assert!(err.contains("age_years \"thirty\" fits no bin"), "{err}");
     }
 
     #[test]

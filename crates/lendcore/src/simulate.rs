@@ -147,7 +147,15 @@ fn read_rows(path: &Path, target: Option<&str>, bad_value: &str) -> anyhow::Resu
                 FeatureType::Number => Value::Number(cell.parse().with_context(|| {
                     format!("row {}: {} must be a whole number", n + 1, feature.name())
                 })?),
-                FeatureType::Flag => Value::Flag(matches!(cell, "true" | "1" | "yes")),
+                FeatureType::Flag => Value::Flag(match cell {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => anyhow::bail!(
+                        "row {}: {} must be true or false, not {other:?}",
+                        n + 1,
+                        feature.name()
+                    ),
+                }),
                 FeatureType::Text => Value::Text(cell.to_owned()),
             };
             row.set(*feature, value)

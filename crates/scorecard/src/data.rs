@@ -36,6 +36,8 @@ pub enum DataError {
     Empty,
     #[error("both outcomes are needed to train: {0}")]
     OneOutcome(&'static str),
+    #[error("row {0} has no outcome: leave it out, or give it one")]
+    NoOutcome(usize),
 }
 
 fn missing(cell: &str) -> bool {
@@ -65,6 +67,9 @@ impl Dataset {
         }
         if rows.is_empty() {
             return Err(DataError::Empty);
+        }
+        if let Some(n) = rows.iter().position(|r| r[t].trim().is_empty()) {
+            return Err(DataError::NoOutcome(n + 1));
         }
         let outcomes: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[t].trim()).collect();
         let bad_value = match bad {
@@ -189,6 +194,11 @@ mod tests {
         assert!(matches!(
             Dataset::from_csv(csv.as_bytes(), "nope", None),
             Err(DataError::NoTarget(_))
+        ));
+        let blank = "x,y\n1,good\n2,\n";
+        assert!(matches!(
+            Dataset::from_csv(blank.as_bytes(), "y", Some("bad")),
+            Err(DataError::NoOutcome(2))
         ));
         let all_good = "x,y\n1,good\n2,good\n";
         assert!(matches!(
