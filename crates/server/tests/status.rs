@@ -70,6 +70,8 @@ store_test! {
         let (status, _, refused) = public(&api, "/v1/status?lang=fr", None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(refused.contains("validation.unknown_language"), "{refused}");
+        let refused: serde_json::Value = serde_json::from_str(&refused).unwrap();
+        common::contract::check("GET", "/v1/status?lang=fr", 400, &refused);
 
         for (body, code) in [
             (json!({"component": "repayments", "channel": "unionpay", "impact": "degraded"}), "validation.not_allowed"),
