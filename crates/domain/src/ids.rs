@@ -92,6 +92,7 @@ ids! {
     DecisionId => "decision", "not_found.decision";
     IncidentId => "incident", "not_found.incident";
     CaseId => "case", "not_found.case";
+    ChallengeId => "challenge", "not_found.challenge";
 }
 
 #[cfg(test)]

@@ -66,11 +66,15 @@ impl Collector {
         code: &'static str,
         message: impl Into<String>,
     ) {
-        self.found.push(Violation {
+        let found = Violation {
             field: field.into(),
             code,
             message: message.into(),
-        });
+        };
+        // A problem reached twice (a switch checked for each table it leads to) is told once.
+        if !self.found.contains(&found) {
+            self.found.push(found);
+        }
     }
 
     /// Keeps the value of a successful parse, or records its violations and yields `None`.

@@ -5,6 +5,7 @@ mod backup;
 mod config;
 mod decide;
 mod demo;
+mod import;
 mod loadtest;
 mod score;
 mod serve;
@@ -258,6 +259,26 @@ enum DecideAction {
 
 #[derive(Subcommand)]
 enum PolicyAction {
+    /// Turn a model from the GoRules editor (JDM) into decision tables of a policy at one
+    /// stage, validated with the rest of the policy; refused with each node's name and why
+    /// where it cannot be (docs/POLICY.md).
+    Import {
+        /// The JSON Decision Model.
+        #[arg(long)]
+        jdm: PathBuf,
+        /// The decision the tables belong to: application, drawdown or line_review.
+        #[arg(long)]
+        stage: String,
+        /// The policy document the tables go into (tables of the same stage and name replaced).
+        #[arg(long)]
+        into: PathBuf,
+        /// PATH=FEATURE: an input field whose last segment names no lendcore feature.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        /// Where to write the policy (standard output without it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Backtest a policy on a file of applications, beside another: outcomes, reasons,
     /// scores, bad rates by outcome and band, and who the two decide differently.
     Simulate {
@@ -477,6 +498,22 @@ async fn main() -> anyhow::Result<()> {
             out: out.as_deref(),
             features: &features,
             report: report.as_deref(),
+        }),
+        Command::Policy {
+            action:
+                PolicyAction::Import {
+                    jdm,
+                    stage,
+                    into,
+                    fields,
+                    out,
+                },
+        } => import::import(import::ImportArgs {
+            jdm: &jdm,
+            stage: &stage,
+            into: &into,
+            fields: &fields,
+            out: out.as_deref(),
         }),
         Command::Policy {
             action:

@@ -79,14 +79,22 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         // The record holds exact causes a borrower is not shown: staff only.
         "/v1/applications/{id}/decision" if read => Needs(P::ApplicationsRead),
         "/v1/applications/{id}/decision" => Needs(P::ApplicationsDecide),
-        "/v1/features" | "/v1/policies" | "/v1/policies/{code}/versions/{version}" if read => {
+        "/v1/features"
+        | "/v1/policies"
+        | "/v1/policies/{code}/versions/{version}"
+        | "/v1/policies/{code}/comparison"
+        | "/v1/challenges"
+        | "/v1/challenges/{id}"
+            if read =>
+        {
             Needs(P::PoliciesRead)
         }
-        // Validation keeps nothing: a read, whatever its method.
-        "/v1/policies/validate" => Needs(P::PoliciesRead),
-        "/v1/policies" | "/v1/policies/{code}/versions/{version}/activate" => {
-            Needs(P::PoliciesWrite)
-        }
+        // Validation and import keep nothing: reads, whatever their method.
+        "/v1/policies/validate" | "/v1/policies/import" => Needs(P::PoliciesRead),
+        "/v1/policies"
+        | "/v1/policies/{code}/versions/{version}/activate"
+        | "/v1/challenges"
+        | "/v1/challenges/{id}/end" => Needs(P::PoliciesWrite),
         "/v1/borrowers/{id}/decisions"
         | "/v1/borrowers/{id}/decisions/{decision_id}"
         | "/v1/borrowers/{id}/decisions/{decision_id}/replay" => Needs(P::BorrowersRead),

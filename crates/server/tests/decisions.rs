@@ -2,7 +2,8 @@
 //! activated by another; applications approved into a line, declined with their top reasons,
 //! referred to an underwriter who sees the record; a bureau that is down, handled as the
 //! policy says and recorded; an application in flight decided under the version it was
-//! submitted under after a new one took effect; every decision replayed to the same answer.
+//! submitted under after a new one took effect; every decision replayed to the same answer;
+//! a challenger beside the policy in effect, in shadow and applied, and their comparison.
 
 mod common;
 
@@ -99,6 +100,25 @@ async fn decision_of(api: &Api, id: &str) -> Value {
     assert_eq!(status, StatusCode::OK, "{replayed}");
     assert_eq!(replayed["same"], true, "{replayed}");
     record
+}
+
+/// An applicant of this test's own, with a valid resident identity number (born 1990,
+/// sequence `n`): the ones above are few.
+fn numbered(n: u32) -> (String, String) {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let base = format!("11010519900101{:03}", n % 1000);
+    let sum: u32 = base
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    (format!("{base}{check}"), format!("1390000{n:04}"))
+}
+
+/// A challenge as the API answers it, turned back into the domain's: which borrowers it takes.
+fn challenge_of(body: &Value) -> lendcore_domain::decision::Challenge {
+    serde_json::from_value(body.clone()).unwrap()
 }
 
 async fn started(db: &lendcore_testkit::TestDb) -> (Api, MockServer) {
@@ -351,5 +371,150 @@ store_test! {
         let (_, refused) = api.get(&format!("/v1/drawdowns/{drawdown_id}")).await;
         assert_eq!(refused["drawdown"]["status"]["state"], "refused");
         assert_eq!(refused["decided_by"]["decided_by"], json!({"by": "person"}), "{refused}");
+    }
+    async fn a_challenger_decides_beside_the_champion_in_shadow_then_applied(db: &TestDb) {
+        let (api, gateway) = started(db).await;
+        let (rita, rick) = policy_in_effect(&api, policy()).await;
+        let viewer = operator_session(&api, "vera", Role::Viewer).await;
+        // Version 2, authored by rita and never activated, declines every score.
+        let mut strict = policy();
+        strict["bands"] = json!([{ "outcome": "decline", "reason": "credit.score_too_low" }]);
+        let authored = call(&api, "POST", "/v1/policies", &rita,
+            Some(json!({"code": "consumer", "document": strict}))).await;
+        assert_eq!(authored.body["version"], 2, "{:?}", authored.body);
+
+        let start = |by: &str, body: Value| {
+            let by = by.to_owned();
+            let api = &api;
+            async move { call(api, "POST", "/v1/challenges", &by, Some(body)).await }
+        };
+        for (by, body, status, code) in [
+            (&rita, json!({"code": "consumer", "version": 2, "share_percent": 0, "mode": "shadow"}), StatusCode::BAD_REQUEST, "validation.share_out_of_range"),
+            (&rita, json!({"code": "consumer", "version": 9, "share_percent": 10, "mode": "shadow"}), StatusCode::NOT_FOUND, "not_found.policy_version"),
+            (&rita, json!({"code": "consumer", "version": 1, "share_percent": 10, "mode": "shadow"}), StatusCode::CONFLICT, "conflict.challenger_is_champion"),
+            (&rita, json!({"code": "consumer", "version": 2, "share_percent": 10, "mode": "applied"}), StatusCode::FORBIDDEN, "auth.four_eyes"),
+            (&viewer, json!({"code": "consumer", "version": 2, "share_percent": 10, "mode": "shadow"}), StatusCode::FORBIDDEN, "auth.forbidden"),
+        ] {
+            let refused = start(by, body.clone()).await;
+            assert_eq!((refused.status, refused.code()), (status, code), "{body}: {:?}", refused.body);
+        }
+        let missing = call(&api, "GET", "/v1/policies/consumer/comparison", &viewer, None).await;
+        assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "not_found.challenge"));
+
+        // In shadow for everyone: the champion approves, the challenger's decline is recorded.
+        let shadow = start(&rita, json!({"code": "consumer", "version": 2, "share_percent": 100, "mode": "shadow"})).await;
+        assert_eq!(shadow.status, StatusCode::CREATED, "{:?}", shadow.body);
+        let second = start(&rick, json!({"code": "consumer", "version": 2, "share_percent": 50, "mode": "shadow"})).await;
+        assert_eq!((second.status, second.code()), (StatusCode::CONFLICT, "conflict.challenge_running"));
+        let (token, id) = submit(&api, &gateway, &GOOD).await;
+        assert_eq!(verify(&api, &gateway, &GOOD, &token, &id).await["state"], "approved");
+        let record = decision_of(&api, &id).await;
+        assert_eq!((&record["policy"]["version"], &record["evaluation"]["outcome"]), (&json!(1), &json!("approve")));
+        let beside = &record["beside"];
+        assert_eq!((&beside["side"], &beside["policy"]["version"], &beside["evaluation"]["outcome"]),
+            (&json!("challenger"), &json!(2), &json!("decline")), "{record}");
+        assert_eq!(beside["challenge_id"], shadow.body["id"]);
+        assert_eq!(beside["evaluation"]["score"], record["evaluation"]["score"], "the same scorecard on the same features");
+
+        let compared = call(&api, "GET", "/v1/policies/consumer/comparison", &viewer, None).await;
+        assert_eq!(compared.status, StatusCode::OK, "{:?}", compared.body);
+        let c = &compared.body;
+        assert_eq!((&c["decisions"], &c["agreed"]), (&json!(1), &json!(0)), "{c}");
+        assert_eq!((&c["champion"]["outcomes"], &c["champion"]["approval_rate"], &c["champion"]["applied"]), (&json!({"approve": 1}), &json!(1.0), &json!(1)));
+        assert_eq!((&c["challenger"]["outcomes"], &c["challenger"]["approval_rate"], &c["challenger"]["applied"]), (&json!({"decline": 1}), &json!(0.0), &json!(0)));
+        assert_eq!(c["challenger"]["reasons"], json!({"credit.score_too_low": 1}));
+        assert_eq!(c["outcome_pairs"], json!([{"champion": "approve", "challenger": "decline", "count": 1}]));
+        assert_eq!(c["champion_versions"], json!([{"policy": {"code": "consumer", "version": 1}, "decisions": 1}]));
+        assert_eq!((c["champion"]["mean_score"].as_f64(), c["scores"].as_array().map(Vec::len)), (Some(275.0), Some(1)));
+        assert_eq!(c["scores"][0], json!({"from": 275, "to": 275, "champion": 1, "challenger": 1}));
+
+        let end = format!("/v1/challenges/{}/end", shadow.body["id"].as_str().unwrap());
+        let ended = call(&api, "POST", &end, &rick, None).await;
+        assert_eq!((ended.status, &ended.body["ended_by"]), (StatusCode::OK, &json!("ops:rick")), "{:?}", ended.body);
+        let again = call(&api, "POST", &end, &rick, None).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "conflict.challenge_ended"));
+
+        // Applied for half the borrowers, started by someone other than its author: those the
+        // hash takes get the challenger's decline, the others the champion's approval alone.
+        let applied = start(&rick, json!({"code": "consumer", "version": 2, "share_percent": 50, "mode": "applied"})).await;
+        assert_eq!(applied.status, StatusCode::CREATED, "{:?}", applied.body);
+        let challenge = challenge_of(&applied.body);
+        let mut sides = (0, 0);
+        // Until both sides were seen (a borrower falls on either with even odds).
+        for n in 1..=20 {
+            if sides.0 > 0 && sides.1 > 0 {
+                break;
+            }
+            let (resident_id, mobile) = numbered(n);
+            let resident_id: &'static str = Box::leak(resident_id.into_boxed_str());
+            let mobile: &'static str = Box::leak(mobile.into_boxed_str());
+            let a = Applicant { name: "周九", mobile, resident_id, ..GOOD };
+            let (token, id) = submit(&api, &gateway, &a).await;
+            let state = verify(&api, &gateway, &a, &token, &id).await["state"].clone();
+            let record = decision_of(&api, &id).await;
+            let borrower = record["borrower_id"].as_str().unwrap();
+            if challenge.takes(borrower) {
+                sides.1 += 1;
+                assert_eq!((&state, &record["policy"]["version"]), (&json!("declined"), &json!(2)), "{record}");
+                assert_eq!((&record["beside"]["side"], &record["beside"]["evaluation"]["outcome"]), (&json!("champion"), &json!("approve")));
+            } else {
+                sides.0 += 1;
+                assert_eq!((&state, &record["policy"]["version"]), (&json!("approved"), &json!(1)), "{record}");
+                assert!(record.get("beside").is_none(), "{record}");
+            }
+        }
+        assert!(sides.0 > 0 && sides.1 > 0, "{sides:?}");
+        let path = format!("/v1/policies/consumer/comparison?challenge={}", challenge.id);
+        let compared = call(&api, "GET", &path, &viewer, None).await;
+        assert_eq!(compared.body["decisions"], sides.1, "{:?}", compared.body);
+        assert_eq!(compared.body["challenger"]["applied"], sides.1);
+        assert_eq!(compared.body["champion"]["applied"], 0);
+        let (_, listed) = api.get("/v1/challenges?code=consumer").await;
+        assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+        assert_eq!(listed["items"][0]["id"].as_str(), Some(challenge.id.as_str()), "newest first");
+        let unknown = call(&api, "GET", "/v1/policies/consumer/comparison?challenge=nope", &viewer, None).await;
+        assert_eq!(unknown.code(), "not_found.challenge");
+
+        lendcore_engine::audit::seal(api.store.as_ref()).await.unwrap();
+        let mut uow = api.store.begin_read().await.unwrap();
+        let audited: Vec<(String, String)> = uow.audit_records(0, 10_000).await.unwrap().into_iter()
+            .filter(|r| r.entry.action.starts_with("policy.challenge_"))
+            .map(|r| (r.entry.actor, r.entry.action))
+            .collect();
+        assert_eq!(audited, [
+            ("ops:rita".to_owned(), "policy.challenge_started".to_owned()),
+            ("ops:rick".to_owned(), "policy.challenge_ended".to_owned()),
+            ("ops:rick".to_owned(), "policy.challenge_started".to_owned()),
+        ]);
+    }
+
+    async fn a_model_from_the_gorules_editor_imports_into_a_policy(db: &TestDb) {
+        let (api, _gateway) = started(db).await;
+        let rita = operator_session(&api, "rita", Role::Risk).await;
+        let model: Value = serde_json::from_str(include_str!("../../domain/tests/jdm/line-review.json")).unwrap();
+        let imported = call(&api, "POST", "/v1/policies/import", &rita,
+            Some(json!({"jdm": model, "stage": "line_review", "document": policy()}))).await;
+        assert_eq!(imported.status, StatusCode::OK, "{:?}", imported.body);
+        assert_eq!(imported.body["tables"], json!(["Frozen lines", "Limit changes", "Warnings", "Bureau freeze"]));
+        assert_eq!(imported.body["check"]["valid"], true);
+        assert!(imported.body["check"]["line_review_features"].as_array().unwrap().contains(&json!("line_frozen")));
+        let authored = call(&api, "POST", "/v1/policies", &rita,
+            Some(json!({"code": "consumer", "document": imported.body["document"]}))).await;
+        assert_eq!(authored.status, StatusCode::CREATED, "{:?}", authored.body);
+
+        // Refused, every problem named by its node: a model for another stage, a bad map.
+        let wrong = call(&api, "POST", "/v1/policies/import", &rita,
+            Some(json!({"jdm": model, "stage": "application", "document": policy()}))).await;
+        assert_eq!((wrong.status, wrong.code()), (StatusCode::BAD_REQUEST, "jdm.unknown_field"), "{:?}", wrong.body);
+        let text = wrong.body.to_string();
+        assert!(text.contains("“Frozen?”") && text.contains("“Warnings”") && text.contains("line_frozen"), "{text}");
+        let violations = wrong.body["details"]["violations"].as_array().unwrap();
+        assert_eq!(violations.iter().filter(|v| v["message"].as_str().unwrap().contains("“Frozen?”")).count(), 1, "told once: {text}");
+        let mapped = call(&api, "POST", "/v1/policies/import", &rita,
+            Some(json!({"jdm": model, "stage": "line_review", "fields": {"x": "shoe_size"}, "document": policy()}))).await;
+        assert_eq!((mapped.status, mapped.code()), (StatusCode::BAD_REQUEST, "jdm.unknown_field"));
+        let junk = call(&api, "POST", "/v1/policies/import", &rita,
+            Some(json!({"jdm": {"nodes": 5}, "stage": "line_review", "document": policy()}))).await;
+        assert_eq!((junk.status, junk.code()), (StatusCode::BAD_REQUEST, "jdm.invalid"));
     }
 }

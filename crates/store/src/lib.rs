@@ -9,6 +9,7 @@ pub mod applications;
 pub mod audit;
 pub mod borrowers;
 mod cases;
+mod challenges;
 pub mod credit_lines;
 pub mod decisions;
 pub mod deliveries;
@@ -45,6 +46,10 @@ pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use cases::CaseRepository;
+pub use challenges::{
+    ChallengeDecision, ChallengeTallies, MAX_CHALLENGES, OutcomePair, PolicyChallengeRepository,
+    SideFigures,
+};
 pub use credit_lines::CreditLineRepository;
 pub use decisions::{
     DecisionRepository, PolicyRepository, RiskBorrower, RiskRecords, StoredDecision,
@@ -121,6 +126,7 @@ pub trait UnitOfWork:
     + AuditRepository
     + BorrowerRepository
     + CaseRepository
+    + PolicyChallengeRepository
     + CreditLineRepository
     + DecisionRepository
     + DeliveryRepository

@@ -111,6 +111,9 @@ pub struct FiredRule {
     pub reason: Option<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<Warning>,
+    /// For `decrease` and `increase`: by how many percent of the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u32>,
 }
 
 /// One characteristic's part of the score.
@@ -231,6 +234,16 @@ impl Policy {
                         outcome: row.outcome,
                         reason: row.reason,
                         warning: row.warning,
+                        percent: match row.outcome {
+                            RuleOutcome::Decrease | RuleOutcome::Increase => Some(row.percent),
+                            RuleOutcome::Decline
+                            | RuleOutcome::Refer
+                            | RuleOutcome::RequestDocuments
+                            | RuleOutcome::Hold
+                            | RuleOutcome::Warn
+                            | RuleOutcome::Freeze
+                            | RuleOutcome::Unfreeze => None,
+                        },
                     });
                     if table.hit == HitPolicy::First {
                         break;

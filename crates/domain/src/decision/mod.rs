@@ -11,13 +11,16 @@
 //!
 //! At every stage a rule may warn the borrower instead, before a threshold bites.
 
+mod challenge;
 mod evaluate;
 mod explain;
 mod features;
+pub mod jdm;
 mod policy;
 mod sets;
 mod versions;
 
+pub use challenge::{Challenge, ChallengeError, ChallengeMode, Side};
 pub use evaluate::{
     BureauStatus, BureauUse, Evaluation, Explained, FiredRule, OfferTerms, Outcome, Score,
     ScoredCharacteristic,

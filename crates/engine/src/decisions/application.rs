@@ -13,6 +13,7 @@ use lendcore_domain::application::{Application, ApplicationStatus, Assessment, O
 use lendcore_domain::decision::{BureauStatus, Feature, FeatureSource, Features, Outcome, Stage};
 use lendcore_store::{Job, NewJob, StoreError, UnitOfWork};
 
+use super::challenges;
 use super::features;
 use super::record::{self, BureauCall, DecisionRecord, DecisionSubject, Timings};
 use crate::jobs::kinds;
@@ -101,11 +102,17 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
             features::set_form(&mut found, &form, today);
             features::set_applications(&mut found, uow.as_mut(), &app.owner, now).await?;
             features::set_records(&mut found, &records, now);
+            let contender =
+                challenges::contender(engine, uow.as_mut(), &compiled, &borrower_id).await?;
             drop(uow);
             let features_us = elapsed_us(started);
 
             let decision_id = new_id();
-            let read = compiled.policy.features_read(Stage::Application);
+            // What either policy reads is loaded, asked and recorded: both decide on the same.
+            let mut read = compiled.policy.features_read(Stage::Application).clone();
+            if let Some((_, challenger)) = &contender {
+                read.extend(challenger.policy.features_read(Stage::Application));
+            }
             let reads_bureau = read
                 .iter()
                 .any(|f| f.definition().source == FeatureSource::Bureau);
@@ -151,6 +158,32 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
             };
             let evaluating = Instant::now();
             let evaluation = compiled.policy.decide(Stage::Application, &found, status);
+            let (policy, policy_sha256, evaluation, beside) = match &contender {
+                None => (
+                    PolicyRef {
+                        code: compiled.version.code.as_str().to_owned(),
+                        version: compiled.version.version,
+                    },
+                    compiled.version.sha256.clone(),
+                    evaluation,
+                    None,
+                ),
+                Some((challenge, challenger)) => {
+                    let theirs = challenger.policy.decide(Stage::Application, &found, status);
+                    let (policy, sha256, applied, beside) = challenges::settle(
+                        challenge,
+                        challenges::Decision {
+                            compiled: &compiled,
+                            evaluation,
+                        },
+                        challenges::Decision {
+                            compiled: challenger,
+                            evaluation: theirs,
+                        },
+                    );
+                    (policy, sha256, applied, Some(beside))
+                }
+            };
             let evaluate_us = elapsed_us(evaluating);
             Decided::Record(Box::new(DecisionRecord {
                 id: decision_id,
@@ -159,20 +192,18 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
                     kind: "application".to_owned(),
                     id: app.id.clone(),
                 },
-                policy: PolicyRef {
-                    code: compiled.version.code.as_str().to_owned(),
-                    version: compiled.version.version,
-                },
-                policy_sha256: compiled.version.sha256.clone(),
+                policy,
+                policy_sha256,
                 inputs: serde_json::json!({
                     "requested_limit_minor": form.requested_limit_minor,
                     "monthly_income_minor": form.monthly_income_minor,
                     "age_years": found.get(Feature::AgeYears),
                     "region": found.get(Feature::Region),
                 }),
-                features: found.snapshot(read),
+                features: found.snapshot(&read),
                 bureau,
                 evaluation,
+                beside,
                 timings: Timings {
                     features_us,
                     bureau_us,

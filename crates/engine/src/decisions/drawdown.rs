@@ -171,6 +171,7 @@ pub(crate) async fn check(
         features: found.snapshot(read),
         bureau: None,
         evaluation,
+        beside: None,
         timings: Timings {
             features_us,
             bureau_us: 0,

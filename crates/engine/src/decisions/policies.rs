@@ -139,6 +139,40 @@ pub fn check(document: PolicyDocument) -> Result<PolicyCheck, EngineError> {
     })
 }
 
+/// A policy with tables imported from a JSON Decision Model, validated, not kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportedPolicy {
+    /// The document given, with the model's tables in place of its tables of the same stage
+    /// and name: ready to author with `POST /v1/policies`.
+    pub document: PolicyDocument,
+    /// The tables imported, by name, in the model's order.
+    pub tables: Vec<String>,
+    /// What the person importing should know (a node that can never fire, left out).
+    pub notes: Vec<String>,
+    pub check: PolicyCheck,
+}
+
+/// Imports a JDM model's tables at `stage` into `document` and validates the result; every
+/// problem of the model and of the policy is reported at once.
+pub fn import_jdm(
+    model: &serde_json::Value,
+    stage: Stage,
+    fields: &std::collections::BTreeMap<String, Feature>,
+    document: PolicyDocument,
+) -> Result<ImportedPolicy, EngineError> {
+    let imported = lendcore_domain::decision::jdm::import(model, stage, fields)?;
+    let tables = imported.tables.iter().map(|t| t.name.clone()).collect();
+    let document = lendcore_domain::decision::jdm::merge(document, imported.tables);
+    let check = check(document.clone())?;
+    Ok(ImportedPolicy {
+        document,
+        tables,
+        notes: imported.notes,
+        check,
+    })
+}
+
 fn digest(document: &PolicyDocument) -> Result<String, EngineError> {
     let bytes = serde_json::to_vec(document).map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(hex::encode(Sha256::digest(&bytes)))

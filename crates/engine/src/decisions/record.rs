@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use lendcore_connectors::bureau::Inquiry;
 use lendcore_domain::Timestamp;
 use lendcore_domain::application::PolicyRef;
-use lendcore_domain::decision::{BureauStatus, BureauUse, Evaluation, Features, Value};
+use lendcore_domain::decision::{BureauStatus, BureauUse, Evaluation, Features, Side, Value};
 use lendcore_store::{StoredDecision, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -65,9 +65,26 @@ pub struct DecisionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bureau: Option<BureauCall>,
     pub evaluation: Evaluation,
+    /// When a challenger took part: the decision of the other policy, made on the same
+    /// features and not applied. `policy` and `evaluation` are always what the borrower got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beside: Option<BesideDecision>,
     pub timings: Timings,
     #[cfg_attr(feature = "openapi", schema(value_type = chrono::DateTime<chrono::Utc>))]
     pub decided_at: Timestamp,
+}
+
+/// The decision a challenge recorded beside the applied one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BesideDecision {
+    pub challenge_id: String,
+    /// Which side this one is: the challenger in shadow, the champion when the challenger
+    /// is applied.
+    pub side: Side,
+    pub policy: PolicyRef,
+    pub policy_sha256: String,
+    pub evaluation: Evaluation,
 }
 
 impl DecisionRecord {
@@ -117,6 +134,7 @@ pub(crate) async fn keep(
     let stored = record.stored()?;
     let digest = hex::encode(Sha256::digest(stored.record.as_bytes()));
     uow.insert_decision(&stored).await?;
+    super::challenges::tally(uow, record).await?;
     let made = Made {
         borrower_id: &record.borrower_id,
         outcome: record.evaluation.outcome.name(),

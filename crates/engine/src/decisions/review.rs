@@ -157,6 +157,7 @@ async fn evaluate(
             evaluate_us: micros(evaluating),
         },
         evaluation,
+        beside: None,
         decided_at: now,
     };
     Ok(Some(Reviewed { record, line }))

@@ -1,15 +1,22 @@
-//! `/v1/features`, `/v1/policies` and a borrower's decisions: credit policies authored by risk
-//! and activated by a second person, the features they may name, and every decision made
-//! under them, with its replay.
+//! `/v1/features`, `/v1/policies`, `/v1/challenges` and a borrower's decisions: credit policies
+//! authored by risk and activated by a second person, the features they may name, challengers
+//! tried beside the policy in effect, and every decision made under them, with its replay.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use lendcore_domain::decision::{FeatureDefinition, PolicyCode, PolicyDocument};
-use lendcore_domain::ids::{BorrowerId, DecisionId};
-use lendcore_engine::decisions::{self, DecisionRecord, PolicyCheck, PolicyVersionView, Replay};
+use lendcore_domain::decision::{
+    Challenge, ChallengeMode, Feature, FeatureDefinition, PolicyCode, PolicyDocument, Stage,
+};
+use lendcore_domain::ids::{BorrowerId, ChallengeId, DecisionId};
+use lendcore_domain::validation::Violations;
+use lendcore_engine::decisions::{
+    self, Comparison, DecisionRecord, ImportedPolicy, PolicyCheck, PolicyVersionView, Replay,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -145,6 +152,58 @@ pub async fn validate(body: JsonBody<PolicyDocument>) -> Result<Json<PolicyCheck
     Ok(Json(decisions::check(body.value)?))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The JSON Decision Model, as the GoRules editor saves it.
+    #[schema(value_type = Object)]
+    pub jdm: serde_json::Value,
+    /// The decision the model's tables belong to.
+    pub stage: Stage,
+    /// Input paths whose last segment names no feature, mapped to the feature they read.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub fields: BTreeMap<String, String>,
+    /// The policy document the tables go into (tables of the same stage and name replaced).
+    pub document: PolicyDocument,
+}
+
+/// Import a model from the GoRules editor (JDM) into a policy document at one stage:
+/// decision tables, switches and expressions become the policy's tables, validated with the
+/// rest of the policy. Nothing is kept; author the result with `POST /v1/policies`. What
+/// cannot be imported is refused with each node's name and why (`jdm.*`).
+#[utoipa::path(post, path = "/v1/policies/import", tag = "policies",
+    request_body = ImportRequest,
+    responses(
+        (status = 200, description = "The policy with the imported tables", body = ImportedPolicy),
+        (status = 400, description = "The model cannot be imported, or the policy does not validate with it: every problem listed", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+pub async fn import(body: JsonBody<ImportRequest>) -> Result<Json<ImportedPolicy>, ApiError> {
+    let request = body.value;
+    let mut fields = BTreeMap::new();
+    for (path, name) in &request.fields {
+        let feature = Feature::parse(name).ok_or_else(|| {
+            ApiError::Engine(
+                Violations::single(
+                    format!("fields.{path}"),
+                    "jdm.unknown_field",
+                    format!("{name} is no lendcore feature (GET /v1/features lists them)"),
+                )
+                .into(),
+            )
+        })?;
+        fields.insert(path.clone(), feature);
+    }
+    Ok(Json(decisions::import_jdm(
+        &request.jdm,
+        request.stage,
+        &fields,
+        request.document,
+    )?))
+}
+
 /// One version, with its document.
 #[utoipa::path(get, path = "/v1/policies/{code}/versions/{version}", tag = "policies",
     params(("code" = String, Path, description = "Policy code"),
@@ -269,6 +328,170 @@ pub async fn replay(
     ))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChallengeList {
+    pub items: Vec<Challenge>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartChallengeRequest {
+    /// The challenger's policy code and version (authored; activated or not).
+    #[schema(example = "consumer")]
+    pub code: String,
+    pub version: u32,
+    /// Percent of borrowers, 1-100, chosen by a hash of the borrower and the challenge.
+    #[schema(minimum = 1, maximum = 100)]
+    pub share_percent: u8,
+    pub mode: ChallengeMode,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChallengePath {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodePath {
+    code: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChallengeQuery {
+    /// Only the challenges of this policy code.
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ComparisonQuery {
+    /// Which of the policy's challenges; its latest if omitted.
+    pub challenge: Option<String>,
+}
+
+/// The latest challenges (200 at most), newest first, the running one among them.
+#[utoipa::path(get, path = "/v1/challenges", tag = "policies",
+    params(ChallengeQuery),
+    responses(
+        (status = 200, description = "Challenges", body = ChallengeList),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn challenges(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ChallengeQuery>,
+) -> Result<Json<ChallengeList>, ApiError> {
+    let code = query.code.as_deref().map(parse_code).transpose()?;
+    Ok(Json(ChallengeList {
+        items: decisions::list_challenges(&state.engine, code.as_ref()).await?,
+    }))
+}
+
+/// Start a challenger: a policy version that decides beside the one in effect for a share of
+/// borrowers' applications, in shadow (recorded only) or applied (the borrower gets its
+/// decision; a second person starts it, not its author). One runs at a time.
+#[utoipa::path(post, path = "/v1/challenges", tag = "policies",
+    request_body = StartChallengeRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 201, description = "Started", body = Challenge),
+        (status = 400, description = "Invalid input (a share outside 1-100)", body = ErrorBody),
+        (status = 403, description = "An applied challenger's author may not start it (`auth.four_eyes`)", body = ErrorBody),
+        (status = 404, description = "No such policy version", body = ErrorBody),
+        (status = 409, description = "Another challenge runs, the version is the one in effect, or Idempotency-Key reused", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+pub async fn start_challenge(
+    State(state): State<AppState>,
+    caller: Caller,
+    idempotency: IdempotencyHeader,
+    body: JsonBody<StartChallengeRequest>,
+) -> Result<Response, ApiError> {
+    let request = idempotency.request(&body.raw);
+    let code = parse_code(&body.value.code)?;
+    let outcome = decisions::start_challenge(
+        &state.engine,
+        &caller.0,
+        &code,
+        body.value.version,
+        body.value.share_percent,
+        body.value.mode,
+        request.as_ref(),
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, outcome))
+}
+
+/// One challenge.
+#[utoipa::path(get, path = "/v1/challenges/{id}", tag = "policies",
+    params(("id" = String, Path, description = "Challenge id")),
+    responses(
+        (status = 200, description = "The challenge", body = Challenge),
+        (status = 404, description = "No such challenge", body = ErrorBody),
+    ))]
+pub async fn challenge(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<ChallengePath>,
+) -> Result<Json<Challenge>, ApiError> {
+    let id = path_id::<ChallengeId>(&path.id)?;
+    Ok(Json(
+        decisions::get_challenge(&state.engine, id.as_str()).await?,
+    ))
+}
+
+/// End a running challenge: from then on the policy in effect alone decides.
+#[utoipa::path(post, path = "/v1/challenges/{id}/end", tag = "policies",
+    params(("id" = String, Path, description = "Challenge id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry")),
+    responses(
+        (status = 200, description = "Ended", body = Challenge),
+        (status = 404, description = "No such challenge", body = ErrorBody),
+        (status = 409, description = "Ended already, or Idempotency-Key reused", body = ErrorBody),
+    ))]
+pub async fn end_challenge(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(path): PathParams<ChallengePath>,
+    idempotency: IdempotencyHeader,
+) -> Result<Response, ApiError> {
+    let id = path_id::<ChallengeId>(&path.id)?;
+    let request = idempotency.request(b"");
+    let outcome =
+        decisions::end_challenge(&state.engine, &caller.0, id.as_str(), request.as_ref()).await?;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+/// A challenger beside the champion: both sides' outcomes, approval rates, first reasons and
+/// mean scores, how often they agree and where they differ, and the scores each gave.
+#[utoipa::path(get, path = "/v1/policies/{code}/comparison", tag = "policies",
+    params(("code" = String, Path, description = "The challenger's policy code"), ComparisonQuery),
+    responses(
+        (status = 200, description = "The comparison", body = Comparison),
+        (status = 400, description = "Invalid path or query", body = ErrorBody),
+        (status = 404, description = "The policy has no such challenge (or none at all)", body = ErrorBody),
+    ))]
+pub async fn comparison(
+    State(state): State<AppState>,
+    PathParams(path): PathParams<CodePath>,
+    QueryParams(query): QueryParams<ComparisonQuery>,
+) -> Result<Json<Comparison>, ApiError> {
+    let code = parse_code(&path.code)?;
+    let challenge = query
+        .challenge
+        .as_deref()
+        .map(path_id::<ChallengeId>)
+        .transpose()?;
+    Ok(Json(
+        decisions::comparison(
+            &state.engine,
+            &code,
+            challenge.as_ref().map(ChallengeId::as_str),
+        )
+        .await?,
+    ))
+}
+
 /// This resource's routes, each path written here once.
 pub(crate) fn routes() -> axum::Router<crate::AppState> {
     use axum::routing;
@@ -276,11 +499,19 @@ pub(crate) fn routes() -> axum::Router<crate::AppState> {
         .route("/v1/features", routing::get(features))
         .route("/v1/policies", routing::get(list).post(author))
         .route("/v1/policies/validate", routing::post(validate))
+        .route("/v1/policies/import", routing::post(import))
         .route("/v1/policies/{code}/versions/{version}", routing::get(get))
         .route(
             "/v1/policies/{code}/versions/{version}/activate",
             routing::post(activate),
         )
+        .route("/v1/policies/{code}/comparison", routing::get(comparison))
+        .route(
+            "/v1/challenges",
+            routing::get(challenges).post(start_challenge),
+        )
+        .route("/v1/challenges/{id}", routing::get(challenge))
+        .route("/v1/challenges/{id}/end", routing::post(end_challenge))
         .route(
             "/v1/borrowers/{id}/decisions",
             routing::get(borrower_decisions),
