@@ -1127,6 +1127,29 @@ store_test! {
             let replayed = lendcore_engine::decisions::replay(&w.engine, "b-1", &d.id).await.unwrap();
             assert!(replayed.same, "{:?}", replayed.differences);
         }
+        // A decrease recorded before fired rules carried their percent replays the same.
+        let decrease = decisions.iter().find(|d| d.evaluation.fired.iter().any(|f| f.percent.is_some())).expect("the decrease's record");
+        let mut older = serde_json::to_value(decrease).unwrap();
+        older["id"] = serde_json::json!("older-format");
+        for fired in older["evaluation"]["fired"].as_array_mut().unwrap() {
+            fired.as_object_mut().unwrap().remove("percent");
+        }
+        let mut uow = w.engine.store.begin().await.unwrap();
+        uow.insert_decision(&lendcore_store::StoredDecision {
+            borrower_id: "b-1".into(),
+            id: "older-format".into(),
+            stage: "line_review".into(),
+            subject_type: decrease.subject.kind.clone(),
+            subject_id: decrease.subject.id.clone(),
+            policy_code: decrease.policy.code.clone(),
+            policy_version: decrease.policy.version,
+            outcome: decrease.evaluation.outcome.name().into(),
+            record: older.to_string(),
+            decided_at: decrease.decided_at,
+        }).await.unwrap();
+        uow.commit().await.unwrap();
+        let replayed = lendcore_engine::decisions::replay(&w.engine, "b-1", "older-format").await.unwrap();
+        assert!(replayed.same, "{:?}", replayed.differences);
 
         // Repaid: the next review lifts the freeze the policy made.
         let (_, overdue) = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown.past_due(w.clock.now().date_naive());

@@ -129,6 +129,14 @@ fn summary(card: &Trained, learn: &Dataset, held: Option<&Dataset>) -> String {
     if let Some(held) = held {
         out.push_str(&show("held out", held));
     }
+    if !card.model.converged {
+        out.push_str(&format!(
+            "warning: the regression stopped after {} steps without converging; its points are \
+             the last reached: check the characteristics for ones that separate goods from bads \
+             entirely\n",
+            card.model.iterations
+        ));
+    }
     out
 }
 

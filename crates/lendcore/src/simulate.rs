@@ -105,6 +105,8 @@ struct Rows {
     bad: Option<Vec<bool>>,
     /// Whether the file gives any of the bureau's features.
     bureau: bool,
+    /// The features the file has a column for.
+    given: Vec<Feature>,
 }
 
 fn read_rows(path: &Path, target: Option<&str>, bad_value: &str) -> anyhow::Result<Rows> {
@@ -166,10 +168,20 @@ fn read_rows(path: &Path, target: Option<&str>, bad_value: &str) -> anyhow::Resu
             bad.push(record.get(t).map(str::trim) == Some(bad_value));
         }
     }
+    if let Some(t) = target
+        && !bad.is_empty()
+        && !bad.iter().any(|b| *b)
+    {
+        eprintln!(
+            "warning: no row's {t} is {bad_value:?}: every bad rate will be 0 (is --bad the value \
+             the file uses?)"
+        );
+    }
     Ok(Rows {
         features,
         bad: target_at.map(|_| bad),
         bureau,
+        given: columns.iter().map(|(_, f)| *f).collect(),
     })
 }
 
@@ -208,6 +220,19 @@ async fn live(config: &crate::config::Config) -> anyhow::Result<(String, PolicyD
 
 fn decide_all(name: String, document: PolicyDocument, rows: &Rows) -> anyhow::Result<Run> {
     let policy = Policy::compile(document).map_err(|v| anyhow::anyhow!("{name}: {v}"))?;
+    let absent: Vec<&str> = policy
+        .features_read(Stage::Application)
+        .iter()
+        .filter(|f| !rows.given.contains(f))
+        .map(|f| f.name())
+        .collect();
+    if !absent.is_empty() {
+        // Decided as missing, which a policy may treat quite unlike any real value.
+        eprintln!(
+            "note: {name} reads {}, which the file does not give: decided as missing",
+            absent.join(", ")
+        );
+    }
     let reads_bureau = policy
         .features_read(Stage::Application)
         .iter()

@@ -10,6 +10,9 @@ pub struct Logistic {
     pub weights: Vec<f64>,
     /// Newton steps taken.
     pub iterations: usize,
+    /// Whether the last step was below the tolerance; otherwise the fit stopped at the step
+    /// limit or on a singular system, and its weights are the last ones reached.
+    pub converged: bool,
 }
 
 impl Logistic {
@@ -28,12 +31,17 @@ fn sigmoid(z: f64) -> f64 {
 
 /// Fits `rows` (each the same length) to `bad`.
 pub fn fit_logistic(rows: &[Vec<f64>], bad: &[bool]) -> Logistic {
+    fit_within(rows, bad, MAX_ITERATIONS)
+}
+
+fn fit_within(rows: &[Vec<f64>], bad: &[bool], max_iterations: usize) -> Logistic {
     let p = rows.first().map_or(0, Vec::len) + 1;
     let mut beta = vec![0.0; p];
     let prior = bad.iter().filter(|b| **b).count() as f64 / bad.len().max(1) as f64;
     beta[0] = (prior / (1.0 - prior)).ln();
     let mut iterations = 0;
-    for _ in 0..MAX_ITERATIONS {
+    let mut converged = false;
+    for _ in 0..max_iterations {
         iterations += 1;
         let mut gradient = vec![0.0; p];
         let mut hessian = vec![vec![0.0; p]; p];
@@ -68,6 +76,7 @@ pub fn fit_logistic(rows: &[Vec<f64>], bad: &[bool]) -> Logistic {
             *b += s;
         }
         if largest < TOLERANCE {
+            converged = true;
             break;
         }
     }
@@ -75,6 +84,7 @@ pub fn fit_logistic(rows: &[Vec<f64>], bad: &[bool]) -> Logistic {
         intercept: beta[0],
         weights: beta[1..].to_vec(),
         iterations,
+        converged,
     }
 }
 
@@ -125,7 +135,12 @@ mod tests {
         assert!((fit.intercept + 1.0).abs() < 0.1, "{fit:?}");
         assert!((fit.weights[0] - 2.0).abs() < 0.1, "{fit:?}");
         assert!((fit.weights[1] + 0.5).abs() < 0.1, "{fit:?}");
-        assert!(fit.iterations < 20);
+        assert!(fit.iterations < 20 && fit.converged);
+        let cut_short = fit_within(&rows, &bad, 2);
+        assert!(
+            !cut_short.converged && cut_short.iterations == 2,
+            "{cut_short:?}"
+        );
     }
 
     #[test]

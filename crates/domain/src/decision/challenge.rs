@@ -63,6 +63,13 @@ impl Side {
             _ => None,
         }
     }
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Champion => Side::Challenger,
+            Side::Challenger => Side::Champion,
+        }
+    }
 }
 
 /// A challenge: a policy version deciding beside the champion, for a share of borrowers.

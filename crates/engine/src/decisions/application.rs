@@ -9,12 +9,15 @@ use std::time::Instant;
 use async_trait::async_trait;
 use lendcore_connectors::bureau::{BureauSubject, Inquiry};
 use lendcore_domain::Timestamp;
-use lendcore_domain::application::{Application, ApplicationStatus, Assessment, Offer, PolicyRef};
-use lendcore_domain::decision::{BureauStatus, Feature, FeatureSource, Features, Outcome, Stage};
+use lendcore_domain::application::{Application, ApplicationStatus, Assessment, Offer};
+use lendcore_domain::decision::{
+    BureauStatus, Feature, FeatureSource, Features, Outcome, Side, Stage,
+};
 use lendcore_store::{Job, NewJob, StoreError, UnitOfWork};
 
 use super::challenges;
 use super::features;
+use super::policies::CompiledVersion;
 use super::record::{self, BureauCall, DecisionRecord, DecisionSubject, Timings};
 use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
@@ -113,11 +116,21 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
             if let Some((_, challenger)) = &contender {
                 read.extend(challenger.policy.features_read(Stage::Application));
             }
-            let reads_bureau = read
-                .iter()
-                .any(|f| f.definition().source == FeatureSource::Bureau);
+            let reads_bureau = |c: &CompiledVersion| {
+                c.policy
+                    .features_read(Stage::Application)
+                    .iter()
+                    .any(|f| f.definition().source == FeatureSource::Bureau)
+            };
+            // Only the decision the borrower gets may cost them an inquiry at the bureau.
+            let applied = match &contender {
+                Some((challenge, challenger)) if challenge.applied_side() == Side::Challenger => {
+                    challenger.as_ref()
+                }
+                Some(_) | None => compiled.as_ref(),
+            };
             let asked = Instant::now();
-            let bureau = if reads_bureau {
+            let bureau = if reads_bureau(applied) {
                 let inquiry = match &engine.bureau {
                     Some(bureau) => {
                         let subject = BureauSubject {
@@ -148,28 +161,37 @@ pub async fn decide(engine: &Engine, application_id: &str) -> Result<Application
                 None
             };
             let bureau_us = elapsed_us(asked);
-            let status = match &bureau {
-                None => BureauStatus::NotAsked,
-                Some(BureauCall {
-                    inquiry: Inquiry::Unavailable { .. },
-                    ..
-                }) => BureauStatus::Unavailable,
-                Some(_) => BureauStatus::Answered,
+            // Each policy is told of the bureau as it concerns it: one that reads none was not
+            // asked; one that reads it while the bureau was not asked for it (a challenger
+            // beside the decision applied) decides as when the bureau does not answer.
+            let status = |c: &CompiledVersion| match (reads_bureau(c), &bureau) {
+                (false, _) => BureauStatus::NotAsked,
+                (
+                    true,
+                    None
+                    | Some(BureauCall {
+                        inquiry: Inquiry::Unavailable { .. },
+                        ..
+                    }),
+                ) => BureauStatus::Unavailable,
+                (true, Some(_)) => BureauStatus::Answered,
             };
             let evaluating = Instant::now();
-            let evaluation = compiled.policy.decide(Stage::Application, &found, status);
+            let evaluation = compiled
+                .policy
+                .decide(Stage::Application, &found, status(&compiled));
             let (policy, policy_sha256, evaluation, beside) = match &contender {
                 None => (
-                    PolicyRef {
-                        code: compiled.version.code.as_str().to_owned(),
-                        version: compiled.version.version,
-                    },
+                    challenges::policy_of(&compiled),
                     compiled.version.sha256.clone(),
                     evaluation,
                     None,
                 ),
                 Some((challenge, challenger)) => {
-                    let theirs = challenger.policy.decide(Stage::Application, &found, status);
+                    let theirs =
+                        challenger
+                            .policy
+                            .decide(Stage::Application, &found, status(challenger));
                     let (policy, sha256, applied, beside) = challenges::settle(
                         challenge,
                         challenges::Decision {

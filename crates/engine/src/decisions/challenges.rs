@@ -191,7 +191,7 @@ pub(crate) async fn contender(
     Ok(Some((challenge, compiled)))
 }
 
-fn policy_of(compiled: &CompiledVersion) -> PolicyRef {
+pub(crate) fn policy_of(compiled: &CompiledVersion) -> PolicyRef {
     PolicyRef {
         code: compiled.version.code.as_str().to_owned(),
         version: compiled.version.version,
@@ -210,9 +210,10 @@ pub(crate) fn settle(
     champion: Decision<'_>,
     challenger: Decision<'_>,
 ) -> (PolicyRef, String, Evaluation, BesideDecision) {
-    let (applied, other, other_side) = match challenge.applied_side() {
-        Side::Champion => (champion, challenger, Side::Challenger),
-        Side::Challenger => (challenger, champion, Side::Champion),
+    let other_side = challenge.applied_side().other();
+    let (applied, other) = match other_side {
+        Side::Challenger => (champion, challenger),
+        Side::Champion => (challenger, champion),
     };
     let beside = BesideDecision {
         challenge_id: challenge.id.clone(),
@@ -245,10 +246,7 @@ pub(crate) async fn tally(
     let Some(beside) = &record.beside else {
         return Ok(());
     };
-    let applied = match beside.side {
-        Side::Challenger => Side::Champion,
-        Side::Champion => Side::Challenger,
-    };
+    let applied = beside.side.other();
     let (champion, champion_eval, challenger_eval) = match applied {
         Side::Champion => (&record.policy, &record.evaluation, &beside.evaluation),
         Side::Challenger => (&beside.policy, &beside.evaluation, &record.evaluation),

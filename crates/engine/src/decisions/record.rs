@@ -261,10 +261,22 @@ pub async fn replay(engine: &Engine, borrower_id: &str, id: &str) -> Result<Repl
     }
     let features = Features::from_snapshot(&record.features)
         .map_err(|e| EngineError::Internal(format!("decision {id}: {e}")))?;
-    let replayed =
+    let mut replayed =
         compiled
             .policy
             .decide(record.evaluation.stage, &features, record.bureau_status());
+    // Records written before fired rules carried their percent say nothing of it: the rule
+    // (table and row) names it, so a replay of one is not a difference.
+    for (then, now) in record
+        .evaluation
+        .fired
+        .iter()
+        .zip(replayed.fired.iter_mut())
+    {
+        if then.percent.is_none() && then.table == now.table && then.row == now.row {
+            now.percent = None;
+        }
+    }
     let differences = differences(&record.evaluation, &replayed);
     Ok(Replay {
         decision_id: record.id,

@@ -184,7 +184,7 @@ pub async fn import(body: JsonBody<ImportRequest>) -> Result<Json<ImportedPolicy
     let request = body.value;
     let mut fields = BTreeMap::new();
     for (path, name) in &request.fields {
-        let feature = Feature::parse(name).ok_or_else(|| {
+        let feature = Feature::parse(name.trim()).ok_or_else(|| {
             ApiError::Engine(
                 Violations::single(
                     format!("fields.{path}"),
@@ -194,7 +194,7 @@ pub async fn import(body: JsonBody<ImportRequest>) -> Result<Json<ImportedPolicy
                 .into(),
             )
         })?;
-        fields.insert(path.clone(), feature);
+        fields.insert(path.trim().to_owned(), feature);
     }
     Ok(Json(decisions::import_jdm(
         &request.jdm,

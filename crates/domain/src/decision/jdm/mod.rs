@@ -15,6 +15,7 @@
 mod expr;
 mod guard;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
@@ -28,6 +29,12 @@ use guard::Piece;
 
 /// The most rows one imported table may become once branch conditions are folded in.
 const MAX_IMPORTED_ROWS: usize = 500;
+/// The most nodes, and statements of one switch, a model may have: an import is work done
+/// per request, bounded before it starts.
+const MAX_NODES: usize = 200;
+const MAX_STATEMENTS: usize = 50;
+/// The most pieces a branch's condition may become while it is worked out.
+const MAX_PIECES: usize = 2_000;
 
 #[derive(Debug, Deserialize)]
 struct Model {
@@ -112,7 +119,8 @@ pub struct Imported {
 }
 
 /// Turns a JDM document into decision tables at `stage`. `fields` maps input paths to
-/// features where the last segment does not name one. Every problem is reported at once.
+/// features where the last segment does not name one. Every problem of the model is reported
+/// at once.
 pub fn import(
     document: &serde_json::Value,
     stage: Stage,
@@ -130,10 +138,19 @@ pub fn import(
             return found.finish(None);
         }
     };
+    if model.nodes.len() > MAX_NODES || model.edges.len() > MAX_NODES * 4 {
+        found.add(
+            "nodes",
+            "jdm.too_large",
+            format!("a model of at most {MAX_NODES} nodes is imported"),
+        );
+        return found.finish(None);
+    }
     let importer = Importer {
         model: &model,
         stage,
         fields,
+        guards: RefCell::new(BTreeMap::new()),
     };
     let imported = importer.run(&mut found);
     found.finish(imported)
@@ -155,6 +172,9 @@ struct Importer<'a> {
     model: &'a Model,
     stage: Stage,
     fields: &'a BTreeMap<String, Feature>,
+    /// Each node's guard once worked out (`None` when it could not be): a switch feeding many
+    /// nodes is worked out once.
+    guards: RefCell<BTreeMap<String, Option<Vec<Piece>>>>,
 }
 
 /// How a node is reached: from the input, or a switch statement's branch.
@@ -180,6 +200,26 @@ impl<'a> Importer<'a> {
             format!("node {}", node.id)
         } else {
             format!("node “{}”", node.name)
+        }
+    }
+
+    /// A node's content as its kind has it; refused as invalid otherwise.
+    fn content<T: serde::de::DeserializeOwned>(
+        node: &Node,
+        at: &str,
+        what: &str,
+        found: &mut Collector,
+    ) -> Option<T> {
+        match serde_json::from_value(node.content.clone()) {
+            Ok(content) => Some(content),
+            Err(e) => {
+                found.add(
+                    at,
+                    "jdm.invalid",
+                    format!("{} is not {what}: {e}", Self::named(node)),
+                );
+                None
+            }
         }
     }
 
@@ -319,6 +359,23 @@ impl<'a> Importer<'a> {
         found: &mut Collector,
         depth: usize,
     ) -> Option<Vec<Piece>> {
+        if let Some(known) = self.guards.borrow().get(&node.id) {
+            return known.clone();
+        }
+        let worked = self.guard_uncached(node, at, found, depth);
+        self.guards
+            .borrow_mut()
+            .insert(node.id.clone(), worked.clone());
+        worked
+    }
+
+    fn guard_uncached(
+        &self,
+        node: &Node,
+        at: &str,
+        found: &mut Collector,
+        depth: usize,
+    ) -> Option<Vec<Piece>> {
         if depth > self.model.nodes.len() {
             found.add(
                 at,
@@ -373,8 +430,24 @@ impl<'a> Importer<'a> {
                     .collect();
             }
             guard.extend(fresh);
+            if guard.len() > MAX_PIECES {
+                return self.too_many(node, at, found);
+            }
         }
         Some(guard)
+    }
+
+    fn too_many(&self, node: &Node, at: &str, found: &mut Collector) -> Option<Vec<Piece>> {
+        found.add(
+            at,
+            "jdm.too_large",
+            format!(
+                "the conditions that lead to {} come to more than {MAX_PIECES} cases: \
+                 simplify the switches before it",
+                Self::named(node)
+            ),
+        );
+        None
     }
 
     /// The inputs a switch sends down the branch of statement `handle`.
@@ -385,17 +458,7 @@ impl<'a> Importer<'a> {
         found: &mut Collector,
     ) -> Option<Vec<Piece>> {
         let at = self.at(switch);
-        let content: SwitchContent = match serde_json::from_value(switch.content.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                found.add(
-                    &at,
-                    "jdm.invalid",
-                    format!("{} is not a switch node: {e}", Self::named(switch)),
-                );
-                return None;
-            }
-        };
+        let content: SwitchContent = Self::content(switch, &at, "a switch node", found)?;
         let first = match content.hit_policy.as_str() {
             "first" => true,
             "collect" => false,
@@ -411,6 +474,18 @@ impl<'a> Importer<'a> {
                 return None;
             }
         };
+        if content.statements.len() > MAX_STATEMENTS {
+            found.add(
+                format!("{at}.content.statements"),
+                "jdm.too_large",
+                format!(
+                    "{} has {} statements; at most {MAX_STATEMENTS}",
+                    Self::named(switch),
+                    content.statements.len()
+                ),
+            );
+            return None;
+        }
         let Some(position) = content
             .statements
             .iter()
@@ -436,6 +511,9 @@ impl<'a> Importer<'a> {
                 for piece in &pieces {
                     guard = guard::meet(&guard, &guard::negate(piece));
                 }
+            }
+            if guard.len() > MAX_PIECES {
+                return self.too_many(switch, &at, found);
             }
         }
         Some(guard)
@@ -552,9 +630,21 @@ impl<'a> Importer<'a> {
         }
     }
 
-    /// The node's outgoing edges lead to outputs only.
+    /// The node's outgoing edges lead to outputs only, and to one at least.
     fn leads_to_outputs(&self, node: &Node, at: &str, found: &mut Collector) {
-        for next in self.outgoing(node) {
+        let outgoing = self.outgoing(node);
+        if outgoing.is_empty() {
+            found.add(
+                at,
+                "jdm.unsupported_graph",
+                format!(
+                    "{} leads nowhere: GoRules' engine ignores it, so it would decide here and not \
+                     there; connect it to an output or delete it",
+                    Self::named(node)
+                ),
+            );
+        }
+        for next in outgoing {
             if next.kind != "outputNode" {
                 found.add(
                     at,
@@ -578,17 +668,7 @@ impl<'a> Importer<'a> {
     ) -> Option<TableInput> {
         let guard = self.guard_of(node, at, found);
         self.leads_to_outputs(node, at, found);
-        let content: TableContent = match serde_json::from_value(node.content.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                found.add(
-                    at,
-                    "jdm.invalid",
-                    format!("{} is not a decision table: {e}", Self::named(node)),
-                );
-                return None;
-            }
-        };
+        let content: TableContent = Self::content(node, at, "a decision table", found)?;
         let hit = match content.hit_policy.as_str() {
             "first" => HitPolicy::First,
             "collect" => HitPolicy::Collect,
@@ -866,17 +946,7 @@ impl<'a> Importer<'a> {
     fn expression(&self, node: &Node, at: &str, found: &mut Collector) -> Option<TableInput> {
         let guard = self.guard_of(node, at, found);
         self.leads_to_outputs(node, at, found);
-        let content: ExpressionContent = match serde_json::from_value(node.content.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                found.add(
-                    at,
-                    "jdm.invalid",
-                    format!("{} is not an expression node: {e}", Self::named(node)),
-                );
-                return None;
-            }
-        };
+        let content: ExpressionContent = Self::content(node, at, "an expression node", found)?;
         let mut values = Vec::new();
         for (i, expression) in content.expressions.iter().enumerate() {
             match Part::of(&expression.key) {

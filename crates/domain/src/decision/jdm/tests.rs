@@ -354,6 +354,80 @@ fn what_cannot_be_imported_is_refused_with_the_node_and_why() {
         "{problems:#?}"
     );
     assert_eq!(refused(&json!({"nodes": "no"}))[0].1, "jdm.invalid");
+
+    let stray = table(
+        "t",
+        "draft",
+        "first",
+        &[("a", "age_years")],
+        json!([
+            {"_id": "1", "a": "> 1", "o": "\"decline\"", "r": "\"credit.overdue\""}
+        ]),
+    );
+    let problems = refused(&model(vec![stray], &[("in", "t", None)]));
+    assert!(
+        problems
+            .iter()
+            .any(|(_, c, m)| c == "jdm.unsupported_graph" && m.contains("“draft” leads nowhere")),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_model_too_large_to_work_out_is_refused_before_the_work() {
+    // Five switches in a chain, each first-hit over ten statements on two features of its own
+    // and a default: the cases that reach the last table multiply past any bound.
+    const PAIRS: [(&str, &str); 5] = [
+        ("days_overdue_now", "bureau_lenders_open"),
+        ("applications_7d", "applications_30d"),
+        ("open_lines", "mobile_changes_90d"),
+        ("bank_account_changes_90d", "address_changes_90d"),
+        ("bureau_inquiries_3m", "worst_days_overdue_12m"),
+    ];
+    let mut nodes = Vec::new();
+    let mut edges: Vec<(String, String, Option<String>)> = Vec::new();
+    let mut from = ("in".to_owned(), None);
+    for (k, (a, b)) in PAIRS.iter().enumerate() {
+        let mut statements: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({"id": format!("s{k}-{i}"), "condition": format!("{a} > {i} and {b} < {}", 10 - i)})
+            })
+            .collect();
+        statements.push(json!({"id": format!("s{k}-else"), "condition": ""}));
+        nodes.push(
+            json!({"id": format!("s{k}"), "name": format!("switch {k}"), "type": "switchNode",
+            "content": {"hitPolicy": "first", "statements": statements}}),
+        );
+        edges.push((from.0.clone(), format!("s{k}"), from.1.clone()));
+        from = (format!("s{k}"), Some(format!("s{k}-else")));
+    }
+    nodes.push(table(
+        "t",
+        "last",
+        "first",
+        &[("a", "age_years")],
+        json!([
+            {"_id": "1", "a": "> 1", "o": "\"decline\"", "r": "\"credit.overdue\""}
+        ]),
+    ));
+    edges.push((from.0, "t".to_owned(), from.1));
+    edges.push(("t".to_owned(), "out".to_owned(), None));
+    let edges: Vec<(&str, &str, Option<&str>)> = edges
+        .iter()
+        .map(|(a, b, h)| (a.as_str(), b.as_str(), h.as_deref()))
+        .collect();
+    let problems = refused(&model(nodes, &edges));
+    assert!(
+        problems.iter().any(|(_, c, _)| c == "jdm.too_large"),
+        "{problems:#?}"
+    );
+    let many: Vec<Value> = (0..250)
+        .map(|i| json!({"id": format!("n{i}"), "type": "outputNode"}))
+        .collect();
+    assert_eq!(
+        refused(&json!({"nodes": many, "edges": []}))[0].1,
+        "jdm.too_large"
+    );
 }
 
 #[test]
