@@ -310,16 +310,7 @@ fn summary(runs: &[Run], rows: &Rows) -> String {
         for outcome in outcomes.keys() {
             let cells: Vec<String> = runs
                 .iter()
-                .map(|run| {
-                    let of: Vec<bool> = run
-                        .evaluations
-                        .iter()
-                        .zip(bad)
-                        .filter(|(e, _)| e.outcome.name() == *outcome)
-                        .map(|(_, b)| *b)
-                        .collect();
-                    rate(&of)
-                })
+                .map(|run| rate_where(run, bad, |e| e.outcome.name() == *outcome))
                 .collect();
             out.push_str(&format!("  {outcome:<32}{}\n", cells.join("")));
         }
@@ -330,21 +321,24 @@ fn summary(runs: &[Run], rows: &Rows) -> String {
         for band in bands {
             let cells: Vec<String> = runs
                 .iter()
-                .map(|run| {
-                    let of: Vec<bool> = run
-                        .evaluations
-                        .iter()
-                        .zip(bad)
-                        .filter(|(e, _)| e.band == Some(band))
-                        .map(|(_, b)| *b)
-                        .collect();
-                    rate(&of)
-                })
+                .map(|run| rate_where(run, bad, |e| e.band == Some(band)))
                 .collect();
             out.push_str(&format!("  band {band:<27}{}\n", cells.join("")));
         }
     }
     out
+}
+
+/// The bad rate of the run's decisions that `select` picks.
+fn rate_where(run: &Run, bad: &[bool], select: impl Fn(&Evaluation) -> bool) -> String {
+    let of: Vec<bool> = run
+        .evaluations
+        .iter()
+        .zip(bad)
+        .filter(|(e, _)| select(e))
+        .map(|(_, b)| *b)
+        .collect();
+    rate(&of)
 }
 
 fn rate(of: &[bool]) -> String {

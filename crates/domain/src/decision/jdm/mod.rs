@@ -348,10 +348,6 @@ impl<'a> Importer<'a> {
 
     /// The inputs that reach `node`: from the input node (everything) or through switch
     /// branches. `None` when the node hangs off something else.
-    fn guard_of(&self, node: &Node, at: &str, found: &mut Collector) -> Option<Vec<Piece>> {
-        self.guard_within(node, at, found, 0)
-    }
-
     fn guard_within(
         &self,
         node: &Node,
@@ -666,7 +662,7 @@ impl<'a> Importer<'a> {
         found: &mut Collector,
         notes: &mut Vec<String>,
     ) -> Option<TableInput> {
-        let guard = self.guard_of(node, at, found);
+        let guard = self.guard_within(node, at, found, 0);
         self.leads_to_outputs(node, at, found);
         let content: TableContent = Self::content(node, at, "a decision table", found)?;
         let hit = match content.hit_policy.as_str() {
@@ -944,7 +940,7 @@ impl<'a> Importer<'a> {
     }
 
     fn expression(&self, node: &Node, at: &str, found: &mut Collector) -> Option<TableInput> {
-        let guard = self.guard_of(node, at, found);
+        let guard = self.guard_within(node, at, found, 0);
         self.leads_to_outputs(node, at, found);
         let content: ExpressionContent = Self::content(node, at, "an expression node", found)?;
         let mut values = Vec::new();
