@@ -89,8 +89,10 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<Rule> {
         {
             Needs(P::PoliciesRead)
         }
-        // Validation and import keep nothing: reads, whatever their method.
-        "/v1/policies/validate" | "/v1/policies/import" => Needs(P::PoliciesRead),
+        // Validation, import and backtests keep nothing: reads, whatever their method.
+        "/v1/policies/validate" | "/v1/policies/import" | "/v1/policies/simulate" => {
+            Needs(P::PoliciesRead)
+        }
         "/v1/policies"
         | "/v1/policies/{code}/versions/{version}/activate"
         | "/v1/challenges"

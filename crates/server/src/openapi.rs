@@ -124,6 +124,7 @@ use crate::routes::{
         policies::author,
         policies::validate,
         policies::import,
+        policies::simulate,
         policies::get,
         policies::activate,
         policies::borrower_decisions,

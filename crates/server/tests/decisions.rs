@@ -517,4 +517,119 @@ store_test! {
             Some(json!({"jdm": {"nodes": 5}, "stage": "line_review", "document": policy()}))).await;
         assert_eq!((junk.status, junk.code()), (StatusCode::BAD_REQUEST, "jdm.invalid"));
     }
+
+    async fn a_policy_is_backtested_on_past_applications_beside_the_live_one(db: &TestDb) {
+        let (api, gateway) = started(db).await;
+        let rita = operator_session(&api, "rita", Role::Risk).await;
+        let applications = past_applications(200);
+        let looser = json!({"document": {"name": "looser", "document": looser_policy()}});
+        let ask = |against: Value| json!({
+            "policy": looser, "against": against, "applications": applications,
+            "target": "outcome", "bad": "bad",
+        });
+
+        // Nothing in effect yet to compare with.
+        let early = call(&api, "POST", "/v1/policies/simulate", &rita, Some(ask(json!("live")))).await;
+        assert_eq!((early.status, early.code()), (StatusCode::NOT_FOUND, "not_found.policy_in_effect"), "{:?}", early.body);
+
+        let rick = operator_session(&api, "rick", Role::Risk).await;
+        let version = authored_and_activated(&api, &rita, &rick, policy()).await;
+        let live = call(&api, "POST", "/v1/policies/simulate", &rita, Some(ask(json!("live")))).await;
+        assert_eq!(live.status, StatusCode::OK, "{:?}", live.body);
+        let body = &live.body;
+        assert_eq!(body["applications"], 200);
+        let names: Vec<&str> = body["policies"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["looser".to_owned(), format!("consumer@{version}")]);
+        for p in body["policies"].as_array().unwrap() {
+            let decided: u64 = p["outcomes"].as_object().unwrap().values().map(|c| c.as_u64().unwrap()).sum();
+            assert_eq!(decided, 200, "{p}");
+            let groups: Vec<&str> = p["bad_rates"].as_array().unwrap().iter().map(|b| b["group"].as_str().unwrap()).collect();
+            assert!(p["outcomes"].as_object().unwrap().keys().all(|o| groups.contains(&o.as_str())), "a bad rate per outcome: {p}");
+        }
+        assert!(body["policies"][0]["outcomes"].get("decline").is_none(), "the looser policy declines nobody: {body}");
+        let differ = body["differences"]["count"].as_u64().unwrap();
+        assert!(differ > 0, "{body}");
+        assert_eq!(body["differences"]["rows"].as_array().unwrap().len() as u64, differ);
+        assert_eq!(body["differences"]["rows"][0]["outcomes"].as_array().unwrap().len(), 2);
+
+        // The live version named by its number gives the same figures.
+        let named = call(&api, "POST", "/v1/policies/simulate", &rita,
+            Some(ask(json!({"version": {"code": "consumer", "version": version}})))).await;
+        assert_eq!(named.status, StatusCode::OK, "{:?}", named.body);
+        assert_eq!(named.body["policies"], live.body["policies"]);
+
+        // Backtests keep nothing: no decision recorded, no new version.
+        let (_, versions) = api.get("/v1/policies").await;
+        assert_eq!(versions["items"].as_array().unwrap().len(), 1, "{versions}");
+
+        // Bad input: every wrong cell named; an unknown version; a policy that does not validate;
+        // the wrong caller.
+        let cell = call(&api, "POST", "/v1/policies/simulate", &rita, Some(json!({
+            "policy": "live", "applications": "monthly_income_minor\n12\nlots\n-\n"}))).await;
+        assert_eq!((cell.status, cell.code()), (StatusCode::BAD_REQUEST, "simulate.bad_cell"), "{:?}", cell.body);
+        assert_eq!(cell.body["details"]["violations"].as_array().unwrap().len(), 2, "{:?}", cell.body);
+        let unknown = call(&api, "POST", "/v1/policies/simulate", &rita, Some(json!({
+            "policy": {"version": {"code": "consumer", "version": 99}}, "applications": applications}))).await;
+        assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found.policy_version"));
+        let mut broken = policy();
+        broken["bands"] = json!([]);
+        let invalid = call(&api, "POST", "/v1/policies/simulate", &rita, Some(json!({
+            "policy": {"document": {"name": "broken", "document": broken}}, "applications": applications}))).await;
+        assert_eq!(invalid.status, StatusCode::BAD_REQUEST, "{:?}", invalid.body);
+        assert!(invalid.body["details"]["violations"][0]["field"].as_str().unwrap().starts_with("policy.document"), "{:?}", invalid.body);
+        let extra = call(&api, "POST", "/v1/policies/simulate", &rita, Some(json!({
+            "policy": "live", "applications": applications, "stage": "drawdown"}))).await;
+        assert_eq!(extra.status, StatusCode::BAD_REQUEST, "{:?}", extra.body);
+        let borrower = borrower_session(&api, &gateway, GOOD.mobile).await;
+        let refused = call(&api, "POST", "/v1/policies/simulate", &borrower, Some(ask(json!("live")))).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+        let huge = json!({"policy": "live", "applications": "x".repeat(17 * 1024 * 1024)});
+        let too_large = call(&api, "POST", "/v1/policies/simulate", &rita, Some(huge)).await;
+        assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", too_large.body);
+    }
+}
+
+/// The default policy without its knock-out rules, its lowest band referred rather than declined.
+fn looser_policy() -> Value {
+    let mut document = policy();
+    document["tables"] = json!([]);
+    document["bands"][0] = json!({"max_score": 170, "outcome": "refer"});
+    document
+}
+
+/// `n` past applications giving every feature the default policy reads at application, drawn
+/// from a fixed seed, and how each turned out.
+fn past_applications(n: usize) -> String {
+    use lendcore_domain::decision::{FeatureType, Policy, Stage};
+    use rand::{Rng, SeedableRng};
+    let policy = Policy::compile(serde_json::from_value(policy()).unwrap()).unwrap();
+    let features: Vec<_> = policy
+        .features_read(Stage::Application)
+        .iter()
+        .copied()
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+    let mut csv: Vec<String> = features.iter().map(|f| f.name().to_owned()).collect();
+    csv.push("outcome".to_owned());
+    let mut out = csv.join(",") + "\n";
+    for _ in 0..n {
+        let mut cells: Vec<String> = features
+            .iter()
+            .map(|f| {
+                let d = f.definition();
+                match d.kind {
+                    FeatureType::Number => {
+                        let (lo, hi) = d.range.unwrap_or((0, 1000));
+                        rng.random_range(lo..=hi.min(lo + 5_000_000)).to_string()
+                    }
+                    FeatureType::Flag => rng.random_bool(0.3).to_string(),
+                    FeatureType::Text => "x".to_owned(),
+                }
+            })
+            .collect();
+        cells.push(if rng.random_bool(0.2) { "bad" } else { "good" }.to_owned());
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
 }

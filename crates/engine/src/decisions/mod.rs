@@ -4,7 +4,8 @@
 //! borrower's records with its digest in the audit chain, and replayable (`record.rs`).
 //! Applications being assessed are decided here (`application.rs`), a running challenger beside
 //! the champion for its share of borrowers (`challenges.rs`); what decided an outcome,
-//! as the borrower's views name it, is read back in `explain.rs`.
+//! as the borrower's views name it, is read back in `explain.rs`. A policy not yet live is tried
+//! on past applications in `simulate.rs`.
 
 mod application;
 mod challenges;
@@ -14,6 +15,7 @@ mod features;
 mod policies;
 mod record;
 mod review;
+mod simulate;
 
 pub(crate) use application::schedule as schedule_application_decision;
 pub use application::{DecideHandler, decide as decide_application};
@@ -35,3 +37,8 @@ pub use record::{
 pub(crate) use record::{POLICY_ACTOR, from_stored};
 pub(crate) use review::schedule as schedule_line_review;
 pub use review::{LineReviewHandler, NOTICE as REVIEW_NOTICE, ReviewApplyHandler};
+pub use simulate::{
+    Applications, BadRate, Difference, Differences, MAX_DIFFERENCES_OVER_HTTP, MAX_ROWS_OVER_HTTP,
+    PolicySource, ScoreCounts, SimulatedPolicy, Simulation, SimulationRequest, decide, document_of,
+    simulate,
+};

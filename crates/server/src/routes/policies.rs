@@ -16,6 +16,7 @@ use lendcore_domain::ids::{BorrowerId, ChallengeId, DecisionId};
 use lendcore_domain::validation::Violations;
 use lendcore_engine::decisions::{
     self, Comparison, DecisionRecord, ImportedPolicy, PolicyCheck, PolicyVersionView, Replay,
+    Simulation, SimulationRequest,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -202,6 +203,29 @@ pub async fn import(body: JsonBody<ImportRequest>) -> Result<Json<ImportedPolicy
         &fields,
         request.document,
     )?))
+}
+
+/// The largest backtest body: 100,000 applications of a few dozen features.
+const MAX_SIMULATION_BYTES: usize = 16 * 1024 * 1024;
+
+/// A backtest: what a policy would have done to past applications, beside the policy in
+/// effect, an authored version or another document: the outcome and reason mix, the scores,
+/// with a target column the bad rate by outcome and by band, and the applicants the two decide
+/// differently. Decided as live decisions are, at the application stage; nothing is kept.
+#[utoipa::path(post, path = "/v1/policies/simulate", tag = "policies",
+    request_body = SimulationRequest,
+    responses(
+        (status = 200, description = "The figures, one set per policy", body = Simulation),
+        (status = 400, description = "A policy that does not validate, or applications that cannot be read (`simulate.*`, each wrong cell named)", body = ErrorBody),
+        (status = 404, description = "No such policy version, or none in effect to compare with", body = ErrorBody),
+        (status = 413, description = "Body too large (16 MiB)", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    ))]
+pub async fn simulate(
+    State(state): State<AppState>,
+    body: JsonBody<SimulationRequest>,
+) -> Result<Json<Simulation>, ApiError> {
+    Ok(Json(decisions::simulate(&state.engine, body.value).await?))
 }
 
 /// One version, with its document.
@@ -500,6 +524,15 @@ pub(crate) fn routes() -> axum::Router<crate::AppState> {
         .route("/v1/policies", routing::get(list).post(author))
         .route("/v1/policies/validate", routing::post(validate))
         .route("/v1/policies/import", routing::post(import))
+        .route(
+            "/v1/policies/simulate",
+            routing::post(simulate)
+                .layer::<_, std::convert::Infallible>(axum::middleware::from_fn_with_state(
+                    MAX_SIMULATION_BYTES,
+                    crate::middleware::note_body_limit,
+                ))
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_SIMULATION_BYTES)),
+        )
         .route("/v1/policies/{code}/versions/{version}", routing::get(get))
         .route(
             "/v1/policies/{code}/versions/{version}/activate",
