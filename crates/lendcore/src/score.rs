@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use lendcore_domain::decision::{BinInput, CellInput, CharacteristicInput, ScorecardInput};
+use lendcore_domain::decision::{
+    BinInput, CellInput, CharacteristicInput, Feature, FeatureType, ScorecardInput, Value,
+};
 use lendcore_domain::reasons::Reason;
 use lendcore_scorecard::Dataset;
 use lendcore_scorecard::binning::Bin;
@@ -35,7 +37,20 @@ pub fn train_card(args: TrainArgs<'_>) -> anyhow::Result<()> {
     );
     let file =
         std::fs::File::open(args.csv).with_context(|| format!("opening {}", args.csv.display()))?;
-    let data = Dataset::from_csv(file, args.target, args.bad)?;
+    // A lendcore text feature is a category even when its values are digits (region codes).
+    let categorical = |column: &str| {
+        let feature = args
+            .features
+            .iter()
+            .filter_map(|r| r.split_once('='))
+            .find(|(c, _)| *c == column)
+            .map_or(column, |(_, f)| f);
+        Feature::parse(feature).is_some_and(|f| f.definition().kind == FeatureType::Text)
+    };
+    let data = Dataset::from_csv(file, args.target, args.bad, categorical)?;
+    for note in &data.notes {
+        eprintln!("note: {note}");
+    }
     let (learn, held) = if args.test_share > 0.0 {
         let (learn, held) = data.split(args.test_share, args.seed);
         (learn, Some(held))
@@ -63,8 +78,9 @@ pub fn train_card(args: TrainArgs<'_>) -> anyhow::Result<()> {
     print!("{}", summary(&card, &learn, held.as_ref()));
     anyhow::ensure!(
         !card.characteristics.is_empty(),
-        "no characteristic reaches an information value of {}: the history does not tell \
-         goods from bads; nothing is written",
+        "no characteristic is left on the card (an information value of {} is the floor, and \
+         one whose points would rise with risk is left out): the history does not tell goods \
+         from bads; nothing is written",
         card.options.min_iv
     );
     if let Some(path) = args.report {
@@ -150,7 +166,7 @@ fn policy_part(card: &Trained, id: &str, renames: &[String]) -> anyhow::Result<S
             .split_once('=')
             .with_context(|| format!("--feature {rename}: expected COLUMN=FEATURE"))?;
         anyhow::ensure!(
-            lendcore_domain::decision::Feature::parse(feature).is_some(),
+            Feature::parse(feature).is_some(),
             "--feature {rename}: {feature} is not a lendcore feature (docs/POLICY.md lists them)"
         );
         anyhow::ensure!(
@@ -196,8 +212,11 @@ fn policy_part(card: &Trained, id: &str, renames: &[String]) -> anyhow::Result<S
                 .unwrap_or_else(|| c.binned.name.clone());
             // A feature that is never missing takes no bin for it (a policy refuses one), and
             // a history where it was missing is not that feature.
-            let never_missing = lendcore_domain::decision::Feature::parse(&feature)
-                .is_some_and(|f| !f.definition().may_be_missing);
+            let never_missing =
+                Feature::parse(&feature).is_some_and(|f| !f.definition().may_be_missing);
+            let lowest = Feature::parse(&feature)
+                .and_then(|f| f.definition().range)
+                .map_or(i64::MIN, |(lo, _)| lo);
             let missing_seen = c
                 .binned
                 .bins
@@ -220,8 +239,12 @@ fn policy_part(card: &Trained, id: &str, renames: &[String]) -> anyhow::Result<S
                             missing: Some(true),
                             ..CellInput::default()
                         },
+                        // A range over every number still takes numbers only: a cell
+                        // without bounds would take missing values too.
                         Bin::Range { from, to } => CellInput {
-                            min: from.map(|f| f.ceil() as i64),
+                            min: from
+                                .map(|f| f.ceil() as i64)
+                                .or_else(|| to.is_none().then_some(lowest)),
                             below: to.map(|t| t.ceil() as i64),
                             ..CellInput::default()
                         },
@@ -330,10 +353,11 @@ fn score_row(
         .enumerate()
         .map(|(i, (c, &column))| {
             let cell = record.get(column).map(str::trim).filter(|v| !v.is_empty());
+            let value = value_of(kind_of(c), cell);
             let points = c
                 .bins
                 .iter()
-                .find(|b| admits(&b.when, cell))
+                .find(|b| b.when.takes(value.as_ref()))
                 .map(|b| b.points)
                 .with_context(|| {
                     format!(
@@ -364,46 +388,33 @@ fn score_row(
     })
 }
 
-/// Whether a bin's cell takes a CSV value, as the policy reads it: bounds on numbers, lists
-/// of categories, missing only where it says so, an empty cell for anything.
-fn admits(cell: &CellInput, value: Option<&str>) -> bool {
-    let Some(value) = value else {
-        return cell.missing == Some(true);
-    };
-    let number = value.parse::<f64>().ok();
-    let bound = |limit: Option<i64>, holds: fn(f64, f64) -> bool| {
-        limit.is_none_or(|l| number.is_some_and(|x| holds(x, l as f64)))
-    };
-    let listed = cell
-        .one_of
-        .as_ref()
-        .is_none_or(|values| values.iter().any(|v| v == value));
-    let unlisted = cell
-        .not_in
-        .as_ref()
-        .is_none_or(|values| !values.iter().any(|v| v == value));
-    let is = cell.is.is_none_or(|b| {
-        matches!(
-            (b, value),
-            (true, "true" | "1" | "yes") | (false, "false" | "0" | "no")
-        )
-    });
-    let only_missing = cell.missing == Some(true)
-        && cell.min.is_none()
-        && cell.max.is_none()
-        && cell.above.is_none()
-        && cell.below.is_none()
-        && cell.one_of.is_none()
-        && cell.not_in.is_none()
-        && cell.is.is_none();
-    !only_missing
-        && bound(cell.min, |x, l| x >= l)
-        && bound(cell.max, |x, l| x <= l)
-        && bound(cell.above, |x, l| x > l)
-        && bound(cell.below, |x, l| x < l)
-        && listed
-        && unlisted
-        && is
+/// What kind of value a characteristic's bins test: numbers, categories or flags.
+fn kind_of(c: &CharacteristicInput) -> FeatureType {
+    let any = |test: fn(&CellInput) -> bool| c.bins.iter().any(|b| test(&b.when));
+    if any(|w| w.min.is_some() || w.max.is_some() || w.above.is_some() || w.below.is_some()) {
+        FeatureType::Number
+    } else if any(|w| w.is.is_some()) {
+        FeatureType::Flag
+    } else {
+        FeatureType::Text
+    }
+}
+
+/// A CSV cell as a policy would hold it: a whole number, a flag or a text; an empty cell is
+/// missing. A cell that is not of the kind stays text, which no bin of another kind takes.
+fn value_of(kind: FeatureType, cell: Option<&str>) -> Option<Value> {
+    let cell = cell?;
+    Some(match kind {
+        FeatureType::Number => cell
+            .parse()
+            .map_or_else(|_| Value::Text(cell.to_owned()), Value::Number),
+        FeatureType::Flag => match cell {
+            "true" | "1" | "yes" => Value::Flag(true),
+            "false" | "0" | "no" => Value::Flag(false),
+            other => Value::Text(other.to_owned()),
+        },
+        FeatureType::Text => Value::Text(cell.to_owned()),
+    })
 }
 
 #[cfg(test)]
@@ -422,6 +433,7 @@ mod tests {
             std::fs::File::open(path).unwrap(),
             "creditability",
             Some("bad"),
+            |_| false,
         )
         .unwrap();
         let card = train(&data, TrainOptions::default(), |_| {});
@@ -461,6 +473,7 @@ mod tests {
             format!("monthly_income_minor,age_years,outcome\n{rows}").as_bytes(),
             "outcome",
             None,
+            |_| false,
         )
         .unwrap();
         let card = train(&data, TrainOptions::default(), |_| {});
@@ -517,24 +530,63 @@ mod tests {
             below: Some(20),
             ..CellInput::default()
         };
-        assert!(admits(&range, Some("10")) && admits(&range, Some("19.5")));
+        let number = |cell| value_of(FeatureType::Number, cell);
         assert!(
-            !admits(&range, Some("20")) && !admits(&range, Some("abc")) && !admits(&range, None)
+            range.takes(number(Some("10")).as_ref()) && range.takes(number(Some("19")).as_ref())
+        );
+        assert!(
+            !range.takes(number(Some("20")).as_ref())
+                && !range.takes(number(Some("19.5")).as_ref())
+                && !range.takes(number(Some("abc")).as_ref())
+                && !range.takes(number(None).as_ref()),
+            "a policy's features are whole numbers"
         );
         let missing = CellInput {
             missing: Some(true),
             ..CellInput::default()
         };
-        assert!(admits(&missing, None) && !admits(&missing, Some("1")));
+        assert!(missing.takes(None) && !missing.takes(number(Some("1")).as_ref()));
         let others = CellInput {
             not_in: Some(vec!["a".into()]),
             ..CellInput::default()
         };
+        let text = |cell| value_of(FeatureType::Text, cell);
         assert!(
-            admits(&others, Some("never seen"))
-                && !admits(&others, Some("a"))
-                && !admits(&others, None)
+            others.takes(text(Some("never seen")).as_ref())
+                && !others.takes(text(Some("a")).as_ref())
+                && !others.takes(None)
         );
-        assert!(admits(&CellInput::default(), Some("anything")));
+        assert!(
+            CellInput::default().takes(text(Some("anything")).as_ref())
+                && CellInput::default().takes(None),
+            "an empty cell takes anything, missing included, as in a policy"
+        );
+    }
+
+    /// A bin over every number (a characteristic split only into present and missing) is
+    /// written with a lower bound, so that it does not take missing values too.
+    #[test]
+    fn a_range_without_bounds_takes_numbers_only() {
+        let mut rows = String::from("tenure_days,outcome\n");
+        for i in 0..400 {
+            let bad = i % 3 == 0;
+            // Missing tells bad from good; the number does not.
+            let tenure = if bad && i % 2 == 0 { "" } else { "5" };
+            rows.push_str(&format!("{tenure},{}\n", u8::from(bad)));
+        }
+        let data = Dataset::from_csv(rows.as_bytes(), "outcome", None, |_| false).unwrap();
+        let card = train(&data, TrainOptions::default(), |_| {});
+        let bins = &card.characteristics[0].binned.bins;
+        assert_eq!(bins.len(), 2, "present and missing: {bins:?}");
+        let part = policy_part(&card, "t", &[]).unwrap();
+        let written = &part.characteristics[0].bins;
+        let present = written.iter().find(|b| b.when.missing.is_none()).unwrap();
+        assert_eq!(present.when.min, Some(i64::MIN), "{written:?}");
+        let expected: Vec<i64> = card.score(&data).iter().map(|(p, _)| *p).collect();
+        let mut reader = csv::Reader::from_reader(rows.as_bytes());
+        for (n, record) in reader.records().enumerate() {
+            let scored = score_row(&part, &[0], &record.unwrap()).unwrap();
+            assert_eq!(scored.points, expected[n], "row {n}");
+        }
     }
 }

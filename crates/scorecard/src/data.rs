@@ -1,6 +1,7 @@
-//! A history as a table: one column per characteristic, numeric where every value present reads
-//! as a number, categorical otherwise, and the outcome as bad or not. Empty cells (and `NA`)
-//! are missing.
+//! A history as a table: one column per characteristic, numeric where the values present read
+//! as numbers, categorical otherwise, and the outcome as bad or not. Empty cells (and `NA`)
+//! are missing; so are a few stray words in a column of numbers (`unknown`), told in a note,
+//! rather than turning every number into a category of its own.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -22,7 +23,14 @@ pub struct Dataset {
     pub columns: Vec<Column>,
     /// Whether each row turned out bad.
     pub bad: Vec<bool>,
+    /// What reading made of the file that the person training should know.
+    pub notes: Vec<String>,
 }
+
+/// At most this share of a column's present cells, in at most [`MAX_STRAY_WORDS`] distinct
+/// words, may fail to read as numbers for the column to stay numeric.
+const MAX_STRAY_SHARE: f64 = 0.01;
+const MAX_STRAY_WORDS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -47,11 +55,13 @@ fn missing(cell: &str) -> bool {
 
 impl Dataset {
     /// Reads a CSV with a header row. `bad` names the target's bad value; without it the target
-    /// must hold `1` and `0` (or `bad` and `good`, or `true` and `false`).
+    /// must hold `1` and `0` (or `bad` and `good`, or `true` and `false`). Columns `categorical`
+    /// picks are categories whatever their values look like (codes made of digits).
     pub fn from_csv(
         reader: impl std::io::Read,
         target: &str,
         bad: Option<&str>,
+        categorical: impl Fn(&str) -> bool,
     ) -> Result<Dataset, DataError> {
         let mut csv = csv::ReaderBuilder::new()
             .flexible(false)
@@ -89,38 +99,61 @@ impl Dataset {
                 "no row is bad (is --bad the target's bad value?)",
             ));
         }
-        let columns = header
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != t)
-            .map(|(i, name)| {
-                let cells: Vec<&str> = rows.iter().map(|r| r[i].as_str()).collect();
-                let numeric = cells
-                    .iter()
-                    .filter(|c| !missing(c))
-                    .all(|c| c.trim().parse::<f64>().is_ok_and(f64::is_finite));
-                let values = if numeric {
-                    Values::Numeric(
-                        cells
-                            .iter()
-                            .map(|c| (!missing(c)).then(|| c.trim().parse().unwrap_or(0.0)))
-                            .collect(),
-                    )
-                } else {
-                    Values::Categorical(
-                        cells
-                            .iter()
-                            .map(|c| (!missing(c)).then(|| c.trim().to_owned()))
-                            .collect(),
-                    )
-                };
-                Column {
-                    name: name.clone(),
-                    values,
-                }
-            })
-            .collect();
-        Ok(Dataset { columns, bad })
+        let mut notes = Vec::new();
+        let columns =
+            header
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != t)
+                .map(|(i, name)| {
+                    let cells: Vec<&str> = rows.iter().map(|r| r[i].trim()).collect();
+                    let number = |c: &str| c.parse::<f64>().ok().filter(|x| x.is_finite());
+                    let present = cells.iter().filter(|c| !missing(c)).count();
+                    let stray: Vec<&str> = cells
+                        .iter()
+                        .filter(|c| !missing(c) && number(c).is_none())
+                        .copied()
+                        .collect();
+                    let words: std::collections::BTreeSet<&str> = stray.iter().copied().collect();
+                    let numeric = !categorical(name)
+                        && stray.len() < present
+                        && stray.len() as f64 <= present as f64 * MAX_STRAY_SHARE
+                        && words.len() <= MAX_STRAY_WORDS;
+                    let values =
+                        if numeric {
+                            if !stray.is_empty() {
+                                notes.push(format!(
+                            "{name}: {} cells read as missing ({}): not numbers in a column of \
+                             numbers",
+                            stray.len(),
+                            words.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ")
+                        ));
+                            }
+                            Values::Numeric(
+                                cells
+                                    .iter()
+                                    .map(|c| (!missing(c)).then(|| number(c)).flatten())
+                                    .collect(),
+                            )
+                        } else {
+                            Values::Categorical(
+                                cells
+                                    .iter()
+                                    .map(|c| (!missing(c)).then(|| (*c).to_owned()))
+                                    .collect(),
+                            )
+                        };
+                    Column {
+                        name: name.clone(),
+                        values,
+                    }
+                })
+                .collect();
+        Ok(Dataset {
+            columns,
+            bad,
+            notes,
+        })
     }
 
     pub fn rows(&self) -> usize {
@@ -146,6 +179,7 @@ impl Dataset {
                 })
                 .collect(),
             bad: indices.iter().map(|&i| self.bad[i]).collect(),
+            notes: self.notes.clone(),
         }
     }
 
@@ -177,7 +211,7 @@ mod tests {
     fn columns_read_as_numbers_or_categories_with_missing_cells_apart() {
         let csv =
             "age,job,income,outcome\n30,clerk,100,good\n,NA,2.5,bad\n41,\"cook, head\",,good\n";
-        let data = Dataset::from_csv(csv.as_bytes(), "outcome", None).unwrap();
+        let data = Dataset::from_csv(csv.as_bytes(), "outcome", None, |_| false).unwrap();
         assert_eq!(data.bad, [false, true, false]);
         assert_eq!(
             data.columns[0].values,
@@ -192,17 +226,17 @@ mod tests {
             Values::Numeric(vec![Some(100.0), Some(2.5), None])
         );
         assert!(matches!(
-            Dataset::from_csv(csv.as_bytes(), "nope", None),
+            Dataset::from_csv(csv.as_bytes(), "nope", None, |_| false),
             Err(DataError::NoTarget(_))
         ));
         let blank = "x,y\n1,good\n2,\n";
         assert!(matches!(
-            Dataset::from_csv(blank.as_bytes(), "y", Some("bad")),
+            Dataset::from_csv(blank.as_bytes(), "y", Some("bad"), |_| false),
             Err(DataError::NoOutcome(2))
         ));
         let all_good = "x,y\n1,good\n2,good\n";
         assert!(matches!(
-            Dataset::from_csv(all_good.as_bytes(), "y", Some("bad")),
+            Dataset::from_csv(all_good.as_bytes(), "y", Some("bad"), |_| false),
             Err(DataError::OneOutcome(_))
         ));
     }
@@ -212,7 +246,8 @@ mod tests {
         let rows: String = (0..100)
             .map(|i| format!("{i},{}\n", if i % 4 == 0 { 1 } else { 0 }))
             .collect();
-        let data = Dataset::from_csv(format!("x,y\n{rows}").as_bytes(), "y", None).unwrap();
+        let data =
+            Dataset::from_csv(format!("x,y\n{rows}").as_bytes(), "y", None, |_| false).unwrap();
         let (train, test) = data.split(0.3, 7);
         assert_eq!(
             (train.rows(), test.rows()),
@@ -221,5 +256,38 @@ mod tests {
         );
         assert_eq!(test.bad.iter().filter(|b| **b).count(), 8);
         assert_eq!(data.split(0.3, 7), (train, test));
+    }
+
+    #[test]
+    fn a_few_stray_words_in_numbers_are_missing_and_codes_can_be_categories() {
+        let mut csv = String::from("age,region,note,outcome\n");
+        for i in 0..300 {
+            let age = if i == 7 {
+                "unknown".to_owned()
+            } else {
+                (20 + i % 50).to_string()
+            };
+            let note = if i % 10 == 0 { "late" } else { "12" };
+            csv.push_str(&format!("{age},{},{note},{}\n", 110_000 + i % 3, i % 2));
+        }
+        let data =
+            Dataset::from_csv(csv.as_bytes(), "outcome", None, |name| name == "region").unwrap();
+        let Values::Numeric(ages) = &data.columns[0].values else {
+            panic!(
+                "one stray word leaves age numeric: {:?}",
+                data.columns[0].values
+            );
+        };
+        assert_eq!((ages[7], ages[8]), (None, Some(28.0)));
+        assert_eq!(data.notes.len(), 1, "{:?}", data.notes);
+        assert!(data.notes[0].contains("age: 1 cells") && data.notes[0].contains("\"unknown\""));
+        assert!(
+            matches!(&data.columns[1].values, Values::Categorical(v) if v[0].as_deref() == Some("110000")),
+            "asked to be categories"
+        );
+        assert!(
+            matches!(data.columns[2].values, Values::Categorical(_)),
+            "a tenth of the cells are words: a category"
+        );
     }
 }

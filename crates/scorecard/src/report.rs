@@ -261,7 +261,10 @@ mod tests {
                 format!("{},{y},{}\n", i % 50, u8::from(bad))
             })
             .collect();
-        let data = Dataset::from_csv(format!("x,y,out\n{rows}").as_bytes(), "out", None).unwrap();
+        let data = Dataset::from_csv(format!("x,y,out\n{rows}").as_bytes(), "out", None, |_| {
+            false
+        })
+        .unwrap();
         let (learn, held) = data.split(0.3, 1);
         let card = train(&learn, TrainOptions::default(), |_| {});
         let page = html(&card, &learn, Some(&held));

@@ -102,12 +102,13 @@ pub fn train(data: &Dataset, options: TrainOptions, mut progress: impl FnMut(&st
             .filter(|(_, w)| **w >= 0.0)
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(k, _)| k);
+        // The last one goes too: a card whose points rise with risk is worse than none.
         match wrong {
-            Some(k) if active.len() > 1 => {
+            Some(k) => {
                 left_out.push((all[columns[active[k]].0].name.clone(), Left::Collinear));
                 active.remove(k);
             }
-            Some(_) | None => break model,
+            None => break model,
         }
     };
     let factor = options.pdo / std::f64::consts::LN_2;

@@ -120,6 +120,56 @@ pub struct CellInput {
     pub missing: Option<bool>,
 }
 
+impl CellInput {
+    /// Whether the cell takes `value` as a policy compiles it, the feature's kind being the one
+    /// the cell's conditions name: for tools that apply a policy's parts to columns that are
+    /// not lendcore features (`lendcore score apply`). A cell that names two kinds takes
+    /// nothing (a policy refuses it).
+    pub fn takes(&self, value: Option<&Value>) -> bool {
+        let or_missing = self.missing == Some(true);
+        let numeric = self.min.is_some()
+            || self.max.is_some()
+            || self.above.is_some()
+            || self.below.is_some();
+        let test = match (numeric, &self.one_of, &self.not_in, self.is) {
+            (false, None, None, None) if or_missing => Test::Missing,
+            (false, None, None, None) => Test::Any,
+            (true, None, None, None) => {
+                let (lo, hi) = self.bounds();
+                Test::Range { lo, hi, or_missing }
+            }
+            (false, Some(items), None, None) => Test::OneOf {
+                items: items.clone(),
+                or_missing,
+            },
+            (false, None, Some(items), None) => Test::NoneOf {
+                items: items.clone(),
+                or_missing,
+            },
+            (false, None, None, Some(flag)) => Test::Is { flag, or_missing },
+            _ => return false,
+        };
+        test.admits(value)
+    }
+
+    /// The lowest and highest number the bounds take, both included.
+    fn bounds(&self) -> (i64, i64) {
+        let lo = self
+            .min
+            .into_iter()
+            .chain(self.above.map(|a| a.saturating_add(1)))
+            .max()
+            .unwrap_or(i64::MIN);
+        let hi = self
+            .max
+            .into_iter()
+            .chain(self.below.map(|b| b.saturating_sub(1)))
+            .min()
+            .unwrap_or(i64::MAX);
+        (lo, hi)
+    }
+}
+
 /// What a row decides; which ones a table may use depends on its stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -696,18 +746,7 @@ fn compile_cell(
     }
     match definition.kind {
         FeatureType::Number => {
-            let lo = cell
-                .min
-                .into_iter()
-                .chain(cell.above.map(|a| a.saturating_add(1)))
-                .max()
-                .unwrap_or(i64::MIN);
-            let hi = cell
-                .max
-                .into_iter()
-                .chain(cell.below.map(|b| b.saturating_sub(1)))
-                .min()
-                .unwrap_or(i64::MAX);
+            let (lo, hi) = cell.bounds();
             if (cell.min.is_some() && cell.above.is_some())
                 || (cell.max.is_some() && cell.below.is_some())
             {
