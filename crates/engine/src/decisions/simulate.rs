@@ -21,8 +21,10 @@ use crate::{Engine, EngineError};
 pub const MAX_ROWS_OVER_HTTP: usize = 100_000;
 /// Applicants decided differently listed in an answer over HTTP; the count is always whole.
 pub const MAX_DIFFERENCES_OVER_HTTP: usize = 1_000;
-/// Cells reported wrong before reading stops: enough to see the pattern, not a file's worth.
+/// Wrong cells reported before reading stops: enough to see the pattern, not a file's worth.
 const MAX_CELL_PROBLEMS: usize = 20;
+/// Rows decided between two looks at whether the caller is still waiting.
+const ROWS_BETWEEN_CHECKS: usize = 1_000;
 /// Score buckets of the side-by-side distribution.
 const SCORE_BUCKETS: i64 = 20;
 
@@ -82,6 +84,13 @@ impl Applications {
             .iter()
             .any(|(_, f)| f.definition().source == FeatureSource::Bureau);
         let (mut features, mut bad) = (Vec::new(), Vec::new());
+        if target.is_none() && bad_value != "bad" {
+            return Err(Violations::single(
+                "bad",
+                "simulate.bad_without_target",
+                "bad names the target's value for a bad outcome: name the target column too",
+            ));
+        }
         let mut problems = Collector::default();
         let mut counted = 0;
         for (n, record) in reader.records().enumerate() {
@@ -100,21 +109,29 @@ impl Applications {
                 if cell.is_empty() {
                     continue;
                 }
-                match cell_value(*feature, cell).and_then(|v| {
+                let set = cell_value(*feature, cell).and_then(|v| {
                     applicant
                         .set(*feature, v)
                         .map_err(|e| format!("{}: {}", e.feature, e.problem))
-                }) {
-                    Ok(()) => {}
-                    Err(why) if counted < MAX_CELL_PROBLEMS => {
-                        counted += 1;
+                });
+                if let Err(why) = set {
+                    if counted == MAX_CELL_PROBLEMS {
                         problems.add(
-                            format!("applications.row {row}.{}", feature.name()),
-                            "simulate.bad_cell",
-                            format!("row {row}: {why}"),
+                            "applications",
+                            "simulate.too_many_bad_cells",
+                            format!(
+                                "more than {MAX_CELL_PROBLEMS} wrong cells: reading stopped at \
+                                 record {row}"
+                            ),
                         );
+                        return Err(problems.finish(None::<()>).unwrap_err());
                     }
-                    Err(_) => {}
+                    counted += 1;
+                    problems.add(
+                        format!("applications[{row}].{}", feature.name()),
+                        "simulate.bad_cell",
+                        format!("record {row}: {why}"),
+                    );
                 }
             }
             features.push(applicant);
@@ -306,19 +323,30 @@ pub async fn simulate(
     engine: &Engine,
     request: SimulationRequest,
 ) -> Result<Simulation, EngineError> {
-    let mut named = vec![document_of(engine, request.policy).await?];
-    if let Some(against) = request.against {
-        named.push(document_of(engine, against).await?);
-    }
+    let _running = engine.backtests.try_acquire().map_err(|_| {
+        EngineError::Unavailable("a backtest is running; retry when it has ended".to_owned())
+    })?;
     let mut compiled = Vec::new();
-    for (k, (name, document)) in named.into_iter().enumerate() {
-        let field = if k == 0 { "policy" } else { "against" };
-        let policy =
-            Policy::compile(document).map_err(|v| v.within(&format!("{field}.document")))?;
+    let sources = std::iter::once(("policy", request.policy))
+        .chain(request.against.map(|against| ("against", against)));
+    for (field, source) in sources {
+        let given = matches!(source, PolicySource::Document { .. });
+        let (name, document) = document_of(engine, source).await?;
+        // A stored version validated when it was authored: only a document given can be wrong.
+        let policy = Policy::compile(document).map_err(|v| {
+            if given {
+                EngineError::Invalid(v.within(&format!("{field}.document.document")))
+            } else {
+                EngineError::Internal(format!("stored policy {name} no longer validates: {v}"))
+            }
+        })?;
         compiled.push((name, policy));
     }
+    // A caller gone (a client closed, the request deadline passed) stops the work too.
+    let waiting = CallerWaiting::default();
+    let still_waiting = waiting.flag();
     // Reading and deciding a large file takes a while: off the threads serving requests.
-    tokio::task::spawn_blocking(move || -> Result<Simulation, EngineError> {
+    tokio::task::spawn_blocking(move || -> Result<Option<Simulation>, EngineError> {
         let bad = request.bad.as_deref().unwrap_or("bad");
         let applications = Applications::read(
             request.applications.as_bytes(),
@@ -326,10 +354,34 @@ pub async fn simulate(
             bad,
             MAX_ROWS_OVER_HTTP,
         )?;
-        Ok(decide(&applications, &compiled, MAX_DIFFERENCES_OVER_HTTP))
+        Ok(decide_while(
+            &applications,
+            &compiled,
+            MAX_DIFFERENCES_OVER_HTTP,
+            &still_waiting,
+        ))
     })
     .await
-    .map_err(|e| EngineError::Internal(format!("simulation stopped: {e}")))?
+    .map_err(|e| EngineError::Internal(format!("simulation stopped: {e}")))??
+    .ok_or_else(|| EngineError::Internal("a backtest stopped with its caller waiting".to_owned()))
+}
+
+/// True while the future that made it is alive: dropped with a request, it stops the
+/// blocking work that request started.
+#[derive(Default)]
+struct CallerWaiting(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl CallerWaiting {
+    fn flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        std::sync::Arc::clone(&self.0)
+    }
+}
+
+impl Drop for CallerWaiting {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The name and document of a policy to simulate.
@@ -368,18 +420,35 @@ pub fn decide(
     policies: &[(String, Policy)],
     max_differences: usize,
 ) -> Simulation {
+    let always = std::sync::atomic::AtomicBool::new(true);
+    decide_while(applications, policies, max_differences, &always)
+        .unwrap_or_else(|| unreachable!("nobody stops a backtest that nobody can cancel"))
+}
+
+/// [`decide`], stopping with `None` once `waiting` turns false.
+fn decide_while(
+    applications: &Applications,
+    policies: &[(String, Policy)],
+    max_differences: usize,
+    waiting: &std::sync::atomic::AtomicBool,
+) -> Option<Simulation> {
     let mut notes = applications.notes.clone();
-    let runs: Vec<Vec<Evaluation>> = policies
-        .iter()
-        .map(|(_, policy)| {
-            let bureau = bureau_status(policy, applications);
-            applications
-                .features
-                .iter()
-                .map(|f| policy.decide(Stage::Application, f, bureau))
-                .collect()
-        })
-        .collect();
+    let mut runs: Vec<Vec<Evaluation>> = Vec::with_capacity(policies.len());
+    for (_, policy) in policies {
+        let bureau = bureau_status(policy, applications);
+        let mut run = Vec::with_capacity(applications.len());
+        for chunk in applications.features.chunks(ROWS_BETWEEN_CHECKS) {
+            if !waiting.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
+            run.extend(
+                chunk
+                    .iter()
+                    .map(|f| policy.decide(Stage::Application, f, bureau)),
+            );
+        }
+        runs.push(run);
+    }
     let n = applications.len() as u64;
     let summaries = policies
         .iter()
@@ -424,7 +493,7 @@ pub fn decide(
         }
         _ => None,
     };
-    Simulation {
+    Some(Simulation {
         applications: n,
         bad_applicants: applications
             .bad
@@ -434,7 +503,7 @@ pub fn decide(
         scores: score_counts(&runs),
         differences,
         notes,
-    }
+    })
 }
 
 /// How the bureau is taken: answered when the file gives its features, as when it does not
@@ -476,8 +545,11 @@ fn summarise(
         .filter_map(|e| e.score.as_ref().map(|s| s.value))
         .collect();
     scores.sort_unstable();
-    // Nearest rank: the score at or below which `q` of the scores lie.
-    let at = |q: f64| scores[((scores.len() as f64 * q) as usize).min(scores.len() - 1)];
+    // Nearest rank: the lowest score at or below which at least `q` of the scores lie.
+    let at = |q: f64| {
+        let rank = (scores.len() as f64 * q).ceil() as usize;
+        scores[rank.clamp(1, scores.len()) - 1]
+    };
     let score_percentiles = (!scores.is_empty()).then(|| [at(0.1), at(0.5), at(0.9)]);
     let bad_rates = match bad {
         Some(bad) => {
@@ -544,7 +616,8 @@ fn score_counts(runs: &[Vec<Evaluation>]) -> Vec<ScoreCounts> {
     let (Some(lo), Some(hi)) = (all().min(), all().max()) else {
         return Vec::new();
     };
-    let width = ((hi - lo) / SCORE_BUCKETS + 1).max(1);
+    // Rounded up: at most SCORE_BUCKETS buckets cover lo..=hi.
+    let width = (hi - lo + SCORE_BUCKETS) / SCORE_BUCKETS;
     let mut buckets: Vec<ScoreCounts> = (0..=(hi - lo) / width)
         .map(|k| ScoreCounts {
             from: lo + k * width,
@@ -591,8 +664,8 @@ mod tests {
         assert_eq!(
             fields,
             [
-                format!("applications.row 2.{name}"),
-                format!("applications.row 4.{name}")
+                format!("applications[2].{name}"),
+                format!("applications[4].{name}")
             ]
         );
         assert!(err.all().iter().all(|v| v.code == "simulate.bad_cell"));
