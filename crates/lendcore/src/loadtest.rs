@@ -49,25 +49,47 @@ async fn scratch_store(
     Ok((store, scratch))
 }
 
-/// Confirms `requests` drawdowns over HTTP from `clients` concurrent clients, each drawdown a
-/// borrower's first on a line of its own, after quoting them, and reports the rate of
-/// confirmations and their latencies. With `rate`, clients pace themselves to that many per
-/// second overall. With `policy`, the default credit policy is in effect, so every
-/// confirmation runs its risk check and keeps its decision record.
+/// How confirmations are offered.
+#[derive(Debug, Clone, Copy)]
+pub enum Offered {
+    /// `clients` each send their next confirmation when the last one is answered.
+    Closed { clients: usize },
+    /// Confirmations start on a Poisson schedule, `rate` a second on average, whatever the
+    /// answers; each is timed from when it was due, so queueing shows in its latency.
+    Open { rate: f64 },
+}
+
+/// What to measure, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct DrawdownLoad {
+    pub requests: usize,
+    pub offered: Offered,
+    /// With the default credit policy in effect, every confirmation runs its risk check and
+    /// keeps its decision record.
+    pub policy: bool,
+    /// Print the full report: percentiles, errors by code, bytes written and commits.
+    pub report: bool,
+}
+
+/// Confirms `load.requests` drawdowns over HTTP, each a borrower's first on a line of its own,
+/// after quoting them, and reports the rate of confirmations and their latencies.
 pub async fn drawdowns(
     config: &Config,
     explicit_db: bool,
-    requests: usize,
-    clients: usize,
-    rate: Option<u32>,
-    policy: bool,
+    load: DrawdownLoad,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        clients >= 1 && requests >= clients,
-        "need at least one request per client"
-    );
+    match load.offered {
+        Offered::Closed { clients } => anyhow::ensure!(
+            clients >= 1 && load.requests >= clients,
+            "need at least one request per client"
+        ),
+        Offered::Open { rate } => anyhow::ensure!(
+            rate.is_finite() && rate > 0.0 && load.requests >= 1,
+            "need a rate above 0 and at least one request"
+        ),
+    }
     let (store, scratch) = scratch_store(config, explicit_db).await?;
-    let outcome = drawdowns_on(store.clone(), config, requests, clients, rate, policy).await;
+    let outcome = drawdowns_on(store.clone(), config, load).await;
     store.close().await;
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
@@ -78,15 +100,12 @@ pub async fn drawdowns(
 async fn drawdowns_on(
     store: Arc<dyn Store>,
     config: &Config,
-    requests: usize,
-    clients: usize,
-    rate: Option<u32>,
-    policy: bool,
+    load: DrawdownLoad,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
     let code = seed_product(&engine).await?;
-    if policy {
+    if load.policy {
         default_policy_in_effect(&engine).await?;
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -110,45 +129,37 @@ async fn drawdowns_on(
     let http = reqwest::Client::builder()
         .default_headers(headers)
         .build()?;
-    let per_client = requests / clients;
+    let requests = match load.offered {
+        Offered::Closed { clients } => load.requests / clients * clients,
+        Offered::Open { .. } => load.requests,
+    };
     let now = clock.now();
     // Quotes first, unmeasured: the figure is the confirmation, where money is held.
-    let bar = progress(per_client * clients, "quoting");
-    let mut tokens: Vec<Vec<String>> = Vec::new();
-    for client in 0..clients {
-        let mut mine = Vec::with_capacity(per_client);
-        for n in 0..per_client {
-            let mut uow = store.begin().await?;
-            let line = insert_line(
-                uow.as_mut(),
-                &format!("loadtest-{client}-{n}"),
-                AMOUNT_MINOR,
-                0,
-                now,
-            )
-            .await?;
-            uow.commit().await?;
-            let quoted = lendcore_engine::drawdowns::quote(
-                &engine,
-                lendcore_engine::drawdowns::DrawdownRequest {
-                    line_id: line.id.clone(),
-                    product: code.clone(),
-                    amount_minor: AMOUNT_MINOR,
-                    term: 12,
-                    split: None,
-                    account: "acct-1".into(),
-                },
-                None,
-            )
-            .await?
-            .into_inner();
-            mine.push(quoted.confirmation_token);
-            bar.inc(1);
-        }
-        tokens.push(mine);
+    let bar = progress(requests, "quoting");
+    let mut tokens: Vec<String> = Vec::with_capacity(requests);
+    for n in 0..requests {
+        let mut uow = store.begin().await?;
+        let line =
+            insert_line(uow.as_mut(), &format!("loadtest-{n}"), AMOUNT_MINOR, 0, now).await?;
+        uow.commit().await?;
+        let quoted = lendcore_engine::drawdowns::quote(
+            &engine,
+            lendcore_engine::drawdowns::DrawdownRequest {
+                line_id: line.id.clone(),
+                product: code.clone(),
+                amount_minor: AMOUNT_MINOR,
+                term: 12,
+                split: None,
+                account: "acct-1".into(),
+            },
+            None,
+        )
+        .await?
+        .into_inner();
+        tokens.push(quoted.confirmation_token);
+        bar.inc(1);
     }
     bar.finish();
-    let pace = rate.map(|r| std::time::Duration::from_secs_f64(clients as f64 / f64::from(r)));
     let database = config
         .database_url()
         .rsplit('/')
@@ -158,91 +169,324 @@ async fn drawdowns_on(
         .to_owned();
     // Marks where the measured phase begins, for a profiler switched on there (callgrind's
     // `--instr-atstart=no` with `callgrind_control -i on`).
-    eprintln!(
-        "measuring: confirming {} drawdowns from {clients} clients",
-        per_client * clients
-    );
-    let cpu_before = (own_cpu_seconds(), postgres_cpu_seconds(&database));
+    eprintln!("measuring: confirming {requests} drawdowns");
+    let before = Counters::read(&database);
     let started = Instant::now();
-    let runs = tokens.into_iter().enumerate().map(|(client, mine)| {
-        let http = http.clone();
-        let url = format!("{base}/v1/drawdowns/confirm");
-        tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(mine.len());
-            let mut refused = 0;
-            let mut next = tokio::time::Instant::now();
-            for (n, token) in mine.into_iter().enumerate() {
-                if let Some(pace) = pace {
-                    tokio::time::sleep_until(next).await;
-                    next += pace;
-                }
-                let sent = Instant::now();
-                let response = http
-                    .post(&url)
-                    .header("idempotency-key", format!("lt-{client}-{n}"))
-                    .json(&serde_json::json!({ "confirmation_token": token }))
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status().is_success() => latencies.push(sent.elapsed()),
-                    Ok(_) | Err(_) => refused += 1,
-                }
-            }
-            (latencies, refused)
-        })
-    });
-    let mut latencies = Vec::with_capacity(requests);
-    let mut refused = 0;
-    for run in futures::future::join_all(runs).await {
-        let (mine, failed) = run?;
-        latencies.extend(mine);
-        refused += failed;
-    }
+    let url = format!("{base}/v1/drawdowns/confirm");
+    let samples = match load.offered {
+        Offered::Closed { clients } => closed_loop(&http, &url, tokens, clients).await?,
+        Offered::Open { rate } => open_loop(&http, &url, tokens, rate).await?,
+    };
     let secs = started.elapsed().as_secs_f64();
-    let cpu_after = (own_cpu_seconds(), postgres_cpu_seconds(&database));
+    let after = Counters::read(&database);
     let _ = stop.send(());
     server.await??;
-    latencies.sort();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    let report = Report::of(&samples, secs, &before, &after);
+    let offered = match load.offered {
+        Offered::Closed { clients } => format!("{clients} clients"),
+        Offered::Open { rate } => format!("open loop at {rate}/s, Poisson"),
     };
-    println!(
-        "drawdowns confirmed over HTTP ({}, {clients} clients{}{}): {} in {secs:.1} s = {:.0}/s; \
-         latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {refused} not confirmed",
-        store.backend().as_str(),
-        if policy {
-            ", risk-checked by the default policy"
-        } else {
-            ""
-        },
-        rate.map_or(String::new(), |r| format!(", paced at {r}/s")),
-        latencies.len(),
-        latencies.len() as f64 / secs,
-        at(0.50),
-        at(0.99),
-        at(1.0),
+    let policy = if load.policy {
+        ", risk-checked by the default policy"
+    } else {
+        ""
+    };
+    print!(
+        "{}",
+        report.text(
+            &format!("{}, {offered}{policy}", store.backend().as_str()),
+            load.report
+        )
     );
-    // CPU time moves far less with the machine's load than throughput does: the figure to
-    // compare two builds by on a shared machine.
-    let per_confirmation = |before: Option<f64>, after: Option<f64>| {
-        before
-            .zip(after)
-            .map(|(b, a)| (a - b) * 1e6 / latencies.len().max(1) as f64)
-    };
-    if let Some(own) = per_confirmation(cpu_before.0, cpu_after.0) {
-        let database = match store.backend() {
-            lendcore_store::Backend::Postgres => per_confirmation(cpu_before.1, cpu_after.1)
-                .map_or(String::new(), |pg| format!(", PostgreSQL {pg:.0} µs")),
-            lendcore_store::Backend::Sqlite => String::new(),
-        };
-        println!(
-            "CPU per confirmation: lendcore (server and clients, one process) {own:.0} µs{database}"
-        );
-    }
-    anyhow::ensure!(refused == 0, "{refused} confirmation(s) failed");
+    anyhow::ensure!(
+        report.failed == 0,
+        "{} confirmation(s) failed",
+        report.failed
+    );
     Ok(())
+}
+
+/// One confirmation: how long it took (from when it was due, in open loop) and the code it
+/// was refused with, if it was.
+struct Sample {
+    latency: std::time::Duration,
+    error: Option<String>,
+}
+
+/// Confirms each token once, `clients` at a time, each client sending its next when the last
+/// is answered.
+async fn closed_loop(
+    http: &reqwest::Client,
+    url: &str,
+    tokens: Vec<String>,
+    clients: usize,
+) -> anyhow::Result<Vec<Sample>> {
+    let per_client = tokens.len() / clients;
+    let mut tokens = tokens.into_iter().enumerate();
+    let runs: Vec<_> = (0..clients)
+        .map(|_| {
+            let mine: Vec<(usize, String)> = tokens.by_ref().take(per_client).collect();
+            let (http, url) = (http.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(mine.len());
+                for (n, token) in mine {
+                    let due = Instant::now();
+                    let error = confirm(&http, &url, n, &token).await.err();
+                    samples.push(Sample {
+                        latency: due.elapsed(),
+                        error,
+                    });
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for run in futures::future::join_all(runs).await {
+        samples.extend(run?);
+    }
+    Ok(samples)
+}
+
+/// Confirms each token once, starting them on a Poisson schedule at `rate` a second whatever
+/// the answers (at most [`crate::stress::MAX_IN_FLIGHT`] at once: past that one is refused
+/// unsent, as `client.saturated`).
+async fn open_loop(
+    http: &reqwest::Client,
+    url: &str,
+    tokens: Vec<String>,
+    rate: f64,
+) -> anyhow::Result<Vec<Sample>> {
+    use rand::SeedableRng;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let start = tokio::time::Instant::now();
+    let mut due = start;
+    let mut tasks = Vec::with_capacity(tokens.len());
+    for (n, token) in tokens.into_iter().enumerate() {
+        due += crate::stress::poisson_gap(&mut rng, rate);
+        tokio::time::sleep_until(due).await;
+        if in_flight.fetch_add(1, Ordering::SeqCst) >= crate::stress::MAX_IN_FLIGHT {
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            tasks.push(tokio::spawn(async move {
+                Sample {
+                    latency: std::time::Duration::ZERO,
+                    error: Some(crate::stress::SATURATED.to_owned()),
+                }
+            }));
+            continue;
+        }
+        let (http, url, in_flight) = (http.clone(), url.to_owned(), in_flight.clone());
+        tasks.push(tokio::spawn(async move {
+            let error = confirm(&http, &url, n, &token).await.err();
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            Sample {
+                latency: due.elapsed(),
+                error,
+            }
+        }));
+    }
+    let mut samples = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        samples.push(task.await?);
+    }
+    Ok(samples)
+}
+
+/// Confirms one drawdown; the code it was refused with, if it was.
+async fn confirm(http: &reqwest::Client, url: &str, n: usize, token: &str) -> Result<(), String> {
+    let response = http
+        .post(url)
+        .header("idempotency-key", format!("lt-{n}"))
+        .json(&serde_json::json!({ "confirmation_token": token }))
+        .send()
+        .await
+        .map_err(|e| crate::stress::transport_code(&e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    Err(crate::stress::refusal_code(status, &body))
+}
+
+/// What the machine counts, read before and after the measured phase.
+struct Counters {
+    /// CPU seconds of this process (server and clients).
+    own_cpu: Option<f64>,
+    /// CPU seconds of the PostgreSQL backends serving the database.
+    postgres_cpu: Option<f64>,
+    /// Bytes this process had the kernel write to storage (`/proc/self/io` write_bytes): the
+    /// SQLite database and its WAL.
+    own_written: Option<u64>,
+    /// The same for every PostgreSQL process on this machine: backends, WAL writer,
+    /// checkpointer.
+    postgres_written: Option<u64>,
+    /// Write transactions this process committed.
+    commits: u64,
+}
+
+impl Counters {
+    fn read(database: &str) -> Counters {
+        Counters {
+            own_cpu: own_cpu_seconds(),
+            postgres_cpu: postgres_cpu_seconds(database),
+            own_written: std::fs::read_to_string("/proc/self/io")
+                .ok()
+                .and_then(|io| written_bytes_in(&io)),
+            postgres_written: postgres_written_bytes(),
+            commits: lendcore_store::commits(),
+        }
+    }
+}
+
+/// A run's figures.
+struct Report {
+    confirmed: usize,
+    failed: usize,
+    secs: f64,
+    /// Of every confirmation sent, refused ones included, in milliseconds.
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    errors: std::collections::BTreeMap<String, usize>,
+    commits: u64,
+    own_cpu_us: Option<f64>,
+    postgres_cpu_us: Option<f64>,
+    own_written: Option<u64>,
+    postgres_written: Option<u64>,
+}
+
+impl Report {
+    fn of(samples: &[Sample], secs: f64, before: &Counters, after: &Counters) -> Report {
+        let mut sent: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.error.as_deref() != Some(crate::stress::SATURATED))
+            .map(|s| s.latency.as_secs_f64() * 1000.0)
+            .collect();
+        sent.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            sent.get(((sent.len() as f64 * q) as usize).min(sent.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let mut errors = std::collections::BTreeMap::new();
+        for code in samples.iter().filter_map(|s| s.error.clone()) {
+            *errors.entry(code).or_insert(0) += 1;
+        }
+        let failed: usize = errors.values().sum();
+        let confirmed = samples.len() - failed;
+        let per = |b: Option<f64>, a: Option<f64>| {
+            b.zip(a)
+                .map(|(b, a)| (a - b) * 1e6 / confirmed.max(1) as f64)
+        };
+        Report {
+            confirmed,
+            failed,
+            secs,
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: sent.last().copied().unwrap_or(0.0),
+            errors,
+            commits: after.commits - before.commits,
+            own_cpu_us: per(before.own_cpu, after.own_cpu),
+            postgres_cpu_us: per(before.postgres_cpu, after.postgres_cpu),
+            own_written: before
+                .own_written
+                .zip(after.own_written)
+                .map(|(b, a)| a.saturating_sub(b)),
+            postgres_written: before
+                .postgres_written
+                .zip(after.postgres_written)
+                .map(|(b, a)| a.saturating_sub(b)),
+        }
+    }
+
+    fn text(&self, what: &str, full: bool) -> String {
+        let mut out = format!(
+            "drawdowns confirmed over HTTP ({what}): {} in {:.1} s = {:.0}/s; latency p50 {:.1} \
+             ms, p99 {:.1} ms, max {:.1} ms; {} not confirmed\n",
+            self.confirmed,
+            self.secs,
+            self.confirmed as f64 / self.secs,
+            self.p50,
+            self.p99,
+            self.max,
+            self.failed
+        );
+        // CPU time moves far less with the machine's load than throughput does: the figure to
+        // compare two builds by on a shared machine.
+        if let Some(own) = self.own_cpu_us {
+            let database = self
+                .postgres_cpu_us
+                .map_or(String::new(), |pg| format!(", PostgreSQL {pg:.0} µs"));
+            out.push_str(&format!(
+                "CPU per confirmation: lendcore (server and clients, one process) {own:.0} µs{database}\n"
+            ));
+        }
+        if !full {
+            return out;
+        }
+        out.push_str(&format!(
+            "latency (ms, from when each was due): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}\n",
+            self.p50, self.p90, self.p99, self.max
+        ));
+        if self.errors.is_empty() {
+            out.push_str("errors: none\n");
+        }
+        for (code, count) in &self.errors {
+            out.push_str(&format!("error {code}: {count}\n"));
+        }
+        let per_confirmation = |bytes: u64| bytes as f64 / self.confirmed.max(1) as f64 / 1024.0;
+        if let Some(own) = self.own_written {
+            out.push_str(&format!(
+                "written per confirmation: lendcore {:.1} KiB{}\n",
+                per_confirmation(own),
+                self.postgres_written.map_or(String::new(), |pg| format!(
+                    ", PostgreSQL processes {:.1} KiB",
+                    per_confirmation(pg)
+                ))
+            ));
+        }
+        out.push_str(&format!(
+            "commits: {} = {:.0}/s, {:.1} confirmations per commit\n",
+            self.commits,
+            self.commits as f64 / self.secs,
+            self.confirmed as f64 / self.commits.max(1) as f64
+        ));
+        out
+    }
+}
+
+/// The `write_bytes` of a `/proc/PID/io` text.
+fn written_bytes_in(io: &str) -> Option<u64> {
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Bytes every PostgreSQL process on this machine has had written to storage; `None` without
+/// `/proc` or without one.
+fn postgres_written_bytes() -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(title) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if !title.starts_with(b"postgres:") {
+            continue;
+        }
+        if let Some(n) = std::fs::read_to_string(entry.path().join("io"))
+            .ok()
+            .and_then(|io| written_bytes_in(&io))
+        {
+            *total.get_or_insert(0) += n;
+        }
+    }
+    total
 }
 
 /// User and system CPU seconds in a `/proc/PID/stat` line (fields 14 and 15, in the kernel's
@@ -494,5 +738,47 @@ mod tests {
         let stat = "4242 (tokio (worker) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 70 0 0 20 0 9";
         assert_eq!(super::cpu_seconds_in(stat), Some(3.2));
         assert_eq!(super::cpu_seconds_in("garbage"), None);
+    }
+
+    #[test]
+    fn bytes_written_are_read_from_a_proc_io_text() {
+        let io = "rchar: 10\nwchar: 20\nsyscr: 1\nsyscw: 2\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n";
+        assert_eq!(super::written_bytes_in(io), Some(8192));
+        assert_eq!(super::written_bytes_in("rchar: 1\n"), None);
+    }
+
+    #[test]
+    fn the_report_counts_refusals_by_code_and_times_every_confirmation_sent() {
+        let ms = std::time::Duration::from_millis;
+        let samples: Vec<super::Sample> = (1..=100)
+            .map(|n| super::Sample {
+                latency: ms(n),
+                error: (n % 50 == 0).then(|| "risk.velocity".to_owned()),
+            })
+            .chain(std::iter::once(super::Sample {
+                latency: ms(0),
+                error: Some(crate::stress::SATURATED.to_owned()),
+            }))
+            .collect();
+        let counters = |commits, written| super::Counters {
+            own_cpu: None,
+            postgres_cpu: None,
+            own_written: Some(written),
+            postgres_written: None,
+            commits,
+        };
+        let report = super::Report::of(&samples, 2.0, &counters(10, 0), &counters(30, 98 * 1024));
+        assert_eq!((report.confirmed, report.failed), (98, 3));
+        assert_eq!((report.p50, report.p99, report.max), (51.0, 100.0, 100.0));
+        let text = report.text("sqlite", true);
+        assert!(
+            text.contains("error risk.velocity: 2") && text.contains("error client.saturated: 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lendcore 1.0 KiB")
+                && text.contains("commits: 20 = 10/s, 4.9 confirmations per commit"),
+            "{text}"
+        );
     }
 }

@@ -372,15 +372,21 @@ enum LoadtestAction {
         db: Option<String>,
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
+        /// Clients each sending their next confirmation when the last is answered (closed
+        /// loop).
         #[arg(long, default_value_t = 32)]
         clients: usize,
-        /// Pace the clients to this many confirmations per second overall (open loop);
-        /// as fast as they go if omitted.
+        /// Instead of clients, start confirmations on a Poisson schedule at this many a second
+        /// whatever the answers (open loop), each timed from when it was due.
         #[arg(long)]
-        rate: Option<u32>,
+        rate: Option<f64>,
         /// Put the default credit policy in effect: every confirmation is risk-checked.
         #[arg(long)]
         with_policy: bool,
+        /// The full report: p50/p90/p99/max, errors by code, bytes written per confirmation,
+        /// commits per second.
+        #[arg(long)]
+        report: bool,
     },
     /// Stress a running lendcore over its API at an open-loop rate, as borrowers and the
     /// lender's back-end would; report latencies and errors by code (docs/PERFORMANCE.md).
@@ -636,12 +642,22 @@ async fn main() -> anyhow::Result<()> {
                     clients,
                     rate,
                     with_policy,
+                    report,
                 },
         } => {
             let explicit = db.is_some();
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind: None })?;
             serve::init_logging(&config)?;
-            loadtest::drawdowns(&config, explicit, requests, clients, rate, with_policy).await
+            let load = loadtest::DrawdownLoad {
+                requests,
+                offered: match rate {
+                    Some(rate) => loadtest::Offered::Open { rate },
+                    None => loadtest::Offered::Closed { clients },
+                },
+                policy: with_policy,
+                report,
+            };
+            loadtest::drawdowns(&config, explicit, load).await
         }
         Command::Operators {
             action: OperatorsAction::Add { db, username, role },

@@ -71,6 +71,7 @@ pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;
 pub use sqlite::SqliteStore;
+pub use unit_of_work::commits;
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

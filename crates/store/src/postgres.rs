@@ -65,7 +65,7 @@ impl Store for PgStore {
 
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
         let tx = begin_apart(&self.pool, "BEGIN").await?;
-        Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
+        Ok(Box::new(SqlUnitOfWork::writer(Tx::Postgres(tx))))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
@@ -74,7 +74,7 @@ impl Store for PgStore {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         )
         .await?;
-        Ok(Box::new(SqlUnitOfWork::new(Tx::Postgres(tx))))
+        Ok(Box::new(SqlUnitOfWork::reader(Tx::Postgres(tx))))
     }
 
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {

@@ -78,12 +78,12 @@ impl Store for SqliteStore {
         // IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
         // cannot fail half-way when another process (a CLI run) holds the lock.
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqlUnitOfWork::new(Tx::Sqlite(tx))))
+        Ok(Box::new(SqlUnitOfWork::writer(Tx::Sqlite(tx))))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
         let tx = self.reader.begin().await?;
-        Ok(Box::new(SqlUnitOfWork::new(Tx::Sqlite(tx))))
+        Ok(Box::new(SqlUnitOfWork::reader(Tx::Sqlite(tx))))
     }
 
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {

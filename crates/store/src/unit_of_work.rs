@@ -1,6 +1,8 @@
 //! The one implementation of [`UnitOfWork`]: a transaction on either backend. Repository code is
 //! written once against it; `on_tx!` runs the same statement on whichever connection it holds.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite, Transaction};
 
@@ -14,6 +16,8 @@ pub(crate) enum Tx {
 
 pub(crate) struct SqlUnitOfWork {
     pub(crate) tx: Tx,
+    /// Begun to write (`Store::begin`), not to read a snapshot.
+    writes: bool,
     /// Audit entries and decision records appended in this unit of work, not yet written: they
     /// go together when it commits (or before it reads one of their tables), so recording a
     /// decision beside a change costs no round trip of its own. Rolled back, they are dropped
@@ -25,10 +29,29 @@ pub(crate) struct SqlUnitOfWork {
 pub(crate) const PENDING_AUDIT: usize = 0;
 pub(crate) const PENDING_DECISIONS: usize = 1;
 
+/// Write transactions this process has committed, on either backend.
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// Write transactions this process has committed so far: the load test's commits per second.
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::Relaxed)
+}
+
 impl SqlUnitOfWork {
-    pub(crate) fn new(tx: Tx) -> SqlUnitOfWork {
+    /// A unit of work that writes.
+    pub(crate) fn writer(tx: Tx) -> SqlUnitOfWork {
+        Self::new(tx, true)
+    }
+
+    /// A unit of work that reads one snapshot.
+    pub(crate) fn reader(tx: Tx) -> SqlUnitOfWork {
+        Self::new(tx, false)
+    }
+
+    fn new(tx: Tx, writes: bool) -> SqlUnitOfWork {
         SqlUnitOfWork {
             tx,
+            writes,
             pending: [
                 crate::audit::pending_rows(),
                 crate::decisions::pending_rows(),
@@ -69,6 +92,9 @@ impl UnitOfWork for SqlUnitOfWork {
         match self.tx {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
+        }
+        if self.writes {
+            COMMITS.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }

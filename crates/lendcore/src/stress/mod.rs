@@ -50,7 +50,7 @@ pub struct Options {
 
 /// Operations in flight at most; one due while they are all busy is counted as an error of
 /// the load generator's own (`client.saturated`), not sent late.
-const MAX_IN_FLIGHT: usize = 4096;
+pub(crate) const MAX_IN_FLIGHT: usize = 4096;
 /// The error of an operation due while [`MAX_IN_FLIGHT`] were in flight: never sent.
 pub const SATURATED: &str = "client.saturated";
 
@@ -108,13 +108,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     bar.set_message(options.scenario.as_str());
     let in_flight = Arc::new(AtomicUsize::new(0));
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
-    let mut due = 0.0_f64;
+    let mut due = Duration::ZERO;
     let mut tasks = Vec::with_capacity(planned);
     for (n, op) in ops.into_iter().enumerate() {
-        // Poisson arrivals: exponential gaps at the rate asked.
-        let u: f64 = rng.random_range(f64::EPSILON..1.0);
-        due += -u.ln() / options.rate;
-        let at = start + Duration::from_secs_f64(due);
+        due += poisson_gap(&mut rng, options.rate);
+        let at = start + due;
         tokio::time::sleep_until(at).await;
         let (world, bar, in_flight) = (world.clone(), bar.clone(), in_flight.clone());
         if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
@@ -161,6 +159,29 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         println!("report: {}", path.display());
     }
     Ok(())
+}
+
+/// The time to the next of a Poisson process's arrivals at `rate` a second: an exponential
+/// gap.
+pub(crate) fn poisson_gap(rng: &mut impl Rng, rate: f64) -> Duration {
+    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+    Duration::from_secs_f64(-u.ln() / rate)
+}
+
+/// The code of a request that got no answer.
+pub(crate) fn transport_code(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "client.timeout".to_owned()
+    } else {
+        "client.connection".to_owned()
+    }
+}
+
+/// The code of a refusal: the `code` of lendcore's error body, else the HTTP status.
+pub(crate) fn refusal_code(status: reqwest::StatusCode, body: &serde_json::Value) -> String {
+    body["code"]
+        .as_str()
+        .map_or_else(|| format!("http.{}", status.as_u16()), str::to_owned)
 }
 
 /// Whether a URL names this machine.

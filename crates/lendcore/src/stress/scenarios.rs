@@ -201,21 +201,16 @@ impl Client {
         for (name, value) in extra {
             request = request.header(*name, value);
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                "client.timeout".to_owned()
-            } else {
-                "client.connection".to_owned()
-            }
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| super::transport_code(&e))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
             Ok(body)
         } else {
-            Err(body["code"]
-                .as_str()
-                .map_or_else(|| format!("http.{}", status.as_u16()), str::to_owned))
+            Err(super::refusal_code(status, &body))
         }
     }
 
