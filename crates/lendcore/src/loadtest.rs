@@ -170,7 +170,7 @@ async fn drawdowns_on(
     // Marks where the measured phase begins, for a profiler switched on there (callgrind's
     // `--instr-atstart=no` with `callgrind_control -i on`).
     eprintln!("measuring: confirming {requests} drawdowns");
-    let before = Counters::read(&database);
+    let before = Counters::read(store.as_ref(), &database);
     let started = Instant::now();
     let url = format!("{base}/v1/drawdowns/confirm");
     let samples = match load.offered {
@@ -178,7 +178,7 @@ async fn drawdowns_on(
         Offered::Open { rate } => open_loop(&http, &url, tokens, rate).await?,
     };
     let secs = started.elapsed().as_secs_f64();
-    let after = Counters::read(&database);
+    let after = Counters::read(store.as_ref(), &database);
     let _ = stop.send(());
     server.await??;
     let report = Report::of(&samples, secs, &before, &after);
@@ -328,7 +328,7 @@ struct Counters {
 }
 
 impl Counters {
-    fn read(database: &str) -> Counters {
+    fn read(store: &dyn Store, database: &str) -> Counters {
         Counters {
             own_cpu: own_cpu_seconds(),
             postgres_cpu: postgres_cpu_seconds(database),
@@ -336,7 +336,7 @@ impl Counters {
                 .ok()
                 .and_then(|io| written_bytes_in(&io)),
             postgres_written: postgres_written_bytes(),
-            commits: lendcore_store::commits(),
+            commits: store.commits(),
         }
     }
 }

@@ -287,7 +287,7 @@ store_test! {
         blocker.rollback().await.unwrap();
         assert_eq!(api.product_count().await, 0);
         let retried = api.send("POST", "/v1/products", Some("stuck"), &product("stuck")).await;
-        assert_eq!(retried.status, StatusCode::CREATED, "the client's retry with the same key works");
+        assert_eq!(retried.status, StatusCode::CREATED, "the client's retry with the same key works: {:?}", retried.body);
     }
 
     async fn dead_jobs_are_listed_and_redriven_over_http(db: &TestDb) {

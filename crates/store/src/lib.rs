@@ -15,6 +15,7 @@ pub mod decisions;
 pub mod deliveries;
 pub mod drawdowns;
 mod error;
+mod group_commit;
 pub mod idempotency;
 mod incidents;
 mod integrity;
@@ -71,7 +72,6 @@ pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;
 pub use sqlite::SqliteStore;
-pub use unit_of_work::commits;
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,12 @@ pub struct MigrationReport {
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
-    /// A read-write unit of work. On SQLite it holds the single writer until it ends.
+    /// Write transactions committed so far through this store. On SQLite one COMMIT covers a
+    /// batch of units of work (group commit); on PostgreSQL each unit commits on its own.
+    fn commits(&self) -> u64;
+
+    /// A read-write unit of work. On SQLite it holds the single writer until it ends, and its
+    /// commit is shared with the units that ran beside it (`group_commit.rs`).
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
 
     /// A read-only unit of work: one consistent snapshot, never blocking writers.

@@ -12,6 +12,7 @@ use crate::{Backend, ConnectOptions, MigrationReport, Store, StoreError, UnitOfW
 
 pub struct PgStore {
     pool: PgPool,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PgStore {
@@ -36,7 +37,10 @@ impl PgStore {
             .before_acquire(crate::only_idle_connections)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            commits: std::sync::Arc::default(),
+        })
     }
 }
 
@@ -63,9 +67,16 @@ impl Store for PgStore {
         Backend::Postgres
     }
 
+    fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
         let tx = begin_apart(&self.pool, "BEGIN").await?;
-        Ok(Box::new(SqlUnitOfWork::writer(Tx::Postgres(tx))))
+        Ok(Box::new(SqlUnitOfWork::writer(
+            Tx::Postgres(tx),
+            Some(std::sync::Arc::clone(&self.commits)),
+        )))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {

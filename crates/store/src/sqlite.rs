@@ -1,6 +1,6 @@
 //! SQLite: WAL, foreign keys on, a busy timeout, synchronous=FULL (a commit survives power
-//! loss), one writer connection so transactions never fight over the lock, and a few read-only
-//! connections for snapshots.
+//! loss), one writer connection so transactions never fight over the lock, its units of work
+//! committed in batches (`group_commit.rs`), and a few read-only connections for snapshots.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,14 +10,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::group_commit::GroupCommit;
 use crate::migrations;
-use crate::unit_of_work::{SqlUnitOfWork, Tx};
+use crate::unit_of_work::{SqlUnitOfWork, SqliteTx, Tx};
 use crate::{Backend, ConnectOptions, MigrationReport, Store, StoreError, UnitOfWork};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
     writer: SqlitePool,
+    batches: GroupCommit,
     reader: SqlitePool,
 }
 
@@ -64,7 +66,11 @@ impl SqliteStore {
             .before_acquire(crate::only_idle_connections)
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            batches: GroupCommit::new(writer.clone(), options.acquire_timeout),
+            writer,
+            reader,
+        })
     }
 }
 
@@ -74,16 +80,23 @@ impl Store for SqliteStore {
         Backend::Sqlite
     }
 
+    fn commits(&self) -> u64 {
+        self.batches.commits()
+    }
+
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        // IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
-        // cannot fail half-way when another process (a CLI run) holds the lock.
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqlUnitOfWork::writer(Tx::Sqlite(tx))))
+        let unit = self.batches.begin().await?;
+        Ok(Box::new(SqlUnitOfWork::writer(
+            Tx::Sqlite(SqliteTx::Write(unit)),
+            None,
+        )))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
         let tx = self.reader.begin().await?;
-        Ok(Box::new(SqlUnitOfWork::reader(Tx::Sqlite(tx))))
+        Ok(Box::new(SqlUnitOfWork::reader(Tx::Sqlite(SqliteTx::Read(
+            tx,
+        )))))
     }
 
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {
