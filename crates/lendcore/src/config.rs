@@ -540,6 +540,7 @@ impl Config {
             max_connections: self.database.max_connections,
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             create_if_missing: true,
+            ..lendcore_store::ConnectOptions::default()
         }
     }
 

@@ -2,12 +2,24 @@
 //! single writer connection runs them one after another, each in a savepoint of its own (a
 //! unit that fails or is dropped rolls back only itself), and the transaction commits when no
 //! unit is waiting for the writer, or when the batch reaches [`MAX_UNITS`] units or its first
-//! unit has waited [`MAX_WAIT`]. A unit's `commit` answers only once that COMMIT is durable
+//! unit has waited `max_wait` (5 ms by default; a timer armed when the batch begins sees to it
+//! should the units meant to follow never come). A unit's `commit` answers only once that COMMIT is durable
 //! (`synchronous=FULL` stays): a crash before it loses only units whose callers heard nothing.
 //! A unit reads what earlier units of its batch wrote, as it would once they committed.
 //!
 //! The COMMIT and the clean-up after a unit runs in a task of its own, so a caller dropped at
-//! any point (a client gone) cannot leave the batch half-finished for the next unit.
+//! any point (a client gone) cannot leave the batch half-finished for the next unit. The batch
+//! never trusts its own account of the transaction alone: SQLite rolls a whole transaction back
+//! on its own after some errors (a full disk, an I/O error, no memory), so before a unit joins,
+//! before a COMMIT and after any failure the writer asks SQLite whether the transaction is still
+//! open; a batch found lost fails every unit released into it, and a connection left inside a
+//! transaction is closed rather than handed back to the pool.
+//!
+//! A unit that rolls back may have read what its batch-mates wrote (a refusal computed from
+//! their holds): its `rollback` answers once their COMMIT is durable and fails if it was not.
+//! Known limit (#15's note): a unit merely dropped (an early return with an idempotent
+//! replay) cannot wait, so its caller may answer from a batch-mate's writes before they are
+//! durable; should that COMMIT fail, the answer was given from writes that never landed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,8 +33,6 @@ use crate::StoreError;
 
 /// Units one COMMIT covers at most.
 const MAX_UNITS: usize = 256;
-/// How long a unit released into the batch may wait for later ones before the batch commits.
-const MAX_WAIT: Duration = Duration::from_millis(5);
 
 /// How a unit's batch ended: committed, or the reason it did not.
 type Outcome = Result<(), String>;
@@ -30,10 +40,7 @@ type Outcome = Result<(), String>;
 /// The writer of one SQLite database.
 pub(crate) struct GroupCommit {
     pool: SqlitePool,
-    batch: Arc<Mutex<Batch>>,
-    /// Units waiting for the writer: while any is, a finished unit leaves the COMMIT to them.
-    queued: Arc<AtomicUsize>,
-    commits: Arc<AtomicU64>,
+    writer: Writer,
     acquire_timeout: Duration,
 }
 
@@ -76,35 +83,43 @@ pub(crate) struct Unit {
     writer: Writer,
 }
 
-/// What a unit needs of the writer to end: the batch's lock, who waits, the COMMIT count.
+/// The batch's lock, who waits for it, the COMMIT count and the wait bound.
 #[derive(Clone)]
 struct Writer {
     batch: Arc<Mutex<Batch>>,
+    /// Units waiting for the writer: while any is, a finished unit leaves the COMMIT to them.
     queued: Arc<AtomicUsize>,
     commits: Arc<AtomicU64>,
+    max_wait: Duration,
 }
 
 impl GroupCommit {
-    pub(crate) fn new(pool: SqlitePool, acquire_timeout: Duration) -> GroupCommit {
+    pub(crate) fn new(pool: SqlitePool, acquire_timeout: Duration, max_wait: Duration) -> Self {
         GroupCommit {
             pool,
-            batch: Arc::default(),
-            queued: Arc::default(),
-            commits: Arc::default(),
+            writer: Writer {
+                batch: Arc::default(),
+                queued: Arc::default(),
+                commits: Arc::default(),
+                max_wait,
+            },
             acquire_timeout,
         }
     }
 
     /// COMMITs so far: each covers one batch of units.
     pub(crate) fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.writer.commits.load(Ordering::Relaxed)
     }
 
     /// Waits for the writer and opens a unit in the batch (beginning one if none is open).
     pub(crate) async fn begin(&self) -> Result<Unit, StoreError> {
-        let queued = Queued::join(&self.queued);
-        let locked =
-            tokio::time::timeout(self.acquire_timeout, Arc::clone(&self.batch).lock_owned()).await;
+        let queued = Queued::join(&self.writer.queued);
+        let locked = tokio::time::timeout(
+            self.acquire_timeout,
+            Arc::clone(&self.writer.batch).lock_owned(),
+        )
+        .await;
         drop(queued);
         let batch = locked.map_err(|_| {
             StoreError::Unavailable(format!(
@@ -114,11 +129,7 @@ impl GroupCommit {
         })?;
         let mut unit = Unit {
             batch: Some(batch),
-            writer: Writer {
-                batch: Arc::clone(&self.batch),
-                queued: Arc::clone(&self.queued),
-                commits: Arc::clone(&self.commits),
-            },
+            writer: self.writer.clone(),
         };
         let batch = unit.batch();
         if batch.unit_open {
@@ -127,15 +138,21 @@ impl GroupCommit {
         if batch.conn.is_none() {
             batch.conn = Some(self.pool.acquire().await?);
         }
+        if batch.open && !in_transaction(batch).await? {
+            end_batch(batch, Err(LOST.to_owned())).await;
+        }
         if !batch.open {
             // IMMEDIATE takes the write lock up front, so a unit that reads and then writes
             // cannot fail half-way when another process (a CLI run) holds the lock. Marked
             // first: a caller dropped while BEGIN runs leaves a transaction that is open.
             batch.open = true;
             if let Err(e) = execute(batch, "BEGIN IMMEDIATE").await {
-                batch.open = false;
+                end_batch(batch, Err(e.to_string())).await;
                 return Err(e);
             }
+            // Should every unit of the batch roll back, or the followers never come, the batch
+            // still ends.
+            flush_later(self.writer.clone(), batch.ended);
         }
         // Marked first: a caller dropped while SAVEPOINT runs leaves it for the next to close.
         batch.unit_open = true;
@@ -143,6 +160,10 @@ impl GroupCommit {
         Ok(unit)
     }
 }
+
+/// What units of a batch SQLite rolled back on its own are told.
+const LOST: &str = "SQLite rolled the batch's transaction back (a full disk, an I/O error): \
+                    nothing of it was kept";
 
 impl Unit {
     fn batch(&mut self) -> &mut Batch {
@@ -169,9 +190,6 @@ impl Unit {
                     batch.unit_open = false;
                     if batch.released.is_empty() {
                         batch.first_released = Some(Instant::now());
-                        // Should the units meant to follow never come (their callers gone),
-                        // the batch still commits once this one has waited long enough.
-                        flush_later(writer.clone(), batch.ended);
                     }
                     batch.released.push(tell);
                 }
@@ -182,20 +200,17 @@ impl Unit {
             }
             finish(batch, &writer).await;
         });
-        match heard.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(why)) => Err(StoreError::Database(why)),
-            Err(_) => Err(StoreError::Database(
-                "the batch ended without saying whether it committed".to_owned(),
-            )),
-        }
+        heard_from_batch(heard).await
     }
 
-    /// Rolls the unit back; the batch goes on without it.
+    /// Rolls the unit back; the batch goes on without it. A unit that rolls back may have
+    /// read what units released before it wrote (a refusal from a batch-mate's hold), so it
+    /// answers once their COMMIT is durable, and fails if it was not.
     pub(crate) async fn rollback(mut self) -> Result<(), StoreError> {
         let batch = self.batch.take().expect("a unit ends once");
-        end_abandoned(batch, self.writer.clone()).await;
-        Ok(())
+        let (tell, heard) = oneshot::channel();
+        end_abandoned(batch, self.writer.clone(), Some(tell)).await;
+        heard_from_batch(heard).await
     }
 }
 
@@ -208,55 +223,91 @@ impl Drop for Unit {
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let writer = self.writer.clone();
-            runtime.spawn(async move { end_abandoned(batch, writer).await });
+            runtime.spawn(async move { end_abandoned(batch, writer, None).await });
         }
     }
 }
 
-async fn end_abandoned(mut batch: OwnedMutexGuard<Batch>, writer: Writer) {
+async fn heard_from_batch(heard: oneshot::Receiver<Outcome>) -> Result<(), StoreError> {
+    match heard.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(StoreError::Database(why)),
+        Err(_) => Err(StoreError::Database(
+            "the batch ended without saying whether it committed".to_owned(),
+        )),
+    }
+}
+
+/// Rolls back a unit that ended without committing, and finishes the batch. `watch`, if given,
+/// hears how the writes the unit could read ended: at once if there were none, else with the
+/// units released before it.
+async fn end_abandoned(
+    mut batch: OwnedMutexGuard<Batch>,
+    writer: Writer,
+    watch: Option<oneshot::Sender<Outcome>>,
+) {
     // Apart from the caller, which may be dropped while it waits.
     let ended = tokio::spawn(async move {
+        let before = batch.ended;
         if batch.unit_open {
             close_abandoned(&mut batch).await;
+        }
+        if let Some(watch) = watch {
+            if batch.ended != before {
+                // Its savepoint could not be closed, and the batch was ended with an error.
+                let _ = watch.send(Err(
+                    "the batch this unit read from was rolled back".to_owned()
+                ));
+            } else if batch.released.is_empty() {
+                let _ = watch.send(Ok(()));
+            } else {
+                batch.released.push(watch);
+            }
         }
         finish(batch, &writer).await;
     });
     let _ = ended.await;
 }
 
-/// Commits batch number `ended` once its first unit has waited [`MAX_WAIT`], if it is still
-/// open then.
+/// Ends the batch that ended `ended` batches after the first, `max_wait` after it began, if it
+/// is still open then and no unit has ended it: whoever waits for the writer, the units in it
+/// have waited long enough.
 fn flush_later(writer: Writer, ended: u64) {
     tokio::spawn(async move {
-        tokio::time::sleep(MAX_WAIT).await;
-        let batch = Arc::clone(&writer.batch).lock_owned().await;
+        tokio::time::sleep(writer.max_wait).await;
+        let mut batch = Arc::clone(&writer.batch).lock_owned().await;
         if batch.ended == ended && batch.open {
-            finish(batch, &writer).await;
+            if batch.unit_open {
+                close_abandoned(&mut batch).await;
+            }
+            end_now(&mut batch, &writer).await;
         }
     });
 }
 
-/// Rolls back an open unit's savepoint. If that fails the connection's state is unknown: the
-/// whole batch is rolled back and its units told so.
+/// Rolls back an open unit's savepoint. If that fails, or SQLite has rolled the whole
+/// transaction back on its own, the batch is ended and its released units told.
 async fn close_abandoned(batch: &mut Batch) {
     let closed = match execute(batch, "ROLLBACK TO unit").await {
         Ok(()) => execute(batch, "RELEASE unit").await,
-        // Dropped before its SAVEPOINT ran: there is nothing to close.
-        Err(e) if e.to_string().contains("no such savepoint") => Ok(()),
         Err(e) => Err(e),
     };
     batch.unit_open = false;
     if let Err(e) = closed {
-        let why = format!("a unit could not be rolled back alone, so its batch was: {e}");
+        let why = match in_transaction(batch).await {
+            Ok(false) => LOST.to_owned(),
+            Ok(true) | Err(_) => {
+                format!("a unit could not be rolled back alone, so its batch was: {e}")
+            }
+        };
         tracing::error!("{why}");
-        let _ = execute(batch, "ROLLBACK").await;
-        end_batch(batch, Err(why));
+        end_batch(batch, Err(why)).await;
     }
 }
 
-/// After a unit: COMMITs the batch when nothing waits for the writer, or it is full or old
-/// enough; otherwise leaves the transaction open for the next unit, which takes the writer as
-/// `batch` is dropped.
+/// After a unit: COMMITs the batch when nothing waits for the writer, or it is full, or its
+/// first unit has waited long enough; otherwise leaves the transaction open for the next unit,
+/// which takes the writer as `batch` is dropped.
 async fn finish(mut batch: OwnedMutexGuard<Batch>, writer: &Writer) {
     if !batch.open {
         return;
@@ -265,39 +316,75 @@ async fn finish(mut batch: OwnedMutexGuard<Batch>, writer: &Writer) {
         || batch.released.len() >= MAX_UNITS
         || batch
             .first_released
-            .is_some_and(|t| t.elapsed() >= MAX_WAIT);
-    if !due {
+            .is_some_and(|t| t.elapsed() >= writer.max_wait);
+    if due {
+        end_now(&mut batch, writer).await;
+    }
+}
+
+/// COMMITs what the batch holds (or rolls back an empty one), and tells its units.
+async fn end_now(batch: &mut Batch, writer: &Writer) {
+    if batch.released.is_empty() {
+        // Every unit rolled back: there is nothing to keep.
+        let _ = execute(batch, "ROLLBACK").await;
+        end_batch(batch, Ok(())).await;
         return;
     }
-    let outcome = if batch.released.is_empty() {
-        // Every unit rolled back: there is nothing to keep. A BEGIN whose caller was dropped
-        // before it ran left no transaction to roll back.
-        match execute(&mut batch, "ROLLBACK").await {
-            Err(e) if e.to_string().contains("no transaction is active") => Ok(()),
-            other => other,
-        }
-    } else {
-        let committed = execute(&mut batch, "COMMIT").await;
-        if committed.is_err() {
-            let _ = execute(&mut batch, "ROLLBACK").await;
-        } else {
-            writer.commits.fetch_add(1, Ordering::Relaxed);
-        }
-        committed
+    let outcome = match in_transaction(batch).await {
+        Ok(true) => match execute(batch, "COMMIT").await {
+            Ok(()) => {
+                writer.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = execute(batch, "ROLLBACK").await;
+                Err(e.to_string())
+            }
+        },
+        Ok(false) => Err(LOST.to_owned()),
+        Err(e) => Err(e.to_string()),
     };
-    end_batch(&mut batch, outcome.map_err(|e| e.to_string()));
+    end_batch(batch, outcome).await;
 }
 
 /// Tells every released unit how its batch ended, and gives the connection back to its pool
-/// (migrations and closing the store need it).
-fn end_batch(batch: &mut Batch, outcome: Outcome) {
+/// (migrations and closing the store need it), or closes it if it is still inside a transaction
+/// (it would hand the next batch a transaction nobody began).
+async fn end_batch(batch: &mut Batch, outcome: Outcome) {
     batch.open = false;
     batch.ended += 1;
     batch.first_released = None;
     for unit in batch.released.drain(..) {
         let _ = unit.send(outcome.clone());
     }
-    batch.conn = None;
+    let clean = match in_transaction(batch).await {
+        Ok(false) => true,
+        Ok(true) => {
+            execute(batch, "ROLLBACK").await.is_ok()
+                && matches!(in_transaction(batch).await, Ok(false))
+        }
+        Err(_) => false,
+    };
+    if let Some(conn) = batch.conn.take()
+        && !clean
+    {
+        tracing::error!("the SQLite writer connection was left inside a transaction; it is closed");
+        let _ = conn.close().await;
+    }
+}
+
+/// Whether SQLite itself has a transaction open on the writer, whatever the batch believes.
+async fn in_transaction(batch: &mut Batch) -> Result<bool, StoreError> {
+    let conn = batch
+        .conn
+        .as_mut()
+        .ok_or_else(|| StoreError::Database("the SQLite writer has no connection".to_owned()))?;
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is sqlx's open connection, locked for us while we ask; the call only
+    // reads the connection's autocommit flag.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    Ok(autocommit == 0)
 }
 
 async fn execute(batch: &mut Batch, statement: &'static str) -> Result<(), StoreError> {
@@ -307,4 +394,255 @@ async fn execute(batch: &mut Batch, statement: &'static str) -> Result<(), Store
         .ok_or_else(|| StoreError::Database("the SQLite writer has no connection".to_owned()))?;
     sqlx::query(statement).execute(&mut **conn).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch's edges, on a bare writer where a test controls who waits: a statement that
+    //! fails, a COMMIT that fails, a full disk, the unit bound.
+
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    use super::*;
+
+    /// A writer whose batches end only when nothing waits or they are full, and its directory.
+    async fn writer() -> (GroupCommit, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteConnectOptions::from_str(&url)
+                    .unwrap()
+                    .create_if_missing(true)
+                    .foreign_keys(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE t (x INTEGER PRIMARY KEY, body BLOB);
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let writer = GroupCommit::new(pool, Duration::from_secs(30), Duration::from_secs(30));
+        (writer, dir)
+    }
+
+    type Boxed<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+    // Boxed as Send futures, as the store's are: spawned, the bare futures trip the compiler's
+    // higher-ranked lifetime checks.
+    fn run<'a>(unit: &'a mut Unit, sql: &'a str) -> Boxed<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move { sqlx::Executor::execute(unit.conn(), sql).await.map(drop) })
+    }
+
+    fn begin(writer: &GroupCommit) -> Boxed<'_, Result<Unit, StoreError>> {
+        Box::pin(writer.begin())
+    }
+
+    async fn rows(writer: &GroupCommit) -> Vec<i64> {
+        sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(&writer.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Until `n` callers wait for the writer.
+    async fn queued(writer: &GroupCommit, n: usize) {
+        while writer.writer.queued.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Units queued behind a held one, each running `sql` and committing if it succeeded;
+    /// answers whether each committed, the held one first.
+    async fn behind(
+        writer: &Arc<GroupCommit>,
+        held: Unit,
+        sqls: Vec<String>,
+    ) -> Vec<Result<(), String>> {
+        let mut tasks = Vec::new();
+        for (i, sql) in sqls.into_iter().enumerate() {
+            let unit_writer = Arc::clone(writer);
+            tasks.push(tokio::spawn(async move {
+                let mut unit = begin(&unit_writer).await.map_err(|e| e.to_string())?;
+                match run(&mut unit, &sql).await {
+                    Ok(()) => unit.commit().await.map_err(|e| e.to_string()),
+                    Err(e) => {
+                        // Fails too if the batch is lost: the statement's error is the news.
+                        let _ = unit.rollback().await;
+                        Err(e.to_string())
+                    }
+                }
+            }));
+            queued(writer, i + 1).await;
+        }
+        let mut outcomes = vec![held.commit().await.map_err(|e| e.to_string())];
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_that_fails_undoes_only_its_own_unit() {
+        let (writer, _dir) = writer().await;
+        let writer = Arc::new(writer);
+        let mut first = writer.begin().await.unwrap();
+        run(&mut first, "INSERT INTO t (x) VALUES (1)")
+            .await
+            .unwrap();
+        // The second unit's second statement fails on the first unit's row: its first
+        // statement is undone with it, and nothing else is.
+        let outcomes = behind(
+            &writer,
+            first,
+            vec![
+                "INSERT INTO t (x) VALUES (2)".to_owned(),
+                "INSERT INTO t (x) VALUES (3); INSERT INTO t (x) VALUES (1)".to_owned(),
+                "INSERT INTO t (x) VALUES (4)".to_owned(),
+            ],
+        )
+        .await;
+        let committed: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
+        assert_eq!(committed, [true, true, false, true], "{outcomes:?}");
+        assert_eq!(rows(&writer).await, [1, 2, 4]);
+        assert_eq!(writer.commits(), 1, "one COMMIT for the four");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_that_fails_fails_every_unit_of_its_batch() {
+        let (writer, _dir) = writer().await;
+        let writer = Arc::new(writer);
+        let mut first = writer.begin().await.unwrap();
+        run(&mut first, "INSERT INTO t (x) VALUES (1)")
+            .await
+            .unwrap();
+        // A deferred foreign key is checked only at COMMIT: the batch's COMMIT fails.
+        let outcomes = behind(
+            &writer,
+            first,
+            vec![
+                "INSERT INTO child (p) VALUES (99)".to_owned(),
+                "INSERT INTO t (x) VALUES (2)".to_owned(),
+            ],
+        )
+        .await;
+        assert!(outcomes.iter().all(Result::is_err), "{outcomes:?}");
+        assert!(
+            rows(&writer).await.is_empty(),
+            "nothing of the batch was kept"
+        );
+        assert_eq!(writer.commits(), 0);
+        let mut next = writer.begin().await.unwrap();
+        run(&mut next, "INSERT INTO t (x) VALUES (3)")
+            .await
+            .unwrap();
+        next.commit().await.unwrap();
+        assert_eq!(
+            rows(&writer).await,
+            [3],
+            "the writer goes on after a failed COMMIT"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_rolled_back_answers_only_once_what_it_read_is_durable() {
+        let (writer, _dir) = writer().await;
+        let writer = Arc::new(writer);
+        for fails in [false, true] {
+            let mut first = writer.begin().await.unwrap();
+            run(
+                &mut first,
+                "INSERT INTO t (x) VALUES (1) ON CONFLICT DO NOTHING",
+            )
+            .await
+            .unwrap();
+            if fails {
+                run(&mut first, "INSERT INTO child (p) VALUES (99)")
+                    .await
+                    .unwrap();
+            }
+            let reader = tokio::spawn({
+                let writer = Arc::clone(&writer);
+                async move {
+                    let mut unit = begin(&writer).await.unwrap();
+                    run(&mut unit, "SELECT x FROM t").await.unwrap();
+                    unit.rollback().await
+                }
+            });
+            queued(&writer, 1).await;
+            assert_eq!(first.commit().await.is_ok(), !fails);
+            let read = reader.await.unwrap();
+            assert_eq!(read.is_ok(), !fails, "{read:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_never_answers_a_unit_whose_writes_were_lost() {
+        let (writer, _dir) = writer().await;
+        let writer = Arc::new(writer);
+        let mut first = writer.begin().await.unwrap();
+        run(&mut first, "INSERT INTO t (x) VALUES (1)")
+            .await
+            .unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(first.conn())
+            .await
+            .unwrap();
+        // The database may not grow: the second unit's large row fills it. SQLite then rolls
+        // back the statement or the whole transaction, as it sees fit; either way no unit may
+        // hear it committed unless its row is there.
+        run(
+            &mut first,
+            &format!("PRAGMA max_page_count = {}", pages + 2),
+        )
+        .await
+        .unwrap();
+        let outcomes = behind(
+            &writer,
+            first,
+            vec![
+                "INSERT INTO t (x, body) VALUES (2, zeroblob(1000000))".to_owned(),
+                "INSERT INTO t (x) VALUES (3)".to_owned(),
+            ],
+        )
+        .await;
+        assert!(outcomes[1].is_err(), "{outcomes:?}");
+        let kept = rows(&writer).await;
+        for (x, outcome) in [(1, &outcomes[0]), (3, &outcomes[2])] {
+            assert_eq!(outcome.is_ok(), kept.contains(&x), "{outcomes:?} {kept:?}");
+        }
+        assert!(!kept.contains(&2));
+        let mut next = writer.begin().await.unwrap();
+        run(
+            &mut next,
+            "PRAGMA max_page_count = 1000000; INSERT INTO t (x) VALUES (4)",
+        )
+        .await
+        .unwrap();
+        next.commit().await.unwrap();
+        assert!(rows(&writer).await.contains(&4), "the writer goes on");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_holds_at_most_its_bound_of_units() {
+        let (writer, _dir) = writer().await;
+        let writer = Arc::new(writer);
+        let first = writer.begin().await.unwrap();
+        let sqls = (1..=300)
+            .map(|x| format!("INSERT INTO t (x) VALUES ({x})"))
+            .collect();
+        let outcomes = behind(&writer, first, sqls).await;
+        assert!(outcomes.iter().all(Result::is_ok));
+        assert_eq!(rows(&writer).await.len(), 300);
+        // 301 units, every one waiting: a full batch of 256, then the rest.
+        assert_eq!(writer.commits(), 2);
+    }
 }

@@ -234,6 +234,9 @@ pub struct ConnectOptions {
     /// Whether a SQLite file that does not exist is created. Commands that only read (an
     /// audit) say the database does not exist instead of creating an empty one.
     pub create_if_missing: bool,
+    /// SQLite: how long a unit of work released into a batch waits for later ones before the
+    /// batch commits (`group_commit.rs`).
+    pub group_commit_wait: std::time::Duration,
 }
 
 impl Default for ConnectOptions {
@@ -242,6 +245,7 @@ impl Default for ConnectOptions {
             max_connections: 16,
             acquire_timeout: std::time::Duration::from_secs(10),
             create_if_missing: true,
+            group_commit_wait: std::time::Duration::from_millis(5),
         }
     }
 }

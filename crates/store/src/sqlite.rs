@@ -67,7 +67,11 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await?;
         Ok(Self {
-            batches: GroupCommit::new(writer.clone(), options.acquire_timeout),
+            batches: GroupCommit::new(
+                writer.clone(),
+                options.acquire_timeout,
+                options.group_commit_wait,
+            ),
             writer,
             reader,
         })

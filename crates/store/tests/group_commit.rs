@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lendcore_store::{Backend, StoredAlertRule};
+use lendcore_store::{Backend, ConnectOptions, StoredAlertRule};
 use lendcore_testkit::store_test;
 
 fn rule(name: &str) -> StoredAlertRule {
@@ -20,12 +20,20 @@ fn rule(name: &str) -> StoredAlertRule {
 
 store_test! {
     async fn a_unit_that_fails_in_a_batch_rolls_back_alone(db: &TestDb) {
-        let commits = db.store.commits();
-        let mut first = db.store.begin().await.unwrap();
+        // Batches that end only when nothing waits: however slow the machine, the four units
+        // share one.
+        let store = db
+            .store_with(&ConnectOptions {
+                group_commit_wait: Duration::from_secs(30),
+                ..ConnectOptions::default()
+            })
+            .await;
+        let commits = store.commits();
+        let mut first = store.begin().await.unwrap();
         assert!(first.save_alert_rule(&rule("first"), None).await.unwrap());
         // Three more queue for the writer while the first holds it: one drops its work half
         // done, one fails on a row the first wrote, one writes its own.
-        let (store_a, store_b, store_c) = (db.store.clone(), db.store.clone(), db.store.clone());
+        let (store_a, store_b, store_c) = (store.clone(), store.clone(), store.clone());
         let dropped = tokio::spawn(async move {
             let mut unit = store_a.begin().await.unwrap();
             assert!(unit.save_alert_rule(&rule("dropped"), None).await.unwrap());
@@ -50,15 +58,17 @@ store_test! {
         for task in [dropped, clashing, last] {
             task.await.unwrap();
         }
-        let mut read = db.store.begin_read().await.unwrap();
+        let mut read = store.begin_read().await.unwrap();
         let mut names: Vec<String> = read.alert_rules().await.unwrap().into_iter().map(|r| r.name).collect();
         names.sort();
         assert_eq!(names, ["first", "last"]);
-        let used = db.store.commits() - commits;
+        drop(read);
+        let used = store.commits() - commits;
         match db.store.backend() {
             Backend::Sqlite => assert_eq!(used, 1, "one COMMIT for the batch"),
             Backend::Postgres => assert_eq!(used, 2, "each unit commits alone"),
         }
+        store.close().await;
     }
 
     async fn a_caller_that_gives_up_waiting_leaves_the_writer_to_the_next(db: &TestDb) {

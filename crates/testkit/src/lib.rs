@@ -82,19 +82,21 @@ impl TestDb {
 
     /// Another, independent store on the same database, as a second process would have.
     pub async fn second_store(&self) -> Arc<dyn Store> {
+        self.store_with(&ConnectOptions::default()).await
+    }
+
+    /// Another store on the same database, opened with `options`.
+    pub async fn store_with(&self, options: &ConnectOptions) -> Arc<dyn Store> {
         match &self.cleanup {
             Cleanup::Sqlite(_) => Arc::new(
-                SqliteStore::connect(&self.url, &ConnectOptions::default())
+                SqliteStore::connect(&self.url, options)
                     .await
                     .expect("open SQLite again"),
             ),
             Cleanup::Postgres { base_url, schema } => Arc::new(
-                PgStore::connect_with(
-                    Self::pg_options(base_url, schema),
-                    &ConnectOptions::default(),
-                )
-                .await
-                .expect("open PostgreSQL again"),
+                PgStore::connect_with(Self::pg_options(base_url, schema), options)
+                    .await
+                    .expect("open PostgreSQL again"),
             ),
         }
     }
