@@ -89,7 +89,11 @@ pub async fn drawdowns(
         ),
     }
     let (store, scratch) = scratch_store(config, explicit_db).await?;
-    let outcome = drawdowns_on(store.clone(), config, load).await;
+    // The reference runs on the same disk as the database.
+    let dir = scratch
+        .clone()
+        .unwrap_or_else(|| sqlite_directory(config.database_url()));
+    let outcome = drawdowns_on(store.clone(), config, load, &dir).await;
     store.close().await;
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
@@ -101,6 +105,7 @@ async fn drawdowns_on(
     store: Arc<dyn Store>,
     config: &Config,
     load: DrawdownLoad,
+    dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
@@ -182,6 +187,19 @@ async fn drawdowns_on(
     let _ = stop.send(());
     server.await??;
     let report = Report::of(&samples, secs, &before, &after);
+    // The same run's reference, measured after the service has stopped taking the machine.
+    let reference = match (load.report, store.backend()) {
+        (true, lendcore_store::Backend::Sqlite) => {
+            let dir = dir.to_owned();
+            eprintln!("measuring the reference: the confirmation's writes alone (bench/sqlite)");
+            let units = requests.clamp(5_000, 50_000);
+            Some(
+                tokio::task::spawn_blocking(move || crate::reference::sqlite(&dir, units))
+                    .await??,
+            )
+        }
+        (_, _) => None,
+    };
     let offered = match load.offered {
         Offered::Closed { clients } => format!("{clients} clients"),
         Offered::Open { rate } => format!("open loop at {rate}/s, Poisson"),
@@ -198,12 +216,38 @@ async fn drawdowns_on(
             load.report
         )
     );
+    if let Some(reference) = reference {
+        let rate = report.confirmed as f64 / report.secs;
+        println!(
+            "reference, the same run (bench/sqlite, one thread, prepared statements): {:.0} \
+             units/s group-committed ({} per COMMIT), {:.0}/s a COMMIT each; lendcore \
+             confirmed {:.3} of the group-committed figure, {:.2} of the one-by-one",
+            reference.grouped,
+            crate::reference::PER_COMMIT,
+            reference.single,
+            rate / reference.grouped,
+            rate / reference.single
+        );
+    }
     anyhow::ensure!(
         report.failed == 0,
         "{} confirmation(s) failed",
         report.failed
     );
     Ok(())
+}
+
+/// The directory of a `sqlite://PATH` database: the reference runs on the same disk.
+fn sqlite_directory(url: &str) -> std::path::PathBuf {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf)
 }
 
 /// One confirmation: how long it took (from when it was due, in open loop) and the code it

@@ -7,6 +7,7 @@ mod decide;
 mod demo;
 mod import;
 mod loadtest;
+mod reference;
 mod score;
 mod serve;
 mod simulate;
