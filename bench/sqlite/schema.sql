@@ -26,7 +26,6 @@ CREATE TABLE bench_drawdowns (
     body TEXT NOT NULL
 );
 CREATE INDEX bench_drawdowns_by_line ON bench_drawdowns (line_id, created_at_ms);
-CREATE INDEX bench_drawdowns_by_state ON bench_drawdowns (state, updated_at_ms);
 CREATE INDEX bench_drawdowns_to_close ON bench_drawdowns (state, id);
 CREATE INDEX bench_drawdowns_by_borrower ON bench_drawdowns (borrower_id, created_at_ms);
 

@@ -461,18 +461,13 @@ impl SqlUnitOfWork {
         drawdown: &Drawdown,
         step: &Transition,
     ) -> Result<(), StoreError> {
-        let next: i64 = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM drawdown_transitions WHERE drawdown_id = $1",
-        )
-        .bind(&drawdown.id)
-        .fetch_one(c)
-        .await)?;
+        // The next number is found by the insert itself: one statement, not a read and a write.
         on_tx!(self, c => sqlx::query(
             "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, to_state, \
-             reason, at_ms, actor, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             reason, at_ms, actor, note) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, \
+             $7, $8 FROM drawdown_transitions WHERE drawdown_id = $1",
         )
         .bind(&drawdown.id)
-        .bind(next)
         .bind(&drawdown.borrower_id)
         .bind(&step.from)
         .bind(&step.to)

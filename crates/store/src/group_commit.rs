@@ -9,11 +9,13 @@
 //!
 //! The COMMIT and the clean-up after a unit runs in a task of its own, so a caller dropped at
 //! any point (a client gone) cannot leave the batch half-finished for the next unit. The batch
-//! never trusts its own account of the transaction alone: SQLite rolls a whole transaction back
-//! on its own after some errors (a full disk, an I/O error, no memory), so before a unit joins,
-//! before a COMMIT and after any failure the writer asks SQLite whether the transaction is still
-//! open; a batch found lost fails every unit released into it, and a connection left inside a
-//! transaction is closed rather than handed back to the pool.
+//! never trusts its own account of the transaction alone after a failure: SQLite rolls a whole
+//! transaction back on its own after some errors (a full disk, an I/O error, no memory), which
+//! shows as the failure of the unit's RELEASE or ROLLBACK TO (its savepoint went with it) or of
+//! the COMMIT; the writer then asks SQLite whether the transaction is still open, a batch found
+//! lost fails every unit released into it, and a connection left inside a transaction is closed
+//! rather than handed back to the pool. Where nothing failed it asks nothing: each question,
+//! like each statement, is a hand-off to SQLite's thread and back.
 //!
 //! A unit that rolls back may have read what its batch-mates wrote (a refusal computed from
 //! their holds): its `rollback` answers once their COMMIT is durable and fails if it was not.
@@ -138,15 +140,18 @@ impl GroupCommit {
         if batch.conn.is_none() {
             batch.conn = Some(self.pool.acquire().await?);
         }
-        if batch.open && !in_transaction(batch).await? {
-            end_batch(batch, Err(LOST.to_owned())).await;
-        }
-        if !batch.open {
+        // Marked first: a caller dropped while BEGIN or SAVEPOINT runs leaves a transaction
+        // and a savepoint that are open, for the next unit to close.
+        batch.unit_open = true;
+        if batch.open {
+            execute(batch, "SAVEPOINT unit").await?;
+        } else {
             // IMMEDIATE takes the write lock up front, so a unit that reads and then writes
-            // cannot fail half-way when another process (a CLI run) holds the lock. Marked
-            // first: a caller dropped while BEGIN runs leaves a transaction that is open.
+            // cannot fail half-way when another process (a CLI run) holds the lock. One call
+            // for both: each is a hand-off to SQLite's thread and back.
             batch.open = true;
-            if let Err(e) = execute(batch, "BEGIN IMMEDIATE").await {
+            if let Err(e) = execute(batch, "BEGIN IMMEDIATE; SAVEPOINT unit").await {
+                batch.unit_open = false;
                 end_batch(batch, Err(e.to_string())).await;
                 return Err(e);
             }
@@ -154,9 +159,6 @@ impl GroupCommit {
             // still ends.
             flush_later(self.writer.clone(), batch.ended);
         }
-        // Marked first: a caller dropped while SAVEPOINT runs leaves it for the next to close.
-        batch.unit_open = true;
-        execute(batch, "SAVEPOINT unit").await?;
         Ok(unit)
     }
 }
@@ -326,23 +328,19 @@ async fn finish(mut batch: OwnedMutexGuard<Batch>, writer: &Writer) {
 async fn end_now(batch: &mut Batch, writer: &Writer) {
     if batch.released.is_empty() {
         // Every unit rolled back: there is nothing to keep.
-        let _ = execute(batch, "ROLLBACK").await;
-        end_batch(batch, Ok(())).await;
+        let rolled_back = execute(batch, "ROLLBACK").await;
+        end_batch(batch, rolled_back.map_err(|e| e.to_string())).await;
         return;
     }
-    let outcome = match in_transaction(batch).await {
-        Ok(true) => match execute(batch, "COMMIT").await {
-            Ok(()) => {
-                writer.commits.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = execute(batch, "ROLLBACK").await;
-                Err(e.to_string())
-            }
+    let outcome = match execute(batch, "COMMIT").await {
+        Ok(()) => {
+            writer.commits.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => match in_transaction(batch).await {
+            Ok(false) => Err(format!("{LOST} ({e})")),
+            Ok(true) | Err(_) => Err(e.to_string()),
         },
-        Ok(false) => Err(LOST.to_owned()),
-        Err(e) => Err(e.to_string()),
     };
     end_batch(batch, outcome).await;
 }
@@ -357,14 +355,16 @@ async fn end_batch(batch: &mut Batch, outcome: Outcome) {
     for unit in batch.released.drain(..) {
         let _ = unit.send(outcome.clone());
     }
-    let clean = match in_transaction(batch).await {
-        Ok(false) => true,
-        Ok(true) => {
-            execute(batch, "ROLLBACK").await.is_ok()
-                && matches!(in_transaction(batch).await, Ok(false))
-        }
-        Err(_) => false,
-    };
+    // A COMMIT that succeeded leaves none open; anything else is asked of SQLite.
+    let clean = outcome.is_ok()
+        || match in_transaction(batch).await {
+            Ok(false) => true,
+            Ok(true) => {
+                execute(batch, "ROLLBACK").await.is_ok()
+                    && matches!(in_transaction(batch).await, Ok(false))
+            }
+            Err(_) => false,
+        };
     if let Some(conn) = batch.conn.take()
         && !clean
     {
