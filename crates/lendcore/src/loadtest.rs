@@ -361,8 +361,8 @@ struct Counters {
     own_cpu: Option<f64>,
     /// CPU seconds of the PostgreSQL backends serving the database.
     postgres_cpu: Option<f64>,
-    /// Bytes this process had the kernel write to storage (`/proc/self/io` write_bytes): the
-    /// SQLite database and its WAL.
+    /// Bytes this process had the kernel write to storage (`/proc/self/io` write_bytes, less
+    /// the cancelled): the SQLite database and its WAL.
     own_written: Option<u64>,
     /// The same for every PostgreSQL process on this machine: backends, WAL writer,
     /// checkpointer.
@@ -505,11 +505,17 @@ impl Report {
     }
 }
 
-/// The `write_bytes` of a `/proc/PID/io` text.
+/// The bytes a `/proc/PID/io` text says reached storage: `write_bytes` less
+/// `cancelled_write_bytes`, the writes to files deleted before the kernel wrote them out (SQLite
+/// spills a savepoint's journal to such a file).
 fn written_bytes_in(io: &str) -> Option<u64> {
-    io.lines()
-        .find_map(|line| line.strip_prefix("write_bytes:"))
-        .and_then(|n| n.trim().parse().ok())
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    let written = field("write_bytes:")?;
+    Some(written.saturating_sub(field("cancelled_write_bytes:").unwrap_or(0)))
 }
 
 /// Bytes every PostgreSQL process on this machine has had written to storage; `None` without
@@ -788,6 +794,8 @@ mod tests {
     fn bytes_written_are_read_from_a_proc_io_text() {
         let io = "rchar: 10\nwchar: 20\nsyscr: 1\nsyscw: 2\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n";
         assert_eq!(super::written_bytes_in(io), Some(8192));
+        let cancelled = io.replace("cancelled_write_bytes: 0", "cancelled_write_bytes: 4096");
+        assert_eq!(super::written_bytes_in(&cancelled), Some(4096));
         assert_eq!(super::written_bytes_in("rchar: 1\n"), None);
     }
 
