@@ -405,17 +405,10 @@ struct Report {
 
 impl Report {
     fn of(samples: &[Sample], secs: f64, before: &Counters, after: &Counters) -> Report {
-        let mut sent: Vec<f64> = samples
-            .iter()
-            .filter(|s| s.error.as_deref() != Some(crate::stress::SATURATED))
-            .map(|s| s.latency.as_secs_f64() * 1000.0)
-            .collect();
-        sent.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            sent.get(((sent.len() as f64 * q) as usize).min(sent.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(0.0)
-        };
+        let sent = crate::stress::sent_latencies_ms(
+            samples.iter().map(|s| (s.latency, s.error.as_deref())),
+        );
+        let at = |q| crate::stress::nearest_rank(&sent, q);
         let mut errors = std::collections::BTreeMap::new();
         for code in samples.iter().filter_map(|s| s.error.clone()) {
             *errors.entry(code).or_insert(0) += 1;
@@ -821,7 +814,7 @@ mod tests {
         };
         let report = super::Report::of(&samples, 2.0, &counters(10, 0), &counters(30, 98 * 1024));
         assert_eq!((report.confirmed, report.failed), (98, 3));
-        assert_eq!((report.p50, report.p99, report.max), (51.0, 100.0, 100.0));
+        assert_eq!((report.p50, report.p99, report.max), (50.0, 99.0, 100.0));
         let text = report.text("sqlite", true);
         assert!(
             text.contains("error risk.velocity: 2") && text.contains("error client.saturated: 1"),

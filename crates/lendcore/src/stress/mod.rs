@@ -168,6 +168,29 @@ pub(crate) fn poisson_gap(rng: &mut impl Rng, rate: f64) -> Duration {
     Duration::from_secs_f64(-u.ln() / rate)
 }
 
+/// The latencies, in milliseconds and in order, of the requests that were sent (one the load
+/// generator never sent, being saturated, has none).
+pub(crate) fn sent_latencies_ms<'a>(
+    samples: impl Iterator<Item = (Duration, Option<&'a str>)>,
+) -> Vec<f64> {
+    let mut sent: Vec<f64> = samples
+        .filter(|(_, error)| *error != Some(SATURATED))
+        .map(|(latency, _)| latency.as_secs_f64() * 1000.0)
+        .collect();
+    sent.sort_by(f64::total_cmp);
+    sent
+}
+
+/// The `q` quantile of sorted values by nearest rank: the smallest value with at least that
+/// share of the values at or below it (0 when there are none).
+pub(crate) fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    let rank = (sorted.len() as f64 * q).ceil() as usize;
+    sorted
+        .get(rank.clamp(1, sorted.len().max(1)) - 1)
+        .copied()
+        .unwrap_or(0.0)
+}
+
 /// The code of a request that got no answer.
 pub(crate) fn transport_code(e: &reqwest::Error) -> String {
     if e.is_timeout() {
@@ -200,6 +223,27 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_are_taken_by_nearest_rank() {
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        let at = |q| nearest_rank(&hundred, q);
+        assert_eq!(
+            (at(0.5), at(0.9), at(0.99), at(1.0)),
+            (50.0, 90.0, 99.0, 100.0)
+        );
+        assert_eq!(nearest_rank(&[7.0], 0.99), 7.0);
+        assert_eq!(nearest_rank(&[], 0.5), 0.0);
+        let sent = sent_latencies_ms(
+            [
+                (Duration::from_millis(3), None),
+                (Duration::from_millis(1), Some("risk.velocity")),
+                (Duration::from_millis(9), Some(SATURATED)),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(sent, [1.0, 3.0], "in order, without what was never sent");
+    }
 
     #[test]
     fn only_this_machine_unless_told_otherwise() {

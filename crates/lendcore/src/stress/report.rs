@@ -72,18 +72,10 @@ impl Summary {
         let ops = by_op
             .into_iter()
             .map(|(op, samples)| {
-                // What was never sent (the load generator saturated) has no latency.
-                let mut sent: Vec<f64> = samples
-                    .iter()
-                    .filter(|s| s.error.as_deref() != Some(super::SATURATED))
-                    .map(|s| s.latency.as_secs_f64() * 1000.0)
-                    .collect();
-                sent.sort_by(f64::total_cmp);
-                let at = |q: f64| {
-                    sent.get(((sent.len() as f64 * q) as usize).min(sent.len().saturating_sub(1)))
-                        .copied()
-                        .unwrap_or(0.0)
-                };
+                let sent = super::sent_latencies_ms(
+                    samples.iter().map(|s| (s.latency, s.error.as_deref())),
+                );
+                let at = |q| super::nearest_rank(&sent, q);
                 let mut histogram = [0; BUCKETS_MS.len()];
                 for ms in &sent {
                     let bucket = BUCKETS_MS
