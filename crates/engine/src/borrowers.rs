@@ -68,7 +68,7 @@ pub async fn register(
         .map(|v| vault.index("credit_code", v.expose()));
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     for (index, value) in [
         (BorrowerIndex::ResidentId, &resident_index),
@@ -218,7 +218,7 @@ pub async fn change_contact(
         let now = lendcore_domain::to_millis(engine.clock.now());
         let mut uow = engine.store.begin().await?;
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-            return Ok(Outcome::Replayed(done));
+            return idempotency::replayed(uow, done).await;
         }
         let mut stored = uow.find_borrower(id).await?.ok_or_else(|| not_found(id))?;
         let mut data = vault.open(&stored.personal, &stored.id)?;

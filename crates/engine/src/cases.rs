@@ -137,7 +137,7 @@ pub async fn open(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     if uow.find_borrower(borrower_id).await?.is_none() {
         return Err(EngineError::not_found(
@@ -300,7 +300,7 @@ async fn change(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut case = uow
         .find_case(borrower_id, case_id)

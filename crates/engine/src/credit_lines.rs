@@ -30,7 +30,7 @@ pub async fn grant(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let view = grant_in(uow.as_mut(), input, now).await?;
     idempotency::record(uow.as_mut(), request, &view, now).await?;
@@ -91,7 +91,7 @@ pub async fn change(
         let now = engine.clock.now();
         let mut uow = engine.store.begin().await?;
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-            return Ok(Outcome::Replayed(done));
+            return idempotency::replayed(uow, done).await;
         }
         let line = match change_in(
             uow.as_mut(),

@@ -82,6 +82,17 @@ impl<T> Outcome<T> {
     }
 }
 
+/// Ends a replay's unit of work and gives the earlier answer. The unit is rolled back, not
+/// dropped: on SQLite the answer may have been stored by a unit of the same batch whose COMMIT
+/// is still to come, and a rollback waits for it (and fails if it was lost).
+pub(crate) async fn replayed<T>(
+    uow: Box<dyn UnitOfWork>,
+    done: T,
+) -> Result<Outcome<T>, EngineError> {
+    uow.rollback().await?;
+    Ok(Outcome::Replayed(done))
+}
+
 /// Claims the request's key in `uow`. `Some(result)` means the request was already done and
 /// `result` is what it returned; the caller returns it without doing anything.
 pub(crate) async fn claim<T: DeserializeOwned>(

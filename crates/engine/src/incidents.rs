@@ -44,7 +44,7 @@ pub async fn declare(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let actor = crate::acting::current();
     let incident = Incident::declare(new_id(), input, &actor, now).map_err(incident_error)?;
@@ -78,7 +78,7 @@ pub async fn change(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     // The incident's lock, as its end takes: an alert resolving meanwhile waits, rather than
     // failing its whole evaluation on a revision this change moved.
@@ -120,7 +120,7 @@ pub async fn end(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     uow.serialise_on(&lock(id)).await?;
     let mut incident = uow.find_incident(id).await?.ok_or_else(not_found)?;

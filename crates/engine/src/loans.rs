@@ -51,7 +51,7 @@ pub async fn repay(
     check_amount(amount_minor)?;
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut loan = lock_active_loan(uow.as_mut(), loan_id).await?;
     let order = allocation_order(uow.as_mut(), &loan).await?;

@@ -55,7 +55,7 @@ pub async fn schedule(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let window = MaintenanceWindow::schedule(new_id(), input, now).map_err(window_error)?;
     uow.insert_maintenance_window(&window).await?;
@@ -94,7 +94,7 @@ pub async fn cancel(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut window = uow
         .find_maintenance_window(id)

@@ -18,10 +18,10 @@
 //! like each statement, is a hand-off to SQLite's thread and back.
 //!
 //! A unit that rolls back may have read what its batch-mates wrote (a refusal computed from
-//! their holds): its `rollback` answers once their COMMIT is durable and fails if it was not.
-//! Known limit (#15's note): a unit merely dropped (an early return with an idempotent
-//! replay) cannot wait, so its caller may answer from a batch-mate's writes before they are
-//! durable; should that COMMIT fail, the answer was given from writes that never landed.
+//! their holds, a replayed answer one of them stored): its `rollback` answers once their COMMIT
+//! is durable and fails if it was not. Known limit (#15's note): a unit merely dropped (an
+//! error returned early) cannot wait, so that error may come from a batch-mate's writes before
+//! they are durable; should that COMMIT fail, it was given from writes that never landed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

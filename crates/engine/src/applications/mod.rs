@@ -202,7 +202,7 @@ pub async fn start(
     let mut uow = engine.store.begin().await?;
     // The key first: a retried start answers with the draft it made, not with "one is open".
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     if let Some(open) = uow
         .list_applications(Some(owner), None, 50)
@@ -339,7 +339,7 @@ pub async fn submit(
     loop {
         let mut uow = engine.store.begin().await?;
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-            return Ok(Outcome::Replayed(done));
+            return idempotency::replayed(uow, done).await;
         }
         let (mut app, sealed) = load(uow.as_mut(), principal, id).await?;
         let form = open_form(engine, &sealed, &app.id)?;

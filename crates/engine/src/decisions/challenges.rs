@@ -52,7 +52,7 @@ pub async fn start(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let target = uow
         .find_policy_version(code, version)
@@ -129,7 +129,7 @@ pub async fn end(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut challenge = uow.find_policy_challenge(id).await?.ok_or_else(not_found)?;
     challenge.end(&actor, now).map_err(refused)?;

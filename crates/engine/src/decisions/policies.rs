@@ -224,7 +224,7 @@ pub async fn author(
         let now = engine.clock.now();
         let mut uow = engine.store.begin().await?;
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-            return Ok(Outcome::Replayed(done));
+            return idempotency::replayed(uow, done).await;
         }
         let next = uow.latest_policy_version(code).await?.map_or(1, |n| n + 1);
         let written = async {
@@ -285,7 +285,7 @@ pub async fn activate(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut target = uow
         .find_policy_version(code, version)

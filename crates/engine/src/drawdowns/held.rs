@@ -142,6 +142,8 @@ async fn open(
 ) -> Result<Opened, EngineError> {
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
+        // Rolled back, as `idempotency::replayed` does: the answer may not be durable yet.
+        uow.rollback().await?;
         return Ok(Opened::Replayed(done));
     }
     let drawdown = lock_held(uow.as_mut(), id).await?;

@@ -187,7 +187,7 @@ pub async fn quote(
     };
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), idempotent, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     uow.insert_drawdown(&drawdown, &token_hash(&token), &step)
         .await?;
@@ -232,7 +232,7 @@ pub async fn confirm(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut drawdown = uow
         .find_drawdown_by_token(&token_hash(token))

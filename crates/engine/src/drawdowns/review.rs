@@ -65,7 +65,7 @@ pub async fn ask_channels(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
     record_answers(uow.as_mut(), &mut drawdown, &answers, &actor, now).await?;
@@ -154,7 +154,7 @@ pub async fn mark_paid(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
     let detail = serde_json::json!({
@@ -217,7 +217,7 @@ pub async fn approve_paid(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
     let DrawdownStatus::ManualReview {
@@ -331,7 +331,7 @@ pub async fn mark_failed(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
     refuse_if_claimed(&drawdown)?;
@@ -372,7 +372,7 @@ pub async fn decide_line(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
     if drawdown.status.reason() != Some(Reason::AbnormalPattern) {

@@ -70,7 +70,7 @@ pub async fn redrive_job(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let Some(job) = uow.find_job(id).await? else {
         return Err(EngineError::not_found(

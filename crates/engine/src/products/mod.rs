@@ -30,7 +30,7 @@ pub async fn create_product(
     let now = engine.clock.now();
     let mut uow = engine.store.begin().await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-        return Ok(Outcome::Replayed(done));
+        return idempotency::replayed(uow, done).await;
     }
     let product = Product::create(new_id(), input, now)?;
     within_caps(engine, &product, 1, now)?;
@@ -145,7 +145,7 @@ async fn change_product(
         let now = engine.clock.now();
         let mut uow = engine.store.begin().await?;
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
-            return Ok(Outcome::Replayed(done));
+            return idempotency::replayed(uow, done).await;
         }
         let mut product = uow
             .find_product(code)
