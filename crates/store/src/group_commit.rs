@@ -3,8 +3,9 @@
 //! unit that fails or is dropped rolls back only itself), and the transaction commits when no
 //! unit is waiting for the writer, or when the batch reaches [`MAX_UNITS`] units or its first
 //! unit has waited `max_wait` (5 ms by default; a timer armed when the batch begins sees to it
-//! should the units meant to follow never come). A unit's `commit` answers only once that COMMIT is durable
-//! (`synchronous=FULL` stays): a crash before it loses only units whose callers heard nothing.
+//! should the units meant to follow never come). A unit's `commit` answers only once that
+//! COMMIT is durable (`synchronous=FULL` stays): a crash before it loses only units whose
+//! callers heard nothing.
 //! A unit reads what earlier units of its batch wrote, as it would once they committed.
 //!
 //! The COMMIT and the clean-up after a unit runs in a task of its own, so a caller dropped at

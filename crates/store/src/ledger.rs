@@ -33,6 +33,47 @@ pub trait LedgerRepository {
 /// Rows per multi-row statement: well under both databases' limits on bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
 
+const ENTRIES: &str = "INSERT INTO ledger_entries (id, event, layer, reference, reverses, at_ms)";
+const POSTINGS: &str = "INSERT INTO ledger_postings (entry_id, line_no, account_kind, \
+                        account_owner, currency, layer, debit_minor, credit_minor)";
+
+/// Binds entries' six columns, row after row, in the order of [`ENTRIES`]. A macro: the query's
+/// type differs between the two databases' arms of `on_tx!`.
+macro_rules! bind_entries {
+    ($query:expr, $entries:expr) => {{
+        let mut query = $query;
+        for entry in $entries {
+            query = query
+                .bind(&entry.id)
+                .bind(event_str(entry.event))
+                .bind(layer_str(entry.layer))
+                .bind(&entry.reference)
+                .bind(entry.reverses.as_deref())
+                .bind(to_ms(entry.at));
+        }
+        query
+    }};
+}
+
+/// Binds postings' eight columns, row after row, in the order of [`POSTINGS`].
+macro_rules! bind_postings {
+    ($query:expr, $postings:expr) => {{
+        let mut query = $query;
+        for (entry, line_no, posting) in $postings {
+            query = query
+                .bind(&entry.id)
+                .bind(*line_no as i64)
+                .bind(posting.account.kind.as_str())
+                .bind(&posting.account.owner)
+                .bind(posting.account.currency.code())
+                .bind(layer_str(entry.layer))
+                .bind(posting.debit_minor)
+                .bind(posting.credit_minor);
+        }
+        query
+    }};
+}
+
 #[derive(sqlx::FromRow)]
 struct EntryRow {
     id: String,
@@ -60,51 +101,42 @@ impl LedgerRepository for SqlUnitOfWork {
     }
 
     async fn post_entries(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError> {
-        // Many rows per statement: close of business posts a batch of loans' entries at once.
-        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO ledger_entries (id, event, layer, reference, reverses, at_ms) VALUES {}",
-                crate::placeholders(self.backend(), chunk.len(), 6)
-            );
-            on_tx!(self, c => {
-                let mut query = sqlx::query(&sql);
-                for entry in chunk {
-                    query = query
-                        .bind(&entry.id)
-                        .bind(event_str(entry.event))
-                        .bind(layer_str(entry.layer))
-                        .bind(&entry.reference)
-                        .bind(entry.reverses.as_deref())
-                        .bind(to_ms(entry.at));
-                }
-                query.execute(c).await.map(drop)
-            })?;
-        }
         let postings: Vec<(&JournalEntry, usize, &Posting)> = entries
             .iter()
             .flat_map(|e| e.postings.iter().enumerate().map(move |(n, p)| (e, n, p)))
             .collect();
-        for chunk in postings.chunks(ROWS_PER_STATEMENT) {
+        if self.backend() == crate::Backend::Postgres
+            && !postings.is_empty()
+            && entries.len() <= ROWS_PER_STATEMENT
+            && postings.len() <= ROWS_PER_STATEMENT
+        {
+            // One round trip: the entries in a data-modifying CTE, the postings in the
+            // statement around it (their foreign keys are checked at its end, both rows in).
             let sql = format!(
-                "INSERT INTO ledger_postings (entry_id, line_no, account_kind, account_owner, \
-                 currency, layer, debit_minor, credit_minor) VALUES {}",
-                crate::placeholders(self.backend(), chunk.len(), 8)
+                "WITH entries AS ({ENTRIES} VALUES {}) {POSTINGS} VALUES {}",
+                crate::placeholders_from(self.backend(), 0, entries.len(), 6),
+                crate::placeholders_from(self.backend(), entries.len() * 6, postings.len(), 8)
             );
             on_tx!(self, c => {
-                let mut query = sqlx::query(&sql);
-                for (entry, line_no, posting) in chunk {
-                    query = query
-                        .bind(&entry.id)
-                        .bind(*line_no as i64)
-                        .bind(posting.account.kind.as_str())
-                        .bind(&posting.account.owner)
-                        .bind(posting.account.currency.code())
-                        .bind(layer_str(entry.layer))
-                        .bind(posting.debit_minor)
-                        .bind(posting.credit_minor);
-                }
+                let query = bind_postings!(bind_entries!(sqlx::query(&sql), entries), &postings);
                 query.execute(c).await.map(drop)
             })?;
+            return Ok(());
+        }
+        // Many rows per statement: close of business posts a batch of loans' entries at once.
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "{ENTRIES} VALUES {}",
+                crate::placeholders(self.backend(), chunk.len(), 6)
+            );
+            on_tx!(self, c => bind_entries!(sqlx::query(&sql), chunk).execute(c).await.map(drop))?;
+        }
+        for chunk in postings.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "{POSTINGS} VALUES {}",
+                crate::placeholders(self.backend(), chunk.len(), 8)
+            );
+            on_tx!(self, c => bind_postings!(sqlx::query(&sql), chunk).execute(c).await.map(drop))?;
         }
         Ok(())
     }

@@ -184,12 +184,22 @@ pub(crate) fn only_idle_connections<C: sqlx::Connection>(
 /// PostgreSQL, `(?, ?, …), …` on SQLite, where numbered parameters cost a lookup each that
 /// grows with their count.
 pub(crate) fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    placeholders_from(backend, 0, rows, columns)
+}
+
+/// [`placeholders`] for parameters that follow `before` others in the same statement.
+pub(crate) fn placeholders_from(
+    backend: Backend,
+    before: usize,
+    rows: usize,
+    columns: usize,
+) -> String {
     (0..rows)
         .map(|row| {
             let cells: Vec<String> = (1..=columns)
                 .map(|col| match backend {
                     Backend::Sqlite => "?".to_owned(),
-                    Backend::Postgres => format!("${}", row * columns + col),
+                    Backend::Postgres => format!("${}", before + row * columns + col),
                 })
                 .collect();
             format!("({})", cells.join(", "))
