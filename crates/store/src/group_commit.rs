@@ -231,12 +231,17 @@ impl Drop for Unit {
     }
 }
 
+/// A unit's answer from its batch. A batch that did not commit kept nothing of the unit, and
+/// one that ended without saying is safe to retry too (a retried request with its idempotency
+/// key replays what did commit): the caller is told to retry (503), not that lendcore failed.
 async fn heard_from_batch(heard: oneshot::Receiver<Outcome>) -> Result<(), StoreError> {
     match heard.await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(why)) => Err(StoreError::Database(why)),
-        Err(_) => Err(StoreError::Database(
-            "the batch ended without saying whether it committed".to_owned(),
+        Ok(Err(why)) => Err(StoreError::Unavailable(format!(
+            "the write did not commit, nothing of it was kept; retry: {why}"
+        ))),
+        Err(_) => Err(StoreError::Unavailable(
+            "the batch ended without saying whether it committed; retry".to_owned(),
         )),
     }
 }
@@ -338,10 +343,17 @@ async fn end_now(batch: &mut Batch, writer: &Writer) {
             writer.commits.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }
-        Err(e) => match in_transaction(batch).await {
-            Ok(false) => Err(format!("{LOST} ({e})")),
-            Ok(true) | Err(_) => Err(e.to_string()),
-        },
+        Err(e) => {
+            // Every unit of the batch is told to retry; operators hear why.
+            tracing::error!(
+                "a group COMMIT failed, {} unit(s) to retry: {e}",
+                batch.released.len()
+            );
+            match in_transaction(batch).await {
+                Ok(false) => Err(format!("{LOST} ({e})")),
+                Ok(true) | Err(_) => Err(e.to_string()),
+            }
+        }
     };
     end_batch(batch, outcome).await;
 }
@@ -582,6 +594,10 @@ mod tests {
             assert_eq!(first.commit().await.is_ok(), !fails);
             let read = reader.await.unwrap();
             assert_eq!(read.is_ok(), !fails, "{read:?}");
+            if fails {
+                // Nothing was kept: the caller is told to retry (503), not that lendcore broke.
+                assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+            }
         }
     }
 
