@@ -421,7 +421,7 @@ mod tests {
     use super::*;
 
     /// A writer whose batches end only when nothing waits or they are full, and its directory.
-    async fn writer() -> (GroupCommit, tempfile::TempDir) {
+    async fn writer() -> (Arc<GroupCommit>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
         let pool = SqlitePoolOptions::new()
@@ -444,7 +444,14 @@ mod tests {
         .await
         .unwrap();
         let writer = GroupCommit::new(pool, Duration::from_secs(30), Duration::from_secs(30));
-        (writer, dir)
+        (Arc::new(writer), dir)
+    }
+
+    /// A unit that has run `sql` and holds the writer.
+    async fn holding(writer: &GroupCommit, sql: &str) -> Unit {
+        let mut unit = writer.begin().await.unwrap();
+        run(&mut unit, sql).await.unwrap();
+        unit
     }
 
     type Boxed<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -506,11 +513,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_statement_that_fails_undoes_only_its_own_unit() {
         let (writer, _dir) = writer().await;
-        let writer = Arc::new(writer);
-        let mut first = writer.begin().await.unwrap();
-        run(&mut first, "INSERT INTO t (x) VALUES (1)")
-            .await
-            .unwrap();
+        let first = holding(&writer, "INSERT INTO t (x) VALUES (1)").await;
         // The second unit's second statement fails on the first unit's row: its first
         // statement is undone with it, and nothing else is.
         let outcomes = behind(
@@ -532,11 +535,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_commit_that_fails_fails_every_unit_of_its_batch() {
         let (writer, _dir) = writer().await;
-        let writer = Arc::new(writer);
-        let mut first = writer.begin().await.unwrap();
-        run(&mut first, "INSERT INTO t (x) VALUES (1)")
-            .await
-            .unwrap();
+        let first = holding(&writer, "INSERT INTO t (x) VALUES (1)").await;
         // A deferred foreign key is checked only at COMMIT: the batch's COMMIT fails.
         let outcomes = behind(
             &writer,
@@ -568,7 +567,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_unit_rolled_back_answers_only_once_what_it_read_is_durable() {
         let (writer, _dir) = writer().await;
-        let writer = Arc::new(writer);
         for fails in [false, true] {
             let mut first = writer.begin().await.unwrap();
             run(
@@ -604,11 +602,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_disk_never_answers_a_unit_whose_writes_were_lost() {
         let (writer, _dir) = writer().await;
-        let writer = Arc::new(writer);
-        let mut first = writer.begin().await.unwrap();
-        run(&mut first, "INSERT INTO t (x) VALUES (1)")
-            .await
-            .unwrap();
+        let mut first = holding(&writer, "INSERT INTO t (x) VALUES (1)").await;
         let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
             .fetch_one(first.conn())
             .await
@@ -651,7 +645,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_holds_at_most_its_bound_of_units() {
         let (writer, _dir) = writer().await;
-        let writer = Arc::new(writer);
         let first = writer.begin().await.unwrap();
         let sqls = (1..=300)
             .map(|x| format!("INSERT INTO t (x) VALUES ({x})"))
