@@ -242,7 +242,7 @@ store_test! {
         let clock = Arc::new(ManualClock::new(t0()));
         // Two processes: each evaluates, publishes and sends.
         let a = on_call.process(db.store.clone(), clock.clone(), "a").await;
-        let b = on_call.process(db.store.clone(), clock.clone(), "b").await;
+        let b = on_call.process(db.second_store().await, clock.clone(), "b").await;
         common::cash_product(&a.engine).await;
         let line = common::line(&a.engine, "b-1", 3_000_000, t0(), 365).await;
         alerts::save_rule(&a.engine, "operator:ops", serde_json::from_value(json!({
@@ -250,7 +250,8 @@ store_test! {
             "severity": "page", "window_minutes": 5, "group_by": "channel", "evaluations": 2,
             "condition": {"kind": "anomaly", "baseline": "same_hour_median", "baseline_days": 3, "score": "4", "min_count": 3,
                 "count": {"signal": "payout_calls", "where": {"answer": ["unknown", "error"]}}},
-            "notify": [{"by": "webhook", "to": "pager"}, {"by": "sms", "to": "+8613812345678"}, {"by": "webhook", "to": "ops-feed"}]
+            "notify": [{"by": "webhook", "to": "pager"}, {"by": "sms", "to": "+8613812345678"}, {"by": "webhook", "to": "ops-feed"},
+                {"by": "email", "to": "oncall@lender.example"}]
         })).unwrap(), None).await.unwrap();
         // The usual: one unanswered call in these minutes on each of the last three days.
         let mut uow = db.store.begin().await.unwrap();
@@ -296,6 +297,10 @@ store_test! {
         assert_eq!(texts.len(), 1, "{texts:?}");
         assert!(texts[0].text.starts_with("lendcore FIRING channel-unanswered (channel sandbox): 6 against 1 over 5 min. https://ops.lender.example/v1/alerts"),
             "{}", texts[0].text);
+        let mail = on_call.mail.lock().unwrap().clone();
+        assert_eq!(mail.len(), 1, "{mail:?}");
+        assert!(mail[0].contains("oncall@lender.example") && mail[0].contains("Subject: [lendcore] FIRING (page): channel-unanswered, channel sandbox"), "{}", mail[0]);
+        assert!(mail[0].contains("Examples:\n  https://ops.lender.example/v1/drawdowns/"), "links to examples: {}", mail[0]);
 
         // The channel answers again; once the timeouts leave the window, two clear evaluations
         // resolve the alert and the recipients hear of it, once.
@@ -313,16 +318,21 @@ store_test! {
         let texts = on_call.sms.messages(Some("+8613812345678"));
         assert_eq!(texts.len(), 2);
         assert!(texts[1].text.starts_with("lendcore RESOLVED channel-unanswered (channel sandbox)"), "{}", texts[1].text);
+        let mail = on_call.mail.lock().unwrap().clone();
+        assert_eq!(mail.len(), 2);
+        assert!(mail[1].contains("Subject: [lendcore] RESOLVED: channel-unanswered, channel sandbox"), "{}", mail[1]);
     }
 }
 
 /// On call, as the rule reaches it: a webhook receiver (wiremock; `pager` receives only what
-/// it is sent, `ops-feed` subscribes to `alert.*`), the SMS sandbox over HTTP, and the sandbox
-/// channel, whose `timeout` mode hangs past the client's timeout.
+/// it is sent, `ops-feed` subscribes to `alert.*`), the SMS sandbox over HTTP, a mail server,
+/// and the sandbox channel, whose `timeout` mode hangs past the client's timeout.
 struct OnCall {
     hooks: MockServer,
     sms: SandboxSms,
     sms_url: String,
+    smtp_port: u16,
+    mail: Arc<std::sync::Mutex<Vec<String>>>,
     channel_url: String,
 }
 
@@ -346,10 +356,13 @@ impl OnCall {
         let (sandbox, channel_url) = common::sandbox(StdDuration::from_secs(2)).await;
         // The sandbox lives as long as its server's task holds it.
         drop(sandbox);
+        let (smtp_port, mail) = common::smtp_listener().await;
         OnCall {
             hooks,
             sms,
             sms_url,
+            smtp_port,
+            mail,
             channel_url,
         }
     }
@@ -383,6 +396,7 @@ impl OnCall {
                         endpoint("ops-feed", "/feed", &["alert.*"]),
                     ],
                     webhook_client: Some(WebhookClient::new(StdDuration::from_secs(5)).unwrap()),
+                    mailer: Some(common::smtp_mailer(self.smtp_port)),
                     language: Language::En,
                     operator_url: Some("https://ops.lender.example".into()),
                     ..Notifications::default()

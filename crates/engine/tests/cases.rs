@@ -117,5 +117,22 @@ store_test! {
         let theirs = cases::get(&w.engine, &borrower, &by_support.case.id, &Actor::Borrower).await.unwrap();
         assert_eq!((theirs.case.reason, theirs.case.opened_by.as_str()), (Some(Reason::Velocity.for_borrower()), "support"));
         assert_ne!(Reason::Velocity.for_borrower(), Reason::Velocity, "the catalogue hides this cause");
+
+        // Every change is in the audit chain under who made it, without the words written.
+        lendcore_engine::audit::seal(db.store.as_ref()).await.unwrap();
+        let mut read = db.store.begin_read().await.unwrap();
+        let records = read.audit_records(0, 10_000).await.unwrap();
+        let of_case: Vec<(&str, &str)> = records.iter()
+            .filter(|r| r.entry.subject_type == "support_case" && r.entry.subject_id == case)
+            .map(|r| (r.entry.actor.as_str(), r.entry.action.as_str()))
+            .collect();
+        let by_borrower = format!("borrower:{borrower}");
+        assert_eq!(of_case, [
+            (by_borrower.as_str(), "case.opened"), ("ops:li", "case.noted"), ("system:lendcore", "case.due_soon"),
+            ("system:lendcore", "case.overdue"), ("ops:li", "case.answered"), ("ops:li", "case.resolved"),
+            (by_borrower.as_str(), "case.borrower_wrote"),
+        ]);
+        assert!(records.iter().all(|r| !r.entry.detail.contains("typo") && !r.entry.detail.contains("did not go through")), "no message text in the chain");
+        assert!(records.iter().any(|r| r.entry.subject_id == by_support.case.id && r.entry.actor == "ops:li" && r.entry.action == "case.opened"));
     }
 }

@@ -1,7 +1,8 @@
 //! Notifications end to end, on both stores, against real local listeners: a webhook receiver
 //! written from docs/WEBHOOKS.md alone (wiremock), an SMS gateway (wiremock) and an SMTP
 //! listener of our own. The outbox is published into deliveries; jobs send them, retry with
-//! backoff, log every attempt, fail loudly after the budget, and can be re-driven.
+//! backoff, log every attempt, fail loudly after the budget, and can be re-driven. A support
+//! answer reaches its borrower by SMS and email; a note between staff never does.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,11 +10,12 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use lendcore_connectors::email::{Mailer, SmtpConfig, SmtpMailer, SmtpSecurity};
 use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway};
 use lendcore_connectors::webhook::{WebhookClient, WebhookEndpoint};
 use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
+use lendcore_domain::case::{Subject, SubjectKind};
 use lendcore_domain::reasons::Language;
+use lendcore_engine::cases::{self, Actor};
 use lendcore_engine::jobs::{JobRunner, RunnerConfig};
 use lendcore_engine::notify::{self, DeliveryHandler, Notifications};
 use lendcore_engine::vault::Vault;
@@ -22,9 +24,10 @@ use lendcore_store::{DeliveryChannel, DeliveryStatus, LeaseRequest, OutboxEvent,
 use lendcore_testkit::store_test;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+mod common;
 
 const SECRET: &str = "whsec-0123456789abcdef";
 
@@ -79,57 +82,6 @@ impl Respond for Receiver {
     }
 }
 
-/// A bare SMTP listener: accepts every message (but refuses recipients at `refused.example`)
-/// and keeps what it received.
-async fn smtp_listener() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let store = received.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
-                let mut data: Option<String> = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(body) = data.as_mut() {
-                        if line == "." {
-                            store.lock().unwrap().push(data.take().unwrap());
-                            write.write_all(b"250 queued\r\n").await.unwrap();
-                        } else {
-                            body.push_str(&line);
-                            body.push('\n');
-                        }
-                        continue;
-                    }
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                        b"250 test\r\n"
-                    } else if upper.starts_with("RCPT") && upper.contains("REFUSED.EXAMPLE") {
-                        b"550 no such user\r\n"
-                    } else if upper.starts_with("DATA") {
-                        data = Some(String::new());
-                        b"354 go on\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        write.write_all(b"221 bye\r\n").await.ok();
-                        return;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    write.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (port, received)
-}
-
 struct World {
     engine: Arc<Engine>,
     clock: Arc<ManualClock>,
@@ -177,25 +129,14 @@ async fn world(store: Arc<dyn Store>) -> World {
         .respond_with(ResponseTemplate::new(202).set_body_json(json!({"id": "g-1"})))
         .mount(&sms)
         .await;
-    let (smtp_port, mail) = smtp_listener().await;
+    let (smtp_port, mail) = common::smtp_listener().await;
     let endpoint = |id: &str, route: &str, topics: &[&str]| WebhookEndpoint {
         id: id.into(),
         url: format!("{}{route}", receiver.uri()),
         secret: SECRET.as_bytes().to_vec(),
         topics: topics.iter().map(|t| (*t).to_owned()).collect(),
     };
-    let mailer: Arc<dyn Mailer> = Arc::new(
-        SmtpMailer::new(SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: smtp_port,
-            security: SmtpSecurity::None,
-            username: None,
-            password: None,
-            from: "Lender <noreply@lender.example>".into(),
-            timeout: StdDuration::from_secs(5),
-        })
-        .unwrap(),
-    );
+    let mailer = common::smtp_mailer(smtp_port);
     let engine = Arc::new(
         Engine::new(store.clone(), clock.clone())
             .with_vault(Vault::from_hex(&"5c".repeat(32)).unwrap())
@@ -468,5 +409,28 @@ store_test! {
         assert_eq!((flaky.status, flaky.attempts), (DeliveryStatus::Delivered, i64::from(notify::MAX_ATTEMPTS) + 1));
         assert_eq!(w.flaky_accepted.lock().unwrap().len(), 1);
         assert_eq!(notify::get(&w.engine, "nope").await.unwrap_err().code(), "not_found.delivery");
+    }
+
+    async fn support_answers_a_case_by_sms_and_email_and_keeps_its_notes_to_itself(db: &TestDb) {
+        let w = world(db.store.clone()).await;
+        let borrower_id = borrower(&w.engine, Some("zhang@example.com")).await;
+        let line = common::line(&w.engine, &borrower_id, 100_000, w.clock.now(), 30).await;
+        let about = Subject { kind: SubjectKind::CreditLine, id: line };
+        let opened = cases::open(&w.engine, &borrower_id, &Actor::Borrower, about, None, "Why is my limit so low?", None).await.unwrap();
+        let case = opened.into_inner().case.id;
+        let support = Actor::Support("ops:li".into());
+        cases::write(&w.engine, &borrower_id, &case, &support, "New customer; check their income.", true, None).await.unwrap();
+        cases::write(&w.engine, &borrower_id, &case, &support, "It grows as you repay on time.", false, None).await.unwrap();
+        w.run(1).await;
+
+        let mail = w.mail.lock().unwrap().clone();
+        let answers: Vec<&String> = mail.iter().filter(|m| m.contains("It grows as you repay on time.")).collect();
+        assert_eq!(answers.len(), 1, "{mail:?}");
+        assert!(answers[0].contains("To: zhang@example.com"), "{}", answers[0]);
+        assert!(mail.iter().all(|m| !m.contains("check their income")), "a note between staff is never sent: {mail:?}");
+        let texts: Vec<String> = w.sms.received_requests().await.unwrap().iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["text"].as_str().unwrap().to_owned()).collect();
+        assert!(texts.contains(&"Support answered your request: It grows as you repay on time.".to_owned()), "{texts:?}");
+        assert!(texts.iter().all(|t| !t.contains("check their income")), "{texts:?}");
     }
 }

@@ -262,7 +262,7 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
             "--duration",
             "3",
             "--faults",
-            "timeout=0.1,reject=0.1",
+            "timeout=0.3,reject=0.3",
         ])
         .args([
             "--sms-inbox",
@@ -291,6 +291,19 @@ async fn the_demo_serves_products_and_the_reference_and_stops_cleanly_on_sigterm
         assert!(ok > 0, "{said}");
     }
     assert!(!said.contains("system.internal"), "{said}");
+    // The faults reached the channel: drawdowns were sent to the sandbox's failing accounts.
+    let demo = rusqlite::Connection::open(dir.path().join("data/demo.sqlite3")).unwrap();
+    for account in ["acct-1~timeout", "acct-1~reject:channel.account_invalid"] {
+        let sent: i64 = demo
+            .query_row(
+                "SELECT COUNT(*) FROM drawdowns WHERE json_extract(body, '$.account') = ?1",
+                [account],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(sent > 0, "no drawdown paid to {account}");
+    }
+    drop(demo);
     let page = std::fs::read_to_string(&report).unwrap();
     assert!(page.contains("<svg") && page.contains("drawdown") && !page.contains("<script"));
     let remote = Command::new(BIN)

@@ -2,8 +2,10 @@
 //! `lendcore cob run` is killed half-way through the book. After a restart every job
 //! finishes, and lendcore's books agree with what the channel paid: no payout lost, none
 //! doubled, no interest accrued twice. And a backup taken while drawdowns flow restores to a
-//! sound book that carries on. Stopped gently (SIGTERM), a server hands back the jobs it will
-//! not finish, so the next process takes them at once, and exits 0.
+//! sound book that carries on (`lendcore backup` on SQLite, `pg_dump` on PostgreSQL, as
+//! docs/OPERATIONS.md says). Stopped gently (SIGTERM), a server hands back the jobs it will
+//! not finish, so the next process takes them at once, finishes the request in flight while
+//! taking no new ones, and exits 0.
 
 mod common;
 
@@ -18,8 +20,9 @@ use lendcore_domain::money::Currency;
 use lendcore_domain::reasons::Reason;
 use lendcore_domain::schedule::accrued_interest;
 use lendcore_store::{JobStatus, Store};
-use lendcore_testkit::store_test;
+use lendcore_testkit::{TestDb, store_test};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How each drawdown's account makes the sandbox behave: paid at once, after a while, with the
 /// answer lost or late, or refused.
@@ -318,7 +321,7 @@ store_test! {
         let (sandbox, channel_url) = hanging_sandbox(Duration::from_secs(60)).await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("lendcore.toml"), format!(
-            "[server]\nrequest_timeout_ms = 300\nshutdown_grace_ms = 300\n\n\
+            "[server]\nrequest_timeout_ms = 2000\nshutdown_grace_ms = 2000\n\n\
              [jobs]\nlease_secs = 120\nidle_poll_ms = 50\n\n[cob]\nenabled = false\n\n\
              [[channels]]\nid = \"sandbox\"\nbase_url = \"{channel_url}\"\napi_key = \"k\"\ntimeout_ms = 30000\n"
         )).unwrap();
@@ -336,8 +339,28 @@ store_test! {
         let running = store.begin_read().await.unwrap().find_job(&job_id).await.unwrap().unwrap();
         assert_eq!((running.status, running.attempts), (JobStatus::Running, 1), "{running:?}");
 
+        // A request in flight when the signal comes: its headers and half its body sent.
+        let body = json!({"borrower_id": "b-2", "currency": "CNY", "limit_minor": 100_000,
+            "valid_until": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339()}).to_string();
+        let address = first.base.trim_start_matches("http://").to_owned();
+        let mut in_flight = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!("POST /v1/credit-lines HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+            content-type: application/json\r\ncontent-length: {}\r\n\r\n", common::api_key(&db.url, dir.path()), body.len());
+        let (half, rest) = body.split_at(body.len() / 2);
+        in_flight.write_all(format!("{head}{half}").as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
         let pid = first.child.id().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(first.child.try_wait().unwrap().is_none(), "still in its grace, finishing the request in flight");
+        assert!(http.get(format!("{}/healthz", first.base)).send().await.is_err(), "no longer taking requests");
+        // The rest of the body, within the grace: the request is answered in full.
+        in_flight.write_all(rest.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        in_flight.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+        assert!(answer.contains(r#""borrower_id":"b-2""#), "{answer}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let exited = loop {
             if let Some(status) = first.child.try_wait().unwrap() {
@@ -347,7 +370,6 @@ store_test! {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert!(exited.success(), "exit status {exited}");
-        assert!(http.get(format!("{}/healthz", first.base)).send().await.is_err(), "no longer taking requests");
 
         // Handed back: due now, leased by no one, its interrupted attempt not counted, though the
         // lease it held had nearly two minutes to run.
@@ -372,7 +394,7 @@ store_test! {
 }
 
 /// `lendcore` run to its end in `dir`: its exit status and what it printed.
-fn run(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+fn lendcore(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let output = std::process::Command::new(common::BIN)
         .args(args)
         .current_dir(dir)
@@ -388,117 +410,218 @@ fn run(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     (output.status.code(), said)
 }
 
-#[tokio::test]
-async fn a_backup_taken_while_drawdowns_flow_restores_verifies_and_carries_on() {
-    let (_sandbox, channel_url) = sandbox().await;
-    let dir = tempfile::tempdir().unwrap();
-    config(dir.path(), &channel_url);
-    let live = format!("sqlite://{}", dir.path().join("live.sqlite3").display());
-    let server = common::start(&live, dir.path(), &[]);
-    let http = common::client(&common::api_key(&live, dir.path()));
-    let base = server.base.clone();
-    let line_id = product_and_line(&http, &base).await;
+store_test! {
+    async fn a_backup_taken_while_drawdowns_flow_restores_verifies_and_carries_on(db: &TestDb) {
+        let (_sandbox, channel_url) = sandbox().await;
+        let dir = tempfile::tempdir().unwrap();
+        config(dir.path(), &channel_url);
+        let live = db.url.clone();
+        let server = common::start(&live, dir.path(), &[]);
+        let http = common::client(&common::api_key(&live, dir.path()));
+        let base = server.base.clone();
+        let line_id = product_and_line(&http, &base).await;
 
-    // Drawdowns flow, some paid at once, some slow, while the copy is taken.
-    let confirmed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let flow = {
-        let (http, base, line_id, confirmed) = (
-            http.clone(),
-            base.clone(),
-            line_id.clone(),
-            confirmed.clone(),
-        );
-        tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for i in 0..60 {
-                ids.push(
-                    drawdown(
-                        &http,
-                        &base,
-                        &line_id,
-                        100_000 + i,
-                        ACCOUNTS[i as usize % 3],
-                    )
-                    .await,
-                );
-                confirmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Drawdowns flow, some paid at once, some slow, while the copy is taken.
+        let confirmed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let flow = {
+            let (http, base, line_id, confirmed) = (http.clone(), base.clone(), line_id.clone(), confirmed.clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..60 {
+                    ids.push(drawdown(&http, &base, &line_id, 100_000 + i, ACCOUNTS[i as usize % 3]).await);
+                    confirmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                ids
+            })
+        };
+        while confirmed.load(std::sync::atomic::Ordering::Relaxed) < 20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let before = confirmed.load(std::sync::atomic::Ordering::Relaxed);
+        let copy = Backup::take(db, dir.path()).await;
+        let during = confirmed.load(std::sync::atomic::Ordering::Relaxed);
+        let ids = flow.await.unwrap();
+        assert!(during < ids.len(), "drawdowns were still flowing after the copy ({during})");
+        server.kill();
+        let (status, said) = lendcore(dir.path(), &["verify", "--db", &live]);
+        assert_eq!(status, Some(0), "the live database after the load: {said}");
+
+        // Restored elsewhere, the copy is sound, and work carries on from it.
+        let restored = copy.restore(dir.path()).await;
+        let store = lendcore_store::connect(&restored, &Default::default()).await.unwrap();
+        let kept = all_drawdowns(store.as_ref(), &ids[..before]).await.len();
+        assert_eq!(kept, before, "every drawdown confirmed before the copy began is in it");
+        let resumed = common::start(&restored, dir.path(), &[]);
+        let more = drawdown(&http, &resumed.base, &line_id, 200_000, ACCOUNTS[0]).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while unsettled(store.as_ref()).await > 0 {
+            assert!(Instant::now() < deadline, "payouts in flight in the copy never settled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let paid = all_drawdowns(store.as_ref(), &[more]).await;
+        assert_eq!(paid[0].status, DrawdownStatus::Active);
+        resumed.kill();
+        store.close().await;
+        let (status, said) = lendcore(dir.path(), &["verify", "--db", &restored]);
+        assert_eq!(status, Some(0), "the copy after it carried on: {said}");
+        copy.drop_restored().await;
+    }
+}
+
+/// A copy of a test's database taken while it serves, as docs/OPERATIONS.md says to take one:
+/// `lendcore backup` on SQLite, `pg_dump -Fc` on PostgreSQL.
+enum Backup {
+    Sqlite {
+        copy: std::path::PathBuf,
+    },
+    Postgres {
+        dump: std::path::PathBuf,
+        base_url: String,
+        schema: String,
+        restored_db: String,
+    },
+}
+
+impl Backup {
+    async fn take(db: &TestDb, dir: &std::path::Path) -> Backup {
+        let backup = match db.postgres_schema() {
+            None => Backup::Sqlite {
+                copy: dir.join("copy.sqlite3"),
+            },
+            Some((base_url, schema)) => Backup::Postgres {
+                dump: dir.join("lendcore.dump"),
+                base_url: base_url.to_owned(),
+                schema: schema.to_owned(),
+                restored_db: format!("restored_{schema}"),
+            },
+        };
+        let (status, said) = match &backup {
+            Backup::Sqlite { copy } => {
+                let args: Vec<String> =
+                    ["backup", "--db", &db.url, "--out", copy.to_str().unwrap()]
+                        .map(str::to_owned)
+                        .into();
+                let (at, taking) = (dir.to_owned(), args.clone());
+                let (status, said) = tokio::task::spawn_blocking(move || {
+                    lendcore(&at, &taking.iter().map(String::as_str).collect::<Vec<_>>())
+                })
+                .await
+                .unwrap();
+                assert!(said.contains("checked intact"), "{said}");
+                let (again, refused) =
+                    lendcore(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+                assert_ne!(again, Some(0), "a backup never overwrites one: {refused}");
+                assert!(refused.contains("exists already"), "{refused}");
+                (status, said)
             }
-            ids
-        })
-    };
-    while confirmed.load(std::sync::atomic::Ordering::Relaxed) < 20 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+            Backup::Postgres {
+                dump,
+                base_url,
+                schema,
+                ..
+            } => {
+                let args: Vec<String> =
+                    ["-Fc", "-n", schema, "-f", dump.to_str().unwrap(), base_url]
+                        .map(str::to_owned)
+                        .into();
+                tokio::task::spawn_blocking(move || {
+                    tool(
+                        "pg_dump",
+                        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                    )
+                })
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(status, Some(0), "{said}");
+        backup
     }
-    let before = confirmed.load(std::sync::atomic::Ordering::Relaxed);
-    let copy = dir.path().join("copy.sqlite3");
-    let copy_arg = copy.to_str().unwrap().to_owned();
-    let (backup_dir, backup_db) = (dir.path().to_owned(), live.clone());
-    let (status, said) = tokio::task::spawn_blocking(move || {
-        run(
-            &backup_dir,
-            &["backup", "--db", &backup_db, "--out", &copy_arg],
-        )
-    })
-    .await
-    .unwrap();
-    assert_eq!(status, Some(0), "{said}");
-    assert!(said.contains("checked intact"), "{said}");
-    let during = confirmed.load(std::sync::atomic::Ordering::Relaxed);
-    let ids = flow.await.unwrap();
-    assert!(
-        during < ids.len(),
-        "drawdowns were still flowing after the copy ({during})"
-    );
-    let (status, said) = run(
-        dir.path(),
-        &["backup", "--db", &live, "--out", copy.to_str().unwrap()],
-    );
-    assert_ne!(status, Some(0), "a backup never overwrites one: {said}");
-    assert!(said.contains("exists already"), "{said}");
-    server.kill();
-    let (status, said) = run(dir.path(), &["verify", "--db", &live]);
-    assert_eq!(status, Some(0), "the live database after the load: {said}");
 
-    // Restored elsewhere, the copy is sound, and work carries on from it.
-    let restored = format!("sqlite://{}", dir.path().join("restored.sqlite3").display());
-    let restore = [
-        "restore",
-        "--from",
-        copy.to_str().unwrap(),
-        "--db",
-        &restored,
-    ];
-    let (status, said) = run(dir.path(), &restore);
-    assert_eq!(status, Some(0), "{said}");
-    assert!(said.contains("the database is sound"), "{said}");
-    let (status, said) = run(dir.path(), &restore);
-    assert_ne!(status, Some(0), "{said}");
-    assert!(
-        said.contains("--replace"),
-        "an existing database is replaced only when asked: {said}"
-    );
-    let store = lendcore_store::connect(&restored, &Default::default())
-        .await
-        .unwrap();
-    let kept = all_drawdowns(store.as_ref(), &ids[..before]).await.len();
-    assert_eq!(
-        kept, before,
-        "every drawdown confirmed before the copy began is in it"
-    );
-    let resumed = common::start(&restored, dir.path(), &[]);
-    let more = drawdown(&http, &resumed.base, &line_id, 200_000, ACCOUNTS[0]).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while unsettled(store.as_ref()).await > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "payouts in flight in the copy never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    /// Puts the copy back into a new database and verifies it; the new database's URL.
+    async fn restore(&self, dir: &std::path::Path) -> String {
+        match self {
+            Backup::Sqlite { copy } => {
+                let restored = format!("sqlite://{}", dir.join("restored.sqlite3").display());
+                let restore = [
+                    "restore",
+                    "--from",
+                    copy.to_str().unwrap(),
+                    "--db",
+                    &restored,
+                ];
+                let (status, said) = lendcore(dir, &restore);
+                assert_eq!(status, Some(0), "{said}");
+                assert!(said.contains("the database is sound"), "{said}");
+                let (status, said) = lendcore(dir, &restore);
+                assert_ne!(status, Some(0), "{said}");
+                assert!(
+                    said.contains("--replace"),
+                    "an existing database is replaced only when asked: {said}"
+                );
+                restored
+            }
+            Backup::Postgres {
+                dump,
+                base_url,
+                schema,
+                restored_db,
+            } => {
+                let (server, _) = base_url
+                    .rsplit_once('/')
+                    .expect("LENDCORE_TEST_PG is a URL naming a database");
+                let (status, said) = tool(
+                    "psql",
+                    &[
+                        base_url,
+                        "-q",
+                        "-c",
+                        &format!("CREATE DATABASE {restored_db}"),
+                    ],
+                );
+                assert_eq!(status, Some(0), "{said}");
+                let new_db = format!("{server}/{restored_db}");
+                let (status, said) = tool("pg_restore", &["-d", &new_db, dump.to_str().unwrap()]);
+                assert_eq!(status, Some(0), "{said}");
+                let restored = format!("{new_db}?options=-csearch_path%3D{schema}");
+                let (status, said) = lendcore(dir, &["verify", "--db", &restored]);
+                assert_eq!(status, Some(0), "the restored copy: {said}");
+                restored
+            }
+        }
     }
-    let paid = all_drawdowns(store.as_ref(), &[more]).await;
-    assert_eq!(paid[0].status, DrawdownStatus::Active);
-    resumed.kill();
-    store.close().await;
-    let (status, said) = run(dir.path(), &["verify", "--db", &restored]);
-    assert_eq!(status, Some(0), "the copy after it carried on: {said}");
+
+    async fn drop_restored(self) {
+        if let Backup::Postgres {
+            base_url,
+            restored_db,
+            ..
+        } = self
+        {
+            let (status, said) = tool(
+                "psql",
+                &[
+                    &base_url,
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE {restored_db} WITH (FORCE)"),
+                ],
+            );
+            assert_eq!(status, Some(0), "{said}");
+        }
+    }
+}
+
+/// A PostgreSQL client tool run to its end: its exit status and what it printed.
+fn tool(program: &str, args: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), said)
 }

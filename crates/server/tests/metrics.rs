@@ -27,7 +27,7 @@ use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{Api, scrape, series};
+use common::{Api, counted_before, scrape, series};
 
 /// The recorder is one per process: the two stores' runs take turns, so that the gauges each
 /// reads are its own and each counter's increase is its run's.
@@ -67,7 +67,7 @@ store_test! {
                     id: "lender".into(),
                     url: hook.uri(),
                     secret: b"secret".to_vec(),
-                    topics: vec!["drawdown.*".into()],
+                    topics: vec!["drawdown.paid_out".into(), "drawdown.ended".into()],
                 }],
                 webhook_client: Some(WebhookClient::new(StdDuration::from_secs(2)).unwrap()),
                 ..Notifications::default()
@@ -92,55 +92,77 @@ store_test! {
         let line = api.send("POST", "/v1/credit-lines", None, &json!({
             "borrower_id": "b-1", "currency": "CNY", "limit_minor": 2_000_000, "valid_until": until
         })).await;
-        let ask = |amount: i64| json!({"line_id": line.body["id"], "product_code": "cash", "amount_minor": amount, "term": 12, "account": "acct-1"});
+        let ask = |amount: i64, account: &str| json!({"line_id": line.body["id"], "product_code": "cash", "amount_minor": amount, "term": 12, "account": account});
 
-        let refused = api.send("POST", "/v1/drawdowns/quotes", Some("q-big"), &ask(3_000_000)).await;
+        let refused = api.send("POST", "/v1/drawdowns/quotes", Some("q-big"), &ask(3_000_000, "acct-1")).await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
-        let quoted = api.send("POST", "/v1/drawdowns/quotes", Some("q-1"), &ask(1_000_000)).await;
-        assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
-        let token = &quoted.body["confirmation_token"];
-        let confirmed = api.send("POST", "/v1/drawdowns/confirm", Some("c-1"), &json!({"confirmation_token": token})).await;
-        assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+        // One paid, one the channel refuses, one it pays short (a person must look), and a
+        // fourth in a day, which the policy's velocity rule holds for review.
+        for (n, amount, account, state) in [
+            (1, 1_000_000, "acct-1", "disbursing"),
+            (2, 200_000, "acct-2~reject:channel.account_invalid", "disbursing"),
+            (3, 200_000, "acct-3~pays-less:1", "disbursing"),
+            (4, 200_000, "acct-4", "held_for_review"),
+        ] {
+            let quoted = api.send("POST", "/v1/drawdowns/quotes", Some(&format!("q-{n}")), &ask(amount, account)).await;
+            assert_eq!(quoted.status, StatusCode::CREATED, "{:?}", quoted.body);
+            let token = &quoted.body["confirmation_token"];
+            let confirmed = api.send("POST", "/v1/drawdowns/confirm", Some(&format!("c-{n}")), &json!({"confirmation_token": token})).await;
+            assert_eq!((confirmed.status, confirmed.body["drawdown"]["status"]["state"].as_str()), (StatusCode::OK, Some(state)), "{:?}", confirmed.body);
+        }
 
         // Nothing has run yet: the payout waits five seconds in its queue, the audit entries unsealed.
         api.clock.advance(Duration::seconds(5));
         let waiting = scrape(&api).await;
         let refusal = format!(r#"lendcore_refusals_total{{reason="{}"}}"#, refused.code());
-        assert_eq!(series(&waiting, &refusal) - series(&before, &refusal), 1.0, "{waiting}");
+        assert_eq!(series(&waiting, &refusal) - counted_before(&before, &refusal), 1.0, "{waiting}");
         assert_eq!(series(&waiting, "lendcore_figures_up"), 1.0, "{waiting}");
-        assert_eq!(series(&waiting, r#"lendcore_jobs{kind="drawdown.disburse",status="pending"}"#), 1.0, "{waiting}");
+        assert_eq!(series(&waiting, r#"lendcore_jobs{kind="drawdown.disburse",status="pending"}"#), 3.0, "{waiting}");
         assert_eq!(series(&waiting, r#"lendcore_jobs{kind="delivery.send",status="dead"}"#), 0.0, "every kind is named");
         assert_eq!(series(&waiting, r#"lendcore_jobs_oldest_due_age_seconds{kind="drawdown.disburse"}"#), 5.0, "{waiting}");
         assert!(series(&waiting, r#"lendcore_queue_items{queue="audit_unsealed"}"#) >= 3.0, "{waiting}");
         assert_eq!(series(&waiting, r#"lendcore_queue_oldest_age_seconds{queue="audit_unsealed"}"#), 5.0, "{waiting}");
-        assert_eq!(series(&waiting, r#"lendcore_queue_items{queue="drawdowns_held"}"#), 0.0, "{waiting}");
+        assert_eq!(series(&waiting, r#"lendcore_queue_items{queue="drawdowns_held"}"#), 1.0, "{waiting}");
+        assert_eq!(series(&waiting, r#"lendcore_queue_oldest_age_seconds{queue="drawdowns_held"}"#), 5.0, "{waiting}");
+        assert_eq!(series(&waiting, r#"lendcore_queue_items{queue="payouts_manual_review"}"#), 0.0, "{waiting}");
 
-        // Pay it out, publish what happened, deliver it (the webhook refuses), seal the audit.
+        // Pay out, publish what happened, deliver it (the webhook refuses), seal the audit; a
+        // payout the channel took is asked after again minutes later.
         let runner = JobRunner::new(api.store.clone(), api.clock.clone(), RunnerConfig { worker_id: "w".into(), ..RunnerConfig::default() })
             .register(DisburseHandler::new(vec![channel]))
             .register(DeliveryHandler::new(&api.engine));
         for _ in 0..3 {
             while runner.poll_once().await.unwrap().ran() > 0 {}
             notify::publish(&api.engine).await.unwrap();
+            api.clock.advance(Duration::minutes(11));
         }
+        while runner.poll_once().await.unwrap().ran() > 0 {}
         lendcore_engine::audit::seal(api.store.as_ref()).await.unwrap();
         let report = lendcore_engine::integrity::verify(api.store.as_ref()).await.unwrap();
         lendcore_engine::integrity::record_gauges(&report, api.now());
 
         let after = scrape(&api).await;
-        let grew = |name: &str| series(&after, name) - series(&before, name);
-        assert_eq!(grew(r#"lendcore_payout_calls_total{channel="sandbox",call="submit",answer="accepted"}"#), 1.0, "{after}");
-        assert_eq!(grew(r#"lendcore_payout_call_duration_seconds_count{channel="sandbox",call="submit",answer="accepted"}"#), 1.0, "{after}");
+        let grew = |name: &str| series(&after, name) - counted_before(&before, name);
+        assert_eq!(grew(r#"lendcore_payout_calls_total{channel="sandbox",call="submit",answer="accepted"}"#), 2.0, "paid, and paid short: {after}");
+        assert_eq!(grew(r#"lendcore_payout_call_duration_seconds_count{channel="sandbox",call="submit",answer="accepted"}"#), 2.0, "{after}");
         assert_eq!(grew(r#"lendcore_payouts_total{channel="sandbox",outcome="paid"}"#), 1.0, "{after}");
-        assert_eq!(grew(r#"lendcore_events_total{topic="drawdown.confirmed",reason=""}"#), 1.0, "{after}");
+        assert_eq!(grew(r#"lendcore_events_total{topic="drawdown.confirmed",reason=""}"#), 3.0, "the fourth was held: {after}");
         assert_eq!(grew(r#"lendcore_events_total{topic="drawdown.paid_out",reason=""}"#), 1.0, "{after}");
-        assert_eq!(grew(r#"lendcore_credit_decisions_total{subject="drawdown",outcome="pass"}"#), 1.0, "{after}");
-        assert_eq!(grew(r#"lendcore_deliveries_failed_total{channel="webhook"}"#), 3.0, "quoted, confirmed, paid out: all refused: {after}");
-        assert_eq!(grew(r#"lendcore_delivery_attempts_total{channel="webhook",outcome="rejected"}"#), 3.0, "{after}");
-        assert_eq!(grew(r#"lendcore_jobs_dead_lettered_total{kind="delivery.send"}"#), 3.0, "{after}");
+        assert_eq!(grew(r#"lendcore_credit_decisions_total{subject="drawdown",outcome="pass"}"#), 3.0, "{after}");
+        assert_eq!(grew(r#"lendcore_deliveries_failed_total{channel="webhook"}"#), 2.0, "paid out, ended: both refused: {after}");
+        assert_eq!(grew(r#"lendcore_delivery_attempts_total{channel="webhook",outcome="rejected"}"#), 2.0, "{after}");
+        assert_eq!(grew(r#"lendcore_jobs_dead_lettered_total{kind="delivery.send"}"#), 2.0, "{after}");
         assert!(grew("lendcore_audit_sealed_total") >= 4.0, "{after}");
+        assert_eq!(grew(r#"lendcore_payout_calls_total{channel="sandbox",call="submit",answer="rejected"}"#), 1.0, "{after}");
+        assert_eq!(grew(r#"lendcore_payouts_total{channel="sandbox",outcome="failed"}"#), 1.0, "{after}");
+        assert_eq!(grew(r#"lendcore_payouts_total{channel="sandbox",outcome="manual_review"}"#), 1.0, "paid short: {after}");
+        assert_eq!(grew(r#"lendcore_events_total{topic="drawdown.ended",reason="channel.account_invalid"}"#), 1.0, "a failure by its reason: {after}");
+        assert_eq!(grew(r#"lendcore_credit_decisions_total{subject="drawdown",outcome="hold"}"#), 2.0, "the held one, kept at its quote and at its confirmation: {after}");
+        assert_eq!(series(&after, r#"lendcore_queue_items{queue="payouts_manual_review"}"#), 1.0, "{after}");
+        assert!(series(&after, r#"lendcore_queue_oldest_age_seconds{queue="payouts_manual_review"}"#) <= 33.0 * 60.0, "{after}");
+        assert_eq!(series(&after, r#"lendcore_queue_items{queue="drawdowns_held"}"#), 1.0, "{after}");
         assert_eq!(series(&after, r#"lendcore_jobs{kind="drawdown.disburse",status="pending"}"#), 0.0, "{after}");
-        assert_eq!(series(&after, r#"lendcore_jobs{kind="delivery.send",status="dead"}"#), 3.0, "{after}");
+        assert_eq!(series(&after, r#"lendcore_jobs{kind="delivery.send",status="dead"}"#), 2.0, "{after}");
         assert_eq!(series(&after, r#"lendcore_queue_items{queue="audit_unsealed"}"#), 0.0, "{after}");
         assert_eq!(series(&after, r#"lendcore_integrity_broken{check="audit_chain"}"#), 0.0, "{after}");
         assert_eq!(series(&after, r#"lendcore_integrity_broken{check="journal_entries_balanced"}"#), 0.0, "{after}");
@@ -208,5 +230,10 @@ store_test! {
         assert_eq!((gone.status, gone.code()), (StatusCode::NOT_FOUND, "not_found.alert_rule"));
         let (_, still) = api.get("/v1/alerts").await;
         assert_eq!(still["items"].as_array().unwrap().len(), 1, "its alerts stay, for the record");
+        let (_, resolved) = api.get("/v1/alerts?state=resolved").await;
+        let alert = &resolved["items"][0];
+        assert_eq!((alert["rule"].as_str(), alert["state"].as_str()), (Some("timeouts"), Some("resolved")), "deleting a rule resolves its alerts: {resolved}");
+        let (_, firing) = api.get("/v1/alerts?state=firing").await;
+        assert_eq!(firing["items"], json!([]));
     }
 }

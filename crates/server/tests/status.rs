@@ -112,4 +112,40 @@ store_test! {
         let after: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!((after["state"].as_str(), after["incidents"][0]["ended_at"].is_string()), (Some("operational"), true), "{after}");
     }
+
+    async fn planned_maintenance_is_announced_ahead_shown_while_it_lasts_and_gone_after(db: &TestDb) {
+        let api = Api::default(db).await;
+        let starts = api.now() + Duration::days(2);
+        let window = json!({"starts_at": starts, "ends_at": starts + Duration::hours(2), "message": "Bank year-end close."});
+        let created = api.send("POST", "/v1/maintenance-windows", Some("mw-1"), &window).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let read = |api: &Api| {
+            let url = format!("{}/v1/status?lang=en", api.base);
+            async move {
+                let status: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+                common::contract::check("GET", "/v1/status", 200, &status);
+                status
+            }
+        };
+
+        // Two days ahead it is listed, but no banner yet: the app shows one only in the last day.
+        let listed = read(&api).await;
+        assert_eq!((listed["state"].as_str(), &listed["banner"]), (Some("operational"), &json!(null)), "{listed}");
+        assert_eq!((listed["maintenance"][0]["id"].as_str(), &listed["maintenance"][0]["in_progress"]), (created.body["id"].as_str(), &json!(false)), "{listed}");
+
+        api.clock.advance(Duration::hours(25));
+        let soon = read(&api).await;
+        assert_eq!(soon["state"], "operational", "{soon}");
+        let banner = soon["banner"].as_str().unwrap();
+        assert!(banner.starts_with("Planned maintenance from") && banner.contains("Bank year-end close."), "{soon}");
+
+        api.clock.advance(Duration::hours(24));
+        let during = read(&api).await;
+        assert_eq!((during["state"].as_str(), &during["maintenance"][0]["in_progress"]), (Some("maintenance"), &json!(true)), "{during}");
+        assert!(during["banner"].as_str().unwrap().starts_with("Maintenance until"), "{during}");
+
+        api.clock.advance(Duration::hours(2));
+        let after = read(&api).await;
+        assert_eq!((after["state"].as_str(), &after["banner"], after["maintenance"].as_array().map(Vec::len)), (Some("operational"), &json!(null), Some(0)), "{after}");
+    }
 }

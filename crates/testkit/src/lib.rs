@@ -156,6 +156,15 @@ impl TestDb {
         }
     }
 
+    /// On PostgreSQL, the database URL without the schema and the test's schema, for tools
+    /// that work on the database itself (pg_dump); `None` on SQLite.
+    pub fn postgres_schema(&self) -> Option<(&str, &str)> {
+        match &self.cleanup {
+            Cleanup::Sqlite(_) => None,
+            Cleanup::Postgres { base_url, schema } => Some((base_url, schema)),
+        }
+    }
+
     fn pg_options(base_url: &str, schema: &str) -> PgConnectOptions {
         PgConnectOptions::from_str(base_url)
             .expect("LENDCORE_TEST_PG is a PostgreSQL URL")

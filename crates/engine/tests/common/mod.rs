@@ -1,14 +1,16 @@
 //! What the engine's test binaries share: the sandbox channel over real HTTP, a cash product
-//! and a credit line, and a world of borrowers reached through the sandbox SMS gateway.
+//! and a credit line, a world of borrowers reached through the sandbox SMS gateway, and a mail
+//! server on loopback.
 // Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use lendcore_connectors::channel::sandbox::{Sandbox, SandboxConfig};
 use lendcore_connectors::channel::{HttpChannel, HttpChannelConfig, PaymentChannel};
+use lendcore_connectors::email::{Mailer, SmtpConfig, SmtpMailer, SmtpSecurity};
 use lendcore_connectors::sms::{HttpSmsConfig, HttpSmsGateway, SandboxSms};
 use lendcore_domain::Timestamp;
 use lendcore_domain::borrower::{BorrowerInput, BorrowerKind};
@@ -23,6 +25,7 @@ use lendcore_engine::vault::Vault;
 use lendcore_engine::{Clock, ManualClock, borrowers};
 use lendcore_engine::{Engine, credit_lines, products};
 use lendcore_store::Store;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A sandbox channel served on a port of its own; `hang` is how long its `timeout` mode hangs.
 pub async fn sandbox(hang: StdDuration) -> (Arc<Sandbox>, String) {
@@ -239,4 +242,71 @@ impl World {
             .map(|m| m.text)
             .collect()
     }
+}
+
+/// A mail server on loopback that takes every message (refusing recipients at
+/// `refused.example`); the port, and the messages as received, headers and body.
+pub async fn smtp_listener() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            store.lock().unwrap().push(data.take().unwrap());
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 test\r\n"
+                    } else if upper.starts_with("RCPT") && upper.contains("REFUSED.EXAMPLE") {
+                        b"550 no such user\r\n"
+                    } else if upper.starts_with("DATA") {
+                        data = Some(String::new());
+                        b"354 go on\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        write.write_all(b"221 bye\r\n").await.ok();
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+/// Sends mail through the listener on `port`.
+pub fn smtp_mailer(port: u16) -> Arc<dyn Mailer> {
+    Arc::new(
+        SmtpMailer::new(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            security: SmtpSecurity::None,
+            username: None,
+            password: None,
+            from: "Lender <noreply@lender.example>".into(),
+            timeout: StdDuration::from_secs(5),
+        })
+        .unwrap(),
+    )
 }

@@ -332,10 +332,21 @@ pub async fn scrape(api: &Api) -> String {
     response.text().await.unwrap()
 }
 
-/// The value of one series (`name{labels}` exactly as rendered), 0 when absent.
+/// The value of one series (`name{labels}` exactly as rendered); a series missing from the
+/// scrape fails the test, so a figure asserted to be 0 is one `/metrics` does show.
 pub fn series(metrics: &str, name: &str) -> f64 {
+    find_series(metrics, name).unwrap_or_else(|| panic!("{name} is not in the scrape:\n{metrics}"))
+}
+
+/// A counter's value before a test moves it: 0 while nothing has counted it yet, as Prometheus
+/// reads a counter that has not appeared.
+pub fn counted_before(metrics: &str, name: &str) -> f64 {
+    find_series(metrics, name).unwrap_or(0.0)
+}
+
+fn find_series(metrics: &str, name: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+        .map(|v| v.trim().parse().unwrap())
 }
