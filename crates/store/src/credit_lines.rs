@@ -9,6 +9,7 @@ use lendcore_domain::money::Currency;
 use lendcore_domain::reasons::Reason;
 
 use crate::StoreError;
+use crate::sql::from_row;
 use crate::time::{from_ms, to_ms};
 use crate::unit_of_work::{SqlUnitOfWork, on_tx};
 
@@ -93,6 +94,21 @@ pub(crate) struct LineRow {
     pub(crate) created_at_ms: i64,
     pub(crate) updated_at_ms: i64,
 }
+from_row!(LineRow {
+    id,
+    borrower_id,
+    currency,
+    limit_minor,
+    drawn_minor,
+    held_minor,
+    rate_tier,
+    valid_from_ms,
+    valid_until_ms,
+    status,
+    revision,
+    created_at_ms,
+    updated_at_ms,
+});
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -170,8 +186,7 @@ impl CreditLineRepository for SqlUnitOfWork {
 
     async fn find_credit_line(&mut self, id: &str) -> Result<Option<CreditLine>, StoreError> {
         let sql = format!("SELECT {LINE_COLUMNS} FROM credit_lines WHERE id = $1");
-        let row: Option<LineRow> =
-            on_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+        let row: Option<LineRow> = self.fetch_optional(self.sql(&sql).bind(id)).await?;
         row.map(line_from_row).transpose()
     }
 
@@ -218,17 +233,19 @@ impl CreditLineRepository for SqlUnitOfWork {
         amount_minor: i64,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE credit_lines SET held_minor = held_minor + $2, revision = revision + 1, \
-             updated_at_ms = $3 WHERE id = $1 AND state = 'active' AND valid_from_ms <= $3 \
-             AND valid_until_ms > $3 AND $2 > 0 AND drawn_minor + held_minor + $2 <= limit_minor",
-        )
-        .bind(line_id)
-        .bind(amount_minor)
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(
+                    "UPDATE credit_lines SET held_minor = held_minor + $2, revision = revision + 1, \
+                     updated_at_ms = $3 WHERE id = $1 AND state = 'active' AND valid_from_ms <= $3 \
+                     AND valid_until_ms > $3 AND $2 > 0 \
+                     AND drawn_minor + held_minor + $2 <= limit_minor",
+                )
+                .bind(line_id)
+                .bind(amount_minor)
+                .bind(to_ms(now)),
+            )
+            .await?;
         Ok(updated == 1)
     }
 
@@ -282,13 +299,14 @@ impl SqlUnitOfWork {
         amount_minor: i64,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(sql)
-            .bind(line_id)
-            .bind(amount_minor)
-            .bind(to_ms(now))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(sql)
+                    .bind(line_id)
+                    .bind(amount_minor)
+                    .bind(to_ms(now)),
+            )
+            .await?;
         if updated == 1 {
             Ok(())
         } else {

@@ -293,13 +293,15 @@ impl PolicyRepository for SqlUnitOfWork {
         &mut self,
         at: Timestamp,
     ) -> Result<Option<(PolicyCode, u32)>, StoreError> {
-        let row: Option<(String, i64)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT code, version FROM credit_policy_versions WHERE effective_from_ms <= $1 \
-             ORDER BY effective_from_ms DESC, activated_at_ms DESC LIMIT 1",
-        )
-        .bind(to_ms(at))
-        .fetch_optional(c)
-        .await)?;
+        let row: Option<(String, i64)> = self
+            .fetch_optional(
+                self.sql(
+                    "SELECT code, version FROM credit_policy_versions WHERE effective_from_ms <= $1 \
+                     ORDER BY effective_from_ms DESC, activated_at_ms DESC LIMIT 1",
+                )
+                .bind(to_ms(at)),
+            )
+            .await?;
         row.map(|(code, version)| {
             Ok((
                 PolicyCode::parse(&code).map_err(|e| StoreError::corrupt(TABLE, e))?,
@@ -425,12 +427,14 @@ impl DecisionRepository for SqlUnitOfWork {
         borrower_id: &str,
         since: Timestamp,
     ) -> Result<RiskRecords, StoreError> {
-        let rows: Vec<RiskRow> = on_tx!(self, c => sqlx::query_as(RISK_RECORDS)
-            .bind(borrower_id)
-            .bind(to_ms(since))
-            .bind(MAX_RISK_DRAWDOWNS)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<RiskRow> = self
+            .fetch_all(
+                self.sql(RISK_RECORDS)
+                    .bind(borrower_id)
+                    .bind(to_ms(since))
+                    .bind(MAX_RISK_DRAWDOWNS),
+            )
+            .await?;
         let mut found = RiskRecords {
             borrower: None,
             lines: Vec::new(),
@@ -520,7 +524,6 @@ const RISK_RECORDS: &str = risk_records!(
      ORDER BY d.created_at_ms DESC LIMIT $3"
 );
 
-#[derive(sqlx::FromRow)]
 struct RiskRow {
     kind: String,
     t1: Option<String>,
@@ -536,6 +539,21 @@ struct RiskRow {
     n7: Option<i64>,
     n8: Option<i64>,
 }
+crate::sql::from_row!(RiskRow {
+    kind,
+    t1,
+    t2,
+    t3,
+    t4,
+    n1,
+    n2,
+    n3,
+    n4,
+    n5,
+    n6,
+    n7,
+    n8
+});
 
 impl RiskRow {
     fn add_to(self, found: &mut RiskRecords, borrower_id: &str) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@ use lendcore_domain::drawdown::{Drawdown, PayoutAnswer, PayoutCall, Transition};
 use lendcore_domain::reasons::Reason;
 
 use crate::StoreError;
+use crate::sql::from_row;
 use crate::time::{from_ms, from_opt_ms, to_ms};
 use crate::unit_of_work::{SqlUnitOfWork, on_tx};
 
@@ -115,7 +116,6 @@ pub trait DrawdownRepository {
 /// Rows per multi-row statement: well under both databases' limits on bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
 
-#[derive(sqlx::FromRow)]
 struct TransitionRow {
     from_state: String,
     to_state: String,
@@ -124,6 +124,14 @@ struct TransitionRow {
     actor: Option<String>,
     note: Option<String>,
 }
+from_row!(TransitionRow {
+    from_state,
+    to_state,
+    reason,
+    at_ms,
+    actor,
+    note
+});
 
 #[derive(sqlx::FromRow)]
 struct AttemptRow {
@@ -146,33 +154,33 @@ impl DrawdownRepository for SqlUnitOfWork {
         token_hash: &str,
         step: &Transition,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO drawdowns (id, line_id, borrower_id, state, body, token_hash, revision, \
-             created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        self.execute(
+            self.sql(
+                "INSERT INTO drawdowns (id, line_id, borrower_id, state, body, token_hash, \
+                 revision, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&drawdown.id)
+            .bind(&drawdown.line_id)
+            .bind(&drawdown.borrower_id)
+            .bind(drawdown.status.name())
+            .bind(body(drawdown)?)
+            .bind(token_hash)
+            .bind(drawdown.revision)
+            .bind(to_ms(drawdown.created_at))
+            .bind(to_ms(drawdown.updated_at)),
         )
-        .bind(&drawdown.id)
-        .bind(&drawdown.line_id)
-        .bind(&drawdown.borrower_id)
-        .bind(drawdown.status.name())
-        .bind(body(drawdown)?)
-        .bind(token_hash)
-        .bind(drawdown.revision)
-        .bind(to_ms(drawdown.created_at))
-        .bind(to_ms(drawdown.updated_at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         let quote = serde_json::to_string(&drawdown.quote)
             .map_err(|e| StoreError::corrupt("drawdown_quotes", e))?;
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO drawdown_quotes (drawdown_id, borrower_id, quote) VALUES ($1, $2, $3)",
+        self.execute(
+            self.sql(
+                "INSERT INTO drawdown_quotes (drawdown_id, borrower_id, quote) VALUES ($1, $2, $3)",
+            )
+            .bind(&drawdown.id)
+            .bind(&drawdown.borrower_id)
+            .bind(&quote),
         )
-        .bind(&drawdown.id)
-        .bind(&drawdown.borrower_id)
-        .bind(&quote)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         self.append_step(drawdown, step).await
     }
 
@@ -187,17 +195,18 @@ impl DrawdownRepository for SqlUnitOfWork {
              closed_through = $5 WHERE id = $6 AND revision = $7",
             keep_quote(self.backend(), "$2")
         );
-        let updated = on_tx!(self, c => sqlx::query(&sql)
-        .bind(drawdown.status.name())
-        .bind(body(drawdown)?)
-        .bind(drawdown.revision)
-        .bind(to_ms(drawdown.updated_at))
-        .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
-        .bind(&drawdown.id)
-        .bind(read_revision)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(&sql)
+                    .bind(drawdown.status.name())
+                    .bind(body(drawdown)?)
+                    .bind(drawdown.revision)
+                    .bind(to_ms(drawdown.updated_at))
+                    .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
+                    .bind(&drawdown.id)
+                    .bind(read_revision),
+            )
+            .await?;
         if updated != 1 {
             return Err(StoreError::Stale("drawdown"));
         }
@@ -208,13 +217,15 @@ impl DrawdownRepository for SqlUnitOfWork {
     }
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
-        let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT d.body, q.quote FROM drawdowns d \
-             LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
+        let found: Option<BodyRow> = self
+            .fetch_optional(
+                self.sql(
+                    "SELECT d.body, q.quote FROM drawdowns d \
+                     LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1",
+                )
+                .bind(id),
+            )
+            .await?;
         found.map(BodyRow::parse).transpose()
     }
 
@@ -222,13 +233,15 @@ impl DrawdownRepository for SqlUnitOfWork {
         &mut self,
         token_hash: &str,
     ) -> Result<Option<Drawdown>, StoreError> {
-        let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT d.body, q.quote FROM drawdowns d \
-             LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(c)
-        .await)?;
+        let found: Option<BodyRow> = self
+            .fetch_optional(
+                self.sql(
+                    "SELECT d.body, q.quote FROM drawdowns d \
+                     LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.token_hash = $1",
+                )
+                .bind(token_hash),
+            )
+            .await?;
         found.map(BodyRow::parse).transpose()
     }
 
@@ -243,10 +256,7 @@ impl DrawdownRepository for SqlUnitOfWork {
                  LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1 FOR UPDATE OF d"
             }
         };
-        let found: Option<BodyRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let found: Option<BodyRow> = self.fetch_optional(self.sql(sql).bind(id)).await?;
         found.map(BodyRow::parse).transpose()
     }
 
@@ -284,13 +294,15 @@ impl DrawdownRepository for SqlUnitOfWork {
     }
 
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError> {
-        let rows: Vec<TransitionRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT from_state, to_state, reason, at_ms, actor, note FROM drawdown_transitions \
-             WHERE drawdown_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<TransitionRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT from_state, to_state, reason, at_ms, actor, note \
+                     FROM drawdown_transitions WHERE drawdown_id = $1 ORDER BY seq",
+                )
+                .bind(id),
+            )
+            .await?;
         rows.into_iter()
             .map(|row| {
                 const T: &str = "drawdown_transitions";
@@ -462,22 +474,22 @@ impl SqlUnitOfWork {
         step: &Transition,
     ) -> Result<(), StoreError> {
         // The next number is found by the insert itself: one statement, not a read and a write.
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, to_state, \
-             reason, at_ms, actor, note) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, \
-             $7, $8 FROM drawdown_transitions WHERE drawdown_id = $1",
+        self.execute(
+            self.sql(
+                "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, \
+                 to_state, reason, at_ms, actor, note) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, \
+                 $3, $4, $5, $6, $7, $8 FROM drawdown_transitions WHERE drawdown_id = $1",
+            )
+            .bind(&drawdown.id)
+            .bind(&drawdown.borrower_id)
+            .bind(&step.from)
+            .bind(&step.to)
+            .bind(step.reason.map(Reason::code))
+            .bind(to_ms(step.at))
+            .bind(&step.actor)
+            .bind(&step.note),
         )
-        .bind(&drawdown.id)
-        .bind(&drawdown.borrower_id)
-        .bind(&step.from)
-        .bind(&step.to)
-        .bind(step.reason.map(Reason::code))
-        .bind(to_ms(step.at))
-        .bind(&step.actor)
-        .bind(&step.note)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 }
@@ -517,6 +529,7 @@ pub(crate) struct BodyRow {
     pub(crate) body: String,
     pub(crate) quote: Option<String>,
 }
+from_row!(BodyRow { body, quote });
 
 impl BodyRow {
     pub(crate) fn parse(self) -> Result<Drawdown, StoreError> {

@@ -79,3 +79,28 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+/// The SQLite writer's own statements (`sql.rs`) fail as sqlx's would on the same database.
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        match &err {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                let message = message.clone().unwrap_or_else(|| failure.to_string());
+                match failure.code {
+                    // SQLITE_CONSTRAINT_UNIQUE and _PRIMARYKEY, as sqlx's is_unique_violation.
+                    ErrorCode::ConstraintViolation
+                        if matches!(failure.extended_code, 2067 | 1555) =>
+                    {
+                        StoreError::Duplicate(message)
+                    }
+                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                        StoreError::Busy(message)
+                    }
+                    _ => StoreError::Database(message),
+                }
+            }
+            _ => StoreError::Database(err.to_string()),
+        }
+    }
+}

@@ -28,14 +28,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::sqlite::LockedSqliteHandle;
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use crate::StoreError;
 
 /// Units one COMMIT covers at most.
 const MAX_UNITS: usize = 256;
+
+/// Statements the writer keeps prepared: every one its units run, with room to spare.
+const STATEMENTS_KEPT: usize = 256;
 
 /// How a unit's batch ended: committed, or the reason it did not.
 type Outcome = Result<(), String>;
@@ -48,10 +51,26 @@ pub(crate) struct GroupCommit {
 }
 
 /// The open transaction and the units in it.
+///
+/// The writer runs statements itself, on the calling task's thread (`sql.rs`): the connection's
+/// SQLite handle is locked out of sqlx's worker thread and driven through rusqlite, whose
+/// prepared statements the batch keeps. sqlx gets the handle back only for what still goes
+/// through it. The fields are declared so that dropping a batch finalizes the kept statements
+/// while the handle is locked, then unlocks it, then closes the connection (which sqlx can only
+/// do once no statement of rusqlite's is left on it).
 #[derive(Default)]
 struct Batch {
-    /// The writer connection, taken from its pool for the batch and given back after.
-    conn: Option<PoolConnection<Sqlite>>,
+    /// A BEGIN or COMMIT running on the blocking pool, with the rusqlite connection it took;
+    /// kept here, not only by its caller, so that whoever uses the writer next waits for it
+    /// even if that caller was dropped (statements stay in order, as on sqlx's worker).
+    apart: Option<tokio::task::JoinHandle<Apart>>,
+    /// rusqlite on the writer connection's handle, with its prepared statements.
+    lite: Option<rusqlite::Connection>,
+    /// The handle, locked out of sqlx's worker thread while the writer uses it itself.
+    locked: Option<Locked>,
+    /// The writer connection, taken from its pool once and kept (its prepared statements with
+    /// it) until it is closed.
+    conn: Option<SqliteConnection>,
     /// Whether a transaction is open.
     open: bool,
     /// Counts the batches ended, so a late flush knows whether its batch is still the one open.
@@ -115,6 +134,12 @@ impl GroupCommit {
         self.writer.commits.load(Ordering::Relaxed)
     }
 
+    /// Closes the writer connection, once the unit holding the writer (if any) is done.
+    pub(crate) async fn close(&self) {
+        let mut batch = Arc::clone(&self.writer.batch).lock_owned().await;
+        close_writer(&mut batch).await;
+    }
+
     /// Waits for the writer and opens a unit in the batch (beginning one if none is open).
     pub(crate) async fn begin(&self) -> Result<Unit, StoreError> {
         let queued = Queued::join(&self.writer.queued);
@@ -139,7 +164,7 @@ impl GroupCommit {
             close_abandoned(batch).await;
         }
         if batch.conn.is_none() {
-            batch.conn = Some(self.pool.acquire().await?);
+            batch.conn = Some(self.pool.acquire().await?.detach());
         }
         // Marked first: a caller dropped while BEGIN or SAVEPOINT runs leaves a transaction
         // and a savepoint that are open, for the next unit to close.
@@ -148,10 +173,10 @@ impl GroupCommit {
             execute(batch, "SAVEPOINT unit").await?;
         } else {
             // IMMEDIATE takes the write lock up front, so a unit that reads and then writes
-            // cannot fail half-way when another process (a CLI run) holds the lock. One call
-            // for both: each is a hand-off to SQLite's thread and back.
+            // cannot fail half-way when another process (a CLI run) holds the lock. Off this
+            // thread: it may wait for that process (the busy timeout).
             batch.open = true;
-            if let Err(e) = execute(batch, "BEGIN IMMEDIATE; SAVEPOINT unit").await {
+            if let Err(e) = execute_apart(batch, "BEGIN IMMEDIATE; SAVEPOINT unit").await {
                 batch.unit_open = false;
                 end_batch(batch, Err(e.to_string())).await;
                 return Err(e);
@@ -175,11 +200,20 @@ impl Unit {
             .expect("a unit holds the writer until it ends")
     }
 
+    /// The writer connection for a statement sqlx runs: its handle is given back to sqlx's
+    /// worker thread first.
     pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
-        self.batch()
+        let batch = self.batch();
+        batch.locked = None;
+        batch
             .conn
             .as_mut()
             .expect("a unit's batch holds the writer connection")
+    }
+
+    /// The writer connection for a statement the writer runs itself (`sql.rs`).
+    pub(crate) async fn lite(&mut self) -> Result<&rusqlite::Connection, StoreError> {
+        lite(self.batch()).await
     }
 
     /// Releases the unit into the batch and waits until the batch's COMMIT is durable.
@@ -334,11 +368,12 @@ async fn finish(mut batch: OwnedMutexGuard<Batch>, writer: &Writer) {
 async fn end_now(batch: &mut Batch, writer: &Writer) {
     if batch.released.is_empty() {
         // Every unit rolled back: there is nothing to keep.
-        let rolled_back = execute(batch, "ROLLBACK").await;
+        let rolled_back = execute_apart(batch, "ROLLBACK").await;
         end_batch(batch, rolled_back.map_err(|e| e.to_string())).await;
         return;
     }
-    let outcome = match execute(batch, "COMMIT").await {
+    // Off this thread: the COMMIT waits for the disk.
+    let outcome = match execute_apart(batch, "COMMIT").await {
         Ok(()) => {
             writer.commits.fetch_add(1, Ordering::Relaxed);
             Ok(())
@@ -358,9 +393,9 @@ async fn end_now(batch: &mut Batch, writer: &Writer) {
     end_batch(batch, outcome).await;
 }
 
-/// Tells every released unit how its batch ended, and gives the connection back to its pool
-/// (migrations and closing the store need it), or closes it if it is still inside a transaction
-/// (it would hand the next batch a transaction nobody began).
+/// Tells every released unit how its batch ended, and keeps the connection for the next batch,
+/// or closes it if it is still inside a transaction (it would hand the next batch a
+/// transaction nobody began).
 async fn end_batch(batch: &mut Batch, outcome: Outcome) {
     batch.open = false;
     batch.ended += 1;
@@ -373,40 +408,141 @@ async fn end_batch(batch: &mut Batch, outcome: Outcome) {
         || match in_transaction(batch).await {
             Ok(false) => true,
             Ok(true) => {
-                execute(batch, "ROLLBACK").await.is_ok()
+                execute_apart(batch, "ROLLBACK").await.is_ok()
                     && matches!(in_transaction(batch).await, Ok(false))
             }
             Err(_) => false,
         };
-    if let Some(conn) = batch.conn.take()
-        && !clean
-    {
+    if !clean {
         tracing::error!("the SQLite writer connection was left inside a transaction; it is closed");
-        let _ = conn.close().await;
+        close_writer(batch).await;
     }
 }
 
 /// Whether SQLite itself has a transaction open on the writer, whatever the batch believes.
 async fn in_transaction(batch: &mut Batch) -> Result<bool, StoreError> {
-    let conn = batch
-        .conn
-        .as_mut()
-        .ok_or_else(|| StoreError::Database("the SQLite writer has no connection".to_owned()))?;
-    let mut handle = conn.lock_handle().await?;
-    // SAFETY: the handle is sqlx's open connection, locked for us while we ask; the call only
-    // reads the connection's autocommit flag.
-    let autocommit =
-        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
-    Ok(autocommit == 0)
+    Ok(!lite(batch).await?.is_autocommit())
 }
 
-async fn execute(batch: &mut Batch, statement: &'static str) -> Result<(), StoreError> {
-    let conn = batch
-        .conn
-        .as_mut()
-        .ok_or_else(|| StoreError::Database("the SQLite writer has no connection".to_owned()))?;
-    sqlx::query(statement).execute(&mut **conn).await?;
+/// Runs `statements` on the writer, on this thread.
+async fn execute(batch: &mut Batch, statements: &'static str) -> Result<(), StoreError> {
+    lite(batch).await?.execute_batch(statements)?;
     Ok(())
+}
+
+/// The rusqlite connection back from the blocking pool, and how its statements went.
+type Apart = (rusqlite::Connection, rusqlite::Result<()>);
+
+/// Runs `statements` on the writer, on a thread of the blocking pool: a BEGIN that may wait
+/// for another process's lock, or a COMMIT that waits for the disk, holds no task thread.
+async fn execute_apart(batch: &mut Batch, statements: &'static str) -> Result<(), StoreError> {
+    lite(batch).await?;
+    let lite = batch.lite.take().expect("opened just now");
+    batch.apart = Some(tokio::task::spawn_blocking(move || {
+        let done = lite.execute_batch(statements);
+        (lite, done)
+    }));
+    back_from_apart(batch).await
+}
+
+/// Waits for the statements running apart, if any, and takes the connection back.
+async fn back_from_apart(batch: &mut Batch) -> Result<(), StoreError> {
+    let Some(running) = batch.apart.as_mut() else {
+        return Ok(());
+    };
+    let finished = running.await;
+    batch.apart = None;
+    match finished {
+        Ok((lite, done)) => {
+            batch.lite = Some(lite);
+            Ok(done?)
+        }
+        // The connection went with the thread's task; the next use opens another on the handle.
+        Err(e) => Err(StoreError::Database(format!(
+            "the SQLite writer's thread failed: {e}"
+        ))),
+    }
+}
+
+/// sqlx's lock on the writer connection's handle, kept across units and batches.
+struct Locked(LockedSqliteHandle<'static>);
+
+impl Locked {
+    /// Locks the handle out of sqlx's worker thread, once the worker has done what it was sent.
+    async fn take(conn: &mut SqliteConnection) -> Result<Locked, StoreError> {
+        let handle = conn.lock_handle().await?;
+        // SAFETY: the guard borrows the connection only to reach the lock inside the state it
+        // shares with its worker thread, a heap allocation that lives as long as the
+        // connection. A batch drops its `Locked` before it uses the connection through sqlx
+        // (`Unit::conn`), closes it (`close_writer`) or drops it (the order of `Batch`'s
+        // fields), so the borrow never outlives what it borrows nor overlaps another.
+        let handle = unsafe {
+            std::mem::transmute::<LockedSqliteHandle<'_>, LockedSqliteHandle<'static>>(handle)
+        };
+        Ok(Locked(handle))
+    }
+}
+
+/// rusqlite on the writer connection's handle, locking it first if sqlx's worker has it.
+async fn lite(batch: &mut Batch) -> Result<&rusqlite::Connection, StoreError> {
+    // What a caller dropped meanwhile left running comes first; its outcome was that caller's.
+    if batch.apart.is_some() {
+        let _ = back_from_apart(batch).await;
+    }
+    if batch.locked.is_none() {
+        let conn = batch.conn.as_mut().ok_or_else(|| {
+            StoreError::Database("the SQLite writer has no connection".to_owned())
+        })?;
+        batch.locked = Some(Locked::take(conn).await?);
+    }
+    if batch.lite.is_none() {
+        let locked = batch.locked.as_mut().expect("locked above");
+        let handle = locked.0.as_raw_handle();
+        // SAFETY: sqlx's open handle, locked for us. rusqlite does not own it (it never closes
+        // it), and the batch drops this Connection, finalizing its statements, before the
+        // connection is closed, while the handle is locked.
+        let lite = unsafe { rusqlite::Connection::from_handle(handle.as_ptr()) }?;
+        lite.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        batch.lite = Some(lite);
+    }
+    Ok(batch.lite.as_ref().expect("opened above"))
+}
+
+/// Closes the writer connection: the kept statements finalized while its handle is locked,
+/// the handle given back, the connection closed. The next unit takes another from the pool.
+async fn close_writer(batch: &mut Batch) {
+    let _ = back_from_apart(batch).await;
+    if batch.lite.is_some()
+        && batch.locked.is_none()
+        && let Some(conn) = batch.conn.as_mut()
+    {
+        batch.locked = Locked::take(conn).await.ok();
+    }
+    batch.lite = None;
+    batch.locked = None;
+    if let Some(conn) = batch.conn.take() {
+        let _ = conn.close().await;
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        // A store dropped without closing: the kept statements must still be finalized while
+        // the handle is locked, before the fields drop and the connection closes.
+        if let Some(running) = self.apart.take()
+            && let Ok((lite, _)) = futures::executor::block_on(running)
+        {
+            self.lite = Some(lite);
+        }
+        if self.lite.is_some()
+            && self.locked.is_none()
+            && let Some(conn) = self.conn.as_mut()
+        {
+            self.locked = futures::executor::block_on(Locked::take(conn)).ok();
+        }
+        self.lite = None;
+        self.locked = None;
+    }
 }
 
 #[cfg(test)]

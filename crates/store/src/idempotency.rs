@@ -10,7 +10,7 @@ use lendcore_domain::Timestamp;
 
 use crate::StoreError;
 use crate::time::to_ms;
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyClaim {
@@ -53,27 +53,31 @@ impl IdempotencyRepository for SqlUnitOfWork {
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<IdempotencyClaim, StoreError> {
-        let inserted = on_tx!(self, c => sqlx::query(
-            "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, created_at_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (scope, idem_key) DO NOTHING",
-        )
-        .bind(scope)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let inserted = self
+            .execute(
+                self.sql(
+                    "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, created_at_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (scope, idem_key) DO NOTHING",
+                )
+                .bind(scope)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(to_ms(now)),
+            )
+            .await?;
         if inserted == 1 {
             return Ok(IdempotencyClaim::Claimed);
         }
-        let (fingerprint, response): (String, Option<String>) = on_tx!(self, c => sqlx::query_as(
-            "SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
-        )
-        .bind(scope)
-        .bind(key)
-        .fetch_one(c)
-        .await)?;
+        let (fingerprint, response): (String, Option<String>) = self
+            .fetch_one(
+                self.sql(
+                    "SELECT fingerprint, response FROM idempotency_keys \
+                     WHERE scope = $1 AND idem_key = $2",
+                )
+                .bind(scope)
+                .bind(key),
+            )
+            .await?;
         let response = response
             .map(|r| serde_json::from_str(&r))
             .transpose()
@@ -91,17 +95,17 @@ impl IdempotencyRepository for SqlUnitOfWork {
         response: &serde_json::Value,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE idempotency_keys SET response = $1, completed_at_ms = $2 \
-             WHERE scope = $3 AND idem_key = $4",
+        self.execute(
+            self.sql(
+                "UPDATE idempotency_keys SET response = $1, completed_at_ms = $2 \
+                 WHERE scope = $3 AND idem_key = $4",
+            )
+            .bind(response.to_string())
+            .bind(to_ms(now))
+            .bind(scope)
+            .bind(key),
         )
-        .bind(response.to_string())
-        .bind(to_ms(now))
-        .bind(scope)
-        .bind(key)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 }

@@ -439,16 +439,16 @@ impl SqlUnitOfWork {
             "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at_ms, \
              created_at_ms, updated_at_ms) VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6) {then}"
         );
-        Ok(on_tx!(self, c => sqlx::query(&sql)
-            .bind(&job.id)
-            .bind(&job.kind)
-            .bind(job.payload.to_string())
-            .bind(i64::from(job.max_attempts.max(1)))
-            .bind(to_ms(job.run_at))
-            .bind(to_ms(now))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?)
+        self.execute(
+            self.sql(&sql)
+                .bind(&job.id)
+                .bind(&job.kind)
+                .bind(job.payload.to_string())
+                .bind(i64::from(job.max_attempts.max(1)))
+                .bind(to_ms(job.run_at))
+                .bind(to_ms(now)),
+        )
+        .await
     }
 }
 

@@ -37,8 +37,8 @@ const ENTRIES: &str = "INSERT INTO ledger_entries (id, event, layer, reference, 
 const POSTINGS: &str = "INSERT INTO ledger_postings (entry_id, line_no, account_kind, \
                         account_owner, currency, layer, debit_minor, credit_minor)";
 
-/// Binds entries' six columns, row after row, in the order of [`ENTRIES`]. A macro: the query's
-/// type differs between the two databases' arms of `on_tx!`.
+/// Binds entries' six columns, row after row, in the order of [`ENTRIES`]. A macro: one shape of
+/// statement takes the postings' values after them.
 macro_rules! bind_entries {
     ($query:expr, $entries:expr) => {{
         let mut query = $query;
@@ -117,10 +117,11 @@ impl LedgerRepository for SqlUnitOfWork {
                 crate::placeholders_from(self.backend(), 0, entries.len(), 6),
                 crate::placeholders_from(self.backend(), entries.len() * 6, postings.len(), 8)
             );
-            on_tx!(self, c => {
-                let query = bind_postings!(bind_entries!(sqlx::query(&sql), entries), &postings);
-                query.execute(c).await.map(drop)
-            })?;
+            self.execute(bind_postings!(
+                bind_entries!(self.sql(&sql), entries),
+                &postings
+            ))
+            .await?;
             return Ok(());
         }
         // Many rows per statement: close of business posts a batch of loans' entries at once.
@@ -129,14 +130,14 @@ impl LedgerRepository for SqlUnitOfWork {
                 "{ENTRIES} VALUES {}",
                 crate::placeholders(self.backend(), chunk.len(), 6)
             );
-            on_tx!(self, c => bind_entries!(sqlx::query(&sql), chunk).execute(c).await.map(drop))?;
+            self.execute(bind_entries!(self.sql(&sql), chunk)).await?;
         }
         for chunk in postings.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "{POSTINGS} VALUES {}",
                 crate::placeholders(self.backend(), chunk.len(), 8)
             );
-            on_tx!(self, c => bind_postings!(sqlx::query(&sql), chunk).execute(c).await.map(drop))?;
+            self.execute(bind_postings!(self.sql(&sql), chunk)).await?;
         }
         Ok(())
     }

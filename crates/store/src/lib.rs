@@ -29,6 +29,7 @@ pub mod outbox;
 mod pending;
 mod postgres;
 pub mod products;
+mod sql;
 mod sqlite;
 mod time;
 mod unit_of_work;

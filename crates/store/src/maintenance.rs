@@ -50,7 +50,6 @@ pub trait MaintenanceRepository {
     ) -> Result<Vec<String>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct WindowRow {
     id: String,
     starts_at_ms: i64,
@@ -61,6 +60,16 @@ struct WindowRow {
     cancelled_at_ms: Option<i64>,
     revision: i64,
 }
+crate::sql::from_row!(WindowRow {
+    id,
+    starts_at_ms,
+    ends_at_ms,
+    message,
+    created_by,
+    created_at_ms,
+    cancelled_at_ms,
+    revision,
+});
 
 const SELECT: &str = "SELECT id, starts_at_ms, ends_at_ms, message, created_by, created_at_ms, \
      cancelled_at_ms, revision FROM maintenance_windows";
@@ -116,10 +125,7 @@ impl MaintenanceRepository for SqlUnitOfWork {
         id: &str,
     ) -> Result<Option<MaintenanceWindow>, StoreError> {
         let sql = format!("{SELECT} WHERE id = $1");
-        let row: Option<WindowRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<WindowRow> = self.fetch_optional(self.sql(&sql).bind(id)).await?;
         row.map(from_row).transpose()
     }
 
@@ -130,10 +136,7 @@ impl MaintenanceRepository for SqlUnitOfWork {
         let sql = format!(
             "{SELECT} WHERE ends_at_ms > $1 AND cancelled_at_ms IS NULL ORDER BY starts_at_ms, id"
         );
-        let rows: Vec<WindowRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(to_ms(now))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<WindowRow> = self.fetch_all(self.sql(&sql).bind(to_ms(now))).await?;
         rows.into_iter().map(from_row).collect()
     }
 
@@ -143,11 +146,9 @@ impl MaintenanceRepository for SqlUnitOfWork {
         limit: u32,
     ) -> Result<Vec<MaintenanceWindow>, StoreError> {
         let sql = format!("{SELECT} WHERE ends_at_ms >= $1 ORDER BY starts_at_ms, id LIMIT $2");
-        let rows: Vec<WindowRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(to_ms(since))
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<WindowRow> = self
+            .fetch_all(self.sql(&sql).bind(to_ms(since)).bind(i64::from(limit)))
+            .await?;
         rows.into_iter().map(from_row).collect()
     }
 

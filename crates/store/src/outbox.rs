@@ -71,19 +71,17 @@ impl OutboxRepository for SqlUnitOfWork {
                  VALUES {}",
                 crate::placeholders(self.backend(), chunk.len(), 6)
             );
-            on_tx!(self, c => {
-                let mut query = sqlx::query(&sql);
-                for event in chunk {
-                    query = query
-                        .bind(&event.id)
-                        .bind(&event.topic)
-                        .bind(&event.aggregate_type)
-                        .bind(&event.aggregate_id)
-                        .bind(event.payload.to_string())
-                        .bind(to_ms(event.created_at));
-                }
-                query.execute(c).await.map(drop)
-            })?;
+            let mut statement = self.sql(&sql);
+            for event in chunk {
+                statement = statement
+                    .bind(&event.id)
+                    .bind(&event.topic)
+                    .bind(&event.aggregate_type)
+                    .bind(&event.aggregate_id)
+                    .bind(event.payload.to_string())
+                    .bind(to_ms(event.created_at));
+            }
+            self.execute(statement).await?;
         }
         Ok(())
     }

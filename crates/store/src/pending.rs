@@ -1,10 +1,10 @@
 //! Rows a unit of work appends and does not read back in the same unit (audit entries, decision
 //! records), held until it commits and then written together: on PostgreSQL every table's rows
 //! in one statement (data-modifying `WITH` parts), so what a confirmation records beside its own
-//! change costs no round trip of its own; on SQLite a statement per table, sent to its worker
-//! thread together (one hand-off, not one per table).
+//! change costs no round trip of its own; on SQLite a statement per table, which the writer
+//! runs itself.
 
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 use crate::{Backend, StoreError};
 
 /// One value of a pending row.
@@ -53,16 +53,10 @@ impl SqlUnitOfWork {
             })
             .filter(|p| !p.rows.is_empty())
             .collect();
-        // PostgreSQL's limit is on the one statement; SQLite's on each of the statements sent.
-        let parameters: usize = match self.backend() {
-            Backend::Postgres => tables.iter().map(|t| t.rows.len() * t.columns).sum(),
-            Backend::Sqlite => tables
-                .iter()
-                .map(|t| t.rows.len() * t.columns)
-                .max()
-                .unwrap_or(0),
-        };
-        if tables.len() > 1 && parameters <= MAX_PARAMETERS {
+        // On PostgreSQL every table's rows in one statement, when they fit; on SQLite, where the
+        // writer runs its statements itself, one statement per table costs nothing more.
+        let parameters: usize = tables.iter().map(|t| t.rows.len() * t.columns).sum();
+        if self.backend() == Backend::Postgres && tables.len() > 1 && parameters <= MAX_PARAMETERS {
             return self.insert_together(tables).await;
         }
         for table in &mut tables {
@@ -82,9 +76,8 @@ impl SqlUnitOfWork {
         Ok(())
     }
 
-    /// One INSERT for one table; for several, on PostgreSQL one statement, the first ones as
-    /// `WITH` parts of the last, and on SQLite the INSERTs one after another in one query (its
-    /// `?` parameters are taken in order across them).
+    /// One INSERT for one table; for several (PostgreSQL only), one statement, the first ones
+    /// as `WITH` parts of the last: one round trip.
     async fn insert_together(&mut self, tables: Vec<PendingRows>) -> Result<(), StoreError> {
         let backend = self.backend();
         let mut parts = Vec::with_capacity(tables.len());
@@ -97,9 +90,6 @@ impl SqlUnitOfWork {
         let last = parts.pop().unwrap_or_default();
         let sql = if parts.is_empty() {
             last
-        } else if backend == Backend::Sqlite {
-            parts.push(last);
-            parts.join("; ")
         } else {
             let with: Vec<String> = parts
                 .iter()
@@ -108,16 +98,14 @@ impl SqlUnitOfWork {
                 .collect();
             format!("WITH {} {last}", with.join(", "))
         };
-        on_tx!(self, c => {
-            let mut query = sqlx::query(&sql);
-            for cell in tables.into_iter().flat_map(|t| t.rows).flatten() {
-                query = match cell {
-                    Cell::Text(text) => query.bind(text),
-                    Cell::Number(n) => query.bind(n),
-                };
-            }
-            query.execute(c).await.map(drop)
-        })?;
+        let mut statement = self.sql(&sql);
+        for cell in tables.into_iter().flat_map(|t| t.rows).flatten() {
+            statement = match cell {
+                Cell::Text(text) => statement.bind(text),
+                Cell::Number(n) => statement.bind(n),
+            };
+        }
+        self.execute(statement).await?;
         Ok(())
     }
 }

@@ -123,6 +123,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.reader.close().await;
+        self.batches.close().await;
         self.writer.close().await;
     }
 }

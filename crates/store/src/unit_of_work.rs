@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::pending::PendingRows;
+use crate::sql::{Args, FromRow, Statement, Target, run_on_writer};
 use crate::{Backend, StoreError, UnitOfWork};
 
 pub(crate) enum Tx {
@@ -73,6 +74,121 @@ impl SqlUnitOfWork {
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
+}
+
+impl SqlUnitOfWork {
+    /// A statement to run in this unit of work, its parameters encoded for its connection.
+    pub(crate) fn sql<'q>(&self, text: &'q str) -> Statement<'q> {
+        let target = match &self.tx {
+            Tx::Sqlite(SqliteTx::Write(_)) => Target::SqliteWriter,
+            Tx::Sqlite(SqliteTx::Read(_)) => Target::SqliteReader,
+            Tx::Postgres(_) => Target::Postgres,
+        };
+        Statement::new(target, text)
+    }
+
+    /// Runs a statement; the rows it changed.
+    pub(crate) async fn execute(&mut self, statement: Statement<'_>) -> Result<u64, StoreError> {
+        statement.check()?;
+        let text = statement.text;
+        match (&mut self.tx, statement.args) {
+            (Tx::Sqlite(SqliteTx::Write(unit)), args @ Args::Writer(_)) => {
+                let statement = Statement {
+                    text,
+                    args,
+                    refused: None,
+                };
+                let conn = unit.lite().await?;
+                run_on_writer(conn, &statement, |_| Ok(true))
+            }
+            (Tx::Sqlite(SqliteTx::Read(tx)), Args::Sqlite(args)) => {
+                Ok(sqlx::query_with(text, args)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected())
+            }
+            (Tx::Postgres(tx), Args::Postgres(args)) => Ok(sqlx::query_with(text, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+            _ => Err(misrouted()),
+        }
+    }
+
+    /// Runs a query; every row of its result.
+    pub(crate) async fn fetch_all<T: FromRow>(
+        &mut self,
+        statement: Statement<'_>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.fetch(statement, usize::MAX).await
+    }
+
+    /// Runs a query; the first row of its result, if any.
+    pub(crate) async fn fetch_optional<T: FromRow>(
+        &mut self,
+        statement: Statement<'_>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.fetch(statement, 1).await?.pop())
+    }
+
+    /// Runs a query that always has a row (an aggregate, `RETURNING`); that row.
+    pub(crate) async fn fetch_one<T: FromRow>(
+        &mut self,
+        statement: Statement<'_>,
+    ) -> Result<T, StoreError> {
+        let text = statement.text;
+        self.fetch_optional(statement)
+            .await?
+            .ok_or_else(|| StoreError::Database(format!("no row from: {text}")))
+    }
+
+    async fn fetch<T: FromRow>(
+        &mut self,
+        statement: Statement<'_>,
+        most: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        statement.check()?;
+        let text = statement.text;
+        match (&mut self.tx, statement.args) {
+            (Tx::Sqlite(SqliteTx::Write(unit)), args @ Args::Writer(_)) => {
+                let statement = Statement {
+                    text,
+                    args,
+                    refused: None,
+                };
+                let conn = unit.lite().await?;
+                let mut found = Vec::new();
+                run_on_writer(conn, &statement, |row| {
+                    found.push(T::from_row(row)?);
+                    Ok(found.len() < most)
+                })?;
+                Ok(found)
+            }
+            (Tx::Sqlite(SqliteTx::Read(tx)), Args::Sqlite(args)) => {
+                let query = sqlx::query_with(text, args);
+                let rows = if most == 1 {
+                    query.fetch_optional(&mut **tx).await?.into_iter().collect()
+                } else {
+                    query.fetch_all(&mut **tx).await?
+                };
+                rows.iter().map(T::from_row).collect()
+            }
+            (Tx::Postgres(tx), Args::Postgres(args)) => {
+                let query = sqlx::query_with(text, args);
+                let rows = if most == 1 {
+                    query.fetch_optional(&mut **tx).await?.into_iter().collect()
+                } else {
+                    query.fetch_all(&mut **tx).await?
+                };
+                rows.iter().map(T::from_row).collect()
+            }
+            _ => Err(misrouted()),
+        }
+    }
+}
+
+fn misrouted() -> StoreError {
+    StoreError::Database("a statement was encoded for another connection".to_owned())
 }
 
 /// Evaluates `$body` with `$conn` bound to the transaction's connection, whichever backend it is.
