@@ -421,13 +421,18 @@ store_test! {
         let base = server.base.clone();
         let line_id = product_and_line(&http, &base).await;
 
-        // Drawdowns flow, some paid at once, some slow, while the copy is taken.
+        // Drawdowns flow, some paid at once, some slow, before, while and after the copy is
+        // taken: they stop only once some were confirmed after it, however long it took.
         let confirmed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flow = {
-            let (http, base, line_id, confirmed) = (http.clone(), base.clone(), line_id.clone(), confirmed.clone());
+            let (http, base, line_id, confirmed, stop) = (http.clone(), base.clone(), line_id.clone(), confirmed.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for i in 0..60 {
+                for i in 0..10_000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
                     ids.push(drawdown(&http, &base, &line_id, 100_000 + i, ACCOUNTS[i as usize % 3]).await);
                     confirmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -440,6 +445,10 @@ store_test! {
         let before = confirmed.load(std::sync::atomic::Ordering::Relaxed);
         let copy = Backup::take(db, dir.path()).await;
         let during = confirmed.load(std::sync::atomic::Ordering::Relaxed);
+        while confirmed.load(std::sync::atomic::Ordering::Relaxed) < during + 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let ids = flow.await.unwrap();
         assert!(during < ids.len(), "drawdowns were still flowing after the copy ({during})");
         server.kill();

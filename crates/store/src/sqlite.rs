@@ -1,6 +1,7 @@
 //! SQLite: WAL, foreign keys on, a busy timeout, synchronous=FULL (a commit survives power
 //! loss), one writer connection so transactions never fight over the lock, its units of work
-//! committed in batches (`group_commit.rs`), and a few read-only connections for snapshots.
+//! committed in batches (`group_commit.rs`), a few read-only connections for snapshots, and
+//! the WAL checkpointed beside the writer rather than by it.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,10 +18,15 @@ use crate::{Backend, ConnectOptions, MigrationReport, Store, StoreError, UnitOfW
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often the WAL is checkpointed: often enough that it stays a few megabytes at peak.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
 pub struct SqliteStore {
     writer: SqlitePool,
     batches: GroupCommit,
     reader: SqlitePool,
+    /// Checkpoints the WAL until the store closes.
+    checkpointer: tokio::task::JoinHandle<()>,
 }
 
 impl SqliteStore {
@@ -47,6 +53,8 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        // The pool holds the connection the writer takes and keeps (`group_commit.rs`), and one
+        // more, opened when asked for, for migrations and checkpoints.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
@@ -56,7 +64,10 @@ impl SqliteStore {
                 base.clone()
                     .create_if_missing(options.create_if_missing)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full),
+                    .synchronous(SqliteSynchronous::Full)
+                    // Not by the COMMIT that crosses a thousand pages, while every unit waits
+                    // for the writer: by `checkpoint` below, beside it.
+                    .pragma("wal_autocheckpoint", "0"),
             )
             .await?;
         let reader = SqlitePoolOptions::new()
@@ -66,6 +77,7 @@ impl SqliteStore {
             .before_acquire(crate::only_idle_connections)
             .connect_with(base.read_only(true))
             .await?;
+        let checkpointer = tokio::spawn(checkpoint_every(writer.clone(), CHECKPOINT_EVERY));
         Ok(Self {
             batches: GroupCommit::new(
                 writer.clone(),
@@ -74,7 +86,42 @@ impl SqliteStore {
             ),
             writer,
             reader,
+            checkpointer,
         })
+    }
+
+    /// Copies what the WAL holds into the database now, as the checkpointer does every
+    /// [`CHECKPOINT_EVERY`]; the WAL's frames, and how many of them are in the database.
+    pub async fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        checkpoint(&self.writer).await
+    }
+}
+
+/// A PASSIVE checkpoint on a connection of its own: it copies what no reader still needs and
+/// never blocks the writer or a reader. The WAL starts again from its beginning once all of it
+/// is in the database.
+async fn checkpoint(pool: &SqlitePool) -> Result<(i64, i64), StoreError> {
+    let (_, frames, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    Ok((frames, copied))
+}
+
+async fn checkpoint_every(pool: SqlitePool, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = checkpoint(&pool).await {
+            tracing::warn!("the WAL checkpoint failed; the next will try again: {e}");
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.checkpointer.abort();
     }
 }
 
@@ -124,6 +171,9 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.batches.close().await;
+        self.checkpointer.abort();
+        // What the WAL still holds, in the database before the file is closed.
+        let _ = checkpoint(&self.writer).await;
         self.writer.close().await;
     }
 }
@@ -135,5 +185,54 @@ impl SqliteStore {
                 .fetch_all(&self.reader)
                 .await,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OutboxRepository;
+    use crate::outbox::OutboxEvent;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_leaves_the_wal_to_the_checkpointer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
+        let store = SqliteStore::connect(&url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut unit = store.batches.begin().await.unwrap();
+        let every: i64 = unit
+            .lite()
+            .await
+            .unwrap()
+            .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(every, 0, "no COMMIT of the writer's checkpoints");
+        unit.rollback().await.unwrap();
+
+        for n in 0..20 {
+            let mut uow = store.begin().await.unwrap();
+            uow.append_outbox(&OutboxEvent {
+                id: format!("e-{n}"),
+                topic: "test.written".into(),
+                aggregate_type: "test".into(),
+                aggregate_id: n.to_string(),
+                payload: serde_json::json!({"n": n}),
+                created_at: chrono::Utc::now(),
+                published_at: None,
+            })
+            .await
+            .unwrap();
+            uow.commit().await.unwrap();
+        }
+        let (frames, copied) = store.checkpoint().await.unwrap();
+        assert!(frames > 0, "the writes are in the WAL");
+        assert_eq!(
+            copied, frames,
+            "all of it copied: no reader holds an older snapshot"
+        );
+        store.close().await;
     }
 }
