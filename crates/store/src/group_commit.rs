@@ -134,9 +134,16 @@ impl GroupCommit {
         self.writer.commits.load(Ordering::Relaxed)
     }
 
-    /// Closes the writer connection, once the unit holding the writer (if any) is done.
+    /// Closes the writer connection, once the unit holding the writer (if any) is done and
+    /// the batch it leaves open has committed what was released into it.
     pub(crate) async fn close(&self) {
         let mut batch = Arc::clone(&self.writer.batch).lock_owned().await;
+        if batch.unit_open {
+            close_abandoned(&mut batch).await;
+        }
+        if batch.open {
+            end_now(&mut batch, &self.writer).await;
+        }
         close_writer(&mut batch).await;
     }
 
@@ -164,6 +171,9 @@ impl GroupCommit {
             close_abandoned(batch).await;
         }
         if batch.conn.is_none() {
+            // Detached, the pool may open one more connection: migrations (at start, before
+            // any unit) and the WAL checkpoints (`sqlite.rs`) use it, never a transaction of
+            // their own beside the writer's.
             batch.conn = Some(self.pool.acquire().await?.detach());
         }
         // Marked first: a caller dropped while BEGIN or SAVEPOINT runs leaves a transaction
@@ -204,6 +214,9 @@ impl Unit {
     /// worker thread first.
     pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
         let batch = self.batch();
+        // A unit begins only once BEGIN is back from the blocking pool (`lite` waits for it),
+        // so nothing of rusqlite's runs on the handle as sqlx's worker gets it back.
+        debug_assert!(batch.apart.is_none(), "statements still running apart");
         batch.locked = None;
         batch
             .conn
@@ -211,8 +224,11 @@ impl Unit {
             .expect("a unit's batch holds the writer connection")
     }
 
-    /// The writer connection for a statement the writer runs itself (`sql.rs`).
+    /// The writer connection for a statement the writer runs itself (`sql.rs`). Statements
+    /// run on the task's thread without a pause of their own, so each one counts against the
+    /// task's budget: a unit of many yields to the other tasks of its thread now and then.
     pub(crate) async fn lite(&mut self) -> Result<&rusqlite::Connection, StoreError> {
+        tokio::task::consume_budget().await;
         lite(self.batch()).await
     }
 
@@ -790,5 +806,30 @@ mod tests {
         assert_eq!(rows(&writer).await.len(), 300);
         // 301 units, every one waiting: a full batch of 256, then the rest.
         assert_eq!(writer.commits(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_commits_what_the_open_batch_holds() {
+        let (writer, _dir) = writer().await;
+        let held = holding(&writer, "INSERT INTO t (x) VALUES (1)").await;
+        // A caller counted as waiting as the unit commits leaves the batch open for them (its
+        // timer is 30 s away); they never take the writer.
+        writer.writer.queued.fetch_add(1, Ordering::SeqCst);
+        let committed = tokio::spawn(held.commit());
+        while writer.writer.batch.lock().await.released.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        writer.writer.queued.fetch_sub(1, Ordering::SeqCst);
+        assert!(
+            !committed.is_finished(),
+            "released into the open batch, not committed"
+        );
+        writer.close().await;
+        let answer = tokio::time::timeout(Duration::from_secs(5), committed)
+            .await
+            .expect("answered at close, not by the batch's timer");
+        answer.unwrap().unwrap();
+        assert_eq!(rows(&writer).await, [1]);
+        assert_eq!(writer.commits(), 1);
     }
 }

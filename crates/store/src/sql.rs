@@ -87,7 +87,10 @@ impl<'q> Statement<'q> {
 
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         match &self.refused {
-            Some(why) => Err(StoreError::InvalidValue(why.clone())),
+            // A value of ours that will not encode is a fault of ours, as sqlx reports it.
+            Some(why) => Err(StoreError::Database(format!(
+                "a parameter did not encode: {why}"
+            ))),
             None => Ok(()),
         }
     }
@@ -203,14 +206,37 @@ pub(crate) fn run_on_writer(
             "a statement encoded for another connection reached the SQLite writer".to_owned(),
         ));
     };
+    if has_second_statement(statement.text) {
+        return Err(StoreError::Database(format!(
+            "the SQLite writer runs one statement at a time: {}",
+            statement.text
+        )));
+    }
     let mut prepared = conn.prepare_cached(statement.text)?;
+    let (mut bare, mut numbered) = (false, false);
     for index in 1..=prepared.parameter_count() {
         // `$3` (or `?3`) is the third value wherever it stands; a bare `?` takes its place in
-        // order, as sqlx binds them.
-        let number = prepared
-            .parameter_name(index)
-            .and_then(|name| name.get(1..)?.parse::<usize>().ok())
-            .unwrap_or(index);
+        // order. Mixed, the two would count differently from sqlx, so they are refused, as
+        // are names sqlx does not take.
+        let number = match prepared.parameter_name(index) {
+            None => {
+                bare = true;
+                index
+            }
+            Some(name) => {
+                numbered = true;
+                match (name.get(..1), name.get(1..).map(str::parse::<usize>)) {
+                    (Some("$" | "?"), Some(Ok(n))) if n >= 1 => n,
+                    _ => return Err(unbindable(name, statement)),
+                }
+            }
+        };
+        if bare && numbered {
+            return Err(unbindable(
+                "bare and numbered parameters together",
+                statement,
+            ));
+        }
         let value = values.get(number - 1).ok_or_else(|| {
             StoreError::Database(format!(
                 "parameter {number} has no value ({} bound): {}",
@@ -232,6 +258,25 @@ pub(crate) fn run_on_writer(
     Ok(conn.changes())
 }
 
+fn unbindable(what: &str, statement: &Statement<'_>) -> StoreError {
+    StoreError::Database(format!("cannot bind {what} in: {}", statement.text))
+}
+
+/// Whether `text` holds more than one statement: a `;` outside quotes with more than spaces
+/// after it. rusqlite would prepare the first and leave the rest unrun.
+fn has_second_statement(text: &str) -> bool {
+    let mut quote = None;
+    for (at, c) in text.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, ';') => return !text[at + 1..].trim().is_empty(),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// One encoded parameter, as rusqlite binds it.
 struct Bound<'a>(&'a SqliteArgumentValue<'a>);
 
@@ -248,5 +293,55 @@ impl rusqlite::ToSql for Bound<'_> {
             SqliteArgumentValue::Int(n) => ToSqlOutput::Owned(Value::Integer(i64::from(*n))),
             SqliteArgumentValue::Int64(n) => ToSqlOutput::Owned(Value::Integer(*n)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(conn: &rusqlite::Connection, statement: Statement<'_>) -> Result<String, StoreError> {
+        let mut found = None;
+        run_on_writer(conn, &statement, |row| {
+            found = Some(Row::at::<Option<String>>(row, 0)?.unwrap_or_else(|| "NULL".into()));
+            Ok(false)
+        })?;
+        Ok(found.expect("a row"))
+    }
+
+    fn writer(text: &str) -> Statement<'_> {
+        Statement::new(Target::SqliteWriter, text)
+    }
+
+    #[test]
+    fn the_writer_binds_as_sqlx_does_and_refuses_what_sqlx_would_bind_otherwise() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let by_number = writer("SELECT $2 || '-' || $1 || '-' || $2")
+            .bind("a")
+            .bind("b");
+        assert_eq!(one(&conn, by_number).unwrap(), "b-a-b");
+        let in_order = writer("SELECT ? || ? || ?")
+            .bind("x")
+            .bind(7_i64)
+            .bind(true);
+        assert_eq!(one(&conn, in_order).unwrap(), "x71");
+        let none = writer("SELECT $1").bind(None::<String>);
+        assert_eq!(one(&conn, none).unwrap(), "NULL");
+        let quoted = writer("SELECT ';' || $1; ").bind("kept");
+        assert_eq!(one(&conn, quoted).unwrap(), ";kept");
+
+        for refused in [
+            writer("SELECT ? || $1").bind("a"),
+            writer("SELECT :name").bind("a"),
+            writer("SELECT $1; SELECT 2").bind("a"),
+            writer("SELECT $2").bind("a"),
+            Statement::new(Target::SqliteReader, "SELECT $1").bind("a"),
+        ] {
+            let text = refused.text;
+            assert!(
+                matches!(one(&conn, refused), Err(StoreError::Database(_))),
+                "{text}"
+            );
+        }
     }
 }

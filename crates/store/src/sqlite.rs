@@ -191,7 +191,6 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::OutboxRepository;
     use crate::outbox::OutboxEvent;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
