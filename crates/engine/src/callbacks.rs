@@ -9,7 +9,7 @@ use lendcore_connectors::channel::protocol::{self, PayoutState};
 pub use lendcore_connectors::channel::protocol::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::validation::Violations;
-use lendcore_store::{NewJob, StoreError};
+use lendcore_store::NewJob;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::kinds;
@@ -93,11 +93,9 @@ pub async fn receive(
         // anyway (the payout's own job asks), so these never pile up dead.
         max_attempts: 3,
     };
-    match uow.enqueue_job(&job, now).await {
-        Ok(()) => uow.commit().await?,
-        // Scheduled already this minute; the failed insert leaves nothing to commit.
-        Err(StoreError::Duplicate(_)) => {}
-        Err(other) => return Err(other.into()),
+    // Scheduled already this minute, there is nothing to commit.
+    if uow.enqueue_job_once(&job, now).await? {
+        uow.commit().await?;
     }
     Ok(CallbackReceipt { received: true })
 }

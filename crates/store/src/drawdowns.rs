@@ -190,29 +190,52 @@ impl DrawdownRepository for SqlUnitOfWork {
         read_revision: i64,
         step: Option<&Transition>,
     ) -> Result<(), StoreError> {
-        let sql = format!(
+        let update = format!(
             "UPDATE drawdowns SET state = $1, body = {}, revision = $3, updated_at_ms = $4, \
              closed_through = $5 WHERE id = $6 AND revision = $7",
             keep_quote(self.backend(), "$2")
         );
-        let updated = self
-            .execute(
-                self.sql(&sql)
-                    .bind(drawdown.status.name())
-                    .bind(body(drawdown)?)
-                    .bind(drawdown.revision)
-                    .bind(to_ms(drawdown.updated_at))
-                    .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
-                    .bind(&drawdown.id)
-                    .bind(read_revision),
-            )
-            .await?;
+        // On PostgreSQL the step goes in the same round trip: the UPDATE as a data-modifying
+        // part, the step inserted from the row it returns, so a stale read inserts nothing
+        // and counts no row. (SQLite's writer runs both statements itself, at no hand-off.)
+        let (sql, step_with_it) = match (self.backend(), step) {
+            (crate::Backend::Postgres, Some(step)) => (
+                format!(
+                    "WITH updated AS ({update} RETURNING id, borrower_id) \
+                     INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, \
+                     to_state, reason, at_ms, actor, note) SELECT u.id, COALESCE((SELECT \
+                     MAX(t.seq) FROM drawdown_transitions t WHERE t.drawdown_id = u.id), 0) + 1, \
+                     u.borrower_id, $8, $9, $10, $11, $12, $13 FROM updated u"
+                ),
+                Some(step),
+            ),
+            _ => (update, None),
+        };
+        let mut statement = self
+            .sql(&sql)
+            .bind(drawdown.status.name())
+            .bind(body(drawdown)?)
+            .bind(drawdown.revision)
+            .bind(to_ms(drawdown.updated_at))
+            .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
+            .bind(&drawdown.id)
+            .bind(read_revision);
+        if let Some(step) = step_with_it {
+            statement = statement
+                .bind(&step.from)
+                .bind(&step.to)
+                .bind(step.reason.map(Reason::code))
+                .bind(to_ms(step.at))
+                .bind(&step.actor)
+                .bind(&step.note);
+        }
+        let updated = self.execute(statement).await?;
         if updated != 1 {
             return Err(StoreError::Stale("drawdown"));
         }
-        match step {
-            Some(step) => self.append_step(drawdown, step).await,
-            None => Ok(()),
+        match (step, step_with_it) {
+            (Some(step), None) => self.append_step(drawdown, step).await,
+            (Some(_), Some(_)) | (None, _) => Ok(()),
         }
     }
 

@@ -106,6 +106,7 @@ impl IntegrityRepository for SqlUnitOfWork {
         &mut self,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
+        self.flush_pending().await?;
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT d.id FROM drawdowns d \
              WHERE d.state IN ('disbursing', 'queued_for_maintenance', 'held_for_review') \

@@ -6,8 +6,9 @@
 use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 
+use crate::pending::{Cell, PendingRows};
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_JOBS, SqlUnitOfWork, on_tx};
 use crate::{Backend, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +206,18 @@ const DUE: &str = "(status = 'pending' AND run_at_ms <= $1) \
 #[async_trait]
 impl JobRepository for SqlUnitOfWork {
     async fn enqueue_job(&mut self, job: &NewJob, now: Timestamp) -> Result<(), StoreError> {
-        self.insert_job(job, now, "").await.map(drop)
+        self.pending[PENDING_JOBS].push(vec![
+            Cell::Text(job.id.clone()),
+            Cell::Text(job.kind.clone()),
+            Cell::Text(job.payload.to_string()),
+            Cell::Text("pending".to_owned()),
+            Cell::Number(0),
+            Cell::Number(i64::from(job.max_attempts.max(1))),
+            Cell::Number(to_ms(job.run_at)),
+            Cell::Number(to_ms(now)),
+            Cell::Number(to_ms(now)),
+        ]);
+        Ok(())
     }
 
     async fn bury_expired_final_attempts(
@@ -213,6 +225,7 @@ impl JobRepository for SqlUnitOfWork {
         now: Timestamp,
         kinds: &[&str],
     ) -> Result<Vec<Job>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!(
             "UPDATE jobs SET status = 'dead', {END_LEASE}, finished_at_ms = $1, updated_at_ms = $1, \
              last_error = 'lease expired during the final attempt (worker died or hung)' \
@@ -231,6 +244,7 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn lease_jobs(&mut self, request: &LeaseRequest<'_>) -> Result<Vec<Job>, StoreError> {
+        self.flush_pending().await?;
         // SQLite has one writer, so the plain subquery cannot hand a job to two workers; on
         // PostgreSQL, SKIP LOCKED lets concurrent workers take disjoint batches without waiting.
         let kinds = self.kinds_list(5);
@@ -265,6 +279,7 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn complete_job(&mut self, lease: &Lease, now: Timestamp) -> Result<(), StoreError> {
+        self.flush_pending().await?;
         let sql = format!(
             "UPDATE jobs SET status = 'succeeded', {END_LEASE}, finished_at_ms = $1, \
              updated_at_ms = $1 WHERE id = $2 AND status = 'running' AND lease_token = $3"
@@ -286,6 +301,7 @@ impl JobRepository for SqlUnitOfWork {
         retry_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        self.flush_pending().await?;
         let (status, run_at, finished_at) = match retry_at {
             Some(at) => ("pending", Some(to_ms(at)), None),
             None => ("dead", None, Some(to_ms(now))),
@@ -315,6 +331,7 @@ impl JobRepository for SqlUnitOfWork {
         run_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        self.flush_pending().await?;
         let sql = format!(
             "UPDATE jobs SET status = 'pending', attempts = attempts - 1, run_at_ms = $1, \
              {END_LEASE}, updated_at_ms = $2 WHERE id = $3 AND status = 'running' AND lease_token = $4"
@@ -331,6 +348,7 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn enqueue_job_once(&mut self, job: &NewJob, now: Timestamp) -> Result<bool, StoreError> {
+        self.flush_pending().await?;
         let inserted = self
             .insert_job(job, now, "ON CONFLICT (id) DO NOTHING")
             .await?;
@@ -343,6 +361,7 @@ impl JobRepository for SqlUnitOfWork {
         by: Timestamp,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
+        self.flush_pending().await?;
         Ok(on_tx!(self, c => sqlx::query(
             "UPDATE jobs SET run_at_ms = $1, updated_at_ms = $1 \
              WHERE status = 'pending' AND kind = $2 AND run_at_ms > $1 AND run_at_ms <= $3",
@@ -356,6 +375,7 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn redrive_job(&mut self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.flush_pending().await?;
         let updated = on_tx!(self, c => sqlx::query(
             "UPDATE jobs SET status = 'pending', attempts = 0, run_at_ms = $1, finished_at_ms = NULL, \
              updated_at_ms = $1 WHERE id = $2 AND status = 'dead'",
@@ -369,6 +389,7 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn find_job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
         let row: Option<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(id)
@@ -383,6 +404,7 @@ impl JobRepository for SqlUnitOfWork {
         before: lendcore_domain::Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError> {
+        self.flush_pending().await?;
         // Through the index on (status, updated_at_ms); the kind narrows what it finds.
         Ok(on_tx!(self, c => sqlx::query(
             "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status = 'succeeded' \
@@ -397,6 +419,7 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn latest_job_of_kind(&mut self, kind: &str) -> Result<Option<Job>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!("SELECT {COLUMNS} FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1");
         let row: Option<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
             .bind(kind)
@@ -406,6 +429,7 @@ impl JobRepository for SqlUnitOfWork {
     }
 
     async fn list_jobs(&mut self, status: JobStatus, limit: u32) -> Result<Vec<Job>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!(
             "SELECT {COLUMNS} FROM jobs WHERE status = $1 ORDER BY updated_at_ms DESC, id LIMIT $2"
         );
@@ -480,4 +504,13 @@ fn job_from_row(row: JobRow) -> Result<Job, StoreError> {
         lease_token: row.lease_token,
         last_error: row.last_error,
     })
+}
+
+/// Jobs queued by [`JobRepository::enqueue_job`], written when the unit of work commits.
+pub(crate) const fn pending_rows() -> PendingRows {
+    PendingRows::new(
+        "jobs (id, kind, payload, status, attempts, max_attempts, run_at_ms, created_at_ms, \
+         updated_at_ms)",
+        9,
+    )
 }

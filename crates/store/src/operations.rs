@@ -73,6 +73,7 @@ struct QueueRow {
 #[async_trait]
 impl OperationsRepository for SqlUnitOfWork {
     async fn job_figures(&mut self, now: Timestamp) -> Result<Vec<JobFigures>, StoreError> {
+        self.flush_pending().await?;
         let rows: Vec<JobRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT kind, status, COUNT(*) AS count, \
                MIN(CASE WHEN status = 'pending' AND run_at_ms <= $1 THEN run_at_ms END) \

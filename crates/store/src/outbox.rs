@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 
 use crate::StoreError;
+use crate::pending::{Cell, PendingRows};
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_OUTBOX, SqlUnitOfWork, on_tx};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEvent {
@@ -25,8 +26,13 @@ pub struct OutboxEvent {
 pub trait OutboxRepository {
     async fn append_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError>;
 
-    /// Appends several events at once.
+    /// Appends several events at once. Events are written when the unit of work commits (or
+    /// before it reads the outbox), with what else it appended: a duplicate id fails the
+    /// commit.
     async fn append_outbox_many(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError>;
+
+    /// Appends an event now unless one with its id exists already; `true` if it was added.
+    async fn append_outbox_once(&mut self, event: &OutboxEvent) -> Result<bool, StoreError>;
 
     /// Unpublished events, oldest first.
     async fn unpublished_outbox(&mut self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
@@ -40,9 +46,6 @@ pub trait OutboxRepository {
         aggregate_id: &str,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
 }
-
-/// Rows per multi-row statement: well under both databases' limits on bound parameters.
-const ROWS_PER_STATEMENT: usize = 500;
 
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
@@ -65,28 +68,40 @@ impl OutboxRepository for SqlUnitOfWork {
     }
 
     async fn append_outbox_many(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError> {
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO outbox (id, topic, aggregate_type, aggregate_id, payload, created_at_ms) \
-                 VALUES {}",
-                crate::placeholders(self.backend(), chunk.len(), 6)
-            );
-            let mut statement = self.sql(&sql);
-            for event in chunk {
-                statement = statement
-                    .bind(&event.id)
-                    .bind(&event.topic)
-                    .bind(&event.aggregate_type)
-                    .bind(&event.aggregate_id)
-                    .bind(event.payload.to_string())
-                    .bind(to_ms(event.created_at));
-            }
-            self.execute(statement).await?;
+        for event in events {
+            self.pending[PENDING_OUTBOX].push(vec![
+                Cell::Text(event.id.clone()),
+                Cell::Text(event.topic.clone()),
+                Cell::Text(event.aggregate_type.clone()),
+                Cell::Text(event.aggregate_id.clone()),
+                Cell::Text(event.payload.to_string()),
+                Cell::Number(to_ms(event.created_at)),
+            ]);
         }
         Ok(())
     }
 
+    async fn append_outbox_once(&mut self, event: &OutboxEvent) -> Result<bool, StoreError> {
+        self.flush_pending().await?;
+        let inserted = self
+            .execute(
+                self.sql(
+                    "INSERT INTO outbox (id, topic, aggregate_type, aggregate_id, payload, \
+                     created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&event.id)
+                .bind(&event.topic)
+                .bind(&event.aggregate_type)
+                .bind(&event.aggregate_id)
+                .bind(event.payload.to_string())
+                .bind(to_ms(event.created_at)),
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
     async fn unpublished_outbox(&mut self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.flush_pending().await?;
         let sql =
             format!("{SELECT} WHERE published_at_ms IS NULL ORDER BY created_at_ms, id LIMIT $1");
         let rows: Vec<OutboxRow> = on_tx!(self, c => sqlx::query_as(&sql)
@@ -97,6 +112,7 @@ impl OutboxRepository for SqlUnitOfWork {
     }
 
     async fn mark_outbox_published(&mut self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.flush_pending().await?;
         on_tx!(self, c => sqlx::query(
             "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND published_at_ms IS NULL",
         )
@@ -113,6 +129,7 @@ impl OutboxRepository for SqlUnitOfWork {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.flush_pending().await?;
         let sql = format!(
             "{SELECT} WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY created_at_ms, id"
         );
@@ -147,4 +164,13 @@ pub(crate) async fn find_event(
     let row: Option<OutboxRow> =
         on_tx!(uow, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
     row.map(event_from_row).transpose()
+}
+
+/// Events appended by [`OutboxRepository::append_outbox_many`], written when the unit of work
+/// commits.
+pub(crate) const fn pending_rows() -> PendingRows {
+    PendingRows::new(
+        "outbox (id, topic, aggregate_type, aggregate_id, payload, created_at_ms)",
+        6,
+    )
 }

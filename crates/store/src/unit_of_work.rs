@@ -35,16 +35,18 @@ pub(crate) struct SqlUnitOfWork {
     pub(crate) tx: Tx,
     /// Where a write transaction's commit is counted, when the store counts them itself.
     commits: Option<Arc<AtomicU64>>,
-    /// Audit entries and decision records appended in this unit of work, not yet written: they
-    /// go together when it commits (or before it reads one of their tables), so recording a
-    /// decision beside a change costs no round trip of its own. Rolled back, they are dropped
-    /// with it.
-    pub(crate) pending: [PendingRows; 2],
+    /// Audit entries, decision records, jobs and outbox events appended in this unit of work,
+    /// not yet written: they go together when it commits (or before it reads one of their
+    /// tables), so what a change records and queues beside itself costs no round trip of its
+    /// own. Rolled back, they are dropped with it.
+    pub(crate) pending: [PendingRows; 4],
 }
 
 /// Where each table's rows wait in [`SqlUnitOfWork::pending`].
 pub(crate) const PENDING_AUDIT: usize = 0;
 pub(crate) const PENDING_DECISIONS: usize = 1;
+pub(crate) const PENDING_JOBS: usize = 2;
+pub(crate) const PENDING_OUTBOX: usize = 3;
 
 impl SqlUnitOfWork {
     /// A unit of work that writes; its commits are counted in `commits`, when given.
@@ -64,6 +66,8 @@ impl SqlUnitOfWork {
             pending: [
                 crate::audit::pending_rows(),
                 crate::decisions::pending_rows(),
+                crate::jobs::pending_rows(),
+                crate::outbox::pending_rows(),
             ],
         }
     }

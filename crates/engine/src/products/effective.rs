@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use lendcore_domain::product::{Product, ProductCode, ProductVersion};
 use lendcore_domain::topic::Topic;
-use lendcore_store::{Job, NewJob, OutboxEvent, StoreError};
+use lendcore_store::{Job, NewJob, OutboxEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::kinds;
@@ -84,10 +84,13 @@ impl JobHandler for VersionEffectiveHandler {
             created_at: ctx.clock.now(),
             published_at: None,
         };
-        match uow.append_outbox(&event).await {
+        if !uow
+            .append_outbox_once(&event)
+            .await
+            .map_err(JobFailure::from)?
+        {
             // Announced already by the job of an identical earlier version of it.
-            Err(StoreError::Duplicate(_)) => return Ok(JobDone::Succeeded),
-            other => other.map_err(JobFailure::from)?,
+            return Ok(JobDone::Succeeded);
         }
         crate::audit::record_event(uow.as_mut(), &event, crate::audit::SYSTEM)
             .await
