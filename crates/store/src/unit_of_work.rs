@@ -94,17 +94,12 @@ impl SqlUnitOfWork {
     /// Runs a statement; the rows it changed.
     pub(crate) async fn execute(&mut self, statement: Statement<'_>) -> Result<u64, StoreError> {
         statement.check()?;
+        if let Tx::Sqlite(SqliteTx::Write(unit)) = &mut self.tx {
+            let conn = unit.lite().await?;
+            return run_on_writer(conn, &statement, |_| Ok(true));
+        }
         let text = statement.text;
         match (&mut self.tx, statement.args) {
-            (Tx::Sqlite(SqliteTx::Write(unit)), args @ Args::Writer(_)) => {
-                let statement = Statement {
-                    text,
-                    args,
-                    refused: None,
-                };
-                let conn = unit.lite().await?;
-                run_on_writer(conn, &statement, |_| Ok(true))
-            }
             (Tx::Sqlite(SqliteTx::Read(tx)), Args::Sqlite(args)) => {
                 Ok(sqlx::query_with(text, args)
                     .execute(&mut **tx)
@@ -152,22 +147,17 @@ impl SqlUnitOfWork {
         most: usize,
     ) -> Result<Vec<T>, StoreError> {
         statement.check()?;
+        if let Tx::Sqlite(SqliteTx::Write(unit)) = &mut self.tx {
+            let conn = unit.lite().await?;
+            let mut found = Vec::new();
+            run_on_writer(conn, &statement, |row| {
+                found.push(T::from_row(row)?);
+                Ok(found.len() < most)
+            })?;
+            return Ok(found);
+        }
         let text = statement.text;
         match (&mut self.tx, statement.args) {
-            (Tx::Sqlite(SqliteTx::Write(unit)), args @ Args::Writer(_)) => {
-                let statement = Statement {
-                    text,
-                    args,
-                    refused: None,
-                };
-                let conn = unit.lite().await?;
-                let mut found = Vec::new();
-                run_on_writer(conn, &statement, |row| {
-                    found.push(T::from_row(row)?);
-                    Ok(found.len() < most)
-                })?;
-                Ok(found)
-            }
             (Tx::Sqlite(SqliteTx::Read(tx)), Args::Sqlite(args)) => {
                 let query = sqlx::query_with(text, args);
                 let rows = if most == 1 {
