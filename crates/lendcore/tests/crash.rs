@@ -5,7 +5,8 @@
 //! sound book that carries on (`lendcore backup` on SQLite, `pg_dump` on PostgreSQL, as
 //! docs/OPERATIONS.md says). Stopped gently (SIGTERM), a server hands back the jobs it will
 //! not finish, so the next process takes them at once, finishes the request in flight while
-//! taking no new ones, and exits 0.
+//! taking no new ones, and exits 0. Killed with confirmations in flight (on SQLite, some in a
+//! batch not yet committed), it loses none it answered as confirmed.
 
 mod common;
 
@@ -314,6 +315,65 @@ store_test! {
         drop(uow);
         second.kill();
         store.close().await;
+    }
+
+    async fn a_server_killed_with_confirmations_in_flight_loses_none_it_answered(db: &TestDb) {
+        let (_sandbox, channel_url) = sandbox().await;
+        let dir = tempfile::tempdir().unwrap();
+        config(dir.path(), &channel_url);
+        let store = db.second_store().await;
+        let mut server = common::start(&db.url, dir.path(), &[]);
+        let http = common::client(&common::api_key(&db.url, dir.path()));
+        let line_id = product_and_line(&http, &server.base).await;
+        let mut tokens = Vec::new();
+        for i in 0..160 {
+            let quoted = post(&http, format!("{}/v1/drawdowns/quotes", server.base), json!({
+                "line_id": line_id, "product_code": "cash", "amount_minor": 100_000 + i,
+                "term": 12, "account": "acct-1"
+            })).await;
+            tokens.push((quoted["drawdown"]["id"].as_str().unwrap().to_owned(), quoted["confirmation_token"].clone()));
+        }
+
+        // Every confirmation at once, so SQLite's writer batches them; the process is killed
+        // once some have been answered, with others released into a batch not yet committed.
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sent: Vec<_> = tokens.into_iter().map(|(id, token)| {
+            let (http, url, answered) = (http.clone(), format!("{}/v1/drawdowns/confirm", server.base), answered.clone());
+            tokio::spawn(async move {
+                let response = http.post(url).header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                    .json(&json!({"confirmation_token": token})).send().await.ok()?;
+                let confirmed = response.status() == reqwest::StatusCode::OK;
+                let body: Value = response.json().await.ok()?;
+                if confirmed {
+                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                Some((id, confirmed, body))
+            })
+        }).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+            assert!(Instant::now() < deadline, "no confirmations answered");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        let mut told_confirmed = Vec::new();
+        for request in sent {
+            if let Some((id, true, body)) = request.await.unwrap() {
+                assert_eq!(body["drawdown"]["id"], id.as_str());
+                told_confirmed.push(id);
+            }
+        }
+        assert!(told_confirmed.len() < 160, "killed before every answer went out");
+
+        // Every confirmation answered 200 was kept; what was not answered may or may not have
+        // been, and the book is sound either way.
+        for drawdown in all_drawdowns(store.as_ref(), &told_confirmed).await {
+            assert!(!matches!(drawdown.status, DrawdownStatus::Quoted { .. }), "{} was answered confirmed but is {:?}", drawdown.id, drawdown.status);
+        }
+        store.close().await;
+        let (status, said) = lendcore(dir.path(), &["verify", "--db", &db.url]);
+        assert_eq!(status, Some(0), "the book after the kill: {said}");
     }
 
     async fn sigterm_hands_back_the_jobs_in_hand_and_exits_cleanly(db: &TestDb) {
