@@ -15,8 +15,12 @@
 //! shows as the failure of the unit's RELEASE or ROLLBACK TO (its savepoint went with it) or of
 //! the COMMIT; the writer then asks SQLite whether the transaction is still open, a batch found
 //! lost fails every unit released into it, and a connection left inside a transaction is closed
-//! rather than handed back to the pool. Where nothing failed it asks nothing: each question,
-//! like each statement, is a hand-off to SQLite's thread and back.
+//! rather than used again.
+//!
+//! The writer runs its statements itself, on the calling task's thread, from prepared
+//! statements it keeps (see [`Batch`] and `sql.rs`): the hand-off of each statement to sqlx's
+//! worker thread and back had bounded it. BEGIN and COMMIT, which may wait, run on the blocking
+//! pool.
 //!
 //! A unit that rolls back may have read what its batch-mates wrote (a refusal computed from
 //! their holds, a replayed answer one of them stored): its `rollback` answers once their COMMIT

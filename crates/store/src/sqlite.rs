@@ -91,7 +91,7 @@ impl SqliteStore {
     }
 
     /// Copies what the WAL holds into the database now, as the checkpointer does every
-    /// [`CHECKPOINT_EVERY`]; the WAL's frames, and how many of them are in the database.
+    /// 200 ms; the WAL's frames, and how many of them are in the database.
     pub async fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
         checkpoint(&self.writer).await
     }
