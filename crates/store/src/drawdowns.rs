@@ -240,47 +240,29 @@ impl DrawdownRepository for SqlUnitOfWork {
     }
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
-        let found: Option<BodyRow> = self
-            .fetch_optional(
-                self.sql(
-                    "SELECT d.body, q.quote FROM drawdowns d \
-                     LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1",
-                )
-                .bind(id),
-            )
-            .await?;
-        found.map(BodyRow::parse).transpose()
+        self.one_drawdown(&format!("{SELECT_BODY} WHERE d.id = $1"), id)
+            .await
     }
 
     async fn find_drawdown_by_token(
         &mut self,
         token_hash: &str,
     ) -> Result<Option<Drawdown>, StoreError> {
-        let found: Option<BodyRow> = self
-            .fetch_optional(
-                self.sql(
-                    "SELECT d.body, q.quote FROM drawdowns d \
-                     LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.token_hash = $1",
-                )
-                .bind(token_hash),
-            )
-            .await?;
-        found.map(BodyRow::parse).transpose()
+        self.one_drawdown(
+            &format!("{SELECT_BODY} WHERE d.token_hash = $1"),
+            token_hash,
+        )
+        .await
     }
 
     async fn lock_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
-        let sql = match self.backend() {
-            crate::Backend::Sqlite => {
-                "SELECT d.body, q.quote FROM drawdowns d \
-                 LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1"
-            }
-            crate::Backend::Postgres => {
-                "SELECT d.body, q.quote FROM drawdowns d \
-                 LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id WHERE d.id = $1 FOR UPDATE OF d"
-            }
+        // SQLite's single writer serialises anyway.
+        let lock = match self.backend() {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => " FOR UPDATE OF d",
         };
-        let found: Option<BodyRow> = self.fetch_optional(self.sql(sql).bind(id)).await?;
-        found.map(BodyRow::parse).transpose()
+        self.one_drawdown(&format!("{SELECT_BODY} WHERE d.id = $1{lock}"), id)
+            .await
     }
 
     async fn update_servicing(&mut self, changed: &[(Drawdown, i64)]) -> Result<(), StoreError> {
@@ -514,6 +496,18 @@ impl SqlUnitOfWork {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// A drawdown's body with its quote, for a `WHERE` on `d` to follow.
+const SELECT_BODY: &str =
+    "SELECT d.body, q.quote FROM drawdowns d LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id";
+
+impl SqlUnitOfWork {
+    /// The drawdown `sql` (a [`SELECT_BODY`] with one parameter) finds by `key`, if any.
+    async fn one_drawdown(&mut self, sql: &str, key: &str) -> Result<Option<Drawdown>, StoreError> {
+        let found: Option<BodyRow> = self.fetch_optional(self.sql(sql).bind(key)).await?;
+        found.map(BodyRow::parse).transpose()
     }
 }
 

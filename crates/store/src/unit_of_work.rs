@@ -157,25 +157,22 @@ impl SqlUnitOfWork {
             return Ok(found);
         }
         let text = statement.text;
+        // The first `most` rows through sqlx; a macro, as the two databases' queries differ in
+        // type.
+        macro_rules! rows {
+            ($conn:expr, $args:expr) => {{
+                let query = sqlx::query_with(text, $args);
+                let rows = if most == 1 {
+                    query.fetch_optional($conn).await?.into_iter().collect()
+                } else {
+                    query.fetch_all($conn).await?
+                };
+                rows.iter().map(T::from_row).collect()
+            }};
+        }
         match (&mut self.tx, statement.args) {
-            (Tx::Sqlite(SqliteTx::Read(tx)), Args::Sqlite(args)) => {
-                let query = sqlx::query_with(text, args);
-                let rows = if most == 1 {
-                    query.fetch_optional(&mut **tx).await?.into_iter().collect()
-                } else {
-                    query.fetch_all(&mut **tx).await?
-                };
-                rows.iter().map(T::from_row).collect()
-            }
-            (Tx::Postgres(tx), Args::Postgres(args)) => {
-                let query = sqlx::query_with(text, args);
-                let rows = if most == 1 {
-                    query.fetch_optional(&mut **tx).await?.into_iter().collect()
-                } else {
-                    query.fetch_all(&mut **tx).await?
-                };
-                rows.iter().map(T::from_row).collect()
-            }
+            (Tx::Sqlite(SqliteTx::Read(tx)), Args::Sqlite(args)) => rows!(&mut **tx, args),
+            (Tx::Postgres(tx), Args::Postgres(args)) => rows!(&mut **tx, args),
             _ => Err(misrouted()),
         }
     }
