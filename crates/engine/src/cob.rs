@@ -80,19 +80,45 @@ pub async fn run_until(
     };
     let mut terms = TermsCache::default();
     let mut after = String::new();
-    loop {
-        let Some(last) = close_batch(engine, &after, date, &mut terms, &mut report).await? else {
-            report.complete = true;
-            return Ok(report);
-        };
+    let mut next = decide_batch(engine, &after, date, &mut terms).await?;
+    let mut attempt = 1;
+    while let Some(batch) = next {
+        // The next batch is read and decided while this one is written and committed: it
+        // holds other loans (those after this one's last), and the two overlap the wait for
+        // the COMMIT with the work of deciding.
+        let (written, following) = tokio::join!(
+            write_batch(engine, &batch),
+            decide_batch(engine, &batch.last, date, &mut terms)
+        );
+        if !written? {
+            // A loan moved since it was read (a repayment): the same loans again on fresh
+            // figures, a few times, then left for a re-run.
+            if attempt < STALE_RETRIES {
+                attempt += 1;
+                next = decide_batch(engine, &after, date, &mut terms).await?;
+                continue;
+            }
+            tracing::warn!(%date, loans = batch.changed.len(), "close of business left a batch for a re-run: it kept changing");
+            report.loans_busy += batch.changed.len();
+        } else {
+            report.loans_closed += batch.counts.loans_closed;
+            report.interest_accrued_minor += batch.counts.interest_accrued_minor;
+            report.penalty_charged_minor += batch.counts.penalty_charged_minor;
+            report.reminders += batch.counts.reminders;
+        }
+        report.loans_skipped += batch.counts.loans_skipped;
+        attempt = 1;
+        after = batch.last;
+        next = following?;
         let done = report.loans_closed + report.loans_skipped + report.loans_busy;
         progress(done, total.max(done));
-        after = last;
         // Checked after a batch, so every slice makes progress however short it is.
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(report);
         }
     }
+    report.complete = true;
+    Ok(report)
 }
 
 /// The id of the job that closes `date`: one per date, whoever schedules it.
@@ -248,80 +274,87 @@ async fn escalate_dead_payouts_in(engine: &Engine, state: &str) -> Result<usize,
     }
 }
 
-/// Closes the next batch of loans after `after` in one unit of work: each loan is locked, so
-/// nothing changes it meanwhile, and the batch is small enough to hold those locks only
-/// briefly. Committing loans in batches, read and written a few statements per batch, is what
-/// lets a book of a million close in about a minute. Returns the last loan's id, or `None`
-/// when no loan is left to close.
-async fn close_batch(
+/// A batch of loans read and decided, to be written.
+struct Decided {
+    /// The id of the batch's last loan: the next batch starts after it.
+    last: String,
+    /// Each loan changed, with the revision it was read at.
+    changed: Vec<(Drawdown, i64)>,
+    writes: Writes,
+    /// What the batch closes and skips, and the sums it accrues.
+    counts: CobReport,
+}
+
+/// Reads the next batch of loans after `after` and decides each loan's day, outside any
+/// write transaction: on SQLite every request waits while a unit of work holds the single
+/// writer, and reading and working out a batch is most of its time. `None` when no loan is
+/// left to close. Committing loans in batches, read in one statement and written in a few, is
+/// what lets a book of a million close in about a minute.
+async fn decide_batch(
     engine: &Engine,
     after: &str,
     date: Date,
     terms: &mut TermsCache,
-    report: &mut CobReport,
-) -> Result<Option<String>, EngineError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let now = engine.clock.now();
-        let mut uow = engine.store.begin().await?;
-        let loans = uow
-            .lock_loans_to_close(date, after, engine.cob_batch.max(1))
-            .await?;
-        let Some(last) = loans.last().map(|l| l.id.clone()) else {
-            return Ok(None);
-        };
-        let mut batch = CobReport::default();
-        let mut writes = Writes::default();
-        let mut changed = Vec::with_capacity(loans.len());
-        for mut loan in loans {
-            if loan.status != DrawdownStatus::Active
-                || loan.servicing.last_close.is_some_and(|d| d >= date)
-            {
-                batch.loans_skipped += 1;
-                continue;
-            }
-            let read_revision = loan.revision;
-            let terms = terms.get(uow.as_mut(), &loan).await?;
-            let day = close_day(&terms, &mut loan, date, now, &mut writes)?;
-            loan.servicing.last_close = Some(date);
-            loan.revision += 1;
-            changed.push((loan, read_revision));
-            batch.loans_closed += 1;
-            batch.interest_accrued_minor += day.interest;
-            batch.penalty_charged_minor += day.penalty;
-            batch.reminders += day.reminders;
-        }
-        uow.post_entries(&writes.entries).await?;
-        uow.append_outbox_many(&writes.events).await?;
-        // A change of delinquency is a change of the loan's standing: audited. Reminders are
-        // messages, not changes.
-        for event in writes
-            .events
-            .iter()
-            .filter(|e| e.topic == Topic::LoanDelinquencyChanged.as_str())
+) -> Result<Option<Decided>, EngineError> {
+    let now = engine.clock.now();
+    let mut read = engine.store.begin_read().await?;
+    let loans = read
+        .loans_to_close(date, after, engine.cob_batch.max(1))
+        .await?;
+    let Some(last) = loans.last().map(|l| l.id.clone()) else {
+        return Ok(None);
+    };
+    let mut counts = CobReport::default();
+    let mut writes = Writes::default();
+    let mut changed = Vec::with_capacity(loans.len());
+    for mut loan in loans {
+        if loan.status != DrawdownStatus::Active
+            || loan.servicing.last_close.is_some_and(|d| d >= date)
         {
-            crate::audit::record_event(uow.as_mut(), event, crate::audit::SYSTEM).await?;
+            counts.loans_skipped += 1;
+            continue;
         }
-        match uow.update_servicing(&changed).await {
-            // Changed under us despite the lock (a store that cannot lock rows): do the batch
-            // again on fresh figures.
-            Err(StoreError::Stale(_)) if attempt < STALE_RETRIES => continue,
-            Err(StoreError::Stale(_)) => {
-                tracing::warn!(%date, loans = changed.len(), "close of business left a batch for a re-run: it kept changing");
-                report.loans_busy += changed.len();
-                return Ok(Some(last));
-            }
-            other => other?,
-        }
-        uow.commit().await?;
-        report.loans_closed += batch.loans_closed;
-        report.loans_skipped += batch.loans_skipped;
-        report.interest_accrued_minor += batch.interest_accrued_minor;
-        report.penalty_charged_minor += batch.penalty_charged_minor;
-        report.reminders += batch.reminders;
-        return Ok(Some(last));
+        let read_revision = loan.revision;
+        let terms = terms.get(read.as_mut(), &loan).await?;
+        let day = close_day(&terms, &mut loan, date, now, &mut writes)?;
+        loan.servicing.last_close = Some(date);
+        loan.revision += 1;
+        changed.push((loan, read_revision));
+        counts.loans_closed += 1;
+        counts.interest_accrued_minor += day.interest;
+        counts.penalty_charged_minor += day.penalty;
+        counts.reminders += day.reminders;
     }
+    Ok(Some(Decided {
+        last,
+        changed,
+        writes,
+        counts,
+    }))
+}
+
+/// Writes a decided batch in one short unit of work, each loan only at the revision it was
+/// read at. `false`, with nothing written, when a loan moved since.
+async fn write_batch(engine: &Engine, batch: &Decided) -> Result<bool, EngineError> {
+    let mut uow = engine.store.begin().await?;
+    uow.post_entries(&batch.writes.entries).await?;
+    uow.append_outbox_many(&batch.writes.events).await?;
+    // A change of delinquency is a change of the loan's standing: audited. Reminders are
+    // messages, not changes.
+    for event in batch
+        .writes
+        .events
+        .iter()
+        .filter(|e| e.topic == Topic::LoanDelinquencyChanged.as_str())
+    {
+        crate::audit::record_event(uow.as_mut(), event, crate::audit::SYSTEM).await?;
+    }
+    match uow.update_servicing(&batch.changed).await {
+        Err(StoreError::Stale(_)) => return Ok(false),
+        other => other?,
+    }
+    uow.commit().await?;
+    Ok(true)
 }
 
 /// What closing a batch writes, gathered so it is written in a few statements.

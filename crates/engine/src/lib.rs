@@ -62,8 +62,8 @@ pub struct Engine {
     pub case_response: chrono::Duration,
     /// Seals personal data at rest; without it borrowers cannot be stored.
     pub vault: Option<Arc<vault::Vault>>,
-    /// Loans close of business closes per unit of work: more is faster, fewer holds the
-    /// loans' locks (and SQLite's writer) for less time.
+    /// Loans close of business closes per unit of work: fewer holds SQLite's writer, which
+    /// requests wait for, for less time; more is faster, up to a point (docs/PERFORMANCE.md).
     pub cob_batch: u32,
     /// Sends one-time sign-in codes; without it borrowers cannot sign in.
     pub sms: Option<Arc<dyn SmsGateway>>,
@@ -93,7 +93,7 @@ impl Engine {
             confirmation_window: chrono::Duration::minutes(15),
             maintenance_notice: chrono::Duration::hours(24),
             case_response: chrono::Duration::hours(4),
-            cob_batch: 500,
+            cob_batch: 200,
             vault: None,
             sms: None,
             identity: None,

@@ -2,6 +2,7 @@
 //! every fault mode ends in exactly one payout or none, with a reason and a notification.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -942,6 +943,102 @@ store_test! {
         let after = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
         assert_eq!(after.status, DrawdownStatus::Active);
         assert_eq!(after.quote, before.quote, "paid out and closed for a day, the quote intact");
+    }
+
+    async fn a_loan_that_moves_between_close_of_business_reading_and_writing_it_is_closed_once(db: &TestDb) {
+        let moving = Arc::new(Moving { inner: db.store.clone(), loan: Default::default(), times: Default::default() });
+        let w = world(moving.clone(), false).await;
+        let id = w.draw(1_000_000, "acct-1").await;
+        w.settle().await;
+        let before = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
+        let day = w.clock.now().date_naive().succ_opt().unwrap();
+        // Moved once, right before the batch is written: decided again, written once.
+        moving.arm(&id, 1);
+        let report = cob::run(&w.engine, day, |_, _| {}).await.unwrap();
+        assert_eq!(moving.times.load(Ordering::SeqCst), 0, "the loan was moved");
+        assert_eq!((report.loans_closed, report.loans_busy, report.complete), (1, 0, true), "{report:?}");
+        let after = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
+        assert_eq!(after.revision, before.revision + 2, "moved, then closed once");
+        assert_eq!(after.servicing.last_close, Some(day));
+        assert!(report.interest_accrued_minor > 0);
+        assert_eq!(after.servicing.interest_accrued_minor, report.interest_accrued_minor, "one day accrued, once");
+
+        // Moved before every write: left for a re-run, nothing written, and the re-run closes it.
+        let next = day.succ_opt().unwrap();
+        moving.arm(&id, usize::MAX);
+        let report = cob::run(&w.engine, next, |_, _| {}).await.unwrap();
+        assert_eq!((report.loans_closed, report.loans_busy, report.interest_accrued_minor), (0, 1, 0), "{report:?}");
+        let busy = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
+        assert_eq!(busy.servicing, after.servicing, "nothing of the day was written");
+        moving.arm(&id, 0);
+        let report = cob::run(&w.engine, next, |_, _| {}).await.unwrap();
+        assert_eq!((report.loans_closed, report.loans_busy), (1, 0), "{report:?}");
+        let closed = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
+        assert_eq!(closed.servicing.interest_accrued_minor, after.servicing.interest_accrued_minor + report.interest_accrued_minor);
+    }
+}
+
+/// A store that moves a loan (a new revision, as a repayment makes) right before each of the
+/// next `times` write units of work begins: between close of business reading a batch and
+/// writing it.
+struct Moving {
+    inner: Arc<dyn lendcore_store::Store>,
+    loan: std::sync::Mutex<String>,
+    times: AtomicUsize,
+}
+
+impl Moving {
+    fn arm(&self, loan: &str, times: usize) {
+        *self.loan.lock().unwrap() = loan.to_owned();
+        self.times.store(times, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl lendcore_store::Store for Moving {
+    fn backend(&self) -> lendcore_store::Backend {
+        self.inner.backend()
+    }
+
+    fn commits(&self) -> u64 {
+        self.inner.commits()
+    }
+
+    async fn begin(
+        &self,
+    ) -> Result<Box<dyn lendcore_store::UnitOfWork>, lendcore_store::StoreError> {
+        let due = self
+            .times
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if due {
+            let id = self.loan.lock().unwrap().clone();
+            let mut uow = self.inner.begin().await?;
+            let mut loan = uow.find_drawdown(&id).await?.expect("the loan to move");
+            let read = loan.revision;
+            loan.revision += 1;
+            uow.update_drawdown(&loan, read, None).await?;
+            uow.commit().await?;
+        }
+        self.inner.begin().await
+    }
+
+    async fn begin_read(
+        &self,
+    ) -> Result<Box<dyn lendcore_store::UnitOfWork>, lendcore_store::StoreError> {
+        self.inner.begin_read().await
+    }
+
+    async fn migrate(&self) -> Result<lendcore_store::MigrationReport, lendcore_store::StoreError> {
+        self.inner.migrate().await
+    }
+
+    async fn readiness(&self) -> Result<(), lendcore_store::StoreError> {
+        self.inner.readiness().await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
     }
 }
 

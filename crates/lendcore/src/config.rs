@@ -254,7 +254,8 @@ pub struct CobConfig {
     pub enabled: bool,
     /// `HH:MM`, UTC: a business date closes once this time has passed on the next day.
     pub run_after: String,
-    /// Loans closed per transaction: more is faster; fewer holds locks for less time.
+    /// Loans closed per transaction: fewer holds SQLite's writer, which requests wait for, for
+    /// less time; more is faster, up to a point (docs/PERFORMANCE.md).
     pub batch: u32,
 }
 
@@ -313,7 +314,7 @@ fn defaults() -> Defaults {
         cob: CobConfig {
             enabled: true,
             run_after: "00:30".into(),
-            batch: 500,
+            batch: 200,
         },
         lending: LendingConfig {
             apr_caps: apr::default_caps(),

@@ -4,7 +4,7 @@
 //! rate and the latencies.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lendcore_domain::credit_line::{CreditLine, GrantInput};
@@ -69,6 +69,9 @@ pub struct DrawdownLoad {
     pub policy: bool,
     /// Print the full report: percentiles, errors by code, bytes written and commits.
     pub report: bool,
+    /// Seed this many active loans first and run close of business over them while the
+    /// confirmations are measured: what a borrower waits while the night's batch runs.
+    pub during_cob: Option<usize>,
 }
 
 /// Confirms `load.requests` drawdowns over HTTP, each a borrower's first on a line of its own,
@@ -108,11 +111,17 @@ async fn drawdowns_on(
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Arc::new(Engine::new(store.clone(), clock.clone()));
+    let mut engine = Engine::new(store.clone(), clock.clone());
+    engine.cob_batch = config.cob.batch;
+    let engine = Arc::new(engine);
     let code = seed_product(&engine).await?;
     if load.policy {
         default_policy_in_effect(&engine).await?;
     }
+    let cob_date = match load.during_cob {
+        Some(loans) => Some(seed_loans(&engine, &code, loans).await?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = lendcore_server::router(engine.clone(), &config.http_limits());
@@ -177,13 +186,33 @@ async fn drawdowns_on(
     eprintln!("measuring: confirming {requests} drawdowns");
     let before = Counters::read(store.as_ref(), &database);
     let started = Instant::now();
+    let cob = cob_date.map(|date| {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let began = started.elapsed();
+            let report = lendcore_engine::cob::run(&engine, date, |_, _| ()).await;
+            (began..started.elapsed(), report)
+        })
+    });
     let url = format!("{base}/v1/drawdowns/confirm");
     let samples = match load.offered {
-        Offered::Closed { clients } => closed_loop(&http, &url, tokens, clients).await?,
+        Offered::Closed { clients } => closed_loop(&http, &url, tokens, clients, started).await?,
         Offered::Open { rate } => open_loop(&http, &url, tokens, rate).await?,
     };
     let secs = started.elapsed().as_secs_f64();
     let after = Counters::read(store.as_ref(), &database);
+    let cob = match cob {
+        Some(running) => {
+            let (ran, report) = running.await?;
+            let report = report?;
+            anyhow::ensure!(
+                report.complete && report.loans_busy == 0,
+                "close of business did not close every loan: {report:?}"
+            );
+            Some((ran, report.loans_closed))
+        }
+        None => None,
+    };
     let _ = stop.send(());
     server.await??;
     let report = Report::of(&samples, secs, &before, &after);
@@ -216,6 +245,9 @@ async fn drawdowns_on(
             load.report
         )
     );
+    if let Some((ran, loans)) = cob {
+        print!("{}", during_and_after(&samples, &ran, loans));
+    }
     if let Some(reference) = reference {
         let rate = report.confirmed as f64 / report.secs;
         println!(
@@ -250,11 +282,47 @@ fn sqlite_directory(url: &str) -> std::path::PathBuf {
         .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf)
 }
 
-/// One confirmation: how long it took (from when it was due, in open loop) and the code it
-/// was refused with, if it was.
+/// One confirmation: when it was due (since the measured phase began), how long it took
+/// (from when it was due, in open loop) and the code it was refused with, if it was.
 struct Sample {
-    latency: std::time::Duration,
+    due: Duration,
+    latency: Duration,
     error: Option<String>,
+}
+
+/// The latencies of the confirmations due while close of business ran (`ran`, since the
+/// measured phase began) beside those of the rest.
+fn during_and_after(samples: &[Sample], ran: &std::ops::Range<Duration>, loans: usize) -> String {
+    let line = |during: bool| {
+        let these: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| ran.contains(&s.due) == during)
+            .collect();
+        let sent =
+            crate::stress::sent_latencies_ms(these.iter().map(|s| (s.latency, s.error.as_deref())));
+        let at = |q| crate::stress::nearest_rank(&sent, q);
+        format!(
+            "{} confirmations, {} not confirmed; latency (ms) p50 {:.2}  p90 {:.2}  p99 {:.2}  \
+             max {:.2}",
+            these.len(),
+            these.iter().filter(|s| s.error.is_some()).count(),
+            at(0.50),
+            at(0.90),
+            at(0.99),
+            sent.last().copied().unwrap_or(0.0)
+        )
+    };
+    let secs = (ran.end - ran.start).as_secs_f64();
+    format!(
+        "close of business over {loans} loans ran from {:.1} s to {:.1} s ({:.0} loans/s)\n\
+         due while it ran: {}\n\
+         due outside it: {}\n",
+        ran.start.as_secs_f64(),
+        ran.end.as_secs_f64(),
+        loans as f64 / secs,
+        line(true),
+        line(false)
+    )
 }
 
 /// Confirms each token once, `clients` at a time, each client sending its next when the last
@@ -264,6 +332,7 @@ async fn closed_loop(
     url: &str,
     tokens: Vec<String>,
     clients: usize,
+    started: Instant,
 ) -> anyhow::Result<Vec<Sample>> {
     let per_client = tokens.len() / clients;
     let mut tokens = tokens.into_iter().enumerate();
@@ -277,6 +346,7 @@ async fn closed_loop(
                     let due = Instant::now();
                     let error = confirm(&http, &url, n, &token).await.err();
                     samples.push(Sample {
+                        due: due - started,
                         latency: due.elapsed(),
                         error,
                     });
@@ -315,7 +385,8 @@ async fn open_loop(
             in_flight.fetch_sub(1, Ordering::SeqCst);
             tasks.push(tokio::spawn(async move {
                 Sample {
-                    latency: std::time::Duration::ZERO,
+                    due: due - start,
+                    latency: Duration::ZERO,
                     error: Some(crate::stress::SATURATED.to_owned()),
                 }
             }));
@@ -326,6 +397,7 @@ async fn open_loop(
             let error = confirm(&http, &url, n, &token).await.err();
             in_flight.fetch_sub(1, Ordering::SeqCst);
             Sample {
+                due: due - start,
                 latency: due.elapsed(),
                 error,
             }
@@ -666,10 +738,39 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
     let mut engine = Engine::new(store.clone(), clock.clone());
     engine.cob_batch = batch;
     let code = seed_product(&engine).await?;
-    let now = clock.now();
+    let date = seed_loans(&engine, &code, loans).await?;
+    let bar = progress(loans, &format!("close of business {date}"));
+    let started = Instant::now();
+    let report =
+        lendcore_engine::cob::run(&engine, date, |done, _| bar.set_position(done as u64)).await?;
+    bar.finish();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "close of business {date} ({}): {} loans closed in {secs:.1} s = {:.0} loans/s; interest accrued {}",
+        store.backend().as_str(),
+        report.loans_closed,
+        report.loans_closed as f64 / secs,
+        report.interest_accrued_minor
+    );
+    anyhow::ensure!(
+        report.loans_closed == loans,
+        "not every loan was closed: {report:?}"
+    );
+    Ok(())
+}
+
+/// Seeds `loans` active 12-month loans of `code` (a line per [`LOANS_PER_LINE`]), unmeasured;
+/// returns the business date close of business is to run for next.
+async fn seed_loans(
+    engine: &Engine,
+    code: &ProductCode,
+    loans: usize,
+) -> anyhow::Result<lendcore_domain::calendar::Date> {
+    let store = &engine.store;
+    let now = engine.clock.now();
     let start = now.date_naive();
     let quote = quotes::quote(
-        &engine,
+        engine,
         QuoteRequest {
             product: code.clone(),
             version: None,
@@ -681,7 +782,6 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
         },
     )
     .await?;
-
     let bar = progress(loans, "seeding");
     let started = Instant::now();
     let mut seeded = 0;
@@ -690,7 +790,7 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
         let mut uow = store.begin().await?;
         let line = insert_line(
             uow.as_mut(),
-            &format!("loadtest-{seeded}"),
+            &format!("loadtest-loans-{seeded}"),
             AMOUNT_MINOR * LOANS_PER_LINE as i64,
             AMOUNT_MINOR * batch as i64,
             now,
@@ -735,26 +835,7 @@ async fn run(store: Arc<dyn Store>, loans: usize, batch: u32) -> anyhow::Result<
         "seeded {loans} active loans in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-
-    let date = start.succ_opt().context("a date after today")?;
-    let bar = progress(loans, &format!("close of business {date}"));
-    let started = Instant::now();
-    let report =
-        lendcore_engine::cob::run(&engine, date, |done, _| bar.set_position(done as u64)).await?;
-    bar.finish();
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "close of business {date} ({}): {} loans closed in {secs:.1} s = {:.0} loans/s; interest accrued {}",
-        store.backend().as_str(),
-        report.loans_closed,
-        report.loans_closed as f64 / secs,
-        report.interest_accrued_minor
-    );
-    anyhow::ensure!(
-        report.loans_closed == loans,
-        "not every loan was closed: {report:?}"
-    );
-    Ok(())
+    start.succ_opt().context("a date after today")
 }
 
 fn progress(len: usize, message: &str) -> indicatif::ProgressBar {
@@ -797,10 +878,12 @@ mod tests {
         let ms = std::time::Duration::from_millis;
         let samples: Vec<super::Sample> = (1..=100)
             .map(|n| super::Sample {
+                due: ms(n),
                 latency: ms(n),
                 error: (n % 50 == 0).then(|| "risk.velocity".to_owned()),
             })
             .chain(std::iter::once(super::Sample {
+                due: ms(101),
                 latency: ms(0),
                 error: Some(crate::stress::SATURATED.to_owned()),
             }))
@@ -823,6 +906,30 @@ mod tests {
         assert!(
             text.contains("lendcore 1.0 KiB")
                 && text.contains("commits: 20 = 10/s, 4.9 confirmations per commit"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn confirmations_due_while_close_of_business_ran_are_reported_apart() {
+        let ms = std::time::Duration::from_millis;
+        // Due at 0..100 ms; those due from 40 to 60 ms waited ten times longer.
+        let samples: Vec<super::Sample> = (0..100)
+            .map(|n| super::Sample {
+                due: ms(n),
+                latency: if (40..60).contains(&n) { ms(30) } else { ms(3) },
+                error: (n == 45).then(|| "system.unavailable".to_owned()),
+            })
+            .collect();
+        let text = super::during_and_after(&samples, &(ms(40)..ms(60)), 1000);
+        assert!(
+            text.contains("ran from 0.0 s to 0.1 s (50000 loans/s)")
+                && text.contains(
+                    "due while it ran: 20 confirmations, 1 not confirmed; latency (ms) p50 30.00"
+                )
+                && text.contains(
+                    "due outside it: 80 confirmations, 0 not confirmed; latency (ms) p50 3.00"
+                ),
             "{text}"
         );
     }

@@ -388,6 +388,10 @@ enum LoadtestAction {
         /// commits per second.
         #[arg(long)]
         report: bool,
+        /// Seed this many active loans first and run close of business over them while the
+        /// confirmations are measured; the latencies of those due while it ran are shown apart.
+        #[arg(long)]
+        during_cob: Option<usize>,
     },
     /// Stress a running lendcore over its API at an open-loop rate, as borrowers and the
     /// lender's back-end would; report latencies and errors by code (docs/PERFORMANCE.md).
@@ -644,6 +648,7 @@ async fn main() -> anyhow::Result<()> {
                     rate,
                     with_policy,
                     report,
+                    during_cob,
                 },
         } => {
             let explicit = db.is_some();
@@ -657,6 +662,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 policy: with_policy,
                 report,
+                during_cob,
             };
             loadtest::drawdowns(&config, explicit, load).await
         }

@@ -556,6 +556,8 @@ store_test! {
         let (status, view) = api.get(&format!("/v1/drawdowns/{id}")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(view["timeline"].as_array().unwrap().len(), 2);
+        // The confirmation built its timeline from what it read and wrote: as stored.
+        assert_eq!(confirmed.body["timeline"], view["timeline"]);
 
         let twice = api.send("POST", "/v1/drawdowns/confirm", Some("c-2"), &json!({"confirmation_token": token})).await;
         assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "conflict.drawdown_state"));

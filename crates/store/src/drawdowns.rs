@@ -50,10 +50,13 @@ pub trait DrawdownRepository {
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
 
+    /// The drawdown a confirmation token was issued for, with its timeline so far, in one
+    /// read: a confirmation answers with the timeline, the step it adds last, and reads back
+    /// nothing it wrote.
     async fn find_drawdown_by_token(
         &mut self,
         token_hash: &str,
-    ) -> Result<Option<Drawdown>, StoreError>;
+    ) -> Result<Option<(Drawdown, Vec<Transition>)>, StoreError>;
 
     /// Reads a drawdown to change it, locking its row until the unit of work ends (PostgreSQL;
     /// SQLite's single writer serialises anyway), so concurrent changes queue instead of racing.
@@ -76,9 +79,10 @@ pub trait DrawdownRepository {
     ) -> Result<Vec<String>, StoreError>;
 
     /// The next `limit` active loans, by id after `after`, that close of business has not yet
-    /// closed for `date`, locked until the unit of work ends (PostgreSQL; SQLite's single
-    /// writer serialises anyhow): how close of business walks the book, a batch at a time.
-    async fn lock_loans_to_close(
+    /// closed for `date`: how close of business walks the book, a batch at a time. Not
+    /// locked: close of business reads them before its write transaction and writes them back
+    /// only at the revision it read ([`Self::update_servicing`]).
+    async fn loans_to_close(
         &mut self,
         date: lendcore_domain::calendar::Date,
         after: &str,
@@ -133,7 +137,46 @@ from_row!(TransitionRow {
     note
 });
 
-#[derive(sqlx::FromRow)]
+/// A drawdown's row joined with one step of its timeline (none when it has none).
+struct WithStepRow {
+    body: String,
+    quote: Option<String>,
+    from_state: Option<String>,
+    to_state: Option<String>,
+    reason: Option<String>,
+    at_ms: Option<i64>,
+    actor: Option<String>,
+    note: Option<String>,
+}
+from_row!(WithStepRow {
+    body,
+    quote,
+    from_state,
+    to_state,
+    reason,
+    at_ms,
+    actor,
+    note
+});
+
+fn transition(row: TransitionRow) -> Result<Transition, StoreError> {
+    const T: &str = "drawdown_transitions";
+    Ok(Transition {
+        from: row.from_state,
+        to: row.to_state,
+        reason: row
+            .reason
+            .map(|code| {
+                Reason::parse(&code)
+                    .ok_or_else(|| StoreError::corrupt(T, format!("unknown reason {code}")))
+            })
+            .transpose()?,
+        at: from_ms(T, row.at_ms)?,
+        actor: row.actor,
+        note: row.note,
+    })
+}
+
 struct AttemptRow {
     drawdown_id: String,
     attempt: i64,
@@ -145,6 +188,17 @@ struct AttemptRow {
     started_at_ms: i64,
     ended_at_ms: Option<i64>,
 }
+from_row!(AttemptRow {
+    drawdown_id,
+    attempt,
+    channel_id,
+    reference,
+    action,
+    outcome,
+    detail,
+    started_at_ms,
+    ended_at_ms
+});
 
 #[async_trait]
 impl DrawdownRepository for SqlUnitOfWork {
@@ -156,8 +210,9 @@ impl DrawdownRepository for SqlUnitOfWork {
     ) -> Result<(), StoreError> {
         self.execute(
             self.sql(
-                "INSERT INTO drawdowns (id, line_id, borrower_id, state, body, token_hash, \
-                 revision, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO drawdowns (id, line_id, borrower_id, state, body, \
+                    token_hash, revision, created_at_ms, updated_at_ms) VALUES ($1, $2, \
+                    $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&drawdown.id)
             .bind(&drawdown.line_id)
@@ -174,7 +229,8 @@ impl DrawdownRepository for SqlUnitOfWork {
             .map_err(|e| StoreError::corrupt("drawdown_quotes", e))?;
         self.execute(
             self.sql(
-                "INSERT INTO drawdown_quotes (drawdown_id, borrower_id, quote) VALUES ($1, $2, $3)",
+                "INSERT INTO drawdown_quotes (drawdown_id, borrower_id, quote) VALUES \
+                    ($1, $2, $3)",
             )
             .bind(&drawdown.id)
             .bind(&drawdown.borrower_id)
@@ -247,12 +303,46 @@ impl DrawdownRepository for SqlUnitOfWork {
     async fn find_drawdown_by_token(
         &mut self,
         token_hash: &str,
-    ) -> Result<Option<Drawdown>, StoreError> {
-        self.one_drawdown(
-            &format!("{SELECT_BODY} WHERE d.token_hash = $1"),
-            token_hash,
-        )
-        .await
+    ) -> Result<Option<(Drawdown, Vec<Transition>)>, StoreError> {
+        // A row per step, each repeating the drawdown: a quote has one step, and only a quote
+        // is confirmed.
+        let rows: Vec<WithStepRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT d.body, q.quote, t.from_state, t.to_state, t.reason, t.at_ms, \
+                        t.actor, t.note FROM drawdowns d LEFT JOIN drawdown_quotes q ON \
+                        q.drawdown_id = d.id LEFT JOIN drawdown_transitions t ON \
+                        t.drawdown_id = d.id WHERE d.token_hash = $1 ORDER BY t.seq",
+                )
+                .bind(token_hash),
+            )
+            .await?;
+        let mut timeline = Vec::with_capacity(rows.len());
+        let mut drawdown = None;
+        for row in rows {
+            if drawdown.is_none() {
+                drawdown = Some(
+                    BodyRow {
+                        body: row.body,
+                        quote: row.quote,
+                    }
+                    .parse()?,
+                );
+            }
+            if let (Some(from_state), Some(to_state), Some(at_ms)) =
+                (row.from_state, row.to_state, row.at_ms)
+            {
+                timeline.push(transition(TransitionRow {
+                    from_state,
+                    to_state,
+                    reason: row.reason,
+                    at_ms,
+                    actor: row.actor,
+                    note: row.note,
+                })?);
+            }
+        }
+        Ok(drawdown.map(|drawdown| (drawdown, timeline)))
     }
 
     async fn lock_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
@@ -302,32 +392,13 @@ impl DrawdownRepository for SqlUnitOfWork {
         let rows: Vec<TransitionRow> = self
             .fetch_all(
                 self.sql(
-                    "SELECT from_state, to_state, reason, at_ms, actor, note \
-                     FROM drawdown_transitions WHERE drawdown_id = $1 ORDER BY seq",
+                    "SELECT from_state, to_state, reason, at_ms, actor, note FROM \
+                        drawdown_transitions WHERE drawdown_id = $1 ORDER BY seq",
                 )
                 .bind(id),
             )
             .await?;
-        rows.into_iter()
-            .map(|row| {
-                const T: &str = "drawdown_transitions";
-                Ok(Transition {
-                    from: row.from_state,
-                    to: row.to_state,
-                    reason: row
-                        .reason
-                        .map(|code| {
-                            Reason::parse(&code).ok_or_else(|| {
-                                StoreError::corrupt(T, format!("unknown reason {code}"))
-                            })
-                        })
-                        .transpose()?,
-                    at: from_ms(T, row.at_ms)?,
-                    actor: row.actor,
-                    note: row.note,
-                })
-            })
-            .collect()
+        rows.into_iter().map(transition).collect()
     }
 
     async fn drawdown_ids_in_state(
@@ -336,48 +407,50 @@ impl DrawdownRepository for SqlUnitOfWork {
         after: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT id FROM drawdowns WHERE state = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(state)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(c)
-        .await)?)
+        Ok(self
+            .fetch_all::<(_,)>(
+                self.sql(
+                    "SELECT id FROM drawdowns WHERE state = $1 AND id > $2 ORDER BY id \
+                        LIMIT $3",
+                )
+                .bind(state)
+                .bind(after)
+                .bind(i64::from(limit)),
+            )
+            .await
+            .map(|v| v.into_iter().map(|(v,)| v).collect())?)
     }
 
-    async fn lock_loans_to_close(
+    async fn loans_to_close(
         &mut self,
         date: lendcore_domain::calendar::Date,
         after: &str,
         limit: u32,
     ) -> Result<Vec<Drawdown>, StoreError> {
-        let lock = match self.backend() {
-            crate::Backend::Sqlite => "",
-            crate::Backend::Postgres => "FOR UPDATE OF d",
-        };
         // ISO dates compare as text in date order.
-        let sql = format!(
-            "SELECT d.body, q.quote FROM drawdowns d LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
-             WHERE d.state = 'active' AND d.id > $1 \
-             AND (d.closed_through IS NULL OR d.closed_through < $2) ORDER BY d.id LIMIT $3 {lock}"
-        );
-        let rows: Vec<BodyRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(after)
-            .bind(date.to_string())
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
+        let sql = "SELECT d.body, q.quote FROM drawdowns d \
+                   LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
+                   WHERE d.state = 'active' AND d.id > $1 \
+                   AND (d.closed_through IS NULL OR d.closed_through < $2) ORDER BY d.id LIMIT $3";
+        let rows: Vec<BodyRow> = self
+            .fetch_all(
+                self.sql(sql)
+                    .bind(after)
+                    .bind(date.to_string())
+                    .bind(i64::from(limit)),
+            )
+            .await?;
         rows.into_iter().map(BodyRow::parse).collect()
     }
 
     async fn count_drawdowns_in_state(&mut self, state: &str) -> Result<u64, StoreError> {
-        let count: i64 = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM drawdowns WHERE state = $1",
-        )
-        .bind(state)
-        .fetch_one(c)
-        .await)?;
+        let count: i64 = self
+            .fetch_one::<(_,)>(
+                self.sql("SELECT COUNT(*) FROM drawdowns WHERE state = $1")
+                    .bind(state),
+            )
+            .await
+            .map(|(v,)| v)?;
         u64::try_from(count).map_err(|e| StoreError::corrupt("drawdowns", e))
     }
 
@@ -389,26 +462,31 @@ impl DrawdownRepository for SqlUnitOfWork {
         action: PayoutCall,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        let next: i64 = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COALESCE(MAX(attempt), 0) + 1 FROM payout_attempts WHERE drawdown_id = $1",
+        let next: i64 = self
+            .fetch_one::<(_,)>(
+                self.sql(
+                    "SELECT COALESCE(MAX(attempt), 0) + 1 FROM payout_attempts WHERE \
+                drawdown_id = $1",
+                )
+                .bind(&drawdown.id),
+            )
+            .await
+            .map(|(v,)| v)?;
+        self.execute(
+            self.sql(
+                "INSERT INTO payout_attempts (drawdown_id, attempt, borrower_id, \
+                channel_id, reference, action, started_at_ms) VALUES ($1, $2, $3, \
+                $4, $5, $6, $7)",
+            )
+            .bind(&drawdown.id)
+            .bind(next)
+            .bind(&drawdown.borrower_id)
+            .bind(channel_id)
+            .bind(reference)
+            .bind(action.as_str())
+            .bind(to_ms(now)),
         )
-        .bind(&drawdown.id)
-        .fetch_one(c)
-        .await)?;
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO payout_attempts (drawdown_id, attempt, borrower_id, channel_id, reference, \
-             action, started_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&drawdown.id)
-        .bind(next)
-        .bind(&drawdown.borrower_id)
-        .bind(channel_id)
-        .bind(reference)
-        .bind(action.as_str())
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(next)
     }
 
@@ -420,18 +498,18 @@ impl DrawdownRepository for SqlUnitOfWork {
         detail: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE payout_attempts SET outcome = $1, detail = $2, ended_at_ms = $3 \
-             WHERE drawdown_id = $4 AND attempt = $5",
+        self.execute(
+            self.sql(
+                "UPDATE payout_attempts SET outcome = $1, detail = $2, ended_at_ms = \
+                    $3 WHERE drawdown_id = $4 AND attempt = $5",
+            )
+            .bind(outcome.as_str())
+            .bind(detail)
+            .bind(to_ms(now))
+            .bind(drawdown_id)
+            .bind(attempt),
         )
-        .bind(outcome.as_str())
-        .bind(detail)
-        .bind(to_ms(now))
-        .bind(drawdown_id)
-        .bind(attempt)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -439,13 +517,16 @@ impl DrawdownRepository for SqlUnitOfWork {
         &mut self,
         drawdown_id: &str,
     ) -> Result<Vec<PayoutAttempt>, StoreError> {
-        let rows: Vec<AttemptRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT drawdown_id, attempt, channel_id, reference, action, outcome, detail, \
-             started_at_ms, ended_at_ms FROM payout_attempts WHERE drawdown_id = $1 ORDER BY attempt",
-        )
-        .bind(drawdown_id)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<AttemptRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT drawdown_id, attempt, channel_id, reference, action, outcome, \
+                detail, started_at_ms, ended_at_ms FROM payout_attempts WHERE \
+                drawdown_id = $1 ORDER BY attempt",
+                )
+                .bind(drawdown_id),
+            )
+            .await?;
         rows.into_iter()
             .map(|row| {
                 const T: &str = "payout_attempts";
@@ -481,9 +562,10 @@ impl SqlUnitOfWork {
         // The next number is found by the insert itself: one statement, not a read and a write.
         self.execute(
             self.sql(
-                "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, \
-                 to_state, reason, at_ms, actor, note) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, \
-                 $3, $4, $5, $6, $7, $8 FROM drawdown_transitions WHERE drawdown_id = $1",
+                "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, \
+                    from_state, to_state, reason, at_ms, actor, note) SELECT $1, \
+                    COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8 FROM \
+                    drawdown_transitions WHERE drawdown_id = $1",
             )
             .bind(&drawdown.id)
             .bind(&drawdown.borrower_id)
@@ -512,13 +594,68 @@ impl SqlUnitOfWork {
 }
 
 /// The drawdown as stored in its row: everything but the quote, which has its own table.
+/// Written straight from the drawdown, with no JSON tree built in between: close of business
+/// writes one for every loan every day, and a confirmation writes one while it holds SQLite's
+/// writer. Taken apart field by field, so a field added to [`Drawdown`] does not compile here
+/// until it is stored too.
 fn body(drawdown: &Drawdown) -> Result<String, StoreError> {
-    let corrupt = |e| StoreError::corrupt("drawdowns", e);
-    let mut value = serde_json::to_value(drawdown).map_err(corrupt)?;
-    if let Some(fields) = value.as_object_mut() {
-        fields.remove("quote");
-    }
-    serde_json::to_string(&value).map_err(corrupt)
+    let Drawdown {
+        id,
+        line_id,
+        borrower_id,
+        product_code,
+        product_version,
+        currency,
+        amount_minor,
+        account,
+        quote: _,
+        status,
+        paid,
+        servicing,
+        risk_policy,
+        revision,
+        created_at,
+        updated_at,
+    } = drawdown;
+    serde_json::to_string(&StoredBody {
+        id,
+        line_id,
+        borrower_id,
+        product_code,
+        product_version: *product_version,
+        currency,
+        amount_minor: *amount_minor,
+        account,
+        status,
+        paid,
+        servicing,
+        risk_policy: risk_policy.as_ref(),
+        revision: *revision,
+        created_at,
+        updated_at,
+    })
+    .map_err(|e| StoreError::corrupt("drawdowns", e))
+}
+
+/// [`Drawdown`] without its quote, serialized as the drawdown is.
+#[derive(serde::Serialize)]
+struct StoredBody<'a> {
+    id: &'a str,
+    line_id: &'a str,
+    borrower_id: &'a str,
+    product_code: &'a lendcore_domain::product::ProductCode,
+    product_version: u32,
+    currency: &'a lendcore_domain::money::Currency,
+    amount_minor: i64,
+    account: &'a str,
+    status: &'a lendcore_domain::drawdown::DrawdownStatus,
+    paid: &'a [lendcore_domain::drawdown::PaidInstallment],
+    servicing: &'a lendcore_domain::drawdown::Servicing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk_policy: Option<&'a lendcore_domain::decision::PolicyRef>,
+    revision: i64,
+    created_at: &'a Timestamp,
+    updated_at: &'a Timestamp,
 }
 
 /// The SQL for a new body `new` (a parameter or column) that keeps the stored body's quote
@@ -541,7 +678,6 @@ fn keep_quote(backend: crate::Backend, new: &str) -> String {
 
 /// A stored drawdown: its row's body and its quote, or none when the body still holds it (a
 /// drawdown written by a process older than the quotes table).
-#[derive(sqlx::FromRow)]
 pub(crate) struct BodyRow {
     pub(crate) body: String,
     pub(crate) quote: Option<String>,

@@ -234,7 +234,7 @@ pub async fn confirm(
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
-    let mut drawdown = uow
+    let (mut drawdown, mut timeline) = uow
         .find_drawdown_by_token(&token_hash(token))
         .await?
         .ok_or_else(|| {
@@ -317,10 +317,15 @@ pub async fn confirm(
             notify(uow.as_mut(), &drawdown, Topic::DrawdownEnded, Some(reason)).await?;
         }
     }
-    // What was just written is answered as it stands: only the timeline is read back (its
-    // earlier steps); no call to a channel can come before the confirmation.
+    // What was just written is answered as it stands, nothing read back: the timeline is the
+    // steps read with the quote and the one just taken (its time to the millisecond, as
+    // stored), and no call to a channel can come before the confirmation.
+    timeline.push(Transition {
+        at: lendcore_domain::to_millis(step.at),
+        ..step
+    });
     let view = DrawdownView {
-        timeline: uow.drawdown_timeline(&drawdown.id).await?,
+        timeline,
         payout_attempts: Vec::new(),
         decided_by: None,
         drawdown,
