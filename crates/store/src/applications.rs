@@ -5,6 +5,7 @@ use lendcore_domain::Timestamp;
 use lendcore_domain::application::Application;
 
 use crate::StoreError;
+use crate::sql::from_row;
 use crate::time::{from_ms, to_ms};
 use crate::unit_of_work::{SqlUnitOfWork, on_tx};
 
@@ -68,14 +69,13 @@ pub trait ApplicationRepository {
     ) -> Result<Option<StoredDocument>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct Row {
     owner: String,
     doc: String,
     form: String,
 }
+from_row!(Row { owner, doc, form });
 
-#[derive(sqlx::FromRow)]
 struct DocRow {
     id: String,
     application_id: String,
@@ -87,6 +87,17 @@ struct DocRow {
     uploaded_by: String,
     uploaded_at_ms: i64,
 }
+from_row!(DocRow {
+    id,
+    application_id,
+    name,
+    content_type,
+    size_bytes,
+    sha256,
+    content,
+    uploaded_by,
+    uploaded_at_ms
+});
 
 fn decode(row: Row) -> Result<(Application, String), StoreError> {
     let mut app: Application =
@@ -121,24 +132,24 @@ impl ApplicationRepository for SqlUnitOfWork {
         form: &str,
     ) -> Result<(), StoreError> {
         let doc = encode(app)?;
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO applications (id, owner, borrower_id, state, doc, form, revision, \
-             created_at_ms, updated_at_ms, open_owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        self.execute(
+            self.sql(
+                "INSERT INTO applications (id, owner, borrower_id, state, doc, form, \
+                    revision, created_at_ms, updated_at_ms, open_owner) VALUES ($1, $2, \
+                    $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&app.id)
+            .bind(&app.owner)
+            .bind(app.borrower_id.as_deref())
+            .bind(app.status.name())
+            .bind(&doc)
+            .bind(form)
+            .bind(app.revision)
+            .bind(to_ms(app.created_at))
+            .bind(to_ms(app.updated_at))
+            .bind((!app.status.is_final()).then_some(app.owner.as_str())),
         )
-        .bind(&app.id)
-        .bind(&app.owner)
-        .bind(app.borrower_id.as_deref())
-        .bind(app.status.name())
-        .bind(&doc)
-        .bind(form)
-        .bind(app.revision)
-        .bind(to_ms(app.created_at))
-        .bind(to_ms(app.updated_at))
-        .bind((!app.status.is_final()).then_some(app.owner.as_str()))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -178,12 +189,12 @@ impl ApplicationRepository for SqlUnitOfWork {
         &mut self,
         id: &str,
     ) -> Result<Option<(Application, String)>, StoreError> {
-        let row: Option<Row> = on_tx!(self, c => sqlx::query_as(
-            "SELECT owner, doc, form FROM applications WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
+        let row: Option<Row> = self
+            .fetch_optional(
+                self.sql("SELECT owner, doc, form FROM applications WHERE id = $1")
+                    .bind(id),
+            )
+            .await?;
         row.map(decode).transpose()
     }
 
@@ -193,16 +204,18 @@ impl ApplicationRepository for SqlUnitOfWork {
         state: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Application>, StoreError> {
-        let rows: Vec<Row> = on_tx!(self, c => sqlx::query_as(
-            "SELECT owner, doc, '' AS form FROM applications \
-             WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR state = $2) \
-             ORDER BY created_at_ms DESC, id DESC LIMIT $3",
-        )
-        .bind(owner)
-        .bind(state)
-        .bind(i64::from(limit))
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<Row> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT owner, doc, '' AS form FROM applications WHERE ($1 IS NULL OR \
+                        owner = $1) AND ($2 IS NULL OR state = $2) ORDER BY created_at_ms \
+                        DESC, id DESC LIMIT $3",
+                )
+                .bind(owner)
+                .bind(state)
+                .bind(i64::from(limit)),
+            )
+            .await?;
         rows.into_iter()
             .map(|r| decode(r).map(|(a, _)| a))
             .collect()
@@ -213,34 +226,38 @@ impl ApplicationRepository for SqlUnitOfWork {
         owner: &str,
         since: Timestamp,
     ) -> Result<u64, StoreError> {
-        let count: i64 = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM applications WHERE owner = $1 AND created_at_ms >= $2",
-        )
-        .bind(owner)
-        .bind(to_ms(since))
-        .fetch_one(c)
-        .await)?;
+        let count: i64 = self
+            .fetch_one::<(_,)>(
+                self.sql(
+                    "SELECT COUNT(*) FROM applications WHERE owner = $1 AND created_at_ms \
+                        >= $2",
+                )
+                .bind(owner)
+                .bind(to_ms(since)),
+            )
+            .await
+            .map(|(v,)| v)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn insert_document(&mut self, d: &StoredDocument) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO application_documents (id, application_id, name, content_type, \
-             size_bytes, sha256, content, uploaded_by, uploaded_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        self.execute(
+            self.sql(
+                "INSERT INTO application_documents (id, application_id, name, \
+                    content_type, size_bytes, sha256, content, uploaded_by, \
+                    uploaded_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&d.id)
+            .bind(&d.application_id)
+            .bind(&d.name)
+            .bind(&d.content_type)
+            .bind(d.size_bytes)
+            .bind(&d.sha256)
+            .bind(&d.content)
+            .bind(&d.uploaded_by)
+            .bind(to_ms(d.uploaded_at)),
         )
-        .bind(&d.id)
-        .bind(&d.application_id)
-        .bind(&d.name)
-        .bind(&d.content_type)
-        .bind(d.size_bytes)
-        .bind(&d.sha256)
-        .bind(&d.content)
-        .bind(&d.uploaded_by)
-        .bind(to_ms(d.uploaded_at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -248,14 +265,17 @@ impl ApplicationRepository for SqlUnitOfWork {
         &mut self,
         application_id: &str,
     ) -> Result<Vec<StoredDocument>, StoreError> {
-        let rows: Vec<DocRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, application_id, name, content_type, size_bytes, sha256, '' AS content, \
-             uploaded_by, uploaded_at_ms FROM application_documents WHERE application_id = $1 \
-             ORDER BY uploaded_at_ms, id",
-        )
-        .bind(application_id)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<DocRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT id, application_id, name, content_type, size_bytes, sha256, \
+                '' AS content, uploaded_by, uploaded_at_ms FROM \
+                application_documents WHERE application_id = $1 ORDER BY \
+                uploaded_at_ms, id",
+                )
+                .bind(application_id),
+            )
+            .await?;
         rows.into_iter().map(doc_from_row).collect()
     }
 
@@ -264,15 +284,17 @@ impl ApplicationRepository for SqlUnitOfWork {
         application_id: &str,
         id: &str,
     ) -> Result<Option<StoredDocument>, StoreError> {
-        let row: Option<DocRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, application_id, name, content_type, size_bytes, sha256, content, \
-             uploaded_by, uploaded_at_ms FROM application_documents \
-             WHERE application_id = $1 AND id = $2",
-        )
-        .bind(application_id)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
+        let row: Option<DocRow> = self
+            .fetch_optional(
+                self.sql(
+                    "SELECT id, application_id, name, content_type, size_bytes, sha256, \
+                        content, uploaded_by, uploaded_at_ms FROM application_documents \
+                        WHERE application_id = $1 AND id = $2",
+                )
+                .bind(application_id)
+                .bind(id),
+            )
+            .await?;
         row.map(doc_from_row).transpose()
     }
 }

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use lendcore_domain::audit::{AuditEntry, AuditRecord};
 
 use crate::pending::{Cell, PendingRows};
+use crate::sql::from_row;
 use crate::time::{from_ms, to_ms};
-use crate::unit_of_work::{PENDING_AUDIT, SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_AUDIT, SqlUnitOfWork};
 use crate::{Backend, StoreError};
 
 #[async_trait]
@@ -40,7 +41,6 @@ pub trait AuditRepository {
     async fn pending_audit_count(&mut self) -> Result<u64, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct PendingRow {
     id: String,
     at_ms: i64,
@@ -50,8 +50,16 @@ struct PendingRow {
     subject_id: String,
     detail: String,
 }
+from_row!(PendingRow {
+    id,
+    at_ms,
+    actor,
+    action,
+    subject_type,
+    subject_id,
+    detail
+});
 
-#[derive(sqlx::FromRow)]
 struct RecordRow {
     seq: i64,
     at_ms: i64,
@@ -63,6 +71,17 @@ struct RecordRow {
     prev_hash: String,
     hash: String,
 }
+from_row!(RecordRow {
+    seq,
+    at_ms,
+    actor,
+    action,
+    subject_type,
+    subject_id,
+    detail,
+    prev_hash,
+    hash
+});
 
 /// The advisory lock that makes one sealer at a time on PostgreSQL, per schema: advisory locks
 /// are the whole database's, and the chains of two installations (or two test schemas) sharing
@@ -90,28 +109,32 @@ impl AuditRepository for SqlUnitOfWork {
     ) -> Result<(Option<(i64, String)>, Vec<(String, AuditEntry)>), StoreError> {
         self.flush_pending().await?;
         if self.backend() == Backend::Postgres {
-            let taken: bool = on_tx!(self, c => sqlx::query_scalar(
-                "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':' || $1))",
-            )
-            .bind(SEALER_LOCK)
-            .fetch_one(c)
-            .await)?;
+            let taken: bool = self
+                .fetch_one::<(_,)>(
+                    self.sql(
+                        "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':' || \
+                            $1))",
+                    )
+                    .bind(SEALER_LOCK),
+                )
+                .await
+                .map(|(v,)| v)?;
             if !taken {
                 return Ok((None, Vec::new()));
             }
         }
-        let head: Option<(i64, String)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(c)
-        .await)?;
-        let rows: Vec<PendingRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, at_ms, actor, action, subject_type, subject_id, detail FROM audit_pending \
-             ORDER BY id LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(c)
-        .await)?;
+        let head: Option<(i64, String)> = self
+            .fetch_optional(self.sql("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"))
+            .await?;
+        let rows: Vec<PendingRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT id, at_ms, actor, action, subject_type, subject_id, detail \
+                FROM audit_pending ORDER BY id LIMIT $1",
+                )
+                .bind(i64::from(limit)),
+            )
+            .await?;
         let pending = rows
             .into_iter()
             .map(|row| {
@@ -138,29 +161,28 @@ impl AuditRepository for SqlUnitOfWork {
         pending_ids: &[String],
     ) -> Result<(), StoreError> {
         for record in records {
-            on_tx!(self, c => sqlx::query(
-                "INSERT INTO audit_log (seq, at_ms, actor, action, subject_type, subject_id, \
-                 detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            self.execute(
+                self.sql(
+                    "INSERT INTO audit_log (seq, at_ms, actor, action, subject_type, \
+                        subject_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, \
+                        $7, $8, $9)",
+                )
+                .bind(record.seq)
+                .bind(to_ms(record.entry.at))
+                .bind(&record.entry.actor)
+                .bind(&record.entry.action)
+                .bind(&record.entry.subject_type)
+                .bind(&record.entry.subject_id)
+                .bind(&record.entry.detail)
+                .bind(&record.prev_hash)
+                .bind(&record.hash),
             )
-            .bind(record.seq)
-            .bind(to_ms(record.entry.at))
-            .bind(&record.entry.actor)
-            .bind(&record.entry.action)
-            .bind(&record.entry.subject_type)
-            .bind(&record.entry.subject_id)
-            .bind(&record.entry.detail)
-            .bind(&record.prev_hash)
-            .bind(&record.hash)
-            .execute(c)
-            .await
-            .map(drop))?;
+            .await?;
         }
         for id in pending_ids {
-            let deleted = on_tx!(self, c => sqlx::query("DELETE FROM audit_pending WHERE id = $1")
-                .bind(id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))?;
+            let deleted = self
+                .execute(self.sql("DELETE FROM audit_pending WHERE id = $1").bind(id))
+                .await?;
             // Sealed by someone else meanwhile: this seal must not commit a second copy.
             if deleted != 1 {
                 return Err(StoreError::Stale("audit entry"));
@@ -174,14 +196,16 @@ impl AuditRepository for SqlUnitOfWork {
         after: i64,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<RecordRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT seq, at_ms, actor, action, subject_type, subject_id, detail, prev_hash, hash \
-             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<RecordRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT seq, at_ms, actor, action, subject_type, subject_id, detail, \
+                prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::from(limit)),
+            )
+            .await?;
         rows.into_iter()
             .map(|row| {
                 const T: &str = "audit_log";
@@ -204,9 +228,10 @@ impl AuditRepository for SqlUnitOfWork {
 
     async fn pending_audit_count(&mut self) -> Result<u64, StoreError> {
         self.flush_pending().await?;
-        let count: i64 = on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
-            .fetch_one(c)
-            .await)?;
+        let count: i64 = self
+            .fetch_one::<(_,)>(self.sql("SELECT COUNT(*) FROM audit_pending"))
+            .await
+            .map(|(v,)| v)?;
         u64::try_from(count).map_err(|e| StoreError::corrupt("audit_pending", e))
     }
 }

@@ -7,8 +7,9 @@ use lendcore_domain::borrower::{BorrowerChange, BorrowerKind, ChangedField};
 use lendcore_domain::reasons::Language;
 
 use crate::StoreError;
+use crate::sql::from_row;
 use crate::time::{from_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 
 /// A borrower row. `personal` is sealed by the engine; the store never sees it in clear.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,6 @@ pub trait BorrowerRepository {
     async fn borrower_changes(&mut self, id: &str) -> Result<Vec<BorrowerChange>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct BorrowerRow {
     id: String,
     kind: String,
@@ -73,8 +73,19 @@ struct BorrowerRow {
     created_at_ms: i64,
     updated_at_ms: i64,
 }
+from_row!(BorrowerRow {
+    id,
+    kind,
+    personal,
+    resident_index,
+    credit_code_index,
+    mobile_index,
+    language,
+    revision,
+    created_at_ms,
+    updated_at_ms
+});
 
-#[derive(sqlx::FromRow)]
 struct ChangeRow {
     borrower_id: String,
     seq: i64,
@@ -84,6 +95,15 @@ struct ChangeRow {
     actor: String,
     at_ms: i64,
 }
+from_row!(ChangeRow {
+    borrower_id,
+    seq,
+    field,
+    before_value,
+    after_value,
+    actor,
+    at_ms
+});
 
 const SELECT: &str = "SELECT id, kind, personal, resident_index, credit_code_index, mobile_index, \
      language, revision, created_at_ms, updated_at_ms FROM borrowers";
@@ -91,24 +111,25 @@ const SELECT: &str = "SELECT id, kind, personal, resident_index, credit_code_ind
 #[async_trait]
 impl BorrowerRepository for SqlUnitOfWork {
     async fn insert_borrower(&mut self, b: &StoredBorrower) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO borrowers (id, kind, personal, resident_index, credit_code_index, \
-             mobile_index, revision, created_at_ms, updated_at_ms, language) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        self.execute(
+            self.sql(
+                "INSERT INTO borrowers (id, kind, personal, resident_index, \
+                    credit_code_index, mobile_index, revision, created_at_ms, \
+                    updated_at_ms, language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                    $10)",
+            )
+            .bind(&b.id)
+            .bind(kind_str(b.kind))
+            .bind(&b.personal)
+            .bind(b.resident_index.as_deref())
+            .bind(b.credit_code_index.as_deref())
+            .bind(b.mobile_index.as_deref())
+            .bind(b.revision)
+            .bind(to_ms(b.created_at))
+            .bind(to_ms(b.updated_at))
+            .bind(b.language.map(Language::tag)),
         )
-        .bind(&b.id)
-        .bind(kind_str(b.kind))
-        .bind(&b.personal)
-        .bind(b.resident_index.as_deref())
-        .bind(b.credit_code_index.as_deref())
-        .bind(b.mobile_index.as_deref())
-        .bind(b.revision)
-        .bind(to_ms(b.created_at))
-        .bind(to_ms(b.updated_at))
-        .bind(b.language.map(Language::tag))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -118,48 +139,47 @@ impl BorrowerRepository for SqlUnitOfWork {
         read_revision: i64,
         changes: &[BorrowerChange],
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE borrowers SET personal = $1, mobile_index = $2, revision = $3, \
-             updated_at_ms = $4, language = $7 WHERE id = $5 AND revision = $6",
-        )
-        .bind(&b.personal)
-        .bind(b.mobile_index.as_deref())
-        .bind(b.revision)
-        .bind(to_ms(b.updated_at))
-        .bind(&b.id)
-        .bind(read_revision)
-        .bind(b.language.map(Language::tag))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(
+                    "UPDATE borrowers SET personal = $1, mobile_index = $2, revision = \
+                        $3, updated_at_ms = $4, language = $7 WHERE id = $5 AND revision = \
+                        $6",
+                )
+                .bind(&b.personal)
+                .bind(b.mobile_index.as_deref())
+                .bind(b.revision)
+                .bind(to_ms(b.updated_at))
+                .bind(&b.id)
+                .bind(read_revision)
+                .bind(b.language.map(Language::tag)),
+            )
+            .await?;
         if updated != 1 {
             return Err(StoreError::Stale("borrower"));
         }
         for change in changes {
-            on_tx!(self, c => sqlx::query(
-                "INSERT INTO borrower_changes (borrower_id, seq, field, before_value, \
-                 after_value, actor, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            self.execute(
+                self.sql(
+                    "INSERT INTO borrower_changes (borrower_id, seq, field, before_value, \
+                        after_value, actor, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&change.borrower_id)
+                .bind(change.seq)
+                .bind(field_str(change.field))
+                .bind(change.before.as_deref())
+                .bind(&change.after)
+                .bind(&change.actor)
+                .bind(to_ms(change.at)),
             )
-            .bind(&change.borrower_id)
-            .bind(change.seq)
-            .bind(field_str(change.field))
-            .bind(change.before.as_deref())
-            .bind(&change.after)
-            .bind(&change.actor)
-            .bind(to_ms(change.at))
-            .execute(c)
-            .await
-            .map(drop))?;
+            .await?;
         }
         Ok(())
     }
 
     async fn find_borrower(&mut self, id: &str) -> Result<Option<StoredBorrower>, StoreError> {
         let sql = format!("{SELECT} WHERE id = $1");
-        let row: Option<BorrowerRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<BorrowerRow> = self.fetch_optional(self.sql(&sql).bind(id)).await?;
         row.map(from_row).transpose()
     }
 
@@ -174,21 +194,20 @@ impl BorrowerRepository for SqlUnitOfWork {
             BorrowerIndex::Mobile => "mobile_index",
         };
         let sql = format!("{SELECT} WHERE {column} = $1 ORDER BY created_at_ms, id");
-        let rows: Vec<BorrowerRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(index)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<BorrowerRow> = self.fetch_all(self.sql(&sql).bind(index)).await?;
         rows.into_iter().map(from_row).collect()
     }
 
     async fn borrower_changes(&mut self, id: &str) -> Result<Vec<BorrowerChange>, StoreError> {
-        let rows: Vec<ChangeRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT borrower_id, seq, field, before_value, after_value, actor, at_ms \
-             FROM borrower_changes WHERE borrower_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<ChangeRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT borrower_id, seq, field, before_value, after_value, actor, \
+                        at_ms FROM borrower_changes WHERE borrower_id = $1 ORDER BY seq",
+                )
+                .bind(id),
+            )
+            .await?;
         rows.into_iter()
             .map(|row| {
                 const T: &str = "borrower_changes";

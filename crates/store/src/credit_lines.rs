@@ -11,7 +11,7 @@ use lendcore_domain::reasons::Reason;
 use crate::StoreError;
 use crate::sql::from_row;
 use crate::time::{from_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 
 #[async_trait]
 pub trait CreditLineRepository {
@@ -78,7 +78,6 @@ pub trait CreditLineRepository {
     ) -> Result<(), StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct LineRow {
     pub(crate) id: String,
     pub(crate) borrower_id: String,
@@ -110,7 +109,6 @@ from_row!(LineRow {
     updated_at_ms,
 });
 
-#[derive(sqlx::FromRow)]
 struct EventRow {
     line_id: String,
     seq: i64,
@@ -122,6 +120,17 @@ struct EventRow {
     note: Option<String>,
     at_ms: i64,
 }
+from_row!(EventRow {
+    line_id,
+    seq,
+    kind,
+    limit_before_minor,
+    limit_after_minor,
+    reason,
+    actor,
+    note,
+    at_ms
+});
 
 const LINE_COLUMNS: &str = "id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
      rate_tier, valid_from_ms, valid_until_ms, status, revision, created_at_ms, updated_at_ms";
@@ -133,28 +142,29 @@ impl CreditLineRepository for SqlUnitOfWork {
         line: &CreditLine,
         event: &LineEvent,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO credit_lines (id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
-             rate_tier, valid_from_ms, valid_until_ms, state, status, revision, created_at_ms, \
-             updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        self.execute(
+            self.sql(
+                "INSERT INTO credit_lines (id, borrower_id, currency, limit_minor, \
+                drawn_minor, held_minor, rate_tier, valid_from_ms, valid_until_ms, \
+                state, status, revision, created_at_ms, updated_at_ms) VALUES ($1, \
+                $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&line.id)
+            .bind(&line.borrower_id)
+            .bind(line.currency.code())
+            .bind(line.limit_minor)
+            .bind(line.drawn_minor)
+            .bind(line.held_minor)
+            .bind(&line.rate_tier)
+            .bind(to_ms(line.valid_from))
+            .bind(to_ms(line.valid_until))
+            .bind(state_of(&line.status))
+            .bind(status_json(&line.status)?)
+            .bind(line.revision)
+            .bind(to_ms(line.created_at))
+            .bind(to_ms(line.updated_at)),
         )
-        .bind(&line.id)
-        .bind(&line.borrower_id)
-        .bind(line.currency.code())
-        .bind(line.limit_minor)
-        .bind(line.drawn_minor)
-        .bind(line.held_minor)
-        .bind(&line.rate_tier)
-        .bind(to_ms(line.valid_from))
-        .bind(to_ms(line.valid_until))
-        .bind(state_of(&line.status))
-        .bind(status_json(&line.status)?)
-        .bind(line.revision)
-        .bind(to_ms(line.created_at))
-        .bind(to_ms(line.updated_at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         self.append_line_event(&line.borrower_id, event).await
     }
 
@@ -164,20 +174,21 @@ impl CreditLineRepository for SqlUnitOfWork {
         read_revision: i64,
         event: &LineEvent,
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE credit_lines SET limit_minor = $1, state = $2, status = $3, revision = $4, \
-             updated_at_ms = $5 WHERE id = $6 AND revision = $7",
-        )
-        .bind(line.limit_minor)
-        .bind(state_of(&line.status))
-        .bind(status_json(&line.status)?)
-        .bind(line.revision)
-        .bind(to_ms(line.updated_at))
-        .bind(&line.id)
-        .bind(read_revision)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(
+                    "UPDATE credit_lines SET limit_minor = $1, state = $2, status = $3, \
+                revision = $4, updated_at_ms = $5 WHERE id = $6 AND revision = $7",
+                )
+                .bind(line.limit_minor)
+                .bind(state_of(&line.status))
+                .bind(status_json(&line.status)?)
+                .bind(line.revision)
+                .bind(to_ms(line.updated_at))
+                .bind(&line.id)
+                .bind(read_revision),
+            )
+            .await?;
         if updated != 1 {
             return Err(StoreError::Stale("credit line"));
         }
@@ -194,8 +205,7 @@ impl CreditLineRepository for SqlUnitOfWork {
         let sql = format!(
             "SELECT {LINE_COLUMNS} FROM credit_lines WHERE borrower_id = $1 ORDER BY created_at_ms, id"
         );
-        let rows: Vec<LineRow> =
-            on_tx!(self, c => sqlx::query_as(&sql).bind(borrower_id).fetch_all(c).await)?;
+        let rows: Vec<LineRow> = self.fetch_all(self.sql(&sql).bind(borrower_id)).await?;
         rows.into_iter().map(line_from_row).collect()
     }
 
@@ -208,22 +218,23 @@ impl CreditLineRepository for SqlUnitOfWork {
             "SELECT {LINE_COLUMNS} FROM credit_lines WHERE id > $1 AND state <> 'closed' \
              ORDER BY id LIMIT $2"
         );
-        let rows: Vec<LineRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<LineRow> = self
+            .fetch_all(self.sql(&sql).bind(after).bind(i64::from(limit)))
+            .await?;
         rows.into_iter().map(line_from_row).collect()
     }
 
     async fn credit_line_events(&mut self, line_id: &str) -> Result<Vec<LineEvent>, StoreError> {
-        let rows: Vec<EventRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT line_id, seq, kind, limit_before_minor, limit_after_minor, reason, actor, note, at_ms \
-             FROM credit_line_events WHERE line_id = $1 ORDER BY seq",
-        )
-        .bind(line_id)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<EventRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT line_id, seq, kind, limit_before_minor, limit_after_minor, \
+                reason, actor, note, at_ms FROM credit_line_events WHERE line_id = \
+                $1 ORDER BY seq",
+                )
+                .bind(line_id),
+            )
+            .await?;
         rows.into_iter().map(event_from_row).collect()
     }
 
@@ -236,10 +247,10 @@ impl CreditLineRepository for SqlUnitOfWork {
         let updated = self
             .execute(
                 self.sql(
-                    "UPDATE credit_lines SET held_minor = held_minor + $2, revision = revision + 1, \
-                     updated_at_ms = $3 WHERE id = $1 AND state = 'active' AND valid_from_ms <= $3 \
-                     AND valid_until_ms > $3 AND $2 > 0 \
-                     AND drawn_minor + held_minor + $2 <= limit_minor",
+                    "UPDATE credit_lines SET held_minor = held_minor + $2, revision = \
+                        revision + 1, updated_at_ms = $3 WHERE id = $1 AND state = 'active' \
+                        AND valid_from_ms <= $3 AND valid_until_ms > $3 AND $2 > 0 AND \
+                        drawn_minor + held_minor + $2 <= limit_minor",
                 )
                 .bind(line_id)
                 .bind(amount_minor)
@@ -324,23 +335,24 @@ impl SqlUnitOfWork {
         borrower_id: &str,
         event: &LineEvent,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO credit_line_events (line_id, seq, borrower_id, kind, limit_before_minor, \
-             limit_after_minor, reason, actor, note, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        self.execute(
+            self.sql(
+                "INSERT INTO credit_line_events (line_id, seq, borrower_id, kind, \
+                limit_before_minor, limit_after_minor, reason, actor, note, at_ms) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&event.line_id)
+            .bind(event.seq)
+            .bind(borrower_id)
+            .bind(kind_str(event.kind))
+            .bind(event.limit_before_minor)
+            .bind(event.limit_after_minor)
+            .bind(event.reason.map(Reason::code))
+            .bind(&event.actor)
+            .bind(event.note.as_deref())
+            .bind(to_ms(event.at)),
         )
-        .bind(&event.line_id)
-        .bind(event.seq)
-        .bind(borrower_id)
-        .bind(kind_str(event.kind))
-        .bind(event.limit_before_minor)
-        .bind(event.limit_after_minor)
-        .bind(event.reason.map(Reason::code))
-        .bind(&event.actor)
-        .bind(event.note.as_deref())
-        .bind(to_ms(event.at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 }

@@ -10,8 +10,9 @@ use lendcore_domain::drawdown::Drawdown;
 
 use crate::StoreError;
 use crate::pending::{Cell, PendingRows};
+use crate::sql::from_row;
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{PENDING_DECISIONS, SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_DECISIONS, SqlUnitOfWork};
 
 /// The most policy versions one read returns: policies are few and change rarely.
 pub const MAX_POLICY_VERSIONS: u32 = 1000;
@@ -142,7 +143,6 @@ pub trait DecisionRepository {
     ) -> Result<Vec<StoredDecision>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct VersionRow {
     code: String,
     version: i64,
@@ -154,6 +154,17 @@ struct VersionRow {
     activated_at_ms: Option<i64>,
     effective_from_ms: Option<i64>,
 }
+from_row!(VersionRow {
+    code,
+    version,
+    document,
+    sha256,
+    authored_by,
+    authored_at_ms,
+    activated_by,
+    activated_at_ms,
+    effective_from_ms
+});
 
 const SELECT_VERSION: &str = "SELECT code, version, document, sha256, authored_by, \
      authored_at_ms, activated_by, activated_at_ms, effective_from_ms FROM credit_policy_versions";
@@ -196,34 +207,35 @@ impl PolicyRepository for SqlUnitOfWork {
         by: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO credit_policies (code, created_by, created_at_ms) VALUES ($1, $2, $3)",
+        self.execute(
+            self.sql(
+                "INSERT INTO credit_policies (code, created_by, created_at_ms) VALUES \
+                ($1, $2, $3)",
+            )
+            .bind(code.as_str())
+            .bind(by)
+            .bind(to_ms(now)),
         )
-        .bind(code.as_str())
-        .bind(by)
-        .bind(to_ms(now))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
     async fn insert_policy_version(&mut self, version: &PolicyVersion) -> Result<(), StoreError> {
         let document = serde_json::to_string(&version.document)
             .map_err(|e| StoreError::InvalidValue(e.to_string()))?;
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO credit_policy_versions (code, version, document, sha256, authored_by, \
-             authored_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        self.execute(
+            self.sql(
+                "INSERT INTO credit_policy_versions (code, version, document, sha256, \
+                authored_by, authored_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(version.code.as_str())
+            .bind(i64::from(version.version))
+            .bind(&document)
+            .bind(&version.sha256)
+            .bind(&version.authored_by)
+            .bind(to_ms(version.authored_at)),
         )
-        .bind(version.code.as_str())
-        .bind(i64::from(version.version))
-        .bind(&document)
-        .bind(&version.sha256)
-        .bind(&version.authored_by)
-        .bind(to_ms(version.authored_at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -233,18 +245,20 @@ impl PolicyRepository for SqlUnitOfWork {
                 "activating a version needs its activation".to_owned(),
             ));
         };
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE credit_policy_versions SET activated_by = $1, activated_at_ms = $2, \
-             effective_from_ms = $3 WHERE code = $4 AND version = $5 AND activated_at_ms IS NULL",
-        )
-        .bind(&activation.by)
-        .bind(to_ms(activation.at))
-        .bind(to_ms(activation.effective_from))
-        .bind(version.code.as_str())
-        .bind(i64::from(version.version))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(
+                    "UPDATE credit_policy_versions SET activated_by = $1, activated_at_ms \
+                = $2, effective_from_ms = $3 WHERE code = $4 AND version = $5 AND \
+                activated_at_ms IS NULL",
+                )
+                .bind(&activation.by)
+                .bind(to_ms(activation.at))
+                .bind(to_ms(activation.effective_from))
+                .bind(version.code.as_str())
+                .bind(i64::from(version.version)),
+            )
+            .await?;
         match updated {
             1 => Ok(()),
             _ => Err(StoreError::Stale("policy version")),
@@ -257,20 +271,17 @@ impl PolicyRepository for SqlUnitOfWork {
         version: u32,
     ) -> Result<Option<PolicyVersion>, StoreError> {
         let sql = format!("{SELECT_VERSION} WHERE code = $1 AND version = $2");
-        let row: Option<VersionRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(code.as_str())
-            .bind(i64::from(version))
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<VersionRow> = self
+            .fetch_optional(self.sql(&sql).bind(code.as_str()).bind(i64::from(version)))
+            .await?;
         row.map(version_from_row).transpose()
     }
 
     async fn policy_versions(&mut self) -> Result<Vec<PolicyVersion>, StoreError> {
         let sql = format!("{SELECT_VERSION} ORDER BY code, version LIMIT $1");
-        let rows: Vec<VersionRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(i64::from(MAX_POLICY_VERSIONS))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<VersionRow> = self
+            .fetch_all(self.sql(&sql).bind(i64::from(MAX_POLICY_VERSIONS)))
+            .await?;
         rows.into_iter().map(version_from_row).collect()
     }
 
@@ -278,12 +289,13 @@ impl PolicyRepository for SqlUnitOfWork {
         &mut self,
         code: &PolicyCode,
     ) -> Result<Option<u32>, StoreError> {
-        let latest: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT MAX(version) FROM credit_policy_versions WHERE code = $1",
-        )
-        .bind(code.as_str())
-        .fetch_one(c)
-        .await)?;
+        let latest: Option<i64> = self
+            .fetch_one::<(_,)>(
+                self.sql("SELECT MAX(version) FROM credit_policy_versions WHERE code = $1")
+                    .bind(code.as_str()),
+            )
+            .await
+            .map(|(v,)| v)?;
         latest
             .map(|v| u32::try_from(v).map_err(|e| StoreError::corrupt(TABLE, e)))
             .transpose()
@@ -296,8 +308,9 @@ impl PolicyRepository for SqlUnitOfWork {
         let row: Option<(String, i64)> = self
             .fetch_optional(
                 self.sql(
-                    "SELECT code, version FROM credit_policy_versions WHERE effective_from_ms <= $1 \
-                     ORDER BY effective_from_ms DESC, activated_at_ms DESC LIMIT 1",
+                    "SELECT code, version FROM credit_policy_versions WHERE \
+                        effective_from_ms <= $1 ORDER BY effective_from_ms DESC, \
+                        activated_at_ms DESC LIMIT 1",
                 )
                 .bind(to_ms(at)),
             )
@@ -312,7 +325,6 @@ impl PolicyRepository for SqlUnitOfWork {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct DecisionRow {
     borrower_id: String,
     id: String,
@@ -325,6 +337,18 @@ struct DecisionRow {
     record: String,
     decided_at_ms: i64,
 }
+from_row!(DecisionRow {
+    borrower_id,
+    id,
+    stage,
+    subject_type,
+    subject_id,
+    policy_code,
+    policy_version,
+    outcome,
+    record,
+    decided_at_ms
+});
 
 const SELECT_DECISION: &str = "SELECT borrower_id, id, stage, subject_type, subject_id, \
      policy_code, policy_version, outcome, record, decided_at_ms FROM credit_decisions";
@@ -371,11 +395,9 @@ impl DecisionRepository for SqlUnitOfWork {
     ) -> Result<Option<StoredDecision>, StoreError> {
         self.flush_pending().await?;
         let sql = format!("{SELECT_DECISION} WHERE borrower_id = $1 AND id = $2");
-        let row: Option<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(borrower_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<DecisionRow> = self
+            .fetch_optional(self.sql(&sql).bind(borrower_id).bind(id))
+            .await?;
         row.map(decision_from_row).transpose()
     }
 
@@ -390,12 +412,14 @@ impl DecisionRepository for SqlUnitOfWork {
             "{SELECT_DECISION} WHERE borrower_id = $1 AND subject_type = $2 AND subject_id = $3 \
              ORDER BY decided_at_ms DESC, id DESC LIMIT 100"
         );
-        let rows: Vec<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(borrower_id)
-            .bind(subject_type)
-            .bind(subject_id)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<DecisionRow> = self
+            .fetch_all(
+                self.sql(&sql)
+                    .bind(borrower_id)
+                    .bind(subject_type)
+                    .bind(subject_id),
+            )
+            .await?;
         rows.into_iter().map(decision_from_row).collect()
     }
 
@@ -406,19 +430,20 @@ impl DecisionRepository for SqlUnitOfWork {
         inquiry: &serde_json::Value,
         asked_at: Timestamp,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO bureau_reports (borrower_id, bureau, inquiry, asked_at_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (borrower_id) DO UPDATE SET \
-             bureau = excluded.bureau, inquiry = excluded.inquiry, asked_at_ms = excluded.asked_at_ms \
-             WHERE bureau_reports.asked_at_ms <= excluded.asked_at_ms",
+        self.execute(
+            self.sql(
+                "INSERT INTO bureau_reports (borrower_id, bureau, inquiry, \
+                asked_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (borrower_id) DO \
+                UPDATE SET bureau = excluded.bureau, inquiry = excluded.inquiry, \
+                asked_at_ms = excluded.asked_at_ms WHERE bureau_reports.asked_at_ms \
+                <= excluded.asked_at_ms",
+            )
+            .bind(borrower_id)
+            .bind(bureau)
+            .bind(inquiry.to_string())
+            .bind(to_ms(asked_at)),
         )
-        .bind(borrower_id)
-        .bind(bureau)
-        .bind(inquiry.to_string())
-        .bind(to_ms(asked_at))
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -459,11 +484,9 @@ impl DecisionRepository for SqlUnitOfWork {
     ) -> Result<Vec<StoredDecision>, StoreError> {
         self.flush_pending().await?;
         let sql = format!("{SELECT_DECISION} WHERE borrower_id = $1 ORDER BY id DESC LIMIT $2");
-        let rows: Vec<DecisionRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(borrower_id)
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<DecisionRow> = self
+            .fetch_all(self.sql(&sql).bind(borrower_id).bind(i64::from(limit)))
+            .await?;
         rows.into_iter().map(decision_from_row).collect()
     }
 }

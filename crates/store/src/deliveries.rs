@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 
 use crate::StoreError;
+use crate::sql::from_row;
 use crate::time::{from_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,7 +96,6 @@ pub trait DeliveryRepository {
     ) -> Result<Option<crate::OutboxEvent>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct DeliveryRow {
     id: String,
     event_id: String,
@@ -110,8 +110,21 @@ struct DeliveryRow {
     created_at_ms: i64,
     updated_at_ms: i64,
 }
+from_row!(DeliveryRow {
+    id,
+    event_id,
+    topic,
+    channel,
+    target,
+    borrower_id,
+    application_id,
+    status,
+    attempts,
+    last_error,
+    created_at_ms,
+    updated_at_ms
+});
 
-#[derive(sqlx::FromRow)]
 struct AttemptRow {
     delivery_id: String,
     attempt: i64,
@@ -119,6 +132,13 @@ struct AttemptRow {
     outcome: String,
     detail: String,
 }
+from_row!(AttemptRow {
+    delivery_id,
+    attempt,
+    at_ms,
+    outcome,
+    detail
+});
 
 fn channel_str(channel: DeliveryChannel) -> &'static str {
     match channel {
@@ -209,27 +229,29 @@ impl DeliveryRepository for SqlUnitOfWork {
     ) -> Result<Vec<String>, StoreError> {
         let mut inserted = Vec::new();
         for d in deliveries {
-            let n = on_tx!(self, c => sqlx::query(
-                "INSERT INTO deliveries (id, event_id, topic, channel, target, borrower_id, \
-                 status, attempts, last_error, created_at_ms, updated_at_ms, application_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (event_id, channel, target) DO NOTHING",
-            )
-            .bind(&d.id)
-            .bind(&d.event_id)
-            .bind(&d.topic)
-            .bind(channel_str(d.channel))
-            .bind(&d.target)
-            .bind(d.borrower_id.as_deref())
-            .bind(status_str(d.status))
-            .bind(d.attempts)
-            .bind(d.last_error.as_deref())
-            .bind(to_ms(d.created_at))
-            .bind(to_ms(d.updated_at))
-            .bind(d.application_id.as_deref())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+            let n = self
+                .execute(
+                    self.sql(
+                        "INSERT INTO deliveries (id, event_id, topic, channel, target, \
+                    borrower_id, status, attempts, last_error, created_at_ms, \
+                    updated_at_ms, application_id) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                    $8, $9, $10, $11, $12) ON CONFLICT (event_id, channel, target) DO \
+                    NOTHING",
+                    )
+                    .bind(&d.id)
+                    .bind(&d.event_id)
+                    .bind(&d.topic)
+                    .bind(channel_str(d.channel))
+                    .bind(&d.target)
+                    .bind(d.borrower_id.as_deref())
+                    .bind(status_str(d.status))
+                    .bind(d.attempts)
+                    .bind(d.last_error.as_deref())
+                    .bind(to_ms(d.created_at))
+                    .bind(to_ms(d.updated_at))
+                    .bind(d.application_id.as_deref()),
+                )
+                .await?;
             if n == 1 {
                 inserted.push(d.id.clone());
             }
@@ -239,8 +261,7 @@ impl DeliveryRepository for SqlUnitOfWork {
 
     async fn find_delivery(&mut self, id: &str) -> Result<Option<Delivery>, StoreError> {
         let sql = format!("{SELECT} WHERE d.id = $1");
-        let row: Option<DeliveryRow> =
-            on_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+        let row: Option<DeliveryRow> = self.fetch_optional(self.sql(&sql).bind(id)).await?;
         row.map(from_row).transpose()
     }
 
@@ -256,12 +277,14 @@ impl DeliveryRepository for SqlUnitOfWork {
              AND ($2 IS NULL OR d.event_id = $2) \
              ORDER BY d.created_at_ms DESC, d.id DESC LIMIT $3"
         );
-        let rows: Vec<DeliveryRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(status.map(status_str))
-            .bind(event_id)
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<DeliveryRow> = self
+            .fetch_all(
+                self.sql(&sql)
+                    .bind(status.map(status_str))
+                    .bind(event_id)
+                    .bind(i64::from(limit)),
+            )
+            .await?;
         rows.into_iter().map(from_row).collect()
     }
 
@@ -271,41 +294,43 @@ impl DeliveryRepository for SqlUnitOfWork {
         status: DeliveryStatus,
         last_error: Option<&str>,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, at_ms, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5)",
+        self.execute(
+            self.sql(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, at_ms, outcome, \
+                    detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&a.delivery_id)
+            .bind(a.attempt)
+            .bind(to_ms(a.at))
+            .bind(outcome_str(a.outcome))
+            .bind(&a.detail),
         )
-        .bind(&a.delivery_id)
-        .bind(a.attempt)
-        .bind(to_ms(a.at))
-        .bind(outcome_str(a.outcome))
-        .bind(&a.detail)
-        .execute(c)
-        .await
-        .map(drop))?;
-        on_tx!(self, c => sqlx::query(
-            "UPDATE deliveries SET status = $1, attempts = $2, last_error = $3, \
-             updated_at_ms = $4 WHERE id = $5",
+        .await?;
+        self.execute(
+            self.sql(
+                "UPDATE deliveries SET status = $1, attempts = $2, last_error = $3, \
+                    updated_at_ms = $4 WHERE id = $5",
+            )
+            .bind(status_str(status))
+            .bind(a.attempt)
+            .bind(last_error)
+            .bind(to_ms(a.at))
+            .bind(&a.delivery_id),
         )
-        .bind(status_str(status))
-        .bind(a.attempt)
-        .bind(last_error)
-        .bind(to_ms(a.at))
-        .bind(&a.delivery_id)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
     async fn delivery_attempts(&mut self, id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
-        let rows: Vec<AttemptRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT delivery_id, attempt, at_ms, outcome, detail FROM delivery_attempts \
-             WHERE delivery_id = $1 ORDER BY attempt",
-        )
-        .bind(id)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<AttemptRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT delivery_id, attempt, at_ms, outcome, detail FROM \
+                        delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+                )
+                .bind(id),
+            )
+            .await?;
         rows.into_iter()
             .map(|r| {
                 const T: &str = "delivery_attempts";

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use lendcore_domain::Timestamp;
 
 use crate::pending::{Cell, PendingRows};
+use crate::sql::from_row;
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{PENDING_JOBS, SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_JOBS, SqlUnitOfWork};
 use crate::{Backend, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +177,6 @@ pub trait JobRepository {
     async fn list_jobs(&mut self, status: JobStatus, limit: u32) -> Result<Vec<Job>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct JobRow {
     id: String,
     kind: String,
@@ -193,6 +193,22 @@ struct JobRow {
     updated_at_ms: i64,
     finished_at_ms: Option<i64>,
 }
+from_row!(JobRow {
+    id,
+    kind,
+    payload,
+    status,
+    attempts,
+    max_attempts,
+    run_at_ms,
+    lease_owner,
+    lease_token,
+    lease_expires_at_ms,
+    last_error,
+    created_at_ms,
+    updated_at_ms,
+    finished_at_ms
+});
 
 const COLUMNS: &str = "id, kind, payload, status, attempts, max_attempts, run_at_ms, lease_owner, \
      lease_token, lease_expires_at_ms, last_error, created_at_ms, updated_at_ms, finished_at_ms";
@@ -235,11 +251,9 @@ impl JobRepository for SqlUnitOfWork {
         );
         let kinds = serde_json::to_string(kinds)
             .map_err(|e| StoreError::Config(format!("job kinds: {e}")))?;
-        let rows: Vec<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(to_ms(now))
-            .bind(&kinds)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<JobRow> = self
+            .fetch_all(self.sql(&sql).bind(to_ms(now)).bind(&kinds))
+            .await?;
         rows.into_iter().map(job_from_row).collect()
     }
 
@@ -261,15 +275,17 @@ impl JobRepository for SqlUnitOfWork {
         );
         let kinds = serde_json::to_string(request.kinds)
             .map_err(|e| StoreError::Config(format!("job kinds: {e}")))?;
-        let rows: Vec<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(to_ms(request.now))
-            .bind(request.owner)
-            .bind(request.token)
-            .bind(to_ms(request.until))
-            .bind(&kinds)
-            .bind(i64::from(request.limit))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<JobRow> = self
+            .fetch_all(
+                self.sql(&sql)
+                    .bind(to_ms(request.now))
+                    .bind(request.owner)
+                    .bind(request.token)
+                    .bind(to_ms(request.until))
+                    .bind(&kinds)
+                    .bind(i64::from(request.limit)),
+            )
+            .await?;
         let mut jobs = rows
             .into_iter()
             .map(job_from_row)
@@ -284,13 +300,14 @@ impl JobRepository for SqlUnitOfWork {
             "UPDATE jobs SET status = 'succeeded', {END_LEASE}, finished_at_ms = $1, \
              updated_at_ms = $1 WHERE id = $2 AND status = 'running' AND lease_token = $3"
         );
-        let updated = on_tx!(self, c => sqlx::query(&sql)
-        .bind(to_ms(now))
-        .bind(&lease.job_id)
-        .bind(&lease.token)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(&sql)
+                    .bind(to_ms(now))
+                    .bind(&lease.job_id)
+                    .bind(&lease.token),
+            )
+            .await?;
         lease_held(updated, lease)
     }
 
@@ -311,17 +328,18 @@ impl JobRepository for SqlUnitOfWork {
              {END_LEASE}, finished_at_ms = $4, updated_at_ms = $5 \
              WHERE id = $6 AND status = 'running' AND lease_token = $7"
         );
-        let updated = on_tx!(self, c => sqlx::query(&sql)
-        .bind(status)
-        .bind(run_at)
-        .bind(error)
-        .bind(finished_at)
-        .bind(to_ms(now))
-        .bind(&lease.job_id)
-        .bind(&lease.token)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(&sql)
+                    .bind(status)
+                    .bind(run_at)
+                    .bind(error)
+                    .bind(finished_at)
+                    .bind(to_ms(now))
+                    .bind(&lease.job_id)
+                    .bind(&lease.token),
+            )
+            .await?;
         lease_held(updated, lease)
     }
 
@@ -336,14 +354,15 @@ impl JobRepository for SqlUnitOfWork {
             "UPDATE jobs SET status = 'pending', attempts = attempts - 1, run_at_ms = $1, \
              {END_LEASE}, updated_at_ms = $2 WHERE id = $3 AND status = 'running' AND lease_token = $4"
         );
-        let updated = on_tx!(self, c => sqlx::query(&sql)
-        .bind(to_ms(run_at))
-        .bind(to_ms(now))
-        .bind(&lease.job_id)
-        .bind(&lease.token)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(&sql)
+                    .bind(to_ms(run_at))
+                    .bind(to_ms(now))
+                    .bind(&lease.job_id)
+                    .bind(&lease.token),
+            )
+            .await?;
         lease_held(updated, lease)
     }
 
@@ -362,39 +381,39 @@ impl JobRepository for SqlUnitOfWork {
         now: Timestamp,
     ) -> Result<u64, StoreError> {
         self.flush_pending().await?;
-        Ok(on_tx!(self, c => sqlx::query(
-            "UPDATE jobs SET run_at_ms = $1, updated_at_ms = $1 \
-             WHERE status = 'pending' AND kind = $2 AND run_at_ms > $1 AND run_at_ms <= $3",
-        )
-        .bind(to_ms(now))
-        .bind(kind)
-        .bind(to_ms(by))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?)
+        Ok(self
+            .execute(
+                self.sql(
+                    "UPDATE jobs SET run_at_ms = $1, updated_at_ms = $1 WHERE status = \
+                        'pending' AND kind = $2 AND run_at_ms > $1 AND run_at_ms <= $3",
+                )
+                .bind(to_ms(now))
+                .bind(kind)
+                .bind(to_ms(by)),
+            )
+            .await?)
     }
 
     async fn redrive_job(&mut self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
         self.flush_pending().await?;
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE jobs SET status = 'pending', attempts = 0, run_at_ms = $1, finished_at_ms = NULL, \
-             updated_at_ms = $1 WHERE id = $2 AND status = 'dead'",
-        )
-        .bind(to_ms(now))
-        .bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(
+                    "UPDATE jobs SET status = 'pending', attempts = 0, run_at_ms = $1, \
+                finished_at_ms = NULL, updated_at_ms = $1 WHERE id = $2 AND status = \
+                'dead'",
+                )
+                .bind(to_ms(now))
+                .bind(id),
+            )
+            .await?;
         Ok(updated == 1)
     }
 
     async fn find_job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         self.flush_pending().await?;
         let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
-        let row: Option<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<JobRow> = self.fetch_optional(self.sql(&sql).bind(id)).await?;
         row.map(job_from_row).transpose()
     }
 
@@ -406,25 +425,23 @@ impl JobRepository for SqlUnitOfWork {
     ) -> Result<u64, StoreError> {
         self.flush_pending().await?;
         // Through the index on (status, updated_at_ms); the kind narrows what it finds.
-        Ok(on_tx!(self, c => sqlx::query(
-            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status = 'succeeded' \
-               AND updated_at_ms < $2 AND kind = $1 ORDER BY updated_at_ms LIMIT $3)",
+        self.execute(
+            self.sql(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status = \
+                    'succeeded' AND updated_at_ms < $2 AND kind = $1 ORDER BY \
+                    updated_at_ms LIMIT $3)",
+            )
+            .bind(kind)
+            .bind(crate::time::to_ms(before))
+            .bind(i64::from(limit)),
         )
-        .bind(kind)
-        .bind(crate::time::to_ms(before))
-        .bind(i64::from(limit))
-        .execute(c)
         .await
-        .map(|done| done.rows_affected()))?)
     }
 
     async fn latest_job_of_kind(&mut self, kind: &str) -> Result<Option<Job>, StoreError> {
         self.flush_pending().await?;
         let sql = format!("SELECT {COLUMNS} FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1");
-        let row: Option<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(kind)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<JobRow> = self.fetch_optional(self.sql(&sql).bind(kind)).await?;
         row.map(job_from_row).transpose()
     }
 
@@ -433,11 +450,9 @@ impl JobRepository for SqlUnitOfWork {
         let sql = format!(
             "SELECT {COLUMNS} FROM jobs WHERE status = $1 ORDER BY updated_at_ms DESC, id LIMIT $2"
         );
-        let rows: Vec<JobRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(status.as_str())
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<JobRow> = self
+            .fetch_all(self.sql(&sql).bind(status.as_str()).bind(i64::from(limit)))
+            .await?;
         rows.into_iter().map(job_from_row).collect()
     }
 }

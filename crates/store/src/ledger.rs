@@ -6,8 +6,9 @@ use lendcore_domain::ledger::{Account, AccountKind, EntryEvent, JournalEntry, La
 use lendcore_domain::money::Currency;
 
 use crate::StoreError;
+use crate::sql::from_row;
 use crate::time::{from_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 
 #[async_trait]
 pub trait LedgerRepository {
@@ -74,7 +75,6 @@ macro_rules! bind_postings {
     }};
 }
 
-#[derive(sqlx::FromRow)]
 struct EntryRow {
     id: String,
     event: String,
@@ -83,8 +83,15 @@ struct EntryRow {
     reverses: Option<String>,
     at_ms: i64,
 }
+from_row!(EntryRow {
+    id,
+    event,
+    layer,
+    reference,
+    reverses,
+    at_ms
+});
 
-#[derive(sqlx::FromRow)]
 struct PostingRow {
     entry_id: String,
     account_kind: String,
@@ -93,6 +100,14 @@ struct PostingRow {
     debit_minor: i64,
     credit_minor: i64,
 }
+from_row!(PostingRow {
+    entry_id,
+    account_kind,
+    account_owner,
+    currency,
+    debit_minor,
+    credit_minor
+});
 
 #[async_trait]
 impl LedgerRepository for SqlUnitOfWork {
@@ -143,21 +158,26 @@ impl LedgerRepository for SqlUnitOfWork {
     }
 
     async fn entries_for(&mut self, reference: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows: Vec<EntryRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, event, layer, reference, reverses, at_ms FROM ledger_entries \
-             WHERE reference = $1 ORDER BY at_ms, id",
-        )
-        .bind(reference)
-        .fetch_all(c)
-        .await)?;
-        let postings: Vec<PostingRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT p.entry_id, p.account_kind, p.account_owner, p.currency, p.debit_minor, p.credit_minor \
-             FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id \
-             WHERE e.reference = $1 ORDER BY p.entry_id, p.line_no",
-        )
-        .bind(reference)
-        .fetch_all(c)
-        .await)?;
+        let rows: Vec<EntryRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT id, event, layer, reference, reverses, at_ms FROM \
+                        ledger_entries WHERE reference = $1 ORDER BY at_ms, id",
+                )
+                .bind(reference),
+            )
+            .await?;
+        let postings: Vec<PostingRow> = self
+            .fetch_all(
+                self.sql(
+                    "SELECT p.entry_id, p.account_kind, p.account_owner, p.currency, \
+                p.debit_minor, p.credit_minor FROM ledger_postings p JOIN \
+                ledger_entries e ON e.id = p.entry_id WHERE e.reference = $1 ORDER \
+                BY p.entry_id, p.line_no",
+                )
+                .bind(reference),
+            )
+            .await?;
         rows.into_iter()
             .map(|row| {
                 let mine = postings
@@ -175,26 +195,31 @@ impl LedgerRepository for SqlUnitOfWork {
         account: &Account,
         layer: Layer,
     ) -> Result<i64, StoreError> {
-        let balance: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT CAST(SUM(debit_minor - credit_minor) AS BIGINT) FROM ledger_postings \
-             WHERE account_kind = $1 AND account_owner = $2 AND currency = $3 AND layer = $4",
-        )
-        .bind(account.kind.as_str())
-        .bind(&account.owner)
-        .bind(account.currency.code())
-        .bind(layer_str(layer))
-        .fetch_one(c)
-        .await)?;
+        let balance: Option<i64> = self
+            .fetch_one::<(_,)>(
+                self.sql(
+                    "SELECT CAST(SUM(debit_minor - credit_minor) AS BIGINT) FROM \
+                        ledger_postings WHERE account_kind = $1 AND account_owner = $2 AND \
+                        currency = $3 AND layer = $4",
+                )
+                .bind(account.kind.as_str())
+                .bind(&account.owner)
+                .bind(account.currency.code())
+                .bind(layer_str(layer)),
+            )
+            .await
+            .map(|(v,)| v)?;
         Ok(balance.unwrap_or(0))
     }
 
     async fn unbalanced_entries(&mut self) -> Result<Vec<String>, StoreError> {
-        Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT entry_id FROM ledger_postings GROUP BY entry_id, currency \
-             HAVING SUM(debit_minor) <> SUM(credit_minor) ORDER BY entry_id",
-        )
-        .fetch_all(c)
-        .await)?)
+        Ok(self
+            .fetch_all::<(_,)>(self.sql(
+                "SELECT entry_id FROM ledger_postings GROUP BY entry_id, currency \
+                    HAVING SUM(debit_minor) <> SUM(credit_minor) ORDER BY entry_id",
+            ))
+            .await
+            .map(|v| v.into_iter().map(|(v,)| v).collect())?)
     }
 }
 

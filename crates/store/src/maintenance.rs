@@ -6,7 +6,7 @@ use lendcore_domain::maintenance::MaintenanceWindow;
 
 use crate::StoreError;
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 
 #[async_trait]
 pub trait MaintenanceRepository {
@@ -80,21 +80,22 @@ impl MaintenanceRepository for SqlUnitOfWork {
         &mut self,
         window: &MaintenanceWindow,
     ) -> Result<(), StoreError> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO maintenance_windows (id, starts_at_ms, ends_at_ms, message, created_by, \
-             created_at_ms, cancelled_at_ms, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        self.execute(
+            self.sql(
+                "INSERT INTO maintenance_windows (id, starts_at_ms, ends_at_ms, \
+                message, created_by, created_at_ms, cancelled_at_ms, revision) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&window.id)
+            .bind(to_ms(window.starts_at))
+            .bind(to_ms(window.ends_at))
+            .bind(&window.message)
+            .bind(&window.created_by)
+            .bind(to_ms(window.created_at))
+            .bind(window.cancelled_at.map(to_ms))
+            .bind(window.revision),
         )
-        .bind(&window.id)
-        .bind(to_ms(window.starts_at))
-        .bind(to_ms(window.ends_at))
-        .bind(&window.message)
-        .bind(&window.created_by)
-        .bind(to_ms(window.created_at))
-        .bind(window.cancelled_at.map(to_ms))
-        .bind(window.revision)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -103,17 +104,18 @@ impl MaintenanceRepository for SqlUnitOfWork {
         window: &MaintenanceWindow,
         read_revision: i64,
     ) -> Result<(), StoreError> {
-        let updated = on_tx!(self, c => sqlx::query(
-            "UPDATE maintenance_windows SET cancelled_at_ms = $1, revision = $2 \
-             WHERE id = $3 AND revision = $4",
-        )
-        .bind(window.cancelled_at.map(to_ms))
-        .bind(window.revision)
-        .bind(&window.id)
-        .bind(read_revision)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let updated = self
+            .execute(
+                self.sql(
+                    "UPDATE maintenance_windows SET cancelled_at_ms = $1, revision = $2 \
+                WHERE id = $3 AND revision = $4",
+                )
+                .bind(window.cancelled_at.map(to_ms))
+                .bind(window.revision)
+                .bind(&window.id)
+                .bind(read_revision),
+            )
+            .await?;
         match updated {
             1 => Ok(()),
             _ => Err(StoreError::Stale("maintenance window")),
@@ -168,12 +170,15 @@ impl MaintenanceRepository for SqlUnitOfWork {
         );
         let states = serde_json::to_string(states)
             .map_err(|e| StoreError::Config(format!("states: {e}")))?;
-        Ok(on_tx!(self, c => sqlx::query_scalar(&sql)
-            .bind(&states)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?)
+        Ok(self
+            .fetch_all::<(_,)>(
+                self.sql(&sql)
+                    .bind(&states)
+                    .bind(after)
+                    .bind(i64::from(limit)),
+            )
+            .await
+            .map(|v| v.into_iter().map(|(v,)| v).collect())?)
     }
 }
 

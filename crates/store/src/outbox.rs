@@ -7,8 +7,9 @@ use lendcore_domain::Timestamp;
 
 use crate::StoreError;
 use crate::pending::{Cell, PendingRows};
+use crate::sql::from_row;
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{PENDING_OUTBOX, SqlUnitOfWork, on_tx};
+use crate::unit_of_work::{PENDING_OUTBOX, SqlUnitOfWork};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEvent {
@@ -47,7 +48,6 @@ pub trait OutboxRepository {
     ) -> Result<Vec<OutboxEvent>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: String,
     topic: String,
@@ -57,6 +57,15 @@ struct OutboxRow {
     created_at_ms: i64,
     published_at_ms: Option<i64>,
 }
+from_row!(OutboxRow {
+    id,
+    topic,
+    aggregate_type,
+    aggregate_id,
+    payload,
+    created_at_ms,
+    published_at_ms
+});
 
 const SELECT: &str = "SELECT id, topic, aggregate_type, aggregate_id, payload, created_at_ms, \
      published_at_ms FROM outbox";
@@ -86,8 +95,9 @@ impl OutboxRepository for SqlUnitOfWork {
         let inserted = self
             .execute(
                 self.sql(
-                    "INSERT INTO outbox (id, topic, aggregate_type, aggregate_id, payload, \
-                     created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO outbox (id, topic, aggregate_type, aggregate_id, \
+                        payload, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT \
+                        (id) DO NOTHING",
                 )
                 .bind(&event.id)
                 .bind(&event.topic)
@@ -104,23 +114,23 @@ impl OutboxRepository for SqlUnitOfWork {
         self.flush_pending().await?;
         let sql =
             format!("{SELECT} WHERE published_at_ms IS NULL ORDER BY created_at_ms, id LIMIT $1");
-        let rows: Vec<OutboxRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(i64::from(limit))
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<OutboxRow> = self
+            .fetch_all(self.sql(&sql).bind(i64::from(limit)))
+            .await?;
         rows.into_iter().map(event_from_row).collect()
     }
 
     async fn mark_outbox_published(&mut self, id: &str, now: Timestamp) -> Result<(), StoreError> {
         self.flush_pending().await?;
-        on_tx!(self, c => sqlx::query(
-            "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND published_at_ms IS NULL",
+        self.execute(
+            self.sql(
+                "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND \
+                    published_at_ms IS NULL",
+            )
+            .bind(to_ms(now))
+            .bind(id),
         )
-        .bind(to_ms(now))
-        .bind(id)
-        .execute(c)
-        .await
-        .map(drop))?;
+        .await?;
         Ok(())
     }
 
@@ -133,11 +143,9 @@ impl OutboxRepository for SqlUnitOfWork {
         let sql = format!(
             "{SELECT} WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY created_at_ms, id"
         );
-        let rows: Vec<OutboxRow> = on_tx!(self, c => sqlx::query_as(&sql)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<OutboxRow> = self
+            .fetch_all(self.sql(&sql).bind(aggregate_type).bind(aggregate_id))
+            .await?;
         rows.into_iter().map(event_from_row).collect()
     }
 }
@@ -161,8 +169,7 @@ pub(crate) async fn find_event(
     id: &str,
 ) -> Result<Option<OutboxEvent>, StoreError> {
     let sql = format!("{SELECT} WHERE id = $1");
-    let row: Option<OutboxRow> =
-        on_tx!(uow, c => sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+    let row: Option<OutboxRow> = uow.fetch_optional(uow.sql(&sql).bind(id)).await?;
     row.map(event_from_row).transpose()
 }
 
