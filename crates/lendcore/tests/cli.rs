@@ -589,9 +589,12 @@ fn the_load_tests_run_on_a_scratch_database_and_report_what_they_measured() {
             "20",
             "--clients",
             "2",
+            "--during-cob",
+            "40",
         ])
         .current_dir(dir.path())
         .env_remove("LENDCORE_CONFIG")
+        .env("LENDCORE_COB__BATCH", "7")
         .output()
         .unwrap();
     assert!(
@@ -602,6 +605,23 @@ fn the_load_tests_run_on_a_scratch_database_and_report_what_they_measured() {
     let said = String::from_utf8(drawdowns.stdout).unwrap();
     assert!(said.contains("(sqlite, 2 clients): 20 in"), "{said}");
     assert!(said.contains("0 not confirmed"), "{said}");
+    // Close of business ran over the seeded loans beside them, every loan closed, and the
+    // confirmations were counted while it ran and outside it.
+    assert!(
+        said.contains("close of business over 40 loans ran from"),
+        "{said}"
+    );
+    let counted = |label: &str| -> usize {
+        let count = said
+            .lines()
+            .find_map(|l| l.strip_prefix(label)?.split(' ').next());
+        count.and_then(|n| n.parse().ok()).unwrap_or(usize::MAX / 4)
+    };
+    assert_eq!(
+        counted("due while it ran: ") + counted("due outside it: "),
+        20,
+        "{said}"
+    );
     // Nothing left behind in the working directory; the scratch database is removed.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
