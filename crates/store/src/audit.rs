@@ -160,33 +160,34 @@ impl AuditRepository for SqlUnitOfWork {
         records: &[AuditRecord],
         pending_ids: &[String],
     ) -> Result<(), StoreError> {
+        // The records in as few statements as the databases allow and the entries sealed in one,
+        // not two round trips a record: sealing runs beside the requests on the same database.
+        let mut sealed = PendingRows::new(
+            "audit_log (seq, at_ms, actor, action, subject_type, subject_id, detail, \
+             prev_hash, hash)",
+            9,
+        );
         for record in records {
-            self.execute(
-                self.sql(
-                    "INSERT INTO audit_log (seq, at_ms, actor, action, subject_type, \
-                        subject_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, \
-                        $7, $8, $9)",
-                )
-                .bind(record.seq)
-                .bind(to_ms(record.entry.at))
-                .bind(&record.entry.actor)
-                .bind(&record.entry.action)
-                .bind(&record.entry.subject_type)
-                .bind(&record.entry.subject_id)
-                .bind(&record.entry.detail)
-                .bind(&record.prev_hash)
-                .bind(&record.hash),
-            )
-            .await?;
+            sealed.push(vec![
+                Cell::Number(record.seq),
+                Cell::Number(to_ms(record.entry.at)),
+                Cell::Text(record.entry.actor.clone()),
+                Cell::Text(record.entry.action.clone()),
+                Cell::Text(record.entry.subject_type.clone()),
+                Cell::Text(record.entry.subject_id.clone()),
+                Cell::Text(record.entry.detail.clone()),
+                Cell::Text(record.prev_hash.clone()),
+                Cell::Text(record.hash.clone()),
+            ]);
         }
-        for id in pending_ids {
-            let deleted = self
-                .execute(self.sql("DELETE FROM audit_pending WHERE id = $1").bind(id))
-                .await?;
-            // Sealed by someone else meanwhile: this seal must not commit a second copy.
-            if deleted != 1 {
-                return Err(StoreError::Stale("audit entry"));
-            }
+        self.insert_rows(sealed).await?;
+        let ids = serde_json::to_string(pending_ids)
+            .map_err(|e| StoreError::Database(format!("audit entry ids: {e}")))?;
+        let sql = format!("DELETE FROM audit_pending WHERE id IN ({})", self.listed(1));
+        let deleted = self.execute(self.sql(&sql).bind(&ids)).await?;
+        // Sealed by someone else meanwhile: this seal must not commit a second copy.
+        if deleted != pending_ids.len() as u64 {
+            return Err(StoreError::Stale("audit entry"));
         }
         Ok(())
     }

@@ -247,7 +247,7 @@ impl JobRepository for SqlUnitOfWork {
              last_error = 'lease expired during the final attempt (worker died or hung)' \
              WHERE status = 'running' AND lease_expires_at_ms <= $1 AND attempts >= max_attempts \
              AND kind IN ({}) RETURNING {COLUMNS}",
-            self.kinds_list(2)
+            self.listed(2)
         );
         let kinds = serde_json::to_string(kinds)
             .map_err(|e| StoreError::Config(format!("job kinds: {e}")))?;
@@ -261,7 +261,7 @@ impl JobRepository for SqlUnitOfWork {
         self.flush_pending().await?;
         // SQLite has one writer, so the plain subquery cannot hand a job to two workers; on
         // PostgreSQL, SKIP LOCKED lets concurrent workers take disjoint batches without waiting.
-        let kinds = self.kinds_list(5);
+        let kinds = self.listed(5);
         let lock = match self.backend() {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -458,14 +458,6 @@ impl JobRepository for SqlUnitOfWork {
 }
 
 impl SqlUnitOfWork {
-    /// The job kinds bound as a JSON array at parameter `n`, as a subquery for `IN (…)`.
-    fn kinds_list(&self, n: u8) -> String {
-        match self.backend() {
-            Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
-            Backend::Postgres => format!("SELECT jsonb_array_elements_text(${n}::jsonb)"),
-        }
-    }
-
     /// Inserts a pending job, `then` being what to do about an existing id; returns the rows
     /// inserted.
     async fn insert_job(

@@ -38,7 +38,12 @@ pub trait OutboxRepository {
     /// Unpublished events, oldest first.
     async fn unpublished_outbox(&mut self, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
 
-    async fn mark_outbox_published(&mut self, id: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// Marks the events `ids` published, in one statement.
+    async fn mark_outbox_published(
+        &mut self,
+        ids: &[String],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Every event about one aggregate, oldest first: the raw material of timelines.
     async fn outbox_for(
@@ -120,17 +125,20 @@ impl OutboxRepository for SqlUnitOfWork {
         rows.into_iter().map(event_from_row).collect()
     }
 
-    async fn mark_outbox_published(&mut self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+    async fn mark_outbox_published(
+        &mut self,
+        ids: &[String],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         self.flush_pending().await?;
-        self.execute(
-            self.sql(
-                "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND \
-                    published_at_ms IS NULL",
-            )
-            .bind(to_ms(now))
-            .bind(id),
-        )
-        .await?;
+        let ids = serde_json::to_string(ids)
+            .map_err(|e| StoreError::Database(format!("outbox ids: {e}")))?;
+        let sql = format!(
+            "UPDATE outbox SET published_at_ms = $1 WHERE id IN ({}) AND published_at_ms IS NULL",
+            self.listed(2)
+        );
+        self.execute(self.sql(&sql).bind(to_ms(now)).bind(&ids))
+            .await?;
         Ok(())
     }
 

@@ -43,7 +43,7 @@ impl SqlUnitOfWork {
     /// Writes every pending row, and forgets them. Called at commit, and before a read of a
     /// table that has pending rows.
     pub(crate) async fn flush_pending(&mut self) -> Result<(), StoreError> {
-        let mut tables: Vec<PendingRows> = self
+        let tables: Vec<PendingRows> = self
             .pending
             .iter_mut()
             .map(|p| PendingRows {
@@ -59,19 +59,24 @@ impl SqlUnitOfWork {
         if self.backend() == Backend::Postgres && tables.len() > 1 && parameters <= MAX_PARAMETERS {
             return self.insert_together(tables).await;
         }
-        for table in &mut tables {
-            let per_statement = (MAX_PARAMETERS / table.columns).max(1);
-            let rows = std::mem::take(&mut table.rows);
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
-                let part = PendingRows {
-                    into: table.into,
-                    columns: table.columns,
-                    rows: chunk,
-                };
-                self.insert_together(vec![part]).await?;
-            }
+        for table in tables {
+            self.insert_rows(table).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `table`'s rows now, as many to a statement as the databases allow.
+    pub(crate) async fn insert_rows(&mut self, table: PendingRows) -> Result<(), StoreError> {
+        let per_statement = (MAX_PARAMETERS / table.columns).max(1);
+        let mut rows = table.rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
+            let part = PendingRows {
+                into: table.into,
+                columns: table.columns,
+                rows: chunk,
+            };
+            self.insert_together(vec![part]).await?;
         }
         Ok(())
     }

@@ -78,6 +78,16 @@ impl SqlUnitOfWork {
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
+
+    /// The texts of a JSON array bound at parameter `n`, as a subquery for `IN (…)`: one
+    /// statement, the same text however many there are (a statement kept prepared, not one
+    /// per count).
+    pub(crate) fn listed(&self, n: u8) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Backend::Postgres => format!("SELECT jsonb_array_elements_text(${n}::jsonb)"),
+        }
+    }
 }
 
 impl SqlUnitOfWork {

@@ -410,7 +410,7 @@ store_test! {
         let mut uow = db.store.begin().await.unwrap();
         let pending = uow.unpublished_outbox(10).await.unwrap();
         assert_eq!(pending.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e1", "e2"]);
-        uow.mark_outbox_published("e1", t0()).await.unwrap();
+        uow.mark_outbox_published(&["e1".to_owned()], t0()).await.unwrap();
         let pending = uow.unpublished_outbox(10).await.unwrap();
         assert_eq!(pending.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e2"]);
         let all = uow.outbox_for("product", "p1").await.unwrap();

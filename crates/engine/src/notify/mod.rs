@@ -75,15 +75,18 @@ pub async fn publish(engine: &Engine) -> Result<usize, EngineError> {
             let inserted = uow.insert_deliveries(&deliveries).await?;
             for delivery in deliveries.iter().filter(|d| inserted.contains(&d.id)) {
                 if delivery.status == DeliveryStatus::Pending {
-                    uow.enqueue_job_once(&job(&delivery.id, now), now).await?;
+                    // Written at commit with the rest: a delivery's job is new when the
+                    // delivery is, and both go in this transaction.
+                    uow.enqueue_job(&job(&delivery.id, now), now).await?;
                 } else {
                     metrics::counter!("lendcore_deliveries_skipped_total",
                         "channel" => channel_name(delivery.channel))
                     .increment(1);
                 }
             }
-            uow.mark_outbox_published(&event.id, now).await?;
         }
+        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+        uow.mark_outbox_published(&ids, now).await?;
         uow.commit().await?;
         published += events.len();
         // Counted once committed: closures, expiries, failures and refusals of work in flight,
