@@ -393,7 +393,7 @@ store_test! {
 
     async fn outbox_events_wait_until_published(db: &TestDb) {
         let mut uow = db.store.begin().await.unwrap();
-        for (i, id) in ["e1", "e2"].iter().enumerate() {
+        for (i, id) in ["e1", "e2", "e3"].iter().enumerate() {
             uow.append_outbox(&OutboxEvent {
                 id: (*id).into(),
                 topic: "product.created".into(),
@@ -409,13 +409,21 @@ store_test! {
         uow.commit().await.unwrap();
         let mut uow = db.store.begin().await.unwrap();
         let pending = uow.unpublished_outbox(10).await.unwrap();
-        assert_eq!(pending.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e1", "e2"]);
+        assert_eq!(pending.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e1", "e2", "e3"]);
         uow.mark_outbox_published(&["e1".to_owned()], t0()).await.unwrap();
         let pending = uow.unpublished_outbox(10).await.unwrap();
-        assert_eq!(pending.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e2"]);
+        assert_eq!(pending.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e2", "e3"]);
+        // A batch in one statement; one already published keeps the time it was published at.
+        let later = t0() + Duration::seconds(9);
+        let batch = ["e1", "e2", "e3"].map(str::to_owned);
+        uow.mark_outbox_published(&batch, later).await.unwrap();
+        assert!(uow.unpublished_outbox(10).await.unwrap().is_empty());
         let all = uow.outbox_for("product", "p1").await.unwrap();
-        assert_eq!(all.len(), 2);
-        assert_eq!(all[0].published_at, Some(t0()));
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            all.iter().map(|e| e.published_at).collect::<Vec<_>>(),
+            [Some(t0()), Some(later), Some(later)]
+        );
         uow.commit().await.unwrap();
     }
 }
