@@ -29,7 +29,7 @@
 //! they are durable; should that COMMIT fail, it was given from writes that never landed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::LockedSqliteHandle;
@@ -117,6 +117,9 @@ struct Writer {
     queued: Arc<AtomicUsize>,
     commits: Arc<AtomicU64>,
     max_wait: Duration,
+    /// Raised by the checkpointer when the WAL has outgrown its bound
+    /// ([`GroupCommit::wal_too_long`]).
+    wal_too_long: Arc<AtomicBool>,
 }
 
 impl GroupCommit {
@@ -128,9 +131,21 @@ impl GroupCommit {
                 queued: Arc::default(),
                 commits: Arc::default(),
                 max_wait,
+                wal_too_long: Arc::default(),
             },
             acquire_timeout,
         }
+    }
+
+    /// Raised by the checkpointer when the WAL holds more than its bound. The checkpointer
+    /// runs beside the writer, so while writes never pause it is always a batch or two behind,
+    /// and SQLite starts the WAL again from its beginning only when a write transaction begins
+    /// with every frame already in the database: under steady load the WAL would grow without
+    /// end (gigabytes in a minute), each frame appended to fresh pages of the file. So the
+    /// writer, before its next batch, checkpoints the frames the checkpointer has not yet
+    /// copied (a batch or two's, the rest done beside it), and that batch starts the WAL again.
+    pub(crate) fn wal_too_long(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.writer.wal_too_long)
     }
 
     /// COMMITs so far: each covers one batch of units.
@@ -179,6 +194,20 @@ impl GroupCommit {
             // any unit) and the WAL checkpoints (`sqlite.rs`) use it, never a transaction of
             // their own beside the writer's.
             batch.conn = Some(self.pool.acquire().await?.detach());
+        }
+        if !batch.open && self.writer.wal_too_long.swap(false, Ordering::SeqCst) {
+            // Between batches the writer has nothing under way, so all of the WAL can be
+            // copied, unless a reader on an older snapshot holds frames back: then the
+            // checkpointer asks again.
+            if let Err(e) = apart(batch, |lite| {
+                lite.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            })
+            .await
+            {
+                tracing::warn!(
+                    "the writer's WAL checkpoint failed; the checkpointer will ask again: {e}"
+                );
+            }
         }
         // Marked first: a caller dropped while BEGIN or SAVEPOINT runs leaves a transaction
         // and a savepoint that are open, for the next unit to close.
@@ -456,10 +485,18 @@ type Apart = (rusqlite::Connection, rusqlite::Result<()>);
 /// Runs `statements` on the writer, on a thread of the blocking pool: a BEGIN that may wait
 /// for another process's lock, or a COMMIT that waits for the disk, holds no task thread.
 async fn execute_apart(batch: &mut Batch, statements: &'static str) -> Result<(), StoreError> {
+    apart(batch, move |lite| lite.execute_batch(statements)).await
+}
+
+/// Runs `work` on the writer, on a thread of the blocking pool.
+async fn apart(
+    batch: &mut Batch,
+    work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
+) -> Result<(), StoreError> {
     lite(batch).await?;
     let lite = batch.lite.take().expect("opened just now");
     batch.apart = Some(tokio::task::spawn_blocking(move || {
-        let done = lite.execute_batch(statements);
+        let done = work(&lite);
         (lite, done)
     }));
     back_from_apart(batch).await

@@ -248,6 +248,9 @@ pub struct ConnectOptions {
     /// SQLite: how long a unit of work released into a batch waits for later ones before the
     /// batch commits (`group_commit.rs`).
     pub group_commit_wait: std::time::Duration,
+    /// SQLite: the bytes the WAL may hold before it is started again from its beginning, and
+    /// what its file is cut back to then, however steadily writes come.
+    pub sqlite_wal_bound: u64,
 }
 
 impl Default for ConnectOptions {
@@ -257,6 +260,7 @@ impl Default for ConnectOptions {
             acquire_timeout: std::time::Duration::from_secs(10),
             create_if_missing: true,
             group_commit_wait: std::time::Duration::from_millis(5),
+            sqlite_wal_bound: 64 * 1024 * 1024,
         }
     }
 }

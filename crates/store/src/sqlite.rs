@@ -4,6 +4,8 @@
 //! the WAL checkpointed beside the writer rather than by it.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +20,8 @@ use crate::{Backend, ConnectOptions, MigrationReport, Store, StoreError, UnitOfW
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How often the WAL is checkpointed: often enough that it stays a few megabytes at peak.
+/// How often the WAL is checkpointed beside the writer. Under writes that never pause the
+/// writer finishes the job once the WAL outgrows `ConnectOptions::sqlite_wal_bound`.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 pub struct SqliteStore {
@@ -67,9 +70,18 @@ impl SqliteStore {
                     .synchronous(SqliteSynchronous::Full)
                     // Not by the COMMIT that crosses a thousand pages, while every unit waits
                     // for the writer: by `checkpoint` below, beside it.
-                    .pragma("wal_autocheckpoint", "0"),
+                    .pragma("wal_autocheckpoint", "0")
+                    // A WAL that grew past its bound is cut back to it when it starts again.
+                    .pragma("journal_size_limit", options.sqlite_wal_bound.to_string()),
             )
             .await?;
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&writer)
+            .await?;
+        let bound_frames = i64::try_from(options.sqlite_wal_bound)
+            .unwrap_or(i64::MAX)
+            .checked_div(page_size)
+            .unwrap_or(i64::MAX);
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.clamp(1, 8))
             .acquire_timeout(options.acquire_timeout)
@@ -77,13 +89,18 @@ impl SqliteStore {
             .before_acquire(crate::only_idle_connections)
             .connect_with(base.read_only(true))
             .await?;
-        let checkpointer = tokio::spawn(checkpoint_every(writer.clone(), CHECKPOINT_EVERY));
+        let batches = GroupCommit::new(
+            writer.clone(),
+            options.acquire_timeout,
+            options.group_commit_wait,
+        );
+        let checkpointer = tokio::spawn(checkpoint_every(
+            writer.clone(),
+            CHECKPOINT_EVERY,
+            (bound_frames, batches.wal_too_long()),
+        ));
         Ok(Self {
-            batches: GroupCommit::new(
-                writer.clone(),
-                options.acquire_timeout,
-                options.group_commit_wait,
-            ),
+            batches,
             writer,
             reader,
             checkpointer,
@@ -107,14 +124,19 @@ async fn checkpoint(pool: &SqlitePool) -> Result<(i64, i64), StoreError> {
     Ok((frames, copied))
 }
 
-async fn checkpoint_every(pool: SqlitePool, every: Duration) {
+/// Checkpoints every `every`; when the WAL still holds more frames than its bound after one,
+/// asks the writer to finish the job between two batches (`GroupCommit::wal_too_long`).
+async fn checkpoint_every(pool: SqlitePool, every: Duration, bound: (i64, Arc<AtomicBool>)) {
+    let (bound_frames, too_long) = bound;
     loop {
         tokio::time::sleep(every).await;
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = checkpoint(&pool).await {
-            tracing::warn!("the WAL checkpoint failed; the next will try again: {e}");
+        match checkpoint(&pool).await {
+            Ok((frames, _)) if frames > bound_frames => too_long.store(true, Ordering::SeqCst),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("the WAL checkpoint failed; the next will try again: {e}"),
         }
     }
 }
@@ -231,6 +253,71 @@ mod tests {
         assert_eq!(
             copied, frames,
             "all of it copied: no reader holds an older snapshot"
+        );
+        store.close().await;
+    }
+
+    /// The WAL header's checkpoint sequence number: how many times the WAL started again.
+    fn wal_restarts(wal: &std::path::Path) -> u32 {
+        let header = std::fs::read(wal).unwrap();
+        u32::from_be_bytes(header[12..16].try_into().unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_that_never_pause_still_start_the_wal_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let url = format!("sqlite://{}", path.display());
+        let bound = 64 * 1024;
+        let store = SqliteStore::connect(
+            &url,
+            &ConnectOptions {
+                sqlite_wal_bound: bound,
+                ..ConnectOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let wal = dir.path().join("t.sqlite3-wal");
+        let before = wal_restarts(&wal);
+        // Four writers back to back, so one always waits for the writer and it never idles:
+        // the checkpointer beside it never finds the WAL all copied at a batch's start.
+        let store = Arc::new(store);
+        let until = std::time::Instant::now() + Duration::from_secs(2);
+        let writers = (0..4).map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut n = 0;
+                while std::time::Instant::now() < until {
+                    let mut uow = store.begin().await.unwrap();
+                    uow.append_outbox(&OutboxEvent {
+                        id: format!("e-{w}-{n}"),
+                        topic: "test.written".into(),
+                        aggregate_type: "test".into(),
+                        aggregate_id: n.to_string(),
+                        payload: serde_json::json!({"pad": "x".repeat(8000)}),
+                        created_at: chrono::Utc::now(),
+                        published_at: None,
+                    })
+                    .await
+                    .unwrap();
+                    uow.commit().await.unwrap();
+                    n += 1;
+                }
+                n
+            })
+        });
+        let written: u64 = futures::future::join_all(writers)
+            .await
+            .into_iter()
+            .map(|n| n.unwrap())
+            .sum();
+        let restarts = wal_restarts(&wal) - before;
+        eprintln!("{written} units, the WAL started again {restarts} times");
+        assert!(
+            restarts >= 3,
+            "{written} units of 8 KB in 2 s against a 64 KiB bound: the WAL started again only {restarts} times"
         );
         store.close().await;
     }
