@@ -462,31 +462,24 @@ impl DrawdownRepository for SqlUnitOfWork {
         action: PayoutCall,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        let next: i64 = self
-            .fetch_one::<(_,)>(
+        // Numbered in the statement that writes it: no read of the last number first. Two
+        // callers numbering at once collide on the key, and the loser takes the next number.
+        let (next,): (i64,) = self
+            .fetch_one(
                 self.sql(
-                    "SELECT COALESCE(MAX(attempt), 0) + 1 FROM payout_attempts WHERE \
-                drawdown_id = $1",
+                    "INSERT INTO payout_attempts (drawdown_id, attempt, borrower_id, \
+                    channel_id, reference, action, started_at_ms) \
+                    SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, $3, $4, $5, $6 \
+                    FROM payout_attempts WHERE drawdown_id = $1 RETURNING attempt",
                 )
-                .bind(&drawdown.id),
+                .bind(&drawdown.id)
+                .bind(&drawdown.borrower_id)
+                .bind(channel_id)
+                .bind(reference)
+                .bind(action.as_str())
+                .bind(to_ms(now)),
             )
-            .await
-            .map(|(v,)| v)?;
-        self.execute(
-            self.sql(
-                "INSERT INTO payout_attempts (drawdown_id, attempt, borrower_id, \
-                channel_id, reference, action, started_at_ms) VALUES ($1, $2, $3, \
-                $4, $5, $6, $7)",
-            )
-            .bind(&drawdown.id)
-            .bind(next)
-            .bind(&drawdown.borrower_id)
-            .bind(channel_id)
-            .bind(reference)
-            .bind(action.as_str())
-            .bind(to_ms(now)),
-        )
-        .await?;
+            .await?;
         Ok(next)
     }
 

@@ -78,8 +78,8 @@ impl JobHandler for DisburseHandler {
 
 /// What a payout job run found to do.
 enum Found {
-    /// A drawdown still to be paid out.
-    Payout(Box<Drawdown>),
+    /// A drawdown still to be paid out, and the calls made to channels for it so far.
+    Payout(Box<Drawdown>, Vec<PayoutAttempt>),
     /// Nothing to pay now: settled, with a person, or waiting out maintenance.
     Done(JobDone),
 }
@@ -88,18 +88,14 @@ impl DisburseHandler {
     /// One run: find what is to be paid, choose the channel, make one round with it, and
     /// conclude.
     async fn run_once(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
-        let drawdown = match self.find_payout(job, ctx).await? {
-            Found::Payout(drawdown) => *drawdown,
+        let (drawdown, attempts) = match self.find_payout(job, ctx).await? {
+            Found::Payout(drawdown, attempts) => (*drawdown, attempts),
             Found::Done(done) => return Ok(done),
         };
         // A run a callback prompted only asks; the drawdown's own job sends, fails over,
         // retries and escalates, so two runs can never both send.
         let hint = hint(job);
         let last_attempt = job.attempts >= job.max_attempts;
-        let attempts = {
-            let mut uow = ctx.store.begin_read().await?;
-            uow.payout_attempts(&drawdown.id).await?
-        };
         let channel = match self.choose_channel(&attempts) {
             Ok(channel) => channel,
             Err((reason, why)) => {
@@ -133,16 +129,19 @@ impl DisburseHandler {
         let id = job.payload["drawdown_id"]
             .as_str()
             .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
-        let (drawdown, held_until) = {
+        // One snapshot for what the run reads; the calls made so far are read whatever the
+        // state, as one indexed read costs less than a snapshot of its own.
+        let (drawdown, held_until, attempts) = {
             let mut uow = ctx.store.begin_read().await?;
             let drawdown = uow
                 .find_drawdown(id)
                 .await?
                 .ok_or_else(|| JobFailure::permanent(format!("drawdown {id} is gone")))?;
             let held = crate::maintenance::held_until(uow.as_mut(), ctx.clock.now()).await?;
-            (drawdown, held)
+            let attempts = uow.payout_attempts(id).await?;
+            (drawdown, held, attempts)
         };
-        let drawdown = match drawdown.status {
+        let (drawdown, attempts) = match drawdown.status {
             // Payouts wait out a maintenance window without using up their attempts.
             DrawdownStatus::Disbursing | DrawdownStatus::QueuedForMaintenance { .. }
                 if held_until.is_some() =>
@@ -151,8 +150,13 @@ impl DisburseHandler {
                     held_until.unwrap_or(ctx.clock.now()),
                 )));
             }
-            DrawdownStatus::QueuedForMaintenance { .. } => resume(ctx, &drawdown).await?,
-            DrawdownStatus::Disbursing => drawdown,
+            // Resumed in a unit of its own: the calls are read again after it.
+            DrawdownStatus::QueuedForMaintenance { .. } => {
+                let resumed = resume(ctx, &drawdown).await?;
+                let attempts = ctx.store.begin_read().await?.payout_attempts(id).await?;
+                (resumed, attempts)
+            }
+            DrawdownStatus::Disbursing => (drawdown, attempts),
             // In a person's hands: a re-driven payout job asks the channels again and settles
             // only what they confirm; everything else stays with the person.
             DrawdownStatus::ManualReview { .. } if !hint(job) => {
@@ -177,7 +181,7 @@ impl DisburseHandler {
             | DrawdownStatus::Closed { .. } => return Ok(Found::Done(JobDone::Succeeded)),
         };
         Ok(match drawdown.status {
-            DrawdownStatus::Disbursing => Found::Payout(Box::new(drawdown)),
+            DrawdownStatus::Disbursing => Found::Payout(Box::new(drawdown), attempts),
             // Another run resumed it and moved it on meanwhile.
             DrawdownStatus::Quoted { .. }
             | DrawdownStatus::QueuedForMaintenance { .. }
