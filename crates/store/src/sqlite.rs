@@ -215,6 +215,18 @@ mod tests {
     use super::*;
     use crate::outbox::OutboxEvent;
 
+    fn event(id: String, payload: serde_json::Value) -> OutboxEvent {
+        OutboxEvent {
+            id,
+            topic: "test.written".into(),
+            aggregate_type: "test".into(),
+            aggregate_id: "test".into(),
+            payload,
+            created_at: chrono::Utc::now(),
+            published_at: None,
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_leaves_the_wal_to_the_checkpointer() {
         let dir = tempfile::tempdir().unwrap();
@@ -235,17 +247,9 @@ mod tests {
 
         for n in 0..20 {
             let mut uow = store.begin().await.unwrap();
-            uow.append_outbox(&OutboxEvent {
-                id: format!("e-{n}"),
-                topic: "test.written".into(),
-                aggregate_type: "test".into(),
-                aggregate_id: n.to_string(),
-                payload: serde_json::json!({"n": n}),
-                created_at: chrono::Utc::now(),
-                published_at: None,
-            })
-            .await
-            .unwrap();
+            uow.append_outbox(&event(format!("e-{n}"), serde_json::json!({"n": n})))
+                .await
+                .unwrap();
             uow.commit().await.unwrap();
         }
         let (frames, copied) = store.checkpoint().await.unwrap();
@@ -291,17 +295,10 @@ mod tests {
                 let mut n = 0;
                 while std::time::Instant::now() < until {
                     let mut uow = store.begin().await.unwrap();
-                    uow.append_outbox(&OutboxEvent {
-                        id: format!("e-{w}-{n}"),
-                        topic: "test.written".into(),
-                        aggregate_type: "test".into(),
-                        aggregate_id: n.to_string(),
-                        payload: serde_json::json!({"pad": "x".repeat(8000)}),
-                        created_at: chrono::Utc::now(),
-                        published_at: None,
-                    })
-                    .await
-                    .unwrap();
+                    let pad = serde_json::json!({"pad": "x".repeat(8000)});
+                    uow.append_outbox(&event(format!("e-{w}-{n}"), pad))
+                        .await
+                        .unwrap();
                     uow.commit().await.unwrap();
                     n += 1;
                 }
