@@ -3,37 +3,14 @@
 //! connection still inside a transaction after its rollback is closed. One cut off while it
 //! began leaves no transaction for the next to run inside. Both stores.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use lendcore_testkit::sql_lint::{store_warnings, watch};
 use lendcore_testkit::store_test;
-use tracing_subscriber::layer::SubscriberExt;
-
-/// Warnings from the store, counted by a subscriber for this test binary alone.
-static WARNINGS: AtomicUsize = AtomicUsize::new(0);
-
-struct CountWarnings;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let meta = event.metadata();
-        if *meta.level() == tracing::Level::WARN && meta.target().starts_with("lendcore_store") {
-            WARNINGS.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-fn count_warnings() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let subscriber = tracing_subscriber::registry().with(CountWarnings);
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-    });
-}
 
 store_test! {
     async fn units_of_work_ended_without_commit_keep_their_connections_quietly(db: &TestDb) {
-        count_warnings();
-        let before = WARNINGS.load(Ordering::SeqCst);
+        // The store's warnings, counted by the subscriber the test kit installs.
+        watch();
+        let before = store_warnings();
         for _ in 0..50 {
             // A read, as most requests make one: it ends by being dropped.
             let mut read = db.store.begin_read().await.unwrap();
@@ -51,7 +28,7 @@ store_test! {
         let mut read = db.store.begin_read().await.unwrap();
         assert!(read.find_job("nothing").await.unwrap().is_none());
         read.rollback().await.unwrap();
-        assert_eq!(WARNINGS.load(Ordering::SeqCst), before, "no connection was thrown away");
+        assert_eq!(store_warnings(), before, "no connection was thrown away");
     }
 
     async fn a_unit_of_work_cut_off_while_it_begins_leaves_no_transaction_behind(db: &TestDb) {

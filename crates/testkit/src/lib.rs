@@ -8,7 +8,10 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub mod sql_lint;
+
 use lendcore_store::{ConnectOptions, PgStore, SqliteStore, Store};
+use sqlx::ConnectOptions as _;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
@@ -50,6 +53,7 @@ impl TestDb {
     pub async fn postgres() -> TestDb {
         let base_url = std::env::var("LENDCORE_TEST_PG")
             .expect("LENDCORE_TEST_PG must name a PostgreSQL database for this test");
+        sql_lint::watch();
         let now = chrono::Utc::now().timestamp();
         let schema = format!("lct_{now}_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&base_url)
@@ -115,7 +119,7 @@ impl TestDb {
                 conn.close().await.ok();
             }
             Cleanup::Postgres { base_url, schema } => {
-                let mut conn = PgConnection::connect_with(&Self::pg_options(base_url, schema))
+                let mut conn = PgConnection::connect_with(&Self::raw_options(base_url, schema))
                     .await
                     .expect("open PostgreSQL");
                 sqlx::raw_sql(sql)
@@ -143,7 +147,7 @@ impl TestDb {
                 rows
             }
             Cleanup::Postgres { base_url, schema } => {
-                let mut conn = PgConnection::connect_with(&Self::pg_options(base_url, schema))
+                let mut conn = PgConnection::connect_with(&Self::raw_options(base_url, schema))
                     .await
                     .expect("open PostgreSQL");
                 let rows: Vec<String> = sqlx::query_scalar(sql)
@@ -165,10 +169,17 @@ impl TestDb {
         }
     }
 
+    /// The test stores' connections, which log each statement at TRACE for the lint.
     fn pg_options(base_url: &str, schema: &str) -> PgConnectOptions {
         PgConnectOptions::from_str(base_url)
             .expect("LENDCORE_TEST_PG is a PostgreSQL URL")
             .options([("search_path", schema)])
+            .log_statements(log::LevelFilter::Trace)
+    }
+
+    /// The tests' own connections, for SQL the store never runs: not linted.
+    fn raw_options(base_url: &str, schema: &str) -> PgConnectOptions {
+        Self::pg_options(base_url, schema).disable_statement_logging()
     }
 
     /// Fails the test if any journal entry in the database does not balance. Every store test
@@ -185,6 +196,9 @@ impl TestDb {
 
     pub async fn cleanup(self) {
         self.store.close().await;
+        if let Cleanup::Postgres { .. } = &self.cleanup {
+            sql_lint::assert_clean();
+        }
         match self.cleanup {
             Cleanup::Sqlite(dir) => drop(dir),
             Cleanup::Postgres { base_url, schema } => {
