@@ -468,4 +468,35 @@ store_test! {
         assert_eq!(ids, ["a-1", "a-2", "a-3"], "all three, in id order; the rolled-back one never");
         assert_eq!(pending[0].1, audit_entry("drawdown.confirmed"));
     }
+
+    async fn a_seal_of_entries_another_sealer_took_is_stale_and_keeps_nothing(db: &TestDb) {
+        let mut uow = db.store.begin().await.unwrap();
+        for id in ["a-1", "a-2", "a-3"] {
+            uow.append_audit(id, &audit_entry("drawdown.confirmed")).await.unwrap();
+        }
+        uow.commit().await.unwrap();
+        let record = |seq: i64| lendcore_domain::audit::AuditRecord {
+            seq,
+            entry: audit_entry("drawdown.confirmed"),
+            prev_hash: format!("h{}", seq - 1),
+            hash: format!("h{seq}"),
+        };
+        // Two entries sealed in one batch: both records in, both entries gone.
+        let mut first = db.store.begin().await.unwrap();
+        first.seal_audit(&[record(1), record(2)], &["a-1".to_owned(), "a-2".to_owned()])
+            .await
+            .unwrap();
+        first.commit().await.unwrap();
+        // A second sealer that read a-2 before it went, with a-3: one of its two is gone.
+        let mut late = db.store.begin().await.unwrap();
+        let sealed = late
+            .seal_audit(&[record(3), record(4)], &["a-2".to_owned(), "a-3".to_owned()])
+            .await;
+        assert!(matches!(sealed, Err(StoreError::Stale(_))), "{sealed:?}");
+        late.rollback().await.unwrap();
+        let mut sealer = db.store.begin().await.unwrap();
+        let (_, pending) = sealer.claim_pending_audit(10).await.unwrap();
+        let ids: Vec<&str> = pending.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a-3"], "the stale seal took nothing");
+    }
 }
