@@ -70,14 +70,14 @@ pub async fn receive(
             format!("not a payout state: {e}"),
         )
     })?;
-    let drawdown_id = state.reference.split(':').next().unwrap_or_default();
+    let drawdown_id = drawdown_of(&state.reference, channel_id);
     // Looked up in a read-only snapshot: a flood of callbacks must not hold the writer.
-    let disbursing = {
-        let mut read = engine.store.begin_read().await?;
-        matches!(
+    let disbursing = match crate::read_for_id(engine.store.as_ref(), drawdown_id).await? {
+        Some(mut read) => matches!(
             read.find_drawdown(drawdown_id).await?.map(|d| d.status),
             Some(DrawdownStatus::Disbursing)
-        )
+        ),
+        None => false,
     };
     if !disbursing {
         return Ok(CallbackReceipt { received: true });
@@ -98,4 +98,32 @@ pub async fn receive(
         uow.commit().await?;
     }
     Ok(CallbackReceipt { received: true })
+}
+
+/// The drawdown a payout reference (`<drawdown id>:<channel id>`, as the payout job makes it)
+/// is about. A drawdown id may hold a `:` itself (a lender's borrower id can), so only the
+/// channel's own suffix is cut off; a reference without it names no drawdown (`""`).
+fn drawdown_of<'r>(reference: &'r str, channel_id: &str) -> &'r str {
+    reference
+        .strip_suffix(channel_id)
+        .and_then(|rest| rest.strip_suffix(':'))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drawdown_of;
+
+    #[test]
+    fn a_reference_names_its_drawdown_whatever_the_borrower_id_holds() {
+        let id = "lender:7.0193a4c2-7b1e-7c3d-9f00-1a2b3c4d5e6f";
+        assert_eq!(drawdown_of(&format!("{id}:sandbox"), "sandbox"), id);
+        assert_eq!(drawdown_of("d-1:sandbox", "sandbox"), "d-1");
+        assert_eq!(
+            drawdown_of("d-1:other", "sandbox"),
+            "",
+            "another channel's reference"
+        );
+        assert_eq!(drawdown_of("sandbox", "sandbox"), "");
+    }
 }

@@ -135,7 +135,8 @@ pub async fn open(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<CaseView>, EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    // The borrower's unit: a line or drawdown of anyone else's is not found in it.
+    let mut uow = engine.store.begin_for(borrower_id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }

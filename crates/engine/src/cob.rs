@@ -250,12 +250,12 @@ async fn escalate_dead_payouts_in(engine: &Engine, state: &str) -> Result<usize,
             let mut uow = engine.store.begin_read().await?;
             uow.drawdown_ids_in_state(state, &after, PAGE).await?
         };
-        let Some(last) = ids.last().cloned() else {
+        let Some((_, last)) = ids.last().cloned() else {
             return Ok(escalated);
         };
-        for id in &ids {
+        for (borrower, id) in &ids {
             let now = engine.clock.now();
-            let mut uow = engine.store.begin().await?;
+            let mut uow = engine.store.begin_for(borrower).await?;
             let dead = uow
                 .find_job(&crate::drawdowns::disburse_job_id(id))
                 .await?

@@ -10,12 +10,12 @@ use lendcore_domain::credit_line::{
 };
 use lendcore_domain::reasons::{Language, Reason};
 use lendcore_domain::topic::Topic;
-use lendcore_store::{Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
+use lendcore_store::{BorrowerUnit, Job, NewJob, OutboxEvent, StoreError, UnitOfWork};
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
 use crate::jobs::kinds;
 use crate::jobs::{JobContext, JobDone, JobFailure, JobHandler};
-use crate::{Engine, EngineError, new_id};
+use crate::{Engine, EngineError, new_id, new_id_for};
 
 const STALE_RETRIES: usize = 3;
 
@@ -28,7 +28,7 @@ pub async fn grant(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<LineView>, EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let mut uow = engine.store.begin_for(&input.borrower_id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -38,14 +38,15 @@ pub async fn grant(
     Ok(Outcome::Fresh(view))
 }
 
-/// Grants a line in the caller's unit of work (an accepted application grants one with its
-/// acceptance): the line, its expiry timer and its announcement.
+/// Grants a line in the caller's unit of work, the borrower's (an accepted application grants
+/// one with its acceptance): the line, its expiry timer and its announcement.
 pub(crate) async fn grant_in(
-    uow: &mut dyn lendcore_store::UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     input: GrantInput,
     now: Timestamp,
 ) -> Result<LineView, EngineError> {
-    let (line, event) = CreditLine::grant(new_id(), input, now).map_err(line_error)?;
+    let id = new_id_for(&input.borrower_id);
+    let (line, event) = CreditLine::grant(id, input, now).map_err(line_error)?;
     uow.insert_credit_line(&line, &event).await?;
     uow.enqueue_job(
         &NewJob {
@@ -89,7 +90,9 @@ pub async fn change(
     loop {
         attempt += 1;
         let now = engine.clock.now();
-        let mut uow = engine.store.begin().await?;
+        let mut uow = crate::begin_for_id(engine.store.as_ref(), line_id)
+            .await?
+            .ok_or_else(|| line_not_found(line_id))?;
         if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
             return idempotency::replayed(uow, done).await;
         }
@@ -120,7 +123,7 @@ pub async fn change(
 /// Makes `change` to the line in `uow`: decided by the domain on the line as it is, logged,
 /// its timer set, announced. `conflict.concurrent_update` when the line moved meanwhile.
 pub(crate) async fn change_in(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     line_id: &str,
     change: &LineChange,
     actor: String,
@@ -180,11 +183,18 @@ pub(crate) async fn change_in(
 
 pub async fn get(engine: &Engine, line_id: &str) -> Result<LineView, EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin_read().await?;
+    let mut uow = read_line(engine, line_id).await?;
     Ok(find(uow.as_mut(), line_id).await?.view(now))
 }
 
-async fn find(uow: &mut dyn UnitOfWork, line_id: &str) -> Result<CreditLine, EngineError> {
+/// A snapshot of the borrower whose line `line_id` is.
+async fn read_line(engine: &Engine, line_id: &str) -> Result<Box<dyn BorrowerUnit>, EngineError> {
+    crate::read_for_id(engine.store.as_ref(), line_id)
+        .await?
+        .ok_or_else(|| line_not_found(line_id))
+}
+
+async fn find(uow: &mut dyn BorrowerUnit, line_id: &str) -> Result<CreditLine, EngineError> {
     uow.find_credit_line(line_id)
         .await?
         .ok_or_else(|| line_not_found(line_id))
@@ -199,7 +209,7 @@ pub async fn get_with_decider(
     language: Language,
 ) -> Result<LineView, EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin_read().await?;
+    let mut uow = read_line(engine, line_id).await?;
     let line = find(uow.as_mut(), line_id).await?;
     let decided_by = decided_by(engine, uow.as_mut(), &line, language).await?;
     let mut view = line.view(now);
@@ -211,7 +221,7 @@ pub async fn get_with_decider(
 /// policy (not a person) made it.
 async fn decided_by(
     engine: &Engine,
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     line: &CreditLine,
     language: Language,
 ) -> Result<Option<lendcore_domain::decision::Decider>, EngineError> {
@@ -262,13 +272,13 @@ async fn decided_by(
 
 pub async fn of_borrower(engine: &Engine, borrower_id: &str) -> Result<Vec<LineView>, EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin_read().await?;
-    let lines = uow.credit_lines_of(borrower_id).await?;
+    let mut uow = engine.store.begin_read_for(borrower_id).await?;
+    let lines = uow.credit_lines().await?;
     Ok(lines.into_iter().map(|l| l.view(now)).collect())
 }
 
 pub async fn events(engine: &Engine, line_id: &str) -> Result<Vec<LineEvent>, EngineError> {
-    let mut uow = engine.store.begin_read().await?;
+    let mut uow = read_line(engine, line_id).await?;
     if uow.find_credit_line(line_id).await?.is_none() {
         return Err(line_not_found(line_id));
     }
@@ -357,7 +367,9 @@ async fn run_timer(
     loop {
         attempt += 1;
         let now = ctx.clock.now();
-        let mut uow = ctx.store.begin().await?;
+        let mut uow = crate::begin_for_id(ctx.store.as_ref(), id)
+            .await?
+            .ok_or_else(|| JobFailure::permanent(format!("credit line {id} is gone")))?;
         let mut line = uow
             .find_credit_line(id)
             .await?

@@ -142,6 +142,7 @@ impl From<StoreError> for EngineError {
             | StoreError::LeaseLost(_)
             | StoreError::Config(_)
             | StoreError::Corrupt { .. }
+            | StoreError::OtherBorrower(_)
             | StoreError::Database(_) => EngineError::Internal(err.to_string()),
         }
     }

@@ -169,3 +169,45 @@ impl Engine {
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// The id of a new resource of `borrower_id` (a credit line, a drawdown): it carries the
+/// borrower, so whoever hands it back is routed to the borrower's rows at once (issue #16).
+pub(crate) fn new_id_for(borrower_id: &str) -> String {
+    lendcore_domain::ids::for_borrower(borrower_id, &new_id())
+}
+
+/// The borrower whose line or drawdown `id` is: read from the id, or, for one minted before
+/// ids carried their borrower, looked up. `None` when no such resource can exist.
+pub(crate) async fn route(
+    store: &dyn lendcore_store::Store,
+    id: &str,
+) -> Result<Option<String>, lendcore_store::StoreError> {
+    if let Some(borrower) = lendcore_domain::ids::borrower_of(id) {
+        return Ok(Some(borrower.to_owned()));
+    }
+    let mut read = store.begin_read().await?;
+    read.legacy_route(id).await
+}
+
+/// A unit of work on the borrower whose line or drawdown `id` is ([`route`]); `None` when
+/// there is no such borrower, so no such line or drawdown.
+pub(crate) async fn begin_for_id(
+    store: &dyn lendcore_store::Store,
+    id: &str,
+) -> Result<Option<Box<dyn lendcore_store::BorrowerUnit>>, lendcore_store::StoreError> {
+    match route(store, id).await? {
+        Some(borrower) => Ok(Some(store.begin_for(&borrower).await?)),
+        None => Ok(None),
+    }
+}
+
+/// [`begin_for_id`], reading one snapshot.
+pub(crate) async fn read_for_id(
+    store: &dyn lendcore_store::Store,
+    id: &str,
+) -> Result<Option<Box<dyn lendcore_store::BorrowerUnit>>, lendcore_store::StoreError> {
+    match route(store, id).await? {
+        Some(borrower) => Ok(Some(store.begin_read_for(&borrower).await?)),
+        None => Ok(None),
+    }
+}

@@ -11,7 +11,7 @@ use lendcore_domain::reasons::Reason;
 use lendcore_domain::schedule::accrued_interest;
 use lendcore_domain::topic::Topic;
 use lendcore_domain::validation::Violations;
-use lendcore_store::{OutboxEvent, UnitOfWork};
+use lendcore_store::{BorrowerUnit, OutboxEvent, UnitOfWork};
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::{self, IdempotentRequest, Outcome};
@@ -49,7 +49,9 @@ pub async fn repay(
 ) -> Result<Outcome<RepaymentReceipt>, EngineError> {
     let now = engine.clock.now();
     check_amount(amount_minor)?;
-    let mut uow = engine.store.begin().await?;
+    let mut uow = crate::begin_for_id(engine.store.as_ref(), loan_id)
+        .await?
+        .ok_or_else(|| loan_not_found(loan_id))?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -91,6 +93,10 @@ pub async fn repay(
     Ok(Outcome::Fresh(receipt))
 }
 
+fn loan_not_found(loan_id: &str) -> EngineError {
+    EngineError::not_found("not_found.loan", format!("no loan with id {loan_id}"))
+}
+
 fn check_amount(amount_minor: i64) -> Result<(), EngineError> {
     if (1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
         return Ok(());
@@ -105,12 +111,13 @@ fn check_amount(amount_minor: i64) -> Result<(), EngineError> {
 
 /// The loan, locked for the repayment; only a loan paid out and not yet closed is repaid.
 async fn lock_active_loan(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     loan_id: &str,
 ) -> Result<Drawdown, EngineError> {
-    let loan = uow.lock_drawdown(loan_id).await?.ok_or_else(|| {
-        EngineError::not_found("not_found.loan", format!("no loan with id {loan_id}"))
-    })?;
+    let loan = uow
+        .lock_drawdown(loan_id)
+        .await?
+        .ok_or_else(|| loan_not_found(loan_id))?;
     match loan.status {
         DrawdownStatus::Active => Ok(loan),
         DrawdownStatus::Quoted { .. }
@@ -186,7 +193,7 @@ fn dues_for(
 /// Posts the repayment to the ledger — recognising interest paid ahead of its accrual and
 /// fees as they are paid — and gives the line back the principal repaid.
 async fn book(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     loan: &mut Drawdown,
     allocation: &Allocation,
     now: lendcore_domain::Timestamp,

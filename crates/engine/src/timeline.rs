@@ -76,7 +76,9 @@ pub async fn timeline(
     reader: Reader<'_>,
     loan_id: &str,
 ) -> Result<Timeline, EngineError> {
-    let mut uow = engine.store.begin_read().await?;
+    let mut uow = crate::read_for_id(engine.store.as_ref(), loan_id)
+        .await?
+        .ok_or_else(not_found)?;
     let loan = uow.find_drawdown(loan_id).await?.ok_or_else(not_found)?;
     let staff = match reader {
         Reader::Staff => true,

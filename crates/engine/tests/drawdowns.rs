@@ -262,7 +262,8 @@ store_test! {
         assert_eq!(again.code(), "conflict.loan_not_active");
 
         let accounts = LoanAccounts { loan_id: id.clone(), channel_id: "sandbox".into(), currency: Currency::Cny };
-        let mut uow = w.engine.store.begin_read().await.unwrap();
+        let borrower = lendcore_domain::ids::borrower_of(&id).expect("a loan id names its borrower");
+        let mut uow = w.engine.store.begin_read_for(borrower).await.unwrap();
         assert_eq!(uow.account_balance(&accounts.account(AccountKind::PrincipalReceivable), Layer::Posted).await.unwrap(), 0);
         assert_eq!(uow.account_balance(&accounts.account(AccountKind::InterestReceivable), Layer::Posted).await.unwrap(), 0);
         assert!(uow.unbalanced_entries().await.unwrap().is_empty());
@@ -378,6 +379,49 @@ store_test! {
         assert_eq!(uow.account_balance(&accounts.account(AccountKind::PrincipalReceivable), Layer::Posted).await.unwrap(), 1_000_000);
         assert_eq!(uow.account_balance(&accounts.account(AccountKind::ChannelSettlement), Layer::Posted).await.unwrap(), -999_000);
         assert!(uow.unbalanced_entries().await.unwrap().is_empty());
+    }
+
+    async fn ids_and_tokens_name_their_borrower_and_old_ones_still_lead_to_theirs(db: &TestDb) {
+        let w = world(db.store.clone(), false).await;
+        assert!(w.line_id.starts_with("b-1."), "{}", w.line_id);
+        let quoted = drawdowns::quote(&w.engine, w.request(100_000, "acct-1"), None).await.unwrap().into_inner();
+        assert!(quoted.drawdown.id.starts_with("b-1."), "{}", quoted.drawdown.id);
+        assert!(quoted.confirmation_token.starts_with("b-1."), "the token names its borrower too");
+        assert_eq!(lendcore_domain::ids::borrower_of(&quoted.drawdown.id), Some("b-1"));
+
+        // A quote written by the previous build: a bare UUID for an id, a token with no borrower.
+        let old_id = "0193a4c2-7b1e-7c3d-9f00-1a2b3c4d5e6f".to_owned();
+        let old_token = "ab".repeat(32);
+        let mut old = quoted.drawdown.clone();
+        old.id = old_id.clone();
+        let step = lendcore_domain::drawdown::Transition {
+            from: "new".into(), to: "quoted".into(), reason: None, at: old.created_at, actor: None, note: None,
+        };
+        let hash = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(old_token.as_bytes()))
+        };
+        let mut uow = w.engine.store.begin_for("b-1").await.unwrap();
+        uow.insert_drawdown(&old, &hash, &step).await.unwrap();
+        uow.commit().await.unwrap();
+
+        // Confirmed by its old token, paid out, read and repaid by its old id.
+        let view = drawdowns::confirm(&w.engine, &old_token, None).await.unwrap().into_inner();
+        assert_eq!((view.drawdown.id.as_str(), &view.drawdown.status), (old_id.as_str(), &DrawdownStatus::Disbursing));
+        w.settle().await;
+        assert_eq!(w.status(&old_id).await, DrawdownStatus::Active);
+        assert!(w.sandbox.accepted(&format!("{old_id}:sandbox")), "its payout reference is the one it always had");
+        let repaid = loans::repay(&w.engine, &old_id, 1_000, RepaymentMode::Installments, None).await.unwrap().into_inner();
+        assert_eq!(repaid.loan.id, old_id);
+
+        // A token or an id that leads nowhere is not found, whatever borrower it names.
+        let unknown = drawdowns::confirm(&w.engine, &format!("b-2.{}", "cd".repeat(32)), None).await.unwrap_err();
+        assert_eq!(unknown.code(), "not_found.confirmation");
+        let unknown = drawdowns::confirm(&w.engine, &"cd".repeat(32), None).await.unwrap_err();
+        assert_eq!(unknown.code(), "not_found.confirmation");
+        let elsewhere = format!("b-2.{}", quoted.drawdown.id.trim_start_matches("b-1."));
+        assert_eq!(drawdowns::get(&w.engine, &elsewhere, Language::En).await.unwrap_err().code(), "not_found.drawdown");
+        assert_eq!(drawdowns::get(&w.engine, "0193a4c2-7b1e-7c3d-9f00-000000000000", Language::En).await.unwrap_err().code(), "not_found.drawdown");
     }
 
     async fn every_fault_mode_ends_in_one_payout_or_none_with_a_reason(db: &TestDb) {
@@ -1013,7 +1057,9 @@ impl lendcore_store::Store for Moving {
             .is_ok();
         if due {
             let id = self.loan.lock().unwrap().clone();
-            let mut uow = self.inner.begin().await?;
+            let borrower =
+                lendcore_domain::ids::borrower_of(&id).expect("a loan id names its borrower");
+            let mut uow = self.inner.begin_for(borrower).await?;
             let mut loan = uow.find_drawdown(&id).await?.expect("the loan to move");
             let read = loan.revision;
             loan.revision += 1;
@@ -1029,8 +1075,28 @@ impl lendcore_store::Store for Moving {
         self.inner.begin_read().await
     }
 
+    async fn begin_for(
+        &self,
+        borrower_id: &str,
+    ) -> Result<Box<dyn lendcore_store::BorrowerUnit>, lendcore_store::StoreError> {
+        self.inner.begin_for(borrower_id).await
+    }
+
+    async fn begin_read_for(
+        &self,
+        borrower_id: &str,
+    ) -> Result<Box<dyn lendcore_store::BorrowerUnit>, lendcore_store::StoreError> {
+        self.inner.begin_read_for(borrower_id).await
+    }
+
     async fn migrate(&self) -> Result<lendcore_store::MigrationReport, lendcore_store::StoreError> {
         self.inner.migrate().await
+    }
+
+    async fn migration_plan(
+        &self,
+    ) -> Result<lendcore_store::MigrationPlan, lendcore_store::StoreError> {
+        self.inner.migration_plan().await
     }
 
     async fn readiness(&self) -> Result<(), lendcore_store::StoreError> {

@@ -208,7 +208,10 @@ impl Auditor {
     /// Reads everything back and checks it against the model; learns the states the jobs moved.
     async fn audit(&mut self, w: &World, seed: u64, step: usize, what: &str) {
         let at = format!("seed {seed}, step {step} ({what})");
-        let mut uow = w.engine.store.begin_read().await.unwrap();
+        // Every loan is on the one line, so one borrower's snapshot holds them all.
+        let borrower =
+            lendcore_domain::ids::borrower_of(&w.line_id).expect("a line id names its borrower");
+        let mut uow = w.engine.store.begin_read_for(borrower).await.unwrap();
         let mut paid_out = 0;
         for id in &self.order {
             let loan: Drawdown = uow.find_drawdown(id).await.unwrap().unwrap();

@@ -152,9 +152,9 @@ async fn drawdowns_on(
     let bar = progress(requests, "quoting");
     let mut tokens: Vec<String> = Vec::with_capacity(requests);
     for n in 0..requests {
-        let mut uow = store.begin().await?;
-        let line =
-            insert_line(uow.as_mut(), &format!("loadtest-{n}"), AMOUNT_MINOR, 0, now).await?;
+        let borrower = format!("loadtest-{n}");
+        let mut uow = store.begin_for(&borrower).await?;
+        let line = insert_line(uow.as_mut(), AMOUNT_MINOR, 0, now).await?;
         uow.commit().await?;
         let quoted = lendcore_engine::drawdowns::quote(
             &engine,
@@ -643,18 +643,19 @@ fn postgres_cpu_seconds(database: &str) -> Option<f64> {
     total
 }
 
-/// A synthetic borrower's line, valid for ten years, with `drawn_minor` already drawn.
+/// A line of the synthetic borrower `uow` is for, valid for ten years, with `drawn_minor`
+/// already drawn.
 async fn insert_line(
-    uow: &mut dyn lendcore_store::UnitOfWork,
-    borrower: &str,
+    uow: &mut dyn lendcore_store::BorrowerUnit,
     limit_minor: i64,
     drawn_minor: i64,
     now: lendcore_domain::Timestamp,
 ) -> anyhow::Result<CreditLine> {
+    let borrower = uow.borrower_id().to_owned();
     let (mut line, granted) = CreditLine::grant(
-        new_id(),
+        lendcore_domain::ids::for_borrower(&borrower, &new_id()),
         GrantInput {
-            borrower_id: borrower.to_owned(),
+            borrower_id: borrower,
             currency: "CNY".into(),
             limit_minor,
             rate_tier: None,
@@ -787,17 +788,17 @@ async fn seed_loans(
     let mut seeded = 0;
     while seeded < loans {
         let batch = LOANS_PER_LINE.min(loans - seeded);
-        let mut uow = store.begin().await?;
+        let borrower = format!("loadtest-loans-{seeded}");
+        let mut uow = store.begin_for(&borrower).await?;
         let line = insert_line(
             uow.as_mut(),
-            &format!("loadtest-loans-{seeded}"),
             AMOUNT_MINOR * LOANS_PER_LINE as i64,
             AMOUNT_MINOR * batch as i64,
             now,
         )
         .await?;
         for _ in 0..batch {
-            let id = new_id();
+            let id = lendcore_domain::ids::for_borrower(&borrower, &new_id());
             let loan = Drawdown {
                 id: id.clone(),
                 line_id: line.id.clone(),

@@ -445,6 +445,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { db, bind } => {
             let config = Config::load(cli.config.as_deref(), Overrides { db, bind })?;
             serve::init_logging(&config)?;
+            serve::refuse_offline_migrations(&config).await?;
             serve::run(config, |_, _| async { Ok(()) }).await
         }
         Command::Migrate { db } => {

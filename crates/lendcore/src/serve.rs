@@ -283,6 +283,25 @@ async fn prune_access(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// Refuses to serve a database in use that still lacks a migration a process of the previous
+/// build must not run beside (`lendcore_store::OFFLINE_MIGRATIONS`): `serve` migrates as it
+/// starts, while the previous build may still be serving. The operator stops it and runs
+/// `lendcore migrate` (docs/OPERATIONS.md, "Upgrading"). The demo, alone on its own file,
+/// migrates whatever it needs.
+pub async fn refuse_offline_migrations(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let plan = store.migration_plan().await;
+    store.close().await;
+    if let Some(version) = plan.context("reading the migrations applied")?.offline() {
+        anyhow::bail!(
+            "migration {version:04} re-keys tables the previous build reads: stop every process \
+             of the previous build, run `lendcore migrate`, then start this one \
+             (docs/OPERATIONS.md, \"Upgrading\")"
+        );
+    }
+    Ok(())
+}
+
 /// Migrates, runs `prepare` (the demo seeds data there), then serves until Ctrl-C or SIGTERM.
 pub async fn run<F, Fut>(config: Config, prepare: F) -> anyhow::Result<()>
 where

@@ -423,6 +423,21 @@ store_test! {
 }
 
 store_test! {
+    async fn serve_will_not_re_key_a_database_in_use_and_says_how_to_upgrade(db: &TestDb) {
+        // As a database of the previous build looks: every migration applied but 0035.
+        db.execute("DELETE FROM _sqlx_migrations WHERE version = 35").await;
+        let output = Command::new(BIN)
+            .args(["serve", "--db", &db.url, "--bind", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains("migration 0035") && err.contains("run `lendcore migrate`"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+store_test! {
     async fn close_of_business_runs_from_the_command_line(db: &TestDb) {
         let output = Command::new(BIN)
             .args(["cob", "run", "--db", &db.url, "--date", "2026-11-22"])

@@ -145,9 +145,11 @@ async fn drawdown(
 }
 
 async fn all_drawdowns(store: &dyn Store, ids: &[String]) -> Vec<Drawdown> {
-    let mut uow = store.begin_read().await.unwrap();
     let mut found = Vec::new();
     for id in ids {
+        let borrower =
+            lendcore_domain::ids::borrower_of(id).expect("a drawdown id names its borrower");
+        let mut uow = store.begin_read_for(borrower).await.unwrap();
         found.push(uow.find_drawdown(id).await.unwrap().unwrap());
     }
     found
@@ -260,7 +262,8 @@ store_test! {
         let settlement = LoanAccounts { loan_id: String::new(), channel_id: "sandbox".into(), currency: Currency::Cny };
         assert_eq!(uow.account_balance(&settlement.account(AccountKind::ChannelSettlement), Layer::Posted).await.unwrap(), -paid_out,
             "the channel's account shows exactly what it paid");
-        let line = uow.find_credit_line(&line_id).await.unwrap().unwrap();
+        let borrower = lendcore_domain::ids::borrower_of(&line_id).expect("a line id names its borrower");
+        let line = store.begin_read_for(borrower).await.unwrap().find_credit_line(&line_id).await.unwrap().unwrap();
         assert_eq!((line.drawn_minor, line.held_minor), (drawn, 0));
         assert!(uow.unbalanced_entries().await.unwrap().is_empty());
         assert!(uow.list_jobs(JobStatus::Dead, 10).await.unwrap().is_empty(), "no job died");

@@ -256,8 +256,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Writes into the schema the limits the extractors enforce on parameters: an
-/// `Idempotency-Key` is 1-255 visible ASCII characters, an id in a path 1-64, a product code
-/// follows its pattern.
+/// `Idempotency-Key` is 1-255 visible ASCII characters, an id in a path 1-128
+/// (`lendcore_domain::ids::MAX_ID_LEN`), a product code follows its pattern.
 fn describe_parameters(path: &str, operation: &mut utoipa::openapi::path::Operation) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -280,7 +280,11 @@ fn describe_parameters(path: &str, operation: &mut utoipa::openapi::path::Operat
                 parameter.schema = Some(text(2, 32, "^[a-z0-9][a-z0-9_-]{1,31}$"));
             }
             (ParameterIn::Path, "id") => {
-                parameter.schema = Some(text(1, 64, "^[\\x21-\\x7E]+$"));
+                parameter.schema = Some(text(
+                    1,
+                    lendcore_domain::ids::MAX_ID_LEN,
+                    "^[\\x21-\\x7E]+$",
+                ));
             }
             _ => {}
         }

@@ -469,7 +469,8 @@ store_test! {
         let path = |action: &str| format!("/v1/credit-lines/{id}/{action}");
 
         // A drawdown in flight holds 3,000,000 (the drawdown API arrives with issue #4).
-        let mut uow = api.store.begin().await.unwrap();
+        assert!(id.starts_with("b-1001."), "a line's id names its borrower: {id}");
+        let mut uow = api.store.begin_for("b-1001").await.unwrap();
         assert!(uow.place_hold(&id, 3_000_000, api.now()).await.unwrap());
         uow.commit().await.unwrap();
         let below = api.send("POST", &path("limit"), None, &json!({"limit_minor": 2_999_999})).await;

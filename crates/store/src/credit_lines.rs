@@ -32,16 +32,10 @@ pub trait CreditLineRepository {
 
     async fn find_credit_line(&mut self, id: &str) -> Result<Option<CreditLine>, StoreError>;
 
-    async fn credit_lines_of(&mut self, borrower_id: &str) -> Result<Vec<CreditLine>, StoreError>;
+    /// The borrower's lines, oldest first.
+    async fn credit_lines(&mut self) -> Result<Vec<CreditLine>, StoreError>;
 
-    /// Lines not closed, by id, `limit` after `after`: what the daily review walks.
-    async fn open_credit_lines_after(
-        &mut self,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<CreditLine>, StoreError>;
-
-    /// The log, oldest first.
+    /// The line's log, oldest first.
     async fn credit_line_events(&mut self, line_id: &str) -> Result<Vec<LineEvent>, StoreError>;
 
     /// Reserves `amount` for a drawdown. `false`, and nothing changed, when the line is not
@@ -132,7 +126,7 @@ from_row!(EventRow {
     at_ms
 });
 
-const LINE_COLUMNS: &str = "id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
+pub(crate) const LINE_COLUMNS: &str = "id, borrower_id, currency, limit_minor, drawn_minor, held_minor, \
      rate_tier, valid_from_ms, valid_until_ms, status, revision, created_at_ms, updated_at_ms";
 
 #[async_trait]
@@ -142,6 +136,7 @@ impl CreditLineRepository for SqlUnitOfWork {
         line: &CreditLine,
         event: &LineEvent,
     ) -> Result<(), StoreError> {
+        self.owns("credit line", &line.borrower_id)?;
         self.execute(
             self.sql(
                 "INSERT INTO credit_lines (id, borrower_id, currency, limit_minor, \
@@ -165,7 +160,7 @@ impl CreditLineRepository for SqlUnitOfWork {
             .bind(to_ms(line.updated_at)),
         )
         .await?;
-        self.append_line_event(&line.borrower_id, event).await
+        self.append_line_event(event).await
     }
 
     async fn update_credit_line(
@@ -174,17 +169,20 @@ impl CreditLineRepository for SqlUnitOfWork {
         read_revision: i64,
         event: &LineEvent,
     ) -> Result<(), StoreError> {
+        self.owns("credit line", &line.borrower_id)?;
         let updated = self
             .execute(
                 self.sql(
                     "UPDATE credit_lines SET limit_minor = $1, state = $2, status = $3, \
-                revision = $4, updated_at_ms = $5 WHERE id = $6 AND revision = $7",
+                revision = $4, updated_at_ms = $5 WHERE borrower_id = $6 AND id = $7 \
+                AND revision = $8",
                 )
                 .bind(line.limit_minor)
                 .bind(state_of(&line.status))
                 .bind(status_json(&line.status)?)
                 .bind(line.revision)
                 .bind(to_ms(line.updated_at))
+                .bind(self.borrower.clone())
                 .bind(&line.id)
                 .bind(read_revision),
             )
@@ -192,34 +190,24 @@ impl CreditLineRepository for SqlUnitOfWork {
         if updated != 1 {
             return Err(StoreError::Stale("credit line"));
         }
-        self.append_line_event(&line.borrower_id, event).await
+        self.append_line_event(event).await
     }
 
     async fn find_credit_line(&mut self, id: &str) -> Result<Option<CreditLine>, StoreError> {
-        let sql = format!("SELECT {LINE_COLUMNS} FROM credit_lines WHERE id = $1");
-        let row: Option<LineRow> = self.fetch_optional(self.sql(&sql).bind(id)).await?;
+        let sql =
+            format!("SELECT {LINE_COLUMNS} FROM credit_lines WHERE borrower_id = $1 AND id = $2");
+        let row: Option<LineRow> = self
+            .fetch_optional(self.sql(&sql).bind(self.borrower.clone()).bind(id))
+            .await?;
         row.map(line_from_row).transpose()
     }
 
-    async fn credit_lines_of(&mut self, borrower_id: &str) -> Result<Vec<CreditLine>, StoreError> {
+    async fn credit_lines(&mut self) -> Result<Vec<CreditLine>, StoreError> {
         let sql = format!(
             "SELECT {LINE_COLUMNS} FROM credit_lines WHERE borrower_id = $1 ORDER BY created_at_ms, id"
         );
-        let rows: Vec<LineRow> = self.fetch_all(self.sql(&sql).bind(borrower_id)).await?;
-        rows.into_iter().map(line_from_row).collect()
-    }
-
-    async fn open_credit_lines_after(
-        &mut self,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<CreditLine>, StoreError> {
-        let sql = format!(
-            "SELECT {LINE_COLUMNS} FROM credit_lines WHERE id > $1 AND state <> 'closed' \
-             ORDER BY id LIMIT $2"
-        );
         let rows: Vec<LineRow> = self
-            .fetch_all(self.sql(&sql).bind(after).bind(i64::from(limit)))
+            .fetch_all(self.sql(&sql).bind(self.borrower.clone()))
             .await?;
         rows.into_iter().map(line_from_row).collect()
     }
@@ -229,9 +217,10 @@ impl CreditLineRepository for SqlUnitOfWork {
             .fetch_all(
                 self.sql(
                     "SELECT line_id, seq, kind, limit_before_minor, limit_after_minor, \
-                reason, actor, note, at_ms FROM credit_line_events WHERE line_id = \
-                $1 ORDER BY seq",
+                reason, actor, note, at_ms FROM credit_line_events WHERE borrower_id = $1 \
+                AND line_id = $2 ORDER BY seq",
                 )
+                .bind(self.borrower.clone())
                 .bind(line_id),
             )
             .await?;
@@ -248,13 +237,15 @@ impl CreditLineRepository for SqlUnitOfWork {
             .execute(
                 self.sql(
                     "UPDATE credit_lines SET held_minor = held_minor + $2, revision = \
-                        revision + 1, updated_at_ms = $3 WHERE id = $1 AND state = 'active' \
+                        revision + 1, updated_at_ms = $3 WHERE borrower_id = $4 AND id = $1 \
+                        AND state = 'active' \
                         AND valid_from_ms <= $3 AND valid_until_ms > $3 AND $2 > 0 AND \
                         drawn_minor + held_minor + $2 <= limit_minor",
                 )
                 .bind(line_id)
                 .bind(amount_minor)
-                .bind(to_ms(now)),
+                .bind(to_ms(now))
+                .bind(self.borrower.clone()),
             )
             .await?;
         Ok(updated == 1)
@@ -293,12 +284,14 @@ impl CreditLineRepository for SqlUnitOfWork {
 
 /// Moves of money already on a line; each refuses to take more than is there.
 const RELEASE_HOLD: &str = "UPDATE credit_lines SET held_minor = held_minor - $2, \
-     revision = revision + 1, updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND held_minor >= $2";
+     revision = revision + 1, updated_at_ms = $3 WHERE borrower_id = $4 AND id = $1 AND $2 > 0 \
+     AND held_minor >= $2";
 const DRAW_HOLD: &str = "UPDATE credit_lines SET held_minor = held_minor - $2, \
      drawn_minor = drawn_minor + $2, revision = revision + 1, updated_at_ms = $3 \
-     WHERE id = $1 AND $2 > 0 AND held_minor >= $2";
+     WHERE borrower_id = $4 AND id = $1 AND $2 > 0 AND held_minor >= $2";
 const REPAY_DRAWN: &str = "UPDATE credit_lines SET drawn_minor = drawn_minor - $2, \
-     revision = revision + 1, updated_at_ms = $3 WHERE id = $1 AND $2 > 0 AND drawn_minor >= $2";
+     revision = revision + 1, updated_at_ms = $3 WHERE borrower_id = $4 AND id = $1 AND $2 > 0 \
+     AND drawn_minor >= $2";
 
 impl SqlUnitOfWork {
     /// Runs one of the moves above. Taking more than is held or drawn is a bug upstream, never
@@ -315,7 +308,8 @@ impl SqlUnitOfWork {
                 self.sql(sql)
                     .bind(line_id)
                     .bind(amount_minor)
-                    .bind(to_ms(now)),
+                    .bind(to_ms(now))
+                    .bind(self.borrower.clone()),
             )
             .await?;
         if updated == 1 {
@@ -330,11 +324,7 @@ impl SqlUnitOfWork {
         }
     }
 
-    async fn append_line_event(
-        &mut self,
-        borrower_id: &str,
-        event: &LineEvent,
-    ) -> Result<(), StoreError> {
+    async fn append_line_event(&mut self, event: &LineEvent) -> Result<(), StoreError> {
         self.execute(
             self.sql(
                 "INSERT INTO credit_line_events (line_id, seq, borrower_id, kind, \
@@ -343,7 +333,7 @@ impl SqlUnitOfWork {
             )
             .bind(&event.line_id)
             .bind(event.seq)
-            .bind(borrower_id)
+            .bind(self.borrower.clone())
             .bind(kind_str(event.kind))
             .bind(event.limit_before_minor)
             .bind(event.limit_after_minor)

@@ -539,7 +539,7 @@ macro_rules! risk_records {
 /// sort and, on SQLite, no temporary table (each one a page allocated and zeroed per decision).
 const RISK_RECORDS: &str = risk_records!(
     "SELECT d.body, q.quote FROM drawdowns d \
-       LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
+       LEFT JOIN drawdown_quotes q ON q.borrower_id = d.borrower_id AND q.drawdown_id = d.id \
      WHERE d.borrower_id = $1 \
        AND (d.state = 'active' \
             OR (d.updated_at_ms >= $2 \

@@ -11,7 +11,7 @@ use lendcore_domain::reasons::Reason;
 use crate::StoreError;
 use crate::sql::from_row;
 use crate::time::{from_ms, from_opt_ms, to_ms};
-use crate::unit_of_work::{SqlUnitOfWork, on_tx};
+use crate::unit_of_work::SqlUnitOfWork;
 
 /// One call to a payment channel, recorded before it is made and completed after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,35 +62,7 @@ pub trait DrawdownRepository {
     /// SQLite's single writer serialises anyway), so concurrent changes queue instead of racing.
     async fn lock_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError>;
 
-    /// Writes the servicing of several loans (what close of business keeps: accruals,
-    /// penalties, delinquency, the date closed), each read at the revision given. Their state
-    /// and `updated_at` are not written: servicing changes neither, and leaving them alone
-    /// spares the indexes on them. [`StoreError::Stale`] if any loan moved meanwhile.
-    async fn update_servicing(&mut self, changed: &[(Drawdown, i64)]) -> Result<(), StoreError>;
-
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError>;
-
-    /// Ids of drawdowns in `state` (e.g. `disbursing`), by id, `limit` after `after`.
-    async fn drawdown_ids_in_state(
-        &mut self,
-        state: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<String>, StoreError>;
-
-    /// The next `limit` active loans, by id after `after`, that close of business has not yet
-    /// closed for `date`: how close of business walks the book, a batch at a time. Not
-    /// locked: close of business reads them before its write transaction and writes them back
-    /// only at the revision it read ([`Self::update_servicing`]).
-    async fn loans_to_close(
-        &mut self,
-        date: lendcore_domain::calendar::Date,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<Drawdown>, StoreError>;
-
-    /// How many drawdowns are in `state` (an index count, cheap on a large book).
-    async fn count_drawdowns_in_state(&mut self, state: &str) -> Result<u64, StoreError>;
 
     /// Records a call about to be made; returns its attempt number.
     async fn start_payout_attempt(
@@ -116,9 +88,6 @@ pub trait DrawdownRepository {
         drawdown_id: &str,
     ) -> Result<Vec<PayoutAttempt>, StoreError>;
 }
-
-/// Rows per multi-row statement: well under both databases' limits on bound parameters.
-const ROWS_PER_STATEMENT: usize = 500;
 
 struct TransitionRow {
     from_state: String,
@@ -208,6 +177,7 @@ impl DrawdownRepository for SqlUnitOfWork {
         token_hash: &str,
         step: &Transition,
     ) -> Result<(), StoreError> {
+        self.owns("drawdown", &drawdown.borrower_id)?;
         self.execute(
             self.sql(
                 "INSERT INTO drawdowns (id, line_id, borrower_id, state, body, \
@@ -216,7 +186,7 @@ impl DrawdownRepository for SqlUnitOfWork {
             )
             .bind(&drawdown.id)
             .bind(&drawdown.line_id)
-            .bind(&drawdown.borrower_id)
+            .bind(self.borrower.clone())
             .bind(drawdown.status.name())
             .bind(body(drawdown)?)
             .bind(token_hash)
@@ -233,7 +203,7 @@ impl DrawdownRepository for SqlUnitOfWork {
                     ($1, $2, $3)",
             )
             .bind(&drawdown.id)
-            .bind(&drawdown.borrower_id)
+            .bind(self.borrower.clone())
             .bind(&quote),
         )
         .await?;
@@ -246,9 +216,10 @@ impl DrawdownRepository for SqlUnitOfWork {
         read_revision: i64,
         step: Option<&Transition>,
     ) -> Result<(), StoreError> {
+        self.owns("drawdown", &drawdown.borrower_id)?;
         let update = format!(
             "UPDATE drawdowns SET state = $1, body = {}, revision = $3, updated_at_ms = $4, \
-             closed_through = $5 WHERE id = $6 AND revision = $7",
+             closed_through = $5 WHERE borrower_id = $8 AND id = $6 AND revision = $7",
             keep_quote(self.backend(), "$2")
         );
         // On PostgreSQL the step goes in the same round trip: the UPDATE as a data-modifying
@@ -257,11 +228,12 @@ impl DrawdownRepository for SqlUnitOfWork {
         let (sql, step_with_it) = match (self.backend(), step) {
             (crate::Backend::Postgres, Some(step)) => (
                 format!(
-                    "WITH updated AS ({update} RETURNING id, borrower_id) \
+                    "WITH updated AS ({update} RETURNING id) \
                      INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, from_state, \
                      to_state, reason, at_ms, actor, note) SELECT u.id, COALESCE((SELECT \
-                     MAX(t.seq) FROM drawdown_transitions t WHERE t.drawdown_id = u.id), 0) + 1, \
-                     u.borrower_id, $8, $9, $10, $11, $12, $13 FROM updated u"
+                     MAX(t.seq) FROM drawdown_transitions t WHERE t.borrower_id = $8 \
+                     AND t.drawdown_id = u.id), 0) + 1, $8, $9, $10, $11, $12, $13, $14 \
+                     FROM updated u"
                 ),
                 Some(step),
             ),
@@ -275,7 +247,8 @@ impl DrawdownRepository for SqlUnitOfWork {
             .bind(to_ms(drawdown.updated_at))
             .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
             .bind(&drawdown.id)
-            .bind(read_revision);
+            .bind(read_revision)
+            .bind(self.borrower.clone());
         if let Some(step) = step_with_it {
             statement = statement
                 .bind(&step.from)
@@ -296,8 +269,11 @@ impl DrawdownRepository for SqlUnitOfWork {
     }
 
     async fn find_drawdown(&mut self, id: &str) -> Result<Option<Drawdown>, StoreError> {
-        self.one_drawdown(&format!("{SELECT_BODY} WHERE d.id = $1"), id)
-            .await
+        self.one_drawdown(
+            &format!("{SELECT_BODY} WHERE d.borrower_id = $1 AND d.id = $2"),
+            id,
+        )
+        .await
     }
 
     async fn find_drawdown_by_token(
@@ -311,9 +287,12 @@ impl DrawdownRepository for SqlUnitOfWork {
                 self.sql(
                     "SELECT d.body, q.quote, t.from_state, t.to_state, t.reason, t.at_ms, \
                         t.actor, t.note FROM drawdowns d LEFT JOIN drawdown_quotes q ON \
-                        q.drawdown_id = d.id LEFT JOIN drawdown_transitions t ON \
-                        t.drawdown_id = d.id WHERE d.token_hash = $1 ORDER BY t.seq",
+                        q.borrower_id = d.borrower_id AND q.drawdown_id = d.id \
+                        LEFT JOIN drawdown_transitions t ON t.borrower_id = d.borrower_id \
+                        AND t.drawdown_id = d.id WHERE d.borrower_id = $1 AND d.token_hash = $2 \
+                        ORDER BY t.seq",
                 )
+                .bind(self.borrower.clone())
                 .bind(token_hash),
             )
             .await?;
@@ -351,41 +330,11 @@ impl DrawdownRepository for SqlUnitOfWork {
             crate::Backend::Sqlite => "",
             crate::Backend::Postgres => " FOR UPDATE OF d",
         };
-        self.one_drawdown(&format!("{SELECT_BODY} WHERE d.id = $1{lock}"), id)
-            .await
-    }
-
-    async fn update_servicing(&mut self, changed: &[(Drawdown, i64)]) -> Result<(), StoreError> {
-        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
-            // One statement per chunk; VALUES columns are column1… on both databases.
-            let sql = format!(
-                "UPDATE drawdowns SET body = {}, revision = v.column3, \
-                 closed_through = v.column4 FROM (VALUES {}) AS v \
-                 WHERE drawdowns.id = v.column1 AND drawdowns.revision = v.column5",
-                keep_quote(self.backend(), "v.column2"),
-                crate::placeholders(self.backend(), chunk.len(), 5)
-            );
-            let mut bodies = Vec::with_capacity(chunk.len());
-            for (drawdown, _) in chunk {
-                bodies.push(body(drawdown)?);
-            }
-            let updated = on_tx!(self, c => {
-                let mut query = sqlx::query(&sql);
-                for ((drawdown, read_revision), body) in chunk.iter().zip(&bodies) {
-                    query = query
-                        .bind(&drawdown.id)
-                        .bind(body)
-                        .bind(drawdown.revision)
-                        .bind(drawdown.servicing.last_close.map(|d| d.to_string()))
-                        .bind(*read_revision);
-                }
-                query.execute(c).await.map(|r| r.rows_affected())
-            })?;
-            if updated != chunk.len() as u64 {
-                return Err(StoreError::Stale("drawdown"));
-            }
-        }
-        Ok(())
+        self.one_drawdown(
+            &format!("{SELECT_BODY} WHERE d.borrower_id = $1 AND d.id = $2{lock}"),
+            id,
+        )
+        .await
     }
 
     async fn drawdown_timeline(&mut self, id: &str) -> Result<Vec<Transition>, StoreError> {
@@ -393,65 +342,14 @@ impl DrawdownRepository for SqlUnitOfWork {
             .fetch_all(
                 self.sql(
                     "SELECT from_state, to_state, reason, at_ms, actor, note FROM \
-                        drawdown_transitions WHERE drawdown_id = $1 ORDER BY seq",
+                        drawdown_transitions WHERE borrower_id = $1 AND drawdown_id = $2 \
+                        ORDER BY seq",
                 )
+                .bind(self.borrower.clone())
                 .bind(id),
             )
             .await?;
         rows.into_iter().map(transition).collect()
-    }
-
-    async fn drawdown_ids_in_state(
-        &mut self,
-        state: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .fetch_all::<(_,)>(
-                self.sql(
-                    "SELECT id FROM drawdowns WHERE state = $1 AND id > $2 ORDER BY id \
-                        LIMIT $3",
-                )
-                .bind(state)
-                .bind(after)
-                .bind(i64::from(limit)),
-            )
-            .await
-            .map(|v| v.into_iter().map(|(v,)| v).collect())?)
-    }
-
-    async fn loans_to_close(
-        &mut self,
-        date: lendcore_domain::calendar::Date,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<Drawdown>, StoreError> {
-        // ISO dates compare as text in date order.
-        let sql = "SELECT d.body, q.quote FROM drawdowns d \
-                   LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id \
-                   WHERE d.state = 'active' AND d.id > $1 \
-                   AND (d.closed_through IS NULL OR d.closed_through < $2) ORDER BY d.id LIMIT $3";
-        let rows: Vec<BodyRow> = self
-            .fetch_all(
-                self.sql(sql)
-                    .bind(after)
-                    .bind(date.to_string())
-                    .bind(i64::from(limit)),
-            )
-            .await?;
-        rows.into_iter().map(BodyRow::parse).collect()
-    }
-
-    async fn count_drawdowns_in_state(&mut self, state: &str) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .fetch_one::<(_,)>(
-                self.sql("SELECT COUNT(*) FROM drawdowns WHERE state = $1")
-                    .bind(state),
-            )
-            .await
-            .map(|(v,)| v)?;
-        u64::try_from(count).map_err(|e| StoreError::corrupt("drawdowns", e))
     }
 
     async fn start_payout_attempt(
@@ -464,16 +362,18 @@ impl DrawdownRepository for SqlUnitOfWork {
     ) -> Result<i64, StoreError> {
         // Numbered in the statement that writes it: no read of the last number first. Two
         // callers numbering at once collide on the key, and the loser takes the next number.
+        self.owns("drawdown", &drawdown.borrower_id)?;
         let (next,): (i64,) = self
             .fetch_one(
                 self.sql(
                     "INSERT INTO payout_attempts (drawdown_id, attempt, borrower_id, \
                     channel_id, reference, action, started_at_ms) \
                     SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, $3, $4, $5, $6 \
-                    FROM payout_attempts WHERE drawdown_id = $1 RETURNING attempt",
+                    FROM payout_attempts WHERE borrower_id = $2 AND drawdown_id = $1 \
+                    RETURNING attempt",
                 )
                 .bind(&drawdown.id)
-                .bind(&drawdown.borrower_id)
+                .bind(self.borrower.clone())
                 .bind(channel_id)
                 .bind(reference)
                 .bind(action.as_str())
@@ -491,19 +391,30 @@ impl DrawdownRepository for SqlUnitOfWork {
         detail: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.execute(
-            self.sql(
-                "UPDATE payout_attempts SET outcome = $1, detail = $2, ended_at_ms = \
-                    $3 WHERE drawdown_id = $4 AND attempt = $5",
+        let updated = self
+            .execute(
+                self.sql(
+                    "UPDATE payout_attempts SET outcome = $1, detail = $2, ended_at_ms = $3 \
+                    WHERE borrower_id = $6 AND drawdown_id = $4 AND attempt = $5",
+                )
+                .bind(outcome.as_str())
+                .bind(detail)
+                .bind(to_ms(now))
+                .bind(drawdown_id)
+                .bind(attempt)
+                .bind(self.borrower.clone()),
             )
-            .bind(outcome.as_str())
-            .bind(detail)
-            .bind(to_ms(now))
-            .bind(drawdown_id)
-            .bind(attempt),
-        )
-        .await?;
-        Ok(())
+            .await?;
+        // What a channel answered is evidence: an answer with no call to write it to is a
+        // bug, never dropped quietly.
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::corrupt(
+                "payout_attempts",
+                format!("no attempt {attempt} of drawdown {drawdown_id} to record its answer on"),
+            ))
+        }
     }
 
     async fn payout_attempts(
@@ -515,8 +426,9 @@ impl DrawdownRepository for SqlUnitOfWork {
                 self.sql(
                     "SELECT drawdown_id, attempt, channel_id, reference, action, outcome, \
                 detail, started_at_ms, ended_at_ms FROM payout_attempts WHERE \
-                drawdown_id = $1 ORDER BY attempt",
+                borrower_id = $1 AND drawdown_id = $2 ORDER BY attempt",
                 )
+                .bind(self.borrower.clone())
                 .bind(drawdown_id),
             )
             .await?;
@@ -558,10 +470,10 @@ impl SqlUnitOfWork {
                 "INSERT INTO drawdown_transitions (drawdown_id, seq, borrower_id, \
                     from_state, to_state, reason, at_ms, actor, note) SELECT $1, \
                     COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8 FROM \
-                    drawdown_transitions WHERE drawdown_id = $1",
+                    drawdown_transitions WHERE borrower_id = $2 AND drawdown_id = $1",
             )
             .bind(&drawdown.id)
-            .bind(&drawdown.borrower_id)
+            .bind(self.borrower.clone())
             .bind(&step.from)
             .bind(&step.to)
             .bind(step.reason.map(Reason::code))
@@ -575,13 +487,16 @@ impl SqlUnitOfWork {
 }
 
 /// A drawdown's body with its quote, for a `WHERE` on `d` to follow.
-const SELECT_BODY: &str =
-    "SELECT d.body, q.quote FROM drawdowns d LEFT JOIN drawdown_quotes q ON q.drawdown_id = d.id";
+const SELECT_BODY: &str = "SELECT d.body, q.quote FROM drawdowns d LEFT JOIN drawdown_quotes q \
+     ON q.borrower_id = d.borrower_id AND q.drawdown_id = d.id";
 
 impl SqlUnitOfWork {
-    /// The drawdown `sql` (a [`SELECT_BODY`] with one parameter) finds by `key`, if any.
+    /// The borrower's drawdown `sql` (a [`SELECT_BODY`] with two parameters, the borrower and
+    /// `key`) finds, if any.
     async fn one_drawdown(&mut self, sql: &str, key: &str) -> Result<Option<Drawdown>, StoreError> {
-        let found: Option<BodyRow> = self.fetch_optional(self.sql(sql).bind(key)).await?;
+        let found: Option<BodyRow> = self
+            .fetch_optional(self.sql(sql).bind(self.borrower.clone()).bind(key))
+            .await?;
         found.map(BodyRow::parse).transpose()
     }
 }
@@ -591,7 +506,7 @@ impl SqlUnitOfWork {
 /// writes one for every loan every day, and a confirmation writes one while it holds SQLite's
 /// writer. Taken apart field by field, so a field added to [`Drawdown`] does not compile here
 /// until it is stored too.
-fn body(drawdown: &Drawdown) -> Result<String, StoreError> {
+pub(crate) fn body(drawdown: &Drawdown) -> Result<String, StoreError> {
     let Drawdown {
         id,
         line_id,
@@ -654,7 +569,7 @@ struct StoredBody<'a> {
 /// The SQL for a new body `new` (a parameter or column) that keeps the stored body's quote
 /// when the drawdown has no row in `drawdown_quotes`: one written by a process older than the
 /// quotes table, during an upgrade. So no write by this version can lose a quote.
-fn keep_quote(backend: crate::Backend, new: &str) -> String {
+pub(crate) fn keep_quote(backend: crate::Backend, new: &str) -> String {
     let spliced = match backend {
         crate::Backend::Sqlite => {
             format!("json_set({new}, '$.quote', json(drawdowns.body -> '$.quote'))")
@@ -664,7 +579,8 @@ fn keep_quote(backend: crate::Backend, new: &str) -> String {
         ),
     };
     format!(
-        "CASE WHEN EXISTS (SELECT 1 FROM drawdown_quotes q WHERE q.drawdown_id = drawdowns.id) \
+        "CASE WHEN EXISTS (SELECT 1 FROM drawdown_quotes q WHERE \
+         q.borrower_id = drawdowns.borrower_id AND q.drawdown_id = drawdowns.id) \
          THEN {new} ELSE {spliced} END"
     )
 }

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// A stored row could not be turned back into a domain value.
     #[error("corrupt data in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// A unit of work on one borrower's rows was given another borrower's row to write: a bug
+    /// upstream, refused before it reaches the database.
+    #[error("a unit of work for one borrower was given another borrower's {0}")]
+    OtherBorrower(&'static str),
     #[error("database error: {0}")]
     Database(String),
 }

@@ -252,12 +252,13 @@ impl IncidentRepository for SqlUnitOfWork {
                          'disbursing', 'manual_review')";
         let sql = match channel {
             None => format!(
-                "SELECT DISTINCT d.borrower_id FROM drawdowns d WHERE {in_flight} \
+                "/* across borrowers: borrowers paying out */ SELECT DISTINCT d.borrower_id \
+                 FROM drawdowns d WHERE {in_flight} \
                  AND d.borrower_id > $1 ORDER BY d.borrower_id LIMIT $2"
             ),
             Some(_) => format!(
-                "SELECT DISTINCT d.borrower_id FROM drawdowns d \
-                 JOIN payout_attempts p ON p.borrower_id = d.borrower_id AND p.drawdown_id = d.id \
+                "/* across borrowers: borrowers paying out */ SELECT DISTINCT d.borrower_id \
+                 FROM drawdowns d JOIN payout_attempts p ON p.borrower_id = d.borrower_id AND p.drawdown_id = d.id \
                  WHERE {in_flight} AND p.channel_id = $3 \
                  AND d.borrower_id > $1 ORDER BY d.borrower_id LIMIT $2"
             ),

@@ -57,7 +57,7 @@ const HOLDING: &str =
 impl IntegrityRepository for SqlUnitOfWork {
     async fn overdrawn_lines(&mut self, limit: u32) -> Result<Vec<String>, StoreError> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT id FROM credit_lines \
+            "/* across borrowers: book check */ SELECT id FROM credit_lines \
              WHERE drawn_minor < 0 OR held_minor < 0 OR drawn_minor + held_minor > limit_minor \
              ORDER BY id LIMIT $1",
         )
@@ -71,10 +71,11 @@ impl IntegrityRepository for SqlUnitOfWork {
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
         let sql = format!(
-            "SELECT l.id FROM credit_lines l \
-             LEFT JOIN (SELECT line_id, SUM(CAST(json_amount AS BIGINT)) AS held FROM ( \
-                 SELECT line_id, {amount} AS json_amount FROM drawdowns WHERE state IN {HOLDING} \
-               ) AS holding GROUP BY line_id) AS h ON h.line_id = l.id \
+            "/* across borrowers: book check */ SELECT l.id FROM credit_lines l \
+             LEFT JOIN (SELECT borrower_id, line_id, SUM(CAST(json_amount AS BIGINT)) AS held \
+               FROM (SELECT borrower_id, line_id, {amount} AS json_amount FROM drawdowns \
+                 WHERE state IN {HOLDING}) AS holding GROUP BY borrower_id, line_id) AS h \
+               ON h.borrower_id = l.borrower_id AND h.line_id = l.id \
              WHERE l.held_minor <> COALESCE(h.held, 0) ORDER BY l.id LIMIT $1",
             amount = self.json_field("body", "amount_minor"),
         );
@@ -89,12 +90,14 @@ impl IntegrityRepository for SqlUnitOfWork {
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT l.id FROM credit_lines l \
-             LEFT JOIN (SELECT d.line_id, SUM(p.debit_minor - p.credit_minor) AS owed \
+            "/* across borrowers: book check */ SELECT l.id FROM credit_lines l \
+             LEFT JOIN (SELECT d.borrower_id, d.line_id, \
+                   SUM(p.debit_minor - p.credit_minor) AS owed \
                  FROM drawdowns d JOIN ledger_postings p \
                    ON p.account_owner = d.id AND p.account_kind = 'principal_receivable' \
                   AND p.layer = 'posted' \
-                 GROUP BY d.line_id) AS o ON o.line_id = l.id \
+                 GROUP BY d.borrower_id, d.line_id) AS o \
+               ON o.borrower_id = l.borrower_id AND o.line_id = l.id \
              WHERE l.drawn_minor <> COALESCE(o.owed, 0) ORDER BY l.id LIMIT $1",
         )
         .bind(i64::from(limit))
@@ -108,7 +111,7 @@ impl IntegrityRepository for SqlUnitOfWork {
     ) -> Result<Vec<String>, StoreError> {
         self.flush_pending().await?;
         Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT d.id FROM drawdowns d \
+            "/* across borrowers: book check */ SELECT d.id FROM drawdowns d \
              WHERE d.state IN ('disbursing', 'queued_for_maintenance', 'held_for_review') \
                AND NOT EXISTS (SELECT 1 FROM jobs j \
                  WHERE j.id = CASE d.state WHEN 'held_for_review' THEN 'hold-expiry:' || d.id \

@@ -7,6 +7,7 @@ pub mod access;
 mod alerts;
 pub mod applications;
 pub mod audit;
+pub mod book;
 pub mod borrowers;
 mod cases;
 mod challenges;
@@ -29,6 +30,7 @@ pub mod outbox;
 mod pending;
 mod postgres;
 pub mod products;
+mod routes;
 mod sql;
 mod sqlite;
 mod time;
@@ -46,6 +48,7 @@ pub use access::{
 pub use alerts::{AlertRepository, SignalCount, StoredAlert, StoredAlertRule};
 pub use applications::{ApplicationRepository, StoredDocument};
 pub use audit::AuditRepository;
+pub use book::BookRepository;
 pub use borrowers::{BorrowerIndex, BorrowerRepository, StoredBorrower};
 pub use cases::CaseRepository;
 pub use challenges::{
@@ -72,6 +75,7 @@ pub use operations::{APPLICATION_STEPS, JobFigures, OperationsRepository, QueueF
 pub use outbox::{OutboxEvent, OutboxRepository};
 pub use postgres::PgStore;
 pub use products::ProductRepository;
+pub use routes::RouteRepository;
 pub use sqlite::SqliteStore;
 
 /// Which database a store talks to.
@@ -87,6 +91,33 @@ impl Backend {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         }
+    }
+}
+
+/// Migrations a process of the previous build must not run beside: they re-key tables it
+/// reads by their old keys (docs/OPERATIONS.md, "Upgrading"). `lendcore serve` does not apply
+/// one to a database in use; `lendcore migrate` does, once the previous build is stopped.
+pub const OFFLINE_MIGRATIONS: &[i64] = &[35];
+
+/// What [`Store::migrate`] would do: the migrations the database has applied, and those of this
+/// build it has not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationPlan {
+    pub applied: usize,
+    pub pending: Vec<i64>,
+}
+
+impl MigrationPlan {
+    /// The first pending migration of [`OFFLINE_MIGRATIONS`] on a database already in use
+    /// (one that applied migrations before): a fresh database takes them all at once.
+    pub fn offline(&self) -> Option<i64> {
+        if self.applied == 0 {
+            return None;
+        }
+        self.pending
+            .iter()
+            .copied()
+            .find(|v| OFFLINE_MIGRATIONS.contains(v))
     }
 }
 
@@ -112,8 +143,21 @@ pub trait Store: Send + Sync + 'static {
     /// A read-only unit of work: one consistent snapshot, never blocking writers.
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError>;
 
+    /// A read-write unit of work on one borrower's rows: besides what [`Store::begin`] gives,
+    /// that borrower's credit lines and drawdowns, every statement on them bound to the
+    /// borrower (issue #16: on a database distributed by borrower, the unit runs on the one
+    /// node that holds the borrower). A borrower's lines and drawdowns are read by id and
+    /// written only this way.
+    async fn begin_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError>;
+
+    /// [`Store::begin_read`] on one borrower's rows, as [`Store::begin_for`].
+    async fn begin_read_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError>;
+
     /// Applies the migrations this build carries that the database has not seen.
     async fn migrate(&self) -> Result<MigrationReport, StoreError>;
+
+    /// What [`Store::migrate`] would apply, without applying it.
+    async fn migration_plan(&self) -> Result<MigrationPlan, StoreError>;
 
     /// `Ok` when the database answers and its schema is exactly the one this build expects.
     async fn readiness(&self) -> Result<(), StoreError>;
@@ -134,10 +178,9 @@ pub trait UnitOfWork:
     + BorrowerRepository
     + CaseRepository
     + PolicyChallengeRepository
-    + CreditLineRepository
+    + BookRepository
     + DecisionRepository
     + DeliveryRepository
-    + DrawdownRepository
     + IncidentRepository
     + LedgerRepository
     + LinkRepository
@@ -148,10 +191,18 @@ pub trait UnitOfWork:
     + OperationsRepository
     + OutboxRepository
     + PolicyRepository
+    + RouteRepository
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A [`UnitOfWork`] on one borrower's rows ([`Store::begin_for`]): the tables distributed by
+/// borrower (docs/SCALING.md) are reached through it alone, and it reaches only the rows of
+/// [`BorrowerUnit::borrower_id`]: a line or drawdown of anyone else is not found.
+pub trait BorrowerUnit: UnitOfWork + CreditLineRepository + DrawdownRepository {
+    fn borrower_id(&self) -> &str;
 }
 
 /// Pool hook: a connection that comes back still inside a transaction once its queued

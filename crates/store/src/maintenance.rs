@@ -165,7 +165,8 @@ impl MaintenanceRepository for SqlUnitOfWork {
             crate::Backend::Postgres => "SELECT jsonb_array_elements_text($1::jsonb)",
         };
         let sql = format!(
-            "SELECT DISTINCT borrower_id FROM drawdowns WHERE state IN ({wanted}) \
+            "/* across borrowers: borrowers by drawdown state */ SELECT DISTINCT borrower_id \
+             FROM drawdowns WHERE state IN ({wanted}) \
              AND borrower_id > $2 ORDER BY borrower_id LIMIT $3"
         );
         let states = serde_json::to_string(states)

@@ -40,6 +40,18 @@ pub(crate) fn check_current(migrator: &Migrator, applied: &[i64]) -> Result<(), 
     Ok(())
 }
 
+/// What `migrator` would apply to a database that applied `applied`.
+pub(crate) fn plan(migrator: &Migrator, applied: &[i64]) -> crate::MigrationPlan {
+    crate::MigrationPlan {
+        applied: applied.len(),
+        pending: migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect(),
+    }
+}
+
 /// Reads the applied versions, treating a missing bookkeeping table as "none applied".
 pub(crate) fn applied_or_empty(
     result: Result<Vec<i64>, sqlx::Error>,

@@ -99,7 +99,7 @@ impl OperationsRepository for SqlUnitOfWork {
     async fn queue_figures(&mut self) -> Result<Vec<QueueFigures>, StoreError> {
         self.flush_pending().await?;
         let rows: Vec<QueueRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT 'applications_referred' AS queue, COUNT(*) AS count, \
+            "/* across borrowers: queues */ SELECT 'applications_referred' AS queue, COUNT(*) AS count, \
                MIN(updated_at_ms) AS oldest_ms FROM applications WHERE state = 'referred' \
              UNION ALL \
              SELECT 'drawdowns_held', COUNT(*), MIN(updated_at_ms) \

@@ -8,7 +8,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::migrations;
 use crate::unit_of_work::{SqlUnitOfWork, Tx};
-use crate::{Backend, ConnectOptions, MigrationReport, Store, StoreError, UnitOfWork, redact_url};
+use crate::{
+    Backend, BorrowerUnit, ConnectOptions, MigrationPlan, MigrationReport, Store, StoreError,
+    UnitOfWork, redact_url,
+};
 
 pub struct PgStore {
     pool: PgPool,
@@ -61,6 +64,25 @@ async fn begin_apart(
         .map_err(StoreError::from)
 }
 
+impl PgStore {
+    async fn writer(&self) -> Result<SqlUnitOfWork, StoreError> {
+        let tx = begin_apart(&self.pool, "BEGIN").await?;
+        Ok(SqlUnitOfWork::writer(
+            Tx::Postgres(tx),
+            Some(std::sync::Arc::clone(&self.commits)),
+        ))
+    }
+
+    async fn reader(&self) -> Result<SqlUnitOfWork, StoreError> {
+        let tx = begin_apart(
+            &self.pool,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await?;
+        Ok(SqlUnitOfWork::reader(Tx::Postgres(tx)))
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
@@ -72,20 +94,19 @@ impl Store for PgStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let tx = begin_apart(&self.pool, "BEGIN").await?;
-        Ok(Box::new(SqlUnitOfWork::writer(
-            Tx::Postgres(tx),
-            Some(std::sync::Arc::clone(&self.commits)),
-        )))
+        Ok(Box::new(self.writer().await?))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let tx = begin_apart(
-            &self.pool,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )
-        .await?;
-        Ok(Box::new(SqlUnitOfWork::reader(Tx::Postgres(tx))))
+        Ok(Box::new(self.reader().await?))
+    }
+
+    async fn begin_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError> {
+        Ok(Box::new(self.writer().await?.for_borrower(borrower_id)))
+    }
+
+    async fn begin_read_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError> {
+        Ok(Box::new(self.reader().await?.for_borrower(borrower_id)))
     }
 
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {
@@ -99,6 +120,11 @@ impl Store for PgStore {
             applied_before: before,
             applied_now: after - before,
         })
+    }
+
+    async fn migration_plan(&self) -> Result<MigrationPlan, StoreError> {
+        let applied = self.applied().await?;
+        Ok(migrations::plan(&migrations::POSTGRES, &applied))
     }
 
     async fn readiness(&self) -> Result<(), StoreError> {

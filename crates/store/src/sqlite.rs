@@ -16,7 +16,10 @@ use sqlx::sqlite::{
 use crate::group_commit::GroupCommit;
 use crate::migrations;
 use crate::unit_of_work::{SqlUnitOfWork, SqliteTx, Tx};
-use crate::{Backend, ConnectOptions, MigrationReport, Store, StoreError, UnitOfWork};
+use crate::{
+    Backend, BorrowerUnit, ConnectOptions, MigrationPlan, MigrationReport, Store, StoreError,
+    UnitOfWork,
+};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -147,6 +150,21 @@ impl Drop for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn writer(&self) -> Result<SqlUnitOfWork, StoreError> {
+        let unit = self.batches.begin().await?;
+        Ok(SqlUnitOfWork::writer(
+            Tx::Sqlite(SqliteTx::Write(unit)),
+            None,
+        ))
+    }
+
+    async fn reader(&self) -> Result<SqlUnitOfWork, StoreError> {
+        let tx = self.reader.begin().await?;
+        Ok(SqlUnitOfWork::reader(Tx::Sqlite(SqliteTx::Read(tx))))
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
@@ -158,18 +176,19 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let unit = self.batches.begin().await?;
-        Ok(Box::new(SqlUnitOfWork::writer(
-            Tx::Sqlite(SqliteTx::Write(unit)),
-            None,
-        )))
+        Ok(Box::new(self.writer().await?))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        let tx = self.reader.begin().await?;
-        Ok(Box::new(SqlUnitOfWork::reader(Tx::Sqlite(SqliteTx::Read(
-            tx,
-        )))))
+        Ok(Box::new(self.reader().await?))
+    }
+
+    async fn begin_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError> {
+        Ok(Box::new(self.writer().await?.for_borrower(borrower_id)))
+    }
+
+    async fn begin_read_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError> {
+        Ok(Box::new(self.reader().await?.for_borrower(borrower_id)))
     }
 
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {
@@ -183,6 +202,11 @@ impl Store for SqliteStore {
             applied_before: before,
             applied_now: after - before,
         })
+    }
+
+    async fn migration_plan(&self) -> Result<MigrationPlan, StoreError> {
+        let applied = self.applied().await?;
+        Ok(migrations::plan(&migrations::SQLITE, &applied))
     }
 
     async fn readiness(&self) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::pending::PendingRows;
 use crate::sql::{Args, FromRow, Statement, Target, run_on_writer};
-use crate::{Backend, StoreError, UnitOfWork};
+use crate::{Backend, BorrowerUnit, StoreError, UnitOfWork};
 
 pub(crate) enum Tx {
     Sqlite(SqliteTx),
@@ -40,6 +40,10 @@ pub(crate) struct SqlUnitOfWork {
     /// tables), so what a change records and queues beside itself costs no round trip of its
     /// own. Rolled back, they are dropped with it.
     pub(crate) pending: [PendingRows; 4],
+    /// The borrower whose rows the unit reaches, begun by [`crate::Store::begin_for`]; empty
+    /// for any other unit, which cannot read a line or drawdown by id nor write one (those
+    /// traits are not among its own), only read across borrowers (`BookRepository`).
+    pub(crate) borrower: String,
 }
 
 /// Where each table's rows wait in [`SqlUnitOfWork::pending`].
@@ -69,6 +73,22 @@ impl SqlUnitOfWork {
                 crate::jobs::pending_rows(),
                 crate::outbox::pending_rows(),
             ],
+            borrower: String::new(),
+        }
+    }
+
+    /// This unit, on `borrower_id`'s rows.
+    pub(crate) fn for_borrower(mut self, borrower_id: &str) -> SqlUnitOfWork {
+        borrower_id.clone_into(&mut self.borrower);
+        self
+    }
+
+    /// `Ok` when a `what` given to write is this unit's borrower's.
+    pub(crate) fn owns(&self, what: &'static str, borrower_id: &str) -> Result<(), StoreError> {
+        if borrower_id == self.borrower {
+            Ok(())
+        } else {
+            Err(StoreError::OtherBorrower(what))
         }
     }
 
@@ -235,5 +255,11 @@ impl UnitOfWork for SqlUnitOfWork {
             Tx::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
+    }
+}
+
+impl BorrowerUnit for SqlUnitOfWork {
+    fn borrower_id(&self) -> &str {
+        &self.borrower
     }
 }

@@ -167,7 +167,7 @@ store_test! {
         drop(read);
 
         let registered = t0() - Duration::days(400);
-        let mut uow = db.store.begin().await.unwrap();
+        let mut uow = db.store.begin_for("b-1").await.unwrap();
         for (id, at) in [("b-1", registered), ("b-2", t0())] {
             uow.insert_borrower(&StoredBorrower {
                 id: id.into(),
@@ -189,7 +189,6 @@ store_test! {
         let (other, granted3) = line("l-3", "b-2");
         uow.insert_credit_line(&l1, &granted1).await.unwrap();
         uow.insert_credit_line(&l2, &granted2).await.unwrap();
-        uow.insert_credit_line(&other, &granted3).await.unwrap();
         let step = Transition { from: "new".into(), to: "x".into(), reason: None, at: t0(), actor: None, note: None };
         let quoted = DrawdownStatus::Quoted { expires_at: t0() };
         let closed = DrawdownStatus::Closed { reason: Reason::PaidOff };
@@ -206,9 +205,6 @@ store_test! {
         for (n, d) in kept.iter().chain(&left_out).enumerate() {
             uow.insert_drawdown(d, &format!("token-{n}"), &step).await.unwrap();
         }
-        let mut theirs = drawdown("d-theirs", "l-3", DrawdownStatus::Active, 1);
-        theirs.borrower_id = "b-2".into();
-        uow.insert_drawdown(&theirs, "token-theirs", &step).await.unwrap();
         let stored = uow.find_borrower("b-1").await.unwrap().unwrap();
         let change = |seq, field, days| BorrowerChange {
             borrower_id: "b-1".into(),
@@ -226,6 +222,13 @@ store_test! {
         uow.save_bureau_report("b-1", "sandbox", &report, t0() - Duration::days(3)).await.unwrap();
         uow.save_bureau_report("b-2", "sandbox", &serde_json::json!({"answer": "x"}), t0()).await.unwrap();
         uow.commit().await.unwrap();
+        // Another borrower's line and loan, written in that borrower's unit of work.
+        let mut theirs_uow = db.store.begin_for("b-2").await.unwrap();
+        theirs_uow.insert_credit_line(&other, &granted3).await.unwrap();
+        let mut theirs = drawdown("d-theirs", "l-3", DrawdownStatus::Active, 1);
+        theirs.borrower_id = "b-2".into();
+        theirs_uow.insert_drawdown(&theirs, "token-theirs", &step).await.unwrap();
+        theirs_uow.commit().await.unwrap();
 
         let mut read = db.store.begin_read().await.unwrap();
         let found = read.risk_records("b-1", t0() - Duration::days(30)).await.unwrap();

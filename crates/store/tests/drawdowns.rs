@@ -22,7 +22,7 @@ store_test! {
             actor: None,
             note: Some("first".into()),
         };
-        let mut uow = db.store.begin().await.unwrap();
+        let mut uow = db.store.begin_for("b-1").await.unwrap();
         let (l1, granted) = line("l-1", "b-1");
         uow.insert_credit_line(&l1, &granted).await.unwrap();
         uow.insert_drawdown(&written, "token-1", &quoted).await.unwrap();
@@ -65,7 +65,63 @@ store_test! {
         uow.commit().await.unwrap();
 
         // Read back outside the unit of work that wrote it.
-        let mut read = db.store.begin_read().await.unwrap();
+        let mut read = db.store.begin_read_for("b-1").await.unwrap();
         assert_eq!(read.find_drawdown("d-1").await.unwrap(), Some(written));
+    }
+
+    async fn a_borrowers_unit_of_work_reaches_that_borrowers_rows_alone(db: &TestDb) {
+        let quoted = Transition { from: "new".into(), to: "quoted".into(), reason: None, at: t0(), actor: None, note: None };
+        let (mine, granted) = line("b-1.l", "b-1");
+        let written = drawdown("b-1.d", "b-1.l", DrawdownStatus::Quoted { expires_at: t0() }, 0);
+        let mut uow = db.store.begin_for("b-1").await.unwrap();
+        uow.insert_credit_line(&mine, &granted).await.unwrap();
+        uow.insert_drawdown(&written, "token-1", &quoted).await.unwrap();
+        uow.commit().await.unwrap();
+
+        let mut other = db.store.begin_for("b-2").await.unwrap();
+        assert_eq!(other.borrower_id(), "b-2");
+        assert!(other.find_credit_line("b-1.l").await.unwrap().is_none(), "another's line is not found");
+        assert!(other.credit_line_events("b-1.l").await.unwrap().is_empty());
+        assert!(other.credit_lines().await.unwrap().is_empty());
+        assert!(!other.place_hold("b-1.l", 100, t0()).await.unwrap(), "nor held on");
+        assert!(other.find_drawdown("b-1.d").await.unwrap().is_none(), "another's drawdown is not found");
+        assert!(other.lock_drawdown("b-1.d").await.unwrap().is_none());
+        assert!(other.find_drawdown_by_token("token-1").await.unwrap().is_none());
+        assert!(other.drawdown_timeline("b-1.d").await.unwrap().is_empty());
+        // Given another borrower's row to write, the unit refuses it before the database sees it.
+        assert!(matches!(
+            other.insert_drawdown(&drawdown("b-1.d2", "b-1.l", DrawdownStatus::Active, 0), "token-2", &quoted).await,
+            Err(StoreError::OtherBorrower("drawdown"))
+        ));
+        assert!(matches!(other.update_drawdown(&written, written.revision, None).await, Err(StoreError::OtherBorrower(_))));
+        assert!(matches!(other.insert_credit_line(&mine, &granted).await, Err(StoreError::OtherBorrower(_))));
+        other.rollback().await.unwrap();
+
+        let mut read = db.store.begin_read_for("b-1").await.unwrap();
+        assert_eq!(read.find_drawdown("b-1.d").await.unwrap(), Some(written));
+        assert_eq!(read.find_credit_line("b-1.l").await.unwrap().map(|l| l.held_minor), Some(0));
+    }
+
+    async fn ids_from_before_they_carried_their_borrower_are_routed(db: &TestDb) {
+        // A process of the previous build writes a line and a quote under bare ids: the
+        // database records where they lead, and their confirmation token's too.
+        let quoted = Transition { from: "new".into(), to: "quoted".into(), reason: None, at: t0(), actor: None, note: None };
+        let (old_line, granted) = line("0193a4c2-7b1e-7c3d-9f00-1a2b3c4d5e60", "b-7");
+        let mut old_quote = drawdown("0193a4c2-7b1e-7c3d-9f00-1a2b3c4d5e61", &old_line.id, DrawdownStatus::Quoted { expires_at: t0() }, 0);
+        old_quote.borrower_id = "b-7".into();
+        let mut uow = db.store.begin_for("b-7").await.unwrap();
+        uow.insert_credit_line(&old_line, &granted).await.unwrap();
+        uow.insert_drawdown(&old_quote, "old-token-hash", &quoted).await.unwrap();
+        // One whose id carries its borrower needs no route.
+        let (new_line, granted) = line("b-7.0193a4c2-7b1e-7c3d-9f00-1a2b3c4d5e62", "b-7");
+        uow.insert_credit_line(&new_line, &granted).await.unwrap();
+        uow.commit().await.unwrap();
+
+        let mut read = db.store.begin_read().await.unwrap();
+        for key in [old_line.id.as_str(), old_quote.id.as_str(), "old-token-hash"] {
+            assert_eq!(read.legacy_route(key).await.unwrap().as_deref(), Some("b-7"), "{key}");
+        }
+        assert_eq!(read.legacy_route(&new_line.id).await.unwrap(), None);
+        assert_eq!(read.legacy_route("nothing").await.unwrap(), None);
     }
 }

@@ -38,6 +38,14 @@ const DATA_MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Migrations for a database distributed by borrower (issue #16): on PostgreSQL they key tables
+/// by borrower, which SQLite, one file on one machine, has no use for, and each database writes
+/// its triggers its own way. Their tables must be the same; their other statements may differ.
+const DISTRIBUTION_MIGRATIONS: &[(&str, &str)] = &[(
+    "0035_borrower_routes.sql",
+    "keys credit lines and drawdowns by borrower; routes ids from before through triggers",
+)];
+
 fn statements(sql: &str, store: &str) -> Vec<String> {
     let without_comments: String = sql
         .lines()
@@ -96,6 +104,19 @@ fn the_sqlite_and_postgresql_migrations_are_one_schema() {
     );
     for (name, ours) in &sqlite {
         let theirs = &postgres[name];
+        if DISTRIBUTION_MIGRATIONS
+            .iter()
+            .any(|(file, _why)| file == name)
+        {
+            let tables = |all: &[String]| -> Vec<String> {
+                all.iter()
+                    .filter(|s| s.starts_with("create table"))
+                    .cloned()
+                    .collect()
+            };
+            assert_eq!(tables(ours), tables(theirs), "{name}: the stores disagree");
+            continue;
+        }
         let data = DATA_MIGRATIONS.iter().any(|(file, _why)| file == name);
         assert_eq!(
             ours.len(),

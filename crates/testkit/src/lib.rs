@@ -75,6 +75,11 @@ impl TestDb {
         .await
         .expect("open PostgreSQL test schema");
         store.migrate().await.expect("migrate PostgreSQL");
+        let mut conn = PgConnection::connect_with(&Self::raw_options(&base_url, &schema))
+            .await
+            .expect("open PostgreSQL");
+        sql_lint::check_keys(&mut conn).await;
+        conn.close().await.ok();
         let separator = if base_url.contains('?') { '&' } else { '?' };
         let url = format!("{base_url}{separator}options=-csearch_path%3D{schema}");
         TestDb {

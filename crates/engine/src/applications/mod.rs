@@ -567,7 +567,6 @@ pub async fn accept(
     if let Some(late) = expire_if_due(uow, &mut app, now).await? {
         return Err(late);
     }
-    let mut uow = engine.store.begin().await?;
     let read = app.revision;
     let (
         Some(Offer {
@@ -591,6 +590,8 @@ pub async fn accept(
     app.clone()
         .accept(String::new(), &principal.actor(), now)
         .map_err(state_error)?;
+    // The line is the borrower's: granted in the borrower's unit of work.
+    let mut uow = engine.store.begin_for(&borrower_id).await?;
     let line = crate::credit_lines::grant_in(
         uow.as_mut(),
         GrantInput {

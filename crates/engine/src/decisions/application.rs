@@ -381,13 +381,14 @@ impl JobHandler for DecideHandler {
 
     async fn dead_lettered(
         &self,
-        uow: &mut dyn UnitOfWork,
+        store: &dyn lendcore_store::Store,
         job: &Job,
         now: Timestamp,
     ) -> Result<(), EngineError> {
         let Some(id) = job.payload["application_id"].as_str() else {
             return Ok(());
         };
+        let mut uow = store.begin().await?;
         let Some((mut app, _)) = uow.find_application(id).await? else {
             return Ok(());
         };
@@ -406,6 +407,7 @@ impl JobHandler for DecideHandler {
         app.revision += 1;
         uow.update_application(&app, None, read).await?;
         tracing::error!(application = %id, "automatic credit decision failed for good; referred to an underwriter");
-        crate::applications::announce(uow, &app, now).await
+        crate::applications::announce(uow.as_mut(), &app, now).await?;
+        Ok(uow.commit().await?)
     }
 }

@@ -17,7 +17,7 @@ use lendcore_domain::decision::{
 use lendcore_domain::drawdown::DrawdownStatus;
 use lendcore_domain::reasons::Reason;
 use lendcore_domain::topic::Topic;
-use lendcore_store::{Job, NewJob, OutboxEvent, RiskRecords, UnitOfWork};
+use lendcore_store::{BorrowerUnit, Job, NewJob, OutboxEvent, RiskRecords, UnitOfWork};
 
 use super::features;
 use super::record::{self, DecisionRecord, DecisionSubject, POLICY_ACTOR, Timings};
@@ -78,7 +78,7 @@ struct Reviewed {
 /// checked again before it takes effect.
 async fn evaluate(
     engine: &Engine,
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     line: CreditLine,
     review_date: Option<Date>,
     now: Timestamp,
@@ -209,7 +209,7 @@ pub(crate) async fn review_line(
     date: Date,
 ) -> Result<(), EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let mut uow = engine.store.begin_for(&line.borrower_id).await?;
     // Reviewed for this date already (a page run again): nothing twice.
     let date_json = serde_json::json!(date);
     // What earlier reviews of the line were given: their date, the warnings they told.
@@ -441,7 +441,9 @@ enum Announced {
 /// nothing else (a freeze nobody announced waits for its own notice).
 async fn apply(engine: &Engine, line_id: &str, announced: Announced) -> Result<(), EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let Some(mut uow) = crate::begin_for_id(engine.store.as_ref(), line_id).await? else {
+        return Ok(());
+    };
     let Some(line) = uow.find_credit_line(line_id).await? else {
         return Ok(());
     };

@@ -18,7 +18,7 @@ use lendcore_domain::drawdown::{
 use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::money::Currency;
 use lendcore_domain::reasons::Reason;
-use lendcore_store::{Job, PayoutAttempt, Store, StoreError, UnitOfWork};
+use lendcore_store::{BorrowerUnit, Job, PayoutAttempt, Store, StoreError};
 
 use super::notify;
 use crate::jobs::kinds;
@@ -54,11 +54,11 @@ impl JobHandler for DisburseHandler {
 
     async fn dead_lettered(
         &self,
-        uow: &mut dyn UnitOfWork,
+        store: &dyn Store,
         job: &Job,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        self.on_death(uow, job, now).await
+        self.on_death(store, job, now).await
     }
 
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure> {
@@ -132,11 +132,11 @@ impl DisburseHandler {
         // One snapshot for what the run reads; the calls made so far are read whatever the
         // state, as one indexed read costs less than a snapshot of its own.
         let (drawdown, held_until, attempts) = {
-            let mut uow = ctx.store.begin_read().await?;
-            let drawdown = uow
-                .find_drawdown(id)
+            let gone = || JobFailure::permanent(format!("drawdown {id} is gone"));
+            let mut uow = crate::read_for_id(ctx.store.as_ref(), id)
                 .await?
-                .ok_or_else(|| JobFailure::permanent(format!("drawdown {id} is gone")))?;
+                .ok_or_else(gone)?;
+            let drawdown = uow.find_drawdown(id).await?.ok_or_else(gone)?;
             let held = crate::maintenance::held_until(uow.as_mut(), ctx.clock.now()).await?;
             let attempts = uow.payout_attempts(id).await?;
             (drawdown, held, attempts)
@@ -153,7 +153,12 @@ impl DisburseHandler {
             // Resumed in a unit of its own: the calls are read again after it.
             DrawdownStatus::QueuedForMaintenance { .. } => {
                 let resumed = resume(ctx, &drawdown).await?;
-                let attempts = ctx.store.begin_read().await?.payout_attempts(id).await?;
+                let attempts = ctx
+                    .store
+                    .begin_read_for(&resumed.borrower_id)
+                    .await?
+                    .payout_attempts(id)
+                    .await?;
                 (resumed, attempts)
             }
             DrawdownStatus::Disbursing => (drawdown, attempts),
@@ -320,7 +325,7 @@ impl DisburseHandler {
     /// died leaves nothing, since the payout's own job asks anyway.
     async fn on_death(
         &self,
-        uow: &mut dyn UnitOfWork,
+        store: &dyn Store,
         job: &Job,
         now: Timestamp,
     ) -> Result<(), EngineError> {
@@ -330,9 +335,11 @@ impl DisburseHandler {
         let Some(id) = job.payload["drawdown_id"].as_str() else {
             return Ok(());
         };
-        hand_to_person(uow, id, "its payout job was dead-lettered", now)
-            .await
-            .map(drop)
+        let Some(mut uow) = crate::begin_for_id(store, id).await? else {
+            return Ok(());
+        };
+        hand_to_person(uow.as_mut(), id, "its payout job was dead-lettered", now).await?;
+        Ok(uow.commit().await?)
     }
 
     /// One round with the channel: ask first if we called before, send if it never got it.
@@ -595,7 +602,7 @@ pub(crate) async fn record_start(
     let mut tries = 0;
     loop {
         tries += 1;
-        let mut uow = store.begin().await?;
+        let mut uow = store.begin_for(&drawdown.borrower_id).await?;
         match uow
             .start_payout_attempt(drawdown, channel_id, reference, action, now)
             .await
@@ -621,7 +628,7 @@ pub(crate) async fn record_end(
     detail: &str,
 ) -> Result<(), StoreError> {
     let (channel_id, action, attempt) = call;
-    let mut uow = store.begin().await?;
+    let mut uow = store.begin_for(&drawdown.borrower_id).await?;
     uow.finish_payout_attempt(&drawdown.id, attempt, outcome, detail, now)
         .await?;
     let entry = lendcore_domain::audit::AuditEntry {
@@ -663,7 +670,7 @@ async fn finish(
     ending: Ending<'_>,
 ) -> Result<JobDone, JobFailure> {
     let now = ctx.clock.now();
-    let mut uow = ctx.store.begin().await?;
+    let mut uow = ctx.store.begin_for(&read.borrower_id).await?;
     let mut drawdown = uow
         .lock_drawdown(&read.id)
         .await?
@@ -712,7 +719,7 @@ async fn finish(
 /// Hands a payout still under way (or queued behind maintenance) to a person, with its reason
 /// and a notification, in `uow`. `false` when it is not under way any more.
 pub(crate) async fn hand_to_person(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     drawdown_id: &str,
     why: &str,
     now: Timestamp,
@@ -755,7 +762,7 @@ pub(crate) struct Step {
 /// Books how a payout ended on the drawdown (locked in `uow`): the line, the ledger and the
 /// drawdown's state. The caller writes the drawdown with the step and tells the borrower.
 pub(crate) async fn settle(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     drawdown: &mut Drawdown,
     ending: Ending<'_>,
     now: Timestamp,
@@ -837,7 +844,7 @@ pub(crate) async fn settle(
 /// and the borrower is told. Returns the drawdown as it now stands.
 async fn resume(ctx: &JobContext, read: &Drawdown) -> Result<Drawdown, JobFailure> {
     let now = ctx.clock.now();
-    let mut uow = ctx.store.begin().await?;
+    let mut uow = ctx.store.begin_for(&read.borrower_id).await?;
     let mut drawdown = uow
         .lock_drawdown(&read.id)
         .await?
@@ -859,7 +866,7 @@ async fn resume(ctx: &JobContext, read: &Drawdown) -> Result<Drawdown, JobFailur
 
 /// Reverses the pending payout entry once the payout is settled either way.
 async fn clear_pending(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     drawdown: &Drawdown,
     now: Timestamp,
 ) -> Result<(), EngineError> {
@@ -876,7 +883,7 @@ async fn clear_pending(
 }
 
 async fn freeze_line(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     line_id: &str,
     now: Timestamp,
 ) -> Result<(), EngineError> {

@@ -23,9 +23,12 @@ impl JobHandler for ExpireHandler {
             .as_str()
             .ok_or_else(|| JobFailure::permanent("payload has no drawdown_id"))?;
         let now = ctx.clock.now();
-        let mut uow = ctx.store.begin().await?;
+        let gone = || JobFailure::permanent(format!("drawdown {id} is gone"));
+        let mut uow = crate::begin_for_id(ctx.store.as_ref(), id)
+            .await?
+            .ok_or_else(gone)?;
         let Some(mut drawdown) = uow.lock_drawdown(id).await? else {
-            return Err(JobFailure::permanent(format!("drawdown {id} is gone")));
+            return Err(gone());
         };
         let next = match &drawdown.status {
             DrawdownStatus::Quoted { .. } => drawdown

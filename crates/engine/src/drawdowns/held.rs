@@ -9,7 +9,7 @@ use lendcore_domain::drawdown::{Drawdown, DrawdownStatus};
 use lendcore_domain::reasons::{Category, Reason};
 use lendcore_domain::topic::Topic;
 use lendcore_domain::validation::Violations;
-use lendcore_store::UnitOfWork;
+use lendcore_store::{BorrowerUnit, UnitOfWork};
 
 use async_trait::async_trait;
 use lendcore_store::{Job, NewJob};
@@ -131,7 +131,7 @@ pub async fn decline(
 /// with the drawdown locked in it.
 enum Opened {
     Replayed(DrawdownView),
-    Held(Box<dyn UnitOfWork>, Drawdown),
+    Held(Box<dyn BorrowerUnit>, Drawdown),
 }
 
 async fn open(
@@ -140,7 +140,7 @@ async fn open(
     request: Option<&IdempotentRequest>,
     now: lendcore_domain::Timestamp,
 ) -> Result<Opened, EngineError> {
-    let mut uow = engine.store.begin().await?;
+    let mut uow = super::review::begin_on(engine.store.as_ref(), id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         // Rolled back, as `idempotency::replayed` does: the answer may not be durable yet.
         uow.rollback().await?;
@@ -151,7 +151,7 @@ async fn open(
 }
 
 /// The drawdown, locked in `uow` for the change, which must be held for review.
-async fn lock_held(uow: &mut dyn UnitOfWork, id: &str) -> Result<Drawdown, EngineError> {
+async fn lock_held(uow: &mut dyn BorrowerUnit, id: &str) -> Result<Drawdown, EngineError> {
     let drawdown = uow.lock_drawdown(id).await?.ok_or_else(|| {
         EngineError::not_found("not_found.drawdown", format!("no drawdown with id {id}"))
     })?;
@@ -214,9 +214,12 @@ impl JobHandler for HoldExpiryHandler {
             return Err(JobFailure::permanent("malformed hold expiry job"));
         };
         let now = ctx.clock.now();
-        let mut uow = ctx.store.begin().await?;
+        let gone = || JobFailure::permanent(format!("drawdown {id} is gone"));
+        let mut uow = crate::begin_for_id(ctx.store.as_ref(), id)
+            .await?
+            .ok_or_else(gone)?;
         let Some(mut drawdown) = uow.lock_drawdown(id).await? else {
-            return Err(JobFailure::permanent(format!("drawdown {id} is gone")));
+            return Err(gone());
         };
         match drawdown.status {
             DrawdownStatus::HeldForReview { .. } => {}

@@ -17,7 +17,7 @@ use lendcore_domain::ledger::{Layer, LoanAccounts};
 use lendcore_domain::product::{ProductCode, RepaymentMethod};
 use lendcore_domain::reasons::{Language, Reason};
 use lendcore_domain::topic::Topic;
-use lendcore_store::{NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
+use lendcore_store::{BorrowerUnit, NewJob, OutboxEvent, PayoutAttempt, UnitOfWork};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -28,7 +28,7 @@ pub use expire::ExpireHandler;
 use crate::idempotency::{self, IdempotentRequest, Outcome};
 use crate::jobs::kinds;
 use crate::quotes::{self, QuoteRequest};
-use crate::{Engine, EngineError, new_id};
+use crate::{Engine, EngineError, new_id, new_id_for};
 
 /// Attempts at paying out before a person takes over.
 const PAYOUT_ATTEMPTS: u32 = 8;
@@ -141,10 +141,11 @@ pub async fn quote(
         .into());
     }
     refuse_unless_holdable(&line, request.amount_minor)?;
-    let token = hex::encode(rand::random::<[u8; 32]>());
+    let borrower = line.line.borrower_id.clone();
+    let token = new_token(&borrower);
     let expires_at = lendcore_domain::to_millis(now + engine.confirmation_window);
     let mut drawdown = Drawdown {
-        id: new_id(),
+        id: new_id_for(&borrower),
         line_id: line.line.id.clone(),
         borrower_id: line.line.borrower_id.clone(),
         product_code: request.product,
@@ -166,13 +167,13 @@ pub async fn quote(
         return Ok(Outcome::Replayed(done));
     }
     let checked = {
-        let mut read = engine.store.begin_read().await?;
+        let mut read = engine.store.begin_read_for(&borrower).await?;
         crate::decisions::check_drawdown(engine, read.as_mut(), &drawdown, now).await?
     };
     drawdown.risk_policy = checked.policy.clone();
     if let RiskCheck::Decline(reason) = checked.check {
         // Refused before anything is held; the decision is kept all the same.
-        let mut uow = engine.store.begin().await?;
+        let mut uow = engine.store.begin_for(&borrower).await?;
         crate::decisions::keep_check(uow.as_mut(), &checked).await?;
         uow.commit().await?;
         return Err(refusal(reason, &checked, &drawdown));
@@ -185,7 +186,7 @@ pub async fn quote(
         actor: None,
         note: None,
     };
-    let mut uow = engine.store.begin().await?;
+    let mut uow = engine.store.begin_for(&borrower).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), idempotent, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -230,19 +231,32 @@ pub async fn confirm(
     request: Option<&IdempotentRequest>,
 ) -> Result<Outcome<DrawdownView>, EngineError> {
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let no_quote = || {
+        EngineError::not_found(
+            "not_found.confirmation",
+            "no quote has this confirmation token",
+        )
+    };
+    let hash = token_hash(token);
+    let borrower = match token_borrower(token) {
+        Some(borrower) => borrower.to_owned(),
+        // A token issued before tokens carried their borrower.
+        None => engine
+            .store
+            .begin_read()
+            .await?
+            .legacy_route(&hash)
+            .await?
+            .ok_or_else(no_quote)?,
+    };
+    let mut uow = engine.store.begin_for(&borrower).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
     let (mut drawdown, mut timeline) = uow
-        .find_drawdown_by_token(&token_hash(token))
+        .find_drawdown_by_token(&hash)
         .await?
-        .ok_or_else(|| {
-            EngineError::not_found(
-                "not_found.confirmation",
-                "no quote has this confirmation token",
-            )
-        })?;
+        .ok_or_else(no_quote)?;
     // Only a quote is confirmed (the domain answers for the rest below), and it is checked in
     // the transaction that holds the money: what the check counts is what the hold sees, on
     // either store. The check reads the line with the borrower's records; it is not read twice.
@@ -419,10 +433,12 @@ pub async fn get(
     id: &str,
     language: Language,
 ) -> Result<DrawdownView, EngineError> {
-    let mut uow = engine.store.begin_read().await?;
-    let drawdown = uow.find_drawdown(id).await?.ok_or_else(|| {
-        EngineError::not_found("not_found.drawdown", format!("no drawdown with id {id}"))
-    })?;
+    let not_found =
+        || EngineError::not_found("not_found.drawdown", format!("no drawdown with id {id}"));
+    let mut uow = crate::read_for_id(engine.store.as_ref(), id)
+        .await?
+        .ok_or_else(not_found)?;
+    let drawdown = uow.find_drawdown(id).await?.ok_or_else(not_found)?;
     let mut view = view_in(uow.as_mut(), drawdown).await?;
     view.decided_by = decided_by(engine, uow.as_mut(), &view, language).await?;
     Ok(view)
@@ -480,7 +496,7 @@ async fn decided_by(
 }
 
 async fn view_in(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     drawdown: Drawdown,
 ) -> Result<DrawdownView, EngineError> {
     let timeline = uow.drawdown_timeline(&drawdown.id).await?;
@@ -555,6 +571,19 @@ pub fn disburse_job_id(drawdown_id: &str) -> String {
 
 pub(crate) fn pending_entry_id(drawdown_id: &str) -> String {
     format!("{drawdown_id}:pending-disbursement")
+}
+
+/// A new quote's confirmation token: its borrower, a dot, and 32 random bytes in hex. Only its
+/// hash is kept; the borrower in front routes the confirmation (issue #16).
+fn new_token(borrower_id: &str) -> String {
+    format!("{borrower_id}.{}", hex::encode(rand::random::<[u8; 32]>()))
+}
+
+/// The borrower a token made by [`new_token`] was issued for; `None` for any other string.
+fn token_borrower(token: &str) -> Option<&str> {
+    let (borrower, secret) = token.rsplit_once('.')?;
+    (!borrower.is_empty() && secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(borrower)
 }
 
 fn token_hash(token: &str) -> String {

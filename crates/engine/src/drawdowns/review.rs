@@ -12,7 +12,7 @@ use lendcore_domain::credit_line::LineStatus;
 use lendcore_domain::drawdown::{Drawdown, DrawdownStatus, PaidClaim, PayoutCall, Transition};
 use lendcore_domain::reasons::{Category, Reason};
 use lendcore_domain::validation::Violations;
-use lendcore_store::{Store, UnitOfWork};
+use lendcore_store::{BorrowerUnit, Store};
 use serde::{Deserialize, Serialize};
 
 use super::disburse::{self, Answer, Ending, Settled};
@@ -63,7 +63,7 @@ pub async fn ask_channels(
     )
     .await?;
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let mut uow = begin_on(engine.store.as_ref(), id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -92,7 +92,7 @@ pub(crate) async fn ask_again(
     let read = in_review(store, id).await?;
     let answers = ask_all(store, clock, channels, &read).await?;
     let now = clock.now();
-    let mut uow = store.begin().await?;
+    let mut uow = begin_on(store, id).await?;
     let mut drawdown = lock_in_review(uow.as_mut(), id).await?;
     let actor = crate::audit::SYSTEM;
     record_answers(uow.as_mut(), &mut drawdown, &answers, actor, now).await?;
@@ -152,7 +152,7 @@ pub async fn mark_paid(
         None => (false, format!("{}: no longer configured", mark.channel_id)),
     };
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let mut uow = begin_on(engine.store.as_ref(), id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -215,7 +215,7 @@ pub async fn approve_paid(
     let note = approved.note.as_str();
     let note = parse_note(note)?;
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let mut uow = begin_on(engine.store.as_ref(), id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -329,7 +329,7 @@ pub async fn mark_failed(
         ));
     }
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let mut uow = begin_on(engine.store.as_ref(), id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -370,7 +370,7 @@ pub async fn decide_line(
     let actor = crate::acting::current();
     let note = parse_note(note)?;
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
+    let mut uow = begin_on(engine.store.as_ref(), id).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
         return idempotency::replayed(uow, done).await;
     }
@@ -434,24 +434,43 @@ pub async fn decide_line(
     .await
 }
 
+/// A unit of work on the borrower of drawdown `id`; `not_found.drawdown` when there is none.
+pub(super) async fn begin_on(
+    store: &dyn Store,
+    id: &str,
+) -> Result<Box<dyn BorrowerUnit>, EngineError> {
+    crate::begin_for_id(store, id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+/// [`begin_on`], reading one snapshot.
+async fn read_on(store: &dyn Store, id: &str) -> Result<Box<dyn BorrowerUnit>, EngineError> {
+    crate::read_for_id(store, id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: &str) -> EngineError {
+    EngineError::not_found("not_found.drawdown", format!("no drawdown with id {id}"))
+}
+
 /// The drawdown, read to act on, which must be in review.
 async fn in_review(store: &dyn Store, id: &str) -> Result<Drawdown, EngineError> {
-    let mut uow = store.begin_read().await?;
+    let mut uow = read_on(store, id).await?;
     let drawdown = uow.find_drawdown(id).await?;
     uow.rollback().await?;
     check_in_review(drawdown, id)
 }
 
 /// The drawdown, locked in `uow` for the change, which must still be in review.
-async fn lock_in_review(uow: &mut dyn UnitOfWork, id: &str) -> Result<Drawdown, EngineError> {
+async fn lock_in_review(uow: &mut dyn BorrowerUnit, id: &str) -> Result<Drawdown, EngineError> {
     let drawdown = uow.lock_drawdown(id).await?;
     check_in_review(drawdown, id)
 }
 
 fn check_in_review(drawdown: Option<Drawdown>, id: &str) -> Result<Drawdown, EngineError> {
-    let drawdown = drawdown.ok_or_else(|| {
-        EngineError::not_found("not_found.drawdown", format!("no drawdown with id {id}"))
-    })?;
+    let drawdown = drawdown.ok_or_else(|| not_found(id))?;
     match drawdown.status {
         DrawdownStatus::ManualReview { .. } => Ok(drawdown),
         DrawdownStatus::Quoted { .. }
@@ -477,7 +496,7 @@ async fn called_channels(
     store: &dyn Store,
     id: &str,
 ) -> Result<Vec<(String, String)>, EngineError> {
-    let mut uow = store.begin_read().await?;
+    let mut uow = read_on(store, id).await?;
     let attempts = uow.payout_attempts(id).await?;
     uow.rollback().await?;
     let mut called: Vec<(String, String)> = Vec::new();
@@ -561,7 +580,7 @@ pub(super) async fn earlier_answer<T: serde::de::DeserializeOwned>(
 /// Settles as the channels' answers allow (paid, for the amount sent, by one of them), or
 /// writes what they said to the timeline.
 async fn record_answers(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     drawdown: &mut Drawdown,
     answers: &[(String, Answer)],
     actor: &str,
@@ -611,7 +630,7 @@ async fn record_answers(
 
 /// Settles the payout as a person's step, and tells the borrower.
 async fn settle_by(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     drawdown: &mut Drawdown,
     ending: Ending<'_>,
     actor: &str,
@@ -626,7 +645,7 @@ async fn settle_by(
 }
 
 async fn audit(
-    uow: &mut dyn UnitOfWork,
+    uow: &mut dyn BorrowerUnit,
     actor: &str,
     action: &str,
     drawdown: &Drawdown,
@@ -639,7 +658,7 @@ async fn audit(
 /// Audits the step as `action` by `actor`, then answers with the drawdown as it now stands,
 /// recorded under the request's key, in the step's unit of work.
 pub(super) async fn finish(
-    mut uow: Box<dyn UnitOfWork>,
+    mut uow: Box<dyn BorrowerUnit>,
     actor: &str,
     action: &str,
     detail: serde_json::Value,

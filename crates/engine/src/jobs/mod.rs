@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use chrono::Duration;
 use lendcore_domain::jobs::{AfterFailure, Backoff};
-use lendcore_store::{Job, Lease, LeaseRequest, Store, StoreError, UnitOfWork};
+use lendcore_store::{Job, Lease, LeaseRequest, Store, StoreError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -81,11 +81,12 @@ pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, job: &Job, ctx: &JobContext) -> Result<JobDone, JobFailure>;
 
     /// A job of this kind was dead-lettered: its attempts ran out, it failed for good, or its
-    /// worker died during the last one. Runs right after, in `uow`, which the runner commits,
-    /// so whatever the job carried is left, at once, where a person is asked to settle it.
+    /// worker died during the last one. Runs right after, in a unit of work of its own on
+    /// `store` (the borrower's, for a borrower's work), so whatever the job carried is left,
+    /// at once, where a person is asked to settle it.
     async fn dead_lettered(
         &self,
-        _uow: &mut dyn UnitOfWork,
+        _store: &dyn Store,
         _job: &Job,
         _now: lendcore_domain::Timestamp,
     ) -> Result<(), EngineError> {
@@ -360,13 +361,7 @@ impl JobRunner {
         let Some(handler) = self.handlers.get(job.kind.as_str()) else {
             return;
         };
-        let handed = async {
-            let mut uow = self.store.begin().await?;
-            handler.dead_lettered(uow.as_mut(), job, now).await?;
-            uow.commit().await?;
-            Ok::<(), EngineError>(())
-        };
-        if let Err(err) = handed.await {
+        if let Err(err) = handler.dead_lettered(self.store.as_ref(), job, now).await {
             tracing::error!(job = %job.id, kind = %job.kind, error = %err,
                 "a dead job's work could not be handed to a person; close of business will");
         }

@@ -322,7 +322,11 @@ pub async fn renew(
             application_for(uow.as_mut(), principal, purpose, &stored.subject).await?;
         }
         Purpose::ViewLoan => {
-            if uow.find_drawdown(&stored.subject).await?.is_none() {
+            let there = match crate::read_for_id(engine.store.as_ref(), &stored.subject).await? {
+                Some(mut read) => read.find_drawdown(&stored.subject).await?.is_some(),
+                None => false,
+            };
+            if !there {
                 return Err(refused(Reason::LinkInvalid));
             }
         }
@@ -389,11 +393,11 @@ pub async fn send_view_link(
     };
     let vault = engine.vault()?;
     let now = engine.clock.now();
-    let mut uow = engine.store.begin().await?;
-    let loan = uow
-        .find_drawdown(loan_id)
+    let no_loan = || EngineError::not_found("not_found.loan", "no loan with that id");
+    let mut uow = crate::begin_for_id(engine.store.as_ref(), loan_id)
         .await?
-        .ok_or_else(|| EngineError::not_found("not_found.loan", "no loan with that id"))?;
+        .ok_or_else(no_loan)?;
+    let loan = uow.find_drawdown(loan_id).await?.ok_or_else(no_loan)?;
     uow.serialise_on(&format!("view-link:{loan_id}")).await?;
     let sent = uow
         .links_issued_since(

@@ -135,7 +135,9 @@ fn about(raw: Option<&str>) -> Result<Option<(SubjectKind, String)>, ApiError> {
     };
     raw.split_once(':')
         .and_then(|(k, id)| Some((kind(k)?, id)))
-        .filter(|(_, id)| !id.is_empty() && id.len() <= 64 && !id.contains('\0'))
+        .filter(|(_, id)| {
+            !id.is_empty() && id.len() <= lendcore_domain::ids::MAX_ID_LEN && !id.contains('\0')
+        })
         .map(|(k, id)| Some((k, id.to_owned())))
         .ok_or_else(|| ApiError::InvalidParameter {
             code: "validation.invalid_case_subject",
@@ -146,7 +148,10 @@ fn about(raw: Option<&str>) -> Result<Option<(SubjectKind, String)>, ApiError> {
 }
 
 fn subject_id_checked(subject: &Subject) -> Result<(), ApiError> {
-    if subject.id.is_empty() || subject.id.len() > 64 || subject.id.contains('\0') {
+    if subject.id.is_empty()
+        || subject.id.len() > lendcore_domain::ids::MAX_ID_LEN
+        || subject.id.contains('\0')
+    {
         return Err(ApiError::Engine(EngineError::NotFound {
             code: "not_found.case_subject",
             message: format!("the borrower has no {} with that id", subject.kind.as_str()),

@@ -54,7 +54,9 @@ async fn issue(
     purpose: Purpose,
     subject: &str,
 ) -> Result<Response, ApiError> {
-    let subject = subject.get(..64).unwrap_or(subject);
+    let subject = subject
+        .get(..lendcore_domain::ids::MAX_ID_LEN)
+        .unwrap_or(subject);
     let issued = links::issue_link(&state.engine, &caller.0, purpose, subject).await?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
