@@ -968,7 +968,7 @@ store_test! {
         assert!(dead.is_empty(), "work found done is a success: {dead:?}");
     }
 
-    async fn a_drawdown_written_before_the_quotes_table_keeps_its_quote_through_every_write(db: &TestDb) {
+    async fn a_quote_an_old_process_left_in_the_body_moves_to_its_row_at_the_upgrade(db: &TestDb) {
         let w = world(db.store.clone(), false).await;
         let id = w.draw(100_000, "acct-1").await;
         let before = drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown;
@@ -981,6 +981,15 @@ store_test! {
                 jsonb_build_object('quote', (SELECT quote::jsonb FROM drawdown_quotes q WHERE q.drawdown_id = drawdowns.id)))::text; \
                 DELETE FROM drawdown_quotes;",
         }).await;
+        assert_eq!(drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown, before, "read as it was");
+        // Migration 0035 moves it to its row, as 0008 moved the others: writes no longer look
+        // for a quote in the body.
+        let migration = match db.store.backend() {
+            lendcore_store::Backend::Sqlite => include_str!("../../store/migrations/sqlite/0035_borrower_routes.sql"),
+            lendcore_store::Backend::Postgres => include_str!("../../store/migrations/postgres/0035_borrower_routes.sql"),
+        };
+        let (_, moving_quotes) = migration.split_once("-- A quote a process older than 0008").expect("the migration moves old quotes");
+        db.execute(moving_quotes.split_once('\n').unwrap().1).await;
         assert_eq!(drawdowns::get(&w.engine, &id, Language::En).await.unwrap().drawdown, before, "read as it was");
         w.settle().await;
         cob::run(&w.engine, w.clock.now().date_naive(), |_, _| {}).await.unwrap();

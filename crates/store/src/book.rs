@@ -11,7 +11,7 @@ use lendcore_domain::drawdown::Drawdown;
 
 use crate::StoreError;
 use crate::credit_lines::{LINE_COLUMNS, LineRow, line_from_row};
-use crate::drawdowns::{BodyRow, body, keep_quote};
+use crate::drawdowns::{BodyRow, body};
 use crate::unit_of_work::{SqlUnitOfWork, on_tx};
 
 /// Rows per multi-row statement: well under both databases' limits on bound parameters.
@@ -134,11 +134,10 @@ impl BookRepository for SqlUnitOfWork {
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             // One statement per chunk; VALUES columns are column1… on both databases.
             let sql = format!(
-                "UPDATE drawdowns SET body = {}, revision = v.column3, \
+                "UPDATE drawdowns SET body = v.column2, revision = v.column3, \
                  closed_through = v.column4 FROM (VALUES {}) AS v \
                  WHERE drawdowns.borrower_id = v.column6 AND drawdowns.id = v.column1 \
                  AND drawdowns.revision = v.column5",
-                keep_quote(self.backend(), "v.column2"),
                 crate::placeholders(self.backend(), chunk.len(), 6)
             );
             let mut bodies = Vec::with_capacity(chunk.len());

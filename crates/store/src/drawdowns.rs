@@ -217,11 +217,9 @@ impl DrawdownRepository for SqlUnitOfWork {
         step: Option<&Transition>,
     ) -> Result<(), StoreError> {
         self.owns("drawdown", &drawdown.borrower_id)?;
-        let update = format!(
-            "UPDATE drawdowns SET state = $1, body = {}, revision = $3, updated_at_ms = $4, \
-             closed_through = $5 WHERE borrower_id = $8 AND id = $6 AND revision = $7",
-            keep_quote(self.backend(), "$2")
-        );
+        let update = "UPDATE drawdowns SET state = $1, body = $2, revision = $3, \
+             updated_at_ms = $4, closed_through = $5 WHERE borrower_id = $8 AND id = $6 \
+             AND revision = $7";
         // On PostgreSQL the step goes in the same round trip: the UPDATE as a data-modifying
         // part, the step inserted from the row it returns, so a stale read inserts nothing
         // and counts no row. (SQLite's writer runs both statements itself, at no hand-off.)
@@ -237,7 +235,7 @@ impl DrawdownRepository for SqlUnitOfWork {
                 ),
                 Some(step),
             ),
-            _ => (update, None),
+            _ => (update.to_owned(), None),
         };
         let mut statement = self
             .sql(&sql)
@@ -564,25 +562,6 @@ struct StoredBody<'a> {
     revision: i64,
     created_at: &'a Timestamp,
     updated_at: &'a Timestamp,
-}
-
-/// The SQL for a new body `new` (a parameter or column) that keeps the stored body's quote
-/// when the drawdown has no row in `drawdown_quotes`: one written by a process older than the
-/// quotes table, during an upgrade. So no write by this version can lose a quote.
-pub(crate) fn keep_quote(backend: crate::Backend, new: &str) -> String {
-    let spliced = match backend {
-        crate::Backend::Sqlite => {
-            format!("json_set({new}, '$.quote', json(drawdowns.body -> '$.quote'))")
-        }
-        crate::Backend::Postgres => format!(
-            "(({new})::jsonb || jsonb_build_object('quote', drawdowns.body::jsonb -> 'quote'))::text"
-        ),
-    };
-    format!(
-        "CASE WHEN EXISTS (SELECT 1 FROM drawdown_quotes q WHERE \
-         q.borrower_id = drawdowns.borrower_id AND q.drawdown_id = drawdowns.id) \
-         THEN {new} ELSE {spliced} END"
-    )
 }
 
 /// A stored drawdown: its row's body and its quote, or none when the body still holds it (a

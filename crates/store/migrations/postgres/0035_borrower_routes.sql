@@ -75,3 +75,14 @@ ALTER TABLE payout_attempts DROP CONSTRAINT payout_attempts_pkey;
 ALTER TABLE payout_attempts ADD PRIMARY KEY (borrower_id, drawdown_id, attempt);
 ALTER TABLE payout_attempts ADD FOREIGN KEY (borrower_id, drawdown_id)
     REFERENCES drawdowns (borrower_id, id);
+
+-- A quote a process older than 0008 left in its drawdown's body moves to drawdown_quotes, as
+-- 0008 moved the rest: every drawdown has its quote row from here on, so a write of a
+-- drawdown no longer looks for one (a correlated check a distributed database would run on
+-- every write).
+INSERT INTO drawdown_quotes (drawdown_id, borrower_id, quote)
+SELECT d.id, d.borrower_id, (d.body::jsonb -> 'quote')::text FROM drawdowns d
+WHERE d.body::jsonb ? 'quote'
+  AND NOT EXISTS (SELECT 1 FROM drawdown_quotes q
+                  WHERE q.borrower_id = d.borrower_id AND q.drawdown_id = d.id);
+UPDATE drawdowns SET body = (body::jsonb - 'quote')::text WHERE body::jsonb ? 'quote';

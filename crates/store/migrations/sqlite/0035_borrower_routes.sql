@@ -31,3 +31,13 @@ BEGIN
     INSERT INTO legacy_routes (id, borrower_id) VALUES (NEW.id, NEW.borrower_id);
     INSERT INTO legacy_routes (id, borrower_id) VALUES (NEW.token_hash, NEW.borrower_id);
 END;
+
+-- A quote a process older than 0008 left in its drawdown's body moves to drawdown_quotes, as
+-- 0008 moved the rest: every drawdown has its quote row from here on, so a write of a
+-- drawdown no longer looks for one.
+INSERT INTO drawdown_quotes (drawdown_id, borrower_id, quote)
+SELECT d.id, d.borrower_id, json_extract(d.body, '$.quote') FROM drawdowns d
+WHERE json_extract(d.body, '$.quote') IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM drawdown_quotes q WHERE q.drawdown_id = d.id);
+UPDATE drawdowns SET body = json_remove(body, '$.quote')
+WHERE json_extract(body, '$.quote') IS NOT NULL;
