@@ -62,8 +62,12 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                // SQLite reports extended result codes; the low byte is the primary code.
-                let sqlite_primary = code.parse::<i32>().ok().map(|c| c & 0xff);
+                // SQLite reports extended result codes; the low byte is the primary code. Only
+                // SQLite's: a PostgreSQL SQLSTATE may be digits too (42501 would read as BUSY).
+                let sqlite_primary = db
+                    .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                    .and_then(|_| code.parse::<i32>().ok())
+                    .map(|c| c & 0xff);
                 if db.is_unique_violation() {
                     StoreError::Duplicate(db.constraint().unwrap_or(db.message()).to_owned())
                 } else if matches!(code.as_ref(), "40001" | "40P01")

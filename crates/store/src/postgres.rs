@@ -55,8 +55,9 @@ impl PgStore {
 /// dropped like any other: rolled back, its connection returned clean.
 async fn begin_apart(
     pool: &sqlx::PgPool,
-    statement: &'static str,
+    statement: impl Into<std::borrow::Cow<'static, str>>,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let statement = statement.into();
     let pool = pool.clone();
     tokio::spawn(async move { pool.begin_with(statement).await })
         .await
@@ -64,21 +65,42 @@ async fn begin_apart(
         .map_err(StoreError::from)
 }
 
+const BEGIN_WRITE: &str = "BEGIN";
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/// `begin` for a unit of `borrower_id`'s, naming the borrower for the transaction in the same
+/// round trip: `lendcore.borrower`, which the PostgreSQL tests' row-level security checks every
+/// row of a keyed table against (testkit/src/sql_lint.rs), so a borrower's unit that reached
+/// another borrower's rows would fail there.
+fn begin_for_borrower(begin: &str, borrower_id: &str) -> String {
+    // A literal (BEGIN goes by the simple protocol, which takes no parameters), its quotes
+    // doubled: with standard_conforming_strings, on since PostgreSQL 9.1, that is the whole
+    // escape.
+    let literal = borrower_id.replace('\'', "''");
+    format!("{begin}; SET LOCAL lendcore.borrower = '{literal}'")
+}
+
 impl PgStore {
-    async fn writer(&self) -> Result<SqlUnitOfWork, StoreError> {
-        let tx = begin_apart(&self.pool, "BEGIN").await?;
+    async fn writer(&self, borrower_id: Option<&str>) -> Result<SqlUnitOfWork, StoreError> {
+        let tx = match borrower_id {
+            Some(borrower_id) => {
+                begin_apart(&self.pool, begin_for_borrower(BEGIN_WRITE, borrower_id)).await?
+            }
+            None => begin_apart(&self.pool, BEGIN_WRITE).await?,
+        };
         Ok(SqlUnitOfWork::writer(
             Tx::Postgres(tx),
             Some(std::sync::Arc::clone(&self.commits)),
         ))
     }
 
-    async fn reader(&self) -> Result<SqlUnitOfWork, StoreError> {
-        let tx = begin_apart(
-            &self.pool,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )
-        .await?;
+    async fn reader(&self, borrower_id: Option<&str>) -> Result<SqlUnitOfWork, StoreError> {
+        let tx = match borrower_id {
+            Some(borrower_id) => {
+                begin_apart(&self.pool, begin_for_borrower(BEGIN_READ, borrower_id)).await?
+            }
+            None => begin_apart(&self.pool, BEGIN_READ).await?,
+        };
         Ok(SqlUnitOfWork::reader(Tx::Postgres(tx)))
     }
 }
@@ -94,19 +116,21 @@ impl Store for PgStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        Ok(Box::new(self.writer().await?))
+        Ok(Box::new(self.writer(None).await?))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
-        Ok(Box::new(self.reader().await?))
+        Ok(Box::new(self.reader(None).await?))
     }
 
     async fn begin_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError> {
-        Ok(Box::new(self.writer().await?.for_borrower(borrower_id)))
+        let unit = self.writer(Some(borrower_id)).await?;
+        Ok(Box::new(unit.for_borrower(borrower_id)))
     }
 
     async fn begin_read_for(&self, borrower_id: &str) -> Result<Box<dyn BorrowerUnit>, StoreError> {
-        Ok(Box::new(self.reader().await?.for_borrower(borrower_id)))
+        let unit = self.reader(Some(borrower_id)).await?;
+        Ok(Box::new(unit.for_borrower(borrower_id)))
     }
 
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {

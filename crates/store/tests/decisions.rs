@@ -220,7 +220,6 @@ store_test! {
             .unwrap();
         let report = serde_json::json!({"answer": "no_file"});
         uow.save_bureau_report("b-1", "sandbox", &report, t0() - Duration::days(3)).await.unwrap();
-        uow.save_bureau_report("b-2", "sandbox", &serde_json::json!({"answer": "x"}), t0()).await.unwrap();
         uow.commit().await.unwrap();
         // Another borrower's line and loan, written in that borrower's unit of work.
         let mut theirs_uow = db.store.begin_for("b-2").await.unwrap();
@@ -228,6 +227,7 @@ store_test! {
         let mut theirs = drawdown("d-theirs", "l-3", DrawdownStatus::Active, 1);
         theirs.borrower_id = "b-2".into();
         theirs_uow.insert_drawdown(&theirs, "token-theirs", &step).await.unwrap();
+        theirs_uow.save_bureau_report("b-2", "sandbox", &serde_json::json!({"answer": "x"}), t0()).await.unwrap();
         theirs_uow.commit().await.unwrap();
 
         let mut read = db.store.begin_read().await.unwrap();

@@ -125,3 +125,32 @@ store_test! {
         assert_eq!(read.legacy_route("nothing").await.unwrap(), None);
     }
 }
+
+lendcore_testkit::postgres_test! {
+    async fn row_level_security_holds_a_borrowers_unit_to_that_borrowers_rows() {
+        // The tripwire under every PostgreSQL test (testkit/src/sql_lint.rs, `guard_rows`): a
+        // read across the book, run in a borrower's unit by mistake, sees that borrower's
+        // rows alone.
+        let db = lendcore_testkit::TestDb::postgres().await;
+        let (mine, granted) = line("b-1.l", "b-1");
+        let mut uow = db.store.begin_for("b-1").await.unwrap();
+        uow.insert_credit_line(&mine, &granted).await.unwrap();
+        uow.commit().await.unwrap();
+        let mut theirs = db.store.begin_read_for("b-2").await.unwrap();
+        assert_eq!(open_lines(theirs.as_mut()).await, 0, "another borrower's unit sees none of b-1's lines");
+        let mut own = db.store.begin_read_for("b-1").await.unwrap();
+        assert_eq!(open_lines(own.as_mut()).await, 1);
+        let mut across = db.store.begin_read().await.unwrap();
+        assert_eq!(open_lines(across.as_mut()).await, 1, "a unit of no borrower reads across the book");
+        // A quote in the borrower's name does not escape the literal it is set in.
+        let mut odd = db.store.begin_read_for("b-1' OR 'x' = 'x").await.unwrap();
+        assert_eq!(open_lines(odd.as_mut()).await, 0);
+        drop((theirs, own, across, odd));
+        db.cleanup().await;
+    }
+}
+
+/// How many open lines a read across the book finds in `uow`.
+async fn open_lines(uow: &mut dyn lendcore_store::UnitOfWork) -> usize {
+    uow.open_credit_lines_after("", 10).await.unwrap().len()
+}

@@ -60,10 +60,14 @@ impl TestDb {
             .await
             .expect("connect to LENDCORE_TEST_PG");
         drop_stale_schemas(&mut admin, now).await;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test schema");
+        sql_lint::create_role(&mut admin).await;
+        sqlx::query(&format!(
+            "CREATE SCHEMA {schema} AUTHORIZATION {}",
+            sql_lint::ROLE
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("create test schema");
         admin.close().await.ok();
         let store = PgStore::connect_with(
             Self::pg_options(&base_url, &schema),
@@ -79,9 +83,14 @@ impl TestDb {
             .await
             .expect("open PostgreSQL");
         sql_lint::check_keys(&mut conn).await;
+        sql_lint::guard_rows(&mut conn).await;
         conn.close().await.ok();
         let separator = if base_url.contains('?') { '&' } else { '?' };
-        let url = format!("{base_url}{separator}options=-csearch_path%3D{schema}");
+        // As the tests' role too, so processes a test starts are held to the row guard.
+        let url = format!(
+            "{base_url}{separator}options=-csearch_path%3D{schema}%20-crole%3D{}",
+            sql_lint::ROLE
+        );
         TestDb {
             store: Arc::new(store),
             url,
@@ -174,11 +183,12 @@ impl TestDb {
         }
     }
 
-    /// The test stores' connections, which log each statement at TRACE for the lint.
+    /// The test stores' connections, which log each statement at TRACE for the lint, as the
+    /// tests' role: not a superuser, so row-level security applies to it.
     fn pg_options(base_url: &str, schema: &str) -> PgConnectOptions {
         PgConnectOptions::from_str(base_url)
             .expect("LENDCORE_TEST_PG is a PostgreSQL URL")
-            .options([("search_path", schema)])
+            .options([("search_path", schema), ("role", sql_lint::ROLE)])
             .log_statements(log::LevelFilter::Trace)
     }
 

@@ -467,6 +467,41 @@ fn join_condition(operator: &JoinOperator) -> Option<&Expr> {
     }
 }
 
+/// The role the PostgreSQL test stores work as. Not a superuser: a superuser passes row-level
+/// security whatever the policy, and [`guard_rows`] relies on it.
+pub const ROLE: &str = "lendcore_test_borrowers";
+
+/// Creates [`ROLE`] unless it exists (tests running at once may race to; the loser's error
+/// is the winner's role).
+pub async fn create_role(admin: &mut sqlx::PgConnection) {
+    let _ = sqlx::raw_sql(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN \
+         CREATE ROLE {ROLE} NOLOGIN; END IF; END $$"
+    ))
+    .execute(&mut *admin)
+    .await;
+}
+
+/// Row-level security as a tripwire (issue #16): in the test schema `conn` searches, each
+/// keyed table lets a unit of work begun for a borrower (`lendcore.borrower`, set with the
+/// store's BEGIN) see and write that borrower's rows alone; a unit that names no borrower
+/// (reads across the book, the coordinator's work) is not limited. A borrower's unit that
+/// reached another borrower's rows would miss them or fail, and the test with it. Forced, so
+/// the tables' owner, the tests' role, is held to it too.
+pub async fn guard_rows(conn: &mut sqlx::PgConnection) {
+    for table in KEYED {
+        sqlx::raw_sql(&format!(
+            "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; \
+             ALTER TABLE {table} FORCE ROW LEVEL SECURITY; \
+             CREATE POLICY one_borrower ON {table} USING \
+             (COALESCE(current_setting('lendcore.borrower', true), '') IN ('', borrower_id))"
+        ))
+        .execute(&mut *conn)
+        .await
+        .expect("guard a keyed table's rows");
+    }
+}
+
 /// Records why the keys of the keyed tables, in the schema `conn` searches, would not let a
 /// database distributed by borrower hold them: `borrower_id` missing or nullable, a unique
 /// index (primary keys and unique constraints have one) or a foreign key that leaves it out.
