@@ -35,14 +35,22 @@ pub fn for_borrower(borrower_id: &str, unique: &str) -> String {
 }
 
 /// The borrower an id made by [`for_borrower`] belongs to; `None` for any other id, such as
-/// one minted before ids carried their borrower.
+/// one minted before ids carried their borrower, or one whose front cannot be a borrower's id.
 pub fn borrower_of(id: &str) -> Option<&str> {
     let (borrower, unique) = id.rsplit_once('.')?;
-    (!borrower.is_empty() && is_uuid(unique)).then_some(borrower)
+    (could_be_borrower(borrower) && is_uuid(unique)).then_some(borrower)
 }
 
-/// `8-4-4-4-12` hexadecimal digits, as a UUID is written.
-fn is_uuid(text: &str) -> bool {
+/// Whether `text` can be a borrower's id: one lendcore made (a UUID) or a lender's own (at
+/// most 64 visible characters). What a caller puts in front of an id or a token is routed on
+/// only if it can: nothing else is named to the database as a borrower.
+pub fn could_be_borrower(text: &str) -> bool {
+    (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `8-4-4-4-12` hexadecimal digits, as a UUID is written: every id lendcore minted before ids
+/// carried their borrower was one, so only such an id is looked up among the old routes.
+pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
         && groups
@@ -168,5 +176,9 @@ mod tests {
             None,
             "a digit short"
         );
+        // A front that cannot be a borrower's id names none.
+        for front in ["\0", "a b", "é", &"x".repeat(65)] {
+            assert_eq!(borrower_of(&for_borrower(front, unique)), None, "{front:?}");
+        }
     }
 }

@@ -177,13 +177,17 @@ pub(crate) fn new_id_for(borrower_id: &str) -> String {
 }
 
 /// The borrower whose line or drawdown `id` is: read from the id, or, for one minted before
-/// ids carried their borrower, looked up. `None` when no such resource can exist.
+/// ids carried their borrower (a bare UUID), looked up. `None` when no such resource can
+/// exist.
 pub(crate) async fn route(
     store: &dyn lendcore_store::Store,
     id: &str,
 ) -> Result<Option<String>, lendcore_store::StoreError> {
     if let Some(borrower) = lendcore_domain::ids::borrower_of(id) {
         return Ok(Some(borrower.to_owned()));
+    }
+    if !lendcore_domain::ids::is_uuid(id) {
+        return Ok(None);
     }
     let mut read = store.begin_read().await?;
     read.legacy_route(id).await

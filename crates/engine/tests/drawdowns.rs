@@ -419,6 +419,14 @@ store_test! {
         assert_eq!(unknown.code(), "not_found.confirmation");
         let unknown = drawdowns::confirm(&w.engine, &"cd".repeat(32), None).await.unwrap_err();
         assert_eq!(unknown.code(), "not_found.confirmation");
+        // Nothing a caller puts in front of a token or an id reaches the database as a
+        // borrower unless it can be one: a NUL there is not found, not a database error.
+        let odd = drawdowns::confirm(&w.engine, &format!("\0.{}", "cd".repeat(32)), None).await.unwrap_err();
+        assert_eq!(odd.code(), "not_found.confirmation");
+        let mut request = w.request(100_000, "acct-1");
+        request.line_id = format!("\0.{}", quoted.drawdown.id.trim_start_matches("b-1."));
+        let odd = drawdowns::quote(&w.engine, request, None).await.unwrap_err();
+        assert_eq!(odd.code(), "not_found.credit_line");
         let elsewhere = format!("b-2.{}", quoted.drawdown.id.trim_start_matches("b-1."));
         assert_eq!(drawdowns::get(&w.engine, &elsewhere, Language::En).await.unwrap_err().code(), "not_found.drawdown");
         assert_eq!(drawdowns::get(&w.engine, "0193a4c2-7b1e-7c3d-9f00-000000000000", Language::En).await.unwrap_err().code(), "not_found.drawdown");

@@ -154,3 +154,29 @@ lendcore_testkit::postgres_test! {
 async fn open_lines(uow: &mut dyn lendcore_store::UnitOfWork) -> usize {
     uow.open_credit_lines_after("", 10).await.unwrap().len()
 }
+
+lendcore_testkit::postgres_test! {
+    async fn the_key_check_finds_each_key_that_leaves_out_the_borrower() {
+        // What every PostgreSQL test checks of the keyed tables, on tables made to break it.
+        let db = lendcore_testkit::TestDb::postgres().await;
+        db.execute(
+            "CREATE TABLE loose (id TEXT PRIMARY KEY, borrower_id TEXT); \
+             CREATE TABLE tied (borrower_id TEXT NOT NULL, id TEXT NOT NULL, \
+               PRIMARY KEY (borrower_id, id)); \
+             CREATE TABLE crossed (borrower_id TEXT NOT NULL, id TEXT NOT NULL, \
+               tied_id TEXT NOT NULL, PRIMARY KEY (borrower_id, id), \
+               FOREIGN KEY (borrower_id, tied_id) REFERENCES tied (id, borrower_id)); \
+             CREATE TABLE child (borrower_id TEXT NOT NULL, id TEXT NOT NULL, \
+               tied_id TEXT NOT NULL, PRIMARY KEY (borrower_id, id), \
+               FOREIGN KEY (borrower_id, tied_id) REFERENCES tied (borrower_id, id))",
+        )
+        .await;
+        let found = db.key_violations(&["loose", "tied", "crossed", "child"]).await;
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].contains("loose.borrower_id may be NULL"), "{found:#?}");
+        assert!(found[1].contains("loose: key loose_pkey (id) leaves out borrower_id"), "{found:#?}");
+        assert!(found[2].starts_with("crossed: foreign key"), "{found:#?}");
+        assert!(db.key_violations(&["credit_lines", "drawdowns", "payout_attempts"]).await.is_empty());
+        db.cleanup().await;
+    }
+}

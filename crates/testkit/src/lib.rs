@@ -174,6 +174,20 @@ impl TestDb {
         }
     }
 
+    /// Why the keys of `tables` in this PostgreSQL test's schema leave out the borrower
+    /// ([`sql_lint::key_violations`]).
+    pub async fn key_violations(&self, tables: &[&str]) -> Vec<String> {
+        let Cleanup::Postgres { base_url, schema } = &self.cleanup else {
+            panic!("keys by borrower are PostgreSQL's concern");
+        };
+        let mut conn = PgConnection::connect_with(&Self::raw_options(base_url, schema))
+            .await
+            .expect("open PostgreSQL");
+        let found = sql_lint::key_violations(&mut conn, tables).await;
+        conn.close().await.ok();
+        found
+    }
+
     /// On PostgreSQL, the database URL without the schema and the test's schema, for tools
     /// that work on the database itself (pg_dump); `None` on SQLite.
     pub fn postgres_schema(&self) -> Option<(&str, &str)> {

@@ -511,7 +511,7 @@ pub async fn check_keys(conn: &mut sqlx::PgConnection) {
     static CHECKED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     CHECKED
         .get_or_init(|| async {
-            for why in key_violations(conn).await {
+            for why in key_violations(conn, KEYED).await {
                 eprintln!("sql_lint: {why}");
                 BROKEN
                     .lock()
@@ -522,9 +522,11 @@ pub async fn check_keys(conn: &mut sqlx::PgConnection) {
         .await;
 }
 
-async fn key_violations(conn: &mut sqlx::PgConnection) -> Vec<String> {
+/// Why the keys of `tables`, in the schema `conn` searches, leave out the borrower: what
+/// [`check_keys`] records for the keyed tables.
+pub async fn key_violations(conn: &mut sqlx::PgConnection, tables: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
-    for table in KEYED {
+    for table in tables {
         let not_null: Option<bool> = sqlx::query_scalar(
             "SELECT a.attnotnull FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
              AND a.attname = 'borrower_id' AND NOT a.attisdropped",
@@ -539,7 +541,7 @@ async fn key_violations(conn: &mut sqlx::PgConnection) -> Vec<String> {
             Some(true) => {}
         }
         // Each unique index and each foreign key: its columns and, for a foreign key, what
-        // each refers to (`column->referred`).
+        // each refers to (`column->table.column`).
         let keys: Vec<(String, Vec<String>, Vec<String>)> = sqlx::query_as(
             "SELECT i.indexrelid::regclass::text, \
                     ARRAY(SELECT a.attname::text FROM unnest(i.indkey) k \
@@ -550,7 +552,8 @@ async fn key_violations(conn: &mut sqlx::PgConnection) -> Vec<String> {
              SELECT c.conname::text, \
                     ARRAY(SELECT a.attname::text FROM unnest(c.conkey) k \
                           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k), \
-                    ARRAY(SELECT a.attname::text || '->' || b.attname::text \
+                    ARRAY(SELECT a.attname::text || '->' || c.confrelid::regclass::text \
+                                 || '.' || b.attname::text \
                           FROM unnest(c.conkey, c.confkey) AS k(mine, theirs) \
                           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.mine \
                           JOIN pg_attribute b ON b.attrelid = c.confrelid \
@@ -568,10 +571,11 @@ async fn key_violations(conn: &mut sqlx::PgConnection) -> Vec<String> {
                     columns.join(", ")
                 ));
             } else if !refers.is_empty()
-                // The borrower's own row is keyed by its id.
-                && !refers
-                    .iter()
-                    .any(|r| r == "borrower_id->borrower_id" || r == "borrower_id->id")
+                && !refers.iter().any(|r| {
+                    // The borrower's own row is keyed by its id.
+                    r == "borrower_id->borrowers.id"
+                        || (r.starts_with("borrower_id->") && r.ends_with(".borrower_id"))
+                })
             {
                 found.push(format!(
                     "{table}: foreign key {name} ({}) does not tie borrower_id to the borrower \

@@ -240,14 +240,15 @@ pub async fn confirm(
     let hash = token_hash(token);
     let borrower = match token_borrower(token) {
         Some(borrower) => borrower.to_owned(),
-        // A token issued before tokens carried their borrower.
-        None => engine
+        // A token issued before tokens carried their borrower: 64 hexadecimal digits.
+        None if is_secret(token) => engine
             .store
             .begin_read()
             .await?
             .legacy_route(&hash)
             .await?
             .ok_or_else(no_quote)?,
+        None => return Err(no_quote()),
     };
     let mut uow = engine.store.begin_for(&borrower).await?;
     if let Some(done) = idempotency::claim(uow.as_mut(), request, now).await? {
@@ -582,8 +583,12 @@ fn new_token(borrower_id: &str) -> String {
 /// The borrower a token made by [`new_token`] was issued for; `None` for any other string.
 fn token_borrower(token: &str) -> Option<&str> {
     let (borrower, secret) = token.rsplit_once('.')?;
-    (!borrower.is_empty() && secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then_some(borrower)
+    (lendcore_domain::ids::could_be_borrower(borrower) && is_secret(secret)).then_some(borrower)
+}
+
+/// Whether `text` is a token's secret: 64 hexadecimal digits.
+fn is_secret(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn token_hash(token: &str) -> String {
